@@ -1,0 +1,45 @@
+/**
+ * One row per error code: its HTTP status, gRPC status code and WebSocket close code. Every
+ * transport maps errors through this table and nowhere else.
+ */
+import { ERROR_CODES, ZkgateError, toZkgateError, type ErrorCode } from '../core/index.js';
+
+export interface ErrorMapping {
+  readonly http: number;
+  /** grpc status code number (see @grpc/grpc-js `status`). */
+  readonly grpc: number;
+  /** Close code used when the error ends a WebSocket (4000–4999 are application codes). */
+  readonly ws: number;
+  readonly title: string;
+}
+
+// gRPC codes: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED,
+// 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE
+export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
+  NO_NODE: { http: 404, grpc: 5, ws: 4404, title: 'No such node' },
+  NODE_EXISTS: { http: 409, grpc: 6, ws: 4409, title: 'Node exists' },
+  BAD_VERSION: { http: 412, grpc: 10, ws: 4412, title: 'Version mismatch' },
+  NOT_EMPTY: { http: 409, grpc: 9, ws: 4409, title: 'Node not empty' },
+  NO_CHILDREN_FOR_EPHEMERALS: { http: 409, grpc: 9, ws: 4409, title: 'Ephemeral nodes cannot have children' },
+  NO_AUTH: { http: 403, grpc: 7, ws: 4403, title: 'Not authorized by the node ACL' },
+  INVALID_ACL: { http: 400, grpc: 3, ws: 4400, title: 'Invalid ACL' },
+  INVALID_PATH: { http: 400, grpc: 3, ws: 4400, title: 'Invalid path' },
+  INVALID_ARGUMENT: { http: 400, grpc: 3, ws: 4400, title: 'Invalid argument' },
+  DATA_TOO_LARGE: { http: 413, grpc: 8, ws: 4413, title: 'Data too large' },
+  PAYLOAD_TOO_LARGE: { http: 413, grpc: 8, ws: 1009, title: 'Request too large' },
+  SUBTREE_TOO_LARGE: { http: 409, grpc: 9, ws: 4409, title: 'Subtree too large for a recursive delete' },
+  LEASE_REQUIRED: { http: 400, grpc: 9, ws: 4400, title: 'A lease is required' },
+  UNIMPLEMENTED: { http: 501, grpc: 12, ws: 4501, title: 'Not supported by the ZooKeeper server' },
+  UNAVAILABLE: { http: 503, grpc: 14, ws: 1013, title: 'ZooKeeper unavailable' },
+  SESSION_EXPIRED: { http: 503, grpc: 14, ws: 1013, title: 'ZooKeeper session expired' },
+  NOT_FOUND: { http: 404, grpc: 5, ws: 4404, title: 'Not found' },
+  INTERNAL: { http: 500, grpc: 13, ws: 1011, title: 'Internal error' },
+};
+
+/** The mapping for any thrown value (unknown errors become INTERNAL). */
+export function mapError(err: unknown): { error: ZkgateError; mapping: ErrorMapping } {
+  const error = toZkgateError(err);
+  return { error, mapping: ERROR_TABLE[error.code] };
+}
+
+export { ERROR_CODES };

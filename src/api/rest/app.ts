@@ -1,0 +1,75 @@
+/** The express application: body parsing, routes, docs and the single error middleware. */
+import express, { type Express } from 'express';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Gateway } from '../../core/index.js';
+import { metricsHandler, httpMetrics } from '../metrics.js';
+import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
+import { errorMiddleware } from './problem.js';
+import { ZkgateError } from '../../core/index.js';
+import { projectFile } from '../../project-files.js';
+
+const require = createRequire(import.meta.url);
+
+/** Builds the REST app for a started or starting gateway. */
+export function createRestApp(gw: Gateway): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((_req, res, next) => {
+    // Binary data must never be sniffed into something executable by a browser.
+    res.set('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  app.use(httpMetrics());
+  const limit = gw.config.limits.maxBodyBytes;
+  app.use(express.json({ limit, type: ['application/json', 'application/*+json'], strict: false }));
+  app.use(express.raw({ limit, type: 'application/octet-stream' }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const h = gw.health();
+    res.status(h.ready ? 200 : 503).json(h);
+  });
+  app.get('/metrics', metricsHandler(gw));
+
+  const openapi = readFileSync(projectFile('openapi.yaml'), 'utf8');
+  app.get('/openapi.yaml', (_req, res) => {
+    res.type('application/yaml').send(openapi);
+  });
+  const swaggerDir = dirname(require.resolve('swagger-ui-dist/package.json'));
+  app.use('/docs/assets', express.static(swaggerDir, { index: false }));
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(docsPage());
+  });
+  app.get('/docs/init.js', (_req, res) => {
+    res.type('application/javascript').send("window.ui = SwaggerUIBundle({ url: '/openapi.yaml', dom_id: '#ui' });");
+  });
+  app.get('/docs/errors', (_req, res) => {
+    res.type('text/markdown').send(readFileSync(projectFile(join('docs', 'errors.md')), 'utf8'));
+  });
+
+  app.use('/v1/nodes', nodesRouter(gw));
+  app.use('/v1/children', childrenRouter(gw));
+  app.use('/v1/acl', aclRouter(gw));
+  app.use('/v1/sync', syncRouter(gw));
+
+  app.use(() => {
+    throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});
+  });
+  app.use(errorMiddleware(gw.logger));
+  return app;
+}
+
+function docsPage(): string {
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>zkgate API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
+</body></html>`;
+}

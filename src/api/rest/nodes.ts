@@ -1,0 +1,148 @@
+/** REST znode routes: /v1/nodes/{path}, /v1/children/{path}, /v1/acl/{path}, /v1/sync/{path}. */
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { CREATE_MODES } from '../../zk/index.js';
+import { invalidArgument, type AclEntry, type CreateMode, type Gateway } from '../../core/index.js';
+import { decodeData, encodeData, parseEncoding } from '../json-data.js';
+import { boolParam, intParam, isRawBody, jsonBody, statHeaders, stringParam, tenantOf, wantsRaw } from './params.js';
+import { znodePathFromUrl } from './znode-path.js';
+import { aclFromJson, aclToJson } from './acl-json.js';
+
+type Handler = (req: Request, res: Response, path: string) => Promise<void>;
+
+/** A router whose handlers get the znode path from the URL remainder, per method. */
+function pathRouter(handlers: Partial<Record<string, Handler>>): Router {
+  const router = Router();
+  router.use(async (req, res) => {
+    const handler = handlers[req.method];
+    if (!handler) {
+      res.set('Allow', Object.keys(handlers).join(', '));
+      throw invalidArgument('method', `${req.method} is not allowed here`);
+    }
+    await handler(req, res, znodePathFromUrl(req.path));
+  });
+  return router;
+}
+
+const createBody = z
+  .object({
+    data: z.string().optional(),
+    encoding: z.string().optional(),
+    mode: z.enum(CREATE_MODES as [CreateMode, ...CreateMode[]]).optional(),
+    ttlMs: z.number().int().optional(),
+    createParents: z.boolean().optional(),
+    leaseId: z.string().optional(),
+  })
+  .strict();
+
+const setBody = z.object({ data: z.string().optional(), encoding: z.string().optional(), version: z.number().int().optional() }).strict();
+
+/** Parses with zod, turning the first issue into INVALID_ARGUMENT naming the field. */
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw invalidArgument(issue?.path.join('.') || 'body', issue?.message ?? 'invalid');
+}
+
+function modeParam(req: Request): CreateMode | undefined {
+  const m = stringParam(req, 'mode');
+  if (m === undefined) return undefined;
+  if (!(CREATE_MODES as readonly string[]).includes(m)) throw invalidArgument('mode', `must be one of ${CREATE_MODES.join(', ')}`);
+  return m as CreateMode;
+}
+
+export function nodesRouter(gw: Gateway): Router {
+  const nodes = (req: Request) => gw.nodes(tenantOf(gw, req));
+  return pathRouter({
+    GET: async (req, res, path) => {
+      const encoding = parseEncoding(stringParam(req, 'encoding'));
+      const node = await nodes(req).get(path);
+      if (wantsRaw(req)) {
+        res.set(statHeaders(node.stat)).type('application/octet-stream').send(node.data);
+        return;
+      }
+      res.json({ path: node.path, ...encodeData(node.data, encoding), stat: node.stat });
+    },
+    HEAD: async (req, res, path) => {
+      const stat = await nodes(req).exists(path);
+      if (!stat) {
+        res.status(404).end();
+        return;
+      }
+      res.set(statHeaders(stat)).status(200).end();
+    },
+    POST: async (req, res, path) => {
+      let data: Buffer;
+      let opts: { mode?: CreateMode; ttlMs?: number; createParents?: boolean; leaseId?: string };
+      if (isRawBody(req)) {
+        data = req.body as Buffer;
+        opts = { mode: modeParam(req), ttlMs: intParam(req, 'ttlMs'), createParents: boolParam(req, 'createParents'), leaseId: stringParam(req, 'leaseId') };
+      } else {
+        const b = parseWith(createBody, jsonBody(req));
+        data = decodeData(b.data, b.encoding);
+        opts = { mode: b.mode, ttlMs: b.ttlMs, createParents: b.createParents, leaseId: b.leaseId };
+      }
+      const created = await nodes(req).create(path, data, opts);
+      res.status(201).location(`/v1/nodes${created}`).json({ path: created });
+    },
+    PUT: async (req, res, path) => {
+      let data: Buffer;
+      let version: number | undefined;
+      if (isRawBody(req)) {
+        data = req.body as Buffer;
+        version = intParam(req, 'version');
+      } else {
+        const b = parseWith(setBody, jsonBody(req));
+        data = decodeData(b.data, b.encoding);
+        version = b.version ?? intParam(req, 'version');
+      }
+      const stat = await nodes(req).set(path, data, { version });
+      res.json({ path, stat });
+    },
+    DELETE: async (req, res, path) => {
+      await nodes(req).delete(path, { version: intParam(req, 'version'), recursive: boolParam(req, 'recursive') });
+      res.status(204).end();
+    },
+  });
+}
+
+export function childrenRouter(gw: Gateway): Router {
+  return pathRouter({
+    GET: async (req, res, path) => {
+      const listing = await gw.nodes(tenantOf(gw, req)).children(path, { withStats: boolParam(req, 'stat') ?? false });
+      res.json(listing);
+    },
+  });
+}
+
+const aclBody = z
+  .object({
+    acl: z.array(z.object({ scheme: z.string().min(1), id: z.string(), perms: z.string() }).strict()).min(1),
+    version: z.number().int().optional(),
+  })
+  .strict();
+
+export function aclRouter(gw: Gateway): Router {
+  return pathRouter({
+    GET: async (req, res, path) => {
+      const { acl, stat } = await gw.nodes(tenantOf(gw, req)).getAcl(path);
+      res.json({ path, acl: aclToJson(acl), stat });
+    },
+    PUT: async (req, res, path) => {
+      const b = parseWith(aclBody, jsonBody(req));
+      const acl: AclEntry[] = aclFromJson(b.acl);
+      const stat = await gw.nodes(tenantOf(gw, req)).setAcl(path, acl, { version: b.version ?? intParam(req, 'version') });
+      res.json({ path, acl: aclToJson(acl), stat });
+    },
+  });
+}
+
+export function syncRouter(gw: Gateway): Router {
+  return pathRouter({
+    POST: async (req, res, path) => {
+      await gw.nodes(tenantOf(gw, req)).sync(path);
+      res.json({ path, synced: true });
+    },
+  });
+}

@@ -1,0 +1,70 @@
+/** Query-string and header parsing shared by the REST routes. */
+import type { Request } from 'express';
+import { invalidArgument, type Gateway, type Stat, type Tenant } from '../../core/index.js';
+
+/** The tenant a request addresses (`Zkgate-Tenant` header, else the default tenant). */
+export function tenantOf(gw: Gateway, req: Request): Tenant {
+  return gw.tenant(req.get('zkgate-tenant') || undefined);
+}
+
+function one(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw invalidArgument(name, 'must be given once');
+  return v;
+}
+
+export function boolParam(req: Request, name: string): boolean | undefined {
+  const v = one(req, name);
+  if (v === undefined) return undefined;
+  if (v === 'true' || v === '1' || v === '') return true;
+  if (v === 'false' || v === '0') return false;
+  throw invalidArgument(name, 'must be true or false');
+}
+
+export function intParam(req: Request, name: string): number | undefined {
+  const v = one(req, name);
+  if (v === undefined) return undefined;
+  if (!/^-?\d{1,16}$/.test(v)) throw invalidArgument(name, 'must be an integer');
+  return Number(v);
+}
+
+export function stringParam(req: Request, name: string): string | undefined {
+  return one(req, name);
+}
+
+/** True when the client asked for raw bytes rather than JSON. */
+export function wantsRaw(req: Request): boolean {
+  return req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream' &&
+    !String(req.get('accept') ?? '').includes('application/json');
+}
+
+/** True when the request body is raw bytes. */
+export function isRawBody(req: Request): boolean {
+  return req.is('application/octet-stream') === 'application/octet-stream';
+}
+
+/** The stat as response headers, for raw responses and HEAD. */
+export function statHeaders(stat: Stat): Record<string, string> {
+  return {
+    'X-Zk-Czxid': stat.czxid,
+    'X-Zk-Mzxid': stat.mzxid,
+    'X-Zk-Pzxid': stat.pzxid,
+    'X-Zk-Version': String(stat.version),
+    'X-Zk-Cversion': String(stat.cversion),
+    'X-Zk-Aversion': String(stat.aversion),
+    'X-Zk-Ephemeral-Owner': stat.ephemeralOwner,
+    'X-Zk-Data-Length': String(stat.dataLength),
+    'X-Zk-Num-Children': String(stat.numChildren),
+    'X-Zk-Ctime-Ms': String(stat.ctimeMs),
+    'X-Zk-Mtime-Ms': String(stat.mtimeMs),
+  };
+}
+
+/** The JSON object body, or an empty object when the body is absent. */
+export function jsonBody(req: Request): Record<string, unknown> {
+  const b: unknown = req.body;
+  if (b === undefined || b === null || (Buffer.isBuffer(b) && b.length === 0)) return {};
+  if (typeof b !== 'object' || Array.isArray(b) || Buffer.isBuffer(b)) throw invalidArgument('body', 'must be a JSON object');
+  return b as Record<string, unknown>;
+}

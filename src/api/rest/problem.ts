@@ -1,0 +1,59 @@
+/** RFC 9457 problem+json bodies for every error, from the one error table. */
+import type { ErrorRequestHandler, Response } from 'express';
+import { ZkgateError, type Logger } from '../../core/index.js';
+import { ERROR_TABLE, mapError } from '../error-table.js';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  details?: Record<string, string | number | boolean>;
+}
+
+/** Writes the problem body for `err`. */
+export function sendProblem(res: Response, err: unknown): void {
+  const { error, mapping } = mapError(err);
+  const body: Problem = {
+    type: `/docs/errors#${error.code}`,
+    title: mapping.title,
+    status: mapping.http,
+    detail: error.message,
+    code: error.code,
+  };
+  if (Object.keys(error.details).length) body.details = { ...error.details };
+  res.status(mapping.http).type('application/problem+json').send(JSON.stringify(body));
+}
+
+interface HttpError {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+}
+
+/** Maps body-parser failures (malformed JSON, oversize body) to stable codes. */
+function fromHttpError(err: HttpError & Error): ZkgateError | null {
+  if (err.type === 'entity.parse.failed') return new ZkgateError('INVALID_ARGUMENT', `malformed JSON body: ${err.message}`, { field: 'body' });
+  if (err.type === 'entity.too.large') return new ZkgateError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit', {});
+  if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
+    return new ZkgateError('INVALID_ARGUMENT', err.message, { field: 'body' });
+  }
+  return null;
+}
+
+/** The single error middleware: everything thrown in a route ends here. */
+export function errorMiddleware(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const mapped = err instanceof Error ? (fromHttpError(err as HttpError & Error) ?? err) : err;
+    const { error } = mapError(mapped);
+    if (ERROR_TABLE[error.code].http >= 500 && error.code !== 'UNAVAILABLE' && error.code !== 'SESSION_EXPIRED') {
+      logger.error({ err: mapped, method: req.method, url: req.originalUrl }, 'request failed');
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendProblem(res, mapped);
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Where configuration comes from, in rising priority: a YAML or JSON file, environment
+ * variables, command-line flags. This is the only module that reads config I/O.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, validateConfig, type Config } from './schema.js';
+
+/** Overrides from the CLI or the environment; unset fields leave the file's value. */
+export interface ConfigOverrides {
+  readonly config?: string;
+  readonly zookeeper?: string;
+  readonly httpPort?: number;
+  readonly grpcPort?: number;
+  readonly bind?: string;
+  readonly logLevel?: string;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new ConfigError(`invalid configuration:\n  ${name}: must be a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/** Reads the overrides the environment carries (ZKGATE_*). */
+export function envOverrides(env: NodeJS.ProcessEnv = process.env): ConfigOverrides {
+  return {
+    config: env.ZKGATE_CONFIG || undefined,
+    zookeeper: env.ZKGATE_ZOOKEEPER || undefined,
+    httpPort: intEnv(env, 'ZKGATE_HTTP_PORT'),
+    grpcPort: intEnv(env, 'ZKGATE_GRPC_PORT'),
+    bind: env.ZKGATE_BIND || undefined,
+    logLevel: env.ZKGATE_LOG_LEVEL || undefined,
+  };
+}
+
+function readFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be a mapping');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`cannot parse config file ${file}: ${(err as Error).message}`);
+  }
+}
+
+function section(raw: Record<string, unknown>, key: string): Record<string, unknown> {
+  const v = raw[key];
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...(v as Record<string, unknown>) } : {};
+}
+
+/**
+ * Builds the validated configuration. Flags win over the environment, which wins over the file.
+ * @throws ConfigError naming the bad field or file.
+ */
+export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const fromEnv = envOverrides(env);
+  const pick = <K extends keyof ConfigOverrides>(k: K): ConfigOverrides[K] => flags[k] ?? fromEnv[k];
+  const file = pick('config');
+  const raw: Record<string, unknown> = file ? readFile(file) : {};
+  const http = section(raw, 'http');
+  const grpc = section(raw, 'grpc');
+  const zookeeper = section(raw, 'zookeeper');
+  const log = section(raw, 'log');
+  if (pick('httpPort') !== undefined) http.port = pick('httpPort');
+  if (pick('bind') !== undefined) http.bind = pick('bind');
+  if (pick('grpcPort') !== undefined) grpc.port = pick('grpcPort');
+  if (pick('zookeeper') !== undefined) zookeeper.connect = pick('zookeeper');
+  if (pick('logLevel') !== undefined) log.level = pick('logLevel');
+  return validateConfig({ ...raw, http, grpc, zookeeper, log });
+}

@@ -1,0 +1,96 @@
+/**
+ * The error catalogue. Every failure that leaves core is a `ZkgateError` with a stable `code`;
+ * transports map codes to their protocol once (src/api/error-table.ts). Codes never change meaning.
+ */
+import { ZkError } from '../zk/index.js';
+
+/** Stable error codes; documented in docs/errors.md. */
+export const ERROR_CODES = [
+  'NO_NODE',
+  'NODE_EXISTS',
+  'BAD_VERSION',
+  'NOT_EMPTY',
+  'NO_CHILDREN_FOR_EPHEMERALS',
+  'NO_AUTH',
+  'INVALID_ACL',
+  'INVALID_PATH',
+  'INVALID_ARGUMENT',
+  'DATA_TOO_LARGE',
+  'PAYLOAD_TOO_LARGE',
+  'SUBTREE_TOO_LARGE',
+  'LEASE_REQUIRED',
+  'UNIMPLEMENTED',
+  'UNAVAILABLE',
+  'SESSION_EXPIRED',
+  'NOT_FOUND',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** A failure with a stable code; `details` carries machine-readable context (path, limit…). */
+export class ZkgateError extends Error {
+  override readonly name = 'ZkgateError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Readonly<Record<string, string | number | boolean>> = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+const FROM_ZK: Readonly<Record<ZkError['code'], ErrorCode>> = {
+  NO_NODE: 'NO_NODE',
+  NODE_EXISTS: 'NODE_EXISTS',
+  BAD_VERSION: 'BAD_VERSION',
+  NOT_EMPTY: 'NOT_EMPTY',
+  NO_CHILDREN_FOR_EPHEMERALS: 'NO_CHILDREN_FOR_EPHEMERALS',
+  NO_AUTH: 'NO_AUTH',
+  INVALID_ACL: 'INVALID_ACL',
+  AUTH_FAILED: 'UNAVAILABLE',
+  CONNECTION_LOSS: 'UNAVAILABLE',
+  OPERATION_TIMEOUT: 'UNAVAILABLE',
+  SESSION_EXPIRED: 'SESSION_EXPIRED',
+  SESSION_MOVED: 'SESSION_EXPIRED',
+  INVALID_STATE: 'SESSION_EXPIRED',
+  UNIMPLEMENTED: 'UNIMPLEMENTED',
+  BAD_ARGUMENTS: 'INVALID_ARGUMENT',
+  SYSTEM_ERROR: 'INTERNAL',
+};
+
+const MESSAGES: Partial<Record<ErrorCode, string>> = {
+  NO_NODE: 'node does not exist',
+  NODE_EXISTS: 'node already exists',
+  BAD_VERSION: 'version does not match (compare-and-set failed)',
+  NOT_EMPTY: 'node has children',
+  NO_CHILDREN_FOR_EPHEMERALS: 'ephemeral nodes cannot have children',
+  NO_AUTH: 'not authorized by the node ACL',
+  INVALID_ACL: 'invalid ACL',
+  UNIMPLEMENTED: 'not supported by this ZooKeeper server (TTL nodes need -Dzookeeper.extendedTypesEnabled=true)',
+  SESSION_EXPIRED: 'zookeeper session expired during the call; retry',
+};
+
+/** Converts anything thrown below core into a `ZkgateError`; ZooKeeper codes map one to one. */
+export function toZkgateError(err: unknown, path?: string): ZkgateError {
+  if (err instanceof ZkgateError) return err;
+  if (err instanceof ZkError) {
+    const code = FROM_ZK[err.code];
+    const details: Record<string, string> = {};
+    if (path ?? err.path) details.path = (path ?? err.path) as string;
+    let message = MESSAGES[code] ?? err.message;
+    if (err.code === 'CONNECTION_LOSS' || err.code === 'OPERATION_TIMEOUT') {
+      // A write that hits connection loss may or may not have been applied.
+      message = 'zookeeper connection lost during the call: the outcome of a write is unknown';
+      details.outcome = 'unknown';
+    }
+    return new ZkgateError(code, `${details.path ? `${details.path}: ` : ''}${message}`, details, { cause: err });
+  }
+  return new ZkgateError('INTERNAL', 'internal error', {}, { cause: err });
+}
+
+/** Shorthand for an INVALID_ARGUMENT naming the bad field. */
+export function invalidArgument(field: string, problem: string): ZkgateError {
+  return new ZkgateError('INVALID_ARGUMENT', `${field}: ${problem}`, { field });
+}

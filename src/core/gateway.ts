@@ -1,0 +1,80 @@
+/**
+ * The one object transports receive: tenants and the per-tenant services. It holds no durable
+ * state; everything lives in ZooKeeper.
+ */
+import type { Config } from '../config/schema.js';
+import { ZkgateError } from './errors.js';
+import type { Logger } from './logger.js';
+import { NodeService } from './nodes/node-service.js';
+import { TenantRegistry } from './tenants/registry.js';
+import type { Tenant } from './tenants/tenant.js';
+
+export interface TenantHealth {
+  readonly name: string;
+  readonly chroot: string;
+  readonly zkState: string;
+  readonly sessionId: string;
+  readonly ready: boolean;
+}
+
+export class Gateway {
+  readonly tenants: TenantRegistry;
+  readonly config: Config;
+  readonly logger: Logger;
+  private readonly nodeServices = new WeakMap<Tenant, NodeService>();
+  private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
+
+  /** @param connect the ZooKeeper connect string tenants use unless they name their own */
+  constructor(config: Config, connect: string, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+    this.tenants = new TenantRegistry(config, connect, logger);
+  }
+
+  /** Opens every tenant's session; resolves when all are connected or `timeoutMs` passed. */
+  async start(timeoutMs?: number): Promise<void> {
+    if (this.lifecycle !== 'idle') throw new Error('gateway: already started');
+    this.lifecycle = 'running';
+    await this.tenants.start(timeoutMs);
+  }
+
+  /**
+   * The tenant a request addresses: the named one, else the default.
+   * @throws ZkgateError NOT_FOUND for an unknown name, INVALID_ARGUMENT when none can be chosen.
+   */
+  tenant(name?: string): Tenant {
+    if (name) return this.tenants.get(name);
+    const t = this.tenants.defaultTenant();
+    if (!t) throw new ZkgateError('INVALID_ARGUMENT', 'several tenants are configured: name one', {});
+    return t;
+  }
+
+  /** Znode operations inside the tenant's chroot. */
+  nodes(tenant: Tenant): NodeService {
+    let s = this.nodeServices.get(tenant);
+    if (!s) {
+      s = new NodeService(tenant);
+      this.nodeServices.set(tenant, s);
+    }
+    return s;
+  }
+
+  /** Ready when every tenant's session is connected. */
+  health(): { ready: boolean; tenants: TenantHealth[] } {
+    const tenants = this.tenants.all().map((t) => ({
+      name: t.name,
+      chroot: t.chroot,
+      zkState: t.session.state,
+      sessionId: t.session.sessionId ? `0x${t.session.sessionId}` : '',
+      ready: t.ready,
+    }));
+    return { ready: tenants.every((t) => t.ready), tenants };
+  }
+
+  /** Closes every session (their ephemerals go at once); idempotent. */
+  close(): void {
+    if (this.lifecycle === 'closed') return;
+    this.lifecycle = 'closed';
+    this.tenants.close();
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * zkgate's core: tenants and their sessions, znode operations and (later) leases, recipes and
+ * watches. Each capability is implemented here once; transports only translate.
+ */
+export { Gateway, type TenantHealth } from './gateway.js';
+export { ERROR_CODES, ZkgateError, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
+export { createLogger, silentLogger, type Logger } from './logger.js';
+export { NodeService, checkPath } from './nodes/node-service.js';
+export { Tenant } from './tenants/tenant.js';
+export { TenantRegistry } from './tenants/registry.js';
+export type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode, AclEntry, CreateMode, Stat } from './types.js';

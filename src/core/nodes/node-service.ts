@@ -1,0 +1,181 @@
+/**
+ * Znode CRUD inside one tenant's chroot. Input is validated before anything reaches ZooKeeper,
+ * so a rejected request changes nothing.
+ */
+import { ancestorsOf, joinPath, pathProblem, type AclEntry, type Stat } from '../../zk/index.js';
+import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
+import type { Tenant } from '../tenants/tenant.js';
+import type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode } from '../types.js';
+
+const TTL_MAX_MS = 2 ** 40 - 1; // ZooKeeper's EphemeralType.TTL limit
+
+/** Validates a path; `sequential` allows the trailing `/` ZooKeeper accepts for sequential creates. */
+export function checkPath(path: string, sequential = false): string {
+  const problem = pathProblem(path, { sequential });
+  if (problem) throw new ZkgateError('INVALID_PATH', `invalid path ${JSON.stringify(path)}: ${problem}`, { path });
+  return path;
+}
+
+function checkVersion(version: number | undefined): number {
+  if (version === undefined) return -1;
+  if (!Number.isInteger(version) || version < -1 || version > 2 ** 31 - 1) {
+    throw invalidArgument('version', 'must be an integer from -1 to 2147483647');
+  }
+  return version;
+}
+
+export class NodeService {
+  constructor(private readonly tenant: Tenant) {}
+
+  private async zk<T>(path: string, op: (c: ReturnType<Tenant['client']>) => Promise<T>): Promise<T> {
+    const client = this.tenant.client();
+    try {
+      return await op(client);
+    } catch (err) {
+      throw toZkgateError(err, path);
+    }
+  }
+
+  private checkData(data: Buffer): void {
+    const max = this.tenant.limits.maxDataBytes;
+    if (data.length > max) {
+      throw new ZkgateError('DATA_TOO_LARGE', `data is ${data.length} bytes; the limit is ${max}`, { limit: max, size: data.length });
+    }
+  }
+
+  /** Data and stat. @throws NO_NODE */
+  async get(path: string): Promise<Znode> {
+    checkPath(path);
+    const { data, stat } = await this.zk(path, (c) => c.get(path));
+    return { path, data, stat };
+  }
+
+  /** Stat, or null when the node does not exist. */
+  async exists(path: string): Promise<Stat | null> {
+    checkPath(path);
+    return this.zk(path, (c) => c.exists(path));
+  }
+
+  /** Children sorted by name, each with its stat when `withStats`. @throws NO_NODE */
+  async children(path: string, opts: { withStats?: boolean } = {}): Promise<ChildrenListing> {
+    checkPath(path);
+    const { children, stat } = await this.zk(path, (c) => c.children(path));
+    const names = [...children].sort();
+    let entries: ChildEntry[] = names.map((name) => ({ name }));
+    if (opts.withStats) {
+      const stats = await this.zk(path, (c) => Promise.all(names.map((n) => c.exists(joinPath(path, n)))));
+      // A child deleted between the listing and its stat is left out rather than reported stale.
+      entries = names.flatMap((name, i) => (stats[i] ? [{ name, stat: stats[i] as Stat }] : []));
+    }
+    return { path, children: entries, stat };
+  }
+
+  /**
+   * Creates a node and resolves with its actual path (sequential modes append a 10-digit suffix).
+   * @throws NODE_EXISTS, NO_NODE (missing parent without createParents), LEASE_REQUIRED, UNIMPLEMENTED (TTL disabled)
+   */
+  async create(path: string, data: Buffer, opts: CreateOptions = {}): Promise<string> {
+    const mode = opts.mode ?? 'persistent';
+    const sequential = mode.endsWith('sequential');
+    checkPath(path, sequential);
+    if (path === '/') throw new ZkgateError('INVALID_PATH', 'cannot create the root node', { path });
+    this.checkData(data);
+    if (mode === 'ttl' || mode === 'ttl_sequential') {
+      if (opts.ttlMs === undefined || !Number.isInteger(opts.ttlMs) || opts.ttlMs < 1 || opts.ttlMs > TTL_MAX_MS) {
+        throw invalidArgument('ttlMs', `required for mode ${mode}: an integer from 1 to ${TTL_MAX_MS}`);
+      }
+    } else if (opts.ttlMs !== undefined) {
+      throw invalidArgument('ttlMs', 'only allowed with modes ttl and ttl_sequential');
+    }
+    if (mode === 'ephemeral' || mode === 'ephemeral_sequential') {
+      throw new ZkgateError('LEASE_REQUIRED', `mode ${mode} needs a lease to own the node`, { mode });
+    }
+    if (opts.createParents) await this.createParents(path);
+    return this.zk(path, (c) => c.create(path, data, mode, opts.ttlMs));
+  }
+
+  private async createParents(path: string): Promise<void> {
+    for (const p of ancestorsOf(path.endsWith('/') ? path.slice(0, -1) : path)) {
+      await this.zk(p, (c) =>
+        c.create(p, Buffer.alloc(0), 'persistent').catch((err: { code?: string }) => {
+          if (err.code !== 'NODE_EXISTS') throw err;
+          return p;
+        }),
+      );
+    }
+  }
+
+  /** Replaces the data; with `version` it is a compare-and-set. @throws NO_NODE, BAD_VERSION */
+  async set(path: string, data: Buffer, opts: { version?: number } = {}): Promise<Stat> {
+    checkPath(path);
+    this.checkData(data);
+    const version = checkVersion(opts.version);
+    return this.zk(path, (c) => c.set(path, data, version));
+  }
+
+  /**
+   * Deletes a node; `recursive` deletes its subtree first, refusing (before deleting anything)
+   * a subtree larger than the tenant's limit. @throws NO_NODE, BAD_VERSION, NOT_EMPTY, SUBTREE_TOO_LARGE
+   */
+  async delete(path: string, opts: DeleteOptions = {}): Promise<void> {
+    checkPath(path);
+    if (path === '/') throw new ZkgateError('INVALID_PATH', 'cannot delete the root node', { path });
+    const version = checkVersion(opts.version);
+    if (!opts.recursive) return this.zk(path, (c) => c.delete(path, version));
+    const nodes = await this.subtree(path, this.tenant.limits.maxRecursiveDeleteNodes);
+    // Deepest first, so every node is empty when its turn comes.
+    for (const p of nodes.slice(1).reverse()) {
+      await this.zk(p, (c) =>
+        c.delete(p).catch((err: { code?: string }) => {
+          if (err.code !== 'NO_NODE') throw err;
+        }),
+      );
+    }
+    await this.zk(path, (c) => c.delete(path, version));
+  }
+
+  /** The subtree in breadth-first order (root first). @throws SUBTREE_TOO_LARGE past `limit` nodes */
+  private async subtree(root: string, limit: number): Promise<string[]> {
+    const out = [root];
+    for (let i = 0; i < out.length; i++) {
+      const p = out[i] as string;
+      const { children } = await this.zk(p, (c) =>
+        c.children(p).catch((err: { code?: string }) => {
+          if (err.code === 'NO_NODE' && p !== root) return { children: [] as string[] };
+          throw err;
+        }),
+      );
+      for (const ch of children) out.push(joinPath(p, ch));
+      if (out.length > limit) {
+        throw new ZkgateError('SUBTREE_TOO_LARGE', `subtree of ${root} has more than ${limit} nodes; nothing was deleted`, {
+          path: root,
+          limit,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** The node's ACL and stat. @throws NO_NODE */
+  async getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }> {
+    checkPath(path);
+    return this.zk(path, (c) => c.getAcl(path));
+  }
+
+  /** Replaces the ACL; `version` is the expected ACL version (aversion). @throws NO_NODE, BAD_VERSION, INVALID_ACL */
+  async setAcl(path: string, acl: readonly AclEntry[], opts: { version?: number } = {}): Promise<Stat> {
+    checkPath(path);
+    const version = checkVersion(opts.version);
+    if (acl.length === 0) throw invalidArgument('acl', 'must have at least one entry');
+    await this.zk(path, (c) => c.setAcl(path, acl, version));
+    const stat = await this.exists(path);
+    if (!stat) throw new ZkgateError('NO_NODE', `${path}: node does not exist`, { path });
+    return stat;
+  }
+
+  /** Flushes the leader's pending writes to this gateway's server before the next read. */
+  async sync(path: string): Promise<void> {
+    checkPath(path);
+    await this.zk(path, (c) => c.sync(path));
+  }
+}

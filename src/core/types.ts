@@ -1,0 +1,43 @@
+/** Shared shapes of core results. */
+import type { AclEntry, CreateMode, Stat } from '../zk/index.js';
+
+export type { AclEntry, CreateMode, Stat };
+
+/** A znode's data and stat. */
+export interface Znode {
+  readonly path: string;
+  readonly data: Buffer;
+  readonly stat: Stat;
+}
+
+/** One child in a listing; `stat` only when asked for. */
+export interface ChildEntry {
+  readonly name: string;
+  readonly stat?: Stat;
+}
+
+export interface ChildrenListing {
+  readonly path: string;
+  /** Children sorted by name. */
+  readonly children: readonly ChildEntry[];
+  /** The parent's stat (its cversion and pzxid tell when the list last changed). */
+  readonly stat: Stat;
+}
+
+export interface CreateOptions {
+  /** @defaultValue 'persistent' */
+  readonly mode?: CreateMode;
+  /** Required for the TTL modes, ms (ZooKeeper allows 1 ms to ~ 2^40 ms). */
+  readonly ttlMs?: number;
+  /** Create missing ancestors as persistent nodes. @defaultValue false */
+  readonly createParents?: boolean;
+  /** Lease that owns an ephemeral node. */
+  readonly leaseId?: string;
+}
+
+export interface DeleteOptions {
+  /** Expected data version; -1 or undefined for any. */
+  readonly version?: number;
+  /** Delete the whole subtree, up to the tenant's `maxRecursiveDeleteNodes`. @defaultValue false */
+  readonly recursive?: boolean;
+}

@@ -1,0 +1,241 @@
+/**
+ * The only module that imports the `zookeeper` npm package (ZooKeeper's C client). It wraps one
+ * native handle — one ZooKeeper session — as a typed `ZkClient`. Handle re-creation after expiry
+ * lives in `session.ts`.
+ */
+import { createRequire } from 'node:module';
+import { EventEmitter } from 'node:events';
+import type { AclEntry, ChildrenResult, CreateMode, NodeData, Stat, Watcher, WatchEventType, ZkClient } from './client.js';
+import { ZkError, toZkError } from './errors.js';
+
+interface NativeStat {
+  czxid: number;
+  mzxid: number;
+  pzxid: number;
+  ctime: Date | number;
+  mtime: Date | number;
+  version: number;
+  cversion: number;
+  aversion: number;
+  ephemeralOwner: string;
+  dataLength: number;
+  numChildren: number;
+}
+type NativeWatchCb = (type: number, state: number, path: string) => void;
+interface NativeAcl {
+  perms: number;
+  scheme: string;
+  auth: string;
+}
+/** The subset of the package's promise API zkgate uses. */
+interface NativeHandle extends EventEmitter {
+  readonly client_id: string;
+  readonly client_password: string;
+  init(config: object): NativeHandle;
+  close(): void;
+  create(path: string, data: Buffer, flags: number, ttl?: number): Promise<string>;
+  get(path: string, watch: boolean): Promise<[NativeStat, Buffer | null]>;
+  w_get(path: string, cb: NativeWatchCb): Promise<[NativeStat, Buffer | null]>;
+  exists(path: string, watch: boolean): Promise<NativeStat>;
+  w_exists(path: string, cb: NativeWatchCb): Promise<NativeStat>;
+  get_children2(path: string, watch: boolean): Promise<[string[], NativeStat]>;
+  w_get_children2(path: string, cb: NativeWatchCb): Promise<[string[], NativeStat]>;
+  set(path: string, data: Buffer, version: number): Promise<NativeStat>;
+  delete_(path: string, version: number): Promise<void>;
+  get_acl(path: string): Promise<[NativeAcl[], NativeStat]>;
+  set_acl(path: string, version: number, acl: NativeAcl[]): Promise<void>;
+  sync(path: string): Promise<void>;
+  add_auth(scheme: string, auth: string, cb: (rc: number, error: string) => void): void;
+}
+interface NativeModule {
+  new (config: object): NativeHandle;
+  readonly constants: Record<string, number>;
+}
+
+const require = createRequire(import.meta.url);
+const ZooKeeper = require('zookeeper') as NativeModule;
+const C = ZooKeeper.constants;
+
+const FLAGS: Record<CreateMode, number> = {
+  persistent: C.ZOO_PERSISTENT as number,
+  persistent_sequential: C.ZOO_PERSISTENT_SEQUENTIAL as number,
+  ephemeral: C.ZOO_EPHEMERAL as number,
+  ephemeral_sequential: C.ZOO_EPHEMERAL_SEQUENTIAL as number,
+  container: C.ZOO_CONTAINER as number,
+  ttl: C.ZOO_PERSISTENT_WITH_TTL as number,
+  ttl_sequential: C.ZOO_PERSISTENT_SEQUENTIAL_WITH_TTL as number,
+};
+
+const EVENT_TYPES = new Map<number, WatchEventType>([
+  [C.ZOO_CREATED_EVENT as number, 'created'],
+  [C.ZOO_DELETED_EVENT as number, 'deleted'],
+  [C.ZOO_CHANGED_EVENT as number, 'changed'],
+  [C.ZOO_CHILD_EVENT as number, 'children'],
+  [C.ZOO_NOTWATCHING_EVENT as number, 'not_watching'],
+]);
+
+function zxid(n: number): string {
+  return BigInt(Math.trunc(n)).toString();
+}
+function ms(t: Date | number): number {
+  return t instanceof Date ? t.getTime() : t;
+}
+
+/** Converts the native stat; zxids become decimal strings, the owner `0x…` hex. */
+export function toStat(s: NativeStat): Stat {
+  return {
+    czxid: zxid(s.czxid),
+    mzxid: zxid(s.mzxid),
+    pzxid: zxid(s.pzxid),
+    ctimeMs: ms(s.ctime),
+    mtimeMs: ms(s.mtime),
+    version: s.version,
+    cversion: s.cversion,
+    aversion: s.aversion,
+    ephemeralOwner: s.ephemeralOwner === '0' ? '0' : `0x${s.ephemeralOwner}`,
+    dataLength: s.dataLength,
+    numChildren: s.numChildren,
+  };
+}
+
+function wrapWatcher(watcher: Watcher): NativeWatchCb {
+  return (type, _state, path) => {
+    const t = EVENT_TYPES.get(type);
+    if (t) watcher({ type: t, path });
+  };
+}
+
+/** Options for one native handle. */
+export interface NativeClientOptions {
+  /** `host:port,…[/chroot]`. */
+  readonly connect: string;
+  /** Requested session timeout in ms; the server clamps it to [2, 20] × tickTime. */
+  readonly sessionTimeoutMs: number;
+  /** Resume an existing session (id hex, password hex); used by tests to force expiry. */
+  readonly resume?: { readonly sessionId: string; readonly password: string };
+}
+
+/** Native connection events, forwarded as they come. */
+export type NativeEvent = 'connect' | 'connecting' | 'close';
+
+/**
+ * One native handle. Emits `connect` (connected or reconnected), `connecting` (connection lost,
+ * the C client retries) and `close` (handle dead: session expired, auth failed or closed by us).
+ */
+export class NativeZkClient extends EventEmitter implements ZkClient {
+  private readonly handle: NativeHandle;
+  private closed = false;
+
+  constructor(opts: NativeClientOptions) {
+    super();
+    this.handle = new ZooKeeper({
+      connect: opts.connect,
+      timeout: opts.sessionTimeoutMs,
+      // The C client prints reconnect noise to stderr at any level above 0; the gateway logs
+      // state changes itself.
+      debug_level: 0,
+      host_order_deterministic: false,
+      // The addon closes a handle as "expired" after this many empty polls; a server restart
+      // must not look like an expiry, so only real expiry (or our close) ends a handle.
+      response_counter_limit: 1 << 30,
+      ...(opts.resume ? { client_id: opts.resume.sessionId, client_password: opts.resume.password } : {}),
+    });
+    this.handle.on('connect', () => this.emit('connect'));
+    this.handle.on('connecting', () => this.emit('connecting'));
+    this.handle.on('close', () => {
+      this.closed = true;
+      this.emit('close');
+    });
+    this.handle.init({});
+  }
+
+  get sessionId(): string {
+    return this.handle.client_id;
+  }
+  /** Session password (hex); secret, never logged. */
+  get sessionPassword(): string {
+    return this.handle.client_password;
+  }
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+  }
+
+  private async call<T>(path: string, op: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path);
+    try {
+      return await op();
+    } catch (err) {
+      throw toZkError(err, path);
+    }
+  }
+
+  create(path: string, data: Buffer, mode: CreateMode, ttlMs?: number): Promise<string> {
+    return this.call(path, () => this.handle.create(path, data, FLAGS[mode], ttlMs));
+  }
+
+  async get(path: string, watcher?: Watcher): Promise<NodeData> {
+    const [stat, data] = await this.call(path, () =>
+      watcher ? this.handle.w_get(path, wrapWatcher(watcher)) : this.handle.get(path, false),
+    );
+    return { stat: toStat(stat), data: data ?? Buffer.alloc(0) };
+  }
+
+  async exists(path: string, watcher?: Watcher): Promise<Stat | null> {
+    try {
+      const stat = await this.call(path, () =>
+        watcher ? this.handle.w_exists(path, wrapWatcher(watcher)) : this.handle.exists(path, false),
+      );
+      return toStat(stat);
+    } catch (err) {
+      // The package rejects a missing node with NONODE; the watch is still set by the server.
+      if (err instanceof ZkError && err.code === 'NO_NODE') return null;
+      throw err;
+    }
+  }
+
+  async children(path: string, watcher?: Watcher): Promise<ChildrenResult> {
+    const [children, stat] = await this.call(path, () =>
+      watcher ? this.handle.w_get_children2(path, wrapWatcher(watcher)) : this.handle.get_children2(path, false),
+    );
+    return { children, stat: toStat(stat) };
+  }
+
+  async set(path: string, data: Buffer, version = -1): Promise<Stat> {
+    return toStat(await this.call(path, () => this.handle.set(path, data, version)));
+  }
+
+  delete(path: string, version = -1): Promise<void> {
+    return this.call(path, () => this.handle.delete_(path, version));
+  }
+
+  async getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }> {
+    // The addon crashes the process (SIGSEGV) on get_acl of a missing node, so check first.
+    // A delete racing between the two calls can still reach that crash; see README "Known limits".
+    if ((await this.exists(path)) === null) throw new ZkError('NO_NODE', -101, 'zookeeper: no node', path);
+    const [acl, stat] = await this.call(path, () => this.handle.get_acl(path));
+    return { acl: acl.map((a) => ({ perms: a.perms, scheme: a.scheme, id: a.auth })), stat: toStat(stat) };
+  }
+
+  setAcl(path: string, acl: readonly AclEntry[], version = -1): Promise<void> {
+    const native = acl.map((a) => ({ perms: a.perms, scheme: a.scheme, auth: a.id }));
+    return this.call(path, () => this.handle.set_acl(path, version, native));
+  }
+
+  sync(path: string): Promise<void> {
+    return this.call(path, () => this.handle.sync(path));
+  }
+
+  addAuth(scheme: string, auth: string): Promise<void> {
+    return this.call('/', () =>
+      new Promise<void>((resolve, reject) => {
+        this.handle.add_auth(scheme, auth, (rc, error) => (rc === 0 ? resolve() : reject(new Error(`${rc} ${error}`))));
+      }),
+    );
+  }
+}

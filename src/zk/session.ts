@@ -1,0 +1,152 @@
+/**
+ * A long-lived ZooKeeper session that survives expiry by building a new handle. It reports every
+ * transition as a `ConnectionState` so that leases, recipes and watches can react: `suspended`
+ * makes ownership uncertain, `expired` means every ephemeral of the old session is gone.
+ */
+import { EventEmitter } from 'node:events';
+import type { ZkClient } from './client.js';
+import { ZkError } from './errors.js';
+import { NativeZkClient } from './native-client.js';
+
+/**
+ * - `connecting`: no session yet (start-up, or a new one being built after expiry)
+ * - `connected`: a new session is established (first, or the replacement after expiry)
+ * - `suspended`: the connection dropped; the session may still be alive on the server
+ * - `reconnected`: the same session is back; its ephemerals and watches are intact
+ * - `expired`: the session is gone; its ephemerals are deleted and its watches will never fire
+ * - `closed`: closed by the gateway
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'suspended' | 'reconnected' | 'expired' | 'closed';
+
+export interface StateChange {
+  readonly state: ConnectionState;
+  /** Id (hex) of the session the change is about; empty while connecting. */
+  readonly sessionId: string;
+  /** Bumped each time a new session is established (1 for the first). */
+  readonly generation: number;
+}
+
+export interface ZkSessionOptions {
+  readonly connect: string;
+  /** Requested session timeout, ms. */
+  readonly sessionTimeoutMs: number;
+  /** Credentials added to every handle before it counts as connected (e.g. digest `user:pass`). */
+  readonly auth?: readonly { readonly scheme: string; readonly credential: string }[];
+  /** Delay before building a replacement handle after expiry, ms. @defaultValue 100 */
+  readonly rebuildDelayMs?: number;
+}
+
+/** Emits `state` with a `StateChange` on every transition, and only on transitions. */
+export class ZkSession extends EventEmitter {
+  private handle: NativeZkClient | null = null;
+  private current: ConnectionState = 'connecting';
+  private gen = 0;
+  private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
+  private rebuildTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: ZkSessionOptions) {
+    super();
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+  get generation(): number {
+    return this.gen;
+  }
+  /** True while operations can be sent (connected or reconnected). */
+  get isUsable(): boolean {
+    return this.current === 'connected' || this.current === 'reconnected';
+  }
+  /** Current session id (hex) or empty. */
+  get sessionId(): string {
+    return this.handle && this.gen > 0 ? this.handle.sessionId : '';
+  }
+  /** The session password (hex) of the current handle; for tests that force expiry. */
+  get sessionPassword(): string {
+    return this.handle ? this.handle.sessionPassword : '';
+  }
+
+  /** Starts connecting; resolves on the first established session or rejects after `timeoutMs`. */
+  async start(timeoutMs = 15_000): Promise<void> {
+    if (this.lifecycle !== 'idle') throw new Error('zk session: already started');
+    this.lifecycle = 'running';
+    this.build();
+    if (this.isUsable) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('state', onState);
+        reject(new ZkError('CONNECTION_LOSS', -4, `zookeeper: no session with ${this.opts.connect} after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onState = (c: StateChange): void => {
+        if (c.state === 'connected') {
+          clearTimeout(timer);
+          this.off('state', onState);
+          resolve();
+        }
+      };
+      this.on('state', onState);
+    });
+  }
+
+  /**
+   * The client to send operations with. Throws CONNECTION_LOSS at once while suspended or
+   * connecting, so callers fail fast instead of queueing behind a dead connection.
+   */
+  client(): ZkClient {
+    if (!this.isUsable || !this.handle) {
+      throw new ZkError('CONNECTION_LOSS', -4, `zookeeper: session is ${this.current}`);
+    }
+    return this.handle;
+  }
+
+  /** Closes the session (its ephemerals go at once); idempotent. */
+  close(): void {
+    if (this.lifecycle === 'closed') return;
+    this.lifecycle = 'closed';
+    clearTimeout(this.rebuildTimer);
+    this.handle?.close();
+    this.transition('closed');
+  }
+
+  private transition(state: ConnectionState): void {
+    if (state === this.current) return;
+    this.current = state;
+    this.emit('state', { state, sessionId: this.sessionId, generation: this.gen } satisfies StateChange);
+  }
+
+  private build(): void {
+    const handle = new NativeZkClient({ connect: this.opts.connect, sessionTimeoutMs: this.opts.sessionTimeoutMs });
+    this.handle = handle;
+    let established = false;
+    handle.on('connect', () => {
+      if (this.handle !== handle) return;
+      if (established) {
+        this.transition('reconnected');
+        return;
+      }
+      established = true;
+      void this.authenticate(handle).then(
+        () => {
+          if (this.handle !== handle || handle.isClosed) return;
+          this.gen += 1;
+          this.transition('connected');
+        },
+        () => handle.close(),
+      );
+    });
+    handle.on('connecting', () => {
+      if (this.handle === handle && established) this.transition('suspended');
+    });
+    handle.on('close', () => {
+      if (this.handle !== handle || this.lifecycle === 'closed') return;
+      if (established) this.transition('expired');
+      this.current = 'connecting';
+      this.rebuildTimer = setTimeout(() => this.build(), this.opts.rebuildDelayMs ?? 100);
+    });
+  }
+
+  private async authenticate(handle: NativeZkClient): Promise<void> {
+    for (const a of this.opts.auth ?? []) await handle.addAuth(a.scheme, a.credential);
+  }
+}
