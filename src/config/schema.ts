@@ -64,6 +64,18 @@ export const configSchema = z
       .default([{ name: 'default', chroot: '/', sessionTimeoutMs: 10_000 }])
       .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { message: 'tenant names must be unique' }),
     limits: limitsSchema.default({ maxDataBytes: 1_046_528, maxBodyBytes: 1_500_000, maxRecursiveDeleteNodes: 1000 }),
+    /** Prefix of every lease id, so a balancer can route a lease back to its instance. */
+    instanceId: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,40}$/, 'letters, digits and - (max 40)')
+      .optional(),
+    leases: z
+      .object({
+        minTtlMs: z.number().int().min(100).default(1000),
+        maxTtlMs: z.number().int().min(1000).default(3_600_000),
+      })
+      .strict()
+      .default({ minTtlMs: 1000, maxTtlMs: 3_600_000 }),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

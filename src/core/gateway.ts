@@ -5,6 +5,8 @@
 import type { Config } from '../config/schema.js';
 import { ZkgateError } from './errors.js';
 import type { Logger } from './logger.js';
+import { randomBytes } from 'node:crypto';
+import { LEASE_DEFAULTS, LeaseManager } from './leases/lease-manager.js';
 import { NodeService } from './nodes/node-service.js';
 import { TenantRegistry } from './tenants/registry.js';
 import type { Tenant } from './tenants/tenant.js';
@@ -21,6 +23,7 @@ export class Gateway {
   readonly tenants: TenantRegistry;
   readonly config: Config;
   readonly logger: Logger;
+  readonly leases: LeaseManager;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
 
@@ -29,6 +32,8 @@ export class Gateway {
     this.config = config;
     this.logger = logger;
     this.tenants = new TenantRegistry(config, connect, logger);
+    const instanceId = config.instanceId ?? `gw-${randomBytes(4).toString('hex')}`;
+    this.leases = new LeaseManager(instanceId, logger, { ...LEASE_DEFAULTS, ...config.leases });
   }
 
   /** Opens every tenant's session; resolves when all are connected or `timeoutMs` passed. */
@@ -53,7 +58,7 @@ export class Gateway {
   nodes(tenant: Tenant): NodeService {
     let s = this.nodeServices.get(tenant);
     if (!s) {
-      s = new NodeService(tenant);
+      s = new NodeService(tenant, this.leases);
       this.nodeServices.set(tenant, s);
     }
     return s;
@@ -75,6 +80,7 @@ export class Gateway {
   close(): void {
     if (this.lifecycle === 'closed') return;
     this.lifecycle = 'closed';
+    this.leases.close();
     this.tenants.close();
   }
 }

@@ -9,3 +9,5 @@ export { NodeService, checkPath } from './nodes/node-service.js';
 export { Tenant } from './tenants/tenant.js';
 export { TenantRegistry } from './tenants/registry.js';
 export type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode, AclEntry, CreateMode, Stat } from './types.js';
+export { Lease, type LeaseInfo, type LeaseState, type LeaseStateEvent, type OwnedKind } from './leases/lease.js';
+export { LeaseManager, LEASE_DEFAULTS, type LeaseLimits } from './leases/lease-manager.js';

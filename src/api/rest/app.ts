@@ -7,6 +7,7 @@ import type { Gateway } from '../../core/index.js';
 import { metricsHandler, httpMetrics } from '../metrics.js';
 import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
 import { errorMiddleware } from './problem.js';
+import { leasesRouter } from './leases.js';
 import { ZkgateError } from '../../core/index.js';
 import { projectFile } from '../../project-files.js';
 
@@ -56,6 +57,7 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/children', childrenRouter(gw));
   app.use('/v1/acl', aclRouter(gw));
   app.use('/v1/sync', syncRouter(gw));
+  app.use('/v1/leases', leasesRouter(gw));
 
   app.use(() => {
     throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});

@@ -5,7 +5,8 @@
 import { ancestorsOf, joinPath, pathProblem, type AclEntry, type Stat } from '../../zk/index.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
-import type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode } from '../types.js';
+import type { LeaseManager } from '../leases/lease-manager.js';
+import type { ChildEntry, ChildrenListing, CreateMode, CreateOptions, DeleteOptions, Znode } from '../types.js';
 
 const TTL_MAX_MS = 2 ** 40 - 1; // ZooKeeper's EphemeralType.TTL limit
 
@@ -25,7 +26,10 @@ function checkVersion(version: number | undefined): number {
 }
 
 export class NodeService {
-  constructor(private readonly tenant: Tenant) {}
+  constructor(
+    private readonly tenant: Tenant,
+    private readonly leases: LeaseManager,
+  ) {}
 
   private async zk<T>(path: string, op: (c: ReturnType<Tenant['client']>) => Promise<T>): Promise<T> {
     const client = this.tenant.client();
@@ -87,11 +91,48 @@ export class NodeService {
     } else if (opts.ttlMs !== undefined) {
       throw invalidArgument('ttlMs', 'only allowed with modes ttl and ttl_sequential');
     }
-    if (mode === 'ephemeral' || mode === 'ephemeral_sequential') {
-      throw new ZkgateError('LEASE_REQUIRED', `mode ${mode} needs a lease to own the node`, { mode });
+    const ephemeral = mode === 'ephemeral' || mode === 'ephemeral_sequential';
+    if (ephemeral && !opts.leaseId) {
+      throw new ZkgateError('LEASE_REQUIRED', `mode ${mode} needs a lease (leaseId) to own the node`, { mode });
     }
+    if (!ephemeral && opts.leaseId !== undefined) throw invalidArgument('leaseId', 'only ephemeral modes are owned by a lease');
+    if (!ephemeral) {
+      if (opts.createParents) await this.createParents(path);
+      return this.zk(path, (c) => c.create(path, data, mode, opts.ttlMs));
+    }
+    return this.createEphemeral(path, data, mode, opts);
+  }
+
+  /**
+   * An ephemeral of the tenant's gateway session, owned by the lease. If the lease ends while
+   * the create is in flight, the node is deleted at once.
+   */
+  private async createEphemeral(path: string, data: Buffer, mode: CreateMode, opts: CreateOptions): Promise<string> {
+    const lease = this.leases.usable(this.tenant, opts.leaseId as string);
     if (opts.createParents) await this.createParents(path);
-    return this.zk(path, (c) => c.create(path, data, mode, opts.ttlMs));
+    let created: string;
+    try {
+      created = await this.zk(path, (c) => c.create(path, data, mode));
+    } catch (err) {
+      // Connection loss: a plain ephemeral may have been created; claim it if it is ours.
+      if (err instanceof ZkgateError && err.code === 'UNAVAILABLE' && mode === 'ephemeral') await this.claimAfterLoss(path, lease);
+      throw err;
+    }
+    lease.own(created, 'node');
+    if (lease.isEnded) {
+      await this.leases.deleteOwned(lease, created);
+      lease.assertUsable();
+    }
+    return created;
+  }
+
+  private async claimAfterLoss(path: string, lease: ReturnType<LeaseManager['usable']>): Promise<void> {
+    try {
+      const stat = await this.tenant.client().exists(path);
+      if (stat && stat.ephemeralOwner === `0x${this.tenant.session.sessionId}`) lease.own(path, 'node');
+    } catch {
+      // Still disconnected: the outcome stays unknown, as the 503 says.
+    }
   }
 
   private async createParents(path: string): Promise<void> {

@@ -1,0 +1,202 @@
+/**
+ * Grants, looks up, keeps alive and ends leases, and deletes what they own. Lease ids carry the
+ * granting instance's id (`<instance>.<random>`) so a load balancer can route a lease back to
+ * the gateway instance that holds it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { StateChange } from '../../zk/index.js';
+import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Tenant } from '../tenants/tenant.js';
+import { Lease, type LeaseState } from './lease.js';
+
+export interface LeaseLimits {
+  /** Shortest TTL granted, ms. @defaultValue 1000 */
+  readonly minTtlMs: number;
+  /** Longest TTL granted, ms. @defaultValue 3_600_000 */
+  readonly maxTtlMs: number;
+  /** How long an ended lease's id still answers 410 (not 404), ms. @defaultValue 600_000 */
+  readonly tombstoneMs: number;
+}
+
+export const LEASE_DEFAULTS: LeaseLimits = { minTtlMs: 1000, maxTtlMs: 3_600_000, tombstoneMs: 600_000 };
+
+export class LeaseManager {
+  private readonly leases = new Map<string, Lease>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Nodes to delete once the tenant's session is usable again (revoked while disconnected). */
+  private readonly pendingDeletes = new Map<Tenant, Set<string>>();
+  private readonly watched = new WeakSet<Tenant>();
+
+  constructor(
+    readonly instanceId: string,
+    private readonly log: Logger,
+    private readonly limits: LeaseLimits = LEASE_DEFAULTS,
+  ) {}
+
+  /**
+   * Grants a lease of `ttlMs` in the tenant.
+   * @throws INVALID_ARGUMENT for a TTL out of range, UNAVAILABLE while the tenant's session is down
+   */
+  grant(tenant: Tenant, ttlMs: number): Lease {
+    if (!Number.isInteger(ttlMs) || ttlMs < this.limits.minTtlMs || ttlMs > this.limits.maxTtlMs) {
+      throw invalidArgument('ttlMs', `must be an integer from ${this.limits.minTtlMs} to ${this.limits.maxTtlMs}`);
+    }
+    tenant.client(); // fail fast with UNAVAILABLE while the session is down
+    this.watchTenant(tenant);
+    const id = `${this.instanceId}.${randomBytes(12).toString('hex')}`;
+    const lease = new Lease(id, tenant, ttlMs, tenant.session.generation);
+    this.leases.set(id, lease);
+    this.arm(lease);
+    this.log.debug({ leaseId: id, tenant: tenant.name, ttlMs }, 'lease granted');
+    return lease;
+  }
+
+  /**
+   * The lease with `id` in `tenant`, in any state (ended leases are kept for a while as tombstones).
+   * @throws LEASE_NOT_FOUND (also for another tenant's lease)
+   */
+  lookup(tenant: Tenant, id: string): Lease {
+    const lease = this.leases.get(id);
+    if (!lease || lease.tenant !== tenant) {
+      const other = id.split('.')[0];
+      const hint = other && other !== this.instanceId ? ` (it was not granted by this instance, ${this.instanceId})` : '';
+      throw new ZkgateError('LEASE_NOT_FOUND', `lease ${id} not found${hint}`, { leaseId: id });
+    }
+    return lease;
+  }
+
+  /** A lease that can own new things right now. @throws LEASE_NOT_FOUND, LEASE_EXPIRED/REVOKED/LOST (410), LEASE_UNCERTAIN */
+  usable(tenant: Tenant, id: string): Lease {
+    const lease = this.lookup(tenant, id);
+    lease.assertUsable();
+    return lease;
+  }
+
+  /** Resets the TTL. @throws LEASE_NOT_FOUND, the lease's end (410) */
+  keepAlive(tenant: Tenant, id: string): Lease {
+    const lease = this.lookup(tenant, id);
+    lease.refresh();
+    this.arm(lease);
+    return lease;
+  }
+
+  /** Ends the lease and deletes everything it owns; revoking an ended lease answers its end. */
+  async revoke(tenant: Tenant, id: string): Promise<Lease> {
+    const lease = this.lookup(tenant, id);
+    if (lease.isEnded) lease.assertUsable();
+    await this.end(lease, 'revoked', 'revoked');
+    return lease;
+  }
+
+  /** All leases of a tenant that have not ended. */
+  live(tenant: Tenant): Lease[] {
+    return [...this.leases.values()].filter((l) => l.tenant === tenant && !l.isEnded);
+  }
+
+  /** Ends every lease (gateway shutdown); their nodes go with the session close. */
+  close(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  /** Deletes one owned node now (or once the session is back). NONODE counts as done. */
+  async deleteOwned(lease: Lease, path: string): Promise<void> {
+    lease.disown(path);
+    if (lease.generation !== lease.tenant.session.generation) return; // that session's ephemerals are gone
+    try {
+      await lease.tenant.client().delete(path);
+    } catch (err) {
+      const e = toZkgateError(err, path);
+      if (e.code === 'NO_NODE') return;
+      if (e.code === 'UNAVAILABLE') {
+        this.pending(lease.tenant).add(path);
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private pending(t: Tenant): Set<string> {
+    let s = this.pendingDeletes.get(t);
+    if (!s) this.pendingDeletes.set(t, (s = new Set()));
+    return s;
+  }
+
+  private arm(lease: Lease): void {
+    clearTimeout(this.timers.get(lease.id));
+    const t = setTimeout(() => {
+      if (Date.now() >= lease.deadline) void this.end(lease, 'expired', 'keepalive_missed');
+      else this.arm(lease);
+    }, Math.max(0, lease.deadline - Date.now()));
+    t.unref();
+    this.timers.set(lease.id, t);
+  }
+
+  private async end(lease: Lease, state: Extract<LeaseState, 'expired' | 'revoked' | 'lost'>, reason: string): Promise<void> {
+    if (!lease.transition(state, reason)) return;
+    clearTimeout(this.timers.get(lease.id));
+    this.timers.delete(lease.id);
+    this.log.info({ leaseId: lease.id, tenant: lease.tenant.name, state, reason }, 'lease ended');
+    const paths = lease.ownedPaths();
+    await Promise.all(
+      paths.map((p) =>
+        this.deleteOwned(lease, p).catch((err: unknown) => this.log.warn({ err, path: p, leaseId: lease.id }, 'could not delete a lease node')),
+      ),
+    );
+    const tomb = setTimeout(() => this.leases.delete(lease.id), this.limits.tombstoneMs);
+    tomb.unref();
+  }
+
+  private watchTenant(tenant: Tenant): void {
+    if (this.watched.has(tenant)) return;
+    this.watched.add(tenant);
+    tenant.on('state', (c: StateChange) => void this.onTenantState(tenant, c));
+  }
+
+  private async onTenantState(tenant: Tenant, change: StateChange): Promise<void> {
+    const leases = this.live(tenant);
+    switch (change.state) {
+      case 'suspended':
+        for (const l of leases) l.transition('uncertain', 'session_suspended');
+        return;
+      case 'expired':
+        this.pendingDeletes.delete(tenant);
+        await Promise.all(leases.map((l) => this.end(l, 'lost', 'session_expired')));
+        return;
+      case 'reconnected':
+        await this.flushPending(tenant);
+        await Promise.all(leases.map((l) => this.recheck(l)));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async flushPending(tenant: Tenant): Promise<void> {
+    const paths = [...(this.pendingDeletes.get(tenant) ?? [])];
+    this.pendingDeletes.delete(tenant);
+    const client = tenant.client();
+    await Promise.all(
+      paths.map((p) =>
+        client.delete(p).catch((err: unknown) => {
+          if (toZkgateError(err).code === 'UNAVAILABLE') this.pending(tenant).add(p);
+        }),
+      ),
+    );
+  }
+
+  /** After a reconnect: every owned node must still exist and belong to this session. */
+  private async recheck(lease: Lease): Promise<void> {
+    if (lease.generation !== lease.tenant.session.generation) return this.end(lease, 'lost', 'session_expired');
+    const session = `0x${lease.tenant.session.sessionId}`;
+    try {
+      const client = lease.tenant.client();
+      const stats = await Promise.all(lease.ownedPaths().map((p) => client.exists(p)));
+      if (stats.some((s) => !s || s.ephemeralOwner !== session)) return this.end(lease, 'lost', 'node_missing');
+      if (!lease.isEnded) lease.transition('active', 'session_reconnected');
+    } catch {
+      // Still unreachable: stay uncertain; the next reconnect re-checks.
+    }
+  }
+}

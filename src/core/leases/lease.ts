@@ -1,0 +1,134 @@
+/**
+ * A lease: what makes ZooKeeper ephemerals usable by stateless clients. The gateway holds one
+ * ZooKeeper session per tenant; everything a lease owns (ephemeral nodes, lock holds and waits,
+ * election candidacies) is an ephemeral node of that session, deleted by the gateway when the
+ * lease ends and by ZooKeeper itself when the gateway dies.
+ *
+ * Reactions to the tenant's connection state:
+ * - `suspended`: active → `uncertain` (nobody is told "you hold it" until ownership is re-checked)
+ * - `reconnected`: every owned node is re-checked (exists, owned by this session) → `active`, else `lost`
+ * - `expired`: → `lost` (the session's ephemerals are gone)
+ */
+import { EventEmitter } from 'node:events';
+import { ZkgateError } from '../errors.js';
+import type { Tenant } from '../tenants/tenant.js';
+
+export type LeaseState = 'active' | 'uncertain' | 'expired' | 'revoked' | 'lost';
+/** What a lease owns at a path. */
+export type OwnedKind = 'node' | 'lock' | 'lock_wait' | 'candidate';
+
+export interface LeaseStateEvent {
+  readonly leaseId: string;
+  readonly state: LeaseState;
+  /** Why: `granted`, `keepalive_missed`, `revoked`, `session_suspended`, `session_reconnected`, `session_expired`, `node_missing`. */
+  readonly reason: string;
+}
+
+export interface LeaseInfo {
+  readonly id: string;
+  readonly tenant: string;
+  readonly ttlMs: number;
+  /** ms left before the lease expires without a keepalive; 0 once ended. */
+  readonly remainingMs: number;
+  readonly state: LeaseState;
+  readonly reason: string;
+  readonly grantedAtMs: number;
+  readonly owned: readonly { readonly path: string; readonly kind: OwnedKind }[];
+}
+
+const ENDED_CODES = { expired: 'LEASE_EXPIRED', revoked: 'LEASE_REVOKED', lost: 'LEASE_LOST' } as const;
+
+/** Emits `state` (LeaseStateEvent) on every transition, and only on transitions. */
+export class Lease extends EventEmitter {
+  readonly grantedAtMs = Date.now();
+  private current: LeaseState = 'active';
+  private why = 'granted';
+  private expiresAt: number;
+  private readonly owned = new Map<string, OwnedKind>();
+  private readonly ended = new AbortController();
+
+  constructor(
+    readonly id: string,
+    readonly tenant: Tenant,
+    readonly ttlMs: number,
+    /** The tenant session generation the lease's ephemerals belong to. */
+    readonly generation: number,
+  ) {
+    super();
+    this.expiresAt = Date.now() + ttlMs;
+  }
+
+  get state(): LeaseState {
+    return this.current;
+  }
+  get reason(): string {
+    return this.why;
+  }
+  /** Aborted when the lease ends for any reason; waits owned by the lease listen to it. */
+  get signal(): AbortSignal {
+    return this.ended.signal;
+  }
+  get isEnded(): boolean {
+    return this.current === 'expired' || this.current === 'revoked' || this.current === 'lost';
+  }
+  get deadline(): number {
+    return this.expiresAt;
+  }
+
+  info(): LeaseInfo {
+    return {
+      id: this.id,
+      tenant: this.tenant.name,
+      ttlMs: this.ttlMs,
+      remainingMs: this.isEnded ? 0 : Math.max(0, this.expiresAt - Date.now()),
+      state: this.current,
+      reason: this.why,
+      grantedAtMs: this.grantedAtMs,
+      owned: [...this.owned].map(([path, kind]) => ({ path, kind })),
+    };
+  }
+
+  /** Throws the lease's end as a typed error (410), or LEASE_UNCERTAIN (503) while uncertain. */
+  assertUsable(): void {
+    if (this.isEnded) {
+      const code = ENDED_CODES[this.current as keyof typeof ENDED_CODES];
+      throw new ZkgateError(code, `lease ${this.id}: ${this.current} (${this.why})`, { leaseId: this.id, state: this.current, reason: this.why });
+    }
+    if (this.current === 'uncertain') {
+      throw new ZkgateError('LEASE_UNCERTAIN', `lease ${this.id}: uncertain while the zookeeper session is suspended`, {
+        leaseId: this.id,
+        state: this.current,
+        reason: this.why,
+      });
+    }
+  }
+
+  /** Pushes the expiry `ttlMs` into the future. @throws the lease's end (410) once ended */
+  refresh(): void {
+    if (this.isEnded) this.assertUsable();
+    this.expiresAt = Date.now() + this.ttlMs;
+  }
+
+  own(path: string, kind: OwnedKind): void {
+    this.owned.set(path, kind);
+  }
+  disown(path: string): void {
+    this.owned.delete(path);
+  }
+  owns(path: string): OwnedKind | undefined {
+    return this.owned.get(path);
+  }
+  ownedPaths(): string[] {
+    return [...this.owned.keys()];
+  }
+
+  /** Moves to `state` with `reason`; ending states abort `signal`. Returns false if nothing changed. */
+  transition(state: LeaseState, reason: string): boolean {
+    if (this.isEnded || this.current === state) return false;
+    this.current = state;
+    this.why = reason;
+    if (this.isEnded) this.ended.abort(new ZkgateError(ENDED_CODES[state as keyof typeof ENDED_CODES], `lease ${this.id}: ${state} (${reason})`, { leaseId: this.id }));
+    this.emit('state', { leaseId: this.id, state, reason } satisfies LeaseStateEvent);
+    return true;
+  }
+}

@@ -1,0 +1,50 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, validateConfig } from '../../src/config/schema.js';
+import { loadConfig } from '../../src/config/load.js';
+
+describe('config', () => {
+  test('no config at all gives one default tenant at / and the embedded ZooKeeper', () => {
+    const c = validateConfig(undefined);
+    assert.equal(c.zookeeper.connect, undefined);
+    assert.deepEqual(c.tenants.map((t) => [t.name, t.chroot]), [['default', '/']]);
+    assert.equal(c.http.port, 8080);
+    assert.equal(c.http.bind, '127.0.0.1');
+    assert.equal(c.grpc.port, 9090);
+  });
+  test('errors name the bad field', () => {
+    assert.throws(() => validateConfig({ http: { port: 'x' } }), (e: unknown) => e instanceof ConfigError && /http\.port/.test(e.message));
+    assert.throws(() => validateConfig({ tenants: [{ name: 'a', chroot: 'rel' }] }), (e: unknown) => e instanceof ConfigError && /tenants\.0\.chroot/.test(e.message));
+    assert.throws(() => validateConfig({ tenants: [{ name: 'a' }, { name: 'a' }] }), /unique/);
+    assert.throws(() => validateConfig({ htp: {} }), (e: unknown) => e instanceof ConfigError && /htp|unrecognized/i.test(e.message));
+    assert.throws(() => validateConfig({ limits: { maxDataBytes: 5_000_000 } }), /limits\.maxDataBytes/);
+  });
+  test('YAML file, environment and flags merge in that priority', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zkgate-cfg-'));
+    const file = join(dir, 'zkgate.yaml');
+    writeFileSync(file, 'http:\n  port: 1000\n  bind: 0.0.0.0\nzookeeper:\n  connect: zk1:2181\ntenants:\n  - name: acme\n    chroot: /tenants/acme\n');
+    const env = { ZKGATE_CONFIG: file, ZKGATE_HTTP_PORT: '2000', ZKGATE_ZOOKEEPER: 'zk2:2181' };
+    const fromEnv = loadConfig({}, env);
+    assert.equal(fromEnv.http.port, 2000);
+    assert.equal(fromEnv.http.bind, '0.0.0.0');
+    assert.equal(fromEnv.zookeeper.connect, 'zk2:2181');
+    assert.equal(fromEnv.tenants[0]?.chroot, '/tenants/acme');
+    const fromFlags = loadConfig({ httpPort: 3000, zookeeper: 'zk3:2181' }, env);
+    assert.equal(fromFlags.http.port, 3000);
+    assert.equal(fromFlags.zookeeper.connect, 'zk3:2181');
+  });
+  test('JSON config and bad files give clear errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zkgate-cfg-'));
+    const json = join(dir, 'c.json');
+    writeFileSync(json, JSON.stringify({ grpc: { port: 0 } }));
+    assert.equal(loadConfig({ config: json }, {}).grpc.port, 0);
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, 'http: [');
+    assert.throws(() => loadConfig({ config: broken }, {}), /cannot parse config file/);
+    assert.throws(() => loadConfig({ config: join(dir, 'missing.yaml') }, {}), /cannot read config file/);
+    assert.throws(() => loadConfig({}, { ZKGATE_HTTP_PORT: 'eighty' }), /ZKGATE_HTTP_PORT/);
+  });
+});
