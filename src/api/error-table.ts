@@ -27,6 +27,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   INVALID_ARGUMENT: { http: 400, grpc: 3, ws: 4400, title: 'Invalid argument' },
   DATA_TOO_LARGE: { http: 413, grpc: 8, ws: 4413, title: 'Data too large' },
   PAYLOAD_TOO_LARGE: { http: 413, grpc: 8, ws: 1009, title: 'Request too large' },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: 3, ws: 1003, title: 'Unsupported media type' },
   SUBTREE_TOO_LARGE: { http: 409, grpc: 9, ws: 4409, title: 'Subtree too large for a recursive delete' },
   LEASE_REQUIRED: { http: 400, grpc: 9, ws: 4400, title: 'A lease is required' },
   LEASE_NOT_FOUND: { http: 404, grpc: 5, ws: 4404, title: 'No such lease' },

@@ -2,7 +2,8 @@
  * The embedded default: with no ensemble configured, zkgate starts a standalone ZooKeeper server
  * from Debian's `zookeeper` package as a child process on loopback and stops it on shutdown.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnClean } from './spawn-clean.js';
 import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -104,7 +105,7 @@ export async function startEmbeddedZooKeeper(opts: EmbeddedOptions): Promise<Emb
     ].join('\n'),
   );
   const log = openSync(join(dataDir, 'zookeeper.log'), 'a');
-  const child = spawn(
+  const child = spawnClean(
     'java',
     [
       '-Xmx256m',

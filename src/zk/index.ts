@@ -9,3 +9,4 @@ export { ancestorsOf, joinPath, nameOf, parentOf, pathProblem, sequenceOf } from
 export { ZkSession, type ConnectionState, type StateChange, type ZkSessionOptions } from './session.js';
 export { NativeZkClient, type NativeClientOptions } from './native-client.js';
 export { startEmbeddedZooKeeper, EmbeddedUnavailableError, freePort, fourLetterWord, type EmbeddedZooKeeper, type EmbeddedOptions } from './embedded-server.js';
+export { spawnClean } from './spawn-clean.js';

@@ -215,9 +215,11 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
   }
 
   async getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }> {
-    // The addon crashes the process (SIGSEGV) on get_acl of a missing node, so check first.
-    // A delete racing between the two calls can still reach that crash; see README "Known limits".
-    if ((await this.exists(path)) === null) throw new ZkError('NO_NODE', -101, 'zookeeper: no node', path);
+    // The addon crashes the process (SIGSEGV) when get_acl fails (no node, no auth), so a read
+    // first surfaces those errors safely. A node that allows ADMIN but not READ is therefore
+    // reported NO_AUTH, and a delete racing between the two calls can still reach the crash
+    // (README "Known limits").
+    await this.get(path);
     const [acl, stat] = await this.call(path, () => this.handle.get_acl(path));
     return { acl: acl.map((a) => ({ perms: a.perms, scheme: a.scheme, id: a.auth })), stat: toStat(stat) };
   }

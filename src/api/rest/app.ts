@@ -27,6 +27,15 @@ export function createRestApp(gw: Gateway): Express {
   const limit = gw.config.limits.maxBodyBytes;
   app.use(express.json({ limit, type: ['application/json', 'application/*+json'], strict: false }));
   app.use(express.raw({ limit, type: 'application/octet-stream' }));
+  app.use((req, _res, next) => {
+    // A body neither parser took (a form from `curl -d`, text/plain…) must not be silently dropped.
+    const length = req.get('content-length');
+    const hasBody = (length !== undefined && length !== '0') || req.get('transfer-encoding') !== undefined;
+    if (hasBody && req.body === undefined) {
+      throw new ZkgateError('UNSUPPORTED_MEDIA_TYPE', `content-type ${req.get('content-type') ?? '(none)'} is not supported: send application/json or application/octet-stream`, {});
+    }
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

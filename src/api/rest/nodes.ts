@@ -84,7 +84,7 @@ export function nodesRouter(gw: Gateway): Router {
         opts = { mode: b.mode, ttlMs: b.ttlMs, createParents: b.createParents, leaseId: b.leaseId };
       }
       const created = await nodes(req).create(path, data, opts);
-      res.status(201).location(`/v1/nodes${created}`).json({ path: created });
+      res.status(201).location(`/v1/nodes${created.split('/').map(encodeURIComponent).join('/')}`).json({ path: created });
     },
     PUT: async (req, res, path) => {
       let data: Buffer;

@@ -64,7 +64,7 @@ export function statHeaders(stat: Stat): Record<string, string> {
 /** The JSON object body, or an empty object when the body is absent. */
 export function jsonBody(req: Request): Record<string, unknown> {
   const b: unknown = req.body;
-  if (b === undefined || b === null || (Buffer.isBuffer(b) && b.length === 0)) return {};
+  if (b === undefined || (Buffer.isBuffer(b) && b.length === 0)) return {};
   if (typeof b !== 'object' || Array.isArray(b) || Buffer.isBuffer(b)) throw invalidArgument('body', 'must be a JSON object');
   return b as Record<string, unknown>;
 }

@@ -136,7 +136,9 @@ export class NodeService {
   }
 
   private async createParents(path: string): Promise<void> {
-    for (const p of ancestorsOf(path.endsWith('/') ? path.slice(0, -1) : path)) {
+    // `/tasks/` (sequential, trailing slash) needs `/tasks` itself as well as its ancestors.
+    const parents = path.endsWith('/') ? [...ancestorsOf(path.slice(0, -1)), path.slice(0, -1)] : ancestorsOf(path);
+    for (const p of parents) {
       await this.zk(p, (c) =>
         c.create(p, Buffer.alloc(0), 'persistent').catch((err: { code?: string }) => {
           if (err.code !== 'NODE_EXISTS') throw err;
@@ -163,6 +165,12 @@ export class NodeService {
     if (path === '/') throw new ZkgateError('INVALID_PATH', 'cannot delete the root node', { path });
     const version = checkVersion(opts.version);
     if (!opts.recursive) return this.zk(path, (c) => c.delete(path, version));
+    if (version !== -1) {
+      // Check the expected version before touching the subtree, so a stale version changes nothing.
+      const stat = await this.zk(path, (c) => c.exists(path));
+      if (!stat) throw new ZkgateError('NO_NODE', `${path}: node does not exist`, { path });
+      if (stat.version !== version) throw new ZkgateError('BAD_VERSION', `${path}: version does not match (compare-and-set failed)`, { path });
+    }
     const nodes = await this.subtree(path, this.tenant.limits.maxRecursiveDeleteNodes);
     // Deepest first, so every node is empty when its turn comes.
     for (const p of nodes.slice(1).reverse()) {
