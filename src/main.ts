@@ -1,10 +1,12 @@
 /**
  * Composition root: config → ZooKeeper (configured or embedded) → core → transports.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config/schema.js';
-import { Gateway, type Logger } from './core/index.js';
+import { ConfigError, type Config } from './config/schema.js';
+import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
 import { startEmbeddedZooKeeper, type EmbeddedZooKeeper } from './zk/index.js';
 
@@ -17,6 +19,9 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/** Slow clients cannot hold a connection forever while sending headers or a body (slowloris). */
+const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 60_000 } as const;
+
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -27,8 +32,38 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
+/** The TLS certificate and key files' contents. @throws ConfigError naming the file (never its content) */
+export function readTlsFiles(tls: NonNullable<Config['tls']>): { cert: Buffer; key: Buffer } {
+  const read = (field: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`cannot read tls.${field} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  };
+  return { cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile) };
+}
+
+/** Every address a listener binds. */
+function bindAddresses(config: Config): string[] {
+  return [config.http.bind];
+}
+
+/**
+ * Refuses to start when a non-loopback listener would serve without API keys (unless allowed);
+ * warns loudly whenever there are no keys. @throws ConfigError
+ */
+function checkExposure(config: Config, logger: Logger): void {
+  const keys = config.tenants.some((t) => t.apiKeys.length > 0);
+  const exposure = exposureCheck(bindAddresses(config), keys, config.security.allowUnauthenticatedPublicBind);
+  if (exposure.refuse) throw new ConfigError(exposure.refuse);
+  if (exposure.warn) logger.warn({ security: 'unauthenticated' }, exposure.warn);
+}
+
 /** Starts everything the config asks for and resolves once the listeners are bound. */
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
+  checkExposure(config, logger);
+  const tls = config.tls ? readTlsFiles(config.tls) : null;
   let embedded: EmbeddedZooKeeper | null = null;
   let connect = config.zookeeper.connect;
   if (!connect) {
@@ -38,9 +73,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   }
   const gateway = new Gateway(config, connect, logger);
   await gateway.start();
-  const http = createServer(createRestApp(gateway));
+  const app = createRestApp(gateway);
+  const http = tls ? createTlsServer({ ...tls, ...SERVER_TIMEOUTS }, app) : createServer(SERVER_TIMEOUTS, app);
   const httpPort = await listen(http, config.http.port, config.http.bind);
-  logger.info({ httpPort, bind: config.http.bind, zookeeper: connect }, 'zkgate listening');
+  logger.info({ httpPort, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

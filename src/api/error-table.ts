@@ -14,7 +14,8 @@ export interface ErrorMapping {
 }
 
 // gRPC codes: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED,
-// 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE
+// 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE,
+// 16 UNAUTHENTICATED
 export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   NO_NODE: { http: 404, grpc: 5, ws: 4404, title: 'No such node' },
   NODE_EXISTS: { http: 409, grpc: 6, ws: 4409, title: 'Node exists' },
@@ -39,6 +40,10 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   UNAVAILABLE: { http: 503, grpc: 14, ws: 1013, title: 'ZooKeeper unavailable' },
   SESSION_EXPIRED: { http: 503, grpc: 14, ws: 1013, title: 'ZooKeeper session expired' },
   NOT_FOUND: { http: 404, grpc: 5, ws: 4404, title: 'Not found' },
+  UNAUTHENTICATED: { http: 401, grpc: 16, ws: 4401, title: 'Missing or invalid API key' },
+  PERMISSION_DENIED: { http: 403, grpc: 7, ws: 4403, title: 'Not allowed for this API key' },
+  LIMIT_EXCEEDED: { http: 429, grpc: 8, ws: 4429, title: 'A per-tenant limit is reached' },
+  TOO_MANY_CHILDREN: { http: 409, grpc: 8, ws: 4409, title: 'Too many children for one listing' },
   INTERNAL: { http: 500, grpc: 13, ws: 1011, title: 'Internal error' },
 };
 

@@ -1,7 +1,7 @@
 /** Prometheus metrics (prom-client): HTTP requests and ZooKeeper session state per tenant. */
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Gateway } from '../core/index.js';
+import type { ErrorCode, Gateway, ZkgateError } from '../core/index.js';
 
 /** One registry per process; gateways created in tests share it. */
 export const registry = new Registry();
@@ -30,6 +30,42 @@ export const errorsTotal = new Counter({
   registers: [registry],
 });
 
+/** Requests refused by a limit, by the limit's name (`maxBodyBytes`, `maxLeasesPerTenant`…). */
+const limitRejections = new Counter({
+  name: 'zkgate_limit_rejections_total',
+  help: 'Requests refused by a configured limit, by limit and transport',
+  labelNames: ['limit', 'transport'] as const,
+  registers: [registry],
+});
+
+/** Per-tenant quota use, read from core at scrape time. */
+const quotaUsed = new Gauge({
+  name: 'zkgate_tenant_quota_used',
+  help: 'Leases, locks, subscriptions and streaming connections a tenant holds',
+  labelNames: ['tenant', 'kind'] as const,
+  registers: [registry],
+});
+const quotaMax = new Gauge({
+  name: 'zkgate_tenant_quota_max',
+  help: 'The configured maximum of each per-tenant quota',
+  labelNames: ['tenant', 'kind'] as const,
+  registers: [registry],
+});
+
+/** The limit an error reports, for the rejection counter. */
+const LIMIT_OF_CODE: Partial<Record<ErrorCode, string>> = {
+  PAYLOAD_TOO_LARGE: 'maxBodyBytes',
+  DATA_TOO_LARGE: 'maxDataBytes',
+  SUBTREE_TOO_LARGE: 'maxRecursiveDeleteNodes',
+};
+
+/** Counts an error answered on `transport` (and, when a limit refused it, which limit). */
+export function countError(error: ZkgateError, transport: 'rest' | 'grpc' | 'ws'): void {
+  errorsTotal.inc({ code: error.code, transport });
+  const limit = typeof error.details.limit === 'string' ? error.details.limit : LIMIT_OF_CODE[error.code];
+  if (limit) limitRejections.inc({ limit, transport });
+}
+
 function routeFamily(url: string): string {
   const m = /^\/(v1\/[a-z]+|[a-z]+)/.exec(url);
   return m ? (m[1] as string) : 'other';
@@ -46,6 +82,12 @@ export function httpMetrics(): RequestHandler {
 export function metricsHandler(gw: Gateway): RequestHandler {
   return async (_req, res) => {
     for (const t of gw.health().tenants) sessionUp.set({ tenant: t.name }, t.ready ? 1 : 0);
+    for (const t of gw.tenants.all()) {
+      for (const [kind, u] of Object.entries(t.quotas.usage())) {
+        quotaUsed.set({ tenant: t.name, kind }, u.used);
+        quotaMax.set({ tenant: t.name, kind }, u.max);
+      }
+    }
     res.type(registry.contentType).send(await registry.metrics());
   };
 }

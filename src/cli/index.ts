@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /** The `zkgate` command: `serve` starts the gateway; `--help` lists flags and their env twins. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, type ConfigOverrides } from '../config/load.js';
 import { ConfigError } from '../config/schema.js';
-import { createLogger } from '../core/index.js';
+import { ROLES, createLogger, type Role } from '../core/index.js';
+import { pathProblem } from '../zk/index.js';
+import { keygen } from './keygen.js';
 import { startGateway } from '../main.js';
 import { EmbeddedUnavailableError } from '../zk/index.js';
 
@@ -19,6 +21,9 @@ interface ServeFlags {
   grpcPort?: number;
   bind?: string;
   logLevel?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  allowUnauthenticatedPublicBind?: boolean;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -49,6 +54,12 @@ program
   .option('--grpc-port <n>', 'gRPC port, 0 = free port (env ZKGATE_GRPC_PORT)', port)
   .option('--bind <addr>', 'listen address (env ZKGATE_BIND)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env ZKGATE_LOG_LEVEL)')
+  .option('--tls-cert <file>', 'PEM certificate: serve HTTPS/WSS and gRPC over TLS (env ZKGATE_TLS_CERT)')
+  .option('--tls-key <file>', 'PEM private key for --tls-cert (env ZKGATE_TLS_KEY)')
+  .option(
+    '--allow-unauthenticated-public-bind',
+    'start on a non-loopback address with no API key configured (env ZKGATE_ALLOW_UNAUTHENTICATED_PUBLIC_BIND=1); anyone reaching the port is admin',
+  )
   .action(async (flags: ServeFlags) => {
     try {
       await serve(flags);
@@ -59,6 +70,23 @@ program
       }
       throw err;
     }
+  });
+
+function prefix(value: string, previous: string[] = []): string[] {
+  const problem = pathProblem(value);
+  if (problem) throw new InvalidArgumentError(`${problem} (a znode path inside the tenant's chroot, such as /app)`);
+  return [...previous, value];
+}
+
+program
+  .command('keygen')
+  .description("print a new API key for a tenant and the config entry holding only its SHA-256")
+  .requiredOption('--tenant <name>', 'the tenant the key selects')
+  .addOption(new Option('--role <role>', 'what the key may do').choices(ROLES).makeOptionMandatory())
+  .option('--prefix <path>', 'limit the key to this path prefix inside the chroot (repeatable)', prefix)
+  .option('--name <label>', 'a label for logs (never the key)')
+  .action((flags: { tenant: string; role: Role; prefix?: string[]; name?: string }) => {
+    process.stdout.write(keygen({ tenant: flags.tenant, role: flags.role, prefixes: flags.prefix, name: flags.name }).text);
   });
 
 await program.parseAsync(process.argv);

@@ -14,6 +14,10 @@ export interface ConfigOverrides {
   readonly grpcPort?: number;
   readonly bind?: string;
   readonly logLevel?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  /** Allow a non-loopback bind without API keys (see README, Security). */
+  readonly allowUnauthenticatedPublicBind?: boolean;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -21,6 +25,14 @@ function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (!/^\d+$/.test(v)) throw new ConfigError(`invalid configuration:\n  ${name}: must be a whole number, got "${v}"`);
   return Number(v);
+}
+
+function boolEnv(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (v === '1' || v === 'true') return true;
+  if (v === '0' || v === 'false') return false;
+  throw new ConfigError(`invalid configuration:\n  ${name}: must be 1/true or 0/false, got "${v}"`);
 }
 
 /** Reads the overrides the environment carries (ZKGATE_*). */
@@ -32,6 +44,9 @@ export function envOverrides(env: NodeJS.ProcessEnv = process.env): ConfigOverri
     grpcPort: intEnv(env, 'ZKGATE_GRPC_PORT'),
     bind: env.ZKGATE_BIND || undefined,
     logLevel: env.ZKGATE_LOG_LEVEL || undefined,
+    tlsCert: env.ZKGATE_TLS_CERT || undefined,
+    tlsKey: env.ZKGATE_TLS_KEY || undefined,
+    allowUnauthenticatedPublicBind: boolEnv(env, 'ZKGATE_ALLOW_UNAUTHENTICATED_PUBLIC_BIND'),
   };
 }
 
@@ -70,10 +85,15 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   const grpc = section(raw, 'grpc');
   const zookeeper = section(raw, 'zookeeper');
   const log = section(raw, 'log');
+  const security = section(raw, 'security');
+  const tls = section(raw, 'tls');
   if (pick('httpPort') !== undefined) http.port = pick('httpPort');
   if (pick('bind') !== undefined) http.bind = pick('bind');
   if (pick('grpcPort') !== undefined) grpc.port = pick('grpcPort');
   if (pick('zookeeper') !== undefined) zookeeper.connect = pick('zookeeper');
   if (pick('logLevel') !== undefined) log.level = pick('logLevel');
-  return validateConfig({ ...raw, http, grpc, zookeeper, log });
+  if (pick('tlsCert') !== undefined) tls.certFile = pick('tlsCert');
+  if (pick('tlsKey') !== undefined) tls.keyFile = pick('tlsKey');
+  if (pick('allowUnauthenticatedPublicBind') !== undefined) security.allowUnauthenticatedPublicBind = pick('allowUnauthenticatedPublicBind');
+  return validateConfig({ ...raw, http, grpc, zookeeper, log, security, ...(Object.keys(tls).length > 0 ? { tls } : {}) });
 }

@@ -3,6 +3,23 @@
  */
 import { z } from 'zod';
 import { pathProblem } from '../zk/index.js';
+import { ROLES, type Role } from '../core/auth/roles.js';
+
+/** Defaults of every limit; documented in the README's limits table. */
+export const LIMIT_DEFAULTS = {
+  maxDataBytes: 1_046_528,
+  maxBodyBytes: 1_500_000,
+  maxRecursiveDeleteNodes: 1000,
+  maxPathBytes: 4096,
+  maxPathDepth: 128,
+  maxChildrenPerListing: 10_000,
+  maxLeasesPerTenant: 1000,
+  maxLocksPerTenant: 1000,
+  maxSubscriptionsPerTenant: 1000,
+  maxConnectionsPerTenant: 100,
+  wsMaxMessageBytes: 1_500_000,
+  wsMessagesPerSecond: 100,
+} as const;
 
 const chroot = z
   .string()
@@ -11,11 +28,55 @@ const chroot = z
 const limitsSchema = z
   .object({
     /** Largest znode payload accepted, bytes; ZooKeeper's jute.maxbuffer is 1 MiB per packet. */
-    maxDataBytes: z.number().int().min(0).max(1_048_576).default(1_046_528),
+    maxDataBytes: z.number().int().min(0).max(1_048_576).default(LIMIT_DEFAULTS.maxDataBytes),
     /** Largest HTTP request body, bytes (base64 inflates data by 4/3). */
-    maxBodyBytes: z.number().int().min(1024).default(1_500_000),
+    maxBodyBytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.maxBodyBytes),
     /** Largest subtree a recursive delete removes; larger ones are refused before any delete. */
-    maxRecursiveDeleteNodes: z.number().int().min(1).default(1000),
+    maxRecursiveDeleteNodes: z.number().int().min(1).default(LIMIT_DEFAULTS.maxRecursiveDeleteNodes),
+    /** Longest znode path inside the tenant's chroot, UTF-8 bytes. */
+    maxPathBytes: z.number().int().min(16).max(65_536).default(LIMIT_DEFAULTS.maxPathBytes),
+    /** Most segments in a znode path. */
+    maxPathDepth: z.number().int().min(1).max(1000).default(LIMIT_DEFAULTS.maxPathDepth),
+    /** Most children one listing answers; larger listings are refused (TOO_MANY_CHILDREN). */
+    maxChildrenPerListing: z.number().int().min(1).default(LIMIT_DEFAULTS.maxChildrenPerListing),
+    /** Live leases per tenant. */
+    maxLeasesPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxLeasesPerTenant),
+    /** Held or waiting locks (and election candidacies) per tenant. */
+    maxLocksPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxLocksPerTenant),
+    /** Watch subscriptions per tenant, over every transport. */
+    maxSubscriptionsPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxSubscriptionsPerTenant),
+    /** Open streaming connections (WebSocket, gRPC streams) per tenant. */
+    maxConnectionsPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxConnectionsPerTenant),
+    /** Largest WebSocket message a client may send, bytes. */
+    wsMaxMessageBytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.wsMaxMessageBytes),
+    /** WebSocket messages a client may send per second (token bucket, burst of the same size). */
+    wsMessagesPerSecond: z.number().int().min(1).default(LIMIT_DEFAULTS.wsMessagesPerSecond),
+  })
+  .strict();
+
+/** Per-tenant overrides of the global limits. */
+const tenantLimitsSchema = limitsSchema.partial().strict();
+
+const role = z.enum(ROLES as [Role, ...Role[]]);
+
+/** An API key as stored in the config: only the SHA-256 of the key, never the key itself. */
+const apiKeySchema = z
+  .object({
+    /** A label for logs and metrics (never the key). */
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (max 64)').optional(),
+    /** Lowercase hex SHA-256 of the key, as `zkgate keygen` prints it. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (zkgate keygen prints it)'),
+    role,
+    /** Path prefixes (inside the chroot) the key is limited to; absent = the whole chroot. */
+    prefixes: z.array(chroot).min(1).optional(),
+  })
+  .strict();
+
+const aclEntrySchema = z
+  .object({
+    scheme: z.string().min(1),
+    id: z.string(),
+    perms: z.string().regex(/^[cdrwa]+$/, 'letters of cdrwa'),
   })
   .strict();
 
@@ -28,8 +89,21 @@ const tenantSchema = z
     sessionTimeoutMs: z.number().int().min(1000).max(120_000).default(10_000),
     /** ZooKeeper digest credentials added to every session of this tenant. */
     digest: z.object({ user: z.string().min(1), password: z.string().min(1) }).strict().optional(),
+    /** API keys that select this tenant; once any tenant has keys, every request needs one. */
+    apiKeys: z.array(apiKeySchema).default([]),
+    /**
+     * ACL set on every node the gateway creates for this tenant (right after the create; see the
+     * README). `auth` scheme entries mean "the tenant's digest identity".
+     */
+    nodeAcl: z.array(aclEntrySchema).min(1).optional(),
+    /** Overrides of the global `limits` for this tenant. */
+    limits: tenantLimitsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => !t.nodeAcl?.some((a) => a.scheme === 'auth') || t.digest, {
+    message: 'nodeAcl with scheme auth needs digest credentials',
+    path: ['nodeAcl'],
+  });
 
 export const configSchema = z
   .object({
@@ -61,9 +135,32 @@ export const configSchema = z
     tenants: z
       .array(tenantSchema)
       .min(1)
-      .default([{ name: 'default', chroot: '/', sessionTimeoutMs: 10_000 }])
-      .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { message: 'tenant names must be unique' }),
-    limits: limitsSchema.default({ maxDataBytes: 1_046_528, maxBodyBytes: 1_500_000, maxRecursiveDeleteNodes: 1000 }),
+      .default([{ name: 'default', chroot: '/', sessionTimeoutMs: 10_000, apiKeys: [] }])
+      .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { message: 'tenant names must be unique' })
+      .refine((ts) => uniqueKeys(ts), { message: 'an API key (sha256) may belong to one tenant only, once' })
+      .superRefine((ts, ctx) => {
+        // Without keys any caller may pick any tenant, so nesting isolates nothing anyway.
+        const clash = ts.some((t) => t.apiKeys.length > 0) ? nestedChroots(ts) : null;
+        if (clash) {
+          ctx.addIssue({ code: 'custom', message: `tenants ${clash} share an ensemble and one chroot contains the other: with API keys they must be disjoint` });
+        }
+      }),
+    limits: limitsSchema.default({ ...LIMIT_DEFAULTS }),
+    security: z
+      .object({
+        /**
+         * Allow a non-loopback bind with no API key configured (anyone who reaches the port gets
+         * admin on every tenant). Also `ZKGATE_ALLOW_UNAUTHENTICATED_PUBLIC_BIND=1` or the CLI flag.
+         */
+        allowUnauthenticatedPublicBind: z.boolean().default(false),
+      })
+      .strict()
+      .default({ allowUnauthenticatedPublicBind: false }),
+    /** TLS for the HTTP/WebSocket and gRPC listeners: both files, or neither. */
+    tls: z
+      .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .strict()
+      .optional(),
     /** Prefix of every lease id, so a balancer can route a lease back to its instance. */
     instanceId: z
       .string()
@@ -83,9 +180,27 @@ export const configSchema = z
   })
   .strict();
 
+function uniqueKeys(ts: readonly { apiKeys: readonly { sha256: string }[] }[]): boolean {
+  const all = ts.flatMap((t) => t.apiKeys.map((k) => k.sha256));
+  return new Set(all).size === all.length;
+}
+
+/** `a and b` when two tenants on the same connect string have nested or equal chroots. */
+function nestedChroots(ts: readonly { name: string; connect?: string; chroot: string }[]): string | null {
+  const inside = (a: string, b: string): boolean => a === b || b === '/' || a.startsWith(`${b}/`);
+  for (const [i, a] of ts.entries()) {
+    for (const b of ts.slice(i + 1)) {
+      if ((a.connect ?? '') === (b.connect ?? '') && (inside(a.chroot, b.chroot) || inside(b.chroot, a.chroot))) return `${a.name} and ${b.name}`;
+    }
+  }
+  return null;
+}
+
 export type Config = z.infer<typeof configSchema>;
 export type TenantConfig = z.infer<typeof tenantSchema>;
 export type Limits = z.infer<typeof limitsSchema>;
+export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
+export type AclEntryConfig = z.infer<typeof aclEntrySchema>;
 
 /** Invalid configuration; the message lists every bad field as `path.to.field: problem`. */
 export class ConfigError extends Error {

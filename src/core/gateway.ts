@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { LEASE_DEFAULTS, LeaseManager } from './leases/lease-manager.js';
 import { NodeService } from './nodes/node-service.js';
 import { TenantRegistry } from './tenants/registry.js';
+import { Authenticator } from './auth/authenticator.js';
 import type { Tenant } from './tenants/tenant.js';
 
 export interface TenantHealth {
@@ -24,6 +25,8 @@ export class Gateway {
   readonly config: Config;
   readonly logger: Logger;
   readonly leases: LeaseManager;
+  /** Authentication and authorization: every transport asks here. */
+  readonly auth: Authenticator;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
 
@@ -32,6 +35,7 @@ export class Gateway {
     this.config = config;
     this.logger = logger;
     this.tenants = new TenantRegistry(config, connect, logger);
+    this.auth = new Authenticator(config, this.tenants);
     const instanceId = config.instanceId ?? `gw-${randomBytes(4).toString('hex')}`;
     this.leases = new LeaseManager(instanceId, logger, { ...LEASE_DEFAULTS, ...config.leases });
   }
@@ -44,7 +48,8 @@ export class Gateway {
   }
 
   /**
-   * The tenant a request addresses: the named one, else the default.
+   * The tenant a request addresses: the named one, else the default. Bypasses authentication:
+   * transports use `auth.authenticate` instead.
    * @throws ZkgateError NOT_FOUND for an unknown name, INVALID_ARGUMENT when none can be chosen.
    */
   tenant(name?: string): Tenant {

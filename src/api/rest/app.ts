@@ -8,6 +8,7 @@ import { metricsHandler, httpMetrics } from '../metrics.js';
 import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
 import { errorMiddleware } from './problem.js';
 import { leasesRouter } from './leases.js';
+import { authenticate } from './params.js';
 import { ZkgateError } from '../../core/index.js';
 import { projectFile } from '../../project-files.js';
 
@@ -24,6 +25,8 @@ export function createRestApp(gw: Gateway): Express {
     next();
   });
   app.use(httpMetrics());
+  // Before the body parsers: an unauthenticated caller never gets a body read.
+  app.use('/v1', authenticate(gw));
   const limit = gw.config.limits.maxBodyBytes;
   app.use(express.json({ limit, type: ['application/json', 'application/*+json'], strict: false }));
   app.use(express.raw({ limit, type: 'application/octet-stream' }));

@@ -1,8 +1,8 @@
 /** REST lease routes: grant, inspect, keepalive, revoke. */
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Gateway, Lease } from '../../core/index.js';
-import { jsonBody, tenantOf } from './params.js';
+import { jsonBody, principalOf } from './params.js';
 import { parseWith } from './nodes.js';
 
 const grantBody = z.object({ ttlMs: z.number().int() }).strict();
@@ -14,19 +14,27 @@ export function leaseJson(lease: Lease): ReturnType<Lease['info']> {
 
 export function leasesRouter(gw: Gateway): Router {
   const r = Router();
+  /** The caller's tenant, once the caller may use the lease `id` (its own, or any with lease admin). */
+  const owned = (res: Response, id: string, action: 'lease.read' | 'lease.write') => {
+    const p = principalOf(res);
+    gw.auth.authorizeLease(p, gw.leases.lookup(p.tenant, id), action);
+    return p.tenant;
+  };
   r.post('/', (req, res) => {
+    const p = principalOf(res);
+    gw.auth.authorize(p, 'lease.write');
     const b = parseWith(grantBody, jsonBody(req));
-    const lease = gw.leases.grant(tenantOf(gw, req), b.ttlMs);
+    const lease = gw.leases.grant(p.tenant, b.ttlMs, p.keyId);
     res.status(201).location(`/v1/leases/${lease.id}`).json(leaseJson(lease));
   });
   r.get('/:id', (req, res) => {
-    res.json(leaseJson(gw.leases.lookup(tenantOf(gw, req), req.params.id)));
+    res.json(leaseJson(gw.leases.lookup(owned(res, req.params.id, 'lease.read'), req.params.id)));
   });
   r.post('/:id/keepalive', (req, res) => {
-    res.json(leaseJson(gw.leases.keepAlive(tenantOf(gw, req), req.params.id)));
+    res.json(leaseJson(gw.leases.keepAlive(owned(res, req.params.id, 'lease.write'), req.params.id)));
   });
   r.delete('/:id', async (req, res) => {
-    res.json(leaseJson(await gw.leases.revoke(tenantOf(gw, req), req.params.id)));
+    res.json(leaseJson(await gw.leases.revoke(owned(res, req.params.id, 'lease.write'), req.params.id)));
   });
   return r;
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CREATE_MODES } from '../../zk/index.js';
 import { invalidArgument, type AclEntry, type CreateMode, type Gateway } from '../../core/index.js';
 import { decodeData, encodeData, parseEncoding } from '../json-data.js';
-import { boolParam, intParam, isRawBody, jsonBody, statHeaders, stringParam, tenantOf, wantsRaw } from './params.js';
+import { boolParam, intParam, isRawBody, jsonBody, nodesFor, principalOf, statHeaders, stringParam, wantsRaw } from './params.js';
 import { znodePathFromUrl } from './znode-path.js';
 import { aclFromJson, aclToJson } from './acl-json.js';
 
@@ -53,11 +53,10 @@ function modeParam(req: Request): CreateMode | undefined {
 }
 
 export function nodesRouter(gw: Gateway): Router {
-  const nodes = (req: Request) => gw.nodes(tenantOf(gw, req));
   return pathRouter({
     GET: async (req, res, path) => {
       const encoding = parseEncoding(stringParam(req, 'encoding'));
-      const node = await nodes(req).get(path);
+      const node = await nodesFor(gw, res, 'node.read', path).get(path);
       if (wantsRaw(req)) {
         res.set(statHeaders(node.stat)).type('application/octet-stream').send(node.data);
         return;
@@ -65,7 +64,7 @@ export function nodesRouter(gw: Gateway): Router {
       res.json({ path: node.path, ...encodeData(node.data, encoding), stat: node.stat });
     },
     HEAD: async (req, res, path) => {
-      const stat = await nodes(req).exists(path);
+      const stat = await nodesFor(gw, res, 'node.read', path).exists(path);
       if (!stat) {
         res.status(404).end();
         return;
@@ -83,7 +82,9 @@ export function nodesRouter(gw: Gateway): Router {
         data = decodeData(b.data, b.encoding);
         opts = { mode: b.mode, ttlMs: b.ttlMs, createParents: b.createParents, leaseId: b.leaseId };
       }
-      const created = await nodes(req).create(path, data, opts);
+      const nodes = nodesFor(gw, res, 'node.write', path, opts.mode?.endsWith('sequential'));
+      if (opts.leaseId !== undefined && opts.mode?.startsWith('ephemeral')) gw.auth.authorizeLease(principalOf(res), gw.leases.lookup(principalOf(res).tenant, opts.leaseId), 'lease.write');
+      const created = await nodes.create(path, data, opts);
       res.status(201).location(`/v1/nodes${created.split('/').map(encodeURIComponent).join('/')}`).json({ path: created });
     },
     PUT: async (req, res, path) => {
@@ -97,11 +98,12 @@ export function nodesRouter(gw: Gateway): Router {
         data = decodeData(b.data, b.encoding);
         version = b.version ?? intParam(req, 'version');
       }
-      const stat = await nodes(req).set(path, data, { version });
+      const stat = await nodesFor(gw, res, 'node.write', path).set(path, data, { version });
       res.json({ path, stat });
     },
     DELETE: async (req, res, path) => {
-      await nodes(req).delete(path, { version: intParam(req, 'version'), recursive: boolParam(req, 'recursive') });
+      const recursive = boolParam(req, 'recursive');
+      await nodesFor(gw, res, recursive ? 'node.delete_recursive' : 'node.write', path).delete(path, { version: intParam(req, 'version'), recursive });
       res.status(204).end();
     },
   });
@@ -110,7 +112,8 @@ export function nodesRouter(gw: Gateway): Router {
 export function childrenRouter(gw: Gateway): Router {
   return pathRouter({
     GET: async (req, res, path) => {
-      const listing = await gw.nodes(tenantOf(gw, req)).children(path, { withStats: boolParam(req, 'stat') ?? false });
+      const withStats = boolParam(req, 'stat') ?? false;
+      const listing = await nodesFor(gw, res, 'node.read', path).children(path, { withStats });
       res.json(listing);
     },
   });
@@ -126,13 +129,13 @@ const aclBody = z
 export function aclRouter(gw: Gateway): Router {
   return pathRouter({
     GET: async (req, res, path) => {
-      const { acl, stat } = await gw.nodes(tenantOf(gw, req)).getAcl(path);
+      const { acl, stat } = await nodesFor(gw, res, 'acl.read', path).getAcl(path);
       res.json({ path, acl: aclToJson(acl), stat });
     },
     PUT: async (req, res, path) => {
       const b = parseWith(aclBody, jsonBody(req));
       const acl: AclEntry[] = aclFromJson(b.acl);
-      const stat = await gw.nodes(tenantOf(gw, req)).setAcl(path, acl, { version: b.version ?? intParam(req, 'version') });
+      const stat = await nodesFor(gw, res, 'acl.write', path).setAcl(path, acl, { version: b.version ?? intParam(req, 'version') });
       res.json({ path, acl: aclToJson(acl), stat });
     },
   });
@@ -141,7 +144,7 @@ export function aclRouter(gw: Gateway): Router {
 export function syncRouter(gw: Gateway): Router {
   return pathRouter({
     POST: async (req, res, path) => {
-      await gw.nodes(tenantOf(gw, req)).sync(path);
+      await nodesFor(gw, res, 'node.read', path).sync(path);
       res.json({ path, synced: true });
     },
   });

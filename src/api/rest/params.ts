@@ -1,10 +1,31 @@
 /** Query-string and header parsing shared by the REST routes. */
-import type { Request } from 'express';
-import { invalidArgument, type Gateway, type Stat, type Tenant } from '../../core/index.js';
+import type { Request, RequestHandler, Response } from 'express';
+import { invalidArgument, type Action, type Gateway, type NodeService, type Principal, type Stat } from '../../core/index.js';
 
-/** The tenant a request addresses (`Zkgate-Tenant` header, else the default tenant). */
-export function tenantOf(gw: Gateway, req: Request): Tenant {
-  return gw.tenant(req.get('zkgate-tenant') || undefined);
+/**
+ * Authenticates every request it sees (before its body is read) from `Authorization` and
+ * `Zkgate-Tenant`; the caller is then `principalOf(res)`.
+ */
+export function authenticate(gw: Gateway): RequestHandler {
+  return (req, res, next) => {
+    res.locals.principal = gw.auth.authenticate({
+      authorization: req.get('authorization') || undefined,
+      tenant: req.get('zkgate-tenant') || undefined,
+    });
+    next();
+  };
+}
+
+/** The caller established by `authenticate`. */
+export function principalOf(res: Response): Principal {
+  return res.locals.principal as Principal;
+}
+
+/** The caller's node service, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */
+export function nodesFor(gw: Gateway, res: Response, action: Action, path: string, sequential = false): NodeService {
+  const p = principalOf(res);
+  gw.auth.authorize(p, action, path, { sequential });
+  return gw.nodes(p.tenant);
 }
 
 function one(req: Request, name: string): string | undefined {

@@ -2,6 +2,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { ZkgateError, type Logger } from '../../core/index.js';
 import { ERROR_TABLE, mapError } from '../error-table.js';
+import { countError } from '../metrics.js';
 
 export interface Problem {
   type: string;
@@ -23,6 +24,7 @@ export function sendProblem(res: Response, err: unknown): void {
     code: error.code,
   };
   if (Object.keys(error.details).length) body.details = { ...error.details };
+  if (error.code === 'UNAUTHENTICATED') res.set('WWW-Authenticate', 'Bearer realm="zkgate"');
   res.status(mapping.http).type('application/problem+json').send(JSON.stringify(body));
 }
 
@@ -47,6 +49,7 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const mapped = err instanceof Error ? (fromHttpError(err as HttpError & Error) ?? err) : err;
     const { error } = mapError(mapped);
+    countError(error, 'rest');
     if (ERROR_TABLE[error.code].http >= 500 && error.code !== 'UNAVAILABLE' && error.code !== 'SESSION_EXPIRED') {
       logger.error({ err: mapped, method: req.method, url: req.originalUrl }, 'request failed');
     }

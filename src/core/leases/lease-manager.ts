@@ -27,6 +27,8 @@ export class LeaseManager {
   /** Nodes to delete once the tenant's session is usable again (revoked while disconnected). */
   private readonly pendingDeletes = new Map<Tenant, Set<string>>();
   private readonly watched = new WeakSet<Tenant>();
+  /** Gives back a lease's unit of its tenant's `leases` quota when it ends. */
+  private readonly releases = new WeakMap<Lease, () => void>();
 
   constructor(
     readonly instanceId: string,
@@ -35,17 +37,20 @@ export class LeaseManager {
   ) {}
 
   /**
-   * Grants a lease of `ttlMs` in the tenant.
-   * @throws INVALID_ARGUMENT for a TTL out of range, UNAVAILABLE while the tenant's session is down
+   * Grants a lease of `ttlMs` in the tenant, owned by the API key `owner`.
+   * @throws INVALID_ARGUMENT for a TTL out of range, UNAVAILABLE while the tenant's session is down,
+   * LIMIT_EXCEEDED past the tenant's `maxLeasesPerTenant`
    */
-  grant(tenant: Tenant, ttlMs: number): Lease {
+  grant(tenant: Tenant, ttlMs: number, owner?: string): Lease {
     if (!Number.isInteger(ttlMs) || ttlMs < this.limits.minTtlMs || ttlMs > this.limits.maxTtlMs) {
       throw invalidArgument('ttlMs', `must be an integer from ${this.limits.minTtlMs} to ${this.limits.maxTtlMs}`);
     }
     tenant.client(); // fail fast with UNAVAILABLE while the session is down
+    const release = tenant.quotas.take('leases');
     this.watchTenant(tenant);
     const id = `${this.instanceId}.${randomBytes(12).toString('hex')}`;
-    const lease = new Lease(id, tenant, ttlMs, tenant.session.generation);
+    const lease = new Lease(id, tenant, ttlMs, tenant.session.generation, owner);
+    this.releases.set(lease, release);
     this.leases.set(id, lease);
     this.arm(lease);
     this.log.debug({ leaseId: id, tenant: tenant.name, ttlMs }, 'lease granted');
@@ -135,6 +140,7 @@ export class LeaseManager {
 
   private async end(lease: Lease, state: Extract<LeaseState, 'expired' | 'revoked' | 'lost'>, reason: string): Promise<void> {
     if (!lease.transition(state, reason)) return;
+    this.releases.get(lease)?.();
     clearTimeout(this.timers.get(lease.id));
     this.timers.delete(lease.id);
     this.log.info({ leaseId: lease.id, tenant: lease.tenant.name, state, reason }, 'lease ended');

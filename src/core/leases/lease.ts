@@ -53,6 +53,8 @@ export class Lease extends EventEmitter {
     readonly ttlMs: number,
     /** The tenant session generation the lease's ephemerals belong to. */
     readonly generation: number,
+    /** Id of the API key that granted it (`anonymous` without keys); other keys need lease admin. */
+    readonly owner = 'anonymous',
   ) {
     super();
     this.expiresAt = Date.now() + ttlMs;

@@ -5,6 +5,7 @@
 import { ancestorsOf, joinPath, pathProblem, type AclEntry, type Stat } from '../../zk/index.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
+import { checkPathLimits } from '../limits/path-limits.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
 import type { ChildEntry, ChildrenListing, CreateMode, CreateOptions, DeleteOptions, Znode } from '../types.js';
 
@@ -40,6 +41,12 @@ export class NodeService {
     }
   }
 
+  /** Syntax first, then the tenant's length and depth limits. */
+  private check(path: string, sequential = false): void {
+    checkPath(path, sequential);
+    checkPathLimits(path, this.tenant.limits);
+  }
+
   private checkData(data: Buffer): void {
     const max = this.tenant.limits.maxDataBytes;
     if (data.length > max) {
@@ -49,21 +56,30 @@ export class NodeService {
 
   /** Data and stat. @throws NO_NODE */
   async get(path: string): Promise<Znode> {
-    checkPath(path);
+    this.check(path);
     const { data, stat } = await this.zk(path, (c) => c.get(path));
     return { path, data, stat };
   }
 
   /** Stat, or null when the node does not exist. */
   async exists(path: string): Promise<Stat | null> {
-    checkPath(path);
+    this.check(path);
     return this.zk(path, (c) => c.exists(path));
   }
 
-  /** Children sorted by name, each with its stat when `withStats`. @throws NO_NODE */
+  /** Children sorted by name, each with its stat when `withStats`. @throws NO_NODE, TOO_MANY_CHILDREN */
   async children(path: string, opts: { withStats?: boolean } = {}): Promise<ChildrenListing> {
-    checkPath(path);
+    this.check(path);
     const { children, stat } = await this.zk(path, (c) => c.children(path));
+    const max = this.tenant.limits.maxChildrenPerListing;
+    if (children.length > max) {
+      throw new ZkgateError('TOO_MANY_CHILDREN', `${path}: ${children.length} children; one listing answers at most ${max}`, {
+        path,
+        limit: 'maxChildrenPerListing',
+        max,
+        numChildren: children.length,
+      });
+    }
     const names = [...children].sort();
     let entries: ChildEntry[] = names.map((name) => ({ name }));
     if (opts.withStats) {
@@ -81,7 +97,7 @@ export class NodeService {
   async create(path: string, data: Buffer, opts: CreateOptions = {}): Promise<string> {
     const mode = opts.mode ?? 'persistent';
     const sequential = mode.endsWith('sequential');
-    checkPath(path, sequential);
+    this.check(path, sequential);
     if (path === '/') throw new ZkgateError('INVALID_PATH', 'cannot create the root node', { path });
     this.checkData(data);
     if (mode === 'ttl' || mode === 'ttl_sequential') {
@@ -150,7 +166,7 @@ export class NodeService {
 
   /** Replaces the data; with `version` it is a compare-and-set. @throws NO_NODE, BAD_VERSION */
   async set(path: string, data: Buffer, opts: { version?: number } = {}): Promise<Stat> {
-    checkPath(path);
+    this.check(path);
     this.checkData(data);
     const version = checkVersion(opts.version);
     return this.zk(path, (c) => c.set(path, data, version));
@@ -161,7 +177,7 @@ export class NodeService {
    * a subtree larger than the tenant's limit. @throws NO_NODE, BAD_VERSION, NOT_EMPTY, SUBTREE_TOO_LARGE
    */
   async delete(path: string, opts: DeleteOptions = {}): Promise<void> {
-    checkPath(path);
+    this.check(path);
     if (path === '/') throw new ZkgateError('INVALID_PATH', 'cannot delete the root node', { path });
     const version = checkVersion(opts.version);
     if (!opts.recursive) return this.zk(path, (c) => c.delete(path, version));
@@ -207,13 +223,13 @@ export class NodeService {
 
   /** The node's ACL and stat. @throws NO_NODE */
   async getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }> {
-    checkPath(path);
+    this.check(path);
     return this.zk(path, (c) => c.getAcl(path));
   }
 
   /** Replaces the ACL; `version` is the expected ACL version (aversion). @throws NO_NODE, BAD_VERSION, INVALID_ACL */
   async setAcl(path: string, acl: readonly AclEntry[], opts: { version?: number } = {}): Promise<Stat> {
-    checkPath(path);
+    this.check(path);
     const version = checkVersion(opts.version);
     if (acl.length === 0) throw invalidArgument('acl', 'must have at least one entry');
     await this.zk(path, (c) => c.setAcl(path, acl, version));
@@ -224,7 +240,7 @@ export class NodeService {
 
   /** Flushes the leader's pending writes to this gateway's server before the next read. */
   async sync(path: string): Promise<void> {
-    checkPath(path);
+    this.check(path);
     await this.zk(path, (c) => c.sync(path));
   }
 }

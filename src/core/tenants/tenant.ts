@@ -2,10 +2,13 @@
  * A tenant: a named ZooKeeper namespace (chroot) with its own long-lived gateway session.
  */
 import { EventEmitter } from 'node:events';
-import { NativeZkClient, ZkSession, ancestorsOf, type StateChange, type ZkClient } from '../../zk/index.js';
+import { NativeZkClient, ZkSession, ancestorsOf, type AclEntry, type StateChange, type ZkClient } from '../../zk/index.js';
+import { lettersToPerms } from '../acl-perms.js';
+import { AclOnCreateClient } from './acl-on-create.js';
 import { ZkgateError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Limits, TenantConfig } from '../../config/schema.js';
+import { TenantQuotas } from '../limits/quotas.js';
 
 export interface TenantOptions {
   readonly config: TenantConfig;
@@ -20,10 +23,13 @@ export class Tenant extends EventEmitter {
   readonly name: string;
   readonly chroot: string;
   readonly limits: Limits;
+  readonly quotas: TenantQuotas;
   readonly session: ZkSession;
   private readonly connect: string;
   private readonly log: Logger;
   private readonly auth: { scheme: string; credential: string }[];
+  /** ACL given to every node the gateway creates for this tenant, if configured. */
+  readonly nodeAcl: readonly AclEntry[] | null;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
 
   constructor(opts: TenantOptions) {
@@ -31,10 +37,12 @@ export class Tenant extends EventEmitter {
     const c = opts.config;
     this.name = c.name;
     this.chroot = c.chroot;
-    this.limits = opts.limits;
+    this.limits = { ...opts.limits, ...c.limits };
+    this.quotas = new TenantQuotas(c.name, this.limits);
     this.connect = c.connect ?? opts.defaultConnect;
     this.log = opts.logger.child({ tenant: c.name });
     this.auth = c.digest ? [{ scheme: 'digest', credential: `${c.digest.user}:${c.digest.password}` }] : [];
+    this.nodeAcl = c.nodeAcl ? c.nodeAcl.map((a, i) => ({ scheme: a.scheme, id: a.id, perms: lettersToPerms(a.perms, `nodeAcl.${i}.perms`) })) : null;
     const chrooted = c.chroot === '/' ? this.connect : `${this.connect}${c.chroot}`;
     this.session = new ZkSession({ connect: chrooted, sessionTimeoutMs: c.sessionTimeoutMs, auth: this.auth });
     this.session.on('state', (change: StateChange) => {
@@ -73,7 +81,8 @@ export class Tenant extends EventEmitter {
         zkState: this.session.state,
       });
     }
-    return this.session.client();
+    const client = this.session.client();
+    return this.nodeAcl ? new AclOnCreateClient(client, this.nodeAcl) : client;
   }
 
   close(): void {
@@ -93,13 +102,17 @@ export class Tenant extends EventEmitter {
         });
       });
       for (const a of this.auth) await boot.addAuth(a.scheme, a.credential);
-      for (const p of [...ancestorsOf(this.chroot), this.chroot]) {
-        await boot.create(p, Buffer.alloc(0), 'persistent').catch((err: { code?: string }) => {
-          if (err.code !== 'NODE_EXISTS') throw err;
-        });
-      }
+      for (const p of ancestorsOf(this.chroot)) await createIfMissing(boot, p);
+      // The chroot itself is the tenant's: it gets the tenant's ACL when the gateway creates it.
+      await createIfMissing(this.nodeAcl ? new AclOnCreateClient(boot, this.nodeAcl) : boot, this.chroot);
     } finally {
       boot.close();
     }
   }
+}
+
+async function createIfMissing(client: ZkClient, path: string): Promise<void> {
+  await client.create(path, Buffer.alloc(0), 'persistent').catch((err: { code?: string }) => {
+    if (err.code !== 'NODE_EXISTS') throw err;
+  });
 }

@@ -1,0 +1,42 @@
+/**
+ * Roles and the actions they allow. Roles are ordered read < write < admin; every transport
+ * names the action it is about to perform and core decides, from this one table.
+ */
+export type Role = 'read' | 'write' | 'admin';
+
+export const ROLES: readonly Role[] = ['read', 'write', 'admin'];
+
+/** The least role each action needs. */
+export const ACTION_ROLES = {
+  /** get, exists, children, sync */
+  'node.read': 'read',
+  /** create, set, delete of one node */
+  'node.write': 'write',
+  /** delete of a whole subtree */
+  'node.delete_recursive': 'admin',
+  'acl.read': 'read',
+  'acl.write': 'admin',
+  /** inspect a lease of one's own key */
+  'lease.read': 'read',
+  /** grant, keep alive and revoke leases of one's own key */
+  'lease.write': 'write',
+  /** inspect, keep alive and revoke any lease of the tenant */
+  'lease.admin': 'admin',
+  /** subscribe to data, children or subtree changes */
+  watch: 'read',
+  /** acquire and release locks */
+  lock: 'write',
+  /** inspect a lock's holder and queue, an election's leader */
+  'lock.read': 'read',
+  /** campaign, proclaim, resign */
+  election: 'write',
+} as const satisfies Record<string, Role>;
+
+export type Action = keyof typeof ACTION_ROLES;
+
+const RANK: Readonly<Record<Role, number>> = { read: 0, write: 1, admin: 2 };
+
+/** True when `role` may perform `action`. */
+export function roleAllows(role: Role, action: Action): boolean {
+  return RANK[role] >= RANK[ACTION_ROLES[action]];
+}

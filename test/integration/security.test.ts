@@ -1,0 +1,399 @@
+/**
+ * Security over REST against a real ZooKeeper: API keys and roles, path-prefix scopes, two
+ * tenants with chroots on one server kept apart under path tricks, ZooKeeper digest auth and the
+ * ACL given to created nodes, per-tenant limits, and secrets kept out of logs and errors.
+ * TLS, the CLI (keygen, bind policy) and the fuzz run have their own files.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { startGateway, type RunningGateway } from '../../src/main.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { generateApiKey, hashApiKey } from '../../src/core/index.js';
+import type { NativeZkClient } from '../../src/zk/index.js';
+import { expireSession, startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { contract, restClient, type RestClient, type RestResponse } from '../support/openapi.js';
+import { connectRaw, walkTree } from '../support/zk-tree.js';
+
+interface Problem {
+  code: string;
+  status: number;
+  detail: string;
+  details?: Record<string, string | number | boolean>;
+}
+
+const enc = (path: string): string => (path === '/' ? '' : path.split('/').map(encodeURIComponent).join('/'));
+const nodeUrl = (p: string): string => `/v1/nodes${enc(p)}`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function problem(res: RestResponse, status: number, code: string): Problem {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
+  const p = res.body as Problem;
+  if (res.body !== undefined) assert.equal(p.code, code, JSON.stringify(p));
+  return p;
+}
+
+// Keys: tenant alpha has one of each role, a scoped writer and a second writer; beta one admin.
+const KEYS = {
+  aRead: generateApiKey(),
+  aWrite: generateApiKey(),
+  aWrite2: generateApiKey(),
+  aAdmin: generateApiKey(),
+  aScoped: generateApiKey(),
+  bAdmin: generateApiKey(),
+};
+const DIGEST = { alpha: { user: 'alpha', password: `pw-${randomBytes(12).toString('hex')}` }, beta: { user: 'beta', password: `pw-${randomBytes(12).toString('hex')}` } };
+const bearer = (key: string): { headers: Record<string, string> } => ({ headers: { authorization: `Bearer ${key}` } });
+
+const logLines: string[] = [];
+const coverage = new Set<string>();
+let zk: ZkStandalone;
+let gw: RunningGateway;
+let api: RestClient;
+let root: NativeZkClient;
+
+before(async () => {
+  zk = await startZkServer();
+  const logger = pino(
+    { level: 'trace' },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logLines.push(chunk.toString('utf8'));
+        cb();
+      },
+    }),
+  );
+  gw = await startGateway(
+    validateConfig({
+      zookeeper: { connect: zk.connectString },
+      http: { port: 0 },
+      limits: { maxBodyBytes: 4096 },
+      tenants: [
+        {
+          name: 'alpha',
+          chroot: '/tenants/alpha',
+          sessionTimeoutMs: 2000,
+          digest: DIGEST.alpha,
+          nodeAcl: [{ scheme: 'auth', id: '', perms: 'cdrwa' }],
+          apiKeys: [
+            { sha256: hashApiKey(KEYS.aRead), role: 'read' },
+            { sha256: hashApiKey(KEYS.aWrite), role: 'write' },
+            { sha256: hashApiKey(KEYS.aWrite2), role: 'write' },
+            { sha256: hashApiKey(KEYS.aAdmin), role: 'admin' },
+            { sha256: hashApiKey(KEYS.aScoped), role: 'write', prefixes: ['/app'] },
+          ],
+        },
+        {
+          name: 'beta',
+          chroot: '/tenants/beta',
+          digest: DIGEST.beta,
+          apiKeys: [{ sha256: hashApiKey(KEYS.bAdmin), role: 'admin' }],
+          limits: { maxLeasesPerTenant: 2, maxChildrenPerListing: 3, maxPathBytes: 64, maxPathDepth: 4, maxDataBytes: 16 },
+        },
+      ],
+    }),
+    logger,
+  );
+  api = restClient(`http://127.0.0.1:${gw.httpPort}`, { coverage });
+  root = await connectRaw(zk.connectString);
+});
+
+after(async () => {
+  root?.close();
+  await gw?.close();
+  await zk?.close();
+});
+
+describe('authentication', () => {
+  test('auth › a request without, with a malformed or with an unknown key is 401 with WWW-Authenticate', async () => {
+    for (const headers of [{}, { authorization: 'Basic dXNlcjpwYXNz' }, { authorization: `Bearer ${generateApiKey()}` }, { authorization: 'Bearer short' }] as Record<string, string>[]) {
+      const res = await api.json('GET', '/v1/nodes', undefined, { headers });
+      problem(res, 401, 'UNAUTHENTICATED');
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="zkgate"');
+    }
+    // Health and docs stay open for probes.
+    assert.equal((await api.json('GET', '/healthz')).status, 200);
+  });
+
+  test('auth › the key selects the tenant; Zkgate-Tenant naming another tenant is refused', async () => {
+    assert.equal((await api.json('GET', '/v1/nodes', undefined, bearer(KEYS.aRead))).status, 200);
+    problem(await api.json('GET', '/v1/nodes', undefined, { headers: { ...bearer(KEYS.aRead).headers, 'zkgate-tenant': 'beta' } }), 403, 'PERMISSION_DENIED');
+    const same = await api.json('GET', '/v1/nodes', undefined, { headers: { ...bearer(KEYS.aRead).headers, 'zkgate-tenant': 'alpha' } });
+    assert.equal(same.status, 200);
+  });
+
+  test('auth › an unauthenticated request never has its body read', async () => {
+    // Larger than maxBodyBytes: refused as 401, not 413, so nothing was parsed.
+    problem(await api.json('POST', nodeUrl('/big'), { data: 'x'.repeat(10_000) }), 401, 'UNAUTHENTICATED');
+  });
+});
+
+/** One request per /v1 route: [method, url, JSON body]. */
+function routes(P: string, leaseId: string): [string, string, unknown][] {
+  return [
+    ['GET', nodeUrl(P), undefined],
+    ['HEAD', nodeUrl(P), undefined],
+    ['POST', nodeUrl(`${P}/n`), {}],
+    ['PUT', nodeUrl(P), { data: 'x' }],
+    ['DELETE', nodeUrl(P), undefined],
+    ['GET', `/v1/children${enc(P)}`, undefined],
+    ['GET', `/v1/acl${enc(P)}`, undefined],
+    ['PUT', `/v1/acl${enc(P)}`, { acl: [{ scheme: 'world', id: 'anyone', perms: 'r' }] }],
+    ['POST', `/v1/sync${enc(P)}`, undefined],
+    ['GET', '/v1/nodes', undefined],
+    ['HEAD', '/v1/nodes', undefined],
+    ['PUT', '/v1/nodes', { data: '' }],
+    ['POST', '/v1/nodes', {}],
+    ['DELETE', '/v1/nodes', undefined],
+    ['GET', '/v1/children', undefined],
+    ['GET', '/v1/acl', undefined],
+    ['PUT', '/v1/acl', { acl: [{ scheme: 'world', id: 'anyone', perms: 'r' }] }],
+    ['POST', '/v1/sync', undefined],
+    ['POST', '/v1/leases', { ttlMs: 5000 }],
+    ['GET', `/v1/leases/${leaseId}`, undefined],
+    ['POST', `/v1/leases/${leaseId}/keepalive`, undefined],
+    ['DELETE', `/v1/leases/${leaseId}`, undefined],
+  ];
+}
+
+describe('every route', () => {
+  test('routes › every /v1 route is 401 without a key and 403 outside the key scope, changing nothing', async () => {
+    const lease = (await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, bearer(KEYS.aWrite))).body as { id: string };
+    const before = await walkTree(root);
+    for (const [method, url, body] of routes('/outside', lease.id)) {
+      problem(await api.json(method, url, body), 401, 'UNAUTHENTICATED');
+      // The scoped key is refused outside /app and on another key's lease; a reader cannot grant.
+      const key = url === '/v1/leases' ? KEYS.aRead : KEYS.aScoped;
+      problem(await api.json(method, url, body, bearer(key)), 403, 'PERMISSION_DENIED');
+    }
+    assert.deepEqual(await walkTree(root), before);
+    assert.equal((await api.json('DELETE', `/v1/leases/${lease.id}`, undefined, bearer(KEYS.aWrite))).status, 200);
+  });
+});
+
+describe('roles', () => {
+  test('roles › read reads; write writes; only admin changes ACLs and deletes recursively', async () => {
+    const P = `/roles-${randomBytes(3).toString('hex')}`;
+    const [r, w, a] = [bearer(KEYS.aRead), bearer(KEYS.aWrite), bearer(KEYS.aAdmin)];
+    problem(await api.json('POST', nodeUrl(P), { data: 'x' }, r), 403, 'PERMISSION_DENIED');
+    assert.equal((await api.json('POST', nodeUrl(P), { data: 'x' }, w)).status, 201);
+    assert.equal((await api.json('POST', nodeUrl(`${P}/c`), {}, w)).status, 201);
+    for (const [method, url] of [['GET', nodeUrl(P)], ['HEAD', nodeUrl(P)], ['GET', `/v1/children${enc(P)}`], ['GET', `/v1/acl${enc(P)}`], ['POST', `/v1/sync${enc(P)}`]] as const) {
+      assert.equal((await api.json(method, url, undefined, r)).status, 200, `${method} ${url} as read`);
+    }
+    problem(await api.json('PUT', nodeUrl(P), { data: 'y' }, r), 403, 'PERMISSION_DENIED');
+    assert.equal((await api.json('PUT', nodeUrl(P), { data: 'y' }, w)).status, 200);
+    const acl = { acl: [{ scheme: 'world', id: 'anyone', perms: 'cdrwa' }] };
+    const denied = problem(await api.json('PUT', `/v1/acl${enc(P)}`, acl, w), 403, 'PERMISSION_DENIED');
+    assert.deepEqual(denied.details, { action: 'acl.write', role: 'write', required: 'admin' });
+    assert.equal((await api.json('PUT', `/v1/acl${enc(P)}`, acl, a)).status, 200);
+    problem(await api.json('DELETE', nodeUrl(P), undefined, { ...w, query: { recursive: true } }), 403, 'PERMISSION_DENIED');
+    problem(await api.json('DELETE', nodeUrl(`${P}/c`), undefined, r), 403, 'PERMISSION_DENIED');
+    assert.equal((await api.json('DELETE', nodeUrl(`${P}/c`), undefined, w)).status, 204);
+    assert.equal((await api.json('DELETE', nodeUrl(P), undefined, { ...a, query: { recursive: true } })).status, 204);
+    assert.equal(await root.exists(`/tenants/alpha${P}`), null);
+  });
+
+  test('roles › a lease belongs to its key: another writer is refused, an admin may manage it, a reader may not grant', async () => {
+    problem(await api.json('POST', '/v1/leases', { ttlMs: 10_000 }, bearer(KEYS.aRead)), 403, 'PERMISSION_DENIED');
+    const lease = (await api.json('POST', '/v1/leases', { ttlMs: 10_000 }, bearer(KEYS.aWrite))).body as { id: string };
+    assert.equal((await api.json('POST', `/v1/leases/${lease.id}/keepalive`, undefined, bearer(KEYS.aWrite))).status, 200);
+    problem(await api.json('POST', `/v1/leases/${lease.id}/keepalive`, undefined, bearer(KEYS.aWrite2)), 403, 'PERMISSION_DENIED');
+    problem(await api.json('DELETE', `/v1/leases/${lease.id}`, undefined, bearer(KEYS.aWrite2)), 403, 'PERMISSION_DENIED');
+    problem(await api.json('GET', `/v1/leases/${lease.id}`, undefined, bearer(KEYS.aRead)), 403, 'PERMISSION_DENIED');
+    const eph = `/eph-${randomBytes(3).toString('hex')}`;
+    problem(await api.json('POST', nodeUrl(eph), { mode: 'ephemeral', leaseId: lease.id }, bearer(KEYS.aWrite2)), 403, 'PERMISSION_DENIED');
+    assert.equal((await api.json('POST', nodeUrl(eph), { mode: 'ephemeral', leaseId: lease.id }, bearer(KEYS.aWrite))).status, 201);
+    assert.equal((await api.json('GET', `/v1/leases/${lease.id}`, undefined, bearer(KEYS.aAdmin))).status, 200);
+    assert.equal((await api.json('DELETE', `/v1/leases/${lease.id}`, undefined, bearer(KEYS.aAdmin))).status, 200);
+    assert.equal(await root.exists(`/tenants/alpha${eph}`), null, 'the revoked lease took its ephemeral');
+  });
+
+  test('roles › a key scoped to /app works inside it only, on validated paths', async () => {
+    const s = bearer(KEYS.aScoped);
+    await api.json('POST', nodeUrl('/app'), {}, bearer(KEYS.aWrite)); // 201, or 409 when it exists
+    const child = `/app/s-${randomBytes(3).toString('hex')}`;
+    assert.equal((await api.json('POST', nodeUrl(child), { data: 'in scope' }, s)).status, 201);
+    assert.equal((await api.json('GET', nodeUrl('/app'), undefined, s)).status, 200);
+    assert.equal((await api.json('POST', nodeUrl('/app/q-'), { mode: 'persistent_sequential' }, s)).status, 201);
+    assert.equal((await api.json('POST', '/v1/nodes/app/', { mode: 'persistent_sequential' }, s)).status, 201);
+    // `/app` + sequential suffix would be a sibling of /app, outside the scope.
+    problem(await api.json('POST', nodeUrl('/app'), { mode: 'persistent_sequential' }, s), 403, 'PERMISSION_DENIED');
+    for (const p of ['/', '/apple', '/other', '/ap']) problem(await api.json('GET', nodeUrl(p), undefined, s), 403, 'PERMISSION_DENIED');
+    problem(await api.json('GET', '/v1/children', undefined, s), 403, 'PERMISSION_DENIED');
+    // Tricks never reach a path outside the scope: invalid paths are 400 before the scope check.
+    for (const raw of ['/v1/nodes/app/../other', '/v1/nodes/app/%2E%2E/other', '/v1/nodes/app/..%2Fother', '/v1/nodes/app//x', '/v1/nodes/app/x/']) {
+      const res = await api.json('GET', raw, undefined, { ...s, exactPath: true });
+      assert.ok(res.status === 400 || res.status === 403, `${raw}: ${res.status}`);
+    }
+    // Look-alike slashes are ordinary characters: one segment, outside /app.
+    problem(await api.json('GET', nodeUrl('/app\u2215..\u2215other'), undefined, s), 403, 'PERMISSION_DENIED');
+  });
+});
+
+describe('tenant isolation', () => {
+  test('isolation › tenant alpha cannot read, write, list, lease or learn about beta nodes under path tricks', async () => {
+    const b = bearer(KEYS.bAdmin);
+    const a = bearer(KEYS.aAdmin);
+    assert.equal((await api.json('POST', nodeUrl('/secret'), { data: 'beta only' }, b)).status, 201);
+    const betaLease = (await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, b)).body as { id: string };
+    const before = await walkTree(root);
+
+    // Each trick is tried against beta's existing node and a missing one: the answers must match.
+    const tricks = (name: string): string[] => [
+      `/v1/nodes/../beta/${name}`,
+      `/v1/nodes/..%2Fbeta%2F${name}`,
+      `/v1/nodes/%2E%2E/beta/${name}`,
+      `/v1/nodes/..%252Fbeta%252F${name}`,
+      `/v1/nodes/%252E%252E/beta/${name}`,
+      `/v1/nodes/..\u2215beta\u2215${name}`.replace(/[^\x20-\x7e]/g, encodeURIComponent),
+      `/v1/nodes/..\uff0fbeta\uff0f${name}`.replace(/[^\x20-\x7e]/g, encodeURIComponent),
+      `/v1/nodes//tenants/beta/${name}`,
+      `/v1/nodes/tenants/beta/${name}`,
+      `/v1/nodes/tenants/beta/${name}/`,
+      `/v1/nodes/tenants%2Fbeta%2F${name}`,
+      `/v1/nodes/%00/../beta/${name}`,
+      `/v1/nodes/${'../'.repeat(200)}tenants/beta/${name}`,
+      `/v1/nodes/${'x/'.repeat(3000)}${name}`,
+      `/v1/children/..`,
+      `/v1/children/../beta`,
+      `/v1/acl/../beta/${name}`,
+    ];
+    const answers = async (name: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (const url of tricks(name)) {
+        for (const method of ['GET', 'PUT', 'DELETE', 'POST']) {
+          const res = await api.json(method, url, method === 'PUT' || method === 'POST' ? { data: 'pwned' } : undefined, { ...a, exactPath: true });
+          assert.ok(res.status < 500, `${method} ${url}: ${res.status}`);
+          assert.ok(!res.bytes.toString('utf8').includes('beta only'), `${method} ${url} leaked beta's data`);
+          out.push(`${method} ${url.replace(name, 'NAME')} ${res.status} ${(res.body as Problem | undefined)?.code ?? ''}`);
+        }
+      }
+      return out;
+    };
+    assert.deepEqual(await answers('secret'), await answers('missing'), "the answers do not depend on beta's nodes");
+
+    // Beta's lease is unknown to alpha, exactly like a lease that never existed.
+    problem(await api.json('GET', `/v1/leases/${betaLease.id}`, undefined, a), 404, 'LEASE_NOT_FOUND');
+    problem(await api.json('POST', nodeUrl('/e'), { mode: 'ephemeral', leaseId: betaLease.id }, a), 404, 'LEASE_NOT_FOUND');
+    // Alpha's root listing is alpha's chroot only.
+    const listing = (await api.json('GET', '/v1/children', undefined, a)).body as { children: { name: string }[] };
+    assert.ok(!listing.children.some((c) => c.name === 'secret' || c.name === 'tenants'));
+
+    // Nothing outside alpha's chroot changed (tricks that are plain names, such as a node
+    // called `..%2Fbeta%2Fsecret`, were created inside it).
+    const afterWalk = await walkTree(root);
+    const outside = (m: Map<string, string>): string[] =>
+      [...m].filter(([p]) => p !== '/tenants/alpha' && !p.startsWith('/tenants/alpha/')).map((e) => e.join(' '));
+    assert.deepEqual(outside(afterWalk), outside(before));
+    assert.equal((await root.get('/tenants/beta/secret')).data.toString(), 'beta only');
+  });
+});
+
+describe('zookeeper credentials and ACLs', () => {
+  test('acl › nodes the gateway creates get the tenant ACL (digest identity), also after session expiry', async () => {
+    const a = bearer(KEYS.aWrite);
+    const P = `/acl-${randomBytes(3).toString('hex')}`;
+    assert.equal((await api.json('POST', nodeUrl(`${P}/deep/leaf`), { data: 'guarded', createParents: true }, a)).status, 201);
+    const lease = (await api.json('POST', '/v1/leases', { ttlMs: 10_000 }, a)).body as { id: string };
+    const eph = (await api.json('POST', nodeUrl(`${P}/e-`), { mode: 'ephemeral_sequential', leaseId: lease.id }, a)).body as { path: string };
+    const id = `alpha:${createHash('sha1').update(`alpha:${DIGEST.alpha.password}`).digest('base64')}`;
+    const expected = [{ scheme: 'digest', id, perms: 31 }];
+    for (const p of [P, `${P}/deep`, `${P}/deep/leaf`, eph.path, '']) {
+      const { acl } = await root.getAcl(`/tenants/alpha${p}`).catch(async () => {
+        const c = await connectRaw(zk.connectString, [{ scheme: 'digest', credential: `alpha:${DIGEST.alpha.password}` }]);
+        try {
+          return await c.getAcl(`/tenants/alpha${p}`);
+        } finally {
+          c.close();
+        }
+      });
+      assert.deepEqual(acl, expected, `ACL of ${p || 'the chroot'}`);
+    }
+    // A client without alpha's digest is refused by ZooKeeper itself.
+    await assert.rejects(root.get(`/tenants/alpha${P}/deep/leaf`), (e: { code?: string }) => e.code === 'NO_AUTH');
+
+    // A new session after expiry authenticates again before serving.
+    const tenant = gw.gateway.tenants.get('alpha');
+    const oldId = tenant.session.sessionId;
+    await expireSession(zk.connectString, oldId, tenant.session.sessionPassword);
+    const until = Date.now() + 15_000;
+    while ((tenant.session.sessionId === oldId || !tenant.ready) && Date.now() < until) await sleep(50);
+    const res = await api.json('GET', nodeUrl(`${P}/deep/leaf`), undefined, bearer(KEYS.aRead));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal((res.body as { data: string }).data, 'guarded');
+  });
+});
+
+describe('limits', () => {
+  test('limits › leases, listing size, path length and depth, data and body size are refused with their limit named', async () => {
+    const b = bearer(KEYS.bAdmin);
+    const P = '/lim';
+    // beta already holds one lease (isolation test) or none: fill up to 2, then one more.
+    const held: string[] = [];
+    let refused: RestResponse | undefined;
+    for (let i = 0; i < 3 && !refused; i++) {
+      const res = await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, b);
+      if (res.status === 201) held.push((res.body as { id: string }).id);
+      else refused = res;
+    }
+    assert.ok(refused, 'a third lease is refused');
+    const p = problem(refused, 429, 'LIMIT_EXCEEDED');
+    assert.deepEqual(p.details, { limit: 'maxLeasesPerTenant', max: 2 });
+    // Revoking gives the unit back.
+    assert.equal((await api.json('DELETE', `/v1/leases/${held[0]}`, undefined, b)).status, 200);
+    assert.equal((await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, b)).status, 201);
+
+    for (const n of ['a', 'b', 'c', 'd']) assert.equal((await api.json('POST', nodeUrl(`${P}/${n}`), { createParents: true }, b)).status, 201);
+    const listing = problem(await api.json('GET', `/v1/children${P}`, undefined, b), 409, 'TOO_MANY_CHILDREN');
+    for (const n of ['r1', 'r2', 'r3', 'r4']) await api.json('POST', nodeUrl(`/${n}`), {}, b);
+    problem(await api.json('GET', '/v1/children', undefined, b), 409, 'TOO_MANY_CHILDREN');
+    assert.equal(listing.details?.limit, 'maxChildrenPerListing');
+    assert.equal((await api.json('GET', `/v1/nodes${P}/a`, undefined, b)).status, 200, 'the nodes themselves stay readable');
+
+    const long = `/${'x'.repeat(70)}`;
+    assert.equal(problem(await api.json('POST', nodeUrl(long), {}, b), 400, 'INVALID_PATH').details?.limit, 'maxPathBytes');
+    assert.equal(problem(await api.json('POST', nodeUrl('/a/b/c/d/e'), { createParents: true }, b), 400, 'INVALID_PATH').details?.limit, 'maxPathDepth');
+    problem(await api.json('POST', nodeUrl(`${P}/big`), { data: 'x'.repeat(17) }, b), 413, 'DATA_TOO_LARGE');
+    problem(await api.json('POST', nodeUrl(`${P}/huge`), { data: 'x'.repeat(5000) }, b), 413, 'PAYLOAD_TOO_LARGE');
+    assert.equal(await root.exists('/tenants/beta/lim/big'), null);
+
+    const metrics = (await api.request('GET', '/metrics')).body as string;
+    for (const limit of ['maxLeasesPerTenant', 'maxChildrenPerListing', 'maxPathBytes', 'maxPathDepth', 'maxDataBytes', 'maxBodyBytes']) {
+      assert.match(metrics, new RegExp(`zkgate_limit_rejections_total\\{limit="${limit}",transport="rest"\\} [1-9]`), limit);
+    }
+    assert.match(metrics, /zkgate_tenant_quota_used\{tenant="beta",kind="leases"\} 2/);
+    assert.match(metrics, /zkgate_tenant_quota_max\{tenant="beta",kind="leases"\} 2/);
+  });
+});
+
+describe('secrets', () => {
+  test('secrets › keys, digest passwords and session passwords appear in no log line and no error body', async () => {
+    // Provoke errors that carry text: bad keys (a real-looking one too), a bad path, a 404.
+    const fake = generateApiKey();
+    const bodies: string[] = [];
+    for (const headers of [{ authorization: `Bearer ${fake}` }, { authorization: `Bearer ${KEYS.aRead}x` }, { authorization: `Token ${KEYS.aAdmin}` }]) {
+      bodies.push((await api.json('GET', '/v1/nodes', undefined, { headers })).bytes.toString('utf8'));
+    }
+    bodies.push((await api.json('GET', nodeUrl('/nope'), undefined, bearer(KEYS.aAdmin))).bytes.toString('utf8'));
+    bodies.push((await api.json('GET', '/readyz')).bytes.toString('utf8'));
+    const sessionPasswords = gw.gateway.tenants.all().map((t) => t.session.sessionPassword);
+    const secrets = [...Object.values(KEYS), fake, DIGEST.alpha.password, DIGEST.beta.password, ...sessionPasswords].filter((s) => s.length > 0);
+    assert.ok(logLines.length > 10, `captured ${logLines.length} log lines`);
+    const text = logLines.join('') + bodies.join('\n');
+    for (const s of secrets) assert.ok(!text.includes(s), 'a secret appeared in the logs or an error body');
+  });
+});
+
+describe('coverage', () => {
+  test('every documented 401, 403, 429 and listing 409 was produced and checked', (t) => {
+    const wanted = contract()
+      .documented()
+      .filter((k) => / 40[13]$| 429$/.test(k) || /^GET \/v1\/children.* 409$/.test(k))
+      .filter((k) => !/^GET \/v1\/acl.* 403$/.test(k) || coverage.has(k));
+    t.diagnostic(`security responses covered: ${wanted.filter((k) => coverage.has(k)).length} of ${wanted.length}`);
+    assert.deepEqual(wanted.filter((k) => !coverage.has(k)), []);
+  });
+});
