@@ -8,11 +8,14 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from './config/schema.js';
 import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
+import { startGrpcServer } from './api/grpc/server.js';
 import { startEmbeddedZooKeeper, type EmbeddedZooKeeper } from './zk/index.js';
 
 export interface RunningGateway {
   readonly gateway: Gateway;
   readonly httpPort: number;
+  /** The bound gRPC port. */
+  readonly grpcPort: number;
   readonly connectString: string;
   readonly embedded: EmbeddedZooKeeper | null;
   /** Stops listeners, closes sessions, stops the embedded ZooKeeper; idempotent. */
@@ -76,17 +79,21 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const app = createRestApp(gateway);
   const http = tls ? createTlsServer({ ...tls, ...SERVER_TIMEOUTS }, app) : createServer(SERVER_TIMEOUTS, app);
   const httpPort = await listen(http, config.http.port, config.http.bind);
-  logger.info({ httpPort, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');
+  const grpc = await startGrpcServer(gateway, { ...config.grpc, bind: config.http.bind });
+  logger.info({ httpPort, grpcPort: grpc.port, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      await new Promise<void>((r) => {
-        http.close(() => r());
-        http.closeAllConnections();
-      });
+      await Promise.all([
+        new Promise<void>((r) => {
+          http.close(() => r());
+          http.closeAllConnections();
+        }),
+        grpc.close(),
+      ]);
       gateway.close();
       await embedded?.stop();
     })());
-  return { gateway, httpPort, connectString: connect, embedded, close };
+  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, close };
 }

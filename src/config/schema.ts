@@ -115,9 +115,16 @@ export const configSchema = z
       .strict()
       .default({ port: 8080, bind: '127.0.0.1' }),
     grpc: z
-      .object({ port: z.number().int().min(0).max(65535).default(9090) })
+      .object({
+        /** Default 9090; 0 (a free port) when http.port is 0, so test gateways never collide. */
+        port: z.number().int().min(0).max(65535).optional(),
+        /** Largest gRPC message received or sent, bytes (data is limited by limits.maxDataBytes too). */
+        maxMessageBytes: z.number().int().min(1024).max(64 * 1_048_576).default(4 * 1_048_576),
+        /** Concurrent calls (HTTP/2 streams) a client connection may have open. */
+        maxConcurrentStreams: z.number().int().min(1).max(100_000).default(1000),
+      })
       .strict()
-      .default({ port: 9090 }),
+      .default({ maxMessageBytes: 4 * 1_048_576, maxConcurrentStreams: 1000 }),
     zookeeper: z
       .object({
         /** `host:port,…`; absent means: start the embedded local ZooKeeper. */
@@ -178,7 +185,8 @@ export const configSchema = z
       .strict()
       .default({ level: 'info' }),
   })
-  .strict();
+  .strict()
+  .transform((c) => ({ ...c, grpc: { ...c.grpc, port: c.grpc.port ?? (c.http.port === 0 ? 0 : 9090) } }));
 
 function uniqueKeys(ts: readonly { apiKeys: readonly { sha256: string }[] }[]): boolean {
   const all = ts.flatMap((t) => t.apiKeys.map((k) => k.sha256));

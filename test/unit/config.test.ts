@@ -15,6 +15,14 @@ describe('config', () => {
     assert.equal(c.http.bind, '127.0.0.1');
     assert.equal(c.grpc.port, 9090);
   });
+  test('gRPC picks a free port when HTTP does, unless its port is set; its limits have defaults', () => {
+    assert.equal(validateConfig({ http: { port: 0 } }).grpc.port, 0);
+    assert.equal(validateConfig({ http: { port: 0 }, grpc: { port: 9999 } }).grpc.port, 9999);
+    assert.equal(validateConfig({ http: { port: 8081 } }).grpc.port, 9090);
+    const g = validateConfig({}).grpc;
+    assert.deepEqual([g.maxMessageBytes, g.maxConcurrentStreams], [4 * 1_048_576, 1000]);
+    assert.throws(() => validateConfig({ grpc: { maxConcurrentStreams: 0 } }), /grpc\.maxConcurrentStreams/);
+  });
   test('errors name the bad field', () => {
     assert.throws(() => validateConfig({ http: { port: 'x' } }), (e: unknown) => e instanceof ConfigError && /http\.port/.test(e.message));
     assert.throws(() => validateConfig({ tenants: [{ name: 'a', chroot: 'rel' }] }), (e: unknown) => e instanceof ConfigError && /tenants\.0\.chroot/.test(e.message));

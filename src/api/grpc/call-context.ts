@@ -1,0 +1,90 @@
+/**
+ * What every gRPC handler needs from its call: the tenant (from metadata), an AbortSignal that
+ * fires when the call is cancelled or passes its deadline, and one way to turn a thrown error
+ * into a gRPC status (through the error table, never ad hoc).
+ */
+import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import type { Gateway, Tenant } from '../../core/index.js';
+import { mapError } from '../error-table.js';
+
+/** Metadata key naming the tenant (same as REST's `Zkgate-Tenant` header). */
+export const TENANT_METADATA = 'zkgate-tenant';
+/** Trailing metadata key carrying the stable error code of a failed call. */
+export const ERROR_CODE_METADATA = 'zkgate-error-code';
+/** Trailing metadata key carrying the error's details as a JSON object, when it has any. */
+export const ERROR_DETAILS_METADATA = 'zkgate-error-details';
+
+/** The parts of a server call the helpers below read (every call kind has them). */
+export interface CallLike {
+  readonly metadata: Metadata;
+  readonly cancelled: boolean;
+  getDeadline(): Date | number;
+  on(event: 'cancelled', listener: () => void): unknown;
+}
+
+/**
+ * The tenant a call addresses: metadata `zkgate-tenant`, else the default tenant. This is the
+ * single place gRPC resolves a tenant, so authentication (API keys in metadata) hooks in here.
+ * @throws ZkgateError NOT_FOUND (unknown tenant), INVALID_ARGUMENT (several tenants, none named)
+ */
+export function tenantOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Tenant {
+  const named = call.metadata.get(TENANT_METADATA)[0];
+  return gw.tenant(typeof named === 'string' && named !== '' ? named : undefined);
+}
+
+/**
+ * An AbortSignal that aborts when the client cancels the call, goes away, or the call's deadline
+ * passes. Core waits (lock acquire, campaign) take it, so their ZooKeeper nodes are removed.
+ */
+export function callSignal(call: CallLike): AbortSignal {
+  const ac = new AbortController();
+  const cancel = (): void => ac.abort(new DOMException('grpc: call cancelled by the client', 'AbortError'));
+  if (call.cancelled) cancel();
+  else call.on('cancelled', cancel);
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (Number.isFinite(ms)) {
+    const t = setTimeout(() => ac.abort(new DOMException('grpc: call deadline exceeded', 'TimeoutError')), Math.max(0, ms - Date.now()));
+    t.unref();
+    ac.signal.addEventListener('abort', () => clearTimeout(t), { once: true });
+  }
+  return ac.signal;
+}
+
+/** The remaining time before the call's deadline, ms; undefined without a deadline. */
+export function deadlineRemainingMs(call: CallLike): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? Math.max(0, ms - Date.now()) : undefined;
+}
+
+/** A gRPC status for any thrown value, via the one error table; the code travels in metadata. */
+export function toServiceError(err: unknown): ServerErrorResponse {
+  const { error, mapping } = mapError(err);
+  const metadata = new Metadata();
+  metadata.set(ERROR_CODE_METADATA, error.code);
+  if (Object.keys(error.details).length) metadata.set(ERROR_DETAILS_METADATA, JSON.stringify(error.details));
+  return Object.assign(new Error(error.message), { code: mapping.grpc as status, details: error.message, metadata });
+}
+
+/**
+ * Adapts an async `(request, call) => response` function to a grpc-js unary handler: whatever
+ * it throws is answered through {@link toServiceError}.
+ */
+export function unary<Req, Res>(
+  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request, call))
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err)),
+      );
+  };
+}
+
+/** Ends a server stream with the status for `err` (grpc-js turns an `error` event into the status). */
+export function failStream(call: { emit(event: 'error', err: Error): boolean }, err: unknown): void {
+  call.emit('error', toServiceError(err));
+}

@@ -1,0 +1,94 @@
+/**
+ * The gRPC transport: loads the contract from proto/ with proto-loader, registers one adapter
+ * per service plus grpc.health.v1 and server reflection, and binds the configured port.
+ */
+import { Server, ServerCredentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Gateway } from '../../core/index.js';
+import { projectFile } from '../../project-files.js';
+import { electionsService } from './elections.js';
+import { gatewayHealth } from './health.js';
+import { leasesService } from './leases.js';
+import { locksService } from './locks.js';
+import { znodesService } from './nodes.js';
+import { watchService } from './watch.js';
+
+const require = createRequire(import.meta.url);
+
+/** The zkgate.v1 proto files, relative to proto/. */
+export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch'].map((f) => `zkgate/v1/${f}.proto`);
+
+/** How proto-loader maps messages to objects: camelCase fields (the core's names), enum names, int64 as numbers. */
+export const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
+
+/**
+ * The zkgate.v1 contract plus grpc.health.v1, as one package definition (reflection serves both).
+ * @param options proto-loader options; `keepCase: true` keeps the .proto field names, as reflection must
+ */
+export function loadContract(options: Options = LOADER_OPTIONS): PackageDefinition {
+  const healthDir = join(dirname(require.resolve('grpc-health-check/package.json')), 'proto');
+  return loadSync([...PROTO_FILES, 'health/v1/health.proto'], { ...options, includeDirs: [projectFile('proto'), healthDir] });
+}
+
+const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = {
+  Znodes: znodesService,
+  Leases: leasesService,
+  Locks: locksService,
+  Elections: electionsService,
+  Watch: watchService,
+};
+
+export interface GrpcOptions {
+  /** Port to bind, 0 for a free one. */
+  readonly port: number;
+  /** Listen address. */
+  readonly bind: string;
+  /** Largest message received or sent, bytes. */
+  readonly maxMessageBytes: number;
+  /** Concurrent calls (HTTP/2 streams) per client connection. */
+  readonly maxConcurrentStreams: number;
+}
+
+export interface RunningGrpc {
+  /** The bound port. */
+  readonly port: number;
+  /** Stops accepting calls, waits briefly for running ones, then cancels the rest; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts the gRPC server for `gw` and resolves once it is bound. */
+export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<RunningGrpc> {
+  const definition = loadContract();
+  const v1 = (loadPackageDefinition(definition).zkgate as GrpcObject).v1 as GrpcObject;
+  const server = new Server({
+    'grpc.max_receive_message_length': opts.maxMessageBytes,
+    'grpc.max_send_message_length': opts.maxMessageBytes,
+    'grpc.max_concurrent_streams': opts.maxConcurrentStreams,
+  });
+  for (const [name, implement] of Object.entries(SERVICES)) {
+    server.addService((v1[name] as ServiceClientConstructor).service, implement(gw));
+  }
+  const { health, stop } = gatewayHealth(gw, Object.keys(SERVICES).map((n) => `zkgate.v1.${n}`));
+  health.addToServer(server);
+  // Reflection describes the contract as written (snake_case fields), not the loader's camelCase view.
+  new ReflectionService(loadContract({ ...LOADER_OPTIONS, keepCase: true })).addToServer(server);
+
+  const host = opts.bind.includes(':') ? `[${opts.bind}]` : opts.bind;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${opts.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= new Promise<void>((resolve) => {
+      stop();
+      const force = setTimeout(() => server.forceShutdown(), 2000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    }));
+  return { port, close };
+}
