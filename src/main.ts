@@ -79,7 +79,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const app = createRestApp(gateway);
   const http = tls ? createTlsServer({ ...tls, ...SERVER_TIMEOUTS }, app) : createServer(SERVER_TIMEOUTS, app);
   const httpPort = await listen(http, config.http.port, config.http.bind);
-  const grpc = await startGrpcServer(gateway, { ...config.grpc, bind: config.http.bind });
+  const grpc = await startGrpcServer(gateway, { ...config.grpc, bind: config.http.bind, tls });
   logger.info({ httpPort, grpcPort: grpc.port, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');
 
   let closing: Promise<void> | undefined;

@@ -4,9 +4,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, status, type ClientDuplexStream, type ClientReadableStream, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import type { RunningGateway } from '../../src/main.js';
+import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { startGateway, type RunningGateway } from '../../src/main.js';
 import type { ZkStandalone } from '../support/zk-server.js';
-import { errorCode, startGrpcFixture, type GrpcFixture, type GrpcTestClient } from '../support/grpc-client.js';
+import { makeTestCert } from '../support/tls.js';
+import { errorCode, grpcClient, startGrpcFixture, type GrpcFixture, type GrpcTestClient } from '../support/grpc-client.js';
 
 type Msg = Record<string, unknown>;
 const require = createRequire(import.meta.url);
@@ -43,6 +46,64 @@ function reflect(req: Msg): Promise<Msg> {
     stream.write(req);
   });
 }
+
+describe('grpc auth and TLS', () => {
+  const keys = { read: generateApiKey(), write: generateApiKey(), other: generateApiKey(), beta: generateApiKey() };
+  let secured: RunningGateway;
+  const cert = makeTestCert();
+  const as = (key?: string): GrpcTestClient => grpcClient(secured.grpcPort, { ca: cert.cert, apiKey: key });
+
+  before(async () => {
+    secured = await startGateway(
+      validateConfig({
+        zookeeper: { connect: zk.connectString },
+        http: { port: 0 },
+        log: { level: 'silent' },
+        tls: { certFile: cert.certFile, keyFile: cert.keyFile },
+        tenants: [
+          {
+            name: 'alpha',
+            chroot: '/alpha',
+            apiKeys: [
+              { sha256: hashApiKey(keys.read), role: 'read' },
+              { sha256: hashApiKey(keys.write), role: 'write' },
+              { sha256: hashApiKey(keys.other), role: 'write' },
+            ],
+          },
+          { name: 'beta', chroot: '/beta', apiKeys: [{ sha256: hashApiKey(keys.beta), role: 'admin' }] },
+        ],
+      }),
+      silentLogger,
+    );
+  });
+  after(() => secured?.close());
+
+  test('over TLS: no key is UNAUTHENTICATED, a read key may not write, a key cannot name another tenant or use another key\'s lease', async () => {
+    const anon = as();
+    const reader = as(keys.read);
+    const writer = as(keys.write);
+    const other = as(keys.other);
+    try {
+      const noKey = await anon.unary('Znodes', 'Get', { path: '/' }).catch((e: ServiceError) => e);
+      assert.deepEqual([(noKey as ServiceError).code, errorCode(noKey)], [status.UNAUTHENTICATED, 'UNAUTHENTICATED']);
+      assert.equal((await writer.unary<{ path: string }>('Znodes', 'Create', { path: '/w', data: Buffer.from('x') })).path, '/w');
+      assert.equal(Buffer.from((await reader.unary<{ data: Buffer }>('Znodes', 'Get', { path: '/w' })).data).toString(), 'x');
+      const denied = await reader.unary('Znodes', 'Set', { path: '/w', data: Buffer.from('y') }).catch((e: ServiceError) => e);
+      assert.deepEqual([(denied as ServiceError).code, errorCode(denied)], [status.PERMISSION_DENIED, 'PERMISSION_DENIED']);
+      const cross = await writer.unary('Znodes', 'Get', { path: '/' }, { tenant: 'beta' }).catch((e: ServiceError) => e);
+      assert.equal((cross as ServiceError).code, status.PERMISSION_DENIED);
+      const lease = await writer.unary<{ id: string }>('Leases', 'Grant', { ttlMs: 5000 });
+      const theirs = await other.unary('Leases', 'Revoke', { id: lease.id }).catch((e: ServiceError) => e);
+      assert.equal((theirs as ServiceError).code, status.PERMISSION_DENIED);
+      const ka = (anon.services.Leases as unknown as { KeepAlive(md: unknown): ClientDuplexStream<Msg, Msg> }).KeepAlive(anon.metadata());
+      const ended = await new Promise<ServiceError>((resolve) => ka.on('error', resolve));
+      assert.equal(ended.code, status.UNAUTHENTICATED);
+      await writer.unary('Leases', 'Revoke', { id: lease.id });
+    } finally {
+      for (const cl of [anon, reader, writer, other]) cl.close();
+    }
+  });
+});
 
 describe('grpc server plumbing', () => {
   test('reflection lists every zkgate service and health, and serves their descriptors', async () => {

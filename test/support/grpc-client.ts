@@ -39,18 +39,30 @@ export function errorCode(err: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** Connects to `127.0.0.1:port`; `options` are grpc channel options. */
-export function grpcClient(port: number, options: Record<string, number> = {}): GrpcTestClient {
+export interface ClientOptions {
+  /** grpc channel options. */
+  readonly channel?: Record<string, number>;
+  /** Use TLS, trusting this CA certificate (PEM). */
+  readonly ca?: Buffer;
+  /** Send `authorization: Bearer <apiKey>` on every call. */
+  readonly apiKey?: string;
+}
+
+/** Connects to `127.0.0.1:port`. */
+export function grpcClient(port: number, opts: ClientOptions = {}): GrpcTestClient {
+  const options = opts.channel ?? {};
   const root = loadPackageDefinition(loadContract());
   const v1 = (root.zkgate as GrpcObject).v1 as GrpcObject;
   const address = `127.0.0.1:${port}`;
-  const make = (ctor: unknown): Client => new (ctor as ServiceClientConstructor)(address, credentials.createInsecure(), options);
+  const creds = opts.ca ? credentials.createSsl(opts.ca) : credentials.createInsecure();
+  const make = (ctor: unknown): Client => new (ctor as ServiceClientConstructor)(address, creds, options);
   const names: ServiceName[] = ['Znodes', 'Leases', 'Locks', 'Elections', 'Watch'];
   const services = Object.fromEntries(names.map((n) => [n, make(v1[n])])) as Record<ServiceName, Client>;
-  const health = make(((root.grpc as GrpcObject).health as GrpcObject).v1 && (((root.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject).Health);
+  const health = make((((root.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject).Health);
   const metadata = (tenant?: string): Metadata => {
     const md = new Metadata();
     if (tenant) md.set('zkgate-tenant', tenant);
+    if (opts.apiKey) md.set('authorization', `Bearer ${opts.apiKey}`);
     return md;
   };
   return {

@@ -1,14 +1,16 @@
 /**
- * What every gRPC handler needs from its call: the tenant (from metadata), an AbortSignal that
+ * What every gRPC handler needs from its call: the caller (from metadata), an AbortSignal that
  * fires when the call is cancelled or passes its deadline, and one way to turn a thrown error
  * into a gRPC status (through the error table, never ad hoc).
  */
 import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import type { Gateway, Tenant } from '../../core/index.js';
+import type { Action, Gateway, Lease, NodeService, Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
 
 /** Metadata key naming the tenant (same as REST's `Zkgate-Tenant` header). */
 export const TENANT_METADATA = 'zkgate-tenant';
+/** Metadata key carrying the API key as `Bearer <key>` (same as REST's `Authorization` header). */
+export const AUTHORIZATION_METADATA = 'authorization';
 /** Trailing metadata key carrying the stable error code of a failed call. */
 export const ERROR_CODE_METADATA = 'zkgate-error-code';
 /** Trailing metadata key carrying the error's details as a JSON object, when it has any. */
@@ -22,14 +24,34 @@ export interface CallLike {
   on(event: 'cancelled', listener: () => void): unknown;
 }
 
+function metadataString(md: Metadata, key: string): string | undefined {
+  const v = md.get(key)[0];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
 /**
- * The tenant a call addresses: metadata `zkgate-tenant`, else the default tenant. This is the
- * single place gRPC resolves a tenant, so authentication (API keys in metadata) hooks in here.
- * @throws ZkgateError NOT_FOUND (unknown tenant), INVALID_ARGUMENT (several tenants, none named)
+ * The caller of a gRPC call, from metadata `authorization` (`Bearer <key>`) and `zkgate-tenant`:
+ * the single place gRPC authenticates, with the same keys, roles and tenant rule as REST.
+ * @throws ZkgateError UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (unknown tenant), INVALID_ARGUMENT
  */
-export function tenantOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Tenant {
-  const named = call.metadata.get(TENANT_METADATA)[0];
-  return gw.tenant(typeof named === 'string' && named !== '' ? named : undefined);
+export function principalOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Principal {
+  return gw.auth.authenticate({
+    authorization: metadataString(call.metadata, AUTHORIZATION_METADATA),
+    tenant: metadataString(call.metadata, TENANT_METADATA),
+  });
+}
+
+/** The caller's node service, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */
+export function nodesFor(gw: Gateway, principal: Principal, action: Action, path: string, sequential = false): NodeService {
+  gw.auth.authorize(principal, action, path, { sequential });
+  return gw.nodes(principal.tenant);
+}
+
+/** The caller's lease `id`, once the caller may use it for `action` (its own lease, or lease admin). */
+export function leaseFor(gw: Gateway, principal: Principal, id: string, action: 'lease.read' | 'lease.write'): Lease {
+  const lease = gw.leases.lookup(principal.tenant, id);
+  gw.auth.authorizeLease(principal, lease, action);
+  return lease;
 }
 
 /**

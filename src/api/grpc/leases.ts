@@ -4,9 +4,9 @@
  * never ends a lease itself (expiry belongs to core).
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Gateway, Lease, LeaseInfo, LeaseStateEvent } from '../../core/index.js';
+import type { Gateway, Lease, LeaseInfo, LeaseStateEvent, Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
-import { failStream, tenantOf, unary } from './call-context.js';
+import { failStream, leaseFor, principalOf, unary } from './call-context.js';
 import { toEnum } from './proto-values.js';
 
 interface GrantRequest {
@@ -24,7 +24,7 @@ export function leaseMessage(info: LeaseInfo): Record<string, unknown> {
 type KeepAliveCall = ServerDuplexStream<LeaseRequest, Record<string, unknown>>;
 
 /** One KeepAlive stream: the leases it follows and their state listeners. */
-function keepAliveStream(gw: Gateway, call: KeepAliveCall): void {
+function keepAliveStream(gw: Gateway, principal: Principal, call: KeepAliveCall): void {
   const followed = new Map<Lease, (e: LeaseStateEvent) => void>();
   const send = (msg: Record<string, unknown>): void => {
     if (!call.writableEnded && !call.cancelled) call.write(msg);
@@ -42,10 +42,9 @@ function keepAliveStream(gw: Gateway, call: KeepAliveCall): void {
   call.on('data', (req: LeaseRequest) => {
     let lease: Lease | undefined;
     try {
-      const tenant = tenantOf(gw, call);
-      lease = gw.leases.lookup(tenant, req.id);
+      lease = leaseFor(gw, principal, req.id, 'lease.write');
       follow(lease);
-      gw.leases.keepAlive(tenant, req.id);
+      gw.leases.keepAlive(principal.tenant, req.id);
       send({ type: 'KEEPALIVE_TYPE_REFRESHED', id: req.id, lease: leaseMessage(lease.info()) });
     } catch (err) {
       const { error } = mapError(err);
@@ -63,17 +62,26 @@ function keepAliveStream(gw: Gateway, call: KeepAliveCall): void {
 /** The Leases service implementation over `gw`. */
 export function leasesService(gw: Gateway): UntypedServiceImplementation {
   return {
-    Grant: unary((req: GrantRequest, call) => leaseMessage(gw.leases.grant(tenantOf(gw, call), req.ttlMs).info())),
-    Revoke: unary(async (req: LeaseRequest, call) => leaseMessage((await gw.leases.revoke(tenantOf(gw, call), req.id)).info())),
-    TimeToLive: unary((req: LeaseRequest, call) => leaseMessage(gw.leases.lookup(tenantOf(gw, call), req.id).info())),
+    Grant: unary((req: GrantRequest, call) => {
+      const p = principalOf(gw, call);
+      gw.auth.authorize(p, 'lease.write');
+      return leaseMessage(gw.leases.grant(p.tenant, req.ttlMs, p.keyId).info());
+    }),
+    Revoke: unary(async (req: LeaseRequest, call) => {
+      const p = principalOf(gw, call);
+      leaseFor(gw, p, req.id, 'lease.write');
+      return leaseMessage((await gw.leases.revoke(p.tenant, req.id)).info());
+    }),
+    TimeToLive: unary((req: LeaseRequest, call) => leaseMessage(leaseFor(gw, principalOf(gw, call), req.id, 'lease.read').info())),
     KeepAlive: (call: KeepAliveCall) => {
+      let principal: Principal;
       try {
-        tenantOf(gw, call);
+        principal = principalOf(gw, call);
       } catch (err) {
         failStream(call, err);
         return;
       }
-      keepAliveStream(gw, call);
+      keepAliveStream(gw, principal, call);
     },
   };
 }

@@ -50,6 +50,8 @@ export interface GrpcOptions {
   readonly maxMessageBytes: number;
   /** Concurrent calls (HTTP/2 streams) per client connection. */
   readonly maxConcurrentStreams: number;
+  /** PEM certificate chain and key: serve TLS (the same files as HTTPS); absent = plaintext. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | null;
 }
 
 export interface RunningGrpc {
@@ -77,8 +79,11 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
   new ReflectionService(loadContract({ ...LOADER_OPTIONS, keepCase: true })).addToServer(server);
 
   const host = opts.bind.includes(':') ? `[${opts.bind}]` : opts.bind;
+  const creds = opts.tls
+    ? ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false)
+    : ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${opts.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(`${host}:${opts.port}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
   });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
