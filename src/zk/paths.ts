@@ -12,11 +12,13 @@ export function pathProblem(path: string, opts: { sequential?: boolean } = {}): 
     const last = i === segments.length - 1;
     if (s.length === 0 && !(last && opts.sequential)) return 'path has an empty segment';
     if (s === '.' || s === '..') return 'relative segments (. and ..) are not allowed';
-    for (const ch of s) {
-      const c = ch.codePointAt(0) as number;
+    // UTF-16 code units, as the server's Java check sees them: characters outside the BMP are
+    // surrogate pairs there and are refused (ZBADARGUMENTS) — refuse them here, before any call.
+    for (let j = 0; j < s.length; j++) {
+      const c = s.charCodeAt(j);
       if (c === 0) return 'null character not allowed';
       if ((c > 0 && c < 0x20) || (c >= 0x7f && c <= 0x9f)) return 'control characters are not allowed';
-      if ((c >= 0xd800 && c <= 0xf8ff) || (c >= 0xfff0 && c <= 0xffff)) return 'invalid unicode character';
+      if ((c >= 0xd800 && c <= 0xf8ff) || (c >= 0xfff0 && c <= 0xffff)) return 'invalid unicode character (private use, specials or outside the BMP, such as emoji)';
     }
   }
   return null;

@@ -9,7 +9,7 @@ describe('paths › ZooKeeper rules', () => {
     for (const p of ['/', '/a', '/a/b', '/a-b_c.d', '/x/…/y', '/zookeeper', '/a/.b', '/a/..b']) assert.equal(pathProblem(p), null, p);
   });
   test('rejects what ZooKeeper rejects', () => {
-    for (const p of ['', 'a', '/a/', '//a', '/a//b', '/a/./b', '/a/../b', '/.', '/..', '/a\u0000', '/a\u0001', '/a\u007f', '/a\ud800', '/a\uffff']) {
+    for (const p of ['', 'a', '/a/', '//a', '/a//b', '/a/./b', '/a/../b', '/.', '/..', '/a\u0000', '/a\u0001', '/a\u007f', '/a\ud800', '/a\uffff', '/a/\u{1F600}', '/\u{10000}']) {
       assert.notEqual(pathProblem(p), null, JSON.stringify(p));
     }
   });

@@ -1,0 +1,308 @@
+/**
+ * Fuzzing the gateway with fast-check: thousands of generated malformed and hostile requests
+ * (odd methods, path tricks, encoded slashes and look-alikes, NUL, huge paths, bad query values,
+ * wrong or missing keys, mismatched content types, broken and oversize bodies) sent one at a
+ * time over raw HTTP. Every answer must be a success or a 4xx problem — never a 5xx, a dropped
+ * connection or a hang — and a refused request must change nothing in ZooKeeper. The whole tree
+ * (read as ZooKeeper's super user, so ACLs set by the fuzz hide nothing) is kept as a snapshot
+ * at a known zxid; after each request the server's last zxid is read (`srvr`): unchanged means
+ * nothing was written anywhere; changed after a refusal (ZooKeeper also spends a zxid on a
+ * failed write) means the tree is read again and must equal the snapshot. Every 20th refusal
+ * the tree is read anyway. Only tenant A's keys are used, so tenant B's subtree must come out
+ * unchanged.
+ *
+ * Runs against a ZooKeeper started by this file and stops well inside ZooKeeper's first
+ * container/TTL sweep (60 s after start), so nothing but the gateway writes during the run.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import fc from 'fast-check';
+import { startGateway, type RunningGateway } from '../../src/main.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
+import type { NativeZkClient } from '../../src/zk/index.js';
+import { fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { connectRaw, walkTree } from '../support/zk-tree.js';
+
+const KEYS = { admin: generateApiKey(), read: generateApiKey(), scoped: generateApiKey(), b: generateApiKey() };
+const TIME_BUDGET_MS = 35_000;
+const SUPER_PASSWORD = `super-${Date.now()}`;
+const REQUEST_TIMEOUT_MS = 5000;
+
+let zk: ZkStandalone;
+let gw: RunningGateway;
+let raw: NativeZkClient;
+let leaseId = '';
+
+before(async () => {
+  const superDigest = createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64');
+  // zoo.cfg keys become zookeeper.* system properties: this one makes `super` see every node.
+  zk = await startZkServer({ extraConfig: { 'DigestAuthenticationProvider.superDigest': `super:${superDigest}` } });
+  gw = await startGateway(
+    validateConfig({
+      zookeeper: { connect: zk.connectString },
+      http: { port: 0 },
+      log: { level: 'silent' },
+      limits: { maxBodyBytes: 4096, maxDataBytes: 512, maxChildrenPerListing: 20, maxLeasesPerTenant: 8, maxPathBytes: 256, maxPathDepth: 8, maxRecursiveDeleteNodes: 50 },
+      tenants: [
+        {
+          name: 'fz-a',
+          chroot: '/fz/a',
+          apiKeys: [
+            { sha256: hashApiKey(KEYS.admin), role: 'admin' },
+            { sha256: hashApiKey(KEYS.read), role: 'read' },
+            { sha256: hashApiKey(KEYS.scoped), role: 'write', prefixes: ['/app'] },
+          ],
+        },
+        { name: 'fz-b', chroot: '/fz/b', apiKeys: [{ sha256: hashApiKey(KEYS.b), role: 'admin' }] },
+      ],
+    }),
+    silentLogger,
+  );
+  raw = await connectRaw(zk.connectString, [{ scheme: 'digest', credential: `super:${SUPER_PASSWORD}` }]);
+  // Some state to aim at: nodes in both tenants and a long-lived lease of tenant A.
+  for (const p of ['/fz/a/app', '/fz/a/app/x', '/fz/a/a', '/fz/b/secret', '/fz/b/app']) await raw.create(p, Buffer.from('seed'), 'persistent');
+  const res = await send({ method: 'POST', path: '/v1/leases', headers: { authorization: `Bearer ${KEYS.admin}`, 'content-type': 'application/json' }, body: '{"ttlMs":3600000}' });
+  leaseId = (JSON.parse(res.body.toString()) as { id: string }).id;
+});
+
+after(async () => {
+  raw?.close();
+  await gw?.close();
+  await zk?.close();
+});
+
+interface Req {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer | string;
+}
+interface Res {
+  status: number;
+  body: Buffer;
+  contentType: string;
+}
+
+/** One request over a fresh connection; rejects on a dropped connection or after the timeout. */
+function send(r: Req): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...r.headers, connection: 'close' } as Record<string, string>;
+    if (r.body !== undefined) headers['content-length'] = String(Buffer.byteLength(r.body));
+    const req = httpRequest({ host: '127.0.0.1', port: gw.httpPort, method: r.method, path: r.path, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), contentType: String(res.headers['content-type'] ?? '') }));
+    });
+    req.on('timeout', () => req.destroy(new Error('hang: no answer in time')));
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+async function lastZxid(): Promise<string> {
+  const m = /Zxid: (0x[0-9a-f]+)/.exec(await fourLetter(zk.clientPort, 'srvr'));
+  assert.ok(m, 'srvr reports the last zxid');
+  return m[1] as string;
+}
+
+// ------------------------------------------------------------------------------------------
+// Generators
+// ------------------------------------------------------------------------------------------
+
+const enc = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const hostileSegment = fc.oneof(
+  { weight: 14, arbitrary: fc.constantFrom('a', 'app', 'x', 'secret', 'fz', 'b', 'zookeeper', 'tenants', 'n-', 'q') },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      '..', '.', '', '%2F', '%2f', '%252F', '%2E%2E', '%2e', '%00', '%0A', '%0D%0A', '%E2%88%95', '%EF%BC%8F', '%C0%AF', '%C0%AE%C0%AE',
+      '%ZZ', '%', '%E2%88', '..%2F..%2Ffz%2Fb', '%2E%2E%2F%2E%2E', ';', '%3B', '%3F', '%23', '~', '%7F', '%C2%85', '%F0%9F%98%80', '%ED%A0%80',
+      'x'.repeat(300), `${'%41'.repeat(100)}`, '%EF%BF%BF', 'con', '*',
+    ),
+  },
+  { weight: 3, arbitrary: fc.string({ maxLength: 12 }).map(enc) },
+);
+const route = fc.constantFrom(
+  '/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/leases', '/v1/leases/LEASE', '/v1/leases/LEASE/keepalive', '/v1/leases/gw-x.00', '/v1',
+  '/v1/nodes/', '/v1//nodes', '/V1/nodes', '/v2/nodes', '/v1/nodes/../leases', '/healthz', '/readyz', '/docs', '/openapi.yaml', '/nope',
+);
+const queryValue = fc.oneof(
+  fc.constantFrom('true', 'false', '1', '0', '', '-1', '2147483648', '9'.repeat(30), '1e3', '0x10', 'NaN', 'persistent', 'ephemeral', 'container', 'ttl', 'ttl_sequential',
+    'persistent_sequential', 'base64', 'utf8', 'LEASE', '%00', '%2F'),
+  fc.string({ maxLength: 10 }).map(enc),
+);
+const query = fc.array(fc.tuple(fc.constantFrom('recursive', 'version', 'stat', 'encoding', 'mode', 'ttlMs', 'createParents', 'leaseId', 'wait', 'x'), queryValue), { maxLength: 4 });
+const authHeader = fc.constantFrom<string | undefined>(
+  undefined, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.read}`, `Bearer ${KEYS.scoped}`, `Bearer ${KEYS.scoped}`, `Bearer ${generateApiKey()}`, 'Bearer', 'Bearer  ', `Basic ${KEYS.admin}`,
+  `bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}x`, `Bearer ${KEYS.admin.toUpperCase()}`, 'Bearer zkg_', `Bearer ${'A'.repeat(2000)}`,
+);
+const contentType = fc.constantFrom<string | undefined>(
+  undefined, 'application/json', 'application/json', 'application/json', 'application/json', 'application/octet-stream', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16',
+  'application/json; charset=latin1', 'application/merge-patch+json', 'multipart/form-data; boundary=x', 'application/octet-stream; q=1', '*/*', '',
+);
+const acl = fc.array(fc.record({ scheme: fc.constantFrom('world', 'digest', 'auth', 'ip', 'x', ''), id: fc.constantFrom('anyone', '', 'u:p', '127.0.0.1', '1.2.3.4/99'), perms: fc.constantFrom('cdrwa', 'r', '', 'z', 'rr', 'a') }), { maxLength: 3 });
+const dataField = fc.oneof(fc.string({ maxLength: 40 }), fc.constant('x'.repeat(600)), fc.constant('!!notbase64'), fc.constant('aGk='), fc.integer(), fc.constant(null));
+const versionField = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constant(2 ** 31), fc.constant('0'));
+const maybeExtra = <T extends object>(arb: fc.Arbitrary<T>): fc.Arbitrary<T> =>
+  fc.tuple(arb, fc.option(fc.anything({ maxDepth: 2 }), { freq: 8 })).map(([o, extra]) => (extra === null ? o : { ...o, extra }));
+const createBody = fc.record(
+  {
+    data: dataField,
+    encoding: fc.constantFrom('utf8', 'base64', 'hex', 'UTF8', '', 7),
+    mode: fc.constantFrom('persistent', 'persistent', 'persistent_sequential', 'ephemeral', 'ephemeral_sequential', 'container', 'ttl', 'ttl_sequential', 'bogus', 3),
+    ttlMs: fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1.5, 2 ** 40, 2 ** 53, 3600000)),
+    createParents: fc.oneof(fc.boolean(), fc.constant(true), fc.constant('yes')),
+    leaseId: fc.constantFrom('LEASE', 'LEASE', 'gw-x.00', '', '../x'),
+  },
+  { requiredKeys: [] },
+);
+const setBody = fc.record({ data: dataField, encoding: fc.constantFrom('utf8', 'base64', 'x'), version: versionField }, { requiredKeys: [] });
+const aclBody = fc.record({ acl, version: versionField }, { requiredKeys: [] });
+const grantBody = fc.record({ ttlMs: fc.oneof(fc.integer(), fc.constantFrom(0, 999, 1000, 3600000, 3600001, 1.5)) }, { requiredKeys: [] });
+const body = fc.oneof(
+  { weight: 3, arbitrary: fc.constant<string | Buffer | undefined>(undefined) },
+  { weight: 8, arbitrary: maybeExtra(createBody).map((b) => JSON.stringify(b)) },
+  { weight: 3, arbitrary: maybeExtra(setBody).map((b) => JSON.stringify(b)) },
+  { weight: 2, arbitrary: maybeExtra(aclBody).map((b) => JSON.stringify(b)) },
+  { weight: 1, arbitrary: grantBody.map((b) => JSON.stringify(b)) },
+  { weight: 1, arbitrary: fc.json({ maxDepth: 3 }) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)) },
+  { weight: 1, arbitrary: fc.constantFrom('{', '{"data":', '[]', 'null', '"x"', '{"data":"\\ud800"}', '['.repeat(5000), 'x'.repeat(5000), '{"__proto__":{"admin":true}}') },
+);
+
+const hostileRequest = fc
+  .record({
+    method: fc.constantFrom('GET', 'GET', 'HEAD', 'POST', 'POST', 'PUT', 'PUT', 'DELETE', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND'),
+    route,
+    segments: fc.array(hostileSegment, { maxLength: 5 }),
+    trailingSlash: fc.boolean(),
+    query,
+    auth: authHeader,
+    tenant: fc.constantFrom<string | undefined>(undefined, undefined, undefined, undefined, 'fz-a', 'fz-b', 'nope', '..'),
+    contentType,
+    accept: fc.constantFrom<string | undefined>(undefined, 'application/json', 'application/octet-stream', 'text/html', '*/*'),
+    body,
+  })
+  .map(({ method, route: r, segments, trailingSlash, query: q, auth, tenant, contentType: ct, accept, body: b }): Req => {
+    const base = r.replace('LEASE', leaseId);
+    const rest = segments.length ? `/${segments.join('/')}${trailingSlash ? '/' : ''}` : '';
+    const qs = q.map(([k, v]) => `${k}=${v.replace('LEASE', leaseId)}`).join('&');
+    const headers: Record<string, string> = {};
+    if (auth !== undefined) headers.authorization = auth;
+    if (tenant !== undefined) headers['zkgate-tenant'] = tenant;
+    if (ct !== undefined) headers['content-type'] = ct;
+    if (accept !== undefined) headers.accept = accept;
+    const payload = typeof b === 'string' ? b.replace('LEASE', leaseId) : b;
+    return { method, path: `${base.startsWith('/v1/nodes') || base.startsWith('/v1/children') || base.startsWith('/v1/acl') || base.startsWith('/v1/sync') ? base + rest : base}${qs ? `?${qs}` : ''}`, headers, body: payload };
+  });
+
+/** Mostly well-formed requests, so the tree grows and refusals are checked against real state. */
+const plausibleRequest = fc
+  .record({
+    method: fc.constantFrom('GET', 'POST', 'POST', 'PUT', 'DELETE', 'HEAD'),
+    route: fc.constantFrom('/v1/nodes', '/v1/nodes', '/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync'),
+    segments: fc.array(fc.constantFrom('a', 'app', 'x', 'q', 'n-', 'deep'), { minLength: 1, maxLength: 3 }),
+    key: fc.constantFrom(KEYS.admin, KEYS.admin, KEYS.scoped, KEYS.read),
+    recursive: fc.boolean(),
+    create: fc.constantFrom(
+      { mode: 'persistent' },
+      { mode: 'persistent' },
+      { mode: 'persistent_sequential' },
+      { mode: 'container' },
+      { mode: 'ephemeral', leaseId: 'LEASE' },
+      { mode: 'ephemeral_sequential', leaseId: 'LEASE' },
+      { mode: 'ttl', ttlMs: 600_000 },
+    ).chain((m) => fc.record({ data: fc.string({ maxLength: 20 }) }).map((d) => ({ ...m, ...d, createParents: true }))),
+    set: setBody,
+    acl: aclBody,
+  })
+  .map(({ method, route: r, segments, key, recursive, create, set, acl: a }): Req => {
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const path = `${r}/${segments.join('/')}`;
+    if (method === 'POST' && r === '/v1/nodes') return { method, path, headers, body: JSON.stringify(create).replace('LEASE', leaseId) };
+    if (method === 'PUT') return { method, path: r === '/v1/acl' ? path : `/v1/nodes/${segments.join('/')}`, headers, body: JSON.stringify(r === '/v1/acl' ? a : set) };
+    if (method === 'DELETE') return { method, path: `/v1/nodes/${segments.join('/')}${recursive ? '?recursive=true' : ''}`, headers };
+    return { method: method === 'POST' ? 'GET' : method, path, headers };
+  });
+
+const request = fc.oneof({ weight: 3, arbitrary: hostileRequest }, { weight: 2, arbitrary: plausibleRequest });
+
+// ------------------------------------------------------------------------------------------
+
+test('fuzz › thousands of hostile REST requests: only 2xx/3xx/4xx, no crash or hang, refused ones change nothing', async (t) => {
+  const bBefore = await walkTree(raw, '/fz/b');
+  const counts = { requests: 0, ok: 0, client: 0, server: 0, crashes: 0, hangs: 0, refusedUnchanged: 0, treeWalks: 0 };
+  const byStatus = new Map<number, number>();
+  const started = Date.now();
+  /** The tree at a known zxid (no other writer runs, so it stays valid until the zxid moves). */
+  const snapshot = async (): Promise<{ zxid: string; tree: Map<string, string> }> => {
+    const zxid = await lastZxid();
+    const tree = await walkTree(raw);
+    assert.equal(await lastZxid(), zxid, 'nothing else writes during the run');
+    counts.treeWalks++;
+    return { zxid, tree };
+  };
+  let snap = await snapshot();
+
+  let firstFailure = '';
+  const check = async (r: Req): Promise<void> => {
+      counts.requests++;
+      let res: Res;
+      try {
+        res = await send(r);
+      } catch (err) {
+        if (/hang/.test((err as Error).message)) counts.hangs++;
+        else counts.crashes++;
+        throw new Error(`${r.method} ${r.path}: ${(err as Error).message}`);
+      }
+      byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
+      const now = await lastZxid();
+      if (res.status >= 500) {
+        counts.server++;
+        assert.fail(`${r.method} ${r.path} ${JSON.stringify(r.headers)} → ${res.status} ${res.body.toString().slice(0, 300)}`);
+      }
+      if (res.status >= 400) {
+        counts.client++;
+        if (r.method !== 'HEAD' && res.status !== 404 && res.body.length > 0) {
+          assert.match(res.contentType, /^application\/problem\+json/, `${r.method} ${r.path} → ${res.status} ${res.contentType}`);
+        }
+        if (now !== snap.zxid || counts.client % 20 === 0) {
+          const next = await snapshot();
+          assert.deepEqual(next.tree, snap.tree, `refused ${r.method} ${r.path} → ${res.status} ${res.body.toString().slice(0, 200)} changed the tree`);
+          snap = next;
+        }
+        counts.refusedUnchanged++;
+      } else {
+        counts.ok++;
+        if (now !== snap.zxid) snap = await snapshot();
+      }
+  };
+  await fc.assert(
+    fc.asyncProperty(request, async (r) => {
+      try {
+        await check(r);
+      } catch (err) {
+        firstFailure ||= (err as Error).message;
+        t.diagnostic(`failure: ${(err as Error).message}`);
+        throw err;
+      }
+    }),
+    { numRuns: 4000, interruptAfterTimeLimit: TIME_BUDGET_MS, markInterruptAsFailure: false, endOnFailure: true },
+  );
+
+  // Still alive and well.
+  assert.equal((await send({ method: 'GET', path: '/healthz', headers: {} })).status, 200);
+  assert.equal((await send({ method: 'GET', path: '/readyz', headers: {} })).status, 200);
+  assert.deepEqual(await walkTree(raw, '/fz/b'), bBefore, "tenant B's subtree is untouched by tenant A's requests");
+  const statuses = [...byStatus].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ');
+  t.diagnostic(
+    `fuzz REST: requests=${counts.requests} 2xx/3xx=${counts.ok} 4xx=${counts.client} 5xx=${counts.server} crashes=${counts.crashes} hangs=${counts.hangs} ` +
+      `refused-and-unchanged=${counts.refusedUnchanged} (tree read ${counts.treeWalks} times) in ${Date.now() - started} ms; statuses ${statuses}`,
+  );
+  assert.ok(counts.requests >= 1000, `at least a thousand requests ran (${counts.requests})`);
+  assert.equal(counts.server + counts.crashes + counts.hangs, 0);
+});
