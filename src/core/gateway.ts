@@ -8,6 +8,9 @@ import type { Logger } from './logger.js';
 import { randomBytes } from 'node:crypto';
 import { LEASE_DEFAULTS, LeaseManager } from './leases/lease-manager.js';
 import { NodeService } from './nodes/node-service.js';
+import { ElectionService } from './recipes/election.js';
+import { LockService } from './recipes/lock.js';
+import { SequentialQueue } from './recipes/sequential-queue.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Tenant } from './tenants/tenant.js';
@@ -27,6 +30,10 @@ export class Gateway {
   readonly leases: LeaseManager;
   /** Authentication and authorization: every transport asks here. */
   readonly auth: Authenticator;
+  /** Locks over leases (all tenants; the lease names its tenant). */
+  readonly locks: LockService;
+  /** Leader elections over leases. */
+  readonly elections: ElectionService;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
 
@@ -38,6 +45,9 @@ export class Gateway {
     this.auth = new Authenticator(config, this.tenants);
     const instanceId = config.instanceId ?? `gw-${randomBytes(4).toString('hex')}`;
     this.leases = new LeaseManager(instanceId, logger, { ...LEASE_DEFAULTS, ...config.leases });
+    const queue = new SequentialQueue(this.leases);
+    this.locks = new LockService(queue);
+    this.elections = new ElectionService(queue);
   }
 
   /** Opens every tenant's session; resolves when all are connected or `timeoutMs` passed. */

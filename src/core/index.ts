@@ -1,6 +1,6 @@
 /**
- * zkgate's core: tenants and their sessions, znode operations and (later) leases, recipes and
- * watches. Each capability is implemented here once; transports only translate.
+ * zkgate's core: tenants and their sessions, znode operations, leases, the lock and election
+ * recipes and (later) watches. Each capability is implemented here once; transports only translate.
  */
 export { Gateway, type TenantHealth } from './gateway.js';
 export { ERROR_CODES, ZkgateError, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
@@ -18,3 +18,7 @@ export { isLoopback, exposureCheck, type Exposure } from './auth/exposure.js';
 export { TenantQuotas, QUOTA_LIMITS, type QuotaKind, type QuotaUsage } from './limits/quotas.js';
 export { checkPathLimits } from './limits/path-limits.js';
 export { lettersToPerms, permsToLetters } from './acl-perms.js';
+export { LOCK_FLAVOURS, curatorFlavour, curatorSortKey, kazooFlavour, lockFlavour, type LockFlavour, type QueueFlavour } from './recipes/flavours.js';
+export { SequentialQueue, listContenders, type Contender, type EnqueueOptions, type LeaveOutcome, type QueueOutcome } from './recipes/sequential-queue.js';
+export { LockService, LOCK_DEFAULTS, MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type ReleaseResult } from './recipes/lock.js';
+export { ElectionService, type CampaignOptions, type Leader, type LeaderPoll, type LeaderState, type Leadership } from './recipes/election.js';

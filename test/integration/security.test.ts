@@ -387,6 +387,30 @@ describe('secrets', () => {
   });
 });
 
+describe('locks and elections', () => {
+  test('auth › lock and election routes need a key, the role, the path scope and the lease owner', async () => {
+    const lease = (await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, bearer(KEYS.aWrite))).body as { id: string };
+    const routes: [string, string, unknown][] = [
+      ['POST', '/v1/locks/app/l', { leaseId: lease.id }],
+      ['DELETE', `/v1/locks/app/l?leaseId=${lease.id}&node=x`, undefined],
+      ['GET', '/v1/locks/app/l', undefined],
+      ['POST', '/v1/elections/app/e', { leaseId: lease.id }],
+      ['GET', '/v1/elections/app/e', undefined],
+      ['PUT', '/v1/elections/app/e', { leaseId: lease.id, node: 'x', value: 'v' }],
+      ['DELETE', `/v1/elections/app/e?leaseId=${lease.id}&node=x`, undefined],
+    ];
+    for (const [method, url, body] of routes) {
+      problem(await api.json(method, url, body), 401, 'UNAUTHENTICATED');
+      problem(await api.json(method, url.replace('/app/', '/other/'), body, bearer(KEYS.aScoped)), 403, 'PERMISSION_DENIED');
+    }
+    problem(await api.json('POST', '/v1/locks/app/l', { leaseId: lease.id }, bearer(KEYS.aRead)), 403, 'PERMISSION_DENIED');
+    assert.equal((await api.json('GET', '/v1/locks/app/l', undefined, bearer(KEYS.aRead))).status, 200, 'read may inspect');
+    problem(await api.json('POST', '/v1/locks/app/l', { leaseId: lease.id }, bearer(KEYS.aWrite2)), 403, 'PERMISSION_DENIED');
+    const held = await api.json('POST', '/v1/locks/app/l', { leaseId: lease.id }, bearer(KEYS.aWrite));
+    assert.equal(held.status, 200, "the lease owner's key may lock");
+  });
+});
+
 describe('coverage', () => {
   test('every documented 401, 403, 429 and listing 409 was produced and checked', (t) => {
     const wanted = contract()

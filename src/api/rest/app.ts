@@ -9,6 +9,8 @@ import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
 import { errorMiddleware } from './problem.js';
 import { leasesRouter } from './leases.js';
 import { authenticate } from './params.js';
+import { locksRouter } from './locks.js';
+import { electionsRouter } from './elections.js';
 import { ZkgateError } from '../../core/index.js';
 import { projectFile } from '../../project-files.js';
 
@@ -70,6 +72,8 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/acl', aclRouter(gw));
   app.use('/v1/sync', syncRouter(gw));
   app.use('/v1/leases', leasesRouter(gw));
+  app.use('/v1/locks', locksRouter(gw));
+  app.use('/v1/elections', electionsRouter(gw));
 
   app.use(() => {
     throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});

@@ -10,8 +10,8 @@ import { aclFromJson, aclToJson } from './acl-json.js';
 
 type Handler = (req: Request, res: Response, path: string) => Promise<void>;
 
-/** A router whose handlers get the znode path from the URL remainder, per method. */
-function pathRouter(handlers: Partial<Record<string, Handler>>): Router {
+/** A router whose handlers get the znode path from the URL remainder, per method (also used by the lock and election routes). */
+export function pathRouter(handlers: Partial<Record<string, Handler>>): Router {
   const router = Router();
   router.use(async (req, res) => {
     const handler = handlers[req.method];

@@ -1,6 +1,6 @@
 /** Query-string and header parsing shared by the REST routes. */
 import type { Request, RequestHandler, Response } from 'express';
-import { invalidArgument, type Action, type Gateway, type NodeService, type Principal, type Stat } from '../../core/index.js';
+import { invalidArgument, type Action, type Gateway, type Lease, type NodeService, type Principal, type Stat, type Tenant } from '../../core/index.js';
 
 /**
  * Authenticates every request it sees (before its body is read) from `Authorization` and
@@ -26,6 +26,25 @@ export function nodesFor(gw: Gateway, res: Response, action: Action, path: strin
   const p = principalOf(res);
   gw.auth.authorize(p, action, path, { sequential });
   return gw.nodes(p.tenant);
+}
+
+/** The caller's tenant, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */
+export function tenantFor(gw: Gateway, res: Response, action: Action, path: string): Tenant {
+  const p = principalOf(res);
+  gw.auth.authorize(p, action, path);
+  return p.tenant;
+}
+
+/**
+ * The lease `id`, once the caller may perform `action` on `path` and use that lease (its own
+ * key's, or any with lease admin). @throws PERMISSION_DENIED, LEASE_NOT_FOUND
+ */
+export function leaseFor(gw: Gateway, res: Response, action: Action, path: string, id: string): Lease {
+  const p = principalOf(res);
+  gw.auth.authorize(p, action, path);
+  const lease = gw.leases.lookup(p.tenant, id);
+  gw.auth.authorizeLease(p, lease, 'lease.write');
+  return lease;
 }
 
 function one(req: Request, name: string): string | undefined {
@@ -88,4 +107,11 @@ export function jsonBody(req: Request): Record<string, unknown> {
   if (b === undefined || (Buffer.isBuffer(b) && b.length === 0)) return {};
   if (typeof b !== 'object' || Array.isArray(b) || Buffer.isBuffer(b)) throw invalidArgument('body', 'must be a JSON object');
   return b as Record<string, unknown>;
+}
+
+/** A required string given as `?name=` or as the same field of the JSON body. @throws INVALID_ARGUMENT */
+export function requiredParam(req: Request, name: string): string {
+  const v = stringParam(req, name) ?? jsonBody(req)[name];
+  if (typeof v !== 'string' || v === '') throw invalidArgument(name, 'is required (query parameter or JSON body field)');
+  return v;
 }

@@ -24,7 +24,11 @@ export const LEASE_DEFAULTS: LeaseLimits = { minTtlMs: 1000, maxTtlMs: 3_600_000
 export class LeaseManager {
   private readonly leases = new Map<string, Lease>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Nodes to delete once the tenant's session is usable again (revoked while disconnected). */
+  /**
+   * Nodes to delete once the tenant's session is back (they ended while it was suspended). Only
+   * for the same session: after an expiry ZooKeeper has deleted them already, and a same-named
+   * node in the new session belongs to someone else.
+   */
   private readonly pendingDeletes = new Map<Tenant, Set<string>>();
   private readonly watched = new WeakSet<Tenant>();
   /** Gives back a lease's unit of its tenant's `leases` quota when it ends. */
@@ -105,21 +109,40 @@ export class LeaseManager {
     this.timers.clear();
   }
 
-  /** Deletes one owned node now (or once the session is back). NONODE counts as done. */
-  async deleteOwned(lease: Lease, path: string): Promise<void> {
+  /**
+   * Deletes one owned node now, or once the session is back when it is suspended (`pending`).
+   * NONODE, or a session that has expired (taking the node with it), count as `gone`.
+   */
+  async deleteOwned(lease: Lease, path: string): Promise<'deleted' | 'gone' | 'pending'> {
     lease.disown(path);
-    if (lease.generation !== lease.tenant.session.generation) return; // that session's ephemerals are gone
+    if (!this.sameSession(lease)) return 'gone';
     try {
       await lease.tenant.client().delete(path);
+      return 'deleted';
     } catch (err) {
       const e = toZkgateError(err, path);
-      if (e.code === 'NO_NODE') return;
+      if (e.code === 'NO_NODE') return 'gone';
       if (e.code === 'UNAVAILABLE') {
         this.pending(lease.tenant).add(path);
-        return;
+        return 'pending';
       }
       throw e;
     }
+  }
+
+  /** True while the session the lease's nodes belong to may still be alive. */
+  private sameSession(lease: Lease): boolean {
+    const s = lease.tenant.session;
+    return lease.generation === s.generation && s.state !== 'expired' && s.state !== 'connecting' && s.state !== 'closed';
+  }
+
+  /**
+   * Forgets a plain ephemeral deleted through the znode API, so that the re-check after a
+   * reconnect does not count it as lost. Lock holds and candidacies are not forgotten: their
+   * holder must hear that they are gone.
+   */
+  forget(tenant: Tenant, path: string): void {
+    for (const l of this.live(tenant)) if (l.owns(path) === 'node') l.disown(path);
   }
 
   private pending(t: Tenant): Set<string> {
@@ -182,6 +205,7 @@ export class LeaseManager {
   private async flushPending(tenant: Tenant): Promise<void> {
     const paths = [...(this.pendingDeletes.get(tenant) ?? [])];
     this.pendingDeletes.delete(tenant);
+    if (!tenant.session.isUsable) return void paths.forEach((p) => this.pending(tenant).add(p));
     const client = tenant.client();
     await Promise.all(
       paths.map((p) =>

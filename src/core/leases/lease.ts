@@ -9,7 +9,7 @@
  * - `reconnected`: every owned node is re-checked (exists, owned by this session) → `active`, else `lost`
  * - `expired`: → `lost` (the session's ephemerals are gone)
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, on } from 'node:events';
 import { ZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
 
@@ -122,6 +122,23 @@ export class Lease extends EventEmitter {
   }
   ownedPaths(): string[] {
     return [...this.owned.keys()];
+  }
+
+  /**
+   * The lease's state changes as they happen, for streaming transports: the current state
+   * first, then every transition; ends after the lease ends or when `signal` aborts.
+   */
+  async *changes(signal?: AbortSignal): AsyncGenerator<LeaseStateEvent> {
+    yield { leaseId: this.id, state: this.current, reason: this.why };
+    if (this.isEnded) return;
+    try {
+      for await (const [event] of on(this, 'state', { signal }) as AsyncIterableIterator<[LeaseStateEvent]>) {
+        yield event;
+        if (this.isEnded) return;
+      }
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
   }
 
   /** Moves to `state` with `reason`; ending states abort `signal`. Returns false if nothing changed. */

@@ -180,7 +180,11 @@ export class NodeService {
     this.check(path);
     if (path === '/') throw new ZkgateError('INVALID_PATH', 'cannot delete the root node', { path });
     const version = checkVersion(opts.version);
-    if (!opts.recursive) return this.zk(path, (c) => c.delete(path, version));
+    if (!opts.recursive) {
+      await this.zk(path, (c) => c.delete(path, version));
+      this.leases.forget(this.tenant, path); // a deleted lease node is no longer the lease's to lose
+      return;
+    }
     if (version !== -1) {
       // Check the expected version before touching the subtree, so a stale version changes nothing.
       const stat = await this.zk(path, (c) => c.exists(path));
@@ -195,6 +199,7 @@ export class NodeService {
           if (err.code !== 'NO_NODE') throw err;
         }),
       );
+      this.leases.forget(this.tenant, p);
     }
     await this.zk(path, (c) => c.delete(path, version));
   }

@@ -1,0 +1,203 @@
+/**
+ * Leader election over a lease, in Curator LeaderLatch's layout (`_c_<uuid>-latch-<seq>`, data =
+ * the candidate's value, leader = first in Curator's order), so Curator services and gateway
+ * clients run in one election. The term (fencing token) is the leader node's czxid; it rises
+ * with every new leader. Observation reports the current state first, then every change,
+ * "no leader" included.
+ */
+import type { ZkClient, Stat, Watcher } from '../../zk/index.js';
+import { ZkgateError, toZkgateError } from '../errors.js';
+import type { Lease, LeaseState } from '../leases/lease.js';
+import type { Tenant } from '../tenants/tenant.js';
+import { curatorFlavour } from './flavours.js';
+import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
+import { SequentialQueue, type LeaveOutcome } from './sequential-queue.js';
+import { wake } from './wake.js';
+
+const LATCH = curatorFlavour('latch-');
+
+export interface Leader {
+  /** The leader's node (full path). */
+  readonly node: string;
+  readonly value: Buffer;
+  /** The leader node's czxid, decimal: rises with every new leader. */
+  readonly term: string;
+  /** The leader node's data version: rises with every proclaim. */
+  readonly version: number;
+}
+
+/** The election as anyone sees it. */
+export interface LeaderState {
+  readonly electionPath: string;
+  readonly leader: Leader | null;
+  /**
+   * A zxid (decimal) that changes whenever the leader or its value changes (it may also change
+   * when other candidates come and go); long-poll clients send it back as `after`.
+   */
+  readonly index: string;
+}
+
+/** A won campaign (or a proclaim). */
+export interface Leadership {
+  readonly electionPath: string;
+  readonly leader: true;
+  readonly node: string;
+  readonly term: string;
+  readonly value: Buffer;
+  readonly leaseId: string;
+  readonly leaseState: LeaseState;
+}
+
+export interface CampaignOptions {
+  /** How long to wait for leadership, ms; 0 = only if nobody else is a candidate. @defaultValue 0 */
+  readonly waitMs?: number;
+  /** Aborting it withdraws the candidacy. */
+  readonly signal?: AbortSignal;
+}
+
+/** A long-poll answer: `unchanged` when the wait ended without a change after `after`. */
+export type LeaderPoll = LeaderState & { readonly unchanged: boolean };
+
+const maxZxid = (a: string, b: string): string => (BigInt(a) >= BigInt(b) ? a : b);
+
+export class ElectionService {
+  constructor(private readonly queue: SequentialQueue) {}
+
+  /**
+   * Becomes a candidate with `value` (default: the lease id as UTF-8) and waits up to `waitMs` to lead.
+   * @throws NOT_ELECTED (current leader in details) when the wait ends first, the candidacy
+   *   withdrawn; the lease's end (410) or LEASE_UNCERTAIN; the signal's reason on abort
+   */
+  async campaign(lease: Lease, electionPath: string, value: Buffer | undefined, opts: CampaignOptions = {}): Promise<Leadership> {
+    checkRecipePath(electionPath);
+    const data = value ?? Buffer.from(lease.id, 'utf8');
+    const waitMs = checkWaitMs(opts.waitMs ?? 0);
+    const outcome = await this.queue.enqueue(lease, electionPath, {
+      flavour: LATCH,
+      data,
+      waitMs,
+      signal: opts.signal,
+      kinds: { waiting: 'candidate', holding: 'candidate' },
+    });
+    if (!outcome.held) {
+      const { leader } = await this.leader(lease.tenant, electionPath).catch(() => ({ leader: null }));
+      const details: Record<string, string | number> = { electionPath, waitMs };
+      if (leader) Object.assign(details, { leader: leader.node, term: leader.term });
+      throw new ZkgateError('NOT_ELECTED', `election ${electionPath}: not leader within ${waitMs} ms`, details);
+    }
+    return this.leadership(lease, electionPath, outcome.node, outcome.stat, data);
+  }
+
+  /**
+   * Replaces the leader's value; only the current leader's own node may.
+   * @throws NOT_LEADER when `node` is not this lease's or not the leader; the lease's end (410);
+   *   LEASE_UNCERTAIN while the session is suspended
+   */
+  async proclaim(lease: Lease, electionPath: string, node: string, value: Buffer): Promise<Leadership> {
+    checkRecipePath(electionPath);
+    const full = childNode(electionPath, node);
+    lease.assertUsable();
+    const { leader } = await this.leader(lease.tenant, electionPath);
+    if (lease.owns(full) !== 'candidate' || leader?.node !== full) {
+      const details: Record<string, string> = { electionPath, node: full };
+      if (leader) Object.assign(details, { leader: leader.node, term: leader.term });
+      throw new ZkgateError('NOT_LEADER', `election ${electionPath}: ${full} is not this lease's leader node`, details);
+    }
+    try {
+      const stat = await lease.tenant.client().set(full, value, -1);
+      return this.leadership(lease, electionPath, full, stat, value);
+    } catch (err) {
+      throw toZkgateError(err, full);
+    }
+  }
+
+  /** Withdraws the candidacy (or leadership) of `node` if this lease owns it. Idempotent. @throws the lease's end (410) */
+  async resign(lease: Lease, electionPath: string, node: string): Promise<LeaveOutcome & { node: string; leaseId: string; leaseState: LeaseState }> {
+    checkRecipePath(electionPath);
+    const full = childNode(electionPath, node);
+    const out = await this.queue.leave(lease, full, ['candidate']);
+    return { ...out, node: full, leaseId: lease.id, leaseState: lease.state };
+  }
+
+  /** The current leader (or null) and the index. @throws UNAVAILABLE, INVALID_PATH */
+  async leader(tenant: Tenant, electionPath: string): Promise<LeaderState> {
+    checkRecipePath(electionPath);
+    return readLeader(tenant.client(), electionPath);
+  }
+
+  /**
+   * The leader state now, then every change (leader, value, or no leader) until `signal` aborts;
+   * while ZooKeeper is unreachable nothing is yielded, and the state is re-read once it is back.
+   */
+  async *observe(tenant: Tenant, electionPath: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderState> {
+    checkRecipePath(electionPath);
+    const signal = opts.signal ?? new AbortController().signal;
+    let last: string | null | undefined;
+    while (!signal.aborted) {
+      let fire: (() => void) | undefined;
+      let fired = false;
+      const watcher: Watcher = () => (fire ? fire() : (fired = true));
+      let state: LeaderState | null = null;
+      try {
+        state = await readLeader(tenant.client(), electionPath, watcher);
+      } catch (err) {
+        if (toZkgateError(err).code !== 'UNAVAILABLE') throw toZkgateError(err, electionPath);
+      }
+      const key = state && (state.leader ? `${state.leader.node}@${state.leader.version}` : '');
+      if (state && key !== last) {
+        last = key;
+        yield state;
+      }
+      try {
+        await wake({ deadline: Infinity, signal, states: [tenant], arm: state ? (w) => (fired ? w() : void (fire = w)) : undefined });
+      } catch {
+        return; // aborted
+      }
+    }
+  }
+
+  /**
+   * Long-poll: answers at once when the current index differs from `after` (or `after` is
+   * absent), else at the next change or after `waitMs` with `unchanged: true`.
+   * @throws UNAVAILABLE when ZooKeeper stays unreachable for the whole wait
+   */
+  async waitForChange(tenant: Tenant, electionPath: string, after: string | undefined, waitMs: number, signal?: AbortSignal): Promise<LeaderPoll> {
+    checkWaitMs(waitMs, 'wait');
+    const stop = AbortSignal.any([AbortSignal.timeout(Math.max(waitMs, 1)), ...(signal ? [signal] : [])]);
+    let seen: LeaderState | undefined;
+    for await (const state of this.observe(tenant, electionPath, { signal: stop })) {
+      if (seen !== undefined || after === undefined || state.index !== after) return { ...state, unchanged: false };
+      if (waitMs === 0) return { ...state, unchanged: true };
+      seen = state;
+    }
+    if (!seen) return { ...(await this.leader(tenant, electionPath)), unchanged: true };
+    return { ...seen, unchanged: true };
+  }
+
+  private leadership(lease: Lease, electionPath: string, node: string, stat: Stat, value: Buffer): Leadership {
+    return { electionPath, leader: true, node, term: stat.czxid, value, leaseId: lease.id, leaseState: lease.state };
+  }
+}
+
+/** Reads the leader; with a watcher, any change to the candidates or the leader's value fires it. */
+async function readLeader(client: ZkClient, electionPath: string, watcher?: Watcher): Promise<LeaderState> {
+  let listing: { children: string[]; stat: Stat };
+  try {
+    listing = await client.children(electionPath, watcher);
+  } catch (err) {
+    if (toZkgateError(err).code !== 'NO_NODE') throw err;
+    // No election node yet: watch for its creation (if it appeared meanwhile, read it again).
+    if (await client.exists(electionPath, watcher)) return readLeader(client, electionPath, watcher);
+    return { electionPath, leader: null, index: '0' };
+  }
+  for (const name of LATCH.order(listing.children)) {
+    const node = `${electionPath}/${name}`;
+    try {
+      const { data, stat } = await client.get(node, watcher);
+      return { electionPath, leader: { node, value: data, term: stat.czxid, version: stat.version }, index: maxZxid(listing.stat.pzxid, stat.mzxid) };
+    } catch (err) {
+      if (toZkgateError(err).code !== 'NO_NODE') throw err; // deleted since the listing: the next one leads
+    }
+  }
+  return { electionPath, leader: null, index: listing.stat.pzxid };
+}

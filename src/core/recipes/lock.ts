@@ -1,0 +1,137 @@
+/**
+ * A fair mutex over a lease, interoperable per flavour with Curator's InterProcessMutex and
+ * Kazoo's Lock. Every hold carries a fencing token: the lock node's czxid, which rises with every
+ * new holder (sequence numbers do not: they restart when the container parent is re-created).
+ * Release is fenced by the exact node and idempotent.
+ */
+import { joinPath, parentOf } from '../../zk/index.js';
+import { ZkgateError, invalidArgument } from '../errors.js';
+import type { Lease, LeaseState } from '../leases/lease.js';
+import { checkPath } from '../nodes/node-service.js';
+import type { Tenant } from '../tenants/tenant.js';
+import { LOCK_FLAVOURS, lockFlavour, type LockFlavour } from './flavours.js';
+import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';
+
+/** Longest wait an acquire or campaign accepts, ms. */
+export const MAX_WAIT_MS = 600_000;
+
+export interface AcquireOptions {
+  /** Naming and ordering rule. @defaultValue 'curator' */
+  readonly flavour?: LockFlavour;
+  /** How long to wait for the lock, ms; 0 = try-lock. @defaultValue 0 */
+  readonly waitMs?: number;
+  /** The lock node's data (the holder's id). @defaultValue the lease id as UTF-8 */
+  readonly data?: Buffer;
+  /** Aborting it gives up the wait; the queue node is deleted. */
+  readonly signal?: AbortSignal;
+}
+
+export const LOCK_DEFAULTS = { flavour: 'curator', waitMs: 0 } as const satisfies AcquireOptions;
+
+/** A held lock. */
+export interface LockHold {
+  readonly lockPath: string;
+  /** Our lock node (full path): the handle for release. */
+  readonly node: string;
+  /** The lock node's czxid, decimal; strictly greater for every later holder. */
+  readonly fencingToken: string;
+  readonly flavour: LockFlavour;
+  readonly leaseId: string;
+  readonly leaseState: LeaseState;
+}
+
+/** The answer to a release: `released` false says why nothing changed. */
+export interface ReleaseResult {
+  readonly released: boolean;
+  readonly reason: LeaveOutcome['reason'];
+  readonly node: string;
+  readonly leaseId: string;
+  readonly leaseState: LeaseState;
+}
+
+/** A lock as anyone sees it: the holder and the whole queue in order (holder first). */
+export interface LockInspection {
+  readonly lockPath: string;
+  readonly flavour: LockFlavour;
+  readonly holder: Contender | null;
+  readonly queue: readonly Contender[];
+}
+
+/** Validates a wait time in ms. @throws INVALID_ARGUMENT naming `field` */
+export function checkWaitMs(waitMs: number, field = 'waitMs'): number {
+  if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) throw invalidArgument(field, `must be an integer from 0 to ${MAX_WAIT_MS}`);
+  return waitMs;
+}
+
+/** Validates a recipe path (a lock or election); the root is refused. */
+export function checkRecipePath(path: string): string {
+  checkPath(path);
+  if (path === '/') throw new ZkgateError('INVALID_PATH', 'the root cannot be a lock or election path', { path });
+  return path;
+}
+
+/** Resolves a node given as a child name or a full path to a child of `parent`. @throws INVALID_ARGUMENT */
+export function childNode(parent: string, node: string, field = 'node'): string {
+  const full = node.startsWith('/') ? node : joinPath(parent, node);
+  if (!node || parentOf(full) !== parent) throw invalidArgument(field, `must be a child of ${parent}`);
+  return checkPath(full);
+}
+
+export class LockService {
+  constructor(private readonly queue: SequentialQueue) {}
+
+  /**
+   * Takes the lock at `lockPath` for the lease, waiting up to `waitMs`.
+   * @throws LOCK_NOT_ACQUIRED (holder in details) when the wait ends first; the lease's end
+   *   (410) or LEASE_UNCERTAIN; INVALID_ARGUMENT/INVALID_PATH; the signal's reason on abort.
+   *   The queue node is gone in every failure case.
+   */
+  async acquire(lease: Lease, lockPath: string, options: AcquireOptions = {}): Promise<LockHold> {
+    const opts = { ...options, flavour: options.flavour ?? LOCK_DEFAULTS.flavour, waitMs: options.waitMs ?? LOCK_DEFAULTS.waitMs };
+    checkRecipePath(lockPath);
+    checkWaitMs(opts.waitMs);
+    if (!LOCK_FLAVOURS.includes(opts.flavour)) throw invalidArgument('flavour', `must be one of ${LOCK_FLAVOURS.join(', ')}`);
+    const flavour = lockFlavour(opts.flavour);
+    const outcome = await this.queue.enqueue(lease, lockPath, {
+      flavour,
+      data: opts.data ?? Buffer.from(lease.id, 'utf8'),
+      waitMs: opts.waitMs,
+      signal: opts.signal,
+      kinds: { waiting: 'lock_wait', holding: 'lock' },
+    });
+    if (!outcome.held) {
+      const { holder } = await this.inspect(lease.tenant, lockPath, opts.flavour).catch(() => ({ holder: null }));
+      const details: Record<string, string | number> = { lockPath, waitMs: opts.waitMs };
+      if (holder) Object.assign(details, { holder: holder.node, holderFencingToken: holder.fencingToken, holderSession: holder.ephemeralOwner });
+      throw new ZkgateError('LOCK_NOT_ACQUIRED', `lock ${lockPath}: not acquired within ${opts.waitMs} ms`, details);
+    }
+    return {
+      lockPath,
+      node: outcome.node,
+      fencingToken: outcome.stat.czxid,
+      flavour: opts.flavour,
+      leaseId: lease.id,
+      leaseState: lease.state,
+    };
+  }
+
+  /**
+   * Releases the hold (or wait) on `node` if this lease owns it; anything else changes nothing
+   * and says so. Idempotent.
+   * @throws the lease's end (410): whatever it held is gone already
+   */
+  async release(lease: Lease, lockPath: string, node: string): Promise<ReleaseResult> {
+    checkRecipePath(lockPath);
+    const full = childNode(lockPath, node);
+    const { left, reason } = await this.queue.leave(lease, full, ['lock', 'lock_wait']);
+    return { released: left, reason, node: full, leaseId: lease.id, leaseState: lease.state };
+  }
+
+  /** The holder and queue of a lock, ordered by `flavour`'s rule. @throws UNAVAILABLE, INVALID_PATH */
+  async inspect(tenant: Tenant, lockPath: string, flavour: LockFlavour = 'curator'): Promise<LockInspection> {
+    checkRecipePath(lockPath);
+    if (!LOCK_FLAVOURS.includes(flavour)) throw invalidArgument('flavour', `must be one of ${LOCK_FLAVOURS.join(', ')}`);
+    const { queue } = await listContenders(tenant.client(), lockPath, lockFlavour(flavour));
+    return { lockPath, flavour, holder: queue[0] ?? null, queue };
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The ZooKeeper queue algorithm behind locks and elections, written once (Curator's
+ * `LockInternals` with a driver): create an ephemeral-sequential node under a unique prefix,
+ * owned by the lease; list and order the children by the flavour's rule; the first `maxHolders`
+ * hold; a waiter watches ONLY its predecessor (a get with a watcher, as Curator does, so no
+ * exists-watch lingers on a missing node); when the predecessor is already gone, list again.
+ * On any failure or give-up our node is deleted (NONODE counts as done), so nothing is left in
+ * the queue. A create that hits connection loss finds its own node again by the unique prefix.
+ */
+import { ancestorsOf, joinPath, nameOf, type Stat, type ZkClient } from '../../zk/index.js';
+import { ZkgateError, toZkgateError } from '../errors.js';
+import type { Lease, OwnedKind } from '../leases/lease.js';
+import type { LeaseManager } from '../leases/lease-manager.js';
+import type { QueueFlavour } from './flavours.js';
+import { wake } from './wake.js';
+
+export interface EnqueueOptions {
+  readonly flavour: QueueFlavour;
+  /** Data of our node. */
+  readonly data: Buffer;
+  /** How long to wait for a place among the holders, ms; 0 tries once (try-lock). */
+  readonly waitMs: number;
+  /** Aborting it gives up: our node is deleted and the call rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+  /** What the lease owns our node as while it waits, and once it holds. */
+  readonly kinds: { readonly waiting: OwnedKind; readonly holding: OwnedKind };
+  /** How many contenders hold at once (1 for a mutex or a leader). @defaultValue 1 */
+  readonly maxHolders?: number;
+}
+
+/** The outcome: held (with our node's stat) or given up after `waitMs` (our node is deleted). */
+export type QueueOutcome =
+  | { readonly held: true; readonly node: string; readonly stat: Stat }
+  | { readonly held: false; readonly reason: 'timeout' };
+
+/** `deleted`; `pending_reconnect` (deleted once the session is back); `not_owned` (not this lease's, or gone already). */
+export interface LeaveOutcome {
+  readonly left: boolean;
+  readonly reason: 'deleted' | 'pending_reconnect' | 'not_owned';
+}
+
+/** Runs the queue algorithm for lease-owned contenders in one tenant. */
+export class SequentialQueue {
+  constructor(private readonly leases: LeaseManager) {}
+
+  /**
+   * Joins the queue under `parent` and waits until our node is among the holders.
+   * @throws the lease's end (410) when it ends while waiting, LEASE_UNCERTAIN when the session is
+   *   still suspended at the deadline, CONTENDER_LOST when our node is deleted by someone else,
+   *   the signal's reason on abort; our node is deleted in every case
+   */
+  async enqueue(lease: Lease, parent: string, opts: EnqueueOptions): Promise<QueueOutcome> {
+    lease.assertUsable();
+    const deadline = Date.now() + opts.waitMs;
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
+    const node = await this.createContender(lease, parent, opts, deadline, signal);
+    try {
+      const outcome = await this.waitForTurn(lease, parent, node, opts, deadline, signal);
+      if (outcome.held) lease.own(node, opts.kinds.holding);
+      else await this.leases.deleteOwned(lease, node);
+      return outcome;
+    } catch (err) {
+      await this.leases.deleteOwned(lease, node).catch(() => undefined);
+      if (lease.isEnded) lease.assertUsable();
+      throw err;
+    }
+  }
+
+  /**
+   * Leaves the queue: deletes `node` if the lease owns it as one of `kinds`; anything else
+   * changes nothing and says so. Idempotent.
+   * @throws the lease's end (410): whatever it owned is gone already
+   */
+  async leave(lease: Lease, node: string, kinds: readonly OwnedKind[]): Promise<LeaveOutcome> {
+    if (lease.isEnded) lease.assertUsable();
+    const kind = lease.owns(node);
+    if (!kind || !kinds.includes(kind)) return { left: false, reason: 'not_owned' };
+    const done = await this.leases.deleteOwned(lease, node);
+    return { left: true, reason: done === 'pending' ? 'pending_reconnect' : 'deleted' };
+  }
+
+  /** Creates our ephemeral-sequential node (and container parents, as Curator does). */
+  private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal): Promise<string> {
+    const prefix = opts.flavour.newPrefix();
+    for (;;) {
+      try {
+        const node = await lease.tenant.client().create(joinPath(parent, prefix), opts.data, 'ephemeral_sequential');
+        return this.adopt(lease, node, opts);
+      } catch (err) {
+        const e = toZkgateError(err, parent);
+        if (e.code === 'NO_NODE') {
+          await this.createContainers(lease, parent);
+          continue;
+        }
+        if (e.code !== 'UNAVAILABLE') throw e;
+        // The create may have been applied: once connected, look for our unique prefix.
+        const found = await this.findAfterLoss(lease, parent, prefix, deadline, signal);
+        if (found) return this.adopt(lease, found, opts);
+      }
+    }
+  }
+
+  /** Owns a freshly created node; deletes it again if the lease ended meanwhile. */
+  private async adopt(lease: Lease, node: string, opts: EnqueueOptions): Promise<string> {
+    lease.own(node, opts.kinds.waiting);
+    if (lease.isEnded) {
+      await this.leases.deleteOwned(lease, node);
+      lease.assertUsable();
+    }
+    return node;
+  }
+
+  private async findAfterLoss(lease: Lease, parent: string, prefix: string, deadline: number, signal: AbortSignal): Promise<string | null> {
+    for (;;) {
+      if (lease.tenant.session.isUsable) {
+        if (lease.tenant.session.generation !== lease.generation) lease.assertUsable(); // expired: lease lost
+        try {
+          const { children } = await lease.tenant.client().children(parent);
+          const mine = children.find((c) => c.startsWith(prefix));
+          return mine ? joinPath(parent, mine) : null;
+        } catch (err) {
+          const e = toZkgateError(err, parent);
+          if (e.code === 'NO_NODE') return null;
+          if (e.code !== 'UNAVAILABLE') throw e;
+        }
+      }
+      if ((await wake({ deadline, signal, states: [lease.tenant, lease] })) === 'timeout') {
+        throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable; gave up waiting`, { path: parent, outcome: 'unknown' });
+      }
+    }
+  }
+
+  private async createContainers(lease: Lease, parent: string): Promise<void> {
+    for (const p of [...ancestorsOf(parent), parent]) {
+      try {
+        await lease.tenant.client().create(p, Buffer.alloc(0), 'container');
+      } catch (err) {
+        const e = toZkgateError(err, p);
+        if (e.code !== 'NODE_EXISTS') throw e;
+      }
+    }
+  }
+
+  /** The loop: list, order, hold or watch the predecessor, repeat. */
+  private async waitForTurn(
+    lease: Lease,
+    parent: string,
+    node: string,
+    opts: EnqueueOptions,
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<QueueOutcome> {
+    for (;;) {
+      signal.throwIfAborted();
+      const step = await this.step(lease, parent, node, opts.maxHolders ?? 1, opts.flavour);
+      if (step.kind === 'held') return { held: true, node, stat: step.stat };
+      if (step.kind === 'retry') continue;
+      if (step.kind === 'wait' && opts.waitMs === 0) return { held: false, reason: 'timeout' };
+      if (Date.now() >= deadline) {
+        if (step.kind === 'wait') return { held: false, reason: 'timeout' };
+        lease.assertUsable(); // LEASE_UNCERTAIN while ownership cannot be confirmed
+        throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable until the deadline`, { path: parent });
+      }
+      await wake({ deadline, signal, states: [lease.tenant, lease], arm: step.kind === 'wait' ? step.arm : undefined });
+    }
+  }
+
+  /**
+   * One pass over the children: `held`; `wait` (the predecessor is watched); `retry` (it was
+   * already gone); `unreachable` (session down); `uncertain` (first in line, but the lease is not
+   * active, so holding cannot be confirmed yet).
+   */
+  private async step(
+    lease: Lease,
+    parent: string,
+    node: string,
+    maxHolders: number,
+    flavour: QueueFlavour,
+  ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; arm: (wake: () => void) => void } | { kind: 'retry' | 'unreachable' | 'uncertain' }> {
+    const lost = (): ZkgateError => new ZkgateError('CONTENDER_LOST', `${node}: our queue node was deleted by someone else`, { node });
+    try {
+      const client = lease.tenant.client();
+      const listing = await client.children(parent).catch((err: unknown) => {
+        throw toZkgateError(err, parent).code === 'NO_NODE' ? lost() : err;
+      });
+      const queue = flavour.order(listing.children);
+      const index = queue.indexOf(nameOf(node));
+      if (index < 0) throw lost();
+      if (index < maxHolders) {
+        if (lease.state !== 'active') return { kind: 'uncertain' };
+        const stat = await client.exists(node);
+        if (!stat) throw lost();
+        return { kind: 'held', stat };
+      }
+      let fire: (() => void) | undefined;
+      let fired = false;
+      try {
+        await client.get(joinPath(parent, queue[index - maxHolders] as string), () => (fire ? fire() : (fired = true)));
+      } catch (err) {
+        if (toZkgateError(err).code === 'NO_NODE') return { kind: 'retry' };
+        throw err;
+      }
+      return { kind: 'wait', arm: (w) => (fired ? w() : void (fire = w)) };
+    } catch (err) {
+      const e = toZkgateError(err, parent);
+      if (e.code === 'UNAVAILABLE') return { kind: 'unreachable' };
+      throw e;
+    }
+  }
+}
+
+/** A contender node as seen by anyone (no lease needed). */
+export interface Contender {
+  /** Full path of the node. */
+  readonly node: string;
+  readonly data: Buffer;
+  /** The node's czxid as a decimal string. */
+  readonly fencingToken: string;
+  /** Owning session, `0x…`. */
+  readonly ephemeralOwner: string;
+  /** The node's stat. */
+  readonly stat: Stat;
+}
+
+/**
+ * The contenders under `parent` in the flavour's queue order (holders first), with data and
+ * stat; nodes deleted while they are read are left out. A missing parent is an empty queue.
+ */
+export async function listContenders(client: ZkClient, parent: string, flavour: QueueFlavour): Promise<{ queue: Contender[]; parent: Stat | null }> {
+  let listing: { children: string[]; stat: Stat };
+  try {
+    listing = await client.children(parent);
+  } catch (err) {
+    if (toZkgateError(err, parent).code === 'NO_NODE') return { queue: [], parent: null };
+    throw toZkgateError(err, parent);
+  }
+  const names = flavour.order(listing.children);
+  const read = await Promise.all(
+    names.map((n) =>
+      client.get(joinPath(parent, n)).catch((err: unknown) => {
+        if (toZkgateError(err).code === 'NO_NODE') return null;
+        throw toZkgateError(err, parent);
+      }),
+    ),
+  );
+  const queue = names.flatMap((n, i) => {
+    const r = read[i];
+    if (!r) return [];
+    const node = joinPath(parent, n);
+    return [{ node, data: r.data, fencingToken: r.stat.czxid, ephemeralOwner: r.stat.ephemeralOwner, stat: r.stat }];
+  });
+  return { queue, parent: listing.stat };
+}

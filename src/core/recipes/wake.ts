@@ -1,0 +1,64 @@
+/**
+ * Waiting in recipes: until a ZooKeeper watch fires, a deadline passes, the tenant's session
+ * changes state, or a signal aborts (the caller's, or the lease's end).
+ */
+import type { EventEmitter } from 'node:events';
+
+/** Why a wait ended without an abort. */
+export type WakeReason = 'event' | 'timeout' | 'state';
+
+export interface WakeOptions {
+  /** Absolute deadline, ms since the epoch; `Infinity` for none. */
+  readonly deadline: number;
+  /** Aborting it rejects the wait with the signal's reason. */
+  readonly signal: AbortSignal;
+  /** Wakes on any `state` event of these (the tenant's session, the lease). */
+  readonly states: readonly EventEmitter[];
+  /** Called once with the function that ends the wait with 'event' (e.g. from a watcher). */
+  readonly arm?: (wake: () => void) => void;
+}
+
+/**
+ * Resolves with why the wait ended. A watcher armed through `arm` may fire after the wait has
+ * ended; that call is ignored.
+ * @throws the signal's reason when it aborts (also when it is already aborted)
+ */
+export function wake(opts: WakeOptions): Promise<WakeReason> {
+  const { signal, states } = opts;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<WakeReason>((resolve, reject) => {
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (reason: WakeReason | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      for (const e of states) e.off('state', onState);
+      if (reason) resolve(reason);
+      else reject(signal.reason as Error);
+    };
+    const onAbort = (): void => finish(null);
+    const onState = (): void => finish('state');
+    signal.addEventListener('abort', onAbort, { once: true });
+    for (const e of states) e.on('state', onState);
+    if (Number.isFinite(opts.deadline)) timer = setTimeout(() => finish('timeout'), Math.max(0, opts.deadline - Date.now()));
+    opts.arm?.(() => finish('event'));
+  });
+}
+
+/** Resolves after `ms` unless `signal` aborts first (then rejects with its reason). */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,117 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
+import type { LeaderState } from '../../src/core/index.js';
+
+interface Leadership {
+  leader: true;
+  node: string;
+  term: string;
+  value: string;
+}
+interface State {
+  leader: { node: string; value: string; term: string } | null;
+  index: string;
+  unchanged?: boolean;
+}
+
+describe('elections against a real ZooKeeper', () => {
+  const env = zkAndGateway();
+
+  const lease = async (): Promise<string> => ((await env.g.rest.json('POST', '/v1/leases', { ttlMs: 30_000 })).body as { id: string }).id;
+  const campaign = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/elections${path}`, body);
+  const leader = async (path: string, query?: Record<string, string | number>): Promise<State> =>
+    (await env.g.rest.json('GET', `/v1/elections${path}`, undefined, { query })).body as State;
+  const resign = (path: string, leaseId: string, node: string) => env.g.rest.json('DELETE', `/v1/elections${path}`, undefined, { query: { leaseId, node } });
+
+  test('election › first candidate leads, the next waits and takes over on resign with a higher term', async () => {
+    const path = uniquePath('elect');
+    assert.deepEqual((await leader(path)).leader, null, 'no election yet: no leader');
+    const a = await lease();
+    const won = await campaign(path, { leaseId: a, value: 'host-a' });
+    assert.equal(won.status, 200);
+    const first = won.body as Leadership;
+    assert.match(first.node, new RegExp(`^${path}/_c_[0-9a-f-]{36}-latch-\\d{10}$`));
+    const b = await lease();
+    const lost = await campaign(path, { leaseId: b, value: 'host-b', waitMs: 0 });
+    assert.equal(lost.status, 409);
+    assert.equal((lost.body as Problem).code, 'NOT_ELECTED');
+    assert.equal((lost.body as Problem).details?.leader, first.node);
+    const waiting = campaign(path, { leaseId: b, value: 'host-b', waitMs: 20_000 });
+    await eventually(async () => {
+      const r = await env.g.rest.json('GET', `/v1/children${path}`);
+      return (r.body as { children: unknown[] }).children.length === 2;
+    }, 5000, 'b queued');
+    assert.deepEqual((await leader(path)).leader?.value, 'host-a');
+    const resigned = await resign(path, a, first.node);
+    assert.equal((resigned.body as { resigned: boolean }).resigned, true);
+    assert.equal(((await resign(path, a, first.node)).body as { resigned: boolean; reason: string }).reason, 'not_owned', 'idempotent');
+    const second = (await waiting).body as Leadership;
+    assert.equal(second.value, 'host-b');
+    assert.ok(BigInt(second.term) > BigInt(first.term), 'terms rise');
+    assert.equal((await leader(path)).leader?.node, second.node);
+  });
+
+  test('election › only the leader may proclaim; the value changes for observers', async () => {
+    const path = uniquePath('proclaim');
+    const a = await lease();
+    const won = (await campaign(path, { leaseId: a, value: 'v1' })).body as Leadership;
+    const b = await lease();
+    const notLeader = await env.g.rest.json('PUT', `/v1/elections${path}`, { leaseId: b, node: won.node, value: 'evil' });
+    assert.equal(notLeader.status, 409);
+    assert.equal((notLeader.body as Problem).code, 'NOT_LEADER');
+    const ok = await env.g.rest.json('PUT', `/v1/elections${path}`, { leaseId: a, node: won.node, value: 'v2' });
+    assert.equal(ok.status, 200);
+    assert.equal((ok.body as Leadership).term, won.term, 'same leader, same term');
+    assert.equal((await leader(path)).leader?.value, 'v2');
+  });
+
+  test('election › long-poll answers at once when newer, on change (no leader included), else unchanged', async () => {
+    const path = uniquePath('poll');
+    const a = await lease();
+    const won = (await campaign(path, { leaseId: a, value: 'x' })).body as Leadership;
+    const now = await leader(path);
+    const stale = await leader(path, { wait: 5000, after: '1' });
+    assert.equal(stale.unchanged, false, 'an old index answers at once');
+    const t0 = Date.now();
+    const idle = await leader(path, { wait: 400, after: now.index });
+    assert.equal(idle.unchanged, true);
+    assert.ok(Date.now() - t0 >= 350);
+    const polled = leader(path, { wait: 10_000, after: now.index });
+    await new Promise((r) => setTimeout(r, 200));
+    await resign(path, a, won.node);
+    const changed = await polled;
+    assert.equal(changed.unchanged, false);
+    assert.equal(changed.leader, null, '"no leader" is reported');
+    assert.notEqual(changed.index, now.index);
+  });
+
+  test('election › observe yields the current state first, then every change including no leader', async () => {
+    const path = uniquePath('observe');
+    const gw = env.g.running.gateway;
+    const tenant = gw.tenants.get('default');
+    const ac = new AbortController();
+    const seen: (string | null)[] = [];
+    const done = (async () => {
+      for await (const s of gw.elections.observe(tenant, path, { signal: ac.signal }) as AsyncIterable<LeaderState>) {
+        seen.push(s.leader ? s.leader.value.toString() : null);
+      }
+    })();
+    await eventually(() => seen.length === 1, 3000, 'the initial state');
+    const l1 = gw.leases.grant(tenant, 30_000);
+    const l2 = gw.leases.grant(tenant, 30_000);
+    const one = await gw.elections.campaign(l1, path, Buffer.from('one'));
+    const twoP = gw.elections.campaign(l2, path, Buffer.from('two'), { waitMs: 10_000 });
+    await eventually(() => seen.at(-1) === 'one', 3000, 'one leads');
+    await gw.elections.proclaim(l1, path, one.node, Buffer.from('one-b'));
+    await eventually(() => seen.at(-1) === 'one-b', 3000, 'the proclaim');
+    await gw.leases.revoke(tenant, l1.id);
+    await twoP;
+    await eventually(() => seen.at(-1) === 'two', 3000, 'two leads');
+    await gw.leases.revoke(tenant, l2.id);
+    await eventually(() => seen.at(-1) === null && seen.length > 4, 3000, 'no leader');
+    ac.abort();
+    await done;
+    assert.deepEqual(seen, [null, 'one', 'one-b', 'two', null]);
+  });
+});

@@ -1,0 +1,188 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
+
+interface Hold {
+  node: string;
+  fencingToken: string;
+  leaseId: string;
+  leaseState: string;
+}
+interface Inspection {
+  holder: { node: string; data: string } | null;
+  queue: { node: string; data: string }[];
+}
+
+describe('locks against a real ZooKeeper', () => {
+  const env = zkAndGateway();
+
+  const lease = async (ttlMs = 30_000): Promise<string> => ((await env.g.rest.json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
+  const acquire = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/locks${path}`, body);
+  const release = (path: string, leaseId: string, node: string) => env.g.rest.json('DELETE', `/v1/locks${path}`, undefined, { query: { leaseId, node } });
+  const inspect = async (path: string): Promise<Inspection> => (await env.g.rest.json('GET', `/v1/locks${path}`)).body as Inspection;
+
+  test('lock › waiters acquire in arrival order, each watching only its predecessor', async () => {
+    const path = uniquePath('fair');
+    const a = await lease();
+    const held = await acquire(path, { leaseId: a, data: 'A' });
+    assert.equal(held.status, 200);
+    const order: string[] = [];
+    const waiters: Promise<Hold>[] = [];
+    const ids: Record<string, string> = {};
+    for (const name of ['B', 'C', 'D']) {
+      ids[name] = await lease();
+      waiters.push(
+        acquire(path, { leaseId: ids[name], waitMs: 20_000, data: name }).then((r) => {
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+          order.push(name);
+          return r.body as Hold;
+        }),
+      );
+      const want = Object.keys(ids).length + 1;
+      await eventually(async () => (await inspect(path)).queue.length === want, 5000, `${name} queued`);
+    }
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.data), ['A', 'B', 'C', 'D']);
+    const tokens = [BigInt((held.body as Hold).fencingToken)];
+    let current = held.body as Hold;
+    let currentLease = a;
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await release(path, currentLease, current.node)).status, 200);
+      current = await waiters[i]!;
+      currentLease = current.leaseId;
+      tokens.push(BigInt(current.fencingToken));
+    }
+    assert.deepEqual(order, ['B', 'C', 'D']);
+    for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, 'fencing tokens rise with every holder');
+  });
+
+  test('lock › try-lock on a held lock answers 409 with the holder and leaves no node', async () => {
+    const path = uniquePath('try');
+    const a = await lease();
+    const held = (await acquire(path, { leaseId: a, data: 'holder-a' })).body as Hold;
+    const b = await lease();
+    const tried = await acquire(path, { leaseId: b, waitMs: 0 });
+    assert.equal(tried.status, 409);
+    const p = tried.body as Problem;
+    assert.equal(p.code, 'LOCK_NOT_ACQUIRED');
+    assert.equal(p.details?.holder, held.node);
+    assert.equal(p.details?.holderFencingToken, held.fencingToken);
+    const seen = await inspect(path);
+    assert.deepEqual(seen.queue.map((q) => q.node), [held.node]);
+    assert.equal(seen.holder?.data, 'holder-a');
+    const info = (await env.g.rest.json('GET', `/v1/leases/${b}`)).body as { owned: unknown[] };
+    assert.deepEqual(info.owned, []);
+  });
+
+  test('lock › a wait that times out answers 409 after waitMs and leaves no node', async () => {
+    const path = uniquePath('timeout');
+    const a = await lease();
+    const held = (await acquire(path, { leaseId: a })).body as Hold;
+    const t0 = Date.now();
+    const r = await acquire(path, { leaseId: await lease(), waitMs: 600 });
+    const took = Date.now() - t0;
+    assert.equal(r.status, 409);
+    assert.equal((r.body as Problem).code, 'LOCK_NOT_ACQUIRED');
+    assert.ok(took >= 550 && took < 3000, `answered after ${took} ms`);
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.node), [held.node]);
+  });
+
+  test('lock › a waiter whose HTTP client disconnects leaves no node', async () => {
+    const path = uniquePath('disconnect');
+    const a = await lease();
+    const held = (await acquire(path, { leaseId: a })).body as Hold;
+    const b = await lease();
+    const ac = new AbortController();
+    const pending = fetch(`${env.g.base}/v1/locks${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ leaseId: b, waitMs: 30_000 }),
+      signal: ac.signal,
+    }).catch((e: Error) => e);
+    await eventually(async () => (await inspect(path)).queue.length === 2, 5000, 'the waiter queued');
+    ac.abort();
+    assert.ok((await pending) instanceof Error);
+    await eventually(async () => (await inspect(path)).queue.length === 1, 3000, 'the waiter node to go');
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.node), [held.node]);
+    const info = (await env.g.rest.json('GET', `/v1/leases/${b}`)).body as { owned: unknown[]; state: string };
+    assert.deepEqual([info.state, info.owned], ['active', []]);
+  });
+
+  test('lock › fencing tokens strictly rise over many acquisitions', async () => {
+    const path = uniquePath('fence');
+    const leases = [await lease(), await lease()];
+    let last = 0n;
+    for (let i = 0; i < 30; i++) {
+      const id = leases[i % 2] as string;
+      const r = await acquire(path, { leaseId: id, waitMs: 5000 });
+      assert.equal(r.status, 200);
+      const hold = r.body as Hold;
+      const token = BigInt(hold.fencingToken);
+      assert.ok(token > last, `round ${i}: ${token} > ${last}`);
+      last = token;
+      assert.equal(((await release(path, id, hold.node)).body as { released: boolean }).released, true);
+    }
+  });
+
+  test('lock › release is fenced by lease and node, and idempotent', async () => {
+    const path = uniquePath('release');
+    const a = await lease();
+    const b = await lease();
+    const held = (await acquire(path, { leaseId: a })).body as Hold;
+    const foreign = await release(path, b, held.node);
+    assert.equal(foreign.status, 200);
+    assert.deepEqual(foreign.body, { released: false, reason: 'not_owned', node: held.node, leaseId: b, leaseState: 'active' });
+    assert.equal((await inspect(path)).holder?.node, held.node, "another lease's release changed nothing");
+    const mine = await release(path, a, held.node);
+    assert.deepEqual(mine.body, { released: true, reason: 'deleted', node: held.node, leaseId: a, leaseState: 'active' });
+    const again = await release(path, a, held.node);
+    assert.equal((again.body as { released: boolean; reason: string }).released, false);
+    assert.equal((again.body as { reason: string }).reason, 'not_owned');
+    assert.equal((await inspect(path)).holder, null);
+  });
+
+  test('lock › revoking the holder lease hands the lock to the next waiter; a revoked waiter is told 410', async () => {
+    const path = uniquePath('revoke');
+    const a = await lease();
+    const b = await lease();
+    const c = await lease();
+    (await acquire(path, { leaseId: a })).body as Hold;
+    const bWait = acquire(path, { leaseId: b, waitMs: 20_000 });
+    await eventually(async () => (await inspect(path)).queue.length === 2, 5000, 'b queued');
+    const cWait = acquire(path, { leaseId: c, waitMs: 20_000 });
+    await eventually(async () => (await inspect(path)).queue.length === 3, 5000, 'c queued');
+    assert.equal((await env.g.rest.json('DELETE', `/v1/leases/${c}`)).status, 200);
+    const cr = await cWait;
+    assert.equal(cr.status, 410);
+    assert.equal((cr.body as Problem).code, 'LEASE_REVOKED');
+    assert.equal((await env.g.rest.json('DELETE', `/v1/leases/${a}`)).status, 200);
+    const br = await bWait;
+    assert.equal(br.status, 200);
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.node), [(br.body as Hold).node]);
+  });
+
+  test('lock › the kazoo flavour names nodes like Kazoo and ignores foreign nodes', async () => {
+    const path = uniquePath('kazoo');
+    const a = await lease();
+    const r = await acquire(path, { leaseId: a, flavour: 'kazoo', data: 'k1' });
+    assert.equal(r.status, 200);
+    assert.match((r.body as Hold).node, new RegExp(`^${path}/[0-9a-f]{32}__lock__\\d{10}$`));
+    const curator = await acquire(path, { leaseId: await lease(), waitMs: 0 });
+    assert.equal(curator.status, 200, 'stock Curator and Kazoo layouts do not exclude each other (documented)');
+    const asKazoo = (await env.g.rest.json('GET', `/v1/locks${path}`, undefined, { query: { flavour: 'kazoo' } })).body as Inspection;
+    assert.deepEqual(asKazoo.queue.map((q) => q.data), ['k1']);
+  });
+
+  test('lock › bad input is refused with 400 and creates nothing', async () => {
+    const path = uniquePath('bad');
+    const a = await lease();
+    for (const body of [{ leaseId: a, waitMs: -1 }, { leaseId: a, flavour: 'zk' }, { waitMs: 0 }, { leaseId: a, extra: 1 }, { leaseId: a, data: '%%', encoding: 'base64' }]) {
+      const r = await acquire(path, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal((r.body as Problem).code, 'INVALID_ARGUMENT');
+    }
+    const encodedSlash = await acquire('/a%2Fb', { leaseId: a });
+    assert.equal((encodedSlash.body as Problem).code, 'INVALID_PATH');
+    assert.equal((await release(path, a, '/elsewhere/x')).status, 400);
+    assert.equal((await env.g.rest.json('GET', `/v1/nodes${path}`)).status, 404, 'nothing was created');
+  });
+});

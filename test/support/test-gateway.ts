@@ -1,0 +1,71 @@
+/**
+ * A gateway (core + REST on a free loopback port) in front of a real ZooKeeper, for integration
+ * tests, plus small timing helpers. One per test file.
+ */
+import { after, before } from 'node:test';
+import { validateConfig } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/core/index.js';
+import { startGateway, type RunningGateway } from '../../src/main.js';
+import { restClient, type RestClient } from './openapi.js';
+import { startZkServer, type ZkStandalone } from './zk-server.js';
+
+export interface TestGateway {
+  readonly running: RunningGateway;
+  readonly base: string;
+  /** REST client that checks every response against openapi.yaml. */
+  readonly rest: RestClient;
+  close(): Promise<void>;
+}
+
+/** Starts a gateway on `connect` with a short session timeout (and any config overrides). */
+export async function startTestGateway(connect: string, overrides: Record<string, unknown> = {}): Promise<TestGateway> {
+  const config = validateConfig({
+    zookeeper: { connect },
+    http: { port: 0, bind: '127.0.0.1' },
+    tenants: [{ name: 'default', sessionTimeoutMs: 4000 }],
+    log: { level: 'silent' },
+    ...overrides,
+  });
+  const running = await startGateway(config, silentLogger);
+  const base = `http://127.0.0.1:${running.httpPort}`;
+  return { running, base, rest: restClient(base), close: () => running.close() };
+}
+
+/** Polls `check` every 50 ms until it returns a truthy value; rejects after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A unique path prefix for one test (suites share one ZooKeeper). */
+export function uniquePath(name: string): string {
+  return `/t-${name}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** A problem+json body as the tests read it. */
+export interface Problem {
+  readonly code: string;
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/**
+ * Registers before/after hooks that start one ZooKeeper and one gateway for the enclosing suite
+ * and stop them; the returned object's fields are set once `before` has run.
+ */
+export function zkAndGateway(overrides: Record<string, unknown> = {}): { zk: ZkStandalone; g: TestGateway } {
+  const env = {} as { zk: ZkStandalone; g: TestGateway };
+  before(async () => {
+    env.zk = await startZkServer();
+    env.g = await startTestGateway(env.zk.connectString, overrides);
+  });
+  after(async () => {
+    await env.g?.close();
+    await env.zk?.close();
+  });
+  return env;
+}
