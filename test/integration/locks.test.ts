@@ -203,4 +203,21 @@ describe('locks against a real ZooKeeper', () => {
     assert.deepEqual(seen.queue.map((q) => q.node), [(held.body as Hold).node], 'no orphan and no duplicate node');
     assert.equal(seen.holder?.data, 'survivor');
   });
+  test('lock › an acquire that gives up before it learns whether its create applied leaves no node once ZooKeeper is back', async () => {
+    const path = uniquePath('loss-giveup');
+    const a = await lease();
+    assert.equal((await env.g.rest.json('POST', `/v1/nodes${path}`, {})).status, 201);
+    env.zk.pause();
+    let r;
+    try {
+      r = await acquire(path, { leaseId: a, waitMs: 3500 });
+    } finally {
+      env.zk.resume();
+    }
+    assert.equal(r.status, 503, JSON.stringify(r.body));
+    await eventually(async () => {
+      const res = await env.g.rest.json('GET', `/v1/locks${path}`);
+      return res.status === 200 && (res.body as Inspection).queue.length === 0;
+    }, 10_000, 'the unknown-outcome node to be swept');
+  });
 });
