@@ -25,9 +25,17 @@ import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.j
 import type { NativeZkClient } from '../../src/zk/index.js';
 import { fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { connectRaw, walkTree } from '../support/zk-tree.js';
+import { grpcClient, type GrpcTestClient } from '../support/grpc-client.js';
+import { Metadata, status as grpcStatus, type Client, type ServiceError } from '@grpc/grpc-js';
 
 const KEYS = { admin: generateApiKey(), read: generateApiKey(), scoped: generateApiKey(), b: generateApiKey() };
-const TIME_BUDGET_MS = 35_000;
+/** Both runs stay inside ZooKeeper's first container/TTL sweep, 60 s after it started. */
+const REST_BUDGET_MS = 20_000;
+const GRPC_BUDGET_MS = 15_000;
+const SWEEP_MARGIN_MS = 50_000;
+let zkStartedAt = 0;
+/** `want` ms, or less so that the run ends before ZooKeeper could first delete containers or TTL nodes. */
+const budget = (want: number): number => Math.max(1000, Math.min(want, zkStartedAt + SWEEP_MARGIN_MS - Date.now()));
 const SUPER_PASSWORD = `super-${Date.now()}`;
 const REQUEST_TIMEOUT_MS = 5000;
 
@@ -35,10 +43,12 @@ let zk: ZkStandalone;
 let gw: RunningGateway;
 let raw: NativeZkClient;
 let leaseId = '';
+let grpc: GrpcTestClient;
 
 before(async () => {
   const superDigest = createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64');
   // zoo.cfg keys become zookeeper.* system properties: this one makes `super` see every node.
+  zkStartedAt = Date.now();
   zk = await startZkServer({ extraConfig: { 'DigestAuthenticationProvider.superDigest': `super:${superDigest}` } });
   gw = await startGateway(
     validateConfig({
@@ -66,9 +76,11 @@ before(async () => {
   for (const p of ['/fz/a/app', '/fz/a/app/x', '/fz/a/a', '/fz/b/secret', '/fz/b/app']) await raw.create(p, Buffer.from('seed'), 'persistent');
   const res = await send({ method: 'POST', path: '/v1/leases', headers: { authorization: `Bearer ${KEYS.admin}`, 'content-type': 'application/json' }, body: '{"ttlMs":3600000}' });
   leaseId = (JSON.parse(res.body.toString()) as { id: string }).id;
+  grpc = grpcClient(gw.grpcPort);
 });
 
 after(async () => {
+  grpc?.close();
   raw?.close();
   await gw?.close();
   await zk?.close();
@@ -148,7 +160,7 @@ const acl = fc.array(fc.record({ scheme: fc.constantFrom('world', 'digest', 'aut
 const dataField = fc.oneof(fc.string({ maxLength: 40 }), fc.constant('x'.repeat(600)), fc.constant('!!notbase64'), fc.constant('aGk='), fc.integer(), fc.constant(null));
 const versionField = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constant(2 ** 31), fc.constant('0'));
 const maybeExtra = <T extends object>(arb: fc.Arbitrary<T>): fc.Arbitrary<T> =>
-  fc.tuple(arb, fc.option(fc.anything({ maxDepth: 2 }), { freq: 8 })).map(([o, extra]) => (extra === null ? o : { ...o, extra }));
+  fc.tuple(arb, fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.anything({ maxDepth: 2 }) })).map(([o, extra]) => (extra === null ? o : { ...o, extra }));
 const createBody = fc.record(
   {
     data: dataField,
@@ -232,77 +244,220 @@ const plausibleRequest = fc
 const request = fc.oneof({ weight: 3, arbitrary: hostileRequest }, { weight: 2, arbitrary: plausibleRequest });
 
 // ------------------------------------------------------------------------------------------
+// The runner both transports share
+// ------------------------------------------------------------------------------------------
 
-test('fuzz › thousands of hostile REST requests: only 2xx/3xx/4xx, no crash or hang, refused ones change nothing', async (t) => {
+/** How one request was answered. */
+interface Answer {
+  /** `ok` (2xx/3xx, gRPC OK), `refused` (4xx-class), `server` (5xx-class: a failure of the fuzz). */
+  readonly kind: 'ok' | 'refused' | 'server';
+  /** HTTP status or gRPC status name, for the counts. */
+  readonly status: string;
+  readonly detail: string;
+}
+
+/**
+ * Sends generated requests one at a time (within the time budget) and checks each answer: no
+ * server-class answer, no dropped connection, no hang, and a refused request left the tree as
+ * it was. Resolves with the counts line for the report.
+ */
+async function fuzz<R>(t: { diagnostic(msg: string): void }, transport: string, arb: fc.Arbitrary<R>, sendOne: (r: R) => Promise<Answer>, budgetMs: number): Promise<string> {
   const bBefore = await walkTree(raw, '/fz/b');
-  const counts = { requests: 0, ok: 0, client: 0, server: 0, crashes: 0, hangs: 0, refusedUnchanged: 0, treeWalks: 0 };
-  const byStatus = new Map<number, number>();
+  const counts = { requests: 0, ok: 0, refused: 0, server: 0, crashes: 0, hangs: 0, treeReads: 0 };
+  const byStatus = new Map<string, number>();
+  const reasons = new Map<string, number>();
   const started = Date.now();
   /** The tree at a known zxid (no other writer runs, so it stays valid until the zxid moves). */
   const snapshot = async (): Promise<{ zxid: string; tree: Map<string, string> }> => {
     const zxid = await lastZxid();
     const tree = await walkTree(raw);
     assert.equal(await lastZxid(), zxid, 'nothing else writes during the run');
-    counts.treeWalks++;
+    counts.treeReads++;
     return { zxid, tree };
   };
   let snap = await snapshot();
-
-  let firstFailure = '';
-  const check = async (r: Req): Promise<void> => {
-      counts.requests++;
-      let res: Res;
-      try {
-        res = await send(r);
-      } catch (err) {
-        if (/hang/.test((err as Error).message)) counts.hangs++;
-        else counts.crashes++;
-        throw new Error(`${r.method} ${r.path}: ${(err as Error).message}`);
+  const check = async (r: R): Promise<void> => {
+    counts.requests++;
+    let a: Answer;
+    try {
+      a = await sendOne(r);
+    } catch (err) {
+      if (/hang/.test((err as Error).message)) counts.hangs++;
+      else counts.crashes++;
+      throw new Error(`${JSON.stringify(r)}: ${(err as Error).message}`);
+    }
+    byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+    if (process.env.FUZZ_DEBUG) reasons.set(`${a.status} ${a.detail.slice(0, 50)}`, (reasons.get(`${a.status} ${a.detail.slice(0, 50)}`) ?? 0) + 1);
+    const now = await lastZxid();
+    if (a.kind === 'server') {
+      counts.server++;
+      assert.fail(`${JSON.stringify(r)} → ${a.status} ${a.detail}`);
+    }
+    if (a.kind === 'refused') {
+      counts.refused++;
+      // ZooKeeper spends a zxid on a failed write too, so a moved zxid means: read the tree.
+      if (now !== snap.zxid || counts.refused % 20 === 0) {
+        const next = await snapshot();
+        assert.deepEqual(next.tree, snap.tree, `refused ${JSON.stringify(r)} → ${a.status} ${a.detail} changed the tree`);
+        snap = next;
       }
-      byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
-      const now = await lastZxid();
-      if (res.status >= 500) {
-        counts.server++;
-        assert.fail(`${r.method} ${r.path} ${JSON.stringify(r.headers)} → ${res.status} ${res.body.toString().slice(0, 300)}`);
-      }
-      if (res.status >= 400) {
-        counts.client++;
-        if (r.method !== 'HEAD' && res.status !== 404 && res.body.length > 0) {
-          assert.match(res.contentType, /^application\/problem\+json/, `${r.method} ${r.path} → ${res.status} ${res.contentType}`);
-        }
-        if (now !== snap.zxid || counts.client % 20 === 0) {
-          const next = await snapshot();
-          assert.deepEqual(next.tree, snap.tree, `refused ${r.method} ${r.path} → ${res.status} ${res.body.toString().slice(0, 200)} changed the tree`);
-          snap = next;
-        }
-        counts.refusedUnchanged++;
-      } else {
-        counts.ok++;
-        if (now !== snap.zxid) snap = await snapshot();
-      }
+    } else {
+      counts.ok++;
+      if (now !== snap.zxid) snap = await snapshot();
+    }
   };
   await fc.assert(
-    fc.asyncProperty(request, async (r) => {
+    fc.asyncProperty(arb, async (r) => {
       try {
         await check(r);
       } catch (err) {
-        firstFailure ||= (err as Error).message;
         t.diagnostic(`failure: ${(err as Error).message}`);
         throw err;
       }
     }),
-    { numRuns: 4000, interruptAfterTimeLimit: TIME_BUDGET_MS, markInterruptAsFailure: false, endOnFailure: true },
+    { numRuns: 4000, interruptAfterTimeLimit: budgetMs, markInterruptAsFailure: false, endOnFailure: true },
   );
+  assert.deepEqual(await walkTree(raw, '/fz/b'), bBefore, "tenant B's subtree is untouched by tenant A's requests");
+  const statuses = [...byStatus].sort().map(([s, n]) => `${s}×${n}`).join(' ');
+  const line =
+    `fuzz ${transport}: requests=${counts.requests} ok=${counts.ok} 4xx=${counts.refused} 5xx=${counts.server} crashes=${counts.crashes} hangs=${counts.hangs} ` +
+    `refused-and-unchanged=${counts.refused} (tree read ${counts.treeReads} times) in ${Date.now() - started} ms; ${statuses}`;
+  t.diagnostic(line);
+  if (process.env.FUZZ_DEBUG) t.diagnostic([...reasons].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([r, n]) => `${n} ${r}`).join(' | '));
+  assert.ok(counts.requests >= 500, `enough requests ran (${counts.requests})`);
+  assert.equal(counts.server + counts.crashes + counts.hangs, 0);
+  return line;
+}
 
-  // Still alive and well.
+function httpAnswer(res: Res, r: Req): Answer {
+  const detail = res.body.toString('utf8').slice(0, 300);
+  if (res.status >= 500 || res.status < 200) return { kind: 'server', status: String(res.status), detail };
+  if (res.status < 400) return { kind: 'ok', status: String(res.status), detail };
+  if (r.method !== 'HEAD' && res.body.length > 0) {
+    assert.match(res.contentType, /^application\/problem\+json/, `${r.method} ${r.path} → ${res.status} ${res.contentType}`);
+  }
+  return { kind: 'refused', status: String(res.status), detail };
+}
+
+test('fuzz › thousands of hostile REST requests: only 2xx/3xx/4xx, no crash or hang, refused ones change nothing', async (t) => {
+  await fuzz(t, 'REST', request, async (r) => httpAnswer(await send(r), r), budget(REST_BUDGET_MS));
   assert.equal((await send({ method: 'GET', path: '/healthz', headers: {} })).status, 200);
   assert.equal((await send({ method: 'GET', path: '/readyz', headers: {} })).status, 200);
-  assert.deepEqual(await walkTree(raw, '/fz/b'), bBefore, "tenant B's subtree is untouched by tenant A's requests");
-  const statuses = [...byStatus].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ');
-  t.diagnostic(
-    `fuzz REST: requests=${counts.requests} 2xx/3xx=${counts.ok} 4xx=${counts.client} 5xx=${counts.server} crashes=${counts.crashes} hangs=${counts.hangs} ` +
-      `refused-and-unchanged=${counts.refusedUnchanged} (tree read ${counts.treeWalks} times) in ${Date.now() - started} ms; statuses ${statuses}`,
-  );
-  assert.ok(counts.requests >= 1000, `at least a thousand requests ran (${counts.requests})`);
-  assert.equal(counts.server + counts.crashes + counts.hangs, 0);
+});
+
+// ------------------------------------------------------------------------------------------
+// gRPC
+// ------------------------------------------------------------------------------------------
+
+/** gRPC statuses that are the client's fault (the 4xx class); anything else fails the run. */
+const CLIENT_STATUSES = new Set<number>([
+  grpcStatus.INVALID_ARGUMENT, grpcStatus.NOT_FOUND, grpcStatus.ALREADY_EXISTS, grpcStatus.PERMISSION_DENIED, grpcStatus.RESOURCE_EXHAUSTED,
+  grpcStatus.FAILED_PRECONDITION, grpcStatus.ABORTED, grpcStatus.OUT_OF_RANGE, grpcStatus.UNAUTHENTICATED,
+]);
+
+interface GrpcReq {
+  service: 'Znodes' | 'Leases';
+  method: string;
+  req: Record<string, unknown>;
+  auth?: string;
+  tenant?: string;
+  /** Raw bytes sent instead of an encoded message (a malformed protobuf). */
+  garbage?: Uint8Array;
+}
+
+const grpcPathArb = fc.oneof(
+  { weight: 4, arbitrary: fc.array(fc.constantFrom('a', 'app', 'x', 'q', 'n-', 'deep'), { minLength: 1, maxLength: 3 }).map((segs) => `/${segs.join('/')}`) },
+  fc.constantFrom('/', '/a', '/app', '/app/x', '/q', '/fz/b', '/../fz/b/secret', '..', '', 'a', '//a', '/a/', '/a\u0000b', '/a\u2215..\u2215b', '/a\uff0fb',
+    '/\u{1F600}', '/zookeeper', '/app/', `/${'x'.repeat(300)}`, '/a/./b', '/\ud800', '/%2F', '/a/b/c/d/e/f/g/h/i/j'),
+  fc.array(fc.constantFrom('a', 'app', 'x', 'q', 'n-', '..', '.', ''), { minLength: 1, maxLength: 4 }).map((segs) => `/${segs.join('/')}`),
+  fc.string({ maxLength: 20 }),
+);
+const int32 = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom(-(2 ** 31), 2 ** 31 - 1));
+const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
+  .record({
+    call: fc.constantFrom(
+      ['Znodes', 'Get'], ['Znodes', 'Exists'], ['Znodes', 'Children'], ['Znodes', 'Create'], ['Znodes', 'Create'], ['Znodes', 'Create'], ['Znodes', 'Set'],
+      ['Znodes', 'Delete'], ['Znodes', 'GetAcl'], ['Znodes', 'SetAcl'], ['Znodes', 'Sync'], ['Leases', 'Grant'], ['Leases', 'Revoke'], ['Leases', 'TimeToLive'],
+    ),
+    path: grpcPathArb,
+    data: fc.uint8Array({ maxLength: 600 }),
+    mode: fc.oneof(
+      fc.constantFrom('CREATE_MODE_PERSISTENT', 'CREATE_MODE_PERSISTENT', 'CREATE_MODE_PERSISTENT_SEQUENTIAL', 'CREATE_MODE_EPHEMERAL', 'CREATE_MODE_EPHEMERAL_SEQUENTIAL',
+        'CREATE_MODE_CONTAINER', 'CREATE_MODE_TTL', 'CREATE_MODE_TTL_SEQUENTIAL', 'CREATE_MODE_UNSPECIFIED'),
+      fc.integer({ min: -2, max: 12 }),
+    ),
+    ttlMs: fc.option(fc.record({ value: fc.oneof(fc.integer(), fc.constantFrom(0, -1, 2 ** 40, 2 ** 53 - 1, 600_000, 600_000, 600_000)) }), { freq: 2 }),
+    createParents: fc.boolean(),
+    leaseId: fc.constantFrom('LEASE', 'LEASE', 'LEASE', '', 'gw-x.00', '../x'),
+    plainLeaseId: fc.constantFrom('', '', '', '', 'LEASE'),
+    plainTtl: fc.boolean(),
+    version: fc.option(fc.record({ value: int32 }), { freq: 2 }),
+    recursive: fc.boolean(),
+    withStats: fc.boolean(),
+    acl: fc.array(fc.record({ scheme: fc.constantFrom('world', 'digest', 'auth', 'ip', ''), id: fc.constantFrom('anyone', '', 'u:p', '1.2.3.4/99'), perms: fc.constantFrom('cdrwa', 'r', '', 'z') }), { maxLength: 3 }),
+    grantTtl: fc.oneof(fc.integer({ min: -5, max: 4_000_000 }), fc.constantFrom(1000, 60_000, 2 ** 53 - 1)),
+    auth: fc.oneof({ weight: 2, arbitrary: fc.constant(`Bearer ${KEYS.admin}`) }, { weight: 3, arbitrary: authHeader }),
+    tenant: fc.constantFrom<string | undefined>(undefined, undefined, undefined, undefined, undefined, undefined, 'fz-a', 'fz-b', 'nope'),
+    garbage: fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
+  })
+  .map((g): GrpcReq => {
+    const [service, method] = g.call as ['Znodes' | 'Leases', string];
+    const mode = String(g.mode);
+    // Mostly the fields a mode wants, so creates also succeed; sometimes the wrong ones.
+    const lease = (mode.includes('EPHEMERAL') || method !== 'Create' ? g.leaseId : g.plainLeaseId).replace('LEASE', leaseId);
+    const ttlMs = mode.includes('TTL') ? (g.ttlMs ?? { value: 600_000 }) : g.plainTtl ? g.ttlMs : null;
+    const reqs: Record<string, Record<string, unknown>> = {
+      Get: { path: g.path },
+      Exists: { path: g.path },
+      Children: { path: g.path, withStats: g.withStats },
+      Create: { path: g.path, data: Buffer.from(g.data), mode: g.mode, createParents: g.createParents, leaseId: lease, ...(ttlMs ? { ttlMs } : {}) },
+      Set: { path: g.path, data: Buffer.from(g.data), ...(g.version ? { version: g.version } : {}) },
+      Delete: { path: g.path, recursive: g.recursive, ...(g.version ? { version: g.version } : {}) },
+      GetAcl: { path: g.path },
+      SetAcl: { path: g.path, acl: g.acl, ...(g.version ? { version: g.version } : {}) },
+      Sync: { path: g.path },
+      Grant: { ttlMs: g.grantTtl },
+      Revoke: { id: lease },
+      TimeToLive: { id: lease },
+    };
+    return { service, method, req: reqs[method] ?? {}, auth: g.auth, tenant: g.tenant, ...(g.garbage ? { garbage: g.garbage } : {}) };
+  });
+
+type UnaryFn = (req: unknown, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
+
+function sendGrpc(r: GrpcReq): Promise<Answer> {
+  const md = new Metadata();
+  if (r.auth !== undefined) md.set('authorization', r.auth);
+  if (r.tenant !== undefined) md.set('zkgate-tenant', r.tenant);
+  const client = grpc.services[r.service] as Client & Record<string, UnaryFn>;
+  const opts = { deadline: Date.now() + REQUEST_TIMEOUT_MS };
+  return new Promise((resolve, reject) => {
+    const done = (err: ServiceError | null): void => {
+      if (!err) return resolve({ kind: 'ok', status: 'OK', detail: '' });
+      const name = grpcStatus[err.code] ?? String(err.code);
+      if (err.code === grpcStatus.DEADLINE_EXCEEDED) return reject(new Error(`hang: ${r.service}.${r.method} ${err.details}`));
+      if (err.code === grpcStatus.UNAVAILABLE && /No connection|Connection dropped|ECONNRESET/.test(err.details)) return reject(new Error(`crash: ${err.details}`));
+      resolve({ kind: CLIENT_STATUSES.has(err.code) ? 'refused' : 'server', status: name, detail: err.details });
+    };
+    if (r.garbage) {
+      const id = (x: Buffer): Buffer => x;
+      client.makeUnaryRequest(`/zkgate.v1.${r.service}/${r.method}`, id, id, Buffer.from(r.garbage), md, opts, done);
+      return;
+    }
+    (client[r.method] as UnaryFn).call(client, r.req, md, opts, done);
+  });
+}
+
+test('fuzz › thousands of hostile gRPC calls: only OK or client-error statuses, no crash or hang, refused ones change nothing', async (t) => {
+  await fuzz(t, 'gRPC', grpcReqArb, sendGrpc, budget(GRPC_BUDGET_MS));
+  assert.equal((await send({ method: 'GET', path: '/readyz', headers: {} })).status, 200);
+});
+
+test('grpc › a non-ASCII path in an error, an undecodable message: client errors, not a crash or INTERNAL', async () => {
+  const admin = `Bearer ${KEYS.admin}`;
+  const notFound = await sendGrpc({ service: 'Znodes', method: 'Get', req: { path: '/m\u00fc\u2215ller' }, auth: admin });
+  assert.deepEqual([notFound.kind, notFound.status], ['refused', 'NOT_FOUND']);
+  const garbage = await sendGrpc({ service: 'Znodes', method: 'GetAcl', req: {}, auth: admin, garbage: new Uint8Array([250, 5, 255, 254, 23, 5, 0, 8]) });
+  assert.deepEqual([garbage.kind, garbage.status], ['refused', 'INVALID_ARGUMENT']);
+  assert.match(garbage.detail, /not valid protobuf/);
 });

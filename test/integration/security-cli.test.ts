@@ -17,6 +17,8 @@ import { stringify } from 'yaml';
 import { projectFile } from '../../src/project-files.js';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
+import { grpcClient } from '../support/grpc-client.js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 
 const run = promisify(execFile);
 const CLI = projectFile('dist/src/cli/index.js');
@@ -122,7 +124,7 @@ describe('bind policy', () => {
 });
 
 describe('keys, TLS and secrets through the CLI', () => {
-  test('cli › keygen output is valid config; HTTPS with the key works, without it 401; nothing secret is printed', async () => {
+  test('cli › keygen output is valid config; HTTPS and gRPC over TLS with the key work, without it 401 / UNAUTHENTICATED; nothing secret is printed', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'keygen', '--tenant', 'acme', '--role', 'admin']);
     const key = (/^zkg_\S+$/m.exec(stdout) ?? [''])[0];
     assert.match(key, /^zkg_[A-Za-z0-9_-]{43}$/);
@@ -151,6 +153,18 @@ describe('keys, TLS and secrets through the CLI', () => {
       assert.notEqual(plain, 200);
       // Without the certificate trusted the client refuses the server.
       await assert.rejects(run('curl', ['-sS', `https://localhost:${s.port}/healthz`]));
+      // The gRPC listener: TLS with the same certificate, the same key.
+      const grpcPort = Number((/"grpcPort":(\d+)/.exec(s.out()) ?? [])[1]);
+      const g = grpcClient(grpcPort, { ca: cert.cert, apiKey: key });
+      const anon = grpcClient(grpcPort, { ca: cert.cert });
+      try {
+        const got = await g.unary<{ data: Buffer }>('Znodes', 'Get', { path: '/tls-node' });
+        assert.equal(Buffer.from(got.data).toString(), 'over tls');
+        await assert.rejects(anon.unary('Znodes', 'Get', { path: '/tls-node' }), (e: ServiceError) => e.code === status.UNAUTHENTICATED);
+      } finally {
+        g.close();
+        anon.close();
+      }
     } finally {
       await s.stop();
     }

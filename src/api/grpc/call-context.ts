@@ -6,6 +6,7 @@
 import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import type { Action, Gateway, Lease, NodeService, Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
+import { checkDecoded } from './malformed.js';
 
 /** Metadata key naming the tenant (same as REST's `Zkgate-Tenant` header). */
 export const TENANT_METADATA = 'zkgate-tenant';
@@ -80,12 +81,20 @@ export function deadlineRemainingMs(call: CallLike): number | undefined {
   return Number.isFinite(ms) ? Math.max(0, ms - Date.now()) : undefined;
 }
 
+/**
+ * JSON with every character outside printable ASCII escaped (`\u00fc`): still the same JSON,
+ * and a valid metadata value (grpc-js throws on anything else, e.g. a path with `ü` in it).
+ */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A gRPC status for any thrown value, via the one error table; the code travels in metadata. */
 export function toServiceError(err: unknown): ServerErrorResponse {
   const { error, mapping } = mapError(err);
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_METADATA, error.code);
-  if (Object.keys(error.details).length) metadata.set(ERROR_DETAILS_METADATA, JSON.stringify(error.details));
+  if (Object.keys(error.details).length) metadata.set(ERROR_DETAILS_METADATA, asciiJson(error.details));
   return Object.assign(new Error(error.message), { code: mapping.grpc as status, details: error.message, metadata });
 }
 
@@ -98,7 +107,7 @@ export function unary<Req, Res>(
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request, call))
+      .then(() => fn(checkDecoded(call.request), call))
       .then(
         (res) => callback(null, res),
         (err: unknown) => callback(toServiceError(err)),

@@ -15,6 +15,7 @@ import { leasesService } from './leases.js';
 import { locksService } from './locks.js';
 import { znodesService } from './nodes.js';
 import { watchService } from './watch.js';
+import { lenientDecoding } from './malformed.js';
 
 const require = createRequire(import.meta.url);
 
@@ -71,7 +72,7 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
     'grpc.max_concurrent_streams': opts.maxConcurrentStreams,
   });
   for (const [name, implement] of Object.entries(SERVICES)) {
-    server.addService((v1[name] as ServiceClientConstructor).service, implement(gw));
+    server.addService(lenientDecoding((v1[name] as ServiceClientConstructor).service), implement(gw));
   }
   const { health, stop } = gatewayHealth(gw, Object.keys(SERVICES).map((n) => `zkgate.v1.${n}`));
   health.addToServer(server);

@@ -57,6 +57,12 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       res.end();
       return;
     }
+    if (!req.complete) {
+      // Answered before the body was read (401 before parsing, 413): do not leave the rest of
+      // the body in a kept-alive connection; discard it and close once the answer is sent.
+      res.set('Connection', 'close');
+      req.resume();
+    }
     sendProblem(res, mapped);
   };
 }
