@@ -77,10 +77,12 @@ describe('elections against a real ZooKeeper', () => {
     const idle = await leader(path, { wait: 400, after: now.index });
     assert.equal(idle.unchanged, true);
     assert.ok(Date.now() - t0 >= 350);
-    const polled = leader(path, { wait: 10_000, after: now.index });
+    // Concurrent long-polls share one set of ZooKeeper watches; each is told about the change.
+    const polled = [leader(path, { wait: 10_000, after: now.index }), leader(path, { wait: 10_000, after: now.index })];
     await new Promise((r) => setTimeout(r, 200));
     await resign(path, a, won.node);
-    const changed = await polled;
+    const [changed, other] = await Promise.all(polled);
+    assert.deepEqual(other, changed);
     assert.equal(changed.unchanged, false);
     assert.equal(changed.leader, null, '"no leader" is reported');
     assert.notEqual(changed.index, now.index);

@@ -185,4 +185,39 @@ describe('locks against a real ZooKeeper', () => {
     assert.equal((await release(path, a, '/elsewhere/x')).status, 400);
     assert.equal((await env.g.rest.json('GET', `/v1/nodes${path}`)).status, 404, 'nothing was created');
   });
+  test('lock › an acquire whose create hits connection loss ends with exactly one node of ours (found again by its prefix)', async () => {
+    const path = uniquePath('loss');
+    const a = await lease();
+    assert.equal((await env.g.rest.json('POST', `/v1/nodes${path}`, {})).status, 201);
+    env.zk.pause(); // the create below gets no answer: the client drops the connection, outcome unknown
+    let answer;
+    try {
+      answer = acquire(path, { leaseId: a, waitMs: 20_000, data: 'survivor' });
+      await eventually(() => env.g.running.gateway.tenants.get('default').session.state === 'suspended', 10_000, 'the session to be suspended');
+    } finally {
+      env.zk.resume();
+    }
+    const held = await answer;
+    assert.equal(held.status, 200, JSON.stringify(held.body));
+    const seen = await inspect(path);
+    assert.deepEqual(seen.queue.map((q) => q.node), [(held.body as Hold).node], 'no orphan and no duplicate node');
+    assert.equal(seen.holder?.data, 'survivor');
+  });
+  test('lock › an acquire that gives up before it learns whether its create applied leaves no node once ZooKeeper is back', async () => {
+    const path = uniquePath('loss-giveup');
+    const a = await lease();
+    assert.equal((await env.g.rest.json('POST', `/v1/nodes${path}`, {})).status, 201);
+    env.zk.pause();
+    let r;
+    try {
+      r = await acquire(path, { leaseId: a, waitMs: 3500 });
+    } finally {
+      env.zk.resume();
+    }
+    assert.equal(r.status, 503, JSON.stringify(r.body));
+    await eventually(async () => {
+      const res = await env.g.rest.json('GET', `/v1/locks${path}`);
+      return res.status === 200 && (res.body as Inspection).queue.length === 0;
+    }, 10_000, 'the unknown-outcome node to be swept');
+  });
 });

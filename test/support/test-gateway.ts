@@ -69,3 +69,18 @@ export function zkAndGateway(overrides: Record<string, unknown> = {}): { zk: ZkS
   });
   return env;
 }
+
+/** Grants leases through `rest` and remembers them, so a test can revoke them all (newest first). */
+export function leasePool(rest: RestClient): { grant(ttlMs?: number): Promise<string>; revokeAll(): Promise<void> } {
+  const ids: string[] = [];
+  return {
+    async grant(ttlMs = 30_000) {
+      const id = ((await rest.json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
+      ids.push(id);
+      return id;
+    },
+    async revokeAll() {
+      for (const id of ids.reverse()) await rest.json('DELETE', `/v1/leases/${id}`);
+    },
+  };
+}

@@ -61,6 +61,9 @@ export type LeaderPoll = LeaderState & { readonly unchanged: boolean };
 const maxZxid = (a: string, b: string): string => (BigInt(a) >= BigInt(b) ? a : b);
 
 export class ElectionService {
+  /** The next-change promise of the watches armed on each (tenant, session, election path). */
+  private readonly armed = new Map<string, Promise<void>>();
+
   constructor(private readonly queue: SequentialQueue) {}
 
   /**
@@ -134,12 +137,10 @@ export class ElectionService {
     const signal = opts.signal ?? new AbortController().signal;
     let last: string | null | undefined;
     while (!signal.aborted) {
-      let fire: (() => void) | undefined;
-      let fired = false;
-      const watcher: Watcher = () => (fire ? fire() : (fired = true));
       let state: LeaderState | null = null;
+      let changed: Promise<void> | undefined;
       try {
-        state = await readLeader(tenant.client(), electionPath, watcher);
+        ({ state, changed } = await this.readWatched(tenant, electionPath));
       } catch (err) {
         if (toZkgateError(err).code !== 'UNAVAILABLE') throw toZkgateError(err, electionPath);
       }
@@ -149,10 +150,39 @@ export class ElectionService {
         yield state;
       }
       try {
-        await wake({ deadline: Infinity, signal, states: [tenant], arm: state ? (w) => (fired ? w() : void (fire = w)) : undefined });
+        await wake({ deadline: Infinity, signal, states: [tenant], arm: changed && ((w) => void changed.then(w)) });
       } catch {
         return; // aborted
       }
+    }
+  }
+
+  /**
+   * Reads the leader and a promise of the next change. ZooKeeper watches are one-shot and stay
+   * registered until they fire, so observers of one election share one armed set of watches
+   * (per session): back-to-back long-polls on a quiet election do not pile watches up.
+   */
+  private async readWatched(tenant: Tenant, electionPath: string): Promise<{ state: LeaderState; changed: Promise<void> }> {
+    const client = tenant.client();
+    const key = `${tenant.name}\u0000${tenant.session.generation}\u0000${electionPath}`;
+    const armed = this.armed.get(key);
+    if (armed) return { state: await readLeader(client, electionPath), changed: armed };
+    for (const k of this.armed.keys()) {
+      // Watches of an expired session never fire: forget them.
+      if (k.startsWith(`${tenant.name}\u0000`) && !k.startsWith(`${tenant.name}\u0000${tenant.session.generation}\u0000`)) this.armed.delete(k);
+    }
+    let fire!: () => void;
+    const changed = new Promise<void>((resolve) => (fire = resolve));
+    this.armed.set(key, changed);
+    const disarm = (): void => {
+      if (this.armed.get(key) === changed) this.armed.delete(key);
+      fire();
+    };
+    try {
+      return { state: await readLeader(client, electionPath, disarm), changed };
+    } catch (err) {
+      disarm();
+      throw err;
     }
   }
 

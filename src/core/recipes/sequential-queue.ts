@@ -94,7 +94,10 @@ export class SequentialQueue {
         }
         if (e.code !== 'UNAVAILABLE') throw e;
         // The create may have been applied: once connected, look for our unique prefix.
-        const found = await this.findAfterLoss(lease, parent, prefix, deadline, signal);
+        const found = await this.findAfterLoss(lease, parent, prefix, deadline, signal).catch((err: unknown) => {
+          this.sweepLater(lease, parent, prefix); // we give up not knowing whether the node exists
+          throw err;
+        });
         if (found) return this.adopt(lease, found, opts);
       }
     }
@@ -128,6 +131,30 @@ export class SequentialQueue {
         throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable; gave up waiting`, { path: parent, outcome: 'unknown' });
       }
     }
+  }
+
+  /**
+   * Deletes, once the lease's session is usable again, any node under `parent` with our unique
+   * prefix: a create whose outcome we never learned must not leave a node nobody owns. Nothing
+   * to do once that session has expired (its ephemerals are gone).
+   */
+  private sweepLater(lease: Lease, parent: string, prefix: string): void {
+    const tenant = lease.tenant;
+    const attempt = async (): Promise<void> => {
+      if (tenant.session.generation !== lease.generation || tenant.session.state === 'expired') return finish();
+      if (!tenant.session.isUsable) return;
+      try {
+        const { children } = await tenant.client().children(parent);
+        for (const c of children.filter((n) => n.startsWith(prefix))) await tenant.client().delete(joinPath(parent, c));
+        finish();
+      } catch (err) {
+        if (toZkgateError(err).code === 'NO_NODE') finish(); // parent gone: so is our node
+      }
+    };
+    const onState = (): void => void attempt();
+    const finish = (): void => void tenant.off('state', onState);
+    tenant.on('state', onState);
+    void attempt();
   }
 
   private async createContainers(lease: Lease, parent: string): Promise<void> {
