@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import type { RunningGateway } from '../../src/main.js';
 import { expireSession, type ZkStandalone } from '../support/zk-server.js';
+import { readStream, type Msg } from '../support/grpc-streams.js';
 import { errorCode, startGrpcFixture, type GrpcFixture, type GrpcTestClient } from '../support/grpc-client.js';
 
-type Msg = Record<string, unknown>;
 type Stat = { czxid: string; mzxid: string; version: number; aversion: number; ephemeralOwner: string; dataLength: number; numChildren: number; ctimeMs: number };
 
 let fx: GrpcFixture;
@@ -130,26 +130,7 @@ describe('grpc Znodes', () => {
 function keepAliveStream(): { stream: ClientDuplexStream<Msg, Msg>; next(pred?: (m: Msg) => boolean, timeoutMs?: number): Promise<Msg> } {
   const client = c.services.Leases as unknown as { KeepAlive(md: unknown): ClientDuplexStream<Msg, Msg> };
   const stream = client.KeepAlive(c.metadata());
-  const seen: Msg[] = [];
-  const waiters: (() => void)[] = [];
-  stream.on('data', (m: Msg) => {
-    seen.push(m);
-    for (const w of waiters.splice(0)) w();
-  });
-  stream.on('error', () => undefined);
-  const next = (pred: (m: Msg) => boolean = () => true, timeoutMs = 10_000): Promise<Msg> =>
-    new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no matching keepalive message in ${timeoutMs} ms; saw ${JSON.stringify(seen)}`)), timeoutMs);
-      const check = (): void => {
-        const i = seen.findIndex(pred);
-        if (i >= 0) {
-          clearTimeout(t);
-          resolve(seen.splice(0, i + 1).pop() as Msg);
-        } else waiters.push(check);
-      };
-      check();
-    });
-  return { stream, next };
+  return { stream, next: readStream(stream).next };
 }
 
 describe('grpc Leases', () => {

@@ -3,8 +3,8 @@
  * fires when the call is cancelled or passes its deadline, and one way to turn a thrown error
  * into a gRPC status (through the error table, never ad hoc).
  */
+import { invalidArgument, type Action, type Gateway, type Lease, type NodeService, type Principal } from '../../core/index.js';
 import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import type { Action, Gateway, Lease, NodeService, Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
 import { checkDecoded } from './malformed.js';
 
@@ -118,4 +118,43 @@ export function unary<Req, Res>(
 /** Ends a server stream with the status for `err` (grpc-js turns an `error` event into the status). */
 export function failStream(call: { emit(event: 'error', err: Error): boolean }, err: unknown): void {
   call.emit('error', toServiceError(err));
+}
+
+/**
+ * The lease `id` for a recipe call on `path`, once the caller may perform `action` there and
+ * use that lease (its own key's, or any with lease admin). @throws INVALID_ARGUMENT (no id),
+ * PERMISSION_DENIED, LEASE_NOT_FOUND
+ */
+export function recipeLease(gw: Gateway, principal: Principal, action: Action, path: string, id: string): Lease {
+  gw.auth.authorize(principal, action, path);
+  if (!id) throw invalidArgument('leaseId', 'is required');
+  return leaseFor(gw, principal, id, 'lease.write');
+}
+
+/** A writable server stream as the helpers below see it. */
+interface StreamLike {
+  readonly cancelled: boolean;
+  readonly writableEnded: boolean;
+  readonly destroyed: boolean;
+  write(msg: unknown): boolean;
+  once(event: string, listener: () => void): unknown;
+  off(event: string, listener: () => void): unknown;
+}
+
+/**
+ * Writes `msg` and resolves once the stream can take more (HTTP/2 flow control), so a slow
+ * reader pushes back on the producer instead of growing a buffer. Resolves at once on a
+ * cancelled or ended stream.
+ */
+export function writeWhenReady(call: StreamLike, msg: unknown): Promise<void> {
+  if (call.cancelled || call.writableEnded || call.destroyed) return Promise.resolve();
+  if (call.write(msg)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const events = ['drain', 'close', 'error', 'cancelled'];
+    const done = (): void => {
+      for (const e of events) call.off(e, done);
+      resolve();
+    };
+    for (const e of events) call.once(e, done);
+  });
 }
