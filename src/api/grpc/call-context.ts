@@ -3,8 +3,8 @@
  * fires when the call is cancelled or passes its deadline, and one way to turn a thrown error
  * into a gRPC status (through the error table, never ad hoc).
  */
-import { invalidArgument, type Action, type Gateway, type Lease, type NodeService, type Principal } from '../../core/index.js';
 import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { invalidArgument, type Action, type Gateway, type Lease, type Logger, type NodeService, type Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
 import { checkDecoded } from './malformed.js';
 
@@ -89,35 +89,40 @@ function asciiJson(value: unknown): string {
   return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** A gRPC status for any thrown value, via the one error table; the code travels in metadata. */
-export function toServiceError(err: unknown): ServerErrorResponse {
+/**
+ * A gRPC status for any thrown value, via the one error table; the code travels in metadata.
+ * Unexpected errors (INTERNAL) are logged with their cause when `log` is given.
+ */
+export function toServiceError(err: unknown, log?: Logger): ServerErrorResponse {
   const { error, mapping } = mapError(err);
+  if (log && mapping.grpc === status.INTERNAL) log.error({ err }, 'grpc call failed');
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_METADATA, error.code);
   if (Object.keys(error.details).length) metadata.set(ERROR_DETAILS_METADATA, asciiJson(error.details));
   return Object.assign(new Error(error.message), { code: mapping.grpc as status, details: error.message, metadata });
 }
 
+/** A unary handler body: the request and the call in, the response (or a thrown error) out. */
+export type UnaryBody<Req, Res> = (request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>;
+
 /**
- * Adapts an async `(request, call) => response` function to a grpc-js unary handler: whatever
- * it throws is answered through {@link toServiceError}.
+ * Returns `unary(fn)`, which adapts an async `(request, call) => response` function to a
+ * grpc-js unary handler: whatever it throws is answered through {@link toServiceError}.
  */
-export function unary<Req, Res>(
-  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
-): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
-  return (call, callback) => {
+export function unaryWith(log: Logger): <Req, Res>(fn: UnaryBody<Req, Res>) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (fn) => (call, callback) => {
     Promise.resolve()
       .then(() => fn(checkDecoded(call.request), call))
       .then(
         (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(err)),
+        (err: unknown) => callback(toServiceError(err, log)),
       );
   };
 }
 
 /** Ends a server stream with the status for `err` (grpc-js turns an `error` event into the status). */
-export function failStream(call: { emit(event: 'error', err: Error): boolean }, err: unknown): void {
-  call.emit('error', toServiceError(err));
+export function failStream(call: { emit(event: 'error', err: Error): boolean }, err: unknown, log?: Logger): void {
+  call.emit('error', toServiceError(err, log));
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Gateway, Lease, LeaseInfo, LeaseStateEvent, Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
-import { failStream, leaseFor, principalOf, unary } from './call-context.js';
+import { failStream, leaseFor, principalOf, unaryWith } from './call-context.js';
 import { toEnum } from './proto-values.js';
 
 interface GrantRequest {
@@ -61,6 +61,7 @@ function keepAliveStream(gw: Gateway, principal: Principal, call: KeepAliveCall)
 
 /** The Leases service implementation over `gw`. */
 export function leasesService(gw: Gateway): UntypedServiceImplementation {
+  const unary = unaryWith(gw.logger);
   return {
     Grant: unary((req: GrantRequest, call) => {
       const p = principalOf(gw, call);
@@ -78,7 +79,7 @@ export function leasesService(gw: Gateway): UntypedServiceImplementation {
       try {
         principal = principalOf(gw, call);
       } catch (err) {
-        failStream(call, err);
+        failStream(call, err, gw.logger);
         return;
       }
       keepAliveStream(gw, principal, call);

@@ -3,7 +3,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { CREATE_MODES } from '../../zk/index.js';
 import type { Action, CreateMode, Gateway, Stat } from '../../core/index.js';
 import { aclFromJson, aclToJson, type AclJson } from '../rest/acl-json.js';
-import { leaseFor, nodesFor, principalOf, unary, type CallLike } from './call-context.js';
+import { leaseFor, nodesFor, principalOf, unaryWith, type CallLike } from './call-context.js';
 import { fromEnum, optionalString, unwrap, type Wrapped } from './proto-values.js';
 
 interface PathRequest {
@@ -34,6 +34,7 @@ interface SetAclRequest extends PathRequest {
 
 /** The Znodes service implementation over `gw`. */
 export function znodesService(gw: Gateway): UntypedServiceImplementation {
+  const unary = unaryWith(gw.logger);
   const nodes = (call: CallLike, action: Action, path: string, sequential = false) => nodesFor(gw, principalOf(gw, call), action, path, sequential);
   return {
     Get: unary(async (req: PathRequest, call) => nodes(call, 'node.read', req.path).get(req.path)),
