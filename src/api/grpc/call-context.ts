@@ -4,7 +4,7 @@
  * into a gRPC status (through the error table, never ad hoc).
  */
 import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { invalidArgument, type Action, type Gateway, type Lease, type Logger, type NodeService, type Principal } from '../../core/index.js';
+import { MAX_WAIT_MS, invalidArgument, type Action, type Gateway, type Lease, type Logger, type NodeService, type Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
 import { checkDecoded } from './malformed.js';
 
@@ -162,4 +162,15 @@ export function writeWhenReady(call: StreamLike, msg: unknown): Promise<void> {
     };
     for (const e of events) call.once(e, done);
   });
+}
+
+/**
+ * The wait of a lock acquire or campaign: the call's remaining deadline, or `waitMs` when
+ * given and shorter; at most MAX_WAIT_MS (also without a deadline). `waitMs` out of range is
+ * left to core to refuse.
+ */
+export function waitFromDeadline(waitMs: number | undefined, call: CallLike): number {
+  const remaining = deadlineRemainingMs(call);
+  if (waitMs === undefined) return Math.min(remaining ?? MAX_WAIT_MS, MAX_WAIT_MS);
+  return remaining === undefined ? waitMs : Math.min(waitMs, remaining);
 }

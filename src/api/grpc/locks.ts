@@ -1,9 +1,67 @@
-/** gRPC `zkgate.v1.Locks`: answers UNIMPLEMENTED until the lock recipe lands in core. */
+/** gRPC `zkgate.v1.Locks`: each RPC authorizes, makes one LockService call and maps the answer. */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Gateway } from '../../core/index.js';
-import { notYet } from './not-yet.js';
+import { LOCK_FLAVOURS, type Contender, type Gateway, type LockFlavour, type LockHold } from '../../core/index.js';
+import { callSignal, principalOf, recipeLease, unaryWith, waitFromDeadline, type CallLike } from './call-context.js';
+import { fromEnum, toEnum, unwrap, type Wrapped } from './proto-values.js';
+
+interface AcquireRequest {
+  path: string;
+  leaseId: string;
+  flavour: string;
+  waitMs: Wrapped<number>;
+  data: Buffer;
+}
+interface ReleaseRequest {
+  path: string;
+  node: string;
+  leaseId: string;
+}
+interface InspectRequest {
+  path: string;
+  flavour: string;
+}
+
+const flavourOf = (f: string): LockFlavour | undefined => fromEnum<LockFlavour>(f, 'LOCK_FLAVOUR', LOCK_FLAVOURS, 'flavour');
+
+/** The proto form of a queue node. */
+export function contenderMessage(c: Contender): Record<string, unknown> {
+  return { node: c.node, data: c.data, fencingToken: c.fencingToken, ephemeralOwner: c.ephemeralOwner, stat: c.stat };
+}
+
+function holdMessage(h: LockHold): Record<string, unknown> {
+  return { ...h, flavour: toEnum('LOCK_FLAVOUR', h.flavour), leaseState: toEnum('LEASE_STATE', h.leaseState) };
+}
 
 /** The Locks service implementation over `gw`. */
-export function locksService(_gw: Gateway): UntypedServiceImplementation {
-  return notYet('zkgate.v1.Locks', ['Acquire', 'Release', 'Inspect'], 'the lock recipe');
+export function locksService(gw: Gateway): UntypedServiceImplementation {
+  const unary = unaryWith(gw.logger);
+  return {
+    Acquire: unary(async (req: AcquireRequest, call) => {
+      const flavour = flavourOf(req.flavour);
+      const lease = recipeLease(gw, principalOf(gw, call), 'lock', req.path, req.leaseId);
+      const hold = await gw.locks.acquire(lease, req.path, {
+        flavour,
+        waitMs: waitFromDeadline(unwrap(req.waitMs), call as CallLike),
+        data: req.data.length > 0 ? req.data : undefined,
+        signal: callSignal(call as CallLike),
+      });
+      return holdMessage(hold);
+    }),
+    Release: unary(async (req: ReleaseRequest, call) => {
+      const lease = recipeLease(gw, principalOf(gw, call), 'lock', req.path, req.leaseId);
+      const r = await gw.locks.release(lease, req.path, req.node);
+      return { ...r, leaseState: toEnum('LEASE_STATE', r.leaseState) };
+    }),
+    Inspect: unary(async (req: InspectRequest, call) => {
+      const p = principalOf(gw, call);
+      gw.auth.authorize(p, 'lock.read', req.path);
+      const lock = await gw.locks.inspect(p.tenant, req.path, flavourOf(req.flavour));
+      return {
+        lockPath: lock.lockPath,
+        flavour: toEnum('LOCK_FLAVOUR', lock.flavour),
+        holder: lock.holder && contenderMessage(lock.holder),
+        queue: lock.queue.map(contenderMessage),
+      };
+    }),
+  };
 }

@@ -1,0 +1,161 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { status, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { errorCode, startGrpcFixture, type GrpcFixture, type GrpcTestClient } from '../support/grpc-client.js';
+import { readStream, type Msg } from '../support/grpc-streams.js';
+
+let fx: GrpcFixture;
+let c: GrpcTestClient;
+
+before(async () => {
+  fx = await startGrpcFixture({ tenants: [{ name: 'default', sessionTimeoutMs: 4000 }] });
+  c = fx.client;
+});
+after(() => fx?.close());
+
+async function grant(ttlMs = 10_000): Promise<string> {
+  return (await c.unary<{ id: string }>('Leases', 'Grant', { ttlMs })).id;
+}
+
+async function failure(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  assert.fail('the call succeeded');
+}
+
+async function queueOf(path: string, flavour = 'LOCK_FLAVOUR_CURATOR'): Promise<{ holder: Msg | null; queue: Msg[] }> {
+  return c.unary('Locks', 'Inspect', { path, flavour });
+}
+
+async function eventually(cond: () => Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail(what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts a unary call that can be cancelled. */
+function startAcquire(req: Msg): { call: ClientUnaryCall; result: Promise<Msg> } {
+  let call!: ClientUnaryCall;
+  const result = new Promise<Msg>((resolve, reject) => {
+    const client = c.services.Locks as unknown as Record<string, (r: Msg, md: unknown, o: unknown, cb: (e: ServiceError | null, r: Msg) => void) => ClientUnaryCall>;
+    call = client.Acquire!.call(client, req, c.metadata(), {}, (e, r) => (e ? reject(e) : resolve(r)));
+  });
+  return { call, result };
+}
+
+describe('grpc Locks', () => {
+  test('acquire returns the node and a fencing token; a waiter acquires after the holder releases, with a larger token', async () => {
+    const [a, b] = [await grant(), await grant()];
+    const held = await c.unary<{ node: string; fencingToken: string; lockPath: string; leaseState: string; flavour: string }>('Locks', 'Acquire', { path: '/locks/fair', leaseId: a }, { deadlineMs: 5000 });
+    assert.equal(held.lockPath, '/locks/fair');
+    assert.match(held.node, /^\/locks\/fair\/_c_[0-9a-f-]{36}-lock-\d{10}$/);
+    assert.match(held.fencingToken, /^\d+$/);
+    assert.deepEqual([held.leaseState, held.flavour], ['LEASE_STATE_ACTIVE', 'LOCK_FLAVOUR_CURATOR']);
+    const waiting = c.unary<{ node: string; fencingToken: string }>('Locks', 'Acquire', { path: '/locks/fair', leaseId: b }, { deadlineMs: 10_000 });
+    await eventually(async () => (await queueOf('/locks/fair')).queue.length === 2, 'the waiter is queued');
+    const seen = await queueOf('/locks/fair');
+    assert.equal((seen.holder as Msg).node, held.node);
+    assert.equal(Buffer.from((seen.holder as Msg).data as Buffer).toString(), a);
+    const notMine = await c.unary<{ released: boolean; reason: string }>('Locks', 'Release', { path: '/locks/fair', node: held.node, leaseId: b });
+    assert.deepEqual([notMine.released, notMine.reason], [false, 'not_owned']);
+    const released = await c.unary<{ released: boolean; reason: string; leaseState: string }>('Locks', 'Release', { path: '/locks/fair', node: held.node, leaseId: a });
+    assert.deepEqual([released.released, released.reason, released.leaseState], [true, 'deleted', 'LEASE_STATE_ACTIVE']);
+    const next = await waiting;
+    assert.ok(BigInt(next.fencingToken) > BigInt(held.fencingToken));
+    const again = await c.unary<{ released: boolean }>('Locks', 'Release', { path: '/locks/fair', node: held.node, leaseId: a });
+    assert.equal(again.released, false);
+    await c.unary('Locks', 'Release', { path: '/locks/fair', node: next.node, leaseId: b });
+  });
+
+  test('the call deadline is the wait: DEADLINE_EXCEEDED and no waiter node is left; wait_ms 0 is a try-lock', async () => {
+    const [a, b] = [await grant(), await grant()];
+    await c.unary('Locks', 'Acquire', { path: '/locks/dl', leaseId: a }, { deadlineMs: 5000 });
+    const started = Date.now();
+    const late = await failure(c.unary('Locks', 'Acquire', { path: '/locks/dl', leaseId: b }, { deadlineMs: 700 }));
+    assert.equal(late.code, status.DEADLINE_EXCEEDED, late.details);
+    assert.ok(Date.now() - started >= 600);
+    await eventually(async () => (await queueOf('/locks/dl')).queue.length === 1, 'the timed-out waiter node is deleted');
+    const ttl = await c.unary<{ owned: Msg[] }>('Leases', 'TimeToLive', { id: b });
+    assert.deepEqual(ttl.owned, []);
+    const tried = await failure(c.unary('Locks', 'Acquire', { path: '/locks/dl', leaseId: b, waitMs: { value: 0 } }, { deadlineMs: 5000 }));
+    assert.deepEqual([tried.code, errorCode(tried)], [status.DEADLINE_EXCEEDED, 'LOCK_NOT_ACQUIRED']);
+    assert.equal((await queueOf('/locks/dl')).queue.length, 1);
+  });
+
+  test('a cancelled acquire is CANCELLED and its waiter node is deleted', async () => {
+    const [a, b] = [await grant(), await grant()];
+    await c.unary('Locks', 'Acquire', { path: '/locks/cancel', leaseId: a }, { deadlineMs: 5000 });
+    const { call, result } = startAcquire({ path: '/locks/cancel', leaseId: b });
+    await eventually(async () => (await queueOf('/locks/cancel')).queue.length === 2, 'the waiter is queued');
+    call.cancel();
+    assert.equal((await failure(result)).code, status.CANCELLED);
+    await eventually(async () => (await queueOf('/locks/cancel')).queue.length === 1, 'the cancelled waiter node is deleted');
+  });
+
+  test('kazoo flavour names nodes like Kazoo; lease and input errors map to their statuses', async () => {
+    const a = await grant();
+    const held = await c.unary<{ node: string; flavour: string }>('Locks', 'Acquire', { path: '/locks/kz', leaseId: a, flavour: 'LOCK_FLAVOUR_KAZOO' }, { deadlineMs: 5000 });
+    assert.match(held.node, /^\/locks\/kz\/[0-9a-f]{32}__lock__\d{10}$/);
+    assert.equal(held.flavour, 'LOCK_FLAVOUR_KAZOO');
+    assert.equal(((await queueOf('/locks/kz', 'LOCK_FLAVOUR_KAZOO')).holder as Msg).node, held.node);
+    const cases: [Msg, status, string][] = [
+      [{ path: '/locks/x', leaseId: 'nope.1' }, status.NOT_FOUND, 'LEASE_NOT_FOUND'],
+      [{ path: '/locks/x' }, status.INVALID_ARGUMENT, 'INVALID_ARGUMENT'],
+      [{ path: 'locks', leaseId: a }, status.INVALID_ARGUMENT, 'INVALID_PATH'],
+      [{ path: '/locks/x', leaseId: a, flavour: 7 }, status.INVALID_ARGUMENT, 'INVALID_ARGUMENT'],
+      [{ path: '/locks/x', leaseId: a, waitMs: { value: -1 } }, status.INVALID_ARGUMENT, 'INVALID_ARGUMENT'],
+    ];
+    for (const [req, code, zk] of cases) {
+      const e = await failure(c.unary('Locks', 'Acquire', req, { deadlineMs: 5000 }));
+      assert.deepEqual([e.code, errorCode(e)], [code, zk], JSON.stringify(req));
+    }
+    await c.unary('Leases', 'Revoke', { id: a });
+    const ended = await failure(c.unary('Locks', 'Acquire', { path: '/locks/x', leaseId: a }, { deadlineMs: 5000 }));
+    assert.deepEqual([ended.code, errorCode(ended)], [status.FAILED_PRECONDITION, 'LEASE_REVOKED']);
+    assert.equal((await queueOf('/locks/kz', 'LOCK_FLAVOUR_KAZOO')).holder, null);
+  });
+});
+
+describe('grpc Elections', () => {
+  test('observe sends the current state first, then every change including no leader; campaign waits for leadership', async () => {
+    const [a, b] = [await grant(), await grant()];
+    const observe = (c.services.Elections as unknown as { Observe(r: Msg, md: unknown): ClientReadableStream<Msg> }).Observe({ path: '/elect/e1' }, c.metadata());
+    const seen = readStream(observe);
+    const leaderOf = (m: Msg): string | null => (m.leader ? Buffer.from((m.leader as Msg).value as Buffer).toString() : null);
+    assert.equal(leaderOf(await seen.next()), null);
+    const won = await c.unary<{ node: string; term: string; electionPath: string; value: Buffer }>('Elections', 'Campaign', { path: '/elect/e1', leaseId: a, value: Buffer.from('alpha') }, { deadlineMs: 5000 });
+    assert.equal(won.electionPath, '/elect/e1');
+    assert.equal(leaderOf(await seen.next()), 'alpha');
+    const second = c.unary<{ node: string; term: string }>('Elections', 'Campaign', { path: '/elect/e1', leaseId: b, value: Buffer.from('beta') }, { deadlineMs: 10_000 });
+    const notLeader = await failure(c.unary('Elections', 'Proclaim', { path: '/elect/e1', node: won.node, leaseId: b, value: Buffer.from('x') }));
+    assert.deepEqual([notLeader.code, errorCode(notLeader)], [status.FAILED_PRECONDITION, 'NOT_LEADER']);
+    await c.unary('Elections', 'Proclaim', { path: '/elect/e1', node: won.node, leaseId: a, value: Buffer.from('alpha-2') });
+    assert.equal(leaderOf(await seen.next()), 'alpha-2');
+    const leader = await c.unary<Msg>('Elections', 'Leader', { path: '/elect/e1' });
+    assert.equal(leaderOf(leader), 'alpha-2');
+    assert.equal((leader.leader as Msg).term, won.term);
+    const resigned = await c.unary<{ resigned: boolean; reason: string }>('Elections', 'Resign', { path: '/elect/e1', node: won.node, leaseId: a });
+    assert.deepEqual([resigned.resigned, resigned.reason], [true, 'deleted']);
+    const next = await second;
+    assert.ok(BigInt(next.term) > BigInt(won.term));
+    assert.equal(leaderOf(await seen.next()), 'beta');
+    await c.unary('Elections', 'Resign', { path: '/elect/e1', node: next.node, leaseId: b });
+    assert.equal(leaderOf(await seen.next()), null);
+    observe.cancel();
+  });
+
+  test('a campaign past its deadline is DEADLINE_EXCEEDED and withdraws its candidacy', async () => {
+    const [a, b] = [await grant(), await grant()];
+    await c.unary('Elections', 'Campaign', { path: '/elect/e2', leaseId: a }, { deadlineMs: 5000 });
+    const e = await failure(c.unary('Elections', 'Campaign', { path: '/elect/e2', leaseId: b }, { deadlineMs: 600 }));
+    assert.equal(e.code, status.DEADLINE_EXCEEDED);
+    await eventually(async () => (await c.unary<{ children: Msg[] }>('Znodes', 'Children', { path: '/elect/e2' })).children.length === 1, 'the candidate node is deleted');
+    const tried = await failure(c.unary('Elections', 'Campaign', { path: '/elect/e2', leaseId: b, waitMs: { value: 0 } }, { deadlineMs: 5000 }));
+    assert.deepEqual([tried.code, errorCode(tried)], [status.DEADLINE_EXCEEDED, 'NOT_ELECTED']);
+  });
+});
