@@ -5,6 +5,7 @@
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Gateway, LeaderState, Leadership } from '../../core/index.js';
 import { callSignal, failStream, principalOf, recipeLease, unaryWith, waitFromDeadline, writeWhenReady, type CallLike } from './call-context.js';
+import { checkDecoded } from './malformed.js';
 import { toEnum, unwrap, type Wrapped } from './proto-values.js';
 
 interface CampaignRequest {
@@ -64,9 +65,10 @@ export function electionsService(gw: Gateway): UntypedServiceImplementation {
     Observe: (call: ServerWritableStream<LeaderRequest, Record<string, unknown>>) => {
       void (async () => {
         try {
+          const { path } = checkDecoded(call.request);
           const p = principalOf(gw, call);
-          gw.auth.authorize(p, 'lock.read', call.request.path);
-          for await (const state of gw.elections.observe(p.tenant, call.request.path, { signal: callSignal(call) })) {
+          gw.auth.authorize(p, 'lock.read', path);
+          for await (const state of gw.elections.observe(p.tenant, path, { signal: callSignal(call) })) {
             await writeWhenReady(call, leaderStateMessage(state));
           }
           call.end();

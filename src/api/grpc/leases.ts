@@ -7,6 +7,7 @@ import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grp
 import type { Gateway, Lease, LeaseInfo, LeaseStateEvent, Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
 import { failStream, leaseFor, principalOf, unaryWith } from './call-context.js';
+import { checkDecoded } from './malformed.js';
 import { toEnum } from './proto-values.js';
 
 interface GrantRequest {
@@ -42,7 +43,7 @@ function keepAliveStream(gw: Gateway, principal: Principal, call: KeepAliveCall)
   call.on('data', (req: LeaseRequest) => {
     let lease: Lease | undefined;
     try {
-      lease = leaseFor(gw, principal, req.id, 'lease.write');
+      lease = leaseFor(gw, principal, checkDecoded(req).id, 'lease.write');
       follow(lease);
       gw.leases.keepAlive(principal.tenant, req.id);
       send({ type: 'KEEPALIVE_TYPE_REFRESHED', id: req.id, lease: leaseMessage(lease.info()) });
