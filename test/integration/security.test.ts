@@ -90,7 +90,7 @@ before(async () => {
           chroot: '/tenants/beta',
           digest: DIGEST.beta,
           apiKeys: [{ sha256: hashApiKey(KEYS.bAdmin), role: 'admin' }],
-          limits: { maxLeasesPerTenant: 2, maxChildrenPerListing: 3, maxPathBytes: 64, maxPathDepth: 4, maxDataBytes: 16 },
+          limits: { maxLeasesPerTenant: 2, maxLocksPerTenant: 1, maxChildrenPerListing: 3, maxPathBytes: 64, maxPathDepth: 4, maxDataBytes: 16 },
         },
       ],
     }),
@@ -328,6 +328,25 @@ describe('zookeeper credentials and ACLs', () => {
 });
 
 describe('limits', () => {
+  test('limits › held and waiting locks and candidacies count against maxLocksPerTenant', async () => {
+    const b = bearer(KEYS.bAdmin);
+    const lease = (await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, b)).body as { id: string };
+    const first = await api.json('POST', '/v1/locks/q/l1', { leaseId: lease.id, waitMs: 0 }, b);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const refused = problem(await api.json('POST', '/v1/locks/q/l2', { leaseId: lease.id, waitMs: 0 }, b), 429, 'LIMIT_EXCEEDED');
+    assert.deepEqual(refused.details, { limit: 'maxLocksPerTenant', max: 1 });
+    problem(await api.json('POST', '/v1/elections/q/e', { leaseId: lease.id, waitMs: 0 }, b), 429, 'LIMIT_EXCEEDED');
+    assert.equal(await root.exists('/tenants/beta/q/l2'), null, 'nothing was created for the refused lock');
+    // Releasing gives the unit back.
+    const node = (first.body as { node: string }).node;
+    assert.equal((await api.json('DELETE', `/v1/locks/q/l1?leaseId=${lease.id}&node=${encodeURIComponent(node)}`, undefined, b)).status, 200);
+    assert.equal((await api.json('POST', '/v1/locks/q/l2', { leaseId: lease.id, waitMs: 0 }, b)).status, 200);
+    assert.equal((await api.json('DELETE', `/v1/leases/${lease.id}`, undefined, b)).status, 200);
+    const metrics = (await api.request('GET', '/metrics')).body as string;
+    assert.match(metrics, /zkgate_limit_rejections_total\{limit="maxLocksPerTenant",transport="rest"\} 2/);
+    assert.match(metrics, /zkgate_tenant_quota_used\{tenant="beta",kind="locks"\} 0/, 'the lease end released its lock');
+  });
+
   test('limits › leases, listing size, path length and depth, data and body size are refused with their limit named', async () => {
     const b = bearer(KEYS.bAdmin);
     const P = '/lim';

@@ -45,6 +45,7 @@ export class Lease extends EventEmitter {
   private why = 'granted';
   private expiresAt: number;
   private readonly owned = new Map<string, OwnedKind>();
+  private readonly onDisown = new Map<string, () => void>();
   private readonly ended = new AbortController();
 
   constructor(
@@ -111,11 +112,19 @@ export class Lease extends EventEmitter {
     this.expiresAt = Date.now() + this.ttlMs;
   }
 
-  own(path: string, kind: OwnedKind): void {
+  /**
+   * Records that the lease owns `path` as `kind`. `onDisown` (e.g. giving back a unit of the
+   * tenant's lock quota) runs once, when the path is disowned — released, deleted or lost.
+   */
+  own(path: string, kind: OwnedKind, onDisown?: () => void): void {
     this.owned.set(path, kind);
+    if (onDisown) this.onDisown.set(path, onDisown);
   }
   disown(path: string): void {
     this.owned.delete(path);
+    const done = this.onDisown.get(path);
+    this.onDisown.delete(path);
+    done?.();
   }
   owns(path: string): OwnedKind | undefined {
     return this.owned.get(path);

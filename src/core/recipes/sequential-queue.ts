@@ -45,24 +45,34 @@ export class SequentialQueue {
 
   /**
    * Joins the queue under `parent` and waits until our node is among the holders.
-   * @throws the lease's end (410) when it ends while waiting, LEASE_UNCERTAIN when the session is
+   * @throws LIMIT_EXCEEDED past the tenant's maxLocksPerTenant (before anything is created), the
+   *   lease's end (410) when it ends while waiting, LEASE_UNCERTAIN when the session is
    *   still suspended at the deadline, CONTENDER_LOST when our node is deleted by someone else,
    *   the signal's reason on abort; our node is deleted in every case
    */
   async enqueue(lease: Lease, parent: string, opts: EnqueueOptions): Promise<QueueOutcome> {
     lease.assertUsable();
-    const deadline = Date.now() + opts.waitMs;
-    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
-    const node = await this.createContender(lease, parent, opts, deadline, signal);
+    // A waiter or holder counts against the tenant's maxLocksPerTenant until its node is disowned.
+    const release = lease.tenant.quotas.take('locks');
+    let kept = false;
     try {
-      const outcome = await this.waitForTurn(lease, parent, node, opts, deadline, signal);
-      if (outcome.held) lease.own(node, opts.kinds.holding);
-      else await this.leases.deleteOwned(lease, node);
-      return outcome;
-    } catch (err) {
-      await this.leases.deleteOwned(lease, node).catch(() => undefined);
-      if (lease.isEnded) lease.assertUsable();
-      throw err;
+      const deadline = Date.now() + opts.waitMs;
+      const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
+      const node = await this.createContender(lease, parent, opts, deadline, signal);
+      try {
+        const outcome = await this.waitForTurn(lease, parent, node, opts, deadline, signal);
+        if (outcome.held) {
+          lease.own(node, opts.kinds.holding, release);
+          kept = true;
+        } else await this.leases.deleteOwned(lease, node);
+        return outcome;
+      } catch (err) {
+        await this.leases.deleteOwned(lease, node).catch(() => undefined);
+        if (lease.isEnded) lease.assertUsable();
+        throw err;
+      }
+    } finally {
+      if (!kept) release();
     }
   }
 
