@@ -1,5 +1,6 @@
 /**
- * Composition root: config → ZooKeeper (configured or embedded) → core → transports.
+ * Composition root: config → ZooKeeper (configured or embedded) → core → transports (REST and
+ * WebSocket share one HTTP server).
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -9,6 +10,7 @@ import { ConfigError, type Config } from './config/schema.js';
 import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
 import { startGrpcServer } from './api/grpc/server.js';
+import { attachWebSocket } from './api/ws/server.js';
 import { startEmbeddedZooKeeper, type EmbeddedZooKeeper } from './zk/index.js';
 
 export interface RunningGateway {
@@ -78,6 +80,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   await gateway.start();
   const app = createRestApp(gateway);
   const http = tls ? createTlsServer({ ...tls, ...SERVER_TIMEOUTS }, app) : createServer(SERVER_TIMEOUTS, app);
+  const ws = attachWebSocket(http, gateway);
   const httpPort = await listen(http, config.http.port, config.http.bind);
   const grpc = await startGrpcServer(gateway, { ...config.grpc, bind: config.http.bind, tls });
   logger.info({ httpPort, grpcPort: grpc.port, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');
@@ -85,6 +88,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      ws.close();
       await Promise.all([
         new Promise<void>((r) => {
           http.close(() => r());

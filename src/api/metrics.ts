@@ -1,4 +1,4 @@
-/** Prometheus metrics (prom-client): HTTP requests and ZooKeeper session state per tenant. */
+/** Prometheus metrics (prom-client): HTTP requests, ZooKeeper session state and watch-hub figures per tenant. */
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode, Gateway, ZkgateError } from '../core/index.js';
@@ -66,6 +66,50 @@ export function countError(error: ZkgateError, transport: 'rest' | 'grpc' | 'ws'
   if (limit) limitRejections.inc({ limit, transport });
 }
 
+const watchZk = new Gauge({
+  name: 'zkgate_watch_zk_watches',
+  help: 'ZooKeeper watches the watch hub holds armed, by tenant and kind (data includes existence watches)',
+  labelNames: ['tenant', 'kind'] as const,
+  registers: [registry],
+});
+const watchSubscribers = new Gauge({
+  name: 'zkgate_watch_subscribers',
+  help: 'Open watch subscriptions (WebSocket, SSE, long-poll), by tenant and kind',
+  labelNames: ['tenant', 'kind'] as const,
+  registers: [registry],
+});
+// Cumulative figures kept by the hub (copied at scrape time, hence gauges).
+const watchReads = new Gauge({
+  name: 'zkgate_watch_zk_reads',
+  help: 'ZooKeeper reads made by the watch hub (each re-arms a watch), by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+const watchSlow = new Gauge({
+  name: 'zkgate_watch_slow_consumers',
+  help: 'Watch subscribers cut for falling behind, by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+const watchResyncs = new Gauge({
+  name: 'zkgate_watch_resyncs',
+  help: 'Shared watches re-read after a reconnect or a new ZooKeeper session, by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+
+/** Copies the watch hub's figures into the gauges. */
+function updateWatchMetrics(gw: Gateway): void {
+  for (const s of gw.watches.stats()) {
+    const tenant = s.tenant;
+    for (const [kind, n] of Object.entries(s.zkWatches)) watchZk.set({ tenant, kind }, n);
+    for (const [kind, n] of Object.entries(s.subscribers)) watchSubscribers.set({ tenant, kind }, n);
+    watchReads.set({ tenant }, s.reads);
+    watchSlow.set({ tenant }, s.slowConsumers);
+    watchResyncs.set({ tenant }, s.resyncs);
+  }
+}
+
 function routeFamily(url: string): string {
   const m = /^\/(v1\/[a-z]+|[a-z]+)/.exec(url);
   return m ? (m[1] as string) : 'other';
@@ -88,6 +132,7 @@ export function metricsHandler(gw: Gateway): RequestHandler {
         quotaMax.set({ tenant: t.name, kind }, u.max);
       }
     }
+    updateWatchMetrics(gw);
     res.type(registry.contentType).send(await registry.metrics());
   };
 }

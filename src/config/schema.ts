@@ -80,6 +80,27 @@ const aclEntrySchema = z
   })
   .strict();
 
+/**
+ * Watch streams (hub, SSE, long-poll, WebSocket). Per-tenant subscription and connection quotas
+ * and WebSocket message limits are under `limits`.
+ */
+const watchSchema = z
+  .object({
+    /** Events a subscriber may have waiting; past it the subscriber is cut with SLOW_CONSUMER. */
+    queueSize: z.number().int().min(1).max(100_000).default(256),
+    /** Subscriptions one WebSocket connection may have open (the tenant's are limited by `limits.maxSubscriptionsPerTenant`). */
+    maxSubscriptionsPerConnection: z.number().int().min(1).default(1000),
+    /** Nodes a subtree subscription may cover; past it the subscription ends with SUBTREE_TOO_LARGE. */
+    maxSubtreeNodes: z.number().int().min(1).default(1000),
+    /** Longest `wait` a long-poll may ask for, ms; longer asks are clamped. */
+    maxWaitMs: z.number().int().min(1000).default(300_000),
+    /** Interval of WebSocket pings and SSE keep-alive comments, ms; a socket missing a pong is closed. */
+    heartbeatMs: z.number().int().min(100).default(30_000),
+  })
+  .strict();
+
+export const WATCH_DEFAULTS = watchSchema.parse({});
+
 const tenantSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _ (max 63)'),
@@ -180,6 +201,7 @@ export const configSchema = z
       })
       .strict()
       .default({ minTtlMs: 1000, maxTtlMs: 3_600_000 }),
+    watch: watchSchema.default(WATCH_DEFAULTS),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -209,6 +231,7 @@ export type TenantConfig = z.infer<typeof tenantSchema>;
 export type Limits = z.infer<typeof limitsSchema>;
 export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
 export type AclEntryConfig = z.infer<typeof aclEntrySchema>;
+export type WatchConfig = z.infer<typeof watchSchema>;
 
 /** Invalid configuration; the message lists every bad field as `path.to.field: problem`. */
 export class ConfigError extends Error {

@@ -14,6 +14,7 @@ import { SequentialQueue } from './recipes/sequential-queue.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Tenant } from './tenants/tenant.js';
+import { WatchHub } from './watch/hub.js';
 
 export interface TenantHealth {
   readonly name: string;
@@ -34,6 +35,8 @@ export class Gateway {
   readonly locks: LockService;
   /** Leader elections over leases. */
   readonly elections: ElectionService;
+  /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
+  readonly watches: WatchHub;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
 
@@ -48,6 +51,7 @@ export class Gateway {
     const queue = new SequentialQueue(this.leases);
     this.locks = new LockService(queue);
     this.elections = new ElectionService(queue);
+    this.watches = new WatchHub(config.watch, logger);
   }
 
   /** Opens every tenant's session; resolves when all are connected or `timeoutMs` passed. */
@@ -95,6 +99,7 @@ export class Gateway {
   close(): void {
     if (this.lifecycle === 'closed') return;
     this.lifecycle = 'closed';
+    this.watches.close();
     this.leases.close();
     this.tenants.close();
   }

@@ -1,6 +1,6 @@
 /**
  * zkgate's core: tenants and their sessions, znode operations, leases, the lock and election
- * recipes and (later) watches. Each capability is implemented here once; transports only translate.
+ * recipes and the watch hub. Each capability is implemented here once; transports only translate.
  */
 export { Gateway, type TenantHealth } from './gateway.js';
 export { ERROR_CODES, ZkgateError, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
@@ -22,3 +22,9 @@ export { LOCK_FLAVOURS, curatorFlavour, curatorSortKey, kazooFlavour, lockFlavou
 export { SequentialQueue, listContenders, type Contender, type EnqueueOptions, type LeaveOutcome, type QueueOutcome } from './recipes/sequential-queue.js';
 export { LockService, LOCK_DEFAULTS, MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type ReleaseResult } from './recipes/lock.js';
 export { ElectionService, type CampaignOptions, type Leader, type LeaderPoll, type LeaderState, type Leadership } from './recipes/election.js';
+export { WatchHub, WatchGroup, type WatchStream } from './watch/hub.js';
+export { QueuedIterator, type Cleanup } from './watch/queued-iterator.js';
+export { blockingRead, type BlockingReadOptions, type BlockingReadResult } from './watch/long-poll.js';
+export { WATCH_KINDS, type WatchEvent, type WatchEventType, type WatchKind, type WatchLimits, type WatchOptions, type WatchStats } from './watch/types.js';
+export { keepAliveWhileOpen } from './leases/lease-binding.js';
+export { TokenBucket } from './limits/token-bucket.js';

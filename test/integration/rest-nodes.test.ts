@@ -1028,8 +1028,11 @@ const SECURITY_ONLY = new Set([
   'DELETE /v1/leases/{id} 403',
   'POST /v1/leases/{id}/keepalive 403',
 ]);
-/** Lock and election routes are exercised (through the same validating client) by locks.test.ts and elections.test.ts. */
-const OTHER_SUITE = /^\S+ \/v1\/(locks|elections)\//;
+/**
+ * Lock and election routes are exercised (through the same validating client) by locks.test.ts and
+ * elections.test.ts, watch streams by watch-http.test.ts.
+ */
+const OTHER_SUITE = /^\S+ \/v1\/(locks|elections|watch)\//;
 const NOT_PRODUCED = (key: string): boolean =>
   OTHER_SUITE.test(key) ||
   key.endsWith(' 500') || key === 'GET /v1/acl/{path} 403' || key === 'GET /v1/acl 403' || / 40[1]$| 429$/.test(key) || SECURITY_ONLY.has(key);

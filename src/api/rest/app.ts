@@ -11,6 +11,7 @@ import { leasesRouter } from './leases.js';
 import { authenticate } from './params.js';
 import { locksRouter } from './locks.js';
 import { electionsRouter } from './elections.js';
+import { watchRouter } from './watch.js';
 import { ZkgateError } from '../../core/index.js';
 import { projectFile } from '../../project-files.js';
 
@@ -74,6 +75,7 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/leases', leasesRouter(gw));
   app.use('/v1/locks', locksRouter(gw));
   app.use('/v1/elections', electionsRouter(gw));
+  app.use('/v1/watch', watchRouter(gw));
 
   app.use(() => {
     throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});

@@ -1,28 +1,16 @@
 /** REST znode routes: /v1/nodes/{path}, /v1/children/{path}, /v1/acl/{path}, /v1/sync/{path}. */
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { CREATE_MODES } from '../../zk/index.js';
-import { invalidArgument, type AclEntry, type CreateMode, type Gateway } from '../../core/index.js';
+import { invalidArgument, type AclEntry, type ChildrenListing, type CreateMode, type Gateway, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
 import { decodeData, encodeData, parseEncoding } from '../json-data.js';
 import { boolParam, intParam, isRawBody, jsonBody, nodesFor, principalOf, statHeaders, stringParam, wantsRaw } from './params.js';
-import { znodePathFromUrl } from './znode-path.js';
+import { pathRouter } from './path-router.js';
+import { longPollParams, pollState } from './watch.js';
 import { aclFromJson, aclToJson } from './acl-json.js';
 
-type Handler = (req: Request, res: Response, path: string) => Promise<void>;
-
-/** A router whose handlers get the znode path from the URL remainder, per method (also used by the lock and election routes). */
-export function pathRouter(handlers: Partial<Record<string, Handler>>): Router {
-  const router = Router();
-  router.use(async (req, res) => {
-    const handler = handlers[req.method];
-    if (!handler) {
-      res.set('Allow', Object.keys(handlers).join(', '));
-      throw invalidArgument('method', `${req.method} is not allowed here`);
-    }
-    await handler(req, res, znodePathFromUrl(req.path));
-  });
-  return router;
-}
+/** Also used by the lock and election routes. */
+export { pathRouter };
 
 const createBody = z
   .object({
@@ -52,11 +40,22 @@ function modeParam(req: Request): CreateMode | undefined {
   return m as CreateMode;
 }
 
+function toZnode(ev: WatchEvent): Znode {
+  return { path: ev.path, data: ev.data ?? Buffer.alloc(0), stat: ev.stat as Stat };
+}
+
+function toListing(ev: WatchEvent): ChildrenListing {
+  return { path: ev.path, children: (ev.children ?? []).map((name) => ({ name })), stat: ev.stat as Stat };
+}
+
 export function nodesRouter(gw: Gateway): Router {
   return pathRouter({
     GET: async (req, res, path) => {
       const encoding = parseEncoding(stringParam(req, 'encoding'));
-      const node = await nodesFor(gw, res, 'node.read', path).get(path);
+      const poll = longPollParams(req);
+      const nodes = nodesFor(gw, res, 'node.read', path);
+      const node = poll ? toZnode(await pollState(gw, principalOf(res).tenant, res, path, 'data', poll)) : await nodes.get(path);
+      res.set('X-Zkgate-Index', node.stat.mzxid);
       if (wantsRaw(req)) {
         res.set(statHeaders(node.stat)).type('application/octet-stream').send(node.data);
         return;
@@ -113,7 +112,12 @@ export function childrenRouter(gw: Gateway): Router {
   return pathRouter({
     GET: async (req, res, path) => {
       const withStats = boolParam(req, 'stat') ?? false;
-      const listing = await nodesFor(gw, res, 'node.read', path).children(path, { withStats });
+      const poll = longPollParams(req);
+      const nodes = nodesFor(gw, res, 'node.read', path);
+      const state = poll ? await pollState(gw, principalOf(res).tenant, res, path, 'children', poll) : undefined;
+      // With stats, the listing is read again after the wait (the hub keeps names, not child stats).
+      const listing = state && !withStats ? toListing(state) : await nodes.children(path, { withStats });
+      res.set('X-Zkgate-Index', listing.stat.pzxid);
       res.json(listing);
     },
   });

@@ -13,8 +13,8 @@ export interface Problem {
   details?: Record<string, string | number | boolean>;
 }
 
-/** Writes the problem body for `err`. */
-export function sendProblem(res: Response, err: unknown): void {
+/** The problem body for `err` (also the `error` event of a Server-Sent Events stream). */
+export function problemOf(err: unknown): Problem {
   const { error, mapping } = mapError(err);
   const body: Problem = {
     type: `/docs/errors#${error.code}`,
@@ -24,8 +24,14 @@ export function sendProblem(res: Response, err: unknown): void {
     code: error.code,
   };
   if (Object.keys(error.details).length) body.details = { ...error.details };
-  if (error.code === 'UNAUTHENTICATED') res.set('WWW-Authenticate', 'Bearer realm="zkgate"');
-  res.status(mapping.http).type('application/problem+json').send(JSON.stringify(body));
+  return body;
+}
+
+/** Writes the problem body for `err`. */
+export function sendProblem(res: Response, err: unknown): void {
+  const body = problemOf(err);
+  if (body.code === 'UNAUTHENTICATED') res.set('WWW-Authenticate', 'Bearer realm="zkgate"');
+  res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
 }
 
 interface HttpError {

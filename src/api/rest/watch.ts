@@ -1,0 +1,83 @@
+/**
+ * Watch streams for curl and PHP: Server-Sent Events at GET /v1/watch/{path}, and the
+ * long-poll (`?wait=&index=`) of GET /v1/nodes/{path} and /v1/children/{path}. Both ride on the
+ * core watch hub.
+ */
+import type { Request, Response, Router } from 'express';
+import { WATCH_KINDS, ZkgateError, blockingRead, invalidArgument, type Gateway, type Tenant, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
+import { parseEncoding } from '../json-data.js';
+import { watchEventJson } from '../watch-json.js';
+import { intParam, stringParam, tenantFor } from './params.js';
+import { pathRouter } from './path-router.js';
+import { problemOf } from './problem.js';
+import { clientGone } from './request-signal.js';
+
+/** `?wait=<ms>&index=<zxid>`; undefined when the request does not long-poll. */
+export interface LongPoll {
+  readonly waitMs: number;
+  readonly index?: string;
+}
+
+/** Reads `wait` and `index`. @throws INVALID_ARGUMENT */
+export function longPollParams(req: Request): LongPoll | undefined {
+  const waitMs = intParam(req, 'wait');
+  const index = stringParam(req, 'index');
+  if (index !== undefined && !/^\d{1,20}$/.test(index)) throw invalidArgument('index', 'must be a zxid (decimal digits) from X-Zkgate-Index');
+  if (waitMs === undefined) return undefined;
+  if (waitMs < 0) throw invalidArgument('wait', 'must be a number of ms, 0 or more');
+  return { waitMs, index };
+}
+
+/**
+ * Blocks as the long-poll asks and sets `X-Zkgate-Index` (and `X-Zkgate-Unchanged: true` when
+ * the wait ended without a change). Resolves with the node's state. @throws NO_NODE when it does not exist
+ */
+export async function pollState(gw: Gateway, tenant: Tenant, res: Response, path: string, kind: 'data' | 'children', poll: LongPoll): Promise<WatchEvent> {
+  const r = await blockingRead(gw.watches, tenant, path, kind, { ...poll, signal: clientGone(res) });
+  res.set('X-Zkgate-Index', r.state.zxid);
+  if (r.unchanged) res.set('X-Zkgate-Unchanged', 'true');
+  if (!r.state.stat) throw new ZkgateError('NO_NODE', `${path}: node does not exist`, { path });
+  return r.state;
+}
+
+function kindParam(req: Request): WatchKind {
+  const k = stringParam(req, 'kind') ?? 'data';
+  if (!(WATCH_KINDS as readonly string[]).includes(k)) throw invalidArgument('kind', `must be one of ${WATCH_KINDS.join(', ')}`);
+  return k as WatchKind;
+}
+
+function frame(event: string, id: string | undefined, body: unknown): string {
+  return `event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(body)}\n\n`;
+}
+
+/** Waits until the response can take more, or the stream ended (e.g. cut as a slow consumer). */
+function drained(res: Response, stream: WatchStream): Promise<unknown> {
+  return Promise.race([new Promise((r) => res.once('drain', r)), stream.closed]);
+}
+
+/** GET /v1/watch/{path}?kind=data|children|subtree&encoding=base64: a Server-Sent Events stream. */
+export function watchRouter(gw: Gateway): Router {
+  return pathRouter({
+    GET: async (req, res, path) => {
+      const kind = kindParam(req);
+      const encoding = parseEncoding(stringParam(req, 'encoding'));
+      const stream = gw.watches.watch(tenantFor(gw, res, 'watch', path), path, { kind });
+      res.on('close', () => stream.stop());
+      res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
+      res.flushHeaders();
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), gw.config.watch.heartbeatMs);
+      try {
+        for await (const ev of stream) {
+          if (!res.write(frame(ev.type, ev.zxid, watchEventJson(ev, encoding)))) await drained(res, stream);
+        }
+      } catch (err) {
+        res.write(frame('error', undefined, problemOf(err)));
+        // A consumer cut for being slow may never read its error: do not hold its socket forever.
+        setTimeout(() => res.destroy(), 5000).unref();
+      } finally {
+        clearInterval(heartbeat);
+        res.end();
+      }
+    },
+  });
+}

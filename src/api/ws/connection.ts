@@ -1,0 +1,240 @@
+/**
+ * One WebSocket connection: many watch subscriptions with client-chosen ids, election observes,
+ * at most one lease bound to the socket (kept alive while it is open), lease-state events,
+ * ping/pong heartbeats. Every op is authorized for the socket's principal like the REST call
+ * it mirrors. Bad messages get an `error` message and leave the socket usable; a socket too slow
+ * to take its events is closed with SLOW_CONSUMER's close code, one sending faster than
+ * `limits.wsMessagesPerSecond` with LIMIT_EXCEEDED's.
+ */
+import type { RawData, WebSocket } from 'ws';
+import {
+  TokenBucket,
+  ZkgateError,
+  invalidArgument,
+  keepAliveWhileOpen,
+  type Gateway,
+  type Lease,
+  type LeaseStateEvent,
+  type Principal,
+  type Tenant,
+  type WatchGroup,
+  type WatchStream,
+} from '../../core/index.js';
+import { ERROR_TABLE, mapError } from '../error-table.js';
+import { countError } from '../metrics.js';
+import { leaderStateJson } from '../rest/recipes-json.js';
+import { watchEventJson } from '../watch-json.js';
+import { CLIENT_OPS, messageContext, parseClientMessage, type ClientMessage, type MessageContext, type ServerMessage } from './messages.js';
+
+type Msg<K extends ClientMessage['op']> = Extract<ClientMessage, { op: K }>;
+
+/** How long a socket being closed for an error may take to receive its close frame before it is dropped, ms. */
+const CUT_GRACE_MS = 30_000;
+
+export class WsConnection {
+  private readonly group: WatchGroup;
+  /** Open subscriptions and election observes by client id; `stop()` ends one. */
+  private readonly subs = new Map<string, { stop(): void }>();
+  private readonly tenant: Tenant;
+  private readonly rate: TokenBucket;
+  private readonly closed = new AbortController();
+  private lease: Lease | undefined;
+  private alive = true;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly gw: Gateway,
+    private readonly principal: Principal,
+  ) {
+    const cfg = gw.config.watch;
+    this.tenant = principal.tenant;
+    this.rate = new TokenBucket(this.tenant.limits.wsMessagesPerSecond);
+    this.group = gw.watches.group();
+    ws.on('message', (data, isBinary) => this.socketOnMessage(data, isBinary));
+    ws.on('pong', () => (this.alive = true));
+    ws.on('close', () => this.socketOnClose());
+    ws.on('error', () => undefined); // 'close' follows
+    this.heartbeat = setInterval(() => this.beat(), cfg.heartbeatMs);
+    void this.send({
+      type: 'welcome',
+      tenant: this.tenant.name,
+      heartbeatMs: cfg.heartbeatMs,
+      maxMessageBytes: this.tenant.limits.wsMaxMessageBytes,
+      messagesPerSecond: this.tenant.limits.wsMessagesPerSecond,
+      maxSubscriptions: this.group.limit,
+      queueSize: cfg.queueSize,
+      ops: CLIENT_OPS,
+    });
+  }
+
+  /** Queues a message; resolves once the socket took it (backpressure for the event pumps). */
+  private send(msg: ServerMessage): Promise<void> {
+    if (this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
+    return new Promise((resolve) => this.ws.send(JSON.stringify(msg), () => resolve()));
+  }
+
+  private replyError(err: unknown, ctx: MessageContext): void {
+    const { error } = mapError(err);
+    countError(error, 'ws');
+    const details = Object.keys(error.details).length ? { ...error.details } : undefined;
+    void this.send({ type: 'error', op: ctx.op, id: ctx.id, code: error.code, message: error.message, details });
+    if (error.code === 'INTERNAL') this.gw.logger.error({ err }, 'websocket: request failed');
+  }
+
+  private socketOnMessage(data: RawData, isBinary: boolean): void {
+    if (!this.rate.take()) {
+      const err = new ZkgateError('LIMIT_EXCEEDED', `more than ${this.rate.ratePerSecond} messages a second (limits.wsMessagesPerSecond)`, {
+        limit: 'wsMessagesPerSecond',
+        max: this.rate.ratePerSecond,
+      });
+      this.closeWith(err);
+      return;
+    }
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const max = this.tenant.limits.wsMaxMessageBytes;
+    if (bytes.length > max) {
+      this.replyError(new ZkgateError('PAYLOAD_TOO_LARGE', `message is ${bytes.length} bytes; the limit is ${max}`, { limit: 'wsMaxMessageBytes', max, size: bytes.length }), {});
+      return;
+    }
+    if (isBinary) {
+      this.replyError(invalidArgument('message', 'must be a JSON text frame, not binary'), {});
+      return;
+    }
+    const text = bytes.toString('utf8');
+    let msg: ClientMessage;
+    try {
+      msg = parseClientMessage(text);
+    } catch (err) {
+      this.replyError(err, messageContext(text));
+      return;
+    }
+    this.handle(msg).catch((err: unknown) => this.replyError(err, { op: msg.op, id: 'id' in msg ? msg.id : undefined }));
+  }
+
+  private async handle(msg: ClientMessage): Promise<void> {
+    switch (msg.op) {
+      case 'subscribe':
+        return this.subscribe(msg);
+      case 'unsubscribe':
+        return this.unsubscribe(msg);
+      case 'lease_grant':
+        this.assertNoLease();
+        this.gw.auth.authorize(this.principal, 'lease.write');
+        return this.bindLease(this.gw.leases.grant(this.tenant, msg.ttlMs, this.principal.keyId));
+      case 'lease_attach': {
+        this.assertNoLease();
+        const lease = this.gw.leases.usable(this.tenant, msg.leaseId);
+        this.gw.auth.authorizeLease(this.principal, lease, 'lease.write');
+        return this.bindLease(lease);
+      }
+      case 'observe':
+        return this.observe(msg);
+      case 'ping':
+        return this.send({ type: 'pong', data: msg.data });
+    }
+  }
+
+  private subscribe(msg: Msg<'subscribe'>): void {
+    this.assertNewId(msg.id);
+    this.gw.auth.authorize(this.principal, 'watch', msg.path);
+    const stream = this.group.watch(this.tenant, msg.path, { kind: msg.kind });
+    this.subs.set(msg.id, stream);
+    void this.send({ type: 'subscribed', id: msg.id, path: msg.path, kind: msg.kind });
+    void this.pump(msg.id, stream, msg.encoding);
+  }
+
+  private assertNewId(id: string): void {
+    if (this.subs.has(id)) throw invalidArgument('id', `subscription ${id} is already open on this socket`);
+  }
+
+  /** Election observe: the leader state now, then every change including "no leader". */
+  private observe(msg: Msg<'observe'>): void {
+    this.assertNewId(msg.id);
+    this.gw.auth.authorize(this.principal, 'lock.read', msg.path);
+    const ac = new AbortController();
+    const sub = { stop: () => ac.abort() };
+    this.subs.set(msg.id, sub);
+    void this.send({ type: 'subscribed', id: msg.id, path: msg.path, kind: 'election' });
+    void (async () => {
+      try {
+        // The observe generator reads only when pulled, so a slow socket cannot make it buffer.
+        for await (const state of this.gw.elections.observe(this.tenant, msg.path, { signal: ac.signal })) {
+          if (this.subs.get(msg.id) !== sub) break;
+          await this.send({ type: 'leader', id: msg.id, state: leaderStateJson(state) });
+        }
+      } catch (err) {
+        if (!ac.signal.aborted) this.replyError(err, { op: 'observe', id: msg.id });
+      } finally {
+        if (this.subs.get(msg.id) === sub) this.subs.delete(msg.id);
+      }
+    })();
+  }
+
+  private async pump(id: string, stream: WatchStream, encoding: 'utf8' | 'base64' | undefined): Promise<void> {
+    try {
+      for await (const ev of stream) {
+        if (this.subs.get(id) !== stream) break; // unsubscribed: queued events are dropped
+        await this.send({ type: 'event', id, event: watchEventJson(ev, encoding) });
+      }
+    } catch (err) {
+      if (err instanceof ZkgateError && err.code === 'SLOW_CONSUMER') this.closeWith(err);
+      else this.replyError(err, { op: 'subscribe', id });
+    } finally {
+      if (this.subs.get(id) === stream) this.subs.delete(id);
+    }
+  }
+
+  private async unsubscribe(msg: Msg<'unsubscribe'>): Promise<void> {
+    const stream = this.subs.get(msg.id);
+    if (!stream) throw new ZkgateError('NOT_FOUND', `subscription ${msg.id} is not open on this socket`, { id: msg.id });
+    this.subs.delete(msg.id);
+    stream.stop();
+    await this.send({ type: 'unsubscribed', id: msg.id });
+  }
+
+  /** One lease per socket; another may be bound once it ended. */
+  private assertNoLease(): void {
+    if (this.lease && !this.lease.isEnded) throw invalidArgument('op', `lease ${this.lease.id} is already bound to this socket`);
+  }
+
+  /** Binds `lease` to the socket: kept alive while it is open, its state changes pushed. */
+  private async bindLease(lease: Lease): Promise<void> {
+    keepAliveWhileOpen(this.gw.leases, lease, this.closed.signal);
+    this.lease = lease;
+    const onState = (e: LeaseStateEvent): void => {
+      // Sent with what the lease owned at that moment: on loss, these ephemerals and locks are gone.
+      const owned = lease.info().owned.map((o) => ({ path: o.path, kind: o.kind }));
+      void this.send({ type: 'lease_state', leaseId: e.leaseId, state: e.state, reason: e.reason, owned });
+    };
+    lease.on('state', onState);
+    this.closed.signal.addEventListener('abort', () => lease.off('state', onState), { once: true });
+    await this.send({ type: 'lease', lease: lease.info() });
+  }
+
+  /** Closes the socket with the error's close code and `CODE: message` as the reason. */
+  private closeWith(err: ZkgateError): void {
+    if (this.closed.signal.aborted) return;
+    countError(err, 'ws');
+    this.ws.close(ERROR_TABLE[err.code].ws, `${err.code}: ${err.message}`.slice(0, 123));
+    setTimeout(() => this.ws.terminate(), CUT_GRACE_MS).unref();
+    this.socketOnClose();
+  }
+
+  private beat(): void {
+    if (!this.alive) {
+      this.ws.terminate(); // no pong since the last ping
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  private socketOnClose(): void {
+    if (this.closed.signal.aborted) return;
+    this.closed.abort();
+    clearInterval(this.heartbeat);
+    this.subs.clear();
+    this.group.close();
+  }
+}

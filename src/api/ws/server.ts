@@ -1,0 +1,80 @@
+/**
+ * The WebSocket endpoint `/v1/ws` on the REST HTTP(S) server. The upgrade authenticates like
+ * REST (`Authorization: Bearer <key>`, `Zkgate-Tenant`) and takes one unit of the tenant's
+ * connection quota; a refused upgrade gets an HTTP problem body. Each socket is a
+ * `WsConnection`. Protocol: docs/websocket.md.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { ZkgateError, type Gateway, type Principal } from '../../core/index.js';
+import { countError } from '../metrics.js';
+import { mapError } from '../error-table.js';
+import { problemOf } from '../rest/problem.js';
+import { WsConnection } from './connection.js';
+
+/** The URL path of the endpoint. */
+export const WS_PATH = '/v1/ws';
+
+/** Frames larger than this many times `limits.wsMaxMessageBytes` close the socket (1009) unread. */
+const HARD_LIMIT_FACTOR = 16;
+
+export interface WebSocketEndpoint {
+  /** Sockets open now. */
+  readonly size: number;
+  /** Closes every socket (1001, going away); idempotent. */
+  close(): void;
+}
+
+function refuse(socket: Duplex, err: unknown): void {
+  countError(mapError(err).error, 'ws');
+  const p = problemOf(err);
+  const body = JSON.stringify(p);
+  const auth = p.code === 'UNAUTHENTICATED' ? 'WWW-Authenticate: Bearer realm="zkgate"\r\n' : '';
+  socket.end(
+    `HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\n${auth}` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Serves `/v1/ws` on `server`. */
+export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint {
+  const largest = Math.max(gw.config.limits.wsMaxMessageBytes, ...gw.tenants.all().map((t) => t.limits.wsMaxMessageBytes));
+  const wss = new WebSocketServer({
+    noServer: true,
+    // Messages over the tenant's limit but below this bound get an error reply; the socket stays usable.
+    maxPayload: largest * HARD_LIMIT_FACTOR,
+    perMessageDeflate: false,
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    let principal: Principal;
+    let release: () => void;
+    try {
+      if (pathname !== WS_PATH) throw new ZkgateError('NOT_FOUND', `no WebSocket endpoint at ${pathname}; use ${WS_PATH}`, {});
+      const one = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h) || undefined;
+      principal = gw.auth.authenticate({ authorization: one(req.headers.authorization), tenant: one(req.headers['zkgate-tenant']) });
+      release = principal.tenant.quotas.take('connections');
+    } catch (err) {
+      refuse(socket, err);
+      return;
+    }
+    socket.once('close', release); // also when the handshake itself is refused
+    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, gw, principal));
+  });
+  let closed = false;
+  return {
+    get size() {
+      return wss.clients.size;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const ws of wss.clients) {
+        ws.close(1001, 'gateway shutting down');
+        setTimeout(() => ws.terminate(), 1000).unref();
+      }
+      wss.close();
+    },
+  };
+}

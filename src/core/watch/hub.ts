@@ -1,0 +1,133 @@
+/**
+ * The watch hub: continuous, deduplicated watch streams over ZooKeeper's one-shot watches.
+ * Any number of subscribers on one (path, kind) share one ZooKeeper watch and one read per
+ * change; every subscriber gets the current state first, then each change in order, and a
+ * `resync` with the current state after a disconnect or session expiry — never a silent gap.
+ * Each subscriber has a bounded queue; one that falls behind is cut with SLOW_CONSUMER.
+ */
+import { ZkgateError, invalidArgument } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { checkPath } from '../nodes/node-service.js';
+import type { Tenant } from '../tenants/tenant.js';
+import type { Sink } from './node-watch.js';
+import { QueuedIterator } from './queued-iterator.js';
+import { SubtreeWatch } from './subtree.js';
+import { TenantWatches } from './tenant-watches.js';
+import { WATCH_KINDS, type WatchEvent, type WatchLimits, type WatchOptions, type WatchStats } from './types.js';
+
+/** A subscription: iterate it for events; `stop()` (or `break`) ends it; `closed` tells why it ended. */
+export type WatchStream = QueuedIterator<WatchEvent>;
+
+export class WatchHub {
+  private readonly tenants = new Map<Tenant, TenantWatches>();
+  private lifecycle: 'running' | 'closed' = 'running';
+
+  constructor(
+    readonly limits: WatchLimits,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Subscribes to `path` in `tenant`. The stream's first event is the current state (`current`;
+   * for a subtree one per node), then changes in order.
+   * @throws INVALID_PATH, INVALID_ARGUMENT (kind), LIMIT_EXCEEDED (`limits.maxSubscriptionsPerTenant`),
+   *   UNAVAILABLE while the tenant's session is down
+   */
+  watch(tenant: Tenant, path: string, opts: WatchOptions): WatchStream {
+    checkPath(path);
+    if (!WATCH_KINDS.includes(opts.kind)) throw invalidArgument('kind', `must be one of ${WATCH_KINDS.join(', ')}`);
+    if (this.lifecycle === 'closed') throw new ZkgateError('UNAVAILABLE', 'watch: the gateway is shutting down', {});
+    tenant.client(); // fail fast with UNAVAILABLE rather than wait for a session
+    const release = tenant.quotas.take('subscriptions');
+    const tw = this.of(tenant);
+    const queueSize = Math.min(opts.queueSize ?? this.limits.queueSize, this.limits.queueSize);
+    const stream: WatchStream = new QueuedIterator<WatchEvent>(queueSize, `watch ${path}`);
+    const kind = opts.kind;
+    tw.subscribers[kind]++;
+    stream.onStop((err) => {
+      release();
+      tw.subscribers[kind]--;
+      if (err instanceof ZkgateError && err.code === 'SLOW_CONSUMER') tw.slowConsumers++;
+    });
+    if (opts.signal) bindSignal(stream, opts.signal);
+    if (kind === 'subtree') {
+      const maxNodes = Math.min(opts.maxNodes ?? this.limits.maxSubtreeNodes, this.limits.maxSubtreeNodes);
+      new SubtreeWatch(tw, path, stream, maxNodes).start();
+    } else {
+      const sink: Sink = { deliver: (ev) => stream.push(ev), fail: (err) => stream.stop(err) };
+      stream.onStop(() => tw.detach(kind, path, sink));
+      tw.attach(kind, path, sink);
+    }
+    return stream;
+  }
+
+  /** A set of subscriptions with its own limit (one WebSocket connection); closing it ends them all. */
+  group(): WatchGroup {
+    return new WatchGroup(this, this.limits.maxSubscriptionsPerConnection);
+  }
+
+  /** Per-tenant counters for /metrics. */
+  stats(): WatchStats[] {
+    return [...this.tenants.values()].map((tw) => tw.stats());
+  }
+
+  /** Ends every tenant's watches; open streams get no more events. Idempotent. */
+  close(): void {
+    if (this.lifecycle === 'closed') return;
+    this.lifecycle = 'closed';
+    for (const tw of this.tenants.values()) tw.close();
+    this.tenants.clear();
+  }
+
+  private of(tenant: Tenant): TenantWatches {
+    let tw = this.tenants.get(tenant);
+    if (!tw) {
+      tw = new TenantWatches(tenant, this.log);
+      this.tenants.set(tenant, tw);
+    }
+    return tw;
+  }
+}
+
+function bindSignal(stream: WatchStream, signal: AbortSignal): void {
+  if (signal.aborted) {
+    stream.stop();
+    return;
+  }
+  const onAbort = (): void => stream.stop();
+  signal.addEventListener('abort', onAbort, { once: true });
+  stream.onStop(() => signal.removeEventListener('abort', onAbort));
+}
+
+/** Subscriptions of one connection, limited to `limit` open at once. */
+export class WatchGroup {
+  private readonly open = new Set<WatchStream>();
+
+  constructor(
+    private readonly hub: WatchHub,
+    readonly limit: number,
+  ) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Like `WatchHub.watch`, within the group's limit. @throws LIMIT_EXCEEDED past it */
+  watch(tenant: Tenant, path: string, opts: WatchOptions): WatchStream {
+    if (this.open.size >= this.limit) {
+      throw new ZkgateError('LIMIT_EXCEEDED', `watch: at most ${this.limit} subscriptions per connection (watch.maxSubscriptionsPerConnection)`, {
+        limit: 'watch.maxSubscriptionsPerConnection',
+        max: this.limit,
+      });
+    }
+    const s = this.hub.watch(tenant, path, opts);
+    this.open.add(s);
+    s.onStop(() => this.open.delete(s));
+    return s;
+  }
+
+  /** Ends every subscription of the group. */
+  close(): void {
+    for (const s of [...this.open]) s.stop();
+  }
+}

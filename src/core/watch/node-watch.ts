@@ -1,0 +1,224 @@
+/**
+ * One ZooKeeper watch shared by every subscriber of one (path, kind): the hub's unit of
+ * deduplication. ZooKeeper watches are one-shot and carry no data, so each notification leads
+ * to exactly one read that also re-arms the watch (get / getChildren / exists with a watcher),
+ * and the state read is compared with the last one to tell what changed. Nothing is skipped:
+ * the re-armed watch covers every change after the state just read.
+ */
+import { ZkError, type Stat, type ZkClient } from '../../zk/index.js';
+import { ZkgateError, toZkgateError } from '../errors.js';
+import type { WatchEvent, WatchEventType } from './types.js';
+
+/** The kinds one ZooKeeper watch serves; subtrees are built from these. */
+export type NodeWatchKind = 'data' | 'children';
+
+/** Receives one node watch's events, in order. The first is always `current` (or `resync`). */
+export interface Sink {
+  deliver(event: WatchEvent): void;
+  /** The watch cannot go on (e.g. NO_AUTH); the sink is dropped after this. */
+  fail(err: ZkgateError): void;
+}
+
+/** What a node watch needs from its tenant. */
+export interface NodeWatchHost {
+  /** The tenant's client. @throws UNAVAILABLE while the session is down */
+  client(): ZkClient;
+  /** Counts one ZooKeeper read. */
+  countRead(): void;
+  /** Most children a children watch may report (`limits.maxChildrenPerListing`). */
+  readonly maxChildren: number;
+}
+
+interface Snapshot {
+  readonly stat: Stat | null;
+  readonly data?: Buffer;
+  readonly children?: readonly string[];
+}
+
+/** Builds the event for a state; one object is shared by every subscriber. */
+function eventOf(type: WatchEventType, kind: NodeWatchKind, path: string, s: Snapshot, note?: string): WatchEvent {
+  const ev: { -readonly [K in keyof WatchEvent]: WatchEvent[K] } = {
+    type,
+    path,
+    stat: s.stat,
+    zxid: s.stat ? (kind === 'data' ? s.stat.mzxid : s.stat.pzxid) : '0',
+  };
+  if (s.stat && kind === 'data') ev.data = s.data;
+  if (s.stat && kind === 'children') ev.children = s.children;
+  if (note) ev.note = note;
+  return ev;
+}
+
+/** The change events between two states (none when nothing this kind follows changed). */
+function changes(kind: NodeWatchKind, path: string, prev: Snapshot, next: Snapshot): WatchEvent[] {
+  if (!prev.stat && !next.stat) return [];
+  if (!prev.stat) return [eventOf('created', kind, path, next)];
+  if (!next.stat) return [eventOf('deleted', kind, path, next)];
+  // Deleted and created again between two reads: say both rather than "changed".
+  if (prev.stat.czxid !== next.stat.czxid) return [eventOf('deleted', kind, path, { stat: null }), eventOf('created', kind, path, next)];
+  if (kind === 'data' && prev.stat.mzxid !== next.stat.mzxid) return [eventOf('data_changed', kind, path, next)];
+  if (kind === 'children' && prev.stat.pzxid !== next.stat.pzxid) return [eventOf('children_changed', kind, path, next)];
+  return [];
+}
+
+export class NodeWatch {
+  private readonly sinks = new Set<Sink>();
+  /** Sinks that have had their first event. */
+  private readonly primed = new WeakSet<Sink>();
+  private snap: Snapshot | undefined;
+  /** True while a ZooKeeper watch set by our last read is pending. */
+  private armed = false;
+  /** Identifies the watcher of the latest watching read; older ones are ignored when they fire. */
+  private token = 0;
+  private firedToken = -1;
+  private running = false;
+  private dirty = false;
+  private resyncNote: string | undefined;
+  private closed = false;
+
+  constructor(
+    readonly kind: NodeWatchKind,
+    readonly path: string,
+    private readonly host: NodeWatchHost,
+  ) {}
+
+  /** Subscribers attached. */
+  get size(): number {
+    return this.sinks.size;
+  }
+  /** Whether a ZooKeeper watch is pending for this node watch. */
+  get isArmed(): boolean {
+    return this.armed && !this.closed;
+  }
+
+  /** Attaches a sink; it gets the current state at once if known, else after the first read. */
+  add(sink: Sink): void {
+    this.sinks.add(sink);
+    if (this.snap) this.prime(sink, this.snap);
+    else this.kick();
+  }
+
+  remove(sink: Sink): void {
+    this.sinks.delete(sink);
+  }
+
+  /** Re-reads and sends every sink a `resync` with `note` (after a reconnect or a new session). */
+  resync(note: string): void {
+    this.resyncNote = note;
+    this.kick();
+  }
+
+  /** The session expired: its watches will never fire, so the next read must set a new one. */
+  sessionLost(): void {
+    this.armed = false;
+    this.token++;
+  }
+
+  /** Stops reading; a pending ZooKeeper watch is ignored when it fires. */
+  close(): void {
+    this.closed = true;
+    this.sinks.clear();
+  }
+
+  private prime(sink: Sink, s: Snapshot): void {
+    this.primed.add(sink);
+    sink.deliver(eventOf('current', this.kind, this.path, s));
+  }
+
+  private kick(): void {
+    this.dirty = true;
+    if (!this.running) void this.run();
+  }
+
+  private onFire(token: number): void {
+    if (this.closed || token !== this.token || this.firedToken === token) return;
+    this.firedToken = token;
+    this.armed = false;
+    this.kick();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.dirty && !this.closed) {
+        this.dirty = false;
+        const note = this.resyncNote;
+        this.resyncNote = undefined;
+        let next: Snapshot;
+        try {
+          // A pending watch still covers us: a resync then only needs a plain read.
+          next = await this.read(!this.armed);
+        } catch (err) {
+          const e = toZkgateError(err, this.path);
+          // Session down: the hub resyncs every node watch once it is back.
+          if (e.code !== 'UNAVAILABLE' && e.code !== 'SESSION_EXPIRED') this.fail(e);
+          return;
+        }
+        if (!this.closed) this.publish(next, note);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One read of the node (re-arming the watch when `watch`); a missing node gets an exists watch. */
+  private async read(watch: boolean): Promise<Snapshot> {
+    const client = this.host.client();
+    const token = watch ? ++this.token : this.token;
+    const watcher = watch ? (): void => this.onFire(token) : undefined;
+    this.host.countRead();
+    for (;;) {
+      try {
+        if (this.kind === 'data') {
+          const { data, stat } = await client.get(this.path, watcher);
+          if (watch) this.armed = true;
+          return { stat, data };
+        }
+        const { children, stat } = await client.children(this.path, watcher);
+        if (watch) this.armed = true;
+        this.checkChildren(children.length);
+        return { stat, children: [...children].sort() };
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === 'NO_NODE')) throw err;
+      }
+      // ZooKeeper sets no get/children watch on a missing node; exists watches for its creation.
+      const stat = await client.exists(this.path, watcher);
+      if (stat === null) {
+        if (watch) this.armed = true;
+        return { stat: null };
+      }
+      // Created between the two calls: read it (its exists watch fires at most once, ignored).
+    }
+  }
+
+  /** A listing too large to send ends the watch, like REST refuses it. @throws TOO_MANY_CHILDREN */
+  private checkChildren(n: number): void {
+    const max = this.host.maxChildren;
+    if (n <= max) return;
+    throw new ZkgateError('TOO_MANY_CHILDREN', `${this.path}: ${n} children; a children watch reports at most ${max}`, {
+      path: this.path,
+      limit: 'maxChildrenPerListing',
+      max,
+      numChildren: n,
+    });
+  }
+
+  private publish(next: Snapshot, note: string | undefined): void {
+    const prev = this.snap;
+    this.snap = next;
+    const events = note ? [eventOf('resync', this.kind, this.path, next, note)] : prev ? changes(this.kind, this.path, prev, next) : [];
+    for (const sink of [...this.sinks]) {
+      if (!this.sinks.has(sink)) continue; // removed by an earlier delivery (e.g. a cut consumer)
+      if (!this.primed.has(sink)) {
+        this.prime(sink, next);
+        continue;
+      }
+      for (const ev of events) sink.deliver(ev);
+    }
+  }
+
+  private fail(err: ZkgateError): void {
+    for (const sink of [...this.sinks]) sink.fail(err);
+    this.sinks.clear();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * A bounded single-consumer AsyncIterable (after nats.js `QueuedIterator`). Producers `push`;
+ * the consumer iterates. Past `maxPending` waiting items the iterator stops itself with
+ * SLOW_CONSUMER instead of buffering without bound. `break` (or `return`) in the consumer ends
+ * the iterator and runs the cleanup; `stop(err)` ends it from the producer side.
+ */
+import { ZkgateError } from '../errors.js';
+
+/** Runs once when the iterator ends, with the error it ended with (if any). */
+export type Cleanup = (err: Error | undefined) => void;
+
+export class QueuedIterator<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private wake: (() => void) | undefined;
+  private stopped = false;
+  private error: Error | undefined;
+  private consumed = false;
+  private readonly cleanups: Cleanup[] = [];
+  private resolveClosed!: (v: Error | undefined) => void;
+  /** Resolves (never rejects) once the iterator ended: with the error it ended with, or undefined. */
+  readonly closed: Promise<Error | undefined> = new Promise((r) => (this.resolveClosed = r));
+
+  /**
+   * @param maxPending - items that may wait for the consumer; one more ends the iterator with SLOW_CONSUMER
+   * @param what - names the stream in the SLOW_CONSUMER message
+   */
+  constructor(
+    readonly maxPending: number,
+    private readonly what = 'stream',
+  ) {
+    if (!Number.isInteger(maxPending) || maxPending < 1) throw new TypeError('queued iterator: maxPending must be a positive integer');
+  }
+
+  /** Items waiting for the consumer. */
+  get pending(): number {
+    return this.items.length;
+  }
+  /** True once stopped (the consumer may still be draining items pushed before a plain stop). */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Registers `fn` to run once when the iterator ends (at once if it already has). */
+  onStop(fn: Cleanup): void {
+    if (this.stopped) fn(this.error);
+    else this.cleanups.push(fn);
+  }
+
+  /** Queues an item. Returns false when the iterator has stopped (now or before). */
+  push(item: T): boolean {
+    if (this.stopped) return false;
+    if (this.items.length >= this.maxPending) {
+      this.stop(
+        new ZkgateError('SLOW_CONSUMER', `${this.what}: consumer fell more than ${this.maxPending} events behind; the stream was cut`, {
+          limit: 'watch.queueSize',
+          max: this.maxPending,
+        }),
+      );
+      return false;
+    }
+    this.items.push(item);
+    this.wakeUp();
+    return true;
+  }
+
+  /**
+   * Ends the iterator; idempotent. Without `err` the consumer first gets what is queued; with
+   * `err` queued items are dropped and iteration throws `err` at once.
+   */
+  stop(err?: Error): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.error = err;
+    if (err) this.items.length = 0;
+    this.wakeUp();
+    for (const fn of this.cleanups.splice(0)) fn(err);
+    this.resolveClosed(err);
+  }
+
+  /** @throws TypeError when a second consumer tries to iterate. */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    if (this.consumed) throw new TypeError('queued iterator: already being consumed');
+    this.consumed = true;
+    return this.iterate();
+  }
+
+  private wakeUp(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private async *iterate(): AsyncGenerator<T> {
+    try {
+      for (;;) {
+        if (this.items.length > 0) {
+          yield this.items.shift() as T;
+          continue;
+        }
+        if (this.stopped) {
+          if (this.error) throw this.error;
+          return;
+        }
+        await new Promise<void>((r) => (this.wake = r));
+      }
+    } finally {
+      // `break` in the consumer lands here: end the stream and release what feeds it.
+      this.stop();
+    }
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * One tenant's shared node watches, keyed by (kind, path), and their reaction to the tenant's
+ * ZooKeeper session:
+ * - `suspended`: nothing yet (the C client re-registers pending watches when it reconnects)
+ * - `reconnected`: every node watch re-reads and sends its subscribers a `resync`
+ * - `expired`: every pending watch is void (the session is gone)
+ * - `connected` (a new session): every node watch re-reads and re-arms, then sends a `resync`
+ */
+import type { StateChange, ZkClient } from '../../zk/index.js';
+import type { Logger } from '../logger.js';
+import type { Tenant } from '../tenants/tenant.js';
+import { NodeWatch, type NodeWatchHost, type NodeWatchKind, type Sink } from './node-watch.js';
+import type { WatchKind, WatchStats } from './types.js';
+
+const RECONNECTED_NOTE = 'zookeeper connection restored: current state; changes while disconnected may have been coalesced';
+const NEW_SESSION_NOTE = 'zookeeper session expired and a new one was created: current state; changes in between may have been coalesced';
+
+export class TenantWatches implements NodeWatchHost {
+  private readonly watches = new Map<string, NodeWatch>();
+  readonly subscribers: Record<WatchKind, number> = { data: 0, children: 0, subtree: 0 };
+  private reads = 0;
+  private resyncs = 0;
+  slowConsumers = 0;
+  private readonly onState = (c: StateChange): void => this.tenantOnState(c);
+
+  constructor(
+    readonly tenant: Tenant,
+    private readonly log: Logger,
+  ) {
+    tenant.on('state', this.onState);
+  }
+
+  client(): ZkClient {
+    return this.tenant.client();
+  }
+  get maxChildren(): number {
+    return this.tenant.limits.maxChildrenPerListing;
+  }
+  countRead(): void {
+    this.reads++;
+  }
+
+  /** Attaches `sink` to the shared watch of (kind, path), creating it on first use. */
+  attach(kind: NodeWatchKind, path: string, sink: Sink): void {
+    const key = `${kind}:${path}`;
+    let w = this.watches.get(key);
+    if (!w) {
+      w = new NodeWatch(kind, path, this);
+      this.watches.set(key, w);
+    }
+    w.add(sink);
+  }
+
+  /** Detaches `sink`; the last one out closes the shared watch. */
+  detach(kind: NodeWatchKind, path: string, sink: Sink): void {
+    const key = `${kind}:${path}`;
+    const w = this.watches.get(key);
+    if (!w) return;
+    w.remove(sink);
+    if (w.size === 0) {
+      w.close();
+      this.watches.delete(key);
+    }
+  }
+
+  stats(): WatchStats {
+    const zkWatches = { data: 0, children: 0 };
+    for (const w of this.watches.values()) if (w.isArmed) zkWatches[w.kind]++;
+    return {
+      tenant: this.tenant.name,
+      zkWatches,
+      subscribers: { ...this.subscribers },
+      reads: this.reads,
+      slowConsumers: this.slowConsumers,
+      resyncs: this.resyncs,
+    };
+  }
+
+  close(): void {
+    this.tenant.off('state', this.onState);
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
+  }
+
+  private tenantOnState(change: StateChange): void {
+    switch (change.state) {
+      case 'expired':
+        for (const w of this.watches.values()) w.sessionLost();
+        return;
+      case 'reconnected':
+        this.resyncAll(RECONNECTED_NOTE);
+        return;
+      case 'connected':
+        for (const w of this.watches.values()) w.sessionLost();
+        this.resyncAll(NEW_SESSION_NOTE);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private resyncAll(note: string): void {
+    if (this.watches.size === 0) return;
+    this.log.info({ tenant: this.tenant.name, watches: this.watches.size }, 'watch hub: resyncing');
+    for (const w of this.watches.values()) {
+      this.resyncs++;
+      w.resync(note);
+    }
+  }
+}

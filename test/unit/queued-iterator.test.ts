@@ -1,0 +1,58 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { QueuedIterator, ZkgateError } from '../../src/core/index.js';
+
+describe('queued iterator', () => {
+  test('yields pushed items in order, then ends after a plain stop', async () => {
+    const q = new QueuedIterator<number>(10);
+    q.push(1);
+    q.push(2);
+    setTimeout(() => {
+      q.push(3);
+      q.stop();
+    }, 5);
+    const got: number[] = [];
+    for await (const v of q) got.push(v);
+    assert.deepEqual(got, [1, 2, 3]);
+    assert.equal(await q.closed, undefined);
+  });
+
+  test('overflow ends the stream with SLOW_CONSUMER instead of buffering', async () => {
+    const q = new QueuedIterator<number>(3, 'watch /x');
+    for (let i = 0; i < 3; i++) assert.equal(q.push(i), true);
+    assert.equal(q.push(3), false);
+    assert.equal(q.pending, 0, 'queued items are dropped');
+    const err = await q.closed;
+    assert.ok(err instanceof ZkgateError && err.code === 'SLOW_CONSUMER');
+    assert.match(err.message, /watch \/x/);
+    await assert.rejects(q[Symbol.asyncIterator]().next(), (e: unknown) => e === err);
+  });
+
+  test('break cleans up in finally', async () => {
+    const q = new QueuedIterator<string>(10);
+    let cleaned: Error | undefined | 'no' = 'no';
+    q.onStop((e) => (cleaned = e));
+    q.push('a');
+    q.push('b');
+    for await (const v of q) {
+      assert.equal(v, 'a');
+      break;
+    }
+    assert.equal(cleaned, undefined);
+    assert.equal(q.isStopped, true);
+    assert.equal(q.push('c'), false);
+  });
+
+  test('stop(err) wakes a waiting consumer with the error', async () => {
+    const q = new QueuedIterator<number>(10);
+    const next = q[Symbol.asyncIterator]().next();
+    q.stop(new Error('boom'));
+    await assert.rejects(next, /boom/);
+  });
+
+  test('a second consumer is refused', () => {
+    const q = new QueuedIterator<number>(1);
+    q[Symbol.asyncIterator]();
+    assert.throws(() => q[Symbol.asyncIterator](), TypeError);
+  });
+});
