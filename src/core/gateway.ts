@@ -12,7 +12,7 @@ import { ElectionService } from './recipes/election.js';
 import { LockService } from './recipes/lock.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { TenantRegistry } from './tenants/registry.js';
-import { Authenticator } from './auth/authenticator.js';
+import { Authenticator, type Principal } from './auth/authenticator.js';
 import type { Tenant } from './tenants/tenant.js';
 import { WatchHub } from './watch/hub.js';
 
@@ -74,6 +74,12 @@ export class Gateway {
   }
 
   /** Znode operations inside the tenant's chroot. */
+  /** Znode operations for an authenticated caller: its tenant, bounded by its path prefixes. */
+  nodesAs(principal: Principal): NodeService {
+    if (principal.prefixes.length === 0) return this.nodes(principal.tenant);
+    return new NodeService(principal.tenant, this.leases, principal.prefixes);
+  }
+
   nodes(tenant: Tenant): NodeService {
     let s = this.nodeServices.get(tenant);
     if (!s) {

@@ -42,6 +42,7 @@ const KEYS = {
   aWrite2: generateApiKey(),
   aAdmin: generateApiKey(),
   aScoped: generateApiKey(),
+  aDeepScoped: generateApiKey(),
   bAdmin: generateApiKey(),
 };
 const DIGEST = { alpha: { user: 'alpha', password: `pw-${randomBytes(12).toString('hex')}` }, beta: { user: 'beta', password: `pw-${randomBytes(12).toString('hex')}` } };
@@ -83,6 +84,7 @@ before(async () => {
             { sha256: hashApiKey(KEYS.aWrite2), role: 'write' },
             { sha256: hashApiKey(KEYS.aAdmin), role: 'admin' },
             { sha256: hashApiKey(KEYS.aScoped), role: 'write', prefixes: ['/app'] },
+            { sha256: hashApiKey(KEYS.aDeepScoped), role: 'write', prefixes: ['/jobs/team'] },
           ],
         },
         {
@@ -228,6 +230,12 @@ describe('roles', () => {
       const res = await api.json('GET', raw, undefined, { ...s, exactPath: true });
       assert.ok(res.status === 400 || res.status === 403, `${raw}: ${res.status}`);
     }
+    // createParents never creates above the prefix: /jobs is missing, so /jobs/team cannot be made.
+    const deep = bearer(KEYS.aDeepScoped);
+    problem(await api.json('POST', nodeUrl('/jobs/team/x'), { createParents: true }, deep), 404, 'NO_NODE');
+    assert.equal(await root.exists('/tenants/alpha/jobs'), null, 'nothing was created above the prefix');
+    await api.json('POST', nodeUrl('/jobs'), {}, bearer(KEYS.aWrite));
+    assert.equal((await api.json('POST', nodeUrl('/jobs/team/x/y'), { createParents: true }, deep)).status, 201, 'inside the prefix it creates parents');
     // Look-alike slashes are ordinary characters: one segment, outside /app.
     problem(await api.json('GET', nodeUrl('/app\u2215..\u2215other'), undefined, s), 403, 'PERMISSION_DENIED');
   });

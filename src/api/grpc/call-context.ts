@@ -45,7 +45,7 @@ export function principalOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Prin
 /** The caller's node service, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */
 export function nodesFor(gw: Gateway, principal: Principal, action: Action, path: string, sequential = false): NodeService {
   gw.auth.authorize(principal, action, path, { sequential });
-  return gw.nodes(principal.tenant);
+  return gw.nodesAs(principal);
 }
 
 /** The caller's lease `id`, once the caller may use it for `action` (its own lease, or lease admin). */

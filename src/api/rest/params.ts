@@ -25,7 +25,7 @@ export function principalOf(res: Response): Principal {
 export function nodesFor(gw: Gateway, res: Response, action: Action, path: string, sequential = false): NodeService {
   const p = principalOf(res);
   gw.auth.authorize(p, action, path, { sequential });
-  return gw.nodes(p.tenant);
+  return gw.nodesAs(p);
 }
 
 /** The caller's tenant, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */

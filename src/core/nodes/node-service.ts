@@ -27,9 +27,14 @@ function checkVersion(version: number | undefined): number {
 }
 
 export class NodeService {
+  /**
+   * @param prefixes the caller's path prefixes (an API key's scope): `createParents` creates no
+   *   ancestor above them, so a scoped key never creates nodes outside its scope. Empty = no bound.
+   */
   constructor(
     private readonly tenant: Tenant,
     private readonly leases: LeaseManager,
+    private readonly prefixes: readonly string[] = [],
   ) {}
 
   private async zk<T>(path: string, op: (c: ReturnType<Tenant['client']>) => Promise<T>): Promise<T> {
@@ -153,7 +158,9 @@ export class NodeService {
 
   private async createParents(path: string): Promise<void> {
     // `/tasks/` (sequential, trailing slash) needs `/tasks` itself as well as its ancestors.
-    const parents = path.endsWith('/') ? [...ancestorsOf(path.slice(0, -1)), path.slice(0, -1)] : ancestorsOf(path);
+    const all = path.endsWith('/') ? [...ancestorsOf(path.slice(0, -1)), path.slice(0, -1)] : ancestorsOf(path);
+    // Above a scoped caller's prefix nothing is created: a missing one there answers NO_NODE.
+    const parents = this.prefixes.length === 0 ? all : all.filter((p) => this.prefixes.some((pre) => pre === '/' || p === pre || p.startsWith(`${pre}/`)));
     for (const p of parents) {
       await this.zk(p, (c) =>
         c.create(p, Buffer.alloc(0), 'persistent').catch((err: { code?: string }) => {
