@@ -105,6 +105,20 @@ describe('leases against a real ZooKeeper', () => {
     assert.ok(BigInt((taken.body as { fencingToken: string }).fencingToken) > BigInt((held.body as { fencingToken: string }).fencingToken));
   });
 
+  test('lease › changes() streams the current state first, then every transition, and ends with the lease', async () => {
+    const gw = env.g.running.gateway;
+    const tenant = gw.tenants.get('default');
+    const lease = gw.leases.grant(tenant, 30_000);
+    const seen: string[] = [];
+    const done = (async () => {
+      for await (const e of lease.changes()) seen.push(`${e.state}:${e.reason}`);
+    })();
+    await eventually(() => seen.length === 1, 2000, 'the first state');
+    await gw.leases.revoke(tenant, lease.id);
+    await done;
+    assert.deepEqual(seen, ['active:granted', 'revoked:revoked']);
+  });
+
   test('lease › suspended → uncertain (no "you hold it"), back to active after the reconnect', async () => {
     const path = uniquePath('suspend');
     const lease = await grant(60_000);
