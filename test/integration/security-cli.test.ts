@@ -144,7 +144,7 @@ describe('keys, TLS and secrets through the CLI', () => {
       assert.equal(ok.status, 200, ok.body);
       assert.equal(JSON.parse(ok.body).path, '/');
       assert.equal((await httpsGet(s.port, '/v1/nodes', cert.cert)).status, 401);
-      assert.equal((await httpsGet(s.port, '/v1/nodes', cert.cert, { authorization: `Bearer ${key.slice(0, -1)}A` })).status, 401);
+      assert.equal((await httpsGet(s.port, '/v1/nodes', cert.cert, { authorization: `Bearer ${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}` })).status, 401);
       // A real client: curl trusting only the test certificate.
       const { stdout: curlOut } = await run('curl', ['-sS', '--cacert', cert.certFile, '-H', `authorization: Bearer ${key}`, '-X', 'POST', '-H', 'content-type: application/json', '-d', '{"data":"over tls"}', `https://localhost:${s.port}/v1/nodes/tls-node`]);
       assert.equal(JSON.parse(curlOut).path, '/tls-node');
