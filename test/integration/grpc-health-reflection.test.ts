@@ -20,7 +20,7 @@ let gw: RunningGateway;
 let c: GrpcTestClient;
 
 before(async () => {
-  fx = await startGrpcFixture({ grpc: { maxConcurrentStreams: 2 }, tenants: [{ name: 'default', sessionTimeoutMs: 4000 }] });
+  fx = await startGrpcFixture({ grpc: { maxConcurrentStreams: 2 }, tenants: [{ name: 'default', sessionTimeoutMs: 10_000 }] });
   ({ zk, gw, client: c } = fx);
 });
 

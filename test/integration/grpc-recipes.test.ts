@@ -8,7 +8,7 @@ let fx: GrpcFixture;
 let c: GrpcTestClient;
 
 before(async () => {
-  fx = await startGrpcFixture({ tenants: [{ name: 'default', sessionTimeoutMs: 4000 }] });
+  fx = await startGrpcFixture({ tenants: [{ name: 'default', sessionTimeoutMs: 10_000 }] });
   c = fx.client;
 });
 after(() => fx?.close());

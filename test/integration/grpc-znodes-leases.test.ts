@@ -18,8 +18,8 @@ before(async () => {
     grpc: { maxMessageBytes: 64 * 1024, maxConcurrentStreams: 8 },
     limits: { maxDataBytes: 4096, maxRecursiveDeleteNodes: 5 },
     tenants: [
-      { name: 'default', sessionTimeoutMs: 4000 },
-      { name: 'acme', chroot: '/tenants/acme', sessionTimeoutMs: 4000 },
+      { name: 'default', sessionTimeoutMs: 10_000 },
+      { name: 'acme', chroot: '/tenants/acme', sessionTimeoutMs: 10_000 },
     ],
   });
   ({ zk, gw, client: c } = fx);
