@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ClientDuplexStream } from '@grpc/grpc-js';
+import { status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { expireSession } from '../support/zk-server.js';
 import { startGrpcFixture, type GrpcFixture, type GrpcTestClient } from '../support/grpc-client.js';
 import { readStream, type Msg, type StreamReader } from '../support/grpc-streams.js';
@@ -27,6 +27,19 @@ const isEvent = (id: string, type?: string) => (m: Msg) =>
   m.type === 'WATCH_RESPONSE_TYPE_EVENT' && m.id === id && (type === undefined || (m.event as Msg).type === type);
 const eventOf = (m: Msg): Msg => m.event as Msg;
 const text = (b: unknown): string => Buffer.from(b as Buffer).toString();
+
+/** A unary call retried while it answers UNAVAILABLE (the documented client reaction), up to 15 s. */
+async function whenAvailable<T>(call: () => Promise<T>): Promise<T> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if ((err as ServiceError).code !== status.UNAVAILABLE || Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
 
 describe('grpc Watch', () => {
   test('one stream, many subscriptions by id: current state first, then changes carrying data, stat and zxid', async () => {
@@ -96,14 +109,15 @@ describe('grpc Watch', () => {
     assert.equal(text(resync.data), '1');
     assert.match(resync.note as string, /.+/);
     await w.reader.next(isEvent('tree', 'resync'), 20_000);
-    await c.unary('Znodes', 'Set', { path: '/w2/a', data: Buffer.from('after') });
+    // A starved machine may suspend the brand-new session for a moment: UNAVAILABLE means retry.
+    await whenAvailable(() => c.unary('Znodes', 'Set', { path: '/w2/a', data: Buffer.from('after') }));
     assert.equal(text(eventOf(await w.reader.next(isEvent('node', 'data_changed'))).data), 'after');
     w.stream.end();
   });
 
   test('a subscriber that does not read is cut with LOST SLOW_CONSUMER while the stream goes on', async () => {
     const w = openWatch();
-    await c.unary('Znodes', 'Create', { path: '/w3/big', createParents: true });
+    await whenAvailable(() => c.unary('Znodes', 'Create', { path: '/w3/big', createParents: true }));
     w.sub('slow', '/w3/big');
     await w.reader.next(isEvent('slow', 'current'));
     // Stop reading: HTTP/2 flow control pushes back on the gateway. About 32 messages fit in the
@@ -111,7 +125,7 @@ describe('grpc Watch', () => {
     w.stream.pause();
     const blob = Buffer.alloc(20_000, 'x');
     for (let i = 0; i < 70; i++) {
-      await c.unary('Znodes', 'Set', { path: '/w3/big', data: blob });
+      await whenAvailable(() => c.unary('Znodes', 'Set', { path: '/w3/big', data: blob }));
     }
     w.stream.resume();
     const lost = await w.reader.next((m) => m.type === 'WATCH_RESPONSE_TYPE_LOST' && m.id === 'slow', 15_000);
