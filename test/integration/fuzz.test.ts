@@ -27,11 +27,15 @@ import { fourLetter, startZkServer, type ZkStandalone } from '../support/zk-serv
 import { connectRaw, walkTree } from '../support/zk-tree.js';
 import { grpcClient, type GrpcTestClient } from '../support/grpc-client.js';
 import { Metadata, status as grpcStatus, type Client, type ServiceError } from '@grpc/grpc-js';
+import WebSocket from 'ws';
+import { ERROR_TABLE } from '../../src/api/error-table.js';
+import type { ErrorCode } from '../../src/core/index.js';
 
 const KEYS = { admin: generateApiKey(), read: generateApiKey(), scoped: generateApiKey(), b: generateApiKey() };
 /** Both runs stay inside ZooKeeper's first container/TTL sweep, 60 s after it started. */
-const REST_BUDGET_MS = 20_000;
-const GRPC_BUDGET_MS = 15_000;
+const REST_BUDGET_MS = 15_000;
+const GRPC_BUDGET_MS = 10_000;
+const WS_BUDGET_MS = 12_000;
 const SWEEP_MARGIN_MS = 50_000;
 let zkStartedAt = 0;
 /** `want` ms, or less so that the run ends before ZooKeeper could first delete containers or TTL nodes. */
@@ -55,7 +59,7 @@ before(async () => {
       zookeeper: { connect: zk.connectString },
       http: { port: 0 },
       log: { level: 'silent' },
-      limits: { maxBodyBytes: 4096, maxDataBytes: 512, maxChildrenPerListing: 20, maxLeasesPerTenant: 8, maxPathBytes: 256, maxPathDepth: 8, maxRecursiveDeleteNodes: 50 },
+      limits: { wsMaxMessageBytes: 4096, maxBodyBytes: 4096, maxDataBytes: 512, maxChildrenPerListing: 20, maxLeasesPerTenant: 8, maxPathBytes: 256, maxPathDepth: 8, maxRecursiveDeleteNodes: 50 },
       tenants: [
         {
           name: 'fz-a',
@@ -460,4 +464,92 @@ test('grpc › a non-ASCII path in an error, an undecodable message: client erro
   const garbage = await sendGrpc({ service: 'Znodes', method: 'GetAcl', req: {}, auth: admin, garbage: new Uint8Array([250, 5, 255, 254, 23, 5, 0, 8]) });
   assert.deepEqual([garbage.kind, garbage.status], ['refused', 'INVALID_ARGUMENT']);
   assert.match(garbage.detail, /not valid protobuf/);
+});
+
+// ------------------------------------------------------------------------------------------
+// WebSocket
+// ------------------------------------------------------------------------------------------
+
+interface WsCase {
+  headers: Record<string, string>;
+  frames: { data: string | Buffer; binary: boolean }[];
+}
+
+const wsId = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('a', 'b', 's1', 's2') }, fc.constantFrom('', 'x'.repeat(200), 7, null), fc.string({ maxLength: 8 }));
+const wsOp = fc.oneof(
+  fc.record({ op: fc.constant('subscribe'), id: wsId, path: grpcPathArb, kind: fc.constantFrom('data', 'children', 'subtree', 'bogus', undefined), encoding: fc.constantFrom('utf8', 'base64', 'hex', undefined) }, { requiredKeys: ['op', 'id', 'path'] }),
+  fc.record({ op: fc.constant('unsubscribe'), id: wsId }),
+  fc.record({ op: fc.constant('observe'), id: wsId, path: grpcPathArb }),
+  fc.record({ op: fc.constant('lease_grant'), ttlMs: fc.oneof(fc.integer(), fc.constantFrom(1000, 60_000, 1.5, -1)) }),
+  fc.record({ op: fc.constant('lease_attach'), leaseId: fc.constantFrom('LEASE', 'gw-x.00', '', 'x'.repeat(300)) }),
+  fc.record({ op: fc.constant('ping'), data: fc.anything({ maxDepth: 2 }) }, { requiredKeys: ['op'] }),
+  fc.record({ op: fc.constantFrom('PING', 'bogus', '', 'subscribe '), extra: fc.anything({ maxDepth: 1 }) }, { requiredKeys: [] }),
+);
+const wsFrame = fc.oneof(
+  { weight: 8, arbitrary: fc.tuple(wsOp, fc.oneof({ weight: 6, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.anything({ maxDepth: 1 }) })).map(([o, extra]) => ({ data: JSON.stringify(extra === undefined ? o : { ...o, junk: extra }).replace('LEASE', leaseId), binary: false })) },
+  { weight: 1, arbitrary: fc.constantFrom('{', '', 'null', '[]', '"x"', '{"op":', 'x'.repeat(5000), '['.repeat(3000)).map((data) => ({ data, binary: false })) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((a) => ({ data: Buffer.from(a), binary: true })) },
+  { weight: 1, arbitrary: fc.constant({ data: 'y'.repeat(4096 * 16 + 10), binary: false }) },
+);
+const wsCaseArb: fc.Arbitrary<WsCase> = fc
+  .record({ auth: fc.oneof({ weight: 3, arbitrary: fc.constant(`Bearer ${KEYS.admin}`) }, { weight: 2, arbitrary: authHeader }), tenant: fc.constantFrom(undefined, undefined, undefined, 'fz-a', 'fz-b'), frames: fc.array(wsFrame, { minLength: 1, maxLength: 3 }) })
+  .map(({ auth, tenant, frames }) => ({ headers: { ...(auth ? { authorization: auth } : {}), ...(tenant ? { 'zkgate-tenant': tenant } : {}) }, frames }));
+
+/** Close codes that mean "the client did something wrong" (or a normal end). */
+const okClose = (code: number): boolean => code === 1000 || code === 1003 || code === 1008 || code === 1009 || (code >= 4400 && code < 4500);
+
+/**
+ * Opens a socket, sends the frames and a ping barrier, and classifies everything the server
+ * said until the barrier's pong or a close: any error reply or refusal makes the case `refused`;
+ * an error whose code maps to a 5xx, an unknown code, a close like 1011 or an abnormal close is
+ * `server`.
+ */
+function sendWs(c: WsCase): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.httpPort}/v1/ws`, { headers: c.headers });
+    let settled = false;
+    const seen: string[] = [];
+    let refused = false;
+    const finish = (a: Answer | Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      if (a instanceof Error) reject(a);
+      else resolve(a);
+    };
+    const timer = setTimeout(() => {
+      ws.terminate();
+      finish(new Error(`hang: no pong or close within ${REQUEST_TIMEOUT_MS} ms; seen ${seen.join(' ')}`));
+    }, REQUEST_TIMEOUT_MS);
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      const st = res.statusCode ?? 0;
+      finish({ kind: st >= 500 ? 'server' : 'refused', status: `upgrade-${st}`, detail: '' });
+    });
+    ws.on('error', (err) => finish(new Error(`crash: ${err.message}`)));
+    ws.on('open', () => {
+      for (const f of c.frames) ws.send(f.data, { binary: f.binary });
+      ws.send(JSON.stringify({ op: 'ping', data: 'barrier' }));
+    });
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString()) as { type: string; code?: ErrorCode; data?: unknown; message?: string };
+      if (m.type === 'error') {
+        const row = m.code ? ERROR_TABLE[m.code] : undefined;
+        seen.push(`error:${m.code}`);
+        if (!row || row.http >= 500) return finish({ kind: 'server', status: `error-${m.code}`, detail: m.message ?? '' });
+        refused = true;
+      }
+      if (m.type === 'pong' && m.data === 'barrier') finish({ kind: refused ? 'refused' : 'ok', status: refused ? 'error-reply' : 'ok', detail: seen.join(' ') });
+    });
+    ws.on('close', (code, reason) => {
+      if (okClose(code)) finish({ kind: 'refused', status: `close-${code}`, detail: reason.toString() });
+      else finish({ kind: 'server', status: `close-${code}`, detail: reason.toString() });
+    });
+  });
+}
+
+test('fuzz › thousands of hostile WebSocket frames: only success or client-error replies and closes, no crash or hang, nothing changed', async (t) => {
+  await fuzz(t, 'WebSocket', wsCaseArb, sendWs, budget(WS_BUDGET_MS));
+  assert.equal((await send({ method: 'GET', path: '/readyz', headers: {} })).status, 200);
 });

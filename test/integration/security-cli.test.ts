@@ -19,6 +19,23 @@ import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { status, type ServiceError } from '@grpc/grpc-js';
+import WebSocket from 'ws';
+
+/** Opens `url` and resolves with the server's first message, or rejects with the refused upgrade's status. */
+function wsFirstMessage(url: string, ca: Buffer, headers: Record<string, string>): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { ca, headers });
+    ws.once('message', (d) => {
+      resolve(JSON.parse(d.toString()) as Record<string, unknown>);
+      ws.close();
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      reject(new Error(`HTTP ${res.statusCode}`));
+    });
+    ws.once('error', reject);
+  });
+}
 
 const run = promisify(execFile);
 const CLI = projectFile('dist/src/cli/index.js');
@@ -124,7 +141,7 @@ describe('bind policy', () => {
 });
 
 describe('keys, TLS and secrets through the CLI', () => {
-  test('cli › keygen output is valid config; HTTPS and gRPC over TLS with the key work, without it 401 / UNAUTHENTICATED; nothing secret is printed', async () => {
+  test('cli › keygen output is valid config; HTTPS, WSS and gRPC over TLS with the key work, without it 401 / UNAUTHENTICATED; nothing secret is printed', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'keygen', '--tenant', 'acme', '--role', 'admin']);
     const key = (/^zkg_\S+$/m.exec(stdout) ?? [''])[0];
     assert.match(key, /^zkg_[A-Za-z0-9_-]{43}$/);
@@ -153,6 +170,10 @@ describe('keys, TLS and secrets through the CLI', () => {
       assert.notEqual(plain, 200);
       // Without the certificate trusted the client refuses the server.
       await assert.rejects(run('curl', ['-sS', `https://localhost:${s.port}/healthz`]));
+      // WebSocket over TLS (wss:) on the HTTPS port, authenticated on the upgrade.
+      const welcome = await wsFirstMessage(`wss://localhost:${s.port}/v1/ws`, cert.cert, { authorization: `Bearer ${key}` });
+      assert.deepEqual([welcome.type, welcome.tenant], ['welcome', 'acme']);
+      await assert.rejects(wsFirstMessage(`wss://localhost:${s.port}/v1/ws`, cert.cert, {}), /HTTP 401/);
       // The gRPC listener: TLS with the same certificate, the same key.
       const grpcPort = Number((/"grpcPort":(\d+)/.exec(s.out()) ?? [])[1]);
       const g = grpcClient(grpcPort, { ca: cert.cert, apiKey: key });
