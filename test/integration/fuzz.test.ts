@@ -37,6 +37,8 @@ const REST_BUDGET_MS = 15_000;
 const GRPC_BUDGET_MS = 10_000;
 const WS_BUDGET_MS = 12_000;
 const SWEEP_MARGIN_MS = 50_000;
+/** At most ~150 requests a second per transport. */
+const MIN_INTERVAL_MS = 6.5;
 let zkStartedAt = 0;
 /** `want` ms, or less so that the run ends before ZooKeeper could first delete containers or TTL nodes. */
 const budget = (want: number): number => Math.max(1000, Math.min(want, zkStartedAt + SWEEP_MARGIN_MS - Date.now()));
@@ -280,7 +282,12 @@ async function fuzz<R>(t: { diagnostic(msg: string): void }, transport: string, 
     return { zxid, tree };
   };
   let snap = await snapshot();
+  let lastStart = 0;
   const check = async (r: R): Promise<void> => {
+    // Paced, so the run stays light on a shared 2-core machine (other test files run beside it).
+    const wait = lastStart + MIN_INTERVAL_MS - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    lastStart = Date.now();
     counts.requests++;
     let a: Answer;
     try {
