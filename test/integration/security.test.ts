@@ -17,6 +17,8 @@ import type { NativeZkClient } from '../../src/zk/index.js';
 import { expireSession, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { contract, restClient, type RestClient, type RestResponse } from '../support/openapi.js';
 import { connectRaw, walkTree } from '../support/zk-tree.js';
+import { grpcClient } from '../support/grpc-client.js';
+import { WsTestClient } from '../support/ws-client.js';
 
 interface Problem {
   code: string;
@@ -312,6 +314,45 @@ describe('tenant isolation', () => {
       [...m].filter(([p]) => p !== '/tenants/alpha' && !p.startsWith('/tenants/alpha/')).map((e) => e.join(' '));
     assert.deepEqual(outside(afterWalk), outside(before));
     assert.equal((await root.get('/tenants/beta/secret')).data.toString(), 'beta only');
+  });
+});
+
+describe('tenant isolation over gRPC and WebSocket', () => {
+  test('isolation › the same path tricks over gRPC and WebSocket never reach beta, and answer alike for existing and missing nodes', async () => {
+    await api.json('POST', nodeUrl('/secret'), { data: 'beta only' }, bearer(KEYS.bAdmin)); // 201, or 409 when the REST test made it
+    const tricks = (name: string): string[] => [
+      `/../beta/${name}`, `/tenants/beta/${name}`, `//beta/${name}`, `/..\u2215beta\u2215${name}`, `/..\uff0fbeta\uff0f${name}`, `/./${name}`, `/${name}/`, `/a\u0000/../${name}`,
+    ];
+    const g = grpcClient(gw.grpcPort, { apiKey: KEYS.aAdmin });
+    const ws = await WsTestClient.open(`ws://127.0.0.1:${gw.httpPort}/v1/ws`, { authorization: `Bearer ${KEYS.aAdmin}` });
+    try {
+      const answers = async (name: string): Promise<string[]> => {
+        const out: string[] = [];
+        for (const [i, path] of tricks(name).entries()) {
+          const got = await g.unary<{ data?: Buffer }>('Znodes', 'Get', { path }).then(
+            (r) => `OK ${Buffer.from(r.data ?? []).toString()}`,
+            (e: { code: number }) => `status ${e.code}`,
+          );
+          out.push(`grpc ${path.replace(name, 'NAME')} ${got}`);
+          const id = `${name}-${i}`;
+          ws.send({ op: 'subscribe', id, path });
+          const reply = await ws.take((m) => m.id === id);
+          out.push(`ws ${path.replace(name, 'NAME')} ${reply.type} ${String(reply.code ?? '')}`);
+          if (reply.type === 'subscribed') {
+            ws.send({ op: 'unsubscribe', id });
+            await ws.take((m) => m.type === 'unsubscribed' && m.id === id);
+          }
+        }
+        return out;
+      };
+      const existing = await answers('secret');
+      assert.deepEqual(existing, await answers('missing'), "gRPC and WebSocket answers do not depend on beta's nodes");
+      assert.ok(existing.every((a) => !a.includes('beta only')));
+      assert.ok(!JSON.stringify(ws.all).includes('beta only'), 'no WebSocket message carried beta data');
+    } finally {
+      g.close();
+      ws.close();
+    }
   });
 });
 
