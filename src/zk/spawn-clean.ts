@@ -11,8 +11,9 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const CLOSE_FDS_AND_EXEC =
-  'for f in /proc/self/fd/*; do f=${f##*/}; if [ "$f" -gt 2 ]; then eval "exec $f>&-"; fi; done 2>/dev/null; exec "$@"';
+// No redirection on the loop: bash would park a copy of stderr on a high fd, the loop would close
+// it, and the child's stderr would silently end up on /dev/null.
+const CLOSE_FDS_AND_EXEC = 'for f in /proc/self/fd/*; do f=${f##*/}; if [ "$f" -gt 2 ]; then eval "exec $f>&-"; fi; done; exec "$@"';
 const BASH = ['/bin/bash', '/usr/bin/bash'].find((b) => existsSync(b));
 
 /** Spawns `cmd args` with no inherited fds above stdio; same options as `child_process.spawn`. */

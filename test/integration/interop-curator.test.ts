@@ -1,6 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execAsync = promisify(execFile);
 import { leasePool, uniquePath, zkAndGateway } from '../support/test-gateway.js';
 import { checkOverlaps, contend, gatewayRounds } from '../support/peers.js';
 import { projectFile } from '../../src/project-files.js';
@@ -51,8 +54,9 @@ describe('interop with Curator 5.4 (InterProcessMutex, LeaderLatch)', () => {
     assert.equal((await rest.json('POST', `/v1/locks${path}`, { leaseId: await lease(), flavour: 'kazoo', data: 'kz' })).status, 200);
     const gateway = ((await rest.json('GET', `/v1/locks${path}`)).body as { queue: { node: string }[] }).queue.map((q) => q.node.slice(path.length + 1));
     assert.equal(gateway.length, 4);
-    const cp = execFileSync('sh', [projectFile('test/peers/classpath.sh')], { encoding: 'utf8' }).trim();
-    const curator = execFileSync('java', ['-cp', cp, projectFile('test/peers/CuratorPeer.java'), 'inspect', env.zk.connectString, path], { encoding: 'utf8' })
+    // Asynchronously: a blocked event loop would starve the in-process gateway's ZooKeeper session.
+    const cp = (await execAsync('sh', [projectFile('test/peers/classpath.sh')], { encoding: 'utf8' })).stdout.trim();
+    const curator = (await execAsync('java', ['-cp', cp, projectFile('test/peers/CuratorPeer.java'), 'inspect', env.zk.connectString, path], { encoding: 'utf8' })).stdout
       .split('\n')
       .filter(Boolean);
     assert.deepEqual(curator, gateway);

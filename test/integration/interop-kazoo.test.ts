@@ -1,6 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execAsync = promisify(execFile);
 import { leasePool, uniquePath, zkAndGateway } from '../support/test-gateway.js';
 import { checkOverlaps, contend, gatewayRounds } from '../support/peers.js';
 import { projectFile } from '../../src/project-files.js';
@@ -35,7 +38,7 @@ describe('interop with Kazoo 2.8 (Lock)', () => {
     }
     assert.equal((await rest.json('POST', `/v1/locks${path}`, { leaseId: await lease(), data: 'curator' })).status, 200);
     const gateway = ((await rest.json('GET', `/v1/locks${path}`, undefined, { query: { flavour: 'kazoo' } })).body as { queue: { node: string }[] }).queue;
-    const out = execFileSync('/usr/bin/python3', [projectFile('test/peers/kazoo_peer.py'), 'inspect', env.zk.connectString, path], { encoding: 'utf8' }).split('\n');
+    const out = (await execAsync('/usr/bin/python3', [projectFile('test/peers/kazoo_peer.py'), 'inspect', env.zk.connectString, path], { encoding: 'utf8' })).stdout.split('\n');
     const nodes = out.filter((l) => l.startsWith('NODE ')).map((l) => l.slice(5));
     const contenders = out.filter((l) => l.startsWith('CONTENDER ')).map((l) => l.slice(10));
     assert.deepEqual(nodes, gateway.map((q) => q.node.slice(path.length + 1)));

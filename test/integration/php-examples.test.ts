@@ -5,7 +5,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/zk/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ describe('PHP examples (php-cli + php-curl)', () => {
   test('php › three leader-workers: one leads; SIGKILL it and another leads within the lease TTL', async (t) => {
     const election = uniquePath('cluster');
     const workers: Worker[] = ['w1', 'w2', 'w3'].map((name) => {
-      const proc = spawn('php', [projectFile('examples/php/leader-worker.php')], {
+      const proc = spawnClean('php', [projectFile('examples/php/leader-worker.php')], {
         env: { ...process.env, ZKGATE_URL: env.g.base, WORKER: name, ELECTION: election, TTL_MS: String(TTL_MS), TICK_MS: '300' },
         stdio: ['ignore', 'pipe', 'inherit'],
       });

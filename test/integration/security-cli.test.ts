@@ -7,7 +7,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/zk/index.js';
 import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,7 +50,7 @@ interface Served {
 
 /** Starts `zkgate serve` and resolves once it logs its port (or rejects with its output when it exits). */
 function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--http-port', '0', '--grpc-port', '0', ...args], {
+  const proc = spawnClean(process.execPath, [CLI, 'serve', '--http-port', '0', '--grpc-port', '0', ...args], {
     env: { ...process.env, ZKGATE_CONFIG: '', ZKGATE_ZOOKEEPER: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -80,7 +81,8 @@ function serve(args: string[], env: Record<string, string> = {}): Promise<Served
       resolve({ proc, out: () => text, port: Number(m[1]), stop });
     };
     proc.stdout?.on('data', onData);
-    proc.once('exit', (code) => {
+    // 'close', not 'exit': the output must be read to the end before it is judged.
+    proc.once('close', (code) => {
       clearTimeout(t);
       reject(Object.assign(new Error(`zkgate exited with ${code}:\n${text}`), { code, text }));
     });

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/zk/index.js';
 import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
 import { generateApiKey, hashApiKey, type Tenant } from '../../src/core/index.js';
@@ -29,7 +30,7 @@ interface SseFrame {
 
 /** `curl -N` on an SSE URL; frames arrive in `frames` as they come. */
 function sse(url: string): { proc: ChildProcess; frames: SseFrame[] } {
-  const proc = spawn('/usr/bin/curl', ['-s', '-N', '-H', 'Accept: text/event-stream', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawnClean('/usr/bin/curl', ['-s', '-N', '-H', 'Accept: text/event-stream', url], { stdio: ['ignore', 'pipe', 'inherit'] });
   const frames: SseFrame[] = [];
   let buf = '';
   proc.stdout?.on('data', (chunk: Buffer) => {
@@ -186,7 +187,7 @@ describe('watch over HTTP: long-poll and Server-Sent Events', () => {
 
   test('the PHP config watcher (plain php-curl) prints each new version via long-poll', async () => {
     await zkc().create('/config', Buffer.from('color=red'), 'persistent');
-    const php = spawn('/usr/bin/php', [projectFile('examples/php/config-watcher.php'), gw.base, '/config', '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const php = spawnClean('/usr/bin/php', [projectFile('examples/php/config-watcher.php'), gw.base, '/config', '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
     procs.push(php);
     const lines: string[] = [];
     createInterface({ input: php.stdout as NodeJS.ReadableStream }).on('line', (l) => lines.push(l));

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/zk/index.js';
 import { createInterface } from 'node:readline';
 import { generateApiKey, hashApiKey, type Tenant } from '../../src/core/index.js';
 import { expireSession, fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
@@ -196,7 +197,7 @@ describe('watch over WebSocket', () => {
     try {
       await t2.client().create('/flood', Buffer.alloc(0), 'persistent');
       // The slow one: Python's websocket client with a small fixed receive buffer that stops reading.
-      const slow = spawn('/usr/bin/python3', ['-c', PY_SLOW_CLIENT, url2, '/flood'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const slow = spawnClean('/usr/bin/python3', ['-c', PY_SLOW_CLIENT, url2, '/flood'], { stdio: ['pipe', 'pipe', 'inherit'] });
       procs.push(slow);
       const out: string[] = [];
       createInterface({ input: slow.stdout as NodeJS.ReadableStream }).on('line', (l) => out.push(l));
@@ -227,7 +228,7 @@ describe('watch over WebSocket', () => {
 
   test("Python's websocket client (Debian python3-websocket) subscribes and gets events with data", async () => {
     await zkc().create('/py', Buffer.from('one'), 'persistent');
-    const py = spawn('/usr/bin/python3', ['-c', PY_CLIENT, url, '/py', '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const py = spawnClean('/usr/bin/python3', ['-c', PY_CLIENT, url, '/py', '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
     procs.push(py);
     const lines: string[] = [];
     createInterface({ input: py.stdout as NodeJS.ReadableStream }).on('line', (l) => lines.push(l));

@@ -3,7 +3,8 @@
  * on one lock or election path, all appending ENTER/EXIT (LEAD/UNLEAD) lines to one O_APPEND
  * log, and the checker that finds overlapping holds in that log.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/zk/index.js';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,8 @@ export function startPeer(kind: 'curator' | 'kazoo', args: readonly string[], en
     kind === 'curator'
       ? ['java', ['-Xshare:auto', '-XX:TieredStopAtLevel=1', '-cp', (classpath ??= execFileSync('sh', [projectFile('test/peers/classpath.sh')], { encoding: 'utf8' }).trim()), projectFile('test/peers/CuratorPeer.java'), ...args]]
       : ['/usr/bin/python3', [projectFile('test/peers/kazoo_peer.py'), ...args]];
-  const proc = spawn(cmd, argv as string[], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // spawnClean: a long-lived JVM must not inherit the gateway's ZooKeeper sockets.
+  const proc = spawnClean(cmd, argv as string[], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr?.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));

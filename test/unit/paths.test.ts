@@ -46,3 +46,24 @@ describe('paths › URL to znode path', () => {
     }
   });
 });
+
+describe('spawnClean', () => {
+  test('the child keeps stdout and stderr but inherits no other fd', async () => {
+    const { spawnClean } = await import('../../src/zk/spawn-clean.js');
+    const { openSync, closeSync } = await import('node:fs');
+    const extra = openSync('/dev/null', 'r');
+    try {
+      const child = spawnClean('/bin/sh', ['-c', 'ls /proc/self/fd; echo err >&2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      await new Promise((r) => child.once('close', r));
+      assert.equal(err, 'err\n');
+      const fds = out.split('\n').filter(Boolean).map(Number);
+      assert.ok(!fds.includes(extra), `fd ${extra} leaked: ${fds.join(' ')}`);
+    } finally {
+      closeSync(extra);
+    }
+  });
+});
