@@ -3,7 +3,7 @@
 // long-poll ("blocking query") and prints every new version of a config znode as it happens.
 //
 //   php config-watcher.php [gateway-url] [znode-path] [changes-to-print (0 = forever)]
-//   php config-watcher.php http://127.0.0.1:8080 /config/app
+//   ZKGATE_API_KEY=zkg_… php config-watcher.php http://127.0.0.1:8080 /config/app
 //
 // Each request sends the index (X-Zkgate-Index) of the state it last saw and waits up to 30 s.
 // The gateway answers at once when the node is newer, else when it changes, else after the wait
@@ -14,22 +14,26 @@ $gateway = rtrim($argv[1] ?? (getenv('ZKGATE_URL') ?: 'http://127.0.0.1:8080'), 
 $path = $argv[2] ?? '/config/app';
 $max = (int) ($argv[3] ?? 0);
 $waitMs = 30000;
+$headers = ['Accept: application/json'];
+if (getenv('ZKGATE_API_KEY')) {
+    $headers[] = 'Authorization: Bearer ' . getenv('ZKGATE_API_KEY'); // a read key is enough
+}
 
 $urlPath = implode('/', array_map('rawurlencode', explode('/', $path)));
 $index = '0'; // "0": we have seen nothing (or the node did not exist)
 $printed = 0;
 
 while ($max === 0 || $printed < $max) {
-    $headers = [];
+    $response = [];
     $ch = curl_init("$gateway/v1/nodes$urlPath?wait=$waitMs&index=$index");
     curl_setopt_array($ch, [
         CURLOPT_RETURNTRANSFER => true,
         CURLOPT_TIMEOUT_MS => $waitMs + 10000,
-        CURLOPT_HTTPHEADER => ['Accept: application/json'],
-        CURLOPT_HEADERFUNCTION => function ($ch, $line) use (&$headers) {
+        CURLOPT_HTTPHEADER => $headers,
+        CURLOPT_HEADERFUNCTION => function ($ch, $line) use (&$response) {
             $parts = explode(':', $line, 2);
             if (count($parts) === 2) {
-                $headers[strtolower(trim($parts[0]))] = trim($parts[1]);
+                $response[strtolower(trim($parts[0]))] = trim($parts[1]);
             }
             return strlen($line);
         },
@@ -41,8 +45,8 @@ while ($max === 0 || $printed < $max) {
         sleep(1);
         continue;
     }
-    $index = $headers['x-zkgate-index'] ?? $index;
-    if (($headers['x-zkgate-unchanged'] ?? '') === 'true') {
+    $index = $response['x-zkgate-index'] ?? $index;
+    if (($response['x-zkgate-unchanged'] ?? '') === 'true') {
         continue; // the wait ended without a change: ask again
     }
     if ($status === 404) {

@@ -180,8 +180,9 @@ describe('watch over HTTP: long-poll and Server-Sent Events', () => {
     await eventually(() => (gw.running.gateway.watches.stats()[0]?.zkWatches.children ?? 0) >= 1);
     const r = await rest.request('GET', '/metrics');
     const text = r.body as string;
-    assert.match(text, /zkgate_watch_subscribers\{tenant="default",kind="children"\} 5/);
-    assert.match(text, /zkgate_watch_zk_watches\{tenant="default",kind="children"\} 1/);
+    assert.match(text, /zkgate_watch_subscribers\{tenant="default",kind="children"\} 5\n/);
+    assert.match(text, /zkgate_watch_zk_watches\{tenant="default",kind="children"\} [1-9]\d*\n/);
+    assert.match(text, /zkgate_watch_zk_reads\{tenant="default"\} [1-9]\d*\n/);
     for (const s of streams) s.stop();
   });
 

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ZkgateError, type Gateway, type Tenant, type WatchEvent, type WatchStream } from '../../src/core/index.js';
+import { ZkgateError, blockingRead, type Gateway, type Tenant, type WatchEvent, type WatchStream } from '../../src/core/index.js';
 import { expireSession, fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { eventually, startTestGateway, type TestGateway } from '../support/test-gateway.js';
 import { take, until } from '../support/events.js';
@@ -120,7 +120,30 @@ describe('watch hub', () => {
     assert.ok(total < 100, `ZooKeeper holds ${total} watches in all (wchs), not one per subscriber`);
     for (const s of streams) s.stop();
     assert.equal(stats()?.subscribers.data, 0);
-    assert.equal(stats()?.zkWatches.data, 0, 'the last subscriber out releases the shared watch');
+    // Without subscribers the watch is kept while it is pending: a newcomer gets the state without a read.
+    const armed = stats()?.zkWatches.data as number;
+    assert.ok(armed >= 1);
+    const reads = stats()?.reads;
+    const again = core.watches.watch(tenant, '/shared', { kind: 'data' });
+    assert.equal(brief((await take(again[Symbol.asyncIterator](), 1))[0] as WatchEvent), 'current /shared=3');
+    assert.equal(stats()?.reads, reads, 'no read for a subscriber joining a pending watch');
+    again.stop();
+    await zkc().set('/shared', Buffer.from('4'));
+    await eventually(() => stats()?.zkWatches.data === armed - 1, 5000, 'the idle watch dropped once it fired');
+    assert.equal(stats()?.reads, reads, 'no read after a watch nobody listens to fires');
+  });
+
+  test('repeated long-polls on a quiet node share one pending watch: no read and no new watch per poll', async () => {
+    await zkc().create('/quiet', Buffer.from('q'), 'persistent');
+    const stats = () => core.watches.stats().find((x) => x.tenant === tenant.name);
+    const first = await blockingRead(core.watches, tenant, '/quiet', 'data', { waitMs: 0 });
+    const reads = stats()?.reads;
+    for (let i = 0; i < 20; i++) {
+      const r = await blockingRead(core.watches, tenant, '/quiet', 'data', { index: first.state.zxid, waitMs: 20 });
+      assert.equal(r.unchanged, true);
+    }
+    assert.equal(stats()?.reads, reads);
+    assert.equal(await serverWatches(zk.clientPort, tenant, '/quiet'), 1);
   });
 
   test('a slow consumer is cut with SLOW_CONSUMER while the others get every event', async () => {

@@ -183,9 +183,9 @@ describe('watch over WebSocket', () => {
     const metrics = (await rest.request('GET', '/metrics')).body as string;
     assert.match(metrics, /zkgate_watch_subscribers\{tenant="default",kind="data"\} 1000/);
     c.send({ op: 'subscribe', id: 'one-too-many', path: '/hot' });
-    assert.equal((await c.take((m) => m.type === 'error' && m.id === 'one-too-many')).code, 'LIMIT_EXCEEDED');
+    assert.equal((await c.take((m) => m.type === 'error' && m.id === 'one-too-many', 20_000)).code, 'LIMIT_EXCEEDED');
     c.close();
-    await eventually(() => (gw.running.gateway.watches.stats()[0]?.subscribers.data ?? 1) === 0, 5000, 'subscriptions released on close');
+    await eventually(() => (gw.running.gateway.watches.stats()[0]?.subscribers.data ?? 1) === 0, 20_000, 'subscriptions released on close');
   });
 
   test('a slow consumer is cut with SLOW_CONSUMER (close 4408) while another socket continues', async () => {

@@ -152,6 +152,7 @@ export class WsConnection {
   private observe(msg: Msg<'observe'>): void {
     this.assertNewId(msg.id);
     this.gw.auth.authorize(this.principal, 'lock.read', msg.path);
+    const release = this.tenant.quotas.take('subscriptions');
     const ac = new AbortController();
     const sub = { stop: () => ac.abort() };
     this.subs.set(msg.id, sub);
@@ -166,6 +167,7 @@ export class WsConnection {
       } catch (err) {
         if (!ac.signal.aborted) this.replyError(err, { op: 'observe', id: msg.id });
       } finally {
+        release();
         if (this.subs.get(msg.id) === sub) this.subs.delete(msg.id);
       }
     })();
@@ -234,6 +236,7 @@ export class WsConnection {
     if (this.closed.signal.aborted) return;
     this.closed.abort();
     clearInterval(this.heartbeat);
+    for (const sub of this.subs.values()) sub.stop();
     this.subs.clear();
     this.group.close();
   }

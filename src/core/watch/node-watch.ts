@@ -25,6 +25,8 @@ export interface NodeWatchHost {
   client(): ZkClient;
   /** Counts one ZooKeeper read. */
   countRead(): void;
+  /** The watch of a node watch without subscribers fired: it is of no further use. */
+  idleWatchFired(w: NodeWatch): void;
   /** Most children a children watch may report (`limits.maxChildrenPerListing`). */
   readonly maxChildren: number;
 }
@@ -90,6 +92,13 @@ export class NodeWatch {
   get isArmed(): boolean {
     return this.armed && !this.closed;
   }
+  /**
+   * Whether it can be kept without subscribers and still answer a new one at once: its watch is
+   * pending, so the state it holds is still the node's current state.
+   */
+  get canIdle(): boolean {
+    return this.isArmed && this.snap !== undefined && !this.running;
+  }
 
   /** Attaches a sink; it gets the current state at once if known, else after the first read. */
   add(sink: Sink): void {
@@ -118,6 +127,7 @@ export class NodeWatch {
   close(): void {
     this.closed = true;
     this.sinks.clear();
+    this.snap = undefined; // a pending watcher keeps this object alive until it fires: keep it small
   }
 
   private prime(sink: Sink, s: Snapshot): void {
@@ -134,6 +144,10 @@ export class NodeWatch {
     if (this.closed || token !== this.token || this.firedToken === token) return;
     this.firedToken = token;
     this.armed = false;
+    if (this.sinks.size === 0) {
+      this.host.idleWatchFired(this);
+      return;
+    }
     this.kick();
   }
 

@@ -12,11 +12,19 @@ import type { Tenant } from '../tenants/tenant.js';
 import { NodeWatch, type NodeWatchHost, type NodeWatchKind, type Sink } from './node-watch.js';
 import type { WatchKind, WatchStats } from './types.js';
 
+/**
+ * Node watches kept without subscribers while their ZooKeeper watch is pending (see `detach`),
+ * per tenant; past this the oldest is dropped.
+ */
+const MAX_IDLE = 1000;
+
 const RECONNECTED_NOTE = 'zookeeper connection restored: current state; changes while disconnected may have been coalesced';
 const NEW_SESSION_NOTE = 'zookeeper session expired and a new one was created: current state; changes in between may have been coalesced';
 
 export class TenantWatches implements NodeWatchHost {
   private readonly watches = new Map<string, NodeWatch>();
+  /** Keys of node watches without subscribers, oldest first. */
+  private readonly idle = new Set<string>();
   readonly subscribers: Record<WatchKind, number> = { data: 0, children: 0, subtree: 0 };
   private reads = 0;
   private resyncs = 0;
@@ -43,6 +51,7 @@ export class TenantWatches implements NodeWatchHost {
   /** Attaches `sink` to the shared watch of (kind, path), creating it on first use. */
   attach(kind: NodeWatchKind, path: string, sink: Sink): void {
     const key = `${kind}:${path}`;
+    this.idle.delete(key);
     let w = this.watches.get(key);
     if (!w) {
       w = new NodeWatch(kind, path, this);
@@ -51,16 +60,35 @@ export class TenantWatches implements NodeWatchHost {
     w.add(sink);
   }
 
-  /** Detaches `sink`; the last one out closes the shared watch. */
+  /**
+   * Detaches `sink`. When the last one leaves, a node watch whose ZooKeeper watch is still
+   * pending is kept (idle) until that watch fires: ZooKeeper cannot remove a watch, so a new one
+   * per subscribe would pile up watchers on a quiet node (a long-poll client re-subscribes every
+   * wait), and the next subscriber gets the current state without a read.
+   */
   detach(kind: NodeWatchKind, path: string, sink: Sink): void {
     const key = `${kind}:${path}`;
     const w = this.watches.get(key);
     if (!w) return;
     w.remove(sink);
-    if (w.size === 0) {
-      w.close();
-      this.watches.delete(key);
+    if (w.size > 0) return;
+    if (!w.canIdle) {
+      this.drop(key);
+      return;
     }
+    this.idle.add(key);
+    if (this.idle.size > MAX_IDLE) this.drop(this.idle.values().next().value as string);
+  }
+
+  idleWatchFired(w: NodeWatch): void {
+    const key = `${w.kind}:${w.path}`;
+    if (this.watches.get(key) === w && w.size === 0) this.drop(key);
+  }
+
+  private drop(key: string): void {
+    this.idle.delete(key);
+    this.watches.get(key)?.close();
+    this.watches.delete(key);
   }
 
   stats(): WatchStats {
@@ -80,9 +108,14 @@ export class TenantWatches implements NodeWatchHost {
     this.tenant.off('state', this.onState);
     for (const w of this.watches.values()) w.close();
     this.watches.clear();
+    this.idle.clear();
   }
 
   private tenantOnState(change: StateChange): void {
+    // Idle node watches are not worth a read: drop them.
+    if (change.state === 'expired' || change.state === 'reconnected' || change.state === 'connected') {
+      for (const key of [...this.idle]) this.drop(key);
+    }
     switch (change.state) {
       case 'expired':
         for (const w of this.watches.values()) w.sessionLost();
