@@ -58,7 +58,8 @@ describe('watch over WebSocket', () => {
     gw = await startTestGateway(zk.connectString, {
       // The longest session the harness's tickTime allows: fewer suspensions on a loaded machine.
       tenants: [{ name: 'default', sessionTimeoutMs: 10_000 }],
-      watch: { heartbeatMs: 300, queueSize: 8 },
+      // Pings every 1.5 s: quick enough to test, slow enough that a loaded machine answers in time.
+      watch: { heartbeatMs: 1500, queueSize: 8 },
       limits: { wsMaxMessageBytes: 2048, wsMessagesPerSecond: 5000, maxSubscriptionsPerTenant: 5000 },
     });
     rest = restClient(gw.base);
@@ -137,7 +138,7 @@ describe('watch over WebSocket', () => {
     const c = await open();
     let pings = 0;
     c.ws.on('ping', () => pings++);
-    await eventually(() => pings >= 2, 5000, 'two pings');
+    await eventually(() => pings >= 2, 10_000, 'two pings');
     assert.equal(c.ws.readyState, c.ws.OPEN);
     c.close();
   });
@@ -184,7 +185,11 @@ describe('watch over WebSocket', () => {
     for (let round = 0; pending.length > 0 && round < 5; round++) {
       for (const id of pending) c.send({ op: 'subscribe', id, path: '/hot' });
       const settled = (id: string) => (m: Json) => m.id === id && ((m.type === 'event' && m.event.type === 'current') || m.type === 'error');
-      await eventually(() => pending.every((id) => c.all.some(settled(id))), 30_000, 'every subscribe answered');
+      await eventually(() => pending.every((id) => c.all.some(settled(id))), 30_000, 'every subscribe answered').catch((e: Error) => {
+        const missing = pending.filter((id) => !c.all.some(settled(id)));
+        const seen = c.all.filter((m) => m.id === missing[0]).map((m) => m.type);
+        throw new Error(`${e.message}: ${missing.length} unanswered (${missing[0]} got ${JSON.stringify(seen)}); hub ${JSON.stringify(gw.running.gateway.watches.stats())}; session ${tenant.session.state}`);
+      });
       const failed = new Set(c.inbox.filter((m) => m.type === 'error' && m.code === 'UNAVAILABLE').map((m) => m.id as string));
       c.inbox.splice(0, c.inbox.length, ...c.inbox.filter((m) => !(m.type === 'error' && failed.has(m.id))));
       c.all.splice(0, c.all.length, ...c.all.filter((m) => !(m.type === 'error' && failed.has(m.id))));

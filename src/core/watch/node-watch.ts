@@ -25,6 +25,8 @@ export interface NodeWatchHost {
   client(): ZkClient;
   /** Counts one ZooKeeper read. */
   countRead(): void;
+  /** Whether the tenant's session is connected now. */
+  readonly usable: boolean;
   /** The watch of a node watch without subscribers fired: it is of no further use. */
   idleWatchFired(w: NodeWatch): void;
   /** Most children a children watch may report (`limits.maxChildrenPerListing`). */
@@ -63,6 +65,10 @@ function changes(kind: NodeWatchKind, path: string, prev: Snapshot, next: Snapsh
   return [];
 }
 
+/** Backoff of re-reads that failed while the session stayed connected (e.g. an operation timeout), ms. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5000;
+
 export class NodeWatch {
   private readonly sinks = new Set<Sink>();
   /** Sinks that have had their first event. */
@@ -77,6 +83,8 @@ export class NodeWatch {
   private dirty = false;
   private resyncNote: string | undefined;
   private closed = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_MIN_MS;
 
   constructor(
     readonly kind: NodeWatchKind,
@@ -126,6 +134,7 @@ export class NodeWatch {
   /** Stops reading; a pending ZooKeeper watch is ignored when it fires. */
   close(): void {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     this.sinks.clear();
     this.snap = undefined; // a pending watcher keeps this object alive until it fires: keep it small
   }
@@ -164,15 +173,32 @@ export class NodeWatch {
           next = await this.read(!this.armed);
         } catch (err) {
           const e = toZkgateError(err, this.path);
-          // Session down: the hub resyncs every node watch once it is back.
-          if (e.code !== 'UNAVAILABLE' && e.code !== 'SESSION_EXPIRED') this.fail(e);
+          if (e.code !== 'UNAVAILABLE' && e.code !== 'SESSION_EXPIRED') {
+            this.fail(e);
+            return;
+          }
+          this.resyncNote ??= note; // the resync still owes its note
+          if (this.dirty) continue; // a resync came while this read was failing: do it now
+          // Session down: the hub resyncs every node watch once it is back. Still up (the call
+          // timed out): nothing else would re-read, so retry with backoff.
+          if (this.host.usable) this.retryLater();
           return;
         }
+        this.retryMs = RETRY_MIN_MS;
         if (!this.closed) this.publish(next, note);
       }
     } finally {
       this.running = false;
     }
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
   /** One read of the node (re-arming the watch when `watch`); a missing node gets an exists watch. */

@@ -41,6 +41,9 @@ export class TenantWatches implements NodeWatchHost {
   client(): ZkClient {
     return this.tenant.client();
   }
+  get usable(): boolean {
+    return this.tenant.ready;
+  }
   get maxChildren(): number {
     return this.tenant.limits.maxChildrenPerListing;
   }
