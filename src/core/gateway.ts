@@ -14,6 +14,7 @@ import { SequentialQueue } from './recipes/sequential-queue.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { Authenticator, type Principal } from './auth/authenticator.js';
 import type { Tenant } from './tenants/tenant.js';
+import type { Lease } from './leases/lease.js';
 import { WatchHub } from './watch/hub.js';
 
 export interface TenantHealth {
@@ -73,13 +74,24 @@ export class Gateway {
     return t;
   }
 
-  /** Znode operations inside the tenant's chroot. */
   /** Znode operations for an authenticated caller: its tenant, bounded by its path prefixes. */
   nodesAs(principal: Principal): NodeService {
     if (principal.prefixes.length === 0) return this.nodes(principal.tenant);
     return new NodeService(principal.tenant, this.leases, principal.prefixes);
   }
 
+  /**
+   * The lease `id` in the caller's tenant, once the caller may use it for `action`: a lease
+   * belongs to the key that granted it; other keys of the tenant need the admin role.
+   * @throws LEASE_NOT_FOUND, PERMISSION_DENIED
+   */
+  leaseAs(principal: Principal, id: string, action: 'lease.read' | 'lease.write'): Lease {
+    const lease = this.leases.lookup(principal.tenant, id);
+    this.auth.authorizeLease(principal, lease, action);
+    return lease;
+  }
+
+  /** Znode operations inside the tenant's chroot (no path prefixes). */
   nodes(tenant: Tenant): NodeService {
     let s = this.nodeServices.get(tenant);
     if (!s) {

@@ -48,12 +48,6 @@ export function nodesFor(gw: Gateway, principal: Principal, action: Action, path
   return gw.nodesAs(principal);
 }
 
-/** The caller's lease `id`, once the caller may use it for `action` (its own lease, or lease admin). */
-export function leaseFor(gw: Gateway, principal: Principal, id: string, action: 'lease.read' | 'lease.write'): Lease {
-  const lease = gw.leases.lookup(principal.tenant, id);
-  gw.auth.authorizeLease(principal, lease, action);
-  return lease;
-}
 
 /**
  * An AbortSignal that aborts when the client cancels the call, goes away, or the call's deadline
@@ -133,7 +127,7 @@ export function failStream(call: { emit(event: 'error', err: Error): boolean }, 
 export function recipeLease(gw: Gateway, principal: Principal, action: Action, path: string, id: string): Lease {
   gw.auth.authorize(principal, action, path);
   if (!id) throw invalidArgument('leaseId', 'is required');
-  return leaseFor(gw, principal, id, 'lease.write');
+  return gw.leaseAs(principal, id, 'lease.write');
 }
 
 /** A writable server stream as the helpers below see it. */

@@ -6,7 +6,7 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Gateway, Lease, LeaseInfo, LeaseStateEvent, Principal } from '../../core/index.js';
 import { mapError } from '../error-table.js';
-import { failStream, leaseFor, principalOf, unaryWith } from './call-context.js';
+import { failStream, principalOf, unaryWith } from './call-context.js';
 import { checkDecoded } from './malformed.js';
 import { toEnum } from './proto-values.js';
 
@@ -43,7 +43,7 @@ function keepAliveStream(gw: Gateway, principal: Principal, call: KeepAliveCall)
   call.on('data', (req: LeaseRequest) => {
     let lease: Lease | undefined;
     try {
-      lease = leaseFor(gw, principal, checkDecoded(req).id, 'lease.write');
+      lease = gw.leaseAs(principal, checkDecoded(req).id, 'lease.write');
       follow(lease);
       gw.leases.keepAlive(principal.tenant, req.id);
       send({ type: 'KEEPALIVE_TYPE_REFRESHED', id: req.id, lease: leaseMessage(lease.info()) });
@@ -71,10 +71,10 @@ export function leasesService(gw: Gateway): UntypedServiceImplementation {
     }),
     Revoke: unary(async (req: LeaseRequest, call) => {
       const p = principalOf(gw, call);
-      leaseFor(gw, p, req.id, 'lease.write');
+      gw.leaseAs(p, req.id, 'lease.write');
       return leaseMessage((await gw.leases.revoke(p.tenant, req.id)).info());
     }),
-    TimeToLive: unary((req: LeaseRequest, call) => leaseMessage(leaseFor(gw, principalOf(gw, call), req.id, 'lease.read').info())),
+    TimeToLive: unary((req: LeaseRequest, call) => leaseMessage(gw.leaseAs(principalOf(gw, call), req.id, 'lease.read').info())),
     KeepAlive: (call: KeepAliveCall) => {
       let principal: Principal;
       try {

@@ -3,7 +3,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { CREATE_MODES } from '../../zk/index.js';
 import type { Action, CreateMode, Gateway, Stat } from '../../core/index.js';
 import { aclFromJson, aclToJson, type AclJson } from '../rest/acl-json.js';
-import { leaseFor, nodesFor, principalOf, unaryWith, type CallLike } from './call-context.js';
+import { nodesFor, principalOf, unaryWith, type CallLike } from './call-context.js';
 import { fromEnum, optionalString, unwrap, type Wrapped } from './proto-values.js';
 
 interface PathRequest {
@@ -48,7 +48,7 @@ export function znodesService(gw: Gateway): UntypedServiceImplementation {
       const leaseId = optionalString(req.leaseId);
       const principal = principalOf(gw, call);
       const nodes = nodesFor(gw, principal, 'node.write', req.path, mode?.endsWith('sequential'));
-      if (leaseId !== undefined && mode?.startsWith('ephemeral')) leaseFor(gw, principal, leaseId, 'lease.write');
+      if (leaseId !== undefined && mode?.startsWith('ephemeral')) gw.leaseAs(principal, leaseId, 'lease.write');
       const path = await nodes.create(req.path, req.data, { mode, ttlMs: unwrap(req.ttlMs), createParents: req.createParents, leaseId });
       return { path };
     }),

@@ -15,11 +15,7 @@ export function leaseJson(lease: Lease): ReturnType<Lease['info']> {
 export function leasesRouter(gw: Gateway): Router {
   const r = Router();
   /** The caller's tenant, once the caller may use the lease `id` (its own, or any with lease admin). */
-  const owned = (res: Response, id: string, action: 'lease.read' | 'lease.write') => {
-    const p = principalOf(res);
-    gw.auth.authorizeLease(p, gw.leases.lookup(p.tenant, id), action);
-    return p.tenant;
-  };
+  const owned = (res: Response, id: string, action: 'lease.read' | 'lease.write') => gw.leaseAs(principalOf(res), id, action).tenant;
   r.post('/', (req, res) => {
     const p = principalOf(res);
     gw.auth.authorize(p, 'lease.write');
@@ -28,7 +24,7 @@ export function leasesRouter(gw: Gateway): Router {
     res.status(201).location(`/v1/leases/${lease.id}`).json(leaseJson(lease));
   });
   r.get('/:id', (req, res) => {
-    res.json(leaseJson(gw.leases.lookup(owned(res, req.params.id, 'lease.read'), req.params.id)));
+    res.json(leaseJson(gw.leaseAs(principalOf(res), req.params.id, 'lease.read')));
   });
   r.post('/:id/keepalive', (req, res) => {
     res.json(leaseJson(gw.leases.keepAlive(owned(res, req.params.id, 'lease.write'), req.params.id)));

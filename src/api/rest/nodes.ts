@@ -82,7 +82,7 @@ export function nodesRouter(gw: Gateway): Router {
         opts = { mode: b.mode, ttlMs: b.ttlMs, createParents: b.createParents, leaseId: b.leaseId };
       }
       const nodes = nodesFor(gw, res, 'node.write', path, opts.mode?.endsWith('sequential'));
-      if (opts.leaseId !== undefined && opts.mode?.startsWith('ephemeral')) gw.auth.authorizeLease(principalOf(res), gw.leases.lookup(principalOf(res).tenant, opts.leaseId), 'lease.write');
+      if (opts.leaseId !== undefined && opts.mode?.startsWith('ephemeral')) gw.leaseAs(principalOf(res), opts.leaseId, 'lease.write');
       const created = await nodes.create(path, data, opts);
       res.status(201).location(`/v1/nodes${created.split('/').map(encodeURIComponent).join('/')}`).json({ path: created });
     },

@@ -42,9 +42,7 @@ export function tenantFor(gw: Gateway, res: Response, action: Action, path: stri
 export function leaseFor(gw: Gateway, res: Response, action: Action, path: string, id: string): Lease {
   const p = principalOf(res);
   gw.auth.authorize(p, action, path);
-  const lease = gw.leases.lookup(p.tenant, id);
-  gw.auth.authorizeLease(p, lease, 'lease.write');
-  return lease;
+  return gw.leaseAs(p, id, 'lease.write');
 }
 
 function one(req: Request, name: string): string | undefined {

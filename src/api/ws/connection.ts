@@ -124,8 +124,8 @@ export class WsConnection {
         return this.bindLease(this.gw.leases.grant(this.tenant, msg.ttlMs, this.principal.keyId));
       case 'lease_attach': {
         this.assertNoLease();
-        const lease = this.gw.leases.usable(this.tenant, msg.leaseId);
-        this.gw.auth.authorizeLease(this.principal, lease, 'lease.write');
+        const lease = this.gw.leaseAs(this.principal, msg.leaseId, 'lease.write');
+        lease.assertUsable();
         return this.bindLease(lease);
       }
       case 'observe':
