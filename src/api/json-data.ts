@@ -2,7 +2,7 @@
  * Znode data in JSON: bytes travel as UTF-8 text or base64, always with an explicit encoding.
  * Shared by the JSON transports (REST, WebSocket).
  */
-import { ZkgateError, invalidArgument, type Stat } from '../core/index.js';
+import { ZkgateError, invalidArgument } from '../core/index.js';
 
 export type Encoding = 'utf8' | 'base64';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -37,9 +37,4 @@ export function encodeData(data: Buffer, asked?: Encoding): { data: string; enco
     }
     return { data: data.toString('base64'), encoding: 'base64' };
   }
-}
-
-/** The JSON form of a stat (it already uses strings for 64-bit values). */
-export function statJson(stat: Stat): Stat {
-  return { ...stat };
 }
