@@ -6,6 +6,7 @@ import { ConfigError } from '../config/schema.js';
 import { ROLES, createLogger, type Role } from '../core/index.js';
 import { pathProblem } from '../zk/index.js';
 import { keygen } from './keygen.js';
+import { registerClientCommands } from './client/commands.js';
 import { startGateway } from '../main.js';
 import { EmbeddedUnavailableError } from '../zk/index.js';
 
@@ -88,5 +89,7 @@ program
   .action((flags: { tenant: string; role: Role; prefix?: string[]; name?: string }) => {
     process.stdout.write(keygen({ tenant: flags.tenant, role: flags.role, prefixes: flags.prefix, name: flags.name }).text);
   });
+
+registerClientCommands(program);
 
 await program.parseAsync(process.argv);
