@@ -45,6 +45,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   UNAVAILABLE: { http: 503, grpc: 14, ws: 1013, title: 'ZooKeeper unavailable' },
   SESSION_EXPIRED: { http: 503, grpc: 14, ws: 1013, title: 'ZooKeeper session expired' },
   NOT_FOUND: { http: 404, grpc: 5, ws: 4404, title: 'Not found' },
+  METHOD_NOT_ALLOWED: { http: 405, grpc: 12, ws: 4405, title: 'Method not allowed on this URL' },
   UNAUTHENTICATED: { http: 401, grpc: 16, ws: 4401, title: 'Missing or invalid API key' },
   PERMISSION_DENIED: { http: 403, grpc: 7, ws: 4403, title: 'Not allowed for this API key' },
   LIMIT_EXCEEDED: { http: 429, grpc: 8, ws: 4429, title: 'A per-tenant limit is reached' },

@@ -2,7 +2,9 @@
 /** The `zkgate` command: `serve` starts the gateway; `--help` lists flags and their env twins. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, type ConfigOverrides } from '../config/load.js';
-import { ConfigError } from '../config/schema.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, validateConfig } from '../config/schema.js';
+import { projectFile } from '../project-files.js';
 import { ROLES, createLogger, type Role } from '../core/index.js';
 import { pathProblem } from '../zk/index.js';
 import { keygen } from './keygen.js';
@@ -43,23 +45,28 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+const { version } = JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string };
+/** What the gateway uses when neither a flag, the environment nor a config file says otherwise. */
+const DEFAULTS = validateConfig({});
+
 const program = new Command('zkgate')
-  .description('Coordination gateway in front of Apache ZooKeeper: znodes, leases, locks, elections and watches over REST, gRPC and WebSocket');
+  .description('Coordination gateway in front of Apache ZooKeeper: znodes, leases, locks, elections and watches over REST, gRPC and WebSocket')
+  .version(version, '-V, --version', 'print the zkgate version');
 
 program
   .command('serve')
   .description('start the gateway (with an embedded local ZooKeeper when none is configured)')
-  .option('--config <file>', 'YAML or JSON config file (env ZKGATE_CONFIG)')
-  .option('--zookeeper <connect>', 'ZooKeeper connect string host:port,... (env ZKGATE_ZOOKEEPER); absent: embedded local server')
-  .option('--http-port <n>', 'REST/WebSocket port, 0 = free port (env ZKGATE_HTTP_PORT)', port)
-  .option('--grpc-port <n>', 'gRPC port, 0 = free port (env ZKGATE_GRPC_PORT)', port)
-  .option('--bind <addr>', 'listen address (env ZKGATE_BIND)')
-  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env ZKGATE_LOG_LEVEL)')
-  .option('--tls-cert <file>', 'PEM certificate: serve HTTPS/WSS and gRPC over TLS (env ZKGATE_TLS_CERT)')
+  .option('--config <file>', 'YAML or JSON config file (env ZKGATE_CONFIG; default: none, built-in defaults)')
+  .option('--zookeeper <connect>', `ZooKeeper connect string host:port,... (env ZKGATE_ZOOKEEPER; default: an embedded local server, data in ${DEFAULTS.embedded.dataDir})`)
+  .option('--http-port <n>', `REST/WebSocket port, 0 = free port (env ZKGATE_HTTP_PORT; default: ${DEFAULTS.http.port})`, port)
+  .option('--grpc-port <n>', `gRPC port, 0 = free port (env ZKGATE_GRPC_PORT; default: ${DEFAULTS.grpc.port}, or 0 when the HTTP port is 0)`, port)
+  .option('--bind <addr>', `listen address (env ZKGATE_BIND; default: ${DEFAULTS.http.bind})`)
+  .option('--log-level <level>', `fatal|error|warn|info|debug|trace|silent (env ZKGATE_LOG_LEVEL; default: ${DEFAULTS.log.level})`)
+  .option('--tls-cert <file>', 'PEM certificate: serve HTTPS/WSS and gRPC over TLS (env ZKGATE_TLS_CERT; default: none, plain HTTP and gRPC)')
   .option('--tls-key <file>', 'PEM private key for --tls-cert (env ZKGATE_TLS_KEY)')
   .option(
     '--allow-unauthenticated-public-bind',
-    'start on a non-loopback address with no API key configured (env ZKGATE_ALLOW_UNAUTHENTICATED_PUBLIC_BIND=1); anyone reaching the port is admin',
+    'start on a non-loopback address with no API key configured (env ZKGATE_ALLOW_UNAUTHENTICATED_PUBLIC_BIND=1; default: off); anyone reaching the port is admin',
   )
   .action(async (flags: ServeFlags) => {
     try {

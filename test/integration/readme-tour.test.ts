@@ -6,33 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectFile } from '../../src/project-files.js';
+import { TOUR_EXPECTS, readmeBlock, waitForLine } from '../support/readme.js';
 
 const run = promisify(execFile);
-
-/** The first ```sh block after a README heading. */
-function readmeBlock(heading: string): string {
-  const readme = readFileSync(projectFile('README.md'), 'utf8');
-  const at = readme.indexOf(heading);
-  assert.ok(at >= 0, `README has ${heading}`);
-  const m = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
-  assert.ok(m, `a sh block after ${heading}`);
-  return m[1] as string;
-}
-
-function waitForLine(stream: NodeJS.ReadableStream, re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`no ${re} within ${timeoutMs} ms; got: ${buf.slice(-2000)}`)), timeoutMs);
-    stream.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = re.exec(buf);
-      if (m) {
-        clearTimeout(t);
-        resolve(m);
-      }
-    });
-  });
-}
 
 describe('README', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'zkgate-readme-'));
@@ -63,18 +39,7 @@ describe('README', () => {
   test('the curl tour works as written', async () => {
     const script = readmeBlock('## A tour with curl').replace('G=http://127.0.0.1:8080', `G=${base}`);
     const { stdout } = await run('/bin/bash', ['-euo', 'pipefail', '-c', script], { cwd, timeout: 30_000 });
-    for (const expected of [
-      '{"path":"/tasks/task-0000000000"}',
-      '"data":"cmd","encoding":"utf8"',
-      '"code":"BAD_VERSION"',
-      '"code":"NOT_EMPTY"',
-      '{"path":"/blob"}',
-      '{"path":"/jobs"}',
-      '{"path":"/heartbeat"}',
-      '"perms":"cdrwa"',
-      '"synced":true',
-      '{"status":"ok"}',
-    ]) {
+    for (const expected of TOUR_EXPECTS) {
       assert.ok(stdout.includes(expected), `tour output has ${expected}:\n${stdout}`);
     }
     assert.deepEqual(readFileSync(join('/tmp', 'blob')), readFileSync('/bin/true'), 'raw bytes came back unchanged');

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { validateConfig } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/core/index.js';
+import { ERROR_CODES, silentLogger } from '../../src/core/index.js';
 import { projectFile } from '../../src/project-files.js';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { ContractError, checkResponse, contract, restClient, type RestClient, type RestResponse } from '../support/openapi.js';
@@ -578,7 +578,8 @@ describe('REST znodes', () => {
     assert.equal(res.status, 200);
 
     problem(await api.json('POST', '/v1/nodes', { data: 'x' }), 400, 'INVALID_PATH');
-    problem(await api.raw('POST', '/v1/nodes', Buffer.alloc(LIMITS.maxBodyBytes + 1)), 413, 'PAYLOAD_TOO_LARGE');
+    const tooLarge = problem(await api.raw('POST', '/v1/nodes', Buffer.alloc(LIMITS.maxBodyBytes + 1)), 413, 'PAYLOAD_TOO_LARGE');
+    assert.deepEqual(tooLarge.details, { limit: 'maxBodyBytes', max: LIMITS.maxBodyBytes, size: LIMITS.maxBodyBytes + 1 }, 'the refusal names its limit');
     problem(await api.json('DELETE', '/v1/nodes'), 400, 'INVALID_PATH');
     problem(await api.json('DELETE', '/v1/nodes/'), 400, 'INVALID_PATH');
   });
@@ -670,7 +671,7 @@ describe('REST znodes', () => {
     assert.deepEqual(await snapshot(P), before);
   });
 
-  test('a method a URL does not support is 400 with Allow; an unknown URL is 404', async () => {
+  test('a method a URL does not support is 405 METHOD_NOT_ALLOWED with Allow; an unknown URL is 404', async () => {
     const P = uniq('method');
     await create(P);
     const cases: [string, string, string][] = [
@@ -682,15 +683,44 @@ describe('REST znodes', () => {
       ['POST', '/v1/acl', 'GET, PUT'],
       ['GET', syncUrl(P), 'POST'],
       ['PUT', '/v1/sync', 'POST'],
+      ['PUT', '/v1/leases/x.y', 'GET, DELETE'],
+      ['GET', '/v1/leases', 'POST'],
+      ['GET', '/v1/leases/x.y/keepalive', 'POST'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/docs/errors', 'GET, HEAD'],
+      ['PUT', '/', 'GET, HEAD'],
     ];
     for (const [method, url, allow] of cases) {
       const res = await api.json(method, url, method === 'GET' ? undefined : {});
-      problem(res, 400, 'INVALID_ARGUMENT', 'method');
+      const p = problem(res, 405, 'METHOD_NOT_ALLOWED');
       assert.equal(res.headers.get('allow'), allow, `${method} ${url}`);
+      assert.deepEqual(p.details, { method, allow });
     }
     problem(await api.json('GET', '/v2/nodes/x'), 404, 'NOT_FOUND');
-    problem(await api.json('PUT', '/v1/leases/x.y'), 404, 'NOT_FOUND');
-    problem(await api.json('POST', '/healthz', {}), 404, 'NOT_FOUND');
+    problem(await api.json('GET', '/v1/leases/x.y/nope'), 404, 'NOT_FOUND');
+  });
+
+  test('a create under a missing parent names the parent and createParents', async () => {
+    const P = uniq('parent');
+    await create(P);
+    const p = problem(await api.json('POST', nodeUrl(`${P}/a/b`), { data: 'x' }), 404, 'NO_NODE');
+    assert.deepEqual(p.details, { path: `${P}/a/b`, parent: `${P}/a` });
+    assert.match(p.detail, new RegExp(`parent ${P}/a does not exist.*createParents`));
+    const seq = problem(await api.json('POST', nodeUrl(`${P}/q/`), { mode: 'persistent_sequential' }), 404, 'NO_NODE');
+    assert.equal(seq.details?.parent, `${P}/q`);
+    assert.equal((await api.json('POST', nodeUrl(`${P}/a/b`), { data: 'x', createParents: true })).status, 201);
+  });
+
+  test('/ points at /docs, the error catalogue and the console', async () => {
+    const res = await api.json('GET', '/');
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      [(res.body as Record<string, string>).docs, (res.body as Record<string, string>).errors, (res.body as Record<string, string>).console],
+      ['/docs', '/docs/errors', '/ui'],
+    );
+    const html = await api.request('GET', '/', { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(html.body as string, /href="\/docs"/);
   });
 
   test('health, readiness, metrics, the OpenAPI document and the docs pages', async () => {
@@ -723,7 +753,16 @@ describe('REST znodes', () => {
     problem(await api.json('GET', '/docs/assets/no-such-file.js'), 404, 'NOT_FOUND');
     res = await api.request('GET', '/docs/errors');
     assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+    // Problem `type` links are /docs/errors#CODE; the page's own table links #code.
+    for (const code of ERROR_CODES) {
+      assert.match(res.body as string, new RegExp(`<h2 id="${code}"><a id="${code.toLowerCase()}"></a>`), `anchor for ${code}`);
+    }
+    assert.ok(!(res.body as string).includes('## NO_NODE'), 'rendered, not raw markdown');
+    res = await api.request('GET', '/docs/errors', { headers: { accept: 'text/markdown' } });
     assert.match(res.body as string, /^## NO_NODE$/m);
+    const servers = (parseYaml(readFileSync(projectFile('openapi.yaml'), 'utf8')) as { servers: { url: string }[] }).servers;
+    assert.deepEqual(servers.map((s) => s.url), ['/'], '/docs calls the host it was opened on');
   });
 
   test('bad input is refused with a documented problem and leaves ZooKeeper unchanged', async () => {
@@ -882,7 +921,7 @@ function badInputCases(P: string): BadCase[] {
     { name: 'ACL with auth but no credentials', method: 'PUT', url: aclUrl(`${P}/x`), json: { acl: [{ scheme: 'auth', id: '', perms: 'r' }] }, status: 400, code: 'INVALID_ACL' },
     { name: 'ACL over maxBodyBytes', method: 'PUT', url: aclUrl(`${P}/x`), json: { acl: ACL_R, pad: tooBigBody.toString('utf8') }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
     // methods and tenants
-    { name: 'PATCH', method: 'PATCH', url: X, json: { data: 'z' }, status: 400, code: 'INVALID_ARGUMENT', field: 'method' },
+    { name: 'PATCH', method: 'PATCH', url: X, json: { data: 'z' }, status: 405, code: 'METHOD_NOT_ALLOWED' },
     { name: 'unknown tenant', method: 'DELETE', url: X, headers: { 'zkgate-tenant': 'nobody' }, status: 404, code: 'NOT_FOUND' },
   ];
   return cases;

@@ -1,8 +1,5 @@
 /** The express application: body parsing, routes, docs and the single error middleware. */
 import express, { type Express } from 'express';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import type { Gateway } from '../../core/index.js';
 import { metricsHandler, httpMetrics } from '../metrics.js';
 import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
@@ -13,9 +10,8 @@ import { locksRouter } from './locks.js';
 import { electionsRouter } from './elections.js';
 import { watchRouter } from './watch.js';
 import { ZkgateError } from '../../core/index.js';
-import { projectFile } from '../../project-files.js';
-
-const require = createRequire(import.meta.url);
+import { docsRouter } from './docs.js';
+import { methodNotAllowed } from './path-router.js';
 
 /** Builds the REST app for a started or starting gateway. */
 export function createRestApp(gw: Gateway): Express {
@@ -51,22 +47,9 @@ export function createRestApp(gw: Gateway): Express {
     res.status(h.ready ? 200 : 503).json(h);
   });
   app.get('/metrics', metricsHandler(gw));
+  app.all(['/healthz', '/readyz', '/metrics'], methodNotAllowed(['GET', 'HEAD']));
 
-  const openapi = readFileSync(projectFile('openapi.yaml'), 'utf8');
-  app.get('/openapi.yaml', (_req, res) => {
-    res.type('application/yaml').send(openapi);
-  });
-  const swaggerDir = dirname(require.resolve('swagger-ui-dist/package.json'));
-  app.use('/docs/assets', express.static(swaggerDir, { index: false }));
-  app.get('/docs', (_req, res) => {
-    res.type('html').send(docsPage());
-  });
-  app.get('/docs/init.js', (_req, res) => {
-    res.type('application/javascript').send("window.ui = SwaggerUIBundle({ url: '/openapi.yaml', dom_id: '#ui' });");
-  });
-  app.get('/docs/errors', (_req, res) => {
-    res.type('text/markdown').send(readFileSync(projectFile(join('docs', 'errors.md')), 'utf8'));
-  });
+  app.use(docsRouter());
 
   app.use('/v1/nodes', nodesRouter(gw));
   app.use('/v1/children', childrenRouter(gw));
@@ -82,14 +65,4 @@ export function createRestApp(gw: Gateway): Express {
   });
   app.use(errorMiddleware(gw.logger));
   return app;
-}
-
-function docsPage(): string {
-  return `<!doctype html>
-<html><head><meta charset="utf-8"><title>zkgate API</title>
-<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script src="/docs/init.js"></script>
-</body></html>`;
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Gateway, Lease } from '../../core/index.js';
 import { jsonBody, principalOf } from './params.js';
 import { parseWith } from './nodes.js';
+import { methodNotAllowed } from './path-router.js';
 
 const grantBody = z.object({ ttlMs: z.number().int() }).strict();
 
@@ -32,5 +33,8 @@ export function leasesRouter(gw: Gateway): Router {
   r.delete('/:id', async (req, res) => {
     res.json(leaseJson(await gw.leases.revoke(owned(res, req.params.id, 'lease.write'), req.params.id)));
   });
+  r.all('/', methodNotAllowed(['POST']));
+  r.all('/:id', methodNotAllowed(['GET', 'DELETE']));
+  r.all('/:id/keepalive', methodNotAllowed(['POST']));
   return r;
 }

@@ -36,6 +36,8 @@ export function sendProblem(res: Response, err: unknown): void {
 
 interface HttpError {
   type?: string;
+  limit?: number;
+  length?: number;
   status?: number;
   expose?: boolean;
 }
@@ -43,7 +45,16 @@ interface HttpError {
 /** Maps body-parser failures (malformed JSON, oversize body) to stable codes. */
 function fromHttpError(err: HttpError & Error): ZkgateError | null {
   if (err.type === 'entity.parse.failed') return new ZkgateError('INVALID_ARGUMENT', `malformed JSON body: ${err.message}`, { field: 'body' });
-  if (err.type === 'entity.too.large') return new ZkgateError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit', {});
+  if (err.type === 'entity.too.large') {
+    // body-parser's error carries the limit it enforced (limits.maxBodyBytes) and the declared length.
+    const max = typeof err.limit === 'number' ? err.limit : undefined;
+    const size = typeof err.length === 'number' ? err.length : undefined;
+    return new ZkgateError('PAYLOAD_TOO_LARGE', `request body is ${size ?? 'more than'} bytes; the limit (limits.maxBodyBytes) is ${max ?? 'lower'}`, {
+      limit: 'maxBodyBytes',
+      ...(max !== undefined ? { max } : {}),
+      ...(size !== undefined ? { size } : {}),
+    });
+  }
   if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
     return new ZkgateError('INVALID_ARGUMENT', err.message, { field: 'body' });
   }

@@ -2,7 +2,7 @@
  * Znode CRUD inside one tenant's chroot. Input is validated before anything reaches ZooKeeper,
  * so a rejected request changes nothing.
  */
-import { ancestorsOf, joinPath, pathProblem, type AclEntry, type Stat } from '../../zk/index.js';
+import { ancestorsOf, joinPath, parentOf, pathProblem, type AclEntry, type Stat } from '../../zk/index.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkPathLimits } from '../limits/path-limits.js';
@@ -117,11 +117,30 @@ export class NodeService {
       throw new ZkgateError('LEASE_REQUIRED', `mode ${mode} needs a lease (leaseId) to own the node`, { mode });
     }
     if (!ephemeral && opts.leaseId !== undefined) throw invalidArgument('leaseId', 'only ephemeral modes are owned by a lease');
-    if (!ephemeral) {
-      if (opts.createParents) await this.createParents(path);
-      return this.zk(path, (c) => c.create(path, data, mode, opts.ttlMs));
+    try {
+      if (!ephemeral) {
+        if (opts.createParents) await this.createParents(path);
+        return await this.zk(path, (c) => c.create(path, data, mode, opts.ttlMs));
+      }
+      return await this.createEphemeral(path, data, mode, opts);
+    } catch (err) {
+      throw this.missingParent(err, path, opts.createParents === true);
     }
-    return this.createEphemeral(path, data, mode, opts);
+  }
+
+  /**
+   * A create's NO_NODE means a missing parent: the answer names it and how to get it created
+   * (ZooKeeper's own "node does not exist" reads as if the new node were missing).
+   */
+  private missingParent(err: unknown, path: string, createParents: boolean): unknown {
+    if (!(err instanceof ZkgateError) || err.code !== 'NO_NODE') return err;
+    const at = typeof err.details.path === 'string' ? err.details.path : path;
+    // `/tasks/` (a sequential create) makes `/tasks/<seq>`: its parent is `/tasks`.
+    const parent = at.endsWith('/') ? at.slice(0, -1) : parentOf(at);
+    const hint = createParents
+      ? "it lies above this API key's path prefixes, where createParents creates nothing"
+      : 'send createParents: true (or ?createParents=true) to create it and any missing ancestor';
+    return new ZkgateError('NO_NODE', `cannot create ${path}: parent ${parent} does not exist; ${hint}`, { path, parent }, { cause: err });
   }
 
   /**
