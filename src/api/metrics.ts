@@ -100,7 +100,7 @@ const watchResyncs = new Gauge({
 
 /** Copies the watch hub's figures into the gauges. */
 function updateWatchMetrics(gw: Gateway): void {
-  for (const s of gw.watches.stats()) {
+  for (const s of gw.watchStats()) {
     const tenant = s.tenant;
     for (const [kind, n] of Object.entries(s.zkWatches)) watchZk.set({ tenant, kind }, n);
     for (const [kind, n] of Object.entries(s.subscribers)) watchSubscribers.set({ tenant, kind }, n);
@@ -126,10 +126,10 @@ export function httpMetrics(): RequestHandler {
 export function metricsHandler(gw: Gateway): RequestHandler {
   return async (_req, res) => {
     for (const t of gw.health().tenants) sessionUp.set({ tenant: t.name }, t.ready ? 1 : 0);
-    for (const t of gw.tenants.all()) {
-      for (const [kind, u] of Object.entries(t.quotas.usage())) {
-        quotaUsed.set({ tenant: t.name, kind }, u.used);
-        quotaMax.set({ tenant: t.name, kind }, u.max);
+    for (const t of gw.quotaUsage()) {
+      for (const [kind, u] of Object.entries(t.usage)) {
+        quotaUsed.set({ tenant: t.tenant, kind }, u.used);
+        quotaMax.set({ tenant: t.tenant, kind }, u.max);
       }
     }
     updateWatchMetrics(gw);

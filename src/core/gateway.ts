@@ -1,8 +1,10 @@
 /**
- * The one object transports receive: tenants and the per-tenant services. It holds no durable
- * state; everything lives in ZooKeeper.
+ * The gateway's core, wired once. Transports use only `authenticate`, `as` (a principal-scoped
+ * facade that authorizes and applies quotas), `health` and the metrics figures; the raw services
+ * below are for core and tests (test/unit/architecture.test.ts keeps src/api off them). It holds
+ * no durable state; everything lives in ZooKeeper.
  */
-import type { Config } from '../config/schema.js';
+import type { Config, Limits } from '../config/schema.js';
 import { ZkgateError } from './errors.js';
 import type { Logger } from './logger.js';
 import { randomBytes } from 'node:crypto';
@@ -12,9 +14,11 @@ import { ElectionService } from './recipes/election.js';
 import { LockService } from './recipes/lock.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { TenantRegistry } from './tenants/registry.js';
-import { Authenticator, type Principal } from './auth/authenticator.js';
+import { Authenticator, type Credentials, type Principal } from './auth/authenticator.js';
+import { Scope, type ScopeServices } from './facade/scope.js';
+import type { QuotaKind, QuotaUsage } from './limits/quotas.js';
+import type { WatchStats } from './watch/types.js';
 import type { Tenant } from './tenants/tenant.js';
-import type { Lease } from './leases/lease.js';
 import { WatchHub } from './watch/hub.js';
 
 export interface TenantHealth {
@@ -39,6 +43,7 @@ export class Gateway {
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
+  private readonly services: ScopeServices;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
 
   /** @param connect the ZooKeeper connect string tenants use unless they name their own */
@@ -53,6 +58,14 @@ export class Gateway {
     this.locks = new LockService(queue);
     this.elections = new ElectionService(queue);
     this.watches = new WatchHub(config.watch, logger);
+    this.services = {
+      auth: this.auth,
+      leases: this.leases,
+      locks: this.locks,
+      elections: this.elections,
+      watches: this.watches,
+      nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.leases, prefixes)),
+    };
   }
 
   /** Opens every tenant's session; resolves when all are connected or `timeoutMs` passed. */
@@ -74,21 +87,44 @@ export class Gateway {
     return t;
   }
 
-  /** Znode operations for an authenticated caller: its tenant, bounded by its path prefixes. */
-  nodesAs(principal: Principal): NodeService {
-    if (principal.prefixes.length === 0) return this.nodes(principal.tenant);
-    return new NodeService(principal.tenant, this.leases, principal.prefixes);
+  /**
+   * The caller behind `credentials` (see `Authenticator.authenticate`): the one call a transport
+   * makes before `as`. @throws UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT
+   */
+  authenticate(credentials: Credentials): Principal {
+    return this.auth.authenticate(credentials);
   }
 
   /**
-   * The lease `id` in the caller's tenant, once the caller may use it for `action`: a lease
-   * belongs to the key that granted it; other keys of the tenant need the admin role.
-   * @throws LEASE_NOT_FOUND, PERMISSION_DENIED
+   * Everything `principal` may do, authorized and within its tenant's quotas: the only door
+   * transports have into core.
    */
-  leaseAs(principal: Principal, id: string, action: 'lease.read' | 'lease.write'): Lease {
-    const lease = this.leases.lookup(principal.tenant, id);
-    this.auth.authorizeLease(principal, lease, action);
-    return lease;
+  as(principal: Principal): Scope {
+    return new Scope(this.services, principal);
+  }
+
+  /** Quota usage per tenant, for /metrics. */
+  quotaUsage(): { tenant: string; usage: Record<QuotaKind, QuotaUsage> }[] {
+    return this.tenants.all().map((t) => ({ tenant: t.name, usage: t.quotas.usage() }));
+  }
+
+  /** Every tenant's effective limits (transports size protocol-level bounds by the largest). */
+  tenantLimits(): Limits[] {
+    return this.tenants.all().map((t) => t.limits);
+  }
+
+  /** Watch hub figures per tenant, for /metrics. */
+  watchStats(): WatchStats[] {
+    return this.watches.stats();
+  }
+
+  /** Calls `listener` whenever a tenant's session changes state (health may have changed); returns the detach function. */
+  onHealthChange(listener: () => void): () => void {
+    const tenants = this.tenants.all();
+    for (const t of tenants) t.on('state', listener);
+    return () => {
+      for (const t of tenants) t.off('state', listener);
+    };
   }
 
   /** Znode operations inside the tenant's chroot (no path prefixes). */

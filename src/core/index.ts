@@ -3,6 +3,11 @@
  * recipes and the watch hub. Each capability is implemented here once; transports only translate.
  */
 export { Gateway, type TenantHealth } from './gateway.js';
+export { Scope } from './facade/scope.js';
+export type { ScopedNodes } from './facade/nodes.js';
+export type { ScopedLeases } from './facade/leases.js';
+export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipes.js';
+export type { ScopedConnection } from './facade/connection.js';
 export { ERROR_CODES, ZkgateError, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
 export { NodeService, checkPath } from './nodes/node-service.js';

@@ -36,4 +36,20 @@ describe('architecture › imports flow api → core → zk', () => {
     const offenders = files.filter(([f, s]) => f.startsWith('src/core/') && imports(s).some((i) => /(^|\/)api\//.test(i)));
     assert.deepEqual(offenders.map(([f]) => f), []);
   });
+
+  test('src/api reaches core only through the principal-scoped facade', () => {
+    // Raw services and the authenticator stay in core: adapters get gw.authenticate / gw.as(principal).
+    const rawServices = ['Authenticator', 'NodeService', 'LeaseManager', 'LockService', 'ElectionService', 'WatchHub', 'WatchGroup', 'SequentialQueue', 'TenantQuotas', 'TenantRegistry', 'Tenant', 'blockingRead', 'keepAliveWhileOpen'];
+    const offenders: string[] = [];
+    for (const [f, s] of files.filter(([f]) => f.startsWith('src/api/'))) {
+      for (const m of s.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+['"]([^'"]+)['"]/g)) {
+        if (!/(^|\/)core\//.test(m[2] as string)) continue;
+        const names = (m[1] as string).split(',').map((n) => n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]);
+        for (const n of names) if (rawServices.includes(n as string)) offenders.push(`${f}: imports ${n}`);
+      }
+      for (const m of s.matchAll(/\b(?:gw|gateway)\.(auth|leases|locks|elections|watches|tenants|tenant|nodes|services)\b/g)) offenders.push(`${f}: uses gateway.${m[1]}`);
+      for (const m of s.matchAll(/\.authorize\w*\(|quotas\.take\(|\.client\(\)/g)) offenders.push(`${f}: calls ${m[0]}`);
+    }
+    assert.deepEqual(offenders, []);
+  });
 });

@@ -4,7 +4,7 @@
  * into a gRPC status (through the error table, never ad hoc).
  */
 import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { MAX_WAIT_MS, invalidArgument, type Action, type Gateway, type Lease, type Logger, type NodeService, type Principal } from '../../core/index.js';
+import { MAX_WAIT_MS, type Gateway, type Logger, type Scope } from '../../core/index.js';
 import { mapError } from '../error-table.js';
 import { checkDecoded } from './malformed.js';
 
@@ -31,23 +31,18 @@ function metadataString(md: Metadata, key: string): string | undefined {
 }
 
 /**
- * The caller of a gRPC call, from metadata `authorization` (`Bearer <key>`) and `zkgate-tenant`:
- * the single place gRPC authenticates, with the same keys, roles and tenant rule as REST.
- * @throws ZkgateError UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (unknown tenant), INVALID_ARGUMENT
+ * What the caller of a gRPC call may do, from metadata `authorization` (`Bearer <key>`) and
+ * `zkgate-tenant`: the single place gRPC authenticates, with the same keys, roles and tenant
+ * rule as REST. @throws ZkgateError UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (unknown tenant), INVALID_ARGUMENT
  */
-export function principalOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Principal {
-  return gw.auth.authenticate({
-    authorization: metadataString(call.metadata, AUTHORIZATION_METADATA),
-    tenant: metadataString(call.metadata, TENANT_METADATA),
-  });
+export function scopeOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Scope {
+  return gw.as(
+    gw.authenticate({
+      authorization: metadataString(call.metadata, AUTHORIZATION_METADATA),
+      tenant: metadataString(call.metadata, TENANT_METADATA),
+    }),
+  );
 }
-
-/** The caller's node service, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */
-export function nodesFor(gw: Gateway, principal: Principal, action: Action, path: string, sequential = false): NodeService {
-  gw.auth.authorize(principal, action, path, { sequential });
-  return gw.nodesAs(principal);
-}
-
 
 /**
  * An AbortSignal that aborts when the client cancels the call, goes away, or the call's deadline
@@ -117,17 +112,6 @@ export function unaryWith(log: Logger): <Req, Res>(fn: UnaryBody<Req, Res>) => (
 /** Ends a server stream with the status for `err` (grpc-js turns an `error` event into the status). */
 export function failStream(call: { emit(event: 'error', err: Error): boolean }, err: unknown, log?: Logger): void {
   call.emit('error', toServiceError(err, log));
-}
-
-/**
- * The lease `id` for a recipe call on `path`, once the caller may perform `action` there and
- * use that lease (its own key's, or any with lease admin). @throws INVALID_ARGUMENT (no id),
- * PERMISSION_DENIED, LEASE_NOT_FOUND
- */
-export function recipeLease(gw: Gateway, principal: Principal, action: Action, path: string, id: string): Lease {
-  gw.auth.authorize(principal, action, path);
-  if (!id) throw invalidArgument('leaseId', 'is required');
-  return gw.leaseAs(principal, id, 'lease.write');
 }
 
 /** A writable server stream as the helpers below see it. */

@@ -1,10 +1,10 @@
 /**
- * gRPC `zkgate.v1.Elections`: each RPC authorizes, makes one ElectionService call and maps the
- * answer; Observe streams the core's observation (current state first, then every change).
+ * gRPC `zkgate.v1.Elections`: each RPC makes one call on the caller's scope (which authorizes) and
+ * maps the answer; Observe streams the core's observation (current state first, then every change).
  */
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Gateway, LeaderState, Leadership } from '../../core/index.js';
-import { callSignal, failStream, principalOf, recipeLease, unaryWith, waitFromDeadline, writeWhenReady, type CallLike } from './call-context.js';
+import type { Gateway, LeaderState, Leadership, ScopedConnection } from '../../core/index.js';
+import { callSignal, failStream, scopeOf, unaryWith, waitFromDeadline, writeWhenReady, type CallLike } from './call-context.js';
 import { checkDecoded } from './malformed.js';
 import { toEnum, unwrap, type Wrapped } from './proto-values.js';
 
@@ -40,40 +40,38 @@ export function electionsService(gw: Gateway): UntypedServiceImplementation {
   const unary = unaryWith(gw.logger);
   return {
     Campaign: unary(async (req: CampaignRequest, call) => {
-      const lease = recipeLease(gw, principalOf(gw, call), 'election', req.path, req.leaseId);
       const value = req.value.length > 0 ? req.value : undefined;
-      const won = await gw.elections.campaign(lease, req.path, value, {
+      const won = await scopeOf(gw, call).elections.campaign(req.path, req.leaseId, value, {
         waitMs: waitFromDeadline(unwrap(req.waitMs), call as CallLike),
         signal: callSignal(call as CallLike),
       });
       return leadershipMessage(won);
     }),
     Leader: unary(async (req: LeaderRequest, call) => {
-      const p = principalOf(gw, call);
-      gw.auth.authorize(p, 'lock.read', req.path);
-      return leaderStateMessage(await gw.elections.leader(p.tenant, req.path));
+      return leaderStateMessage(await scopeOf(gw, call).elections.leader(req.path));
     }),
     Proclaim: unary(async (req: ProclaimRequest, call) => {
-      const lease = recipeLease(gw, principalOf(gw, call), 'election', req.path, req.leaseId);
-      return leadershipMessage(await gw.elections.proclaim(lease, req.path, req.node, req.value));
+      return leadershipMessage(await scopeOf(gw, call).elections.proclaim(req.path, req.leaseId, req.node, req.value));
     }),
     Resign: unary(async (req: NodeRequest, call) => {
-      const lease = recipeLease(gw, principalOf(gw, call), 'election', req.path, req.leaseId);
-      const out = await gw.elections.resign(lease, req.path, req.node);
+      const out = await scopeOf(gw, call).elections.resign(req.path, req.leaseId, req.node);
       return { resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: toEnum('LEASE_STATE', out.leaseState) };
     }),
     Observe: (call: ServerWritableStream<LeaderRequest, Record<string, unknown>>) => {
       void (async () => {
+        // A streaming connection (a unit of the tenant's connections) holding one subscription.
+        let conn: ScopedConnection | undefined;
         try {
           const { path } = checkDecoded(call.request);
-          const p = principalOf(gw, call);
-          gw.auth.authorize(p, 'lock.read', path);
-          for await (const state of gw.elections.observe(p.tenant, path, { signal: callSignal(call) })) {
+          conn = scopeOf(gw, call).connect();
+          for await (const state of conn.observe(path, { signal: callSignal(call) })) {
             await writeWhenReady(call, leaderStateMessage(state));
           }
           call.end();
         } catch (err) {
           failStream(call, err, gw.logger);
+        } finally {
+          conn?.close();
         }
       })();
     },

@@ -15,12 +15,11 @@ export function gatewayHealth(gw: Gateway, serviceNames: readonly string[]): { h
     const s = current();
     for (const n of names) health.setStatus(n, s);
   };
-  const tenants = gw.tenants.all();
-  for (const t of tenants) t.on('state', update);
+  const detach = gw.onHealthChange(update);
   return {
     health,
     stop: () => {
-      for (const t of tenants) t.off('state', update);
+      detach();
       for (const n of names) health.setStatus(n, 'NOT_SERVING');
     },
   };

@@ -4,9 +4,9 @@
  * never ends a lease itself (expiry belongs to core).
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Gateway, Lease, LeaseInfo, LeaseStateEvent, Principal } from '../../core/index.js';
+import type { Gateway, Lease, LeaseInfo, LeaseStateEvent, Scope, ScopedConnection } from '../../core/index.js';
 import { mapError } from '../error-table.js';
-import { failStream, principalOf, unaryWith } from './call-context.js';
+import { failStream, scopeOf, unaryWith } from './call-context.js';
 import { checkDecoded } from './malformed.js';
 import { toEnum } from './proto-values.js';
 
@@ -24,8 +24,8 @@ export function leaseMessage(info: LeaseInfo): Record<string, unknown> {
 
 type KeepAliveCall = ServerDuplexStream<LeaseRequest, Record<string, unknown>>;
 
-/** One KeepAlive stream: the leases it follows and their state listeners. */
-function keepAliveStream(gw: Gateway, principal: Principal, call: KeepAliveCall): void {
+/** One KeepAlive stream (a unit of the tenant's connections): the leases it follows and their state listeners. */
+function keepAliveStream(scope: Scope, conn: ScopedConnection, call: KeepAliveCall): void {
   const followed = new Map<Lease, (e: LeaseStateEvent) => void>();
   const send = (msg: Record<string, unknown>): void => {
     if (!call.writableEnded && !call.cancelled) call.write(msg);
@@ -39,13 +39,14 @@ function keepAliveStream(gw: Gateway, principal: Principal, call: KeepAliveCall)
   const stop = (): void => {
     for (const [lease, onState] of followed) lease.off('state', onState);
     followed.clear();
+    conn.close();
   };
   call.on('data', (req: LeaseRequest) => {
     let lease: Lease | undefined;
     try {
-      lease = gw.leaseAs(principal, checkDecoded(req).id, 'lease.write');
+      lease = scope.leases.get(checkDecoded(req).id);
       follow(lease);
-      gw.leases.keepAlive(principal.tenant, req.id);
+      scope.leases.keepAlive(req.id);
       send({ type: 'KEEPALIVE_TYPE_REFRESHED', id: req.id, lease: leaseMessage(lease.info()) });
     } catch (err) {
       const { error } = mapError(err);
@@ -64,26 +65,20 @@ function keepAliveStream(gw: Gateway, principal: Principal, call: KeepAliveCall)
 export function leasesService(gw: Gateway): UntypedServiceImplementation {
   const unary = unaryWith(gw.logger);
   return {
-    Grant: unary((req: GrantRequest, call) => {
-      const p = principalOf(gw, call);
-      gw.auth.authorize(p, 'lease.write');
-      return leaseMessage(gw.leases.grant(p.tenant, req.ttlMs, p.keyId).info());
-    }),
-    Revoke: unary(async (req: LeaseRequest, call) => {
-      const p = principalOf(gw, call);
-      gw.leaseAs(p, req.id, 'lease.write');
-      return leaseMessage((await gw.leases.revoke(p.tenant, req.id)).info());
-    }),
-    TimeToLive: unary((req: LeaseRequest, call) => leaseMessage(gw.leaseAs(principalOf(gw, call), req.id, 'lease.read').info())),
+    Grant: unary((req: GrantRequest, call) => leaseMessage(scopeOf(gw, call).leases.grant(req.ttlMs).info())),
+    Revoke: unary(async (req: LeaseRequest, call) => leaseMessage((await scopeOf(gw, call).leases.revoke(req.id)).info())),
+    TimeToLive: unary((req: LeaseRequest, call) => leaseMessage(scopeOf(gw, call).leases.get(req.id).info())),
     KeepAlive: (call: KeepAliveCall) => {
-      let principal: Principal;
+      let scope: Scope;
+      let conn: ScopedConnection;
       try {
-        principal = principalOf(gw, call);
+        scope = scopeOf(gw, call);
+        conn = scope.connect();
       } catch (err) {
         failStream(call, err, gw.logger);
         return;
       }
-      keepAliveStream(gw, principal, call);
+      keepAliveStream(scope, conn, call);
     },
   };
 }

@@ -1,7 +1,7 @@
-/** gRPC `zkgate.v1.Locks`: each RPC authorizes, makes one LockService call and maps the answer. */
+/** gRPC `zkgate.v1.Locks`: each RPC makes one call on the caller's scope (which authorizes) and maps the answer. */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { LOCK_FLAVOURS, type Contender, type Gateway, type LockFlavour, type LockHold } from '../../core/index.js';
-import { callSignal, principalOf, recipeLease, unaryWith, waitFromDeadline, type CallLike } from './call-context.js';
+import { callSignal, scopeOf, unaryWith, waitFromDeadline, type CallLike } from './call-context.js';
 import { fromEnum, toEnum, unwrap, type Wrapped } from './proto-values.js';
 
 interface AcquireRequest {
@@ -38,8 +38,7 @@ export function locksService(gw: Gateway): UntypedServiceImplementation {
   return {
     Acquire: unary(async (req: AcquireRequest, call) => {
       const flavour = flavourOf(req.flavour);
-      const lease = recipeLease(gw, principalOf(gw, call), 'lock', req.path, req.leaseId);
-      const hold = await gw.locks.acquire(lease, req.path, {
+      const hold = await scopeOf(gw, call).locks.acquire(req.path, req.leaseId, {
         flavour,
         waitMs: waitFromDeadline(unwrap(req.waitMs), call as CallLike),
         data: req.data.length > 0 ? req.data : undefined,
@@ -48,14 +47,11 @@ export function locksService(gw: Gateway): UntypedServiceImplementation {
       return holdMessage(hold);
     }),
     Release: unary(async (req: ReleaseRequest, call) => {
-      const lease = recipeLease(gw, principalOf(gw, call), 'lock', req.path, req.leaseId);
-      const r = await gw.locks.release(lease, req.path, req.node);
+      const r = await scopeOf(gw, call).locks.release(req.path, req.leaseId, req.node);
       return { ...r, leaseState: toEnum('LEASE_STATE', r.leaseState) };
     }),
     Inspect: unary(async (req: InspectRequest, call) => {
-      const p = principalOf(gw, call);
-      gw.auth.authorize(p, 'lock.read', req.path);
-      const lock = await gw.locks.inspect(p.tenant, req.path, flavourOf(req.flavour));
+      const lock = await scopeOf(gw, call).locks.inspect(req.path, flavourOf(req.flavour));
       return {
         lockPath: lock.lockPath,
         flavour: toEnum('LOCK_FLAVOUR', lock.flavour),

@@ -1,9 +1,9 @@
 /** gRPC `zkgate.v1.Znodes`: each RPC parses its request, makes one NodeService call, maps the result. */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { CREATE_MODES } from '../../zk/index.js';
-import type { Action, CreateMode, Gateway, Stat } from '../../core/index.js';
+import type { CreateMode, Gateway, Stat } from '../../core/index.js';
 import { aclFromJson, aclToJson, type AclJson } from '../rest/acl-json.js';
-import { nodesFor, principalOf, unaryWith, type CallLike } from './call-context.js';
+import { scopeOf, unaryWith, type CallLike } from './call-context.js';
 import { fromEnum, optionalString, unwrap, type Wrapped } from './proto-values.js';
 
 interface PathRequest {
@@ -35,42 +35,39 @@ interface SetAclRequest extends PathRequest {
 /** The Znodes service implementation over `gw`. */
 export function znodesService(gw: Gateway): UntypedServiceImplementation {
   const unary = unaryWith(gw.logger);
-  const nodes = (call: CallLike, action: Action, path: string, sequential = false) => nodesFor(gw, principalOf(gw, call), action, path, sequential);
+  const nodes = (call: CallLike) => scopeOf(gw, call).nodes;
   return {
-    Get: unary(async (req: PathRequest, call) => nodes(call, 'node.read', req.path).get(req.path)),
+    Get: unary(async (req: PathRequest, call) => nodes(call).get(req.path)),
     Exists: unary(async (req: PathRequest, call) => {
-      const stat: Stat | null = await nodes(call, 'node.read', req.path).exists(req.path);
+      const stat: Stat | null = await nodes(call).exists(req.path);
       return { exists: stat !== null, stat };
     }),
-    Children: unary(async (req: ChildrenRequest, call) => nodes(call, 'node.read', req.path).children(req.path, { withStats: req.withStats })),
+    Children: unary(async (req: ChildrenRequest, call) => nodes(call).children(req.path, { withStats: req.withStats })),
     Create: unary(async (req: CreateRequest, call) => {
       const mode = fromEnum<CreateMode>(req.mode, 'CREATE_MODE', CREATE_MODES, 'mode');
       const leaseId = optionalString(req.leaseId);
-      const principal = principalOf(gw, call);
-      const nodes = nodesFor(gw, principal, 'node.write', req.path, mode?.endsWith('sequential'));
-      if (leaseId !== undefined && mode?.startsWith('ephemeral')) gw.leaseAs(principal, leaseId, 'lease.write');
-      const path = await nodes.create(req.path, req.data, { mode, ttlMs: unwrap(req.ttlMs), createParents: req.createParents, leaseId });
+      const path = await nodes(call).create(req.path, req.data, { mode, ttlMs: unwrap(req.ttlMs), createParents: req.createParents, leaseId });
       return { path };
     }),
     Set: unary(async (req: SetRequest, call) => ({
       path: req.path,
-      stat: await nodes(call, 'node.write', req.path).set(req.path, req.data, { version: unwrap(req.version) }),
+      stat: await nodes(call).set(req.path, req.data, { version: unwrap(req.version) }),
     })),
     Delete: unary(async (req: DeleteRequest, call) => {
-      await nodes(call, req.recursive ? 'node.delete_recursive' : 'node.write', req.path).delete(req.path, { version: unwrap(req.version), recursive: req.recursive });
+      await nodes(call).delete(req.path, { version: unwrap(req.version), recursive: req.recursive });
       return {};
     }),
     GetAcl: unary(async (req: PathRequest, call) => {
-      const { acl, stat } = await nodes(call, 'acl.read', req.path).getAcl(req.path);
+      const { acl, stat } = await nodes(call).getAcl(req.path);
       return { path: req.path, acl: aclToJson(acl), stat };
     }),
     SetAcl: unary(async (req: SetAclRequest, call) => {
       const acl = aclFromJson(req.acl);
-      const stat = await nodes(call, 'acl.write', req.path).setAcl(req.path, acl, { version: unwrap(req.version) });
+      const stat = await nodes(call).setAcl(req.path, acl, { version: unwrap(req.version) });
       return { path: req.path, acl: aclToJson(acl), stat };
     }),
     Sync: unary(async (req: PathRequest, call) => {
-      await nodes(call, 'node.read', req.path).sync(req.path);
+      await nodes(call).sync(req.path);
       return { path: req.path, synced: true };
     }),
   };

@@ -4,9 +4,9 @@
  * routes: subscriptions, ordering, resync, deduplication and slow-consumer cuts live in the hub.
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { WATCH_KINDS, ZkgateError, invalidArgument, type Gateway, type Principal, type WatchEvent, type WatchGroup, type WatchKind, type WatchStream } from '../../core/index.js';
+import { WATCH_KINDS, ZkgateError, invalidArgument, type Gateway, type ScopedConnection, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
 import { mapError } from '../error-table.js';
-import { failStream, principalOf, writeWhenReady } from './call-context.js';
+import { failStream, scopeOf, writeWhenReady } from './call-context.js';
 import { checkDecoded } from './malformed.js';
 import { fromEnum, toEnum } from './proto-values.js';
 
@@ -29,17 +29,14 @@ function errorMessage(type: 'LOST' | 'ERROR', id: string, err: unknown): Msg {
   return { type: `WATCH_RESPONSE_TYPE_${type}`, id, errorCode: error.code, errorMessage: error.message };
 }
 
-/** One Watch stream: its subscriptions by client id, within the hub's per-connection limit. */
+/** One Watch stream (a unit of the tenant's connections): its subscriptions by client id, within the per-connection limit. */
 class WatchConnection {
-  private readonly group: WatchGroup;
   private readonly open = new Map<string, WatchStream>();
 
   constructor(
-    private readonly gw: Gateway,
-    private readonly principal: Principal,
+    private readonly conn: ScopedConnection,
     private readonly call: WatchCall,
   ) {
-    this.group = gw.watches.group();
     call.on('data', (req: WatchRequest) => this.onRequest(req));
     call.on('end', () => {
       this.close();
@@ -70,8 +67,7 @@ class WatchConnection {
     if (!sub.id || sub.id.length > MAX_ID_LENGTH) throw invalidArgument('id', `must be 1 to ${MAX_ID_LENGTH} characters`);
     if (this.open.has(sub.id)) throw invalidArgument('id', `subscription ${sub.id} is already open on this stream`);
     const kind: WatchKind = fromEnum<WatchKind>(sub.kind, 'WATCH_KIND', WATCH_KINDS, 'kind') ?? 'data';
-    this.gw.auth.authorize(this.principal, 'watch', sub.path);
-    const stream = this.group.watch(this.principal.tenant, sub.path, { kind });
+    const stream = this.conn.watch(sub.path, { kind });
     this.open.set(sub.id, stream);
     void this.send({ type: 'WATCH_RESPONSE_TYPE_SUBSCRIBED', id: sub.id, path: sub.path, kind: toEnum('WATCH_KIND', kind) });
     void this.pump(sub.id, stream);
@@ -104,7 +100,7 @@ class WatchConnection {
 
   private close(): void {
     this.open.clear();
-    this.group.close();
+    this.conn.close();
   }
 }
 
@@ -113,7 +109,7 @@ export function watchService(gw: Gateway): UntypedServiceImplementation {
   return {
     Watch: (call: WatchCall) => {
       try {
-        new WatchConnection(gw, principalOf(gw, call), call);
+        new WatchConnection(scopeOf(gw, call).connect(), call);
       } catch (err) {
         failStream(call, err, gw.logger);
       }

@@ -51,13 +51,13 @@ export function createRestApp(gw: Gateway): Express {
 
   app.use(docsRouter());
 
-  app.use('/v1/nodes', nodesRouter(gw));
-  app.use('/v1/children', childrenRouter(gw));
-  app.use('/v1/acl', aclRouter(gw));
-  app.use('/v1/sync', syncRouter(gw));
-  app.use('/v1/leases', leasesRouter(gw));
-  app.use('/v1/locks', locksRouter(gw));
-  app.use('/v1/elections', electionsRouter(gw));
+  app.use('/v1/nodes', nodesRouter());
+  app.use('/v1/children', childrenRouter());
+  app.use('/v1/acl', aclRouter());
+  app.use('/v1/sync', syncRouter());
+  app.use('/v1/leases', leasesRouter());
+  app.use('/v1/locks', locksRouter());
+  app.use('/v1/elections', electionsRouter());
   app.use('/v1/watch', watchRouter(gw));
 
   app.use(() => {

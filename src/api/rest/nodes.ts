@@ -2,9 +2,9 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { CREATE_MODES } from '../../zk/index.js';
-import { invalidArgument, type AclEntry, type ChildrenListing, type CreateMode, type Gateway, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
+import { invalidArgument, type AclEntry, type ChildrenListing, type CreateMode, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
 import { decodeData, encodeData, parseEncoding } from '../json-data.js';
-import { boolParam, intParam, isRawBody, jsonBody, nodesFor, principalOf, statHeaders, stringParam, wantsRaw } from './params.js';
+import { boolParam, intParam, isRawBody, jsonBody, scopeOf, statHeaders, stringParam, wantsRaw } from './params.js';
 import { pathRouter } from './path-router.js';
 import { longPollParams, pollState } from './watch.js';
 import { aclFromJson, aclToJson } from './acl-json.js';
@@ -48,13 +48,13 @@ function toListing(ev: WatchEvent): ChildrenListing {
   return { path: ev.path, children: (ev.children ?? []).map((name) => ({ name })), stat: ev.stat as Stat };
 }
 
-export function nodesRouter(gw: Gateway): Router {
+export function nodesRouter(): Router {
   return pathRouter({
     GET: async (req, res, path) => {
       const encoding = parseEncoding(stringParam(req, 'encoding'));
       const poll = longPollParams(req);
-      const nodes = nodesFor(gw, res, 'node.read', path);
-      const node = poll ? toZnode(await pollState(gw, principalOf(res).tenant, res, path, 'data', poll)) : await nodes.get(path);
+      const nodes = scopeOf(res).nodes;
+      const node = poll ? toZnode(await pollState(res, path, 'data', poll)) : await nodes.get(path);
       res.set('X-Zkgate-Index', node.stat.mzxid);
       if (wantsRaw(req)) {
         res.set(statHeaders(node.stat)).type('application/octet-stream').send(node.data);
@@ -63,7 +63,7 @@ export function nodesRouter(gw: Gateway): Router {
       res.json({ path: node.path, ...encodeData(node.data, encoding), stat: node.stat });
     },
     HEAD: async (req, res, path) => {
-      const stat = await nodesFor(gw, res, 'node.read', path).exists(path);
+      const stat = await scopeOf(res).nodes.exists(path);
       if (!stat) {
         res.status(404).end();
         return;
@@ -81,9 +81,7 @@ export function nodesRouter(gw: Gateway): Router {
         data = decodeData(b.data, b.encoding);
         opts = { mode: b.mode, ttlMs: b.ttlMs, createParents: b.createParents, leaseId: b.leaseId };
       }
-      const nodes = nodesFor(gw, res, 'node.write', path, opts.mode?.endsWith('sequential'));
-      if (opts.leaseId !== undefined && opts.mode?.startsWith('ephemeral')) gw.leaseAs(principalOf(res), opts.leaseId, 'lease.write');
-      const created = await nodes.create(path, data, opts);
+      const created = await scopeOf(res).nodes.create(path, data, opts);
       res.status(201).location(`/v1/nodes${created.split('/').map(encodeURIComponent).join('/')}`).json({ path: created });
     },
     PUT: async (req, res, path) => {
@@ -97,24 +95,24 @@ export function nodesRouter(gw: Gateway): Router {
         data = decodeData(b.data, b.encoding);
         version = b.version ?? intParam(req, 'version');
       }
-      const stat = await nodesFor(gw, res, 'node.write', path).set(path, data, { version });
+      const stat = await scopeOf(res).nodes.set(path, data, { version });
       res.json({ path, stat });
     },
     DELETE: async (req, res, path) => {
       const recursive = boolParam(req, 'recursive');
-      await nodesFor(gw, res, recursive ? 'node.delete_recursive' : 'node.write', path).delete(path, { version: intParam(req, 'version'), recursive });
+      await scopeOf(res).nodes.delete(path, { version: intParam(req, 'version'), recursive });
       res.status(204).end();
     },
   });
 }
 
-export function childrenRouter(gw: Gateway): Router {
+export function childrenRouter(): Router {
   return pathRouter({
     GET: async (req, res, path) => {
       const withStats = boolParam(req, 'stat') ?? false;
       const poll = longPollParams(req);
-      const nodes = nodesFor(gw, res, 'node.read', path);
-      const state = poll ? await pollState(gw, principalOf(res).tenant, res, path, 'children', poll) : undefined;
+      const nodes = scopeOf(res).nodes;
+      const state = poll ? await pollState(res, path, 'children', poll) : undefined;
       // With stats, the listing is read again after the wait (the hub keeps names, not child stats).
       const listing = state && !withStats ? toListing(state) : await nodes.children(path, { withStats });
       res.set('X-Zkgate-Index', listing.stat.pzxid);
@@ -130,25 +128,25 @@ const aclBody = z
   })
   .strict();
 
-export function aclRouter(gw: Gateway): Router {
+export function aclRouter(): Router {
   return pathRouter({
     GET: async (req, res, path) => {
-      const { acl, stat } = await nodesFor(gw, res, 'acl.read', path).getAcl(path);
+      const { acl, stat } = await scopeOf(res).nodes.getAcl(path);
       res.json({ path, acl: aclToJson(acl), stat });
     },
     PUT: async (req, res, path) => {
       const b = parseWith(aclBody, jsonBody(req));
       const acl: AclEntry[] = aclFromJson(b.acl);
-      const stat = await nodesFor(gw, res, 'acl.write', path).setAcl(path, acl, { version: b.version ?? intParam(req, 'version') });
+      const stat = await scopeOf(res).nodes.setAcl(path, acl, { version: b.version ?? intParam(req, 'version') });
       res.json({ path, acl: aclToJson(acl), stat });
     },
   });
 }
 
-export function syncRouter(gw: Gateway): Router {
+export function syncRouter(): Router {
   return pathRouter({
     POST: async (req, res, path) => {
-      await nodesFor(gw, res, 'node.read', path).sync(path);
+      await scopeOf(res).nodes.sync(path);
       res.json({ path, synced: true });
     },
   });

@@ -1,48 +1,26 @@
 /** Query-string and header parsing shared by the REST routes. */
 import type { Request, RequestHandler, Response } from 'express';
-import { invalidArgument, type Action, type Gateway, type Lease, type NodeService, type Principal, type Stat, type Tenant } from '../../core/index.js';
+import { invalidArgument, type Gateway, type Scope, type Stat } from '../../core/index.js';
 
 /**
  * Authenticates every request it sees (before its body is read) from `Authorization` and
- * `Zkgate-Tenant`; the caller is then `principalOf(res)`.
+ * `Zkgate-Tenant`; what the caller may do is then `scopeOf(res)`.
  */
 export function authenticate(gw: Gateway): RequestHandler {
   return (req, res, next) => {
-    res.locals.principal = gw.auth.authenticate({
-      authorization: req.get('authorization') || undefined,
-      tenant: req.get('zkgate-tenant') || undefined,
-    });
+    res.locals.scope = gw.as(
+      gw.authenticate({
+        authorization: req.get('authorization') || undefined,
+        tenant: req.get('zkgate-tenant') || undefined,
+      }),
+    );
     next();
   };
 }
 
-/** The caller established by `authenticate`. */
-export function principalOf(res: Response): Principal {
-  return res.locals.principal as Principal;
-}
-
-/** The caller's node service, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */
-export function nodesFor(gw: Gateway, res: Response, action: Action, path: string, sequential = false): NodeService {
-  const p = principalOf(res);
-  gw.auth.authorize(p, action, path, { sequential });
-  return gw.nodesAs(p);
-}
-
-/** The caller's tenant, once the caller may perform `action` on `path`. @throws INVALID_PATH, PERMISSION_DENIED */
-export function tenantFor(gw: Gateway, res: Response, action: Action, path: string): Tenant {
-  const p = principalOf(res);
-  gw.auth.authorize(p, action, path);
-  return p.tenant;
-}
-
-/**
- * The lease `id`, once the caller may perform `action` on `path` and use that lease (its own
- * key's, or any with lease admin). @throws PERMISSION_DENIED, LEASE_NOT_FOUND
- */
-export function leaseFor(gw: Gateway, res: Response, action: Action, path: string, id: string): Lease {
-  const p = principalOf(res);
-  gw.auth.authorize(p, action, path);
-  return gw.leaseAs(p, id, 'lease.write');
+/** The caller established by `authenticate`: every core call of a route goes through it. */
+export function scopeOf(res: Response): Scope {
+  return res.locals.scope as Scope;
 }
 
 function one(req: Request, name: string): string | undefined {

@@ -4,10 +4,10 @@
  * core watch hub.
  */
 import type { Request, Response, Router } from 'express';
-import { WATCH_KINDS, ZkgateError, blockingRead, invalidArgument, type Gateway, type Tenant, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
+import { WATCH_KINDS, ZkgateError, invalidArgument, type Gateway, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
 import { parseEncoding } from '../json-data.js';
 import { watchEventJson } from '../watch-json.js';
-import { intParam, stringParam, tenantFor } from './params.js';
+import { intParam, scopeOf, stringParam } from './params.js';
 import { pathRouter } from './path-router.js';
 import { problemOf } from './problem.js';
 import { clientGone } from './request-signal.js';
@@ -32,8 +32,8 @@ export function longPollParams(req: Request): LongPoll | undefined {
  * Blocks as the long-poll asks and sets `X-Zkgate-Index` (and `X-Zkgate-Unchanged: true` when
  * the wait ended without a change). Resolves with the node's state. @throws NO_NODE when it does not exist
  */
-export async function pollState(gw: Gateway, tenant: Tenant, res: Response, path: string, kind: 'data' | 'children', poll: LongPoll): Promise<WatchEvent> {
-  const r = await blockingRead(gw.watches, tenant, path, kind, { ...poll, signal: clientGone(res) });
+export async function pollState(res: Response, path: string, kind: 'data' | 'children', poll: LongPoll): Promise<WatchEvent> {
+  const r = await scopeOf(res).nodes.blockingRead(path, kind, { ...poll, signal: clientGone(res) });
   res.set('X-Zkgate-Index', r.state.zxid);
   if (r.unchanged) res.set('X-Zkgate-Unchanged', 'true');
   if (!r.state.stat) throw new ZkgateError('NO_NODE', `${path}: node does not exist`, { path });
@@ -61,8 +61,10 @@ export function watchRouter(gw: Gateway): Router {
     GET: async (req, res, path) => {
       const kind = kindParam(req);
       const encoding = parseEncoding(stringParam(req, 'encoding'));
-      const stream = gw.watches.watch(tenantFor(gw, res, 'watch', path), path, { kind });
-      res.on('close', () => stream.stop());
+      // An SSE response is a streaming connection: a unit of the tenant's connections, and one subscription.
+      const conn = scopeOf(res).connect();
+      res.on('close', () => conn.close());
+      const stream = conn.watch(path, { kind });
       res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
       res.flushHeaders();
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), gw.config.watch.heartbeatMs);
@@ -76,6 +78,7 @@ export function watchRouter(gw: Gateway): Router {
         setTimeout(() => res.destroy(), 5000).unref();
       } finally {
         clearInterval(heartbeat);
+        conn.close();
         res.end();
       }
     },

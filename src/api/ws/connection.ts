@@ -11,13 +11,11 @@ import {
   TokenBucket,
   ZkgateError,
   invalidArgument,
-  keepAliveWhileOpen,
   type Gateway,
   type Lease,
   type LeaseStateEvent,
-  type Principal,
-  type Tenant,
-  type WatchGroup,
+  type Scope,
+  type ScopedConnection,
   type WatchStream,
 } from '../../core/index.js';
 import { ERROR_TABLE, mapError } from '../error-table.js';
@@ -32,10 +30,8 @@ type Msg<K extends ClientMessage['op']> = Extract<ClientMessage, { op: K }>;
 const CUT_GRACE_MS = 30_000;
 
 export class WsConnection {
-  private readonly group: WatchGroup;
   /** Open subscriptions and election observes by client id; `stop()` ends one. */
   private readonly subs = new Map<string, { stop(): void }>();
-  private readonly tenant: Tenant;
   private readonly rate: TokenBucket;
   private readonly closed = new AbortController();
   private lease: Lease | undefined;
@@ -45,12 +41,11 @@ export class WsConnection {
   constructor(
     private readonly ws: WebSocket,
     private readonly gw: Gateway,
-    private readonly principal: Principal,
+    private readonly scope: Scope,
+    private readonly conn: ScopedConnection,
   ) {
     const cfg = gw.config.watch;
-    this.tenant = principal.tenant;
-    this.rate = new TokenBucket(this.tenant.limits.wsMessagesPerSecond);
-    this.group = gw.watches.group();
+    this.rate = new TokenBucket(scope.limits.wsMessagesPerSecond);
     ws.on('message', (data, isBinary) => this.socketOnMessage(data, isBinary));
     ws.on('pong', () => (this.alive = true));
     ws.on('close', () => this.socketOnClose());
@@ -58,11 +53,11 @@ export class WsConnection {
     this.heartbeat = setInterval(() => this.beat(), cfg.heartbeatMs);
     void this.send({
       type: 'welcome',
-      tenant: this.tenant.name,
+      tenant: scope.tenant,
       heartbeatMs: cfg.heartbeatMs,
-      maxMessageBytes: this.tenant.limits.wsMaxMessageBytes,
-      messagesPerSecond: this.tenant.limits.wsMessagesPerSecond,
-      maxSubscriptions: this.group.limit,
+      maxMessageBytes: scope.limits.wsMaxMessageBytes,
+      messagesPerSecond: scope.limits.wsMessagesPerSecond,
+      maxSubscriptions: conn.limit,
       queueSize: cfg.queueSize,
       ops: CLIENT_OPS,
     });
@@ -92,7 +87,7 @@ export class WsConnection {
       return;
     }
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    const max = this.tenant.limits.wsMaxMessageBytes;
+    const max = this.scope.limits.wsMaxMessageBytes;
     if (bytes.length > max) {
       this.replyError(new ZkgateError('PAYLOAD_TOO_LARGE', `message is ${bytes.length} bytes; the limit is ${max}`, { limit: 'wsMaxMessageBytes', max, size: bytes.length }), {});
       return;
@@ -120,14 +115,10 @@ export class WsConnection {
         return this.unsubscribe(msg);
       case 'lease_grant':
         this.assertNoLease();
-        this.gw.auth.authorize(this.principal, 'lease.write');
-        return this.bindLease(this.gw.leases.grant(this.tenant, msg.ttlMs, this.principal.keyId));
-      case 'lease_attach': {
+        return this.bindLease(this.scope.leases.grant(msg.ttlMs));
+      case 'lease_attach':
         this.assertNoLease();
-        const lease = this.gw.leaseAs(this.principal, msg.leaseId, 'lease.write');
-        lease.assertUsable();
-        return this.bindLease(lease);
-      }
+        return this.bindLease(this.scope.leases.attach(msg.leaseId));
       case 'observe':
         return this.observe(msg);
       case 'ping':
@@ -137,8 +128,7 @@ export class WsConnection {
 
   private subscribe(msg: Msg<'subscribe'>): void {
     this.assertNewId(msg.id);
-    this.gw.auth.authorize(this.principal, 'watch', msg.path);
-    const stream = this.group.watch(this.tenant, msg.path, { kind: msg.kind });
+    const stream = this.conn.watch(msg.path, { kind: msg.kind });
     this.subs.set(msg.id, stream);
     void this.send({ type: 'subscribed', id: msg.id, path: msg.path, kind: msg.kind });
     void this.pump(msg.id, stream, msg.encoding);
@@ -151,23 +141,21 @@ export class WsConnection {
   /** Election observe: the leader state now, then every change including "no leader". */
   private observe(msg: Msg<'observe'>): void {
     this.assertNewId(msg.id);
-    this.gw.auth.authorize(this.principal, 'lock.read', msg.path);
-    const release = this.tenant.quotas.take('subscriptions');
     const ac = new AbortController();
+    const states = this.conn.observe(msg.path, { signal: ac.signal });
     const sub = { stop: () => ac.abort() };
     this.subs.set(msg.id, sub);
     void this.send({ type: 'subscribed', id: msg.id, path: msg.path, kind: 'election' });
     void (async () => {
       try {
         // The observe generator reads only when pulled, so a slow socket cannot make it buffer.
-        for await (const state of this.gw.elections.observe(this.tenant, msg.path, { signal: ac.signal })) {
+        for await (const state of states) {
           if (this.subs.get(msg.id) !== sub) break;
           await this.send({ type: 'leader', id: msg.id, state: leaderStateJson(state) });
         }
       } catch (err) {
         if (!ac.signal.aborted) this.replyError(err, { op: 'observe', id: msg.id });
       } finally {
-        release();
         if (this.subs.get(msg.id) === sub) this.subs.delete(msg.id);
       }
     })();
@@ -202,7 +190,7 @@ export class WsConnection {
 
   /** Binds `lease` to the socket: kept alive while it is open, its state changes pushed. */
   private async bindLease(lease: Lease): Promise<void> {
-    keepAliveWhileOpen(this.gw.leases, lease, this.closed.signal);
+    this.scope.leases.keepAliveWhileOpen(lease, this.closed.signal);
     this.lease = lease;
     const onState = (e: LeaseStateEvent): void => {
       // Sent with what the lease owned at that moment: on loss, these ephemerals and locks are gone.
@@ -238,6 +226,6 @@ export class WsConnection {
     clearInterval(this.heartbeat);
     for (const sub of this.subs.values()) sub.stop();
     this.subs.clear();
-    this.group.close();
+    this.conn.close();
   }
 }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { ZkgateError, type Gateway, type Principal } from '../../core/index.js';
+import { ZkgateError, type Gateway, type Scope, type ScopedConnection } from '../../core/index.js';
 import { countError } from '../metrics.js';
 import { mapError } from '../error-table.js';
 import { problemOf } from '../rest/problem.js';
@@ -39,7 +39,7 @@ function refuse(socket: Duplex, err: unknown): void {
 
 /** Serves `/v1/ws` on `server`. */
 export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint {
-  const largest = Math.max(gw.config.limits.wsMaxMessageBytes, ...gw.tenants.all().map((t) => t.limits.wsMaxMessageBytes));
+  const largest = Math.max(gw.config.limits.wsMaxMessageBytes, ...gw.tenantLimits().map((l) => l.wsMaxMessageBytes));
   const wss = new WebSocketServer({
     noServer: true,
     // Messages over the tenant's limit but below this bound get an error reply; the socket stays usable.
@@ -48,19 +48,19 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    let principal: Principal;
-    let release: () => void;
+    let scope: Scope;
+    let conn: ScopedConnection;
     try {
       if (pathname !== WS_PATH) throw new ZkgateError('NOT_FOUND', `no WebSocket endpoint at ${pathname}; use ${WS_PATH}`, {});
       const one = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h) || undefined;
-      principal = gw.auth.authenticate({ authorization: one(req.headers.authorization), tenant: one(req.headers['zkgate-tenant']) });
-      release = principal.tenant.quotas.take('connections');
+      scope = gw.as(gw.authenticate({ authorization: one(req.headers.authorization), tenant: one(req.headers['zkgate-tenant']) }));
+      conn = scope.connect();
     } catch (err) {
       refuse(socket, err);
       return;
     }
-    socket.once('close', release); // also when the handshake itself is refused
-    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, gw, principal));
+    socket.once('close', () => conn.close()); // also when the handshake itself is refused
+    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, gw, scope, conn));
   });
   let closed = false;
   return {

@@ -1,0 +1,86 @@
+/**
+ * Locks and elections for one caller: each call authorizes the action on the recipe's path and,
+ * for a call made with a lease, that the lease is the caller's. Waiters and holders count against
+ * `limits.maxLocksPerTenant` (in the queue); an election long-poll holds a unit of the tenant's
+ * subscriptions while it waits.
+ */
+import type { LockFlavour } from '../recipes/flavours.js';
+import type { LeaderPoll, LeaderState, Leadership } from '../recipes/election.js';
+import type { AcquireOptions, LockHold, LockInspection, ReleaseResult } from '../recipes/lock.js';
+import type { LeaveOutcome } from '../recipes/sequential-queue.js';
+import type { LeaseState } from '../leases/lease.js';
+import type { ScopeContext } from './scope.js';
+
+export class ScopedLocks {
+  constructor(private readonly ctx: ScopeContext) {}
+
+  /**
+   * Takes the lock at `path` for the caller's lease `leaseId` (see `LockService.acquire`).
+   * @throws LOCK_NOT_ACQUIRED, CANCELLED, LIMIT_EXCEEDED, LEASE_NOT_FOUND, PERMISSION_DENIED, the lease's end
+   */
+  acquire(path: string, leaseId: string, opts: AcquireOptions = {}): Promise<LockHold> {
+    this.ctx.authorize('lock', path);
+    const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
+    return this.ctx.services.locks.acquire(lease, path, opts);
+  }
+
+  /** Releases the lease's hold (or wait) on `node`; idempotent. */
+  release(path: string, leaseId: string, node: string): Promise<ReleaseResult> {
+    this.ctx.authorize('lock', path);
+    const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
+    return this.ctx.services.locks.release(lease, path, node);
+  }
+
+  /** The holder and queue of the lock. */
+  inspect(path: string, flavour?: LockFlavour): Promise<LockInspection> {
+    this.ctx.authorize('lock.read', path);
+    return this.ctx.services.locks.inspect(this.ctx.tenant, path, flavour);
+  }
+}
+
+export type ResignResult = LeaveOutcome & { node: string; leaseId: string; leaseState: LeaseState };
+
+export class ScopedElections {
+  constructor(private readonly ctx: ScopeContext) {}
+
+  /** Becomes a candidate with the caller's lease and waits up to `waitMs` to lead. @throws NOT_ELECTED, CANCELLED, … */
+  campaign(path: string, leaseId: string, value: Buffer | undefined, opts: { waitMs?: number; signal?: AbortSignal } = {}): Promise<Leadership> {
+    this.ctx.authorize('election', path);
+    const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
+    return this.ctx.services.elections.campaign(lease, path, value, opts);
+  }
+
+  /** Replaces the leader's value. @throws NOT_LEADER */
+  proclaim(path: string, leaseId: string, node: string, value: Buffer): Promise<Leadership> {
+    this.ctx.authorize('election', path);
+    const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
+    return this.ctx.services.elections.proclaim(lease, path, node, value);
+  }
+
+  /** Withdraws the lease's candidacy `node`; idempotent. */
+  resign(path: string, leaseId: string, node: string): Promise<ResignResult> {
+    this.ctx.authorize('election', path);
+    const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
+    return this.ctx.services.elections.resign(lease, path, node);
+  }
+
+  /** The current leader (or null). */
+  leader(path: string): Promise<LeaderState> {
+    this.ctx.authorize('lock.read', path);
+    return this.ctx.services.elections.leader(this.ctx.tenant, path);
+  }
+
+  /**
+   * Long-poll on the leader (see `ElectionService.waitForChange`), holding one unit of the
+   * tenant's subscriptions while it waits. @throws LIMIT_EXCEEDED (`limits.maxSubscriptionsPerTenant`)
+   */
+  async waitForChange(path: string, after: string | undefined, waitMs: number, signal?: AbortSignal): Promise<LeaderPoll> {
+    this.ctx.authorize('lock.read', path);
+    const release = this.ctx.tenant.quotas.take('subscriptions');
+    try {
+      return await this.ctx.services.elections.waitForChange(this.ctx.tenant, path, after, waitMs, signal);
+    } finally {
+      release();
+    }
+  }
+}
