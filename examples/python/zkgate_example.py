@@ -79,7 +79,8 @@ def main():
     hold = locks.Acquire(locks_pb2.AcquireRequest(path=f"{p}/lock", lease_id=lease.id), timeout=5, metadata=md)
     say("acquired", node=hold.node, fencing_token=hold.fencing_token)
     try:
-        locks.Acquire(locks_pb2.AcquireRequest(path=f"{p}/lock", lease_id=other.id), timeout=0.5, metadata=md)
+        # The gateway ends the wait a margin before the timeout and answers ABORTED (LOCK_NOT_ACQUIRED).
+        locks.Acquire(locks_pb2.AcquireRequest(path=f"{p}/lock", lease_id=other.id), timeout=3, metadata=md)
         say("second_acquire", code="OK")
     except grpc.RpcError as e:
         code = dict(e.trailing_metadata() or ()).get("zkgate-error-code", "")

@@ -13,7 +13,7 @@ export interface ErrorMapping {
   readonly title: string;
 }
 
-// gRPC codes: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED,
+// gRPC codes: 1 CANCELLED, 3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS, 7 PERMISSION_DENIED,
 // 8 RESOURCE_EXHAUSTED, 9 FAILED_PRECONDITION, 10 ABORTED, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE,
 // 16 UNAUTHENTICATED
 export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
@@ -36,8 +36,10 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   LEASE_REVOKED: { http: 410, grpc: 9, ws: 4410, title: 'Lease revoked' },
   LEASE_LOST: { http: 410, grpc: 9, ws: 4410, title: 'Lease lost' },
   LEASE_UNCERTAIN: { http: 503, grpc: 14, ws: 1013, title: 'Lease state uncertain while ZooKeeper is unreachable' },
-  LOCK_NOT_ACQUIRED: { http: 409, grpc: 4, ws: 4409, title: 'Lock not acquired within the wait' },
-  NOT_ELECTED: { http: 409, grpc: 4, ws: 4409, title: 'Not elected within the wait' },
+  // ABORTED, not DEADLINE_EXCEEDED: the wait ended on the gateway's side with an answer (who
+  // holds it), which clients must not mistake for a transport timeout.
+  LOCK_NOT_ACQUIRED: { http: 409, grpc: 10, ws: 4409, title: 'Lock not acquired within the wait' },
+  NOT_ELECTED: { http: 409, grpc: 10, ws: 4409, title: 'Not elected within the wait' },
   NOT_LEADER: { http: 409, grpc: 9, ws: 4409, title: 'Not the current leader' },
   CONTENDER_LOST: { http: 410, grpc: 10, ws: 4410, title: 'Queue node deleted by someone else' },
   SLOW_CONSUMER: { http: 503, grpc: 8, ws: 4408, title: 'Slow consumer: the event queue overflowed' },
@@ -50,6 +52,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   PERMISSION_DENIED: { http: 403, grpc: 7, ws: 4403, title: 'Not allowed for this API key' },
   LIMIT_EXCEEDED: { http: 429, grpc: 8, ws: 4429, title: 'A per-tenant limit is reached' },
   TOO_MANY_CHILDREN: { http: 409, grpc: 8, ws: 4409, title: 'Too many children for one listing' },
+  // 499 (nginx's "client closed request"): nobody reads it, but logs and metrics show it is no server error.
+  CANCELLED: { http: 499, grpc: 1, ws: 4499, title: 'Cancelled: the client went away or its deadline passed' },
   INTERNAL: { http: 500, grpc: 13, ws: 1011, title: 'Internal error' },
 };
 

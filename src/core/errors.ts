@@ -39,6 +39,7 @@ export const ERROR_CODES = [
   'PERMISSION_DENIED',
   'LIMIT_EXCEEDED',
   'TOO_MANY_CHILDREN',
+  'CANCELLED',
   'INTERNAL',
 ] as const;
 
@@ -88,9 +89,24 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = {
   SESSION_EXPIRED: 'zookeeper session expired during the call; retry',
 };
 
-/** Converts anything thrown below core into a `ZkgateError`; ZooKeeper codes map one to one. */
+/**
+ * A wait given up because its caller went away or the caller's own deadline passed: an expected
+ * outcome (never INTERNAL, never logged as an error). Transports abort their signals with it.
+ * @param reason `client_gone`, `client_cancelled` or `deadline`
+ */
+export function cancelled(reason: 'client_gone' | 'client_cancelled' | 'deadline', message: string): ZkgateError {
+  return new ZkgateError('CANCELLED', message, { reason });
+}
+
+/**
+ * Converts anything thrown below core into a `ZkgateError`; ZooKeeper codes map one to one, and
+ * a bare abort (an AbortSignal's default reason) is CANCELLED.
+ */
 export function toZkgateError(err: unknown, path?: string): ZkgateError {
   if (err instanceof ZkgateError) return err;
+  if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) {
+    return new ZkgateError('CANCELLED', `cancelled: ${err.message}`, { reason: err.name === 'TimeoutError' ? 'deadline' : 'client_gone' }, { cause: err });
+  }
   if (err instanceof ZkError) {
     const code = FROM_ZK[err.code];
     const details: Record<string, string> = {};

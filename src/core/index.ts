@@ -8,7 +8,7 @@ export type { ScopedNodes } from './facade/nodes.js';
 export type { ScopedLeases } from './facade/leases.js';
 export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipes.js';
 export type { ScopedConnection } from './facade/connection.js';
-export { ERROR_CODES, ZkgateError, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
+export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
 export { NodeService, checkPath } from './nodes/node-service.js';
 export { Tenant } from './tenants/tenant.js';

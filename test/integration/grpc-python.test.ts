@@ -24,7 +24,7 @@ test('python › the example generates stubs from proto/, takes a lock, observes
   const acquired = of('acquired')[0] as { node: string; fencing_token: string };
   assert.match(acquired.node, /^\/py\/lock\/_c_.+-lock-\d{10}$/);
   assert.match(acquired.fencing_token, /^\d+$/);
-  assert.equal(of('second_acquire')[0]?.code, 'DEADLINE_EXCEEDED');
+  assert.deepEqual(of('second_acquire')[0], { step: 'second_acquire', code: 'ABORTED', zkgate_code: 'LOCK_NOT_ACQUIRED' });
   assert.deepEqual(of('inspect')[0], { step: 'inspect', holder: acquired.node, queue: 1 });
   assert.deepEqual(of('released')[0], { step: 'released', released: true, reason: 'deleted' });
   assert.deepEqual(of('observed').map((s) => s.leader), [null, 'worker-1', null]);

@@ -18,6 +18,7 @@ import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { errorCode, grpcClient, type GrpcTestClient } from '../support/grpc-client.js';
 import { WsTestClient, type Json } from '../support/ws-client.js';
 import { eventually } from '../support/test-gateway.js';
+import { restClient } from '../support/openapi.js';
 
 type Msg = Record<string, unknown>;
 
@@ -187,9 +188,13 @@ describe('stream quotas › WebSocket and REST', () => {
       pending.push(req);
     }
     await usedBecomes('subscriptions', MAX_SUBSCRIPTIONS);
-    const over = await fetch(`${base}/v1/elections/e/poll?wait=30000&after=${now.index}`, { headers: { authorization: `Bearer ${READ}` } });
+    // Through the client that validates the answer against openapi.yaml.
+    const over = await restClient(base).json('GET', '/v1/elections/e/poll', undefined, {
+      headers: { authorization: `Bearer ${READ}` },
+      query: { wait: '30000', after: now.index },
+    });
     assert.equal(over.status, 429);
-    const body = (await over.json()) as { code: string; details: { limit: string } };
+    const body = over.body as { code: string; details: { limit: string } };
     assert.equal(body.code, 'LIMIT_EXCEEDED');
     assert.equal(body.details.limit, 'maxSubscriptionsPerTenant');
     for (const r of pending) r.destroy();

@@ -4,8 +4,9 @@
  * into a gRPC status (through the error table, never ad hoc).
  */
 import { Metadata, status, type ServerErrorResponse, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { MAX_WAIT_MS, type Gateway, type Logger, type Scope } from '../../core/index.js';
+import { MAX_WAIT_MS, cancelled, type Gateway, type Logger, type Scope } from '../../core/index.js';
 import { mapError } from '../error-table.js';
+import { countError } from '../metrics.js';
 import { checkDecoded } from './malformed.js';
 
 /** Metadata key naming the tenant (same as REST's `Zkgate-Tenant` header). */
@@ -50,13 +51,13 @@ export function scopeOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Scope {
  */
 export function callSignal(call: CallLike): AbortSignal {
   const ac = new AbortController();
-  const cancel = (): void => ac.abort(new DOMException('grpc: call cancelled by the client', 'AbortError'));
+  const cancel = (): void => ac.abort(cancelled('client_cancelled', 'grpc: call cancelled by the client'));
   if (call.cancelled) cancel();
   else call.on('cancelled', cancel);
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   if (Number.isFinite(ms)) {
-    const t = setTimeout(() => ac.abort(new DOMException('grpc: call deadline exceeded', 'TimeoutError')), Math.max(0, ms - Date.now()));
+    const t = setTimeout(() => ac.abort(cancelled('deadline', 'grpc: call deadline exceeded')), Math.max(0, ms - Date.now()));
     t.unref();
     ac.signal.addEventListener('abort', () => clearTimeout(t), { once: true });
   }
@@ -80,10 +81,11 @@ function asciiJson(value: unknown): string {
 
 /**
  * A gRPC status for any thrown value, via the one error table; the code travels in metadata.
- * Unexpected errors (INTERNAL) are logged with their cause when `log` is given.
+ * Counted in `zkgate_errors_total`; unexpected errors (INTERNAL) are logged with their cause when `log` is given.
  */
 export function toServiceError(err: unknown, log?: Logger): ServerErrorResponse {
   const { error, mapping } = mapError(err);
+  countError(error, 'grpc');
   if (log && mapping.grpc === status.INTERNAL) log.error({ err }, 'grpc call failed');
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_METADATA, error.code);
@@ -143,12 +145,12 @@ export function writeWhenReady(call: StreamLike, msg: unknown): Promise<void> {
 }
 
 /**
- * The wait of a lock acquire or campaign: the call's remaining deadline, or `waitMs` when
- * given and shorter; at most MAX_WAIT_MS (also without a deadline). `waitMs` out of range is
- * left to core to refuse.
+ * The wait of a lock acquire or campaign: `waitMs` when given, else the whole call deadline (at
+ * most MAX_WAIT_MS, also without a deadline); core ends the wait a margin before the deadline,
+ * so the answer (LOCK_NOT_ACQUIRED with the holder) reaches the client before its deadline.
  */
-export function waitFromDeadline(waitMs: number | undefined, call: CallLike): number {
+export function waitOptions(waitMs: number | undefined, call: CallLike): { waitMs?: number; deadline?: number } {
   const remaining = deadlineRemainingMs(call);
-  if (waitMs === undefined) return Math.min(remaining ?? MAX_WAIT_MS, MAX_WAIT_MS);
-  return remaining === undefined ? waitMs : Math.min(waitMs, remaining);
+  if (remaining === undefined) return { waitMs: waitMs ?? MAX_WAIT_MS };
+  return { waitMs, deadline: Date.now() + remaining };
 }

@@ -4,7 +4,7 @@
  */
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Gateway, LeaderState, Leadership, ScopedConnection } from '../../core/index.js';
-import { callSignal, failStream, scopeOf, unaryWith, waitFromDeadline, writeWhenReady, type CallLike } from './call-context.js';
+import { callSignal, failStream, scopeOf, unaryWith, waitOptions, writeWhenReady, type CallLike } from './call-context.js';
 import { checkDecoded } from './malformed.js';
 import { toEnum, unwrap, type Wrapped } from './proto-values.js';
 
@@ -42,7 +42,7 @@ export function electionsService(gw: Gateway): UntypedServiceImplementation {
     Campaign: unary(async (req: CampaignRequest, call) => {
       const value = req.value.length > 0 ? req.value : undefined;
       const won = await scopeOf(gw, call).elections.campaign(req.path, req.leaseId, value, {
-        waitMs: waitFromDeadline(unwrap(req.waitMs), call as CallLike),
+        ...waitOptions(unwrap(req.waitMs), call as CallLike),
         signal: callSignal(call as CallLike),
       });
       return leadershipMessage(won);

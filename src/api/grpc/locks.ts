@@ -1,7 +1,7 @@
 /** gRPC `zkgate.v1.Locks`: each RPC makes one call on the caller's scope (which authorizes) and maps the answer. */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { LOCK_FLAVOURS, type Contender, type Gateway, type LockFlavour, type LockHold } from '../../core/index.js';
-import { callSignal, scopeOf, unaryWith, waitFromDeadline, type CallLike } from './call-context.js';
+import { callSignal, scopeOf, unaryWith, waitOptions, type CallLike } from './call-context.js';
 import { fromEnum, toEnum, unwrap, type Wrapped } from './proto-values.js';
 
 interface AcquireRequest {
@@ -40,7 +40,7 @@ export function locksService(gw: Gateway): UntypedServiceImplementation {
       const flavour = flavourOf(req.flavour);
       const hold = await scopeOf(gw, call).locks.acquire(req.path, req.leaseId, {
         flavour,
-        waitMs: waitFromDeadline(unwrap(req.waitMs), call as CallLike),
+        ...waitOptions(unwrap(req.waitMs), call as CallLike),
         data: req.data.length > 0 ? req.data : undefined,
         signal: callSignal(call as CallLike),
       });

@@ -1,5 +1,6 @@
 /** Ties core waits to the HTTP exchange: a client that goes away aborts what it was waiting for. */
 import type { Response } from 'express';
+import { cancelled } from '../../core/index.js';
 
 /**
  * An AbortSignal aborted when the client disconnects before the response is sent. (The
@@ -8,7 +9,7 @@ import type { Response } from 'express';
 export function clientGone(res: Response): AbortSignal {
   const ac = new AbortController();
   res.on('close', () => {
-    if (!res.writableFinished) ac.abort(new Error('http: client disconnected'));
+    if (!res.writableFinished) ac.abort(cancelled('client_gone', 'http: client disconnected'));
   });
   return ac.signal;
 }

@@ -5,11 +5,31 @@
  * subscriptions while it waits.
  */
 import type { LockFlavour } from '../recipes/flavours.js';
-import type { LeaderPoll, LeaderState, Leadership } from '../recipes/election.js';
-import type { AcquireOptions, LockHold, LockInspection, ReleaseResult } from '../recipes/lock.js';
+import type { CampaignOptions, LeaderPoll, LeaderState, Leadership } from '../recipes/election.js';
+import { MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type ReleaseResult } from '../recipes/lock.js';
 import type { LeaveOutcome } from '../recipes/sequential-queue.js';
 import type { LeaseState } from '../leases/lease.js';
 import type { ScopeContext } from './scope.js';
+
+/** Wait options of a transport with a deadline of its own (a gRPC call's). */
+export interface DeadlineOption {
+  /**
+   * The caller's deadline, ms since the epoch: the wait ends a margin before it (a fifth of
+   * the time left, 250 ms to 2 s), so LOCK_NOT_ACQUIRED / NOT_ELECTED with the holder's details
+   * are answered before the caller gives up. Without `waitMs`, the wait lasts until then.
+   */
+  readonly deadline?: number;
+}
+
+/** `waitMs` bounded by a margin before `deadline`; a `waitMs` out of range is left for the recipe to refuse. */
+export function waitBefore(waitMs: number | undefined, deadline: number | undefined): number | undefined {
+  if (deadline === undefined) return waitMs;
+  if (waitMs !== undefined && !(Number.isInteger(waitMs) && waitMs >= 0 && waitMs <= MAX_WAIT_MS)) return waitMs;
+  const remaining = deadline - Date.now();
+  const margin = Math.min(2000, Math.max(250, Math.floor(remaining / 5)));
+  const room = Math.max(0, Math.min(MAX_WAIT_MS, remaining - margin));
+  return waitMs === undefined ? room : Math.min(waitMs, room);
+}
 
 export class ScopedLocks {
   constructor(private readonly ctx: ScopeContext) {}
@@ -18,10 +38,11 @@ export class ScopedLocks {
    * Takes the lock at `path` for the caller's lease `leaseId` (see `LockService.acquire`).
    * @throws LOCK_NOT_ACQUIRED, CANCELLED, LIMIT_EXCEEDED, LEASE_NOT_FOUND, PERMISSION_DENIED, the lease's end
    */
-  acquire(path: string, leaseId: string, opts: AcquireOptions = {}): Promise<LockHold> {
+  acquire(path: string, leaseId: string, opts: AcquireOptions & DeadlineOption = {}): Promise<LockHold> {
     this.ctx.authorize('lock', path);
     const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
-    return this.ctx.services.locks.acquire(lease, path, opts);
+    const { deadline, ...rest } = opts;
+    return this.ctx.services.locks.acquire(lease, path, { ...rest, waitMs: waitBefore(opts.waitMs, deadline) });
   }
 
   /** Releases the lease's hold (or wait) on `node`; idempotent. */
@@ -44,10 +65,10 @@ export class ScopedElections {
   constructor(private readonly ctx: ScopeContext) {}
 
   /** Becomes a candidate with the caller's lease and waits up to `waitMs` to lead. @throws NOT_ELECTED, CANCELLED, … */
-  campaign(path: string, leaseId: string, value: Buffer | undefined, opts: { waitMs?: number; signal?: AbortSignal } = {}): Promise<Leadership> {
+  campaign(path: string, leaseId: string, value: Buffer | undefined, opts: CampaignOptions & DeadlineOption = {}): Promise<Leadership> {
     this.ctx.authorize('election', path);
     const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
-    return this.ctx.services.elections.campaign(lease, path, value, opts);
+    return this.ctx.services.elections.campaign(lease, path, value, { signal: opts.signal, waitMs: waitBefore(opts.waitMs, opts.deadline) });
   }
 
   /** Replaces the leader's value. @throws NOT_LEADER */
