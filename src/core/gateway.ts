@@ -13,6 +13,7 @@ import { NodeService } from './nodes/node-service.js';
 import { ElectionService } from './recipes/election.js';
 import { LockService } from './recipes/lock.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
+import { OwnedNodes } from './leases/owned-nodes.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { Authenticator, type Credentials, type Principal } from './auth/authenticator.js';
 import { Scope, type ScopeServices } from './facade/scope.js';
@@ -42,6 +43,8 @@ export class Gateway {
   readonly elections: ElectionService;
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
+  /** Lease-owned nodes: protected create, find after loss, sweep, and a watch on each. */
+  private readonly owned: OwnedNodes;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
   private readonly services: ScopeServices;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
@@ -54,17 +57,18 @@ export class Gateway {
     this.auth = new Authenticator(config, this.tenants);
     const instanceId = config.instanceId ?? `gw-${randomBytes(4).toString('hex')}`;
     this.leases = new LeaseManager(instanceId, logger, { ...LEASE_DEFAULTS, ...config.leases });
-    const queue = new SequentialQueue(this.leases);
+    this.watches = new WatchHub(config.watch, logger);
+    this.owned = new OwnedNodes(this.leases, this.watches);
+    const queue = new SequentialQueue(this.owned);
     this.locks = new LockService(queue);
     this.elections = new ElectionService(queue);
-    this.watches = new WatchHub(config.watch, logger);
     this.services = {
       auth: this.auth,
       leases: this.leases,
       locks: this.locks,
       elections: this.elections,
       watches: this.watches,
-      nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.leases, prefixes)),
+      nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),
     };
   }
 
@@ -131,7 +135,7 @@ export class Gateway {
   nodes(tenant: Tenant): NodeService {
     let s = this.nodeServices.get(tenant);
     if (!s) {
-      s = new NodeService(tenant, this.leases);
+      s = new NodeService(tenant, this.owned);
       this.nodeServices.set(tenant, s);
     }
     return s;

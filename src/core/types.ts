@@ -33,6 +33,11 @@ export interface CreateOptions {
   readonly createParents?: boolean;
   /** Lease that owns an ephemeral node. */
   readonly leaseId?: string;
+  /**
+   * Ephemeral modes: aborting (the client went away) stops waiting for the outcome of a create
+   * cut by a connection loss; a node it created is deleted once ZooKeeper is back.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface DeleteOptions {

@@ -6,6 +6,7 @@ import { invalidArgument, type AclEntry, type ChildrenListing, type CreateMode, 
 import { decodeData, encodeData, parseEncoding } from '../json-data.js';
 import { boolParam, intParam, isRawBody, jsonBody, scopeOf, statHeaders, stringParam, wantsRaw } from './params.js';
 import { pathRouter } from './path-router.js';
+import { clientGone } from './request-signal.js';
 import { longPollParams, pollState } from './watch.js';
 import { aclFromJson, aclToJson } from './acl-json.js';
 
@@ -81,7 +82,7 @@ export function nodesRouter(): Router {
         data = decodeData(b.data, b.encoding);
         opts = { mode: b.mode, ttlMs: b.ttlMs, createParents: b.createParents, leaseId: b.leaseId };
       }
-      const created = await scopeOf(res).nodes.create(path, data, opts);
+      const created = await scopeOf(res).nodes.create(path, data, { ...opts, signal: clientGone(res) });
       res.status(201).location(`/v1/nodes${created.split('/').map(encodeURIComponent).join('/')}`).json({ path: created });
     },
     PUT: async (req, res, path) => {

@@ -98,6 +98,19 @@ export class LeaseManager {
     return lease;
   }
 
+  /**
+   * Ends the lease as lost (`reason`, e.g. `node_deleted`) and deletes what it still owns; the
+   * loss reaches its holder on every channel (lease state, gRPC KeepAlive, WebSocket).
+   */
+  async lose(lease: Lease, reason: string): Promise<void> {
+    await this.end(lease, 'lost', reason);
+  }
+
+  /** The live lease of `tenant` that owns `path`, if any. */
+  ownerOf(tenant: Tenant, path: string): Lease | undefined {
+    return this.live(tenant).find((l) => l.owns(path) !== undefined);
+  }
+
   /** All leases of a tenant that have not ended. */
   live(tenant: Tenant): Lease[] {
     return [...this.leases.values()].filter((l) => l.tenant === tenant && !l.isEnded);

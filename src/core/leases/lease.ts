@@ -20,7 +20,11 @@ export type OwnedKind = 'node' | 'lock' | 'lock_wait' | 'candidate';
 export interface LeaseStateEvent {
   readonly leaseId: string;
   readonly state: LeaseState;
-  /** Why: `granted`, `keepalive_missed`, `revoked`, `session_suspended`, `session_reconnected`, `session_expired`, `node_missing`. */
+  /**
+   * Why: `granted`, `keepalive_missed`, `revoked`, `session_suspended`, `session_reconnected`,
+   * `session_expired`, `node_missing` (gone after a reconnect), `node_deleted` (an owned node was
+   * deleted by someone else while held).
+   */
   readonly reason: string;
 }
 
@@ -45,7 +49,7 @@ export class Lease extends EventEmitter {
   private why = 'granted';
   private expiresAt: number;
   private readonly owned = new Map<string, OwnedKind>();
-  private readonly onDisown = new Map<string, () => void>();
+  private readonly onDisown = new Map<string, (() => void)[]>();
   private readonly ended = new AbortController();
 
   constructor(
@@ -113,18 +117,19 @@ export class Lease extends EventEmitter {
   }
 
   /**
-   * Records that the lease owns `path` as `kind`. `onDisown` (e.g. giving back a unit of the
-   * tenant's lock quota) runs once, when the path is disowned — released, deleted or lost.
+   * Records that the lease owns `path` as `kind` (owning it again changes the kind). `onDisown`
+   * (e.g. giving back a unit of the tenant's lock quota, or ending the watch on the node) runs
+   * once, when the path is disowned — released, deleted or lost; several may be added.
    */
   own(path: string, kind: OwnedKind, onDisown?: () => void): void {
     this.owned.set(path, kind);
-    if (onDisown) this.onDisown.set(path, onDisown);
+    if (onDisown) this.onDisown.set(path, [...(this.onDisown.get(path) ?? []), onDisown]);
   }
   disown(path: string): void {
     this.owned.delete(path);
-    const done = this.onDisown.get(path);
+    const done = this.onDisown.get(path) ?? [];
     this.onDisown.delete(path);
-    done?.();
+    for (const f of done) f();
   }
   owns(path: string): OwnedKind | undefined {
     return this.owned.get(path);

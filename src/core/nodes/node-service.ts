@@ -6,8 +6,8 @@ import { ancestorsOf, joinPath, parentOf, pathProblem, type AclEntry, type Stat 
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkPathLimits } from '../limits/path-limits.js';
-import type { LeaseManager } from '../leases/lease-manager.js';
-import type { ChildEntry, ChildrenListing, CreateMode, CreateOptions, DeleteOptions, Znode } from '../types.js';
+import { protectedPath, type OwnedNodes } from '../leases/owned-nodes.js';
+import type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode } from '../types.js';
 
 const TTL_MAX_MS = 2 ** 40 - 1; // ZooKeeper's EphemeralType.TTL limit
 
@@ -33,9 +33,13 @@ export class NodeService {
    */
   constructor(
     private readonly tenant: Tenant,
-    private readonly leases: LeaseManager,
+    private readonly owned: OwnedNodes,
     private readonly prefixes: readonly string[] = [],
   ) {}
+
+  private get leases(): OwnedNodes['leases'] {
+    return this.owned.leases;
+  }
 
   private async zk<T>(path: string, op: (c: ReturnType<Tenant['client']>) => Promise<T>): Promise<T> {
     const client = this.tenant.client();
@@ -144,34 +148,20 @@ export class NodeService {
   }
 
   /**
-   * An ephemeral of the tenant's gateway session, owned by the lease. If the lease ends while
-   * the create is in flight, the node is deleted at once.
+   * An ephemeral of the tenant's gateway session, owned (and watched) by the lease, created
+   * with protection: a sequential node's name gets Curator's `_c_<uuid>-` prefix, so that a create
+   * cut by a connection loss is found again once the session is back (for up to the session
+   * timeout) instead of escaping its lease; a caller that gives up leaves no node behind. If the
+   * lease ends while the create is in flight, the node is deleted at once.
    */
-  private async createEphemeral(path: string, data: Buffer, mode: CreateMode, opts: CreateOptions): Promise<string> {
+  private async createEphemeral(path: string, data: Buffer, mode: 'ephemeral' | 'ephemeral_sequential', opts: CreateOptions): Promise<string> {
     const lease = this.leases.usable(this.tenant, opts.leaseId as string);
     if (opts.createParents) await this.createParents(path);
-    let created: string;
+    const target = mode === 'ephemeral_sequential' ? protectedPath(path) : path;
     try {
-      created = await this.zk(path, (c) => c.create(path, data, mode));
+      return await this.owned.create(lease, target, { data, mode, kind: 'node', deadline: Date.now() + this.tenant.sessionTimeoutMs, signal: opts.signal });
     } catch (err) {
-      // Connection loss: a plain ephemeral may have been created; claim it if it is ours.
-      if (err instanceof ZkgateError && err.code === 'UNAVAILABLE' && mode === 'ephemeral') await this.claimAfterLoss(path, lease);
-      throw err;
-    }
-    lease.own(created, 'node');
-    if (lease.isEnded) {
-      await this.leases.deleteOwned(lease, created);
-      lease.assertUsable();
-    }
-    return created;
-  }
-
-  private async claimAfterLoss(path: string, lease: ReturnType<LeaseManager['usable']>): Promise<void> {
-    try {
-      const stat = await this.tenant.client().exists(path);
-      if (stat && stat.ephemeralOwner === `0x${this.tenant.session.sessionId}`) lease.own(path, 'node');
-    } catch {
-      // Still disconnected: the outcome stays unknown, as the 503 says.
+      throw toZkgateError(err, path);
     }
   }
 

@@ -5,12 +5,13 @@
  * hold; a waiter watches ONLY its predecessor (a get with a watcher, as Curator does, so no
  * exists-watch lingers on a missing node); when the predecessor is already gone, list again.
  * On any failure or give-up our node is deleted (NONODE counts as done), so nothing is left in
- * the queue. A create that hits connection loss finds its own node again by the unique prefix.
+ * the queue. Our node is created, found after a connection loss, swept and watched by the
+ * ownership module (`OwnedNodes`); the predecessor is watched through the watch hub.
  */
 import { ancestorsOf, joinPath, nameOf, type Stat, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, toZkgateError } from '../errors.js';
 import type { Lease, OwnedKind } from '../leases/lease.js';
-import type { LeaseManager } from '../leases/lease-manager.js';
+import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { QueueFlavour } from './flavours.js';
 import { wake } from './wake.js';
 
@@ -41,7 +42,11 @@ export interface LeaveOutcome {
 
 /** Runs the queue algorithm for lease-owned contenders in one tenant. */
 export class SequentialQueue {
-  constructor(private readonly leases: LeaseManager) {}
+  constructor(private readonly owned: OwnedNodes) {}
+
+  private get leases(): OwnedNodes['leases'] {
+    return this.owned.leases;
+  }
 
   /**
    * Joins the queue under `parent` and waits until our node is among the holders.
@@ -62,7 +67,7 @@ export class SequentialQueue {
       try {
         const outcome = await this.waitForTurn(lease, parent, node, opts, deadline, signal);
         if (outcome.held) {
-          lease.own(node, opts.kinds.holding, release);
+          this.owned.own(lease, node, opts.kinds.holding, release);
           kept = true;
         } else await this.leases.deleteOwned(lease, node);
         return outcome;
@@ -90,81 +95,15 @@ export class SequentialQueue {
   }
 
   /** Creates our ephemeral-sequential node (and container parents, as Curator does). */
-  private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal): Promise<string> {
-    const prefix = opts.flavour.newPrefix();
-    for (;;) {
-      try {
-        const node = await lease.tenant.client().create(joinPath(parent, prefix), opts.data, 'ephemeral_sequential');
-        return this.adopt(lease, node, opts);
-      } catch (err) {
-        const e = toZkgateError(err, parent);
-        if (e.code === 'NO_NODE') {
-          await this.createContainers(lease, parent);
-          continue;
-        }
-        if (e.code !== 'UNAVAILABLE') throw e;
-        // The create may have been applied: once connected, look for our unique prefix.
-        const found = await this.findAfterLoss(lease, parent, prefix, deadline, signal).catch((err: unknown) => {
-          this.sweepLater(lease, parent, prefix); // we give up not knowing whether the node exists
-          throw err;
-        });
-        if (found) return this.adopt(lease, found, opts);
-      }
-    }
-  }
-
-  /** Owns a freshly created node; deletes it again if the lease ended meanwhile. */
-  private async adopt(lease: Lease, node: string, opts: EnqueueOptions): Promise<string> {
-    lease.own(node, opts.kinds.waiting);
-    if (lease.isEnded) {
-      await this.leases.deleteOwned(lease, node);
-      lease.assertUsable();
-    }
-    return node;
-  }
-
-  private async findAfterLoss(lease: Lease, parent: string, prefix: string, deadline: number, signal: AbortSignal): Promise<string | null> {
-    for (;;) {
-      if (lease.tenant.session.isUsable) {
-        if (lease.tenant.session.generation !== lease.generation) lease.assertUsable(); // expired: lease lost
-        try {
-          const { children } = await lease.tenant.client().children(parent);
-          const mine = children.find((c) => c.startsWith(prefix));
-          return mine ? joinPath(parent, mine) : null;
-        } catch (err) {
-          const e = toZkgateError(err, parent);
-          if (e.code === 'NO_NODE') return null;
-          if (e.code !== 'UNAVAILABLE') throw e;
-        }
-      }
-      if ((await wake({ deadline, signal, states: [lease.tenant, lease] })) === 'timeout') {
-        throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable; gave up waiting`, { path: parent, outcome: 'unknown' });
-      }
-    }
-  }
-
-  /**
-   * Deletes, once the lease's session is usable again, any node under `parent` with our unique
-   * prefix: a create whose outcome we never learned must not leave a node nobody owns. Nothing
-   * to do once that session has expired (its ephemerals are gone).
-   */
-  private sweepLater(lease: Lease, parent: string, prefix: string): void {
-    const tenant = lease.tenant;
-    const attempt = async (): Promise<void> => {
-      if (tenant.session.generation !== lease.generation || tenant.session.state === 'expired') return finish();
-      if (!tenant.session.isUsable) return;
-      try {
-        const { children } = await tenant.client().children(parent);
-        for (const c of children.filter((n) => n.startsWith(prefix))) await tenant.client().delete(joinPath(parent, c));
-        finish();
-      } catch (err) {
-        if (toZkgateError(err).code === 'NO_NODE') finish(); // parent gone: so is our node
-      }
-    };
-    const onState = (): void => void attempt();
-    const finish = (): void => void tenant.off('state', onState);
-    tenant.on('state', onState);
-    void attempt();
+  private createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal): Promise<string> {
+    return this.owned.create(lease, joinPath(parent, opts.flavour.newPrefix()), {
+      data: opts.data,
+      mode: 'ephemeral_sequential',
+      kind: opts.kinds.waiting,
+      deadline,
+      signal,
+      onNoNode: () => this.createContainers(lease, parent),
+    });
   }
 
   private async createContainers(lease: Lease, parent: string): Promise<void> {
@@ -191,21 +130,32 @@ export class SequentialQueue {
       signal.throwIfAborted();
       const step = await this.step(lease, parent, node, opts.maxHolders ?? 1, opts.flavour);
       if (step.kind === 'held') return { held: true, node, stat: step.stat };
-      if (step.kind === 'retry') continue;
       if (step.kind === 'wait' && opts.waitMs === 0) return { held: false, reason: 'timeout' };
       if (Date.now() >= deadline) {
         if (step.kind === 'wait') return { held: false, reason: 'timeout' };
         lease.assertUsable(); // LEASE_UNCERTAIN while ownership cannot be confirmed
         throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable until the deadline`, { path: parent });
       }
-      await wake({ deadline, signal, states: [lease.tenant, lease], arm: step.kind === 'wait' ? step.arm : undefined });
+      let unfollow = (): void => undefined;
+      const arm =
+        step.kind === 'wait'
+          ? (w: () => void): void => {
+              // Wake when the hub sees the predecessor gone (or cannot follow it): then list again.
+              unfollow = this.owned.hub.follow(lease.tenant, 'data', step.predecessor, { deliver: (ev) => void (ev.stat ? undefined : w()), fail: () => w() });
+            }
+          : undefined;
+      try {
+        await wake({ deadline, signal, states: [lease.tenant, lease], arm });
+      } finally {
+        unfollow();
+      }
     }
   }
 
   /**
-   * One pass over the children: `held`; `wait` (the predecessor is watched); `retry` (it was
-   * already gone); `unreachable` (session down); `uncertain` (first in line, but the lease is not
-   * active, so holding cannot be confirmed yet).
+   * One pass over the children: `held`; `wait` (for `predecessor` to go); `unreachable`
+   * (session down); `uncertain` (first in line, but the lease is not active, so holding cannot
+   * be confirmed yet).
    */
   private async step(
     lease: Lease,
@@ -213,7 +163,7 @@ export class SequentialQueue {
     node: string,
     maxHolders: number,
     flavour: QueueFlavour,
-  ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; arm: (wake: () => void) => void } | { kind: 'retry' | 'unreachable' | 'uncertain' }> {
+  ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; predecessor: string } | { kind: 'unreachable' | 'uncertain' }> {
     const lost = (): ZkgateError => new ZkgateError('CONTENDER_LOST', `${node}: our queue node was deleted by someone else`, { node });
     try {
       const client = lease.tenant.client();
@@ -229,15 +179,7 @@ export class SequentialQueue {
         if (!stat) throw lost();
         return { kind: 'held', stat };
       }
-      let fire: (() => void) | undefined;
-      let fired = false;
-      try {
-        await client.get(joinPath(parent, queue[index - maxHolders] as string), () => (fire ? fire() : (fired = true)));
-      } catch (err) {
-        if (toZkgateError(err).code === 'NO_NODE') return { kind: 'retry' };
-        throw err;
-      }
-      return { kind: 'wait', arm: (w) => (fired ? w() : void (fire = w)) };
+      return { kind: 'wait', predecessor: joinPath(parent, queue[index - maxHolders] as string) };
     } catch (err) {
       const e = toZkgateError(err, parent);
       if (e.code === 'UNAVAILABLE') return { kind: 'unreachable' };

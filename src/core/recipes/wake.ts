@@ -4,6 +4,30 @@
  */
 import type { EventEmitter } from 'node:events';
 
+/** The callbacks of each emitter's single `state` listener (see `onState`). */
+const fanouts = new WeakMap<EventEmitter, Set<(event: unknown) => void>>();
+
+/**
+ * Calls `cb` on every `state` event of `emitter` until the returned function is called. Every
+ * caller shares ONE listener per emitter: a thousand waiters on a tenant add no listeners (no
+ * MaxListenersExceededWarning) and a state change walks one set instead of waking listeners.
+ */
+export function onState(emitter: EventEmitter, cb: (event: unknown) => void): () => void {
+  let set = fanouts.get(emitter);
+  if (!set) {
+    const callbacks = new Set<(event: unknown) => void>();
+    set = callbacks;
+    fanouts.set(emitter, callbacks);
+    emitter.on('state', (event: unknown) => {
+      for (const f of [...callbacks]) if (callbacks.has(f)) f(event);
+    });
+  }
+  const mine = set;
+  const entry = (event: unknown): void => cb(event);
+  mine.add(entry);
+  return () => void mine.delete(entry);
+}
+
 /** Why a wait ended without an abort. */
 export type WakeReason = 'event' | 'timeout' | 'state';
 
@@ -29,19 +53,19 @@ export function wake(opts: WakeOptions): Promise<WakeReason> {
   return new Promise<WakeReason>((resolve, reject) => {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
+    let offs: (() => void)[] = [];
     const finish = (reason: WakeReason | null): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      for (const e of states) e.off('state', onState);
+      for (const off of offs) off();
       if (reason) resolve(reason);
       else reject(signal.reason as Error);
     };
     const onAbort = (): void => finish(null);
-    const onState = (): void => finish('state');
     signal.addEventListener('abort', onAbort, { once: true });
-    for (const e of states) e.on('state', onState);
+    offs = states.map((e) => onState(e, () => finish('state')));
     if (Number.isFinite(opts.deadline)) timer = setTimeout(() => finish('timeout'), Math.max(0, opts.deadline - Date.now()));
     opts.arm?.(() => finish('event'));
   });

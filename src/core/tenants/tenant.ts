@@ -25,6 +25,8 @@ export class Tenant extends EventEmitter {
   readonly limits: Limits;
   readonly quotas: TenantQuotas;
   readonly session: ZkSession;
+  /** The session timeout requested from ZooKeeper, ms. */
+  readonly sessionTimeoutMs: number;
   private readonly connect: string;
   private readonly log: Logger;
   private readonly auth: { scheme: string; credential: string }[];
@@ -43,6 +45,7 @@ export class Tenant extends EventEmitter {
     this.log = opts.logger.child({ tenant: c.name });
     this.auth = c.digest ? [{ scheme: 'digest', credential: `${c.digest.user}:${c.digest.password}` }] : [];
     this.nodeAcl = c.nodeAcl ? c.nodeAcl.map((a, i) => ({ scheme: a.scheme, id: a.id, perms: lettersToPerms(a.perms, `nodeAcl.${i}.perms`) })) : null;
+    this.sessionTimeoutMs = c.sessionTimeoutMs;
     const chrooted = c.chroot === '/' ? this.connect : `${this.connect}${c.chroot}`;
     this.session = new ZkSession({ connect: chrooted, sessionTimeoutMs: c.sessionTimeoutMs, auth: this.auth });
     this.session.on('state', (change: StateChange) => {

@@ -9,7 +9,7 @@ import { ZkgateError, invalidArgument } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkPath } from '../nodes/node-service.js';
 import type { Tenant } from '../tenants/tenant.js';
-import type { Sink } from './node-watch.js';
+import type { NodeWatchKind, Sink } from './node-watch.js';
 import { QueuedIterator } from './queued-iterator.js';
 import { SubtreeWatch } from './subtree.js';
 import { TenantWatches } from './tenant-watches.js';
@@ -59,6 +59,24 @@ export class WatchHub {
       tw.attach(kind, path, sink);
     }
     return stream;
+  }
+
+  /**
+   * Follows one node for the gateway's own coordination (held nodes, a queue waiter's
+   * predecessor, election observe) through the same shared, counted ZooKeeper watch subscribers
+   * use: every ZooKeeper watch the gateway holds is the hub's. Takes no subscription quota unit
+   * (the recipe's own quota covers it). `sink` gets `current` first (possibly synchronously),
+   * then every change. Returns the function that stops following (idempotent).
+   */
+  follow(tenant: Tenant, kind: NodeWatchKind, path: string, sink: Sink): () => void {
+    if (this.lifecycle === 'closed') return () => undefined;
+    const tw = this.of(tenant);
+    let on = true;
+    tw.attach(kind, path, sink);
+    return () => {
+      if (on) tw.detach(kind, path, sink);
+      on = false;
+    };
   }
 
   /** A set of subscriptions with its own limit (one WebSocket connection); closing it ends them all. */

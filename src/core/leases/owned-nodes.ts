@@ -1,0 +1,206 @@
+/**
+ * Ownership of lease-owned nodes, written once for every kind (plain and sequential ephemerals
+ * of the znode API, lock and election queue nodes):
+ * - protected create: a create cut by a connection loss is found again once the session is
+ *   back — a sequential node by the unique prefix in its name, a plain one by its path and
+ *   owning session — and a caller that gives up before knowing leaves nothing: the node is swept
+ *   once ZooKeeper answers again (Curator's `withProtection()`);
+ * - a watch on every owned node (through the watch hub, so it is shared and counted): its
+ *   deletion by anyone but its lease (an operator with zkCli, Curator's `forceRelease`) ends the
+ *   lease as `lost` (`node_deleted`), which every channel of the lease reports; nobody is told
+ *   "you hold it" afterwards.
+ */
+import { randomUUID } from 'node:crypto';
+import { joinPath, type ZkClient } from '../../zk/index.js';
+import { ZkgateError, toZkgateError } from '../errors.js';
+import { onState, wake } from '../recipes/wake.js';
+import type { Tenant } from '../tenants/tenant.js';
+import type { WatchHub } from '../watch/hub.js';
+import type { WatchEvent } from '../watch/types.js';
+import type { Lease, OwnedKind } from './lease.js';
+import type { LeaseManager } from './lease-manager.js';
+
+export interface ProtectedCreateOptions {
+  readonly data: Buffer;
+  readonly mode: 'ephemeral' | 'ephemeral_sequential';
+  /** What the lease owns the node as. */
+  readonly kind: OwnedKind;
+  /** Until when (ms since the epoch) a create cut by a connection loss looks for its node. */
+  readonly deadline: number;
+  /** Aborting gives up (the node, if it was created, is swept); the lease's end aborts too. */
+  readonly signal?: AbortSignal;
+  /** Called on NO_NODE (e.g. to create container parents); the create is then tried again. Absent: NO_NODE is thrown. */
+  readonly onNoNode?: () => Promise<void>;
+}
+
+/**
+ * Curator's protected name: `_c_<uuid>-` before the last segment's name (`/tasks/task-` →
+ * `/tasks/_c_<uuid>-task-`), so ZooKeeper's sequence still ends the name.
+ */
+export function protectedPath(path: string): string {
+  const i = path.lastIndexOf('/');
+  return `${path.slice(0, i + 1)}_c_${randomUUID()}-${path.slice(i + 1)}`;
+}
+
+export class OwnedNodes {
+  constructor(
+    readonly leases: LeaseManager,
+    readonly hub: WatchHub,
+  ) {}
+
+  /**
+   * Creates an ephemeral node of the lease's session at `path` (for `ephemeral_sequential`, the
+   * last segment must be a unique prefix, e.g. from `protectedPath`), owned and watched. After a
+   * connection loss it waits for the session (until `deadline`), finds the node if the create was
+   * applied, else creates again.
+   * @throws the lease's end (410) or LEASE_UNCERTAIN; NODE_EXISTS, NO_NODE and other create
+   *   errors; UNAVAILABLE (outcome unknown, any node swept later) at the deadline; the signal's reason
+   */
+  async create(lease: Lease, path: string, opts: ProtectedCreateOptions): Promise<string> {
+    lease.assertUsable();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
+    for (;;) {
+      let node: string | null;
+      try {
+        node = await lease.tenant.client().create(path, opts.data, opts.mode);
+      } catch (err) {
+        const e = toZkgateError(err, path);
+        if (e.code === 'NO_NODE' && opts.onNoNode) {
+          await opts.onNoNode();
+          continue;
+        }
+        if (e.code !== 'UNAVAILABLE') throw e;
+        // The create may have been applied: once connected, look for it.
+        node = await this.findAfterLoss(lease, path, opts.mode, opts.deadline, signal).catch((err2: unknown) => {
+          this.sweepLater(lease, path, opts.mode); // we give up not knowing whether the node exists
+          throw err2;
+        });
+      }
+      if (node) return this.adopt(lease, node, opts.kind);
+    }
+  }
+
+  /**
+   * Records that the lease owns `node` as `kind` and watches it (once per node): its deletion
+   * by someone else ends the lease as lost. `onDisown` runs when the node is disowned.
+   */
+  own(lease: Lease, node: string, kind: OwnedKind, onDisown?: () => void): void {
+    const watched = lease.owns(node) !== undefined;
+    lease.own(node, kind, onDisown);
+    if (!watched) lease.own(node, kind, this.watchOwned(lease, node));
+  }
+
+  /** Owns a freshly created node; deletes it again if the lease ended meanwhile. */
+  private async adopt(lease: Lease, node: string, kind: OwnedKind): Promise<string> {
+    this.own(lease, node, kind);
+    if (lease.isEnded) {
+      await this.leases.deleteOwned(lease, node);
+      lease.assertUsable();
+    }
+    return node;
+  }
+
+  /**
+   * Follows `node` through the hub. A state that says it is gone (or not ours) is checked with
+   * a read first: the hub may hold an older state of the path, and our own deletes disown the
+   * node (ending this watch) before ZooKeeper answers them.
+   */
+  private watchOwned(lease: Lease, node: string): () => void {
+    const session = lease.tenant.session;
+    const suspicious = (ev: WatchEvent): boolean => !ev.stat || ev.stat.ephemeralOwner !== `0x${session.sessionId}`;
+    let checking = false;
+    const check = async (): Promise<void> => {
+      if (checking) return;
+      checking = true;
+      try {
+        const stat = await lease.tenant.client().exists(node);
+        const gone = !stat || stat.ephemeralOwner !== `0x${session.sessionId}`;
+        // An expired session is the lease manager's to report (session_expired).
+        if (gone && lease.owns(node) !== undefined && !lease.isEnded && session.generation === lease.generation) {
+          await this.leases.lose(lease, 'node_deleted');
+        }
+      } catch {
+        // Unreachable: the re-check after the reconnect (and the hub's resync) decide.
+      } finally {
+        checking = false;
+      }
+    };
+    return this.hub.follow(lease.tenant, 'data', node, {
+      deliver: (ev) => {
+        if (suspicious(ev)) void check();
+      },
+      fail: () => undefined, // e.g. NO_AUTH on the node: only the reconnect re-check covers it
+    });
+  }
+
+  private async findAfterLoss(lease: Lease, path: string, mode: ProtectedCreateOptions['mode'], deadline: number, signal: AbortSignal): Promise<string | null> {
+    const tenant = lease.tenant;
+    for (;;) {
+      if (tenant.session.isUsable) {
+        if (tenant.session.generation !== lease.generation) lease.assertUsable(); // expired: lease lost
+        try {
+          return await this.ours(tenant, tenant.client(), path, mode);
+        } catch (err) {
+          if (toZkgateError(err, path).code !== 'UNAVAILABLE') throw toZkgateError(err, path);
+        }
+      }
+      if ((await wake({ deadline, signal, states: [tenant, lease] })) === 'timeout') {
+        throw new ZkgateError('UNAVAILABLE', `${path}: zookeeper unreachable; gave up waiting (a node created meanwhile is deleted once it is back)`, {
+          path,
+          outcome: 'unknown',
+        });
+      }
+    }
+  }
+
+  /**
+   * The node our create of `path` made, if it was applied: for a sequential create the child
+   * with our unique prefix; for a plain one the path itself, if it belongs to this session and
+   * to no live lease.
+   */
+  private async ours(tenant: Tenant, client: ZkClient, path: string, mode: ProtectedCreateOptions['mode']): Promise<string | null> {
+    const i = path.lastIndexOf('/');
+    const parent = i === 0 ? '/' : path.slice(0, i);
+    if (mode === 'ephemeral_sequential') {
+      const prefix = path.slice(i + 1);
+      try {
+        const { children } = await client.children(parent);
+        const mine = children.find((c) => c.startsWith(prefix) && /^\d{10}$/.test(c.slice(prefix.length)));
+        return mine ? joinPath(parent, mine) : null;
+      } catch (err) {
+        if (toZkgateError(err).code === 'NO_NODE') return null;
+        throw err;
+      }
+    }
+    const stat = await client.exists(path);
+    return stat && stat.ephemeralOwner === `0x${tenant.session.sessionId}` && !this.leases.ownerOf(tenant, path) ? path : null;
+  }
+
+  /**
+   * Deletes, once the lease's session is usable again, the node our create of `path` may have
+   * made: a create whose outcome we never learned must not leave a node nobody owns. Nothing
+   * to do once that session has expired (its ephemerals are gone).
+   */
+  private sweepLater(lease: Lease, path: string, mode: ProtectedCreateOptions['mode']): void {
+    const tenant = lease.tenant;
+    let busy = false;
+    const attempt = async (): Promise<void> => {
+      if (tenant.session.generation !== lease.generation || tenant.session.state === 'expired') return finish();
+      if (!tenant.session.isUsable || busy) return;
+      busy = true;
+      try {
+        const client = tenant.client();
+        const node = await this.ours(tenant, client, path, mode);
+        if (node) await client.delete(node);
+        finish();
+      } catch (err) {
+        if (toZkgateError(err).code === 'NO_NODE') finish(); // gone already
+      } finally {
+        busy = false;
+      }
+    };
+    const finish = (): void => off();
+    const off = onState(tenant, () => void attempt());
+    void attempt();
+  }
+}
