@@ -27,8 +27,20 @@ function say(string $line): void
 }
 
 $zk = Client::fromEnv();
-// A lease stands in for the ZooKeeper session: our candidacy dies with it.
-$lease = $zk->grantLease($ttlMs);
+// A lease stands in for the ZooKeeper session: our candidacy dies with it. While the gateway or
+// its ZooKeeper is unavailable (503, or unreachable), try again.
+while (true) {
+    try {
+        $lease = $zk->grantLease($ttlMs);
+        break;
+    } catch (ZkgateException $e) {
+        if ($e->status !== 0 && $e->status < 500) {
+            throw $e;
+        }
+        say("gateway unavailable ({$e->errorCode}), retrying");
+        usleep($tickMs * 1000);
+    }
+}
 say("I'm registered as: $me (lease {$lease->id})");
 
 $node = null;      // our leader node while we lead
@@ -37,6 +49,11 @@ while ($runForMs === 0 || (microtime(true) - $started) * 1000 < $runForMs) {
     try {
         $lease->keepAlive();
     } catch (ZkgateException $e) {
+        if (!in_array($e->errorCode, ['LEASE_EXPIRED', 'LEASE_REVOKED', 'LEASE_LOST', 'LEASE_NOT_FOUND'], true)) {
+            say("keepalive failed ({$e->errorCode}), retrying"); // uncertain or unreachable for now
+            usleep($tickMs * 1000);
+            continue;
+        }
         // Expired, revoked or lost: whatever we led is gone. Say so and stop.
         say("Lost my lease ($e->status $e->errorCode), stopping" . ($node ? ' as leader' : ''));
         exit(2);

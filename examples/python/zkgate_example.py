@@ -2,17 +2,20 @@
 """zkgate over gRPC from Python: take a lock, observe an election, receive watch events.
 
 Needs only Debian's python3-grpcio and python3-grpc-tools: the stubs are generated from the
-gateway's proto/ files into a temporary directory at start, so nothing generated is kept.
+gateway's proto/ files into a temporary directory at start, removed again at exit, so nothing
+generated is kept. Everything it creates (under --prefix) is deleted at the end, so it can run again.
 
     /usr/bin/python3 examples/python/zkgate_example.py [HOST:PORT] [--api-key KEY] [--prefix /example]
 
 Each step prints one JSON line (the test that runs this example reads them).
 """
 import argparse
+import atexit
 import importlib
 import json
 import os
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -27,6 +30,7 @@ PROTO_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "proto"))
 def generate_stubs():
     """Runs protoc on proto/zkgate/v1/*.proto into a temp dir and imports the modules."""
     out = tempfile.mkdtemp(prefix="zkgate-stubs-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)  # the modules stay loaded
     well_known = os.path.join(os.path.dirname(protoc.__file__), "_proto")
     files = sorted(
         os.path.join("zkgate", "v1", f)
@@ -137,6 +141,13 @@ def main():
     keepalives.put(None)
     for l in (lease, other):
         leases.Revoke(leases_pb2.LeaseRequest(id=l.id), metadata=md)
+    # Leave nothing behind, so the example can run again (single deletes: a write key may do them).
+    for path in (f"{p}/config", f"{p}/lock", f"{p}/election", p):
+        try:
+            znodes.Delete(znodes_pb2.DeleteRequest(path=path), metadata=md)
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise
     say("done")
 
 

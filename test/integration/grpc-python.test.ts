@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { projectFile } from '../../src/project-files.js';
 import { startGrpcFixture, type GrpcFixture } from '../support/grpc-client.js';
@@ -13,7 +15,8 @@ before(async () => {
 });
 after(() => fx?.close());
 
-test('python › the example generates stubs from proto/, takes a lock, observes an election and receives watch events', async () => {
+test('python › the example generates stubs from proto/, takes a lock, observes an election and receives watch events, and runs again', async () => {
+  const stubsBefore = new Set(readdirSync(tmpdir()));
   const { stdout } = await run('/usr/bin/python3', [projectFile('examples/python/zkgate_example.py'), `127.0.0.1:${fx.gw.grpcPort}`, '--prefix', '/py'], {
     timeout: 45_000,
   });
@@ -35,7 +38,10 @@ test('python › the example generates stubs from proto/, takes a lock, observes
   assert.ok(BigInt(watch[2]?.zxid as string) > BigInt(watch[1]?.zxid as string));
   assert.equal(of('unsubscribed')[0]?.id, 'cfg');
   assert.equal(steps.at(-1)?.step, 'done');
-  // Nothing the example owned is left behind.
-  const lock = await fx.client.unary<{ queue: unknown[] }>('Locks', 'Inspect', { path: '/py/lock' });
-  assert.equal(lock.queue.length, 0);
+  // Nothing the example made is left behind, in ZooKeeper or in the temp dir, so it runs again.
+  const root = await fx.client.unary<{ children: { name: string }[] }>('Znodes', 'Children', { path: '/' });
+  assert.ok(!root.children.some((c) => c.name === 'py'), JSON.stringify(root.children));
+  const again = await run('/usr/bin/python3', [projectFile('examples/python/zkgate_example.py'), `127.0.0.1:${fx.gw.grpcPort}`, '--prefix', '/py'], { timeout: 45_000 });
+  assert.equal((JSON.parse(again.stdout.trim().split('\n').at(-1) as string) as { step: string }).step, 'done', 'a second run');
+  assert.deepEqual(readdirSync(tmpdir()).filter((f) => f.startsWith('zkgate-stubs-') && !stubsBefore.has(f)), [], 'no stub directory left');
 });

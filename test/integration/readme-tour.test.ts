@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectFile } from '../../src/project-files.js';
-import { TOUR_EXPECTS, readmeBlock, waitForLine } from '../support/readme.js';
+import { TOUR_EXPECTS, codeBlocks, readmeBlock, waitForLine } from '../support/readme.js';
 
 const run = promisify(execFile);
 
@@ -14,6 +14,20 @@ describe('README', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'zkgate-readme-'));
   let gw: ReturnType<typeof spawn>;
   let base = '';
+  let grpcTarget = '';
+  /** Stands in for the repository root where a block writes files (gen/): proto, examples, clients linked. */
+  const root = mkdtempSync(join(tmpdir(), 'zkgate-root-'));
+  for (const dir of ['proto', 'examples', 'clients']) symlinkSync(projectFile(dir), join(root, dir));
+  /** The block with the documented addresses replaced by the test gateway's. */
+  const here = (script: string): string => script.replaceAll('127.0.0.1:8080', base.replace('http://', '')).replaceAll('127.0.0.1:9090', grpcTarget);
+  const bash = async (script: string, opts: { cwd?: string; errexit?: boolean; timeout?: number } = {}): Promise<string> => {
+    const { stdout, stderr } = await run('/bin/bash', [opts.errexit === false ? '-uo' : '-euo', 'pipefail', '-c', here(script)], {
+      cwd: opts.cwd ?? projectFile('.'),
+      timeout: opts.timeout ?? 60_000,
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    return stdout + stderr;
+  };
 
   before(async () => {
     // The quick start's `npm start` is `zkgate serve` with no ZooKeeper configured: the embedded default.
@@ -22,12 +36,14 @@ describe('README', () => {
       env: { ...process.env, ZKGATE_ZOOKEEPER: '', ZKGATE_CONFIG: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const m = await waitForLine(gw.stdout as NodeJS.ReadableStream, /"httpPort":(\d+)/, 60_000);
+    const m = await waitForLine(gw.stdout as NodeJS.ReadableStream, /"httpPort":(\d+),"grpcPort":(\d+)/, 60_000);
     base = `http://127.0.0.1:${m[1]}`;
+    grpcTarget = `127.0.0.1:${m[2]}`;
   });
   after(() => {
     if (gw.exitCode === null) gw.kill('SIGKILL');
     rmSync(cwd, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   });
 
   test('zkgate serve with nothing configured serves REST on an embedded local ZooKeeper', async () => {
@@ -43,6 +59,98 @@ describe('README', () => {
       assert.ok(stdout.includes(expected), `tour output has ${expected}:\n${stdout}`);
     }
     assert.deepEqual(readFileSync(join('/tmp', 'blob')), readFileSync('/bin/true'), 'raw bytes came back unchanged');
+  });
+
+  test('every sh block of README.md and docs/ is run by a test, or says here why not', () => {
+    const ran = new Set([
+      'README.md › ## A tour with curl',
+      'README.md › ### The `zkgate` command',
+      'README.md › ### With generated stubs (Python, PHP, Go, …)',
+      'README.md › ## Leases, locks and elections',
+      'README.md › ## Watch streams',
+      'README.md › ### API keys and roles',
+      'docs/websocket.md › ## Connecting',
+      'README.md › ### Client libraries: PHP and Python',
+    ]);
+    const elsewhere: Record<string, string> = {
+      'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
+      'README.md › ### With reflection (grpcurl and friends)': 'grpcurl is not packaged for Debian 12; test/integration/grpc-health-reflection.test.ts makes the same reflection calls',
+      'docs/cli.md › ## A tour': 'run verbatim by test/integration/cli-client.test.ts',
+    };
+    const found = ['README.md', ...readdirSync(projectFile('docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)].flatMap((file) =>
+      codeBlocks(file, 'sh').map((b) => `${file} › ${b.heading}`),
+    );
+    for (const where of found) assert.ok(ran.has(where) || where in elsewhere, `${where}: run it in readme-tour.test.ts or say why not`);
+  });
+
+  test('the zkgate command lines work as written', async () => {
+    // `npm run build:src` is what `npm start` runs (the container test checks it skips an up-to-date
+    // build); here it would rewrite dist/ under the feet of the tests running beside this one.
+    const script = readmeBlock('### The `zkgate` command').replace('npm run build:src\n', '');
+    const out = await bash(script);
+    assert.match(out, /^\d+\.\d+\.\d+$/m, 'a version line');
+    assert.match(out, /--http-port <n>[\s\S]*default: 8080/);
+    assert.match(out, /^zkg_[\w-]{43}$/m, 'a key');
+  });
+
+  test('leases, locks and elections work as written, and the PHP examples and client tests with them', async () => {
+    const out = await bash(readmeBlock('## Leases, locks and elections'));
+    for (const expected of ['"code":"LEASE_REVOKED"', '"fencingToken":', '"released":true', '"leader":true', '"value":"host1:9090"', '"resigned":true']) {
+      assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
+    const php = await bash(codeBlocks('README.md', 'sh').find((b) => b.text.includes('php examples/php/leader-worker.php'))?.text as string, { timeout: 60_000 });
+    assert.match(php, /I'm the leader|I'm the new leader/);
+    assert.equal(php.match(/^Stopped$/gm)?.length, 3, php);
+    assert.match(php, /^nightly job, fencing token \d+$/m);
+    const clients = await bash(codeBlocks('README.md', 'sh').find((b) => b.text.includes('clients/php/tests/run.php'))?.text as string, { timeout: 60_000 });
+    assert.match(clients, /# all passed/);
+    assert.match(clients, /\nOK\n/);
+  });
+
+  test('watch streams work as written: SSE current state, long-poll', async () => {
+    const out = await bash(readmeBlock('## Watch streams'), { errexit: false });
+    assert.match(out, /event: current\nid: \d+\ndata: \{"type":"current","path":"\/config\/app"/);
+    assert.match(out, /X-Zkgate-Index: \d+/i);
+  });
+
+  test('gRPC from Python as written: protoc into gen/, the snippet, the example twice', async () => {
+    const blocks = codeBlocks('README.md', 'sh').filter((b) => b.heading === '### With generated stubs (Python, PHP, Go, …)');
+    await bash(blocks[0]?.text as string, { cwd: root });
+    const snippet = codeBlocks('README.md', 'python').find((b) => b.text.includes('sys.path.insert(0, "gen")'))?.text as string;
+    writeFileSync(join(root, 'lock_demo.py'), here(snippet));
+    const { stdout } = await run('/usr/bin/python3', ['lock_demo.py'], { cwd: root, timeout: 30_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    assert.match(stdout, /^\/locks\/job\/_c_\S+-lock-\d{10} \d+\nno leader\n$/);
+    for (let i = 0; i < 2; i++) assert.match(await bash(blocks[1]?.text as string, { cwd: root }), /\{"step": "done"\}/);
+  });
+
+  test('WebSocket as documented: wsdump, the ws snippet and the websocket-client snippet', async () => {
+    const dump = await bash(codeBlocks('docs/websocket.md', 'sh')[0]?.text as string);
+    assert.match(dump, /"type":"welcome"/);
+    assert.match(dump, /"type":"event","id":"cfg","event":\{"type":"current","path":"\/"/);
+    // Both snippets print events until stopped: read until the subscription's current state, then stop.
+    const untilEvent = (cmd: string, args: string[]): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(cmd, args, { cwd: projectFile('.'), stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        const t = setTimeout(() => {
+          child.kill();
+          reject(new Error(`${cmd}: no event within 20 s: ${out}`));
+        }, 20_000);
+        const onData = (d: Buffer): void => {
+          out += d.toString();
+          if (/current/.test(out)) {
+            clearTimeout(t);
+            child.kill();
+            resolve(out);
+          }
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+      });
+    const js = here(codeBlocks('docs/websocket.md', 'js')[0]?.text as string);
+    assert.match(await untilEvent(process.execPath, ['--input-type=module', '-e', js]), /type: 'current'/);
+    const py = here(codeBlocks('docs/websocket.md', 'python')[0]?.text as string);
+    assert.match(await untilEvent('/usr/bin/python3', ['-u', '-c', py]), /^current color=/m);
   });
 
   test('SIGTERM shuts the gateway and its embedded ZooKeeper down', async () => {

@@ -14,6 +14,30 @@ export function shBlock(heading: string, nth = 0, file = 'README.md'): string {
   return m[1] as string;
 }
 
+/** Every ```lang block of `file`, with the nearest heading above it. */
+export function codeBlocks(file: string, lang: string): { heading: string; text: string }[] {
+  const text = readFileSync(projectFile(file), 'utf8');
+  const out: { heading: string; text: string }[] = [];
+  let inFence = false;
+  let heading = '';
+  let current: string[] | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('```')) {
+      if (!inFence && line === '```' + lang) current = [];
+      else if (inFence && current) {
+        out.push({ heading, text: current.join('\n') + '\n' });
+        current = null;
+      }
+      inFence = !inFence;
+    } else if (inFence) {
+      current?.push(line);
+    } else if (/^#{1,6} /.test(line)) {
+      heading = line;
+    }
+  }
+  return out;
+}
+
 /** The README's first ```sh block after a heading. */
 export function readmeBlock(heading: string): string {
   return shBlock(heading);
