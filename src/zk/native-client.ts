@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import type { AclEntry, ChildrenResult, CreateMode, NodeData, Stat, Watcher, WatchEventType, ZkClient } from './client.js';
 import { ZkError, toZkError } from './errors.js';
+import { SERVER_ANSWERS, monotonicMs } from './liveness.js';
 
 interface NativeStat {
   czxid: number;
@@ -31,6 +32,8 @@ interface NativeAcl {
 interface NativeHandle extends EventEmitter {
   readonly client_id: string;
   readonly client_password: string;
+  /** The negotiated session timeout, ms (the requested one before the server answered; -1 without a handle). */
+  readonly timeout: number;
   init(config: object): NativeHandle;
   close(): void;
   create(path: string, data: Buffer, flags: number, ttl?: number): Promise<string>;
@@ -125,9 +128,12 @@ export type NativeEvent = 'connect' | 'connecting' | 'close';
 export class NativeZkClient extends EventEmitter implements ZkClient {
   private readonly handle: NativeHandle;
   private closed = false;
+  private readonly requestedTimeoutMs: number;
+  private heardAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: NativeClientOptions) {
     super();
+    this.requestedTimeoutMs = opts.sessionTimeoutMs;
     this.handle = new ZooKeeper({
       connect: opts.connect,
       timeout: opts.sessionTimeoutMs,
@@ -159,6 +165,18 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
   get isClosed(): boolean {
     return this.closed;
   }
+  /** The session timeout ZooKeeper granted (it clamps the requested one), ms. */
+  get sessionTimeoutMs(): number {
+    const t = this.closed ? -1 : this.handle.timeout;
+    return t > 0 ? t : this.requestedTimeoutMs;
+  }
+  /**
+   * Monotonic ms at which the latest request ZooKeeper answered was sent (answers include
+   * errors such as NONODE; connection loss and timeouts are not answers). See liveness.ts.
+   */
+  get lastHeardAt(): number {
+    return this.heardAt;
+  }
 
   close(): void {
     if (this.closed) return;
@@ -168,11 +186,20 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
 
   private async call<T>(path: string, op: () => Promise<T>): Promise<T> {
     if (this.closed) throw new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path);
+    const sentAt = monotonicMs();
     try {
-      return await op();
+      const r = await op();
+      this.heard(sentAt);
+      return r;
     } catch (err) {
-      throw toZkError(err, path);
+      const e = toZkError(err, path);
+      if (SERVER_ANSWERS.has(e.code)) this.heard(sentAt);
+      throw e;
     }
+  }
+
+  private heard(sentAt: number): void {
+    if (!this.closed && sentAt > this.heardAt) this.heardAt = sentAt;
   }
 
   create(path: string, data: Buffer, mode: CreateMode, ttlMs?: number): Promise<string> {

@@ -6,7 +6,11 @@
 import { EventEmitter } from 'node:events';
 import type { ZkClient } from './client.js';
 import { ZkError } from './errors.js';
+import { Heartbeat, type SessionLiveness } from './liveness.js';
 import { NativeZkClient } from './native-client.js';
+
+/** Heartbeats per session timeout on an idle session: "last heard" stays within a sixth of it. */
+const HEARTBEATS_PER_TIMEOUT = 6;
 
 /**
  * - `connecting`: no session yet (start-up, or a new one being built after expiry)
@@ -43,9 +47,31 @@ export class ZkSession extends EventEmitter {
   private gen = 0;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
   private rebuildTimer: NodeJS.Timeout | undefined;
+  private epochs = 0;
+  private readonly heartbeat = new Heartbeat(
+    () => this.sessionTimeoutMs / HEARTBEATS_PER_TIMEOUT,
+    () => this.handle?.lastHeardAt ?? Number.NEGATIVE_INFINITY,
+    () => (this.isUsable && this.handle ? this.handle.exists('/').catch(() => null) : undefined),
+  );
 
   constructor(private readonly opts: ZkSessionOptions) {
     super();
+  }
+
+  /** The session timeout ZooKeeper granted (the requested one before it answered), ms. */
+  get sessionTimeoutMs(): number {
+    return this.handle?.sessionTimeoutMs ?? this.opts.sessionTimeoutMs;
+  }
+
+  /**
+   * How sure the gateway can be that its session is alive, now: see liveness.ts. `aliveUntil`
+   * is `-Infinity` while the session is not usable (suspended, expired, connecting, closed).
+   */
+  liveness(): SessionLiveness {
+    const usable = this.isUsable && this.handle !== null;
+    const lastHeardAt = usable && this.handle ? this.handle.lastHeardAt : Number.NEGATIVE_INFINITY;
+    const sessionTimeoutMs = this.sessionTimeoutMs;
+    return { usable, epoch: this.epochs, sessionTimeoutMs, lastHeardAt, aliveUntil: lastHeardAt + sessionTimeoutMs };
   }
 
   get state(): ConnectionState {
@@ -105,6 +131,7 @@ export class ZkSession extends EventEmitter {
     if (this.lifecycle === 'closed') return;
     this.lifecycle = 'closed';
     clearTimeout(this.rebuildTimer);
+    this.heartbeat.stop();
     this.handle?.close();
     this.transition('closed');
   }
@@ -112,6 +139,12 @@ export class ZkSession extends EventEmitter {
   private transition(state: ConnectionState): void {
     if (state === this.current) return;
     this.current = state;
+    this.epochs++;
+    if (state === 'connected' || state === 'reconnected') {
+      // Hear from ZooKeeper on the (re)established session at once, then keep it fresh.
+      this.heartbeat.beat();
+      this.heartbeat.start();
+    }
     this.emit('state', { state, sessionId: this.sessionId, generation: this.gen } satisfies StateChange);
   }
 
@@ -142,6 +175,7 @@ export class ZkSession extends EventEmitter {
       if (this.handle !== handle || this.lifecycle === 'closed') return;
       if (established) this.transition('expired');
       this.current = 'connecting';
+      this.epochs++;
       this.rebuildTimer = setTimeout(() => this.build(), this.opts.rebuildDelayMs ?? 100);
     });
   }

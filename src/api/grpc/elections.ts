@@ -27,7 +27,7 @@ interface ProclaimRequest extends NodeRequest {
 }
 
 function leadershipMessage(l: Leadership): Record<string, unknown> {
-  return { electionPath: l.electionPath, node: l.node, term: l.term, value: l.value, leaseId: l.leaseId, leaseState: toEnum('LEASE_STATE', l.leaseState) };
+  return { electionPath: l.electionPath, node: l.node, term: l.term, value: l.value, leaseId: l.leaseId, leaseState: toEnum('LEASE_STATE', l.leaseState), trustMs: l.trustMs };
 }
 
 /** The proto form of an election's state; no `leader` means "no leader". */
@@ -55,7 +55,7 @@ export function electionsService(gw: Gateway): UntypedServiceImplementation {
     }),
     Resign: unary(async (req: NodeRequest, call) => {
       const out = await scopeOf(gw, call).elections.resign(req.path, req.leaseId, req.node);
-      return { resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: toEnum('LEASE_STATE', out.leaseState) };
+      return { resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: toEnum('LEASE_STATE', out.leaseState), trustMs: out.trustMs };
     }),
     Observe: (call: ServerWritableStream<LeaderRequest, Record<string, unknown>>) => {
       void (async () => {

@@ -38,7 +38,7 @@ export function electionsRouter(): Router {
     },
     DELETE: async (req, res, path) => {
       const out = await scopeOf(res).elections.resign(path, requiredParam(req, 'leaseId'), requiredParam(req, 'node'));
-      res.json({ resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: out.leaseState });
+      res.json({ resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: out.leaseState, trustMs: out.trustMs });
     },
   });
 }

@@ -20,5 +20,5 @@ export function leaderStateJson(s: LeaderState & { unchanged?: boolean }): Recor
 
 export function leadershipJson(l: Leadership): Record<string, unknown> {
   const { data, encoding } = encodeData(l.value);
-  return { electionPath: l.electionPath, leader: true, node: l.node, term: l.term, value: data, encoding, leaseId: l.leaseId, leaseState: l.leaseState };
+  return { electionPath: l.electionPath, leader: true, node: l.node, term: l.term, value: data, encoding, leaseId: l.leaseId, leaseState: l.leaseState, trustMs: l.trustMs };
 }

@@ -122,7 +122,8 @@ export class WsConnection {
       case 'observe':
         return this.observe(msg);
       case 'ping':
-        return this.send({ type: 'pong', data: msg.data });
+        // With a lease bound, the pong is its keepalive reply: the lease as it stands now.
+        return this.send({ type: 'pong', data: msg.data, ...(this.lease ? { lease: this.lease.info() } : {}) });
     }
   }
 
@@ -195,7 +196,7 @@ export class WsConnection {
     const onState = (e: LeaseStateEvent): void => {
       // Sent with what the lease owned at that moment: on loss, these ephemerals and locks are gone.
       const owned = lease.info().owned.map((o) => ({ path: o.path, kind: o.kind }));
-      void this.send({ type: 'lease_state', leaseId: e.leaseId, state: e.state, reason: e.reason, owned });
+      void this.send({ type: 'lease_state', leaseId: e.leaseId, state: e.state, reason: e.reason, trustMs: e.trustMs, owned });
     };
     lease.on('state', onState);
     this.closed.signal.addEventListener('abort', () => lease.off('state', onState), { once: true });

@@ -60,8 +60,8 @@ export type ServerMessage =
   | { type: 'event'; id: string; event: WatchEventJson }
   | { type: 'leader'; id: string; state: LeaderStateJson }
   | { type: 'lease'; lease: LeaseInfo }
-  | { type: 'lease_state'; leaseId: string; state: LeaseState; reason: string; owned: { path: string; kind: OwnedKind }[] }
-  | { type: 'pong'; data?: unknown }
+  | { type: 'lease_state'; leaseId: string; state: LeaseState; reason: string; trustMs: number; owned: { path: string; kind: OwnedKind }[] }
+  | { type: 'pong'; data?: unknown; lease?: LeaseInfo }
   | { type: 'error'; op?: string; id?: string; code: string; message: string; details?: Record<string, string | number | boolean> };
 
 /** The `op` and `id` of a message that failed validation, for the error reply. */

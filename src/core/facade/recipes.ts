@@ -59,7 +59,7 @@ export class ScopedLocks {
   }
 }
 
-export type ResignResult = LeaveOutcome & { node: string; leaseId: string; leaseState: LeaseState };
+export type ResignResult = LeaveOutcome & { node: string; leaseId: string; leaseState: LeaseState; trustMs: number };
 
 export class ScopedElections {
   constructor(private readonly ctx: ScopeContext) {}

@@ -12,6 +12,7 @@
 import { EventEmitter, on } from 'node:events';
 import { ZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
+import { trustMs } from './trust.js';
 
 export type LeaseState = 'active' | 'uncertain' | 'expired' | 'revoked' | 'lost';
 /** What a lease owns at a path. */
@@ -26,6 +27,8 @@ export interface LeaseStateEvent {
    * deleted by someone else while held).
    */
   readonly reason: string;
+  /** The lease's trust window at the transition, ms (0 unless `active`; see trust.ts). */
+  readonly trustMs: number;
 }
 
 export interface LeaseInfo {
@@ -34,6 +37,12 @@ export interface LeaseInfo {
   readonly ttlMs: number;
   /** ms left before the lease expires without a keepalive; 0 once ended. */
   readonly remainingMs: number;
+  /**
+   * ms from now for which what the lease holds can be trusted without a fresh answer: at most
+   * `remainingMs`, and at most the session timeout since the gateway last heard from ZooKeeper;
+   * 0 unless `active` (see trust.ts).
+   */
+  readonly trustMs: number;
   readonly state: LeaseState;
   readonly reason: string;
   readonly grantedAtMs: number;
@@ -82,12 +91,18 @@ export class Lease extends EventEmitter {
     return this.expiresAt;
   }
 
+  /** ms from now for which the lease's holds can be trusted (trust.ts). */
+  trustMs(): number {
+    return trustMs(this);
+  }
+
   info(): LeaseInfo {
     return {
       id: this.id,
       tenant: this.tenant.name,
       ttlMs: this.ttlMs,
       remainingMs: this.isEnded ? 0 : Math.max(0, this.expiresAt - Date.now()),
+      trustMs: this.trustMs(),
       state: this.current,
       reason: this.why,
       grantedAtMs: this.grantedAtMs,
@@ -143,7 +158,7 @@ export class Lease extends EventEmitter {
    * first, then every transition; ends after the lease ends or when `signal` aborts.
    */
   async *changes(signal?: AbortSignal): AsyncGenerator<LeaseStateEvent> {
-    yield { leaseId: this.id, state: this.current, reason: this.why };
+    yield { leaseId: this.id, state: this.current, reason: this.why, trustMs: this.trustMs() };
     if (this.isEnded) return;
     try {
       for await (const [event] of on(this, 'state', { signal }) as AsyncIterableIterator<[LeaseStateEvent]>) {
@@ -161,7 +176,7 @@ export class Lease extends EventEmitter {
     this.current = state;
     this.why = reason;
     if (this.isEnded) this.ended.abort(new ZkgateError(ENDED_CODES[state as keyof typeof ENDED_CODES], `lease ${this.id}: ${state} (${reason})`, { leaseId: this.id }));
-    this.emit('state', { leaseId: this.id, state, reason } satisfies LeaseStateEvent);
+    this.emit('state', { leaseId: this.id, state, reason, trustMs: this.trustMs() } satisfies LeaseStateEvent);
     return true;
   }
 }

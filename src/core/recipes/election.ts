@@ -46,6 +46,8 @@ export interface Leadership {
   readonly value: Buffer;
   readonly leaseId: string;
   readonly leaseState: LeaseState;
+  /** ms from now the leadership can be trusted without a fresh answer (`Lease.trustMs`). */
+  readonly trustMs: number;
 }
 
 export interface CampaignOptions {
@@ -115,11 +117,11 @@ export class ElectionService {
   }
 
   /** Withdraws the candidacy (or leadership) of `node` if this lease owns it. Idempotent. @throws the lease's end (410) */
-  async resign(lease: Lease, electionPath: string, node: string): Promise<LeaveOutcome & { node: string; leaseId: string; leaseState: LeaseState }> {
+  async resign(lease: Lease, electionPath: string, node: string): Promise<LeaveOutcome & { node: string; leaseId: string; leaseState: LeaseState; trustMs: number }> {
     checkRecipePath(electionPath);
     const full = childNode(electionPath, node);
     const out = await this.queue.leave(lease, full, ['candidate']);
-    return { ...out, node: full, leaseId: lease.id, leaseState: lease.state };
+    return { ...out, node: full, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
   }
 
   /** The current leader (or null) and the index. @throws UNAVAILABLE, INVALID_PATH */
@@ -205,7 +207,7 @@ export class ElectionService {
   }
 
   private leadership(lease: Lease, electionPath: string, node: string, stat: Stat, value: Buffer): Leadership {
-    return { electionPath, leader: true, node, term: stat.czxid, value, leaseId: lease.id, leaseState: lease.state };
+    return { electionPath, leader: true, node, term: stat.czxid, value, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
   }
 }
 

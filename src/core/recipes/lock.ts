@@ -38,6 +38,8 @@ export interface LockHold {
   readonly flavour: LockFlavour;
   readonly leaseId: string;
   readonly leaseState: LeaseState;
+  /** ms from now the hold can be trusted without a fresh answer (`Lease.trustMs`). */
+  readonly trustMs: number;
 }
 
 /** The answer to a release: `released` false says why nothing changed. */
@@ -47,6 +49,8 @@ export interface ReleaseResult {
   readonly node: string;
   readonly leaseId: string;
   readonly leaseState: LeaseState;
+  /** ms from now the lease's other holds can be trusted (`Lease.trustMs`). */
+  readonly trustMs: number;
 }
 
 /** A lock as anyone sees it: the holder and the whole queue in order (holder first). */
@@ -112,6 +116,7 @@ export class LockService {
       flavour: opts.flavour,
       leaseId: lease.id,
       leaseState: lease.state,
+      trustMs: lease.trustMs(),
     };
   }
 
@@ -124,7 +129,7 @@ export class LockService {
     checkRecipePath(lockPath);
     const full = childNode(lockPath, node);
     const { left, reason } = await this.queue.leave(lease, full, ['lock', 'lock_wait']);
-    return { released: left, reason, node: full, leaseId: lease.id, leaseState: lease.state };
+    return { released: left, reason, node: full, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
   }
 
   /** The holder and queue of a lock, ordered by `flavour`'s rule. @throws UNAVAILABLE, INVALID_PATH */
