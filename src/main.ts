@@ -20,6 +20,8 @@ export interface RunningGateway {
   readonly grpcPort: number;
   readonly connectString: string;
   readonly embedded: EmbeddedZooKeeper | null;
+  /** TCP connections the HTTP listener holds open now (requests, WebSockets, refused upgrades not yet closed). */
+  openConnections(): Promise<number>;
   /** Stops listeners, closes sessions, stops the embedded ZooKeeper; idempotent. */
   close(): Promise<void>;
 }
@@ -99,5 +101,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       gateway.close();
       await embedded?.stop();
     })());
-  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, close };
+  const openConnections = (): Promise<number> =>
+    new Promise((resolve, reject) => http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, openConnections, close };
 }

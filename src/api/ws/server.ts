@@ -26,6 +26,18 @@ export interface WebSocketEndpoint {
   close(): void;
 }
 
+/** How long a refused upgrade's socket may stay open after the answer for the client to read it and close, ms. */
+const REFUSED_LINGER_MS = 5000;
+
+/**
+ * Node's HTTP server removes its own 'error' listener from a socket it hands to 'upgrade'
+ * listeners, so without this one a reset (ECONNRESET) on a refused, pending or upgraded socket
+ * would be an unhandled 'error' that ends the process. Stays for the socket's whole life.
+ */
+function upgradeSocketOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function refuse(socket: Duplex, err: unknown): void {
   countError(mapError(err).error, 'ws');
   const p = problemOf(err);
@@ -35,6 +47,11 @@ function refuse(socket: Duplex, err: unknown): void {
     `HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\n${auth}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+  // Whatever else the client sends is discarded; a client that never closes its side is cut
+  // (the server allows half-open sockets, so it would otherwise stay open for good).
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+  socket.once('close', () => clearTimeout(linger));
 }
 
 /** Serves `/v1/ws` on `server`. */
@@ -47,6 +64,7 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
     perMessageDeflate: false,
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', upgradeSocketOnError);
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     let scope: Scope;
     let conn: ScopedConnection;
