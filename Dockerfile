@@ -40,7 +40,7 @@ RUN npm run build:src
 FROM node:20-bookworm AS deps
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ patch \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -55,6 +55,8 @@ ENV ac_cv_header_sasl_sasl_h=no
 ENV SCARF_ANALYTICS=false
 
 COPY package.json package-lock.json ./
+# npm ci's postinstall patches the `zookeeper` binding and rebuilds its addon (patches/README.md).
+COPY patches ./patches
 # Drop the C client sources/objects left over by the addon build (the addon itself is
 # node_modules/zookeeper/build/Release/zookeeper.node), and fail the build now -- not at run
 # time -- if the addon cannot load or needs a shared library the slim image lacks.

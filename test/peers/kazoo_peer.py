@@ -6,6 +6,7 @@ which the python3 first on PATH may not see):
 
     /usr/bin/python3 test/peers/kazoo_peer.py lock <hosts> <lockPath> <rounds> <holdMs> <logFile> <peerId> [extraPatterns]
     /usr/bin/python3 test/peers/kazoo_peer.py inspect <hosts> <lockPath> [extraPatterns]
+    /usr/bin/python3 test/peers/kazoo_peer.py session <hosts> <sessionTimeoutMs>
 
 extraPatterns (optional, comma separated) is passed to Lock(extra_lock_patterns=...), e.g.
 "-lock-" makes kazoo also treat Curator InterProcessMutex nodes as contenders. Without it
@@ -66,6 +67,7 @@ def usage():
         "usage:\n"
         "  kazoo_peer.py lock <hosts> <lockPath> <rounds> <holdMs> <logFile> <peerId> [extraPatterns]\n"
         "  kazoo_peer.py inspect <hosts> <lockPath> [extraPatterns]\n"
+        "  kazoo_peer.py session <hosts> <sessionTimeoutMs>\n"
     )
     sys.exit(2)
 
@@ -182,6 +184,27 @@ def inspect_mode(argv):
         close(client)
 
 
+def session_mode(argv):
+    """Holds one session and reports its connection states, to time failover against the gateway.
+
+    Hosts are tried in the given order (randomize_hosts=False) so a test can put the member it
+    is about to fault first. Prints "READY <sessionIdHex>" once connected, then
+    "STATE <LOST|SUSPENDED|CONNECTED> <epochMs>" on every change, until SIGTERM."""
+    if len(argv) < 3:
+        usage()
+    hosts, timeout_s = argv[1], int(argv[2]) / 1000.0
+    client = KazooClient(hosts=hosts, timeout=timeout_s, randomize_hosts=False)
+
+    def on_state(state):
+        say("STATE %s %d" % (state, int(time.time() * 1000)))
+
+    client.add_listener(on_state)
+    client.start(timeout=30)
+    say("READY %x" % client.client_id[0])
+    while True:
+        time.sleep(3600)
+
+
 def main(argv):
     if len(argv) < 1:
         usage()
@@ -191,6 +214,8 @@ def main(argv):
             return lock_mode(argv)
         if mode == "inspect":
             return inspect_mode(argv)
+        if mode == "session":
+            return session_mode(argv)
         usage()
     except SystemExit:
         raise
