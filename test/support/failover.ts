@@ -31,7 +31,7 @@ export interface KazooState {
 export interface KazooSession {
   readonly sessionId: string;
   readonly states: readonly KazooState[];
-  /** Ms from `sinceMs` (epoch) to the first CONNECTED after it, or undefined. */
+  /** Ms from `sinceMs` (epoch) to the first CONNECTED after a drop (SUSPENDED/LOST) after it, or undefined. */
   reconnectedAfter(sinceMs: number): number | undefined;
   /** Whether the session was reported LOST (expired) after `sinceMs`. */
   lostAfter(sinceMs: number): boolean;
@@ -71,7 +71,8 @@ export function startKazooSession(hosts: string, sessionTimeoutMs: number): Prom
             sessionId: a,
             states,
             reconnectedAfter: (since) => {
-              const s = states.find((x) => x.state === 'CONNECTED' && x.atMs >= since);
+              const drop = states.findIndex((x) => x.state !== 'CONNECTED' && x.atMs >= since);
+              const s = drop < 0 ? undefined : states.slice(drop).find((x) => x.state === 'CONNECTED');
               return s ? s.atMs - since : undefined;
             },
             lostAfter: (since) => states.some((x) => x.state === 'LOST' && x.atMs >= since),
