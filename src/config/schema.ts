@@ -4,22 +4,10 @@
 import { z } from 'zod';
 import { pathProblem } from '../zk/index.js';
 import { ROLES, type Role } from '../core/auth/roles.js';
+import { LIMIT_DEFAULTS, type Limits as CoreLimits } from '../core/limits/limits.js';
+import type { GatewayConfig } from '../core/gateway-config.js';
 
-/** Defaults of every limit; documented in the README's limits table. */
-export const LIMIT_DEFAULTS = {
-  maxDataBytes: 1_046_528,
-  maxBodyBytes: 1_500_000,
-  maxRecursiveDeleteNodes: 1000,
-  maxPathBytes: 4096,
-  maxPathDepth: 128,
-  maxChildrenPerListing: 10_000,
-  maxLeasesPerTenant: 1000,
-  maxLocksPerTenant: 1000,
-  maxSubscriptionsPerTenant: 1000,
-  maxConnectionsPerTenant: 100,
-  wsMaxMessageBytes: 1_500_000,
-  wsMessagesPerSecond: 100,
-} as const;
+export { LIMIT_DEFAULTS };
 
 const chroot = z
   .string()
@@ -232,6 +220,10 @@ export type Limits = z.infer<typeof limitsSchema>;
 export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
 export type AclEntryConfig = z.infer<typeof aclEntrySchema>;
 export type WatchConfig = z.infer<typeof watchSchema>;
+
+// Core owns the shapes it is configured with; a validated file must fit them (compile-time checks).
+type Fits<T extends U, U> = T;
+export type ConfigFitsCore = [Fits<Config, GatewayConfig>, Fits<Limits, CoreLimits>, Fits<CoreLimits, Limits>];
 
 /** Invalid configuration; the message lists every bad field as `path.to.field: problem`. */
 export class ConfigError extends Error {

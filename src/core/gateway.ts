@@ -4,7 +4,8 @@
  * below are for core and tests (test/unit/architecture.test.ts keeps src/api off them). It holds
  * no durable state; everything lives in ZooKeeper.
  */
-import type { Config, Limits } from '../config/schema.js';
+import type { GatewayConfig } from './gateway-config.js';
+import type { Limits } from './limits/limits.js';
 import { ZkgateError } from './errors.js';
 import type { Logger } from './logger.js';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +33,7 @@ export interface TenantHealth {
 
 export class Gateway {
   readonly tenants: TenantRegistry;
-  readonly config: Config;
+  readonly config: GatewayConfig;
   readonly logger: Logger;
   readonly leases: LeaseManager;
   /** Authentication and authorization: every transport asks here. */
@@ -50,7 +51,7 @@ export class Gateway {
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
 
   /** @param connect the ZooKeeper connect string tenants use unless they name their own */
-  constructor(config: Config, connect: string, logger: Logger) {
+  constructor(config: GatewayConfig, connect: string, logger: Logger) {
     this.config = config;
     this.logger = logger;
     this.tenants = new TenantRegistry(config, connect, logger);

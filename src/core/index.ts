@@ -3,6 +3,8 @@
  * recipes and the watch hub. Each capability is implemented here once; transports only translate.
  */
 export { Gateway, type TenantHealth } from './gateway.js';
+export type { ApiKeyConfig, GatewayConfig, TenantConfig, WatchConfig } from './gateway-config.js';
+export { LIMIT_DEFAULTS, type Limits } from './limits/limits.js';
 export { Scope } from './facade/scope.js';
 export type { ScopedNodes } from './facade/nodes.js';
 export type { ScopedLeases } from './facade/leases.js';
@@ -10,9 +12,11 @@ export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipe
 export type { ScopedConnection } from './facade/connection.js';
 export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
-export { NodeService, checkPath } from './nodes/node-service.js';
+export { NodeService } from './nodes/node-service.js';
+export { checkPath } from './paths.js';
 export { Tenant } from './tenants/tenant.js';
 export { TenantRegistry } from './tenants/registry.js';
+export { CREATE_MODES } from './types.js';
 export type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode, AclEntry, CreateMode, Stat } from './types.js';
 export { Lease, type LeaseInfo, type LeaseState, type LeaseStateEvent, type OwnedKind } from './leases/lease.js';
 export { LeaseManager, LEASE_DEFAULTS, type LeaseLimits } from './leases/lease-manager.js';

@@ -1,7 +1,9 @@
 /** Shared shapes of core results. */
-import type { AclEntry, CreateMode, Stat } from '../zk/index.js';
+import { CREATE_MODES, type AclEntry, type CreateMode, type Stat } from '../zk/index.js';
 
 export type { AclEntry, CreateMode, Stat };
+/** Every znode create mode (persistent, ephemeral, sequential and TTL variants). */
+export { CREATE_MODES };
 
 /** A znode's data and stat. */
 export interface Znode {

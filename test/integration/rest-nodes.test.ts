@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Stat } from '../../src/zk/index.js';
-import type { Problem } from '../../src/api/rest/problem.js';
+import type { Problem } from '../../src/api/json.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';

@@ -32,9 +32,24 @@ describe('architecture › imports flow api → core → zk', () => {
     assert.deepEqual(offenders.map(([f]) => f), []);
   });
 
-  test('src/core imports nothing from the transports', () => {
-    const offenders = files.filter(([f, s]) => f.startsWith('src/core/') && imports(s).some((i) => /(^|\/)api\//.test(i)));
-    assert.deepEqual(offenders.map(([f]) => f), []);
+  /** Files under `dir` importing a module whose path matches `forbidden`, as "file: import". */
+  const reaching = (dir: string, forbidden: RegExp): string[] =>
+    files.filter(([f]) => f.startsWith(dir)).flatMap(([f, s]) => imports(s).filter((i) => forbidden.test(i)).map((i) => `${f}: ${i}`));
+
+  test('src/core imports nothing from the transports, config, main or cli (zk <- core <- api <- main/cli)', () => {
+    assert.deepEqual(reaching('src/core/', /(^|\/)(api|config|cli)\/|(^|\/)main\.js$/), []);
+  });
+
+  test('src/zk imports nothing from config, main or cli', () => {
+    assert.deepEqual(reaching('src/zk/', /(^|\/)(config|cli)\/|(^|\/)main\.js$/), []);
+  });
+
+  test('src/api imports nothing from zk, config, main or cli: core is its only way down', () => {
+    assert.deepEqual(reaching('src/api/', /(^|\/)(zk|config|cli)\/|(^|\/)main\.js$/), []);
+  });
+
+  test('the gRPC and WebSocket adapters import nothing from the REST adapter (shared JSON lives in src/api/json.ts)', () => {
+    assert.deepEqual([...reaching('src/api/grpc/', /(^|\/)rest\//), ...reaching('src/api/ws/', /(^|\/)rest\//)], []);
   });
 
   test('src/api reaches core only through the principal-scoped facade', () => {

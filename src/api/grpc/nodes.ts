@@ -1,8 +1,7 @@
 /** gRPC `zkgate.v1.Znodes`: each RPC parses its request, makes one NodeService call, maps the result. */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { CREATE_MODES } from '../../zk/index.js';
-import type { CreateMode, Gateway, Stat } from '../../core/index.js';
-import { aclFromJson, aclToJson, type AclJson } from '../rest/acl-json.js';
+import { CREATE_MODES, type CreateMode, type Gateway, type Stat } from '../../core/index.js';
+import { aclFromJson, aclToJson, type AclJson } from '../json.js';
 import { scopeOf, unaryWith, type CallLike } from './call-context.js';
 import { fromEnum, optionalString, unwrap, type Wrapped } from './proto-values.js';
 

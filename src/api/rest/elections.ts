@@ -2,10 +2,9 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { invalidArgument } from '../../core/index.js';
-import { decodeData } from '../json-data.js';
+import { decodeData, leaderStateJson, leadershipJson } from '../json.js';
 import { parseWith, pathRouter } from './nodes.js';
 import { intParam, jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
-import { leaderStateJson, leadershipJson } from './recipes-json.js';
 import { clientGone } from './request-signal.js';
 
 const campaignBody = z

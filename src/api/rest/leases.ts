@@ -1,17 +1,12 @@
 /** REST lease routes: grant, inspect, keepalive, revoke. */
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Lease } from '../../core/index.js';
+import { leaseJson } from '../json.js';
 import { jsonBody, scopeOf } from './params.js';
 import { parseWith } from './nodes.js';
 import { methodNotAllowed } from './path-router.js';
 
 const grantBody = z.object({ ttlMs: z.number().int() }).strict();
-
-/** The JSON form of a lease. */
-export function leaseJson(lease: Lease): ReturnType<Lease['info']> {
-  return lease.info();
-}
 
 export function leasesRouter(): Router {
   const r = Router();

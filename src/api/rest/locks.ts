@@ -2,10 +2,9 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { LOCK_FLAVOURS, type LockFlavour } from '../../core/index.js';
-import { decodeData } from '../json-data.js';
+import { decodeData, contenderJson } from '../json.js';
 import { parseWith, pathRouter } from './nodes.js';
 import { jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
-import { contenderJson } from './recipes-json.js';
 import { clientGone } from './request-signal.js';
 
 const flavour = z.enum(LOCK_FLAVOURS as [LockFlavour, ...LockFlavour[]]);

@@ -1,14 +1,12 @@
 /** REST znode routes: /v1/nodes/{path}, /v1/children/{path}, /v1/acl/{path}, /v1/sync/{path}. */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { CREATE_MODES } from '../../zk/index.js';
-import { invalidArgument, type AclEntry, type ChildrenListing, type CreateMode, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
-import { decodeData, encodeData, parseEncoding } from '../json-data.js';
+import { CREATE_MODES, invalidArgument, type AclEntry, type ChildrenListing, type CreateMode, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
+import { decodeData, encodeData, parseEncoding, aclFromJson, aclToJson } from '../json.js';
 import { boolParam, intParam, isRawBody, jsonBody, scopeOf, statHeaders, stringParam, wantsRaw } from './params.js';
 import { pathRouter } from './path-router.js';
 import { clientGone } from './request-signal.js';
 import { longPollParams, pollState } from './watch.js';
-import { aclFromJson, aclToJson } from './acl-json.js';
 
 /** Also used by the lock and election routes. */
 export { pathRouter };

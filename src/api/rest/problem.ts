@@ -1,31 +1,9 @@
-/** RFC 9457 problem+json bodies for every error, from the one error table. */
+/** RFC 9457 problem+json answers for every error (bodies from `problemOf` in ../json.ts). */
 import type { ErrorRequestHandler, Response } from 'express';
 import { ZkgateError, type Logger } from '../../core/index.js';
 import { ERROR_TABLE, mapError } from '../error-table.js';
+import { problemOf } from '../json.js';
 import { countError } from '../metrics.js';
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  details?: Record<string, string | number | boolean>;
-}
-
-/** The problem body for `err` (also the `error` event of a Server-Sent Events stream). */
-export function problemOf(err: unknown): Problem {
-  const { error, mapping } = mapError(err);
-  const body: Problem = {
-    type: `/docs/errors#${error.code}`,
-    title: mapping.title,
-    status: mapping.http,
-    detail: error.message,
-    code: error.code,
-  };
-  if (Object.keys(error.details).length) body.details = { ...error.details };
-  return body;
-}
 
 /** Writes the problem body for `err`. */
 export function sendProblem(res: Response, err: unknown): void {

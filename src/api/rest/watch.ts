@@ -5,11 +5,10 @@
  */
 import type { Request, Response, Router } from 'express';
 import { WATCH_KINDS, ZkgateError, invalidArgument, type Gateway, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
-import { parseEncoding } from '../json-data.js';
-import { watchEventJson } from '../watch-json.js';
+import { parseEncoding, watchEventJson } from '../json.js';
 import { intParam, scopeOf, stringParam } from './params.js';
 import { pathRouter } from './path-router.js';
-import { problemOf } from './problem.js';
+import { problemOf } from '../json.js';
 import { clientGone } from './request-signal.js';
 
 /** `?wait=<ms>&index=<zxid>`; undefined when the request does not long-poll. */

@@ -20,8 +20,7 @@ import {
 } from '../../core/index.js';
 import { ERROR_TABLE, mapError } from '../error-table.js';
 import { countError } from '../metrics.js';
-import { leaderStateJson } from '../rest/recipes-json.js';
-import { watchEventJson } from '../watch-json.js';
+import { leaderStateJson, watchEventJson } from '../json.js';
 import { CLIENT_OPS, messageContext, parseClientMessage, type ClientMessage, type MessageContext, type ServerMessage } from './messages.js';
 
 type Msg<K extends ClientMessage['op']> = Extract<ClientMessage, { op: K }>;

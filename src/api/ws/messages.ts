@@ -5,8 +5,7 @@
  */
 import { z } from 'zod';
 import { WATCH_KINDS, ZkgateError, invalidArgument, type LeaseInfo, type LeaseState, type OwnedKind, type WatchKind } from '../../core/index.js';
-import type { WatchEventJson } from '../watch-json.js';
-import type { leaderStateJson } from '../rest/recipes-json.js';
+import type { WatchEventJson, leaderStateJson } from '../json.js';
 
 type LeaderStateJson = ReturnType<typeof leaderStateJson>;
 

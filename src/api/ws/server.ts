@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import { ZkgateError, type Gateway, type Scope, type ScopedConnection } from '../../core/index.js';
 import { countError } from '../metrics.js';
 import { mapError } from '../error-table.js';
-import { problemOf } from '../rest/problem.js';
+import { problemOf } from '../json.js';
 import { WsConnection } from './connection.js';
 
 /** The URL path of the endpoint. */

@@ -6,8 +6,8 @@
  * tenant, and its role and path prefixes bound what it may do. With none configured every
  * caller is an admin of the tenant it names (the gateway then listens on loopback only).
  */
-import type { Config } from '../../config/schema.js';
-import { checkPath } from '../nodes/node-service.js';
+import type { GatewayConfig } from '../gateway-config.js';
+import { checkPath } from '../paths.js';
 import { ZkgateError } from '../errors.js';
 import { checkPathLimits } from '../limits/path-limits.js';
 import type { Lease } from '../leases/lease.js';
@@ -48,7 +48,7 @@ export class Authenticator {
   private readonly byHash = new Map<string, KeyEntry>();
 
   constructor(
-    config: Config,
+    config: GatewayConfig,
     private readonly tenants: TenantRegistry,
   ) {
     for (const t of config.tenants) {

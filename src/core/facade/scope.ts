@@ -9,7 +9,7 @@ import type { Action } from '../auth/roles.js';
 import { invalidArgument } from '../errors.js';
 import type { Lease } from '../leases/lease.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
-import type { Limits } from '../../config/schema.js';
+import type { Limits } from '../limits/limits.js';
 import type { NodeService } from '../nodes/node-service.js';
 import type { ElectionService } from '../recipes/election.js';
 import type { LockService } from '../recipes/lock.js';

@@ -1,5 +1,5 @@
 /** Length and depth limits on znode paths, on top of ZooKeeper's own syntax rules. */
-import type { Limits } from '../../config/schema.js';
+import type { Limits } from './limits.js';
 import { ZkgateError } from '../errors.js';
 
 /**

@@ -3,7 +3,7 @@
  * connections). Taking a unit past the limit throws LIMIT_EXCEEDED (HTTP 429, gRPC
  * RESOURCE_EXHAUSTED, WebSocket close 4429) naming the limit; nothing is queued.
  */
-import type { Limits } from '../../config/schema.js';
+import type { Limits } from './limits.js';
 import { ZkgateError } from '../errors.js';
 
 export type QuotaKind = 'leases' | 'locks' | 'subscriptions' | 'connections';

@@ -2,7 +2,8 @@
  * Znode CRUD inside one tenant's chroot. Input is validated before anything reaches ZooKeeper,
  * so a rejected request changes nothing.
  */
-import { ancestorsOf, joinPath, parentOf, pathProblem, type AclEntry, type Stat } from '../../zk/index.js';
+import { ancestorsOf, joinPath, parentOf, type AclEntry, type Stat } from '../../zk/index.js';
+import { checkPath } from '../paths.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkPathLimits } from '../limits/path-limits.js';
@@ -10,13 +11,6 @@ import { protectedPath, type OwnedNodes } from '../leases/owned-nodes.js';
 import type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode } from '../types.js';
 
 const TTL_MAX_MS = 2 ** 40 - 1; // ZooKeeper's EphemeralType.TTL limit
-
-/** Validates a path; `sequential` allows the trailing `/` ZooKeeper accepts for sequential creates. */
-export function checkPath(path: string, sequential = false): string {
-  const problem = pathProblem(path, { sequential });
-  if (problem) throw new ZkgateError('INVALID_PATH', `invalid path ${JSON.stringify(path)}: ${problem}`, { path });
-  return path;
-}
 
 function checkVersion(version: number | undefined): number {
   if (version === undefined) return -1;

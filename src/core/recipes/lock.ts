@@ -7,7 +7,7 @@
 import { joinPath, parentOf } from '../../zk/index.js';
 import { ZkgateError, invalidArgument } from '../errors.js';
 import type { Lease, LeaseState } from '../leases/lease.js';
-import { checkPath } from '../nodes/node-service.js';
+import { checkPath } from '../paths.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { LOCK_FLAVOURS, lockFlavour, type LockFlavour } from './flavours.js';
 import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';

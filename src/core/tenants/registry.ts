@@ -1,5 +1,5 @@
 /** All tenants of this gateway, by name. */
-import type { Config } from '../../config/schema.js';
+import type { GatewayConfig } from '../gateway-config.js';
 import { ZkgateError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { Tenant } from './tenant.js';
@@ -7,7 +7,7 @@ import { Tenant } from './tenant.js';
 export class TenantRegistry {
   private readonly byName = new Map<string, Tenant>();
 
-  constructor(config: Config, connect: string, logger: Logger) {
+  constructor(config: GatewayConfig, connect: string, logger: Logger) {
     for (const t of config.tenants) {
       this.byName.set(t.name, new Tenant({ config: t, defaultConnect: connect, limits: config.limits, logger }));
     }

@@ -7,7 +7,8 @@ import { lettersToPerms } from '../acl-perms.js';
 import { AclOnCreateClient } from './acl-on-create.js';
 import { ZkgateError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Limits, TenantConfig } from '../../config/schema.js';
+import type { TenantConfig } from '../gateway-config.js';
+import type { Limits } from '../limits/limits.js';
 import { TenantQuotas } from '../limits/quotas.js';
 
 export interface TenantOptions {

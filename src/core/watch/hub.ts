@@ -7,7 +7,7 @@
  */
 import { ZkgateError, invalidArgument } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { checkPath } from '../nodes/node-service.js';
+import { checkPath } from '../paths.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { NodeWatchKind, Sink } from './node-watch.js';
 import { QueuedIterator } from './queued-iterator.js';

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeData, encodeData } from '../../src/api/json-data.js';
+import { decodeData, encodeData } from '../../src/api/json.js';
 import { ZkgateError } from '../../src/core/index.js';
 import { toZkError } from '../../src/zk/errors.js';
 import { toZkgateError } from '../../src/core/errors.js';
