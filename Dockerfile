@@ -81,6 +81,8 @@ COPY --from=compile /app/proto ./proto
 COPY --from=compile /app/openapi.yaml ./openapi.yaml
 # docs/errors.md is served at /docs/errors.
 COPY --from=compile /app/docs ./docs
+# ui/ is the web console at /ui.
+COPY --from=compile /app/ui ./ui
 
 # The node image's unprivileged user (uid 1000).
 USER node

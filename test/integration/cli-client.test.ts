@@ -130,6 +130,11 @@ describe('cli › lock and elect', () => {
     await eventually(() => existsSync(log), 20_000, 'a holder');
     const miss = await zkgate('lock', p, '--wait-ms', '0', '--', 'true');
     assert.equal(miss.code, 75, miss.stderr);
+    // Who holds it, since when, and who waits: one command.
+    await eventually(async () => /^waiting /m.test((await zkgate('inspect', p)).stdout), 20_000, 'the second waiter');
+    const who = (await zkgate('inspect', p)).stdout.split('\n');
+    assert.match(who[0] as string, /^held by \/.*lock-\d{10} data=\S* fencingToken=\d+ since=\d{4}-\d\d-\d\dT/);
+    assert.match(who[1] as string, /^waiting /);
     writeFileSync(go, '');
     const [ra, rb] = await Promise.all([a, b]);
     assert.deepEqual([ra.code, rb.code].sort(), [0, 7], 'each exits with its command\'s code');
@@ -184,6 +189,7 @@ describe('cli › docs/cli.md', () => {
     assert.match(r.stdout, /^color=red$/m);
     assert.match(r.stdout, /^\/app\/config\tversion=1 /m);
     assert.match(r.stdout, /^fencing token \d+$/m);
+    assert.match(r.stdout, /^free$/m);
     assert.match(r.stdout, /^leading in term \d+$/m);
     assert.match(r.stdout, /\trevoked\t/);
     assert.equal((await env.g.rest.json('GET', '/v1/nodes/app')).status, 404);

@@ -1,11 +1,12 @@
 /** The express application: body parsing, routes, docs and the single error middleware. */
 import express, { type Express } from 'express';
-import type { Gateway } from '../../core/index.js';
+import type { Gateway, Principal } from '../../core/index.js';
+import { projectFile } from '../../project-files.js';
 import { metricsHandler, httpMetrics } from '../metrics.js';
 import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
 import { errorMiddleware } from './problem.js';
 import { leasesRouter } from './leases.js';
-import { authenticate } from './params.js';
+import { authenticate, scopeOf } from './params.js';
 import { locksRouter } from './locks.js';
 import { electionsRouter } from './elections.js';
 import { watchRouter } from './watch.js';
@@ -51,6 +52,12 @@ export function createRestApp(gw: Gateway): Express {
 
   app.use(docsRouter());
 
+  app.get('/v1/whoami', (_req, res) => {
+    res.json(whoami(scopeOf(res).principal));
+  });
+  // The web console: static files shipped with the package (no CDN, no build step).
+  app.use('/ui', express.static(projectFile('ui'), { index: 'index.html', redirect: true }));
+
   app.use('/v1/nodes', nodesRouter());
   app.use('/v1/children', childrenRouter());
   app.use('/v1/acl', aclRouter());
@@ -65,4 +72,9 @@ export function createRestApp(gw: Gateway): Express {
   });
   app.use(errorMiddleware(gw.logger));
   return app;
+}
+
+/** Who the caller is, for a console or a script deciding what to offer (never the key). */
+function whoami(p: Principal): { tenant: string; role: string; keyId: string; prefixes: readonly string[]; authRequired: boolean } {
+  return { tenant: p.tenant.name, role: p.role, keyId: p.keyId, prefixes: p.prefixes, authRequired: p.keyId !== 'anonymous' };
 }

@@ -16,6 +16,22 @@ import { WsConnection } from './connection.js';
 /** The URL path of the endpoint. */
 export const WS_PATH = '/v1/ws';
 
+/** The subprotocol a client may offer; the server echoes it when offered. */
+export const WS_PROTOCOL = 'zkgate.v1';
+
+/**
+ * Credentials offered as subprotocols, for browsers, which cannot set `Authorization` on an
+ * upgrade: `zkgate.bearer.<key>` and `zkgate.tenant.<name>` beside `zkgate.v1`.
+ */
+function subprotocolCredentials(header: string | undefined): { authorization?: string; tenant?: string } {
+  const out: { authorization?: string; tenant?: string } = {};
+  for (const p of (header ?? '').split(',').map((s) => s.trim())) {
+    if (p.startsWith('zkgate.bearer.')) out.authorization ??= `Bearer ${p.slice('zkgate.bearer.'.length)}`;
+    else if (p.startsWith('zkgate.tenant.')) out.tenant ??= p.slice('zkgate.tenant.'.length);
+  }
+  return out;
+}
+
 /** Frames larger than this many times `limits.wsMaxMessageBytes` close the socket (1009) unread. */
 const HARD_LIMIT_FACTOR = 16;
 
@@ -62,6 +78,8 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
     // Messages over the tenant's limit but below this bound get an error reply; the socket stays usable.
     maxPayload: largest * HARD_LIMIT_FACTOR,
     perMessageDeflate: false,
+    // Answer only the protocol name, never an offered credential (browsers need one echoed back).
+    handleProtocols: (protocols) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', upgradeSocketOnError);
@@ -71,7 +89,13 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
     try {
       if (pathname !== WS_PATH) throw new ZkgateError('NOT_FOUND', `no WebSocket endpoint at ${pathname}; use ${WS_PATH}`, {});
       const one = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h) || undefined;
-      scope = gw.as(gw.authenticate({ authorization: one(req.headers.authorization), tenant: one(req.headers['zkgate-tenant']) }));
+      const offered = subprotocolCredentials(one(req.headers['sec-websocket-protocol']));
+      scope = gw.as(
+        gw.authenticate({
+          authorization: one(req.headers.authorization) ?? offered.authorization,
+          tenant: one(req.headers['zkgate-tenant']) ?? offered.tenant,
+        }),
+      );
       conn = scope.connect();
     } catch (err) {
       refuse(socket, err);

@@ -200,6 +200,35 @@ function znodeCommands(program: Command): void {
     );
 }
 
+interface Contender {
+  readonly node: string;
+  readonly data: string;
+  readonly fencingToken: string;
+  readonly ctimeMs: number;
+}
+
+function inspectCommand(program: Command): void {
+  withConn(program.command('inspect').description('who holds a lock (or leads an election), since when, and who waits').argument('<path>', 'lock or election path', path))
+    .option('--election', 'PATH is an election')
+    .option('--flavour <flavour>', 'lock layout: curator (default) or kazoo')
+    .action(
+      act(async (p: string, f: ConnFlags & { election?: boolean; flavour?: string }) => {
+        const client = clientOf(f);
+        if (f.election) {
+          const s = await client.request<{ leader: { node: string; value: string; term: string } | null }>('GET', routeOf('elections', p));
+          if (f.json) return printJson(s);
+          out(s.leader ? `leader ${s.leader.node} value=${s.leader.value} term=${s.leader.term}` : 'no leader');
+          return;
+        }
+        const lock = await client.request<{ holder: Contender | null; queue: Contender[] }>('GET', routeOf('locks', p), { query: { flavour: f.flavour } });
+        if (f.json) return printJson(lock);
+        const line = (c: Contender): string => `${c.node} data=${c.data} fencingToken=${c.fencingToken} since=${new Date(c.ctimeMs).toISOString()}`;
+        out(lock.holder ? `held by ${line(lock.holder)}` : 'free');
+        for (const w of lock.queue.slice(1)) out(`waiting ${line(w)}`);
+      }),
+    );
+}
+
 function leaseCommands(program: Command): void {
   const lease = program.command('lease').description('grant, keep alive, inspect and revoke leases');
   const show = (f: ConnFlags, l: { id: string; state: string; remainingMs: number }): void => (f.json ? printJson(l) : out(`${l.id}\t${l.state}\tremainingMs=${l.remainingMs}`));
@@ -306,6 +335,7 @@ function holdCommands(program: Command): void {
 /** Adds the client commands to the `zkgate` program. */
 export function registerClientCommands(program: Command): void {
   znodeCommands(program);
+  inspectCommand(program);
   leaseCommands(program);
   holdCommands(program);
 }
