@@ -97,6 +97,9 @@ program
     process.stdout.write(keygen({ tenant: flags.tenant, role: flags.role, prefixes: flags.prefix, name: flags.name }).text);
   });
 
+// Program options (--version) only before the command: `zkgate set PATH DATA --version 3` is the
+// set's compare-and-set version, not a request for zkgate's.
+program.enablePositionalOptions();
 registerClientCommands(program);
 
 await program.parseAsync(process.argv);
