@@ -31,9 +31,9 @@ const limitsSchema = z
     maxLeasesPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxLeasesPerTenant),
     /** Held or waiting locks (and election candidacies) per tenant. */
     maxLocksPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxLocksPerTenant),
-    /** Watch subscriptions per tenant, over every transport. */
+    /** Watch subscriptions, election observes and long-polls per tenant, over every transport. */
     maxSubscriptionsPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxSubscriptionsPerTenant),
-    /** Open streaming connections (WebSocket, gRPC streams) per tenant. */
+    /** Open streaming connections (WebSockets, SSE streams, gRPC Watch/KeepAlive/Observe streams) per tenant. */
     maxConnectionsPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxConnectionsPerTenant),
     /** Largest WebSocket message a client may send, bytes. */
     wsMaxMessageBytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.wsMaxMessageBytes),
@@ -76,7 +76,7 @@ const watchSchema = z
   .object({
     /** Events a subscriber may have waiting; past it the subscriber is cut with SLOW_CONSUMER. */
     queueSize: z.number().int().min(1).max(100_000).default(256),
-    /** Subscriptions one WebSocket connection may have open (the tenant's are limited by `limits.maxSubscriptionsPerTenant`). */
+    /** Subscriptions and election observes one WebSocket or gRPC Watch stream may have open (the tenant's are limited by `limits.maxSubscriptionsPerTenant`). */
     maxSubscriptionsPerConnection: z.number().int().min(1).default(1000),
     /** Nodes a subtree subscription may cover; past it the subscription ends with SUBTREE_TOO_LARGE. */
     maxSubtreeNodes: z.number().int().min(1).default(1000),

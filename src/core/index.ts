@@ -31,7 +31,7 @@ export { LOCK_FLAVOURS, curatorFlavour, curatorSortKey, kazooFlavour, lockFlavou
 export { SequentialQueue, listContenders, type Contender, type EnqueueOptions, type LeaveOutcome, type QueueOutcome } from './recipes/sequential-queue.js';
 export { LockService, LOCK_DEFAULTS, MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type ReleaseResult } from './recipes/lock.js';
 export { ElectionService, type CampaignOptions, type Leader, type LeaderPoll, type LeaderState, type Leadership } from './recipes/election.js';
-export { WatchHub, WatchGroup, type WatchStream } from './watch/hub.js';
+export { WatchHub, type WatchStream } from './watch/hub.js';
 export { QueuedIterator, type Cleanup } from './watch/queued-iterator.js';
 export { blockingRead, type BlockingReadOptions, type BlockingReadResult } from './watch/long-poll.js';
 export { WATCH_KINDS, type WatchEvent, type WatchEventType, type WatchKind, type WatchLimits, type WatchOptions, type WatchStats } from './watch/types.js';

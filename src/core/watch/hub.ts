@@ -79,11 +79,6 @@ export class WatchHub {
     };
   }
 
-  /** A set of subscriptions with its own limit (one WebSocket connection); closing it ends them all. */
-  group(): WatchGroup {
-    return new WatchGroup(this, this.limits.maxSubscriptionsPerConnection);
-  }
-
   /** Per-tenant counters for /metrics. */
   stats(): WatchStats[] {
     return [...this.tenants.values()].map((tw) => tw.stats());
@@ -115,37 +110,4 @@ function bindSignal(stream: WatchStream, signal: AbortSignal): void {
   const onAbort = (): void => stream.stop();
   signal.addEventListener('abort', onAbort, { once: true });
   stream.onStop(() => signal.removeEventListener('abort', onAbort));
-}
-
-/** Subscriptions of one connection, limited to `limit` open at once. */
-export class WatchGroup {
-  private readonly open = new Set<WatchStream>();
-
-  constructor(
-    private readonly hub: WatchHub,
-    readonly limit: number,
-  ) {}
-
-  get size(): number {
-    return this.open.size;
-  }
-
-  /** Like `WatchHub.watch`, within the group's limit. @throws LIMIT_EXCEEDED past it */
-  watch(tenant: Tenant, path: string, opts: WatchOptions): WatchStream {
-    if (this.open.size >= this.limit) {
-      throw new ZkgateError('LIMIT_EXCEEDED', `watch: at most ${this.limit} subscriptions per connection (watch.maxSubscriptionsPerConnection)`, {
-        limit: 'watch.maxSubscriptionsPerConnection',
-        max: this.limit,
-      });
-    }
-    const s = this.hub.watch(tenant, path, opts);
-    this.open.add(s);
-    s.onStop(() => this.open.delete(s));
-    return s;
-  }
-
-  /** Ends every subscription of the group. */
-  close(): void {
-    for (const s of [...this.open]) s.stop();
-  }
 }
