@@ -68,7 +68,7 @@ export function countError(error: ZkgateError, transport: 'rest' | 'grpc' | 'ws'
 
 const watchZk = new Gauge({
   name: 'zkgate_watch_zk_watches',
-  help: 'ZooKeeper watches the watch hub holds armed, by tenant and kind (data includes existence watches)',
+  help: 'ZooKeeper watches the gateway holds (all belong to the watch hub: subscriptions, recipes, election observers, idle and let-go ones until they fire), by tenant and kind (data includes existence watches)',
   labelNames: ['tenant', 'kind'] as const,
   registers: [registry],
 });
@@ -76,6 +76,12 @@ const watchSubscribers = new Gauge({
   name: 'zkgate_watch_subscribers',
   help: 'Open watch subscriptions (WebSocket, SSE, long-poll), by tenant and kind',
   labelNames: ['tenant', 'kind'] as const,
+  registers: [registry],
+});
+const watchIdle = new Gauge({
+  name: 'zkgate_watch_idle_watches',
+  help: 'ZooKeeper watches kept without subscribers (bounded by watch.maxIdleWatches), by tenant',
+  labelNames: ['tenant'] as const,
   registers: [registry],
 });
 // Cumulative figures kept by the hub (copied at scrape time, hence gauges).
@@ -104,6 +110,7 @@ function updateWatchMetrics(gw: Gateway): void {
     const tenant = s.tenant;
     for (const [kind, n] of Object.entries(s.zkWatches)) watchZk.set({ tenant, kind }, n);
     for (const [kind, n] of Object.entries(s.subscribers)) watchSubscribers.set({ tenant, kind }, n);
+    watchIdle.set({ tenant }, s.idleWatches);
     watchReads.set({ tenant }, s.reads);
     watchSlow.set({ tenant }, s.slowConsumers);
     watchResyncs.set({ tenant }, s.resyncs);

@@ -80,6 +80,12 @@ const watchSchema = z
     maxSubscriptionsPerConnection: z.number().int().min(1).default(1000),
     /** Nodes a subtree subscription may cover; past it the subscription ends with SUBTREE_TOO_LARGE. */
     maxSubtreeNodes: z.number().int().min(1).default(1000),
+    /**
+     * ZooKeeper watches per tenant the hub keeps without subscribers (a quiet node's watch stays
+     * set on the server until it fires): they answer the next subscriber without a read. Past it
+     * the oldest is let go; `zkgate_watch_idle_watches` shows how many are kept.
+     */
+    maxIdleWatches: z.number().int().min(0).default(1000),
     /** Longest `wait` a long-poll may ask for, ms; longer asks are clamped. */
     maxWaitMs: z.number().int().min(1000).default(300_000),
     /** Interval of WebSocket pings and SSE keep-alive comments, ms; a socket missing a pong is closed. */

@@ -5,14 +5,14 @@
  * with every new leader. Observation reports the current state first, then every change,
  * "no leader" included.
  */
-import type { ZkClient, Stat, Watcher } from '../../zk/index.js';
+import type { ZkClient, Stat } from '../../zk/index.js';
 import { ZkgateError, toZkgateError } from '../errors.js';
 import type { Lease, LeaseState } from '../leases/lease.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { curatorFlavour } from './flavours.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
 import { SequentialQueue, type LeaveOutcome } from './sequential-queue.js';
-import { wake } from './wake.js';
+import { LeaderWatch } from './leader-watch.js';
 
 const LATCH = curatorFlavour('latch-');
 
@@ -63,9 +63,6 @@ export type LeaderPoll = LeaderState & { readonly unchanged: boolean };
 const maxZxid = (a: string, b: string): string => (BigInt(a) >= BigInt(b) ? a : b);
 
 export class ElectionService {
-  /** The next-change promise of the watches armed on each (tenant, session, election path). */
-  private readonly armed = new Map<string, Promise<void>>();
-
   constructor(private readonly queue: SequentialQueue) {}
 
   /**
@@ -133,58 +130,26 @@ export class ElectionService {
   /**
    * The leader state now, then every change (leader, value, or no leader) until `signal` aborts;
    * while ZooKeeper is unreachable nothing is yielded, and the state is re-read once it is back.
+   * Followed through the watch hub: observers of one election share its ZooKeeper watches, which
+   * the hub counts and, once nobody observes, keeps idle within its bound.
    */
   async *observe(tenant: Tenant, electionPath: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderState> {
     checkRecipePath(electionPath);
     const signal = opts.signal ?? new AbortController().signal;
-    let last: string | null | undefined;
-    while (!signal.aborted) {
-      let state: LeaderState | null = null;
-      let changed: Promise<void> | undefined;
-      try {
-        ({ state, changed } = await this.readWatched(tenant, electionPath));
-      } catch (err) {
-        if (toZkgateError(err).code !== 'UNAVAILABLE') throw toZkgateError(err, electionPath);
-      }
-      const key = state && (state.leader ? `${state.leader.node}@${state.leader.version}` : '');
-      if (state && key !== last) {
-        last = key;
-        yield state;
-      }
-      try {
-        await wake({ deadline: Infinity, signal, states: [tenant], arm: changed && ((w) => void changed.then(w)) });
-      } catch {
-        return; // aborted
-      }
-    }
-  }
-
-  /**
-   * Reads the leader and a promise of the next change. ZooKeeper watches are one-shot and stay
-   * registered until they fire, so observers of one election share one armed set of watches
-   * (per session): back-to-back long-polls on a quiet election do not pile watches up.
-   */
-  private async readWatched(tenant: Tenant, electionPath: string): Promise<{ state: LeaderState; changed: Promise<void> }> {
-    const client = tenant.client();
-    const key = `${tenant.name}\u0000${tenant.session.generation}\u0000${electionPath}`;
-    const armed = this.armed.get(key);
-    if (armed) return { state: await readLeader(client, electionPath), changed: armed };
-    for (const k of this.armed.keys()) {
-      // Watches of an expired session never fire: forget them.
-      if (k.startsWith(`${tenant.name}\u0000`) && !k.startsWith(`${tenant.name}\u0000${tenant.session.generation}\u0000`)) this.armed.delete(k);
-    }
-    let fire!: () => void;
-    const changed = new Promise<void>((resolve) => (fire = resolve));
-    this.armed.set(key, changed);
-    const disarm = (): void => {
-      if (this.armed.get(key) === changed) this.armed.delete(key);
-      fire();
-    };
+    const watch = new LeaderWatch(this.queue.hub, tenant, electionPath, LATCH);
     try {
-      return { state: await readLeader(client, electionPath, disarm), changed };
-    } catch (err) {
-      disarm();
-      throw err;
+      let last: string | undefined;
+      while (!signal.aborted) {
+        const state = watch.state();
+        const key = state && (state.leader ? `${state.leader.node}@${state.leader.version}` : '');
+        if (state && key !== last) {
+          last = key;
+          yield state;
+        }
+        await watch.changed(signal);
+      }
+    } finally {
+      watch.close();
     }
   }
 
@@ -195,6 +160,11 @@ export class ElectionService {
    */
   async waitForChange(tenant: Tenant, electionPath: string, after: string | undefined, waitMs: number, signal?: AbortSignal): Promise<LeaderPoll> {
     checkWaitMs(waitMs, 'wait');
+    if (after === undefined || waitMs === 0) {
+      // Nothing to wait for: a plain read, which leaves no ZooKeeper watch behind.
+      const state = await this.leader(tenant, electionPath);
+      return { ...state, unchanged: after !== undefined && state.index === after };
+    }
     const stop = AbortSignal.any([AbortSignal.timeout(Math.max(waitMs, 1)), ...(signal ? [signal] : [])]);
     let seen: LeaderState | undefined;
     for await (const state of this.observe(tenant, electionPath, { signal: stop })) {
@@ -211,21 +181,19 @@ export class ElectionService {
   }
 }
 
-/** Reads the leader; with a watcher, any change to the candidates or the leader's value fires it. */
-async function readLeader(client: ZkClient, electionPath: string, watcher?: Watcher): Promise<LeaderState> {
+/** Reads the leader (no watches). */
+async function readLeader(client: ZkClient, electionPath: string): Promise<LeaderState> {
   let listing: { children: string[]; stat: Stat };
   try {
-    listing = await client.children(electionPath, watcher);
+    listing = await client.children(electionPath);
   } catch (err) {
     if (toZkgateError(err).code !== 'NO_NODE') throw err;
-    // No election node yet: watch for its creation (if it appeared meanwhile, read it again).
-    if (await client.exists(electionPath, watcher)) return readLeader(client, electionPath, watcher);
     return { electionPath, leader: null, index: '0' };
   }
   for (const name of LATCH.order(listing.children)) {
     const node = `${electionPath}/${name}`;
     try {
-      const { data, stat } = await client.get(node, watcher);
+      const { data, stat } = await client.get(node);
       return { electionPath, leader: { node, value: data, term: stat.czxid, version: stat.version }, index: maxZxid(listing.stat.pzxid, stat.mzxid) };
     } catch (err) {
       if (toZkgateError(err).code !== 'NO_NODE') throw err; // deleted since the listing: the next one leads

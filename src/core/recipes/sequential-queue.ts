@@ -44,6 +44,11 @@ export interface LeaveOutcome {
 export class SequentialQueue {
   constructor(private readonly owned: OwnedNodes) {}
 
+  /** The watch hub the queue (and election observe) follow nodes through. */
+  get hub(): OwnedNodes['hub'] {
+    return this.owned.hub;
+  }
+
   private get leases(): OwnedNodes['leases'] {
     return this.owned.leases;
   }

@@ -12,7 +12,7 @@ import type { Tenant } from '../tenants/tenant.js';
 import type { NodeWatchKind, Sink } from './node-watch.js';
 import { QueuedIterator } from './queued-iterator.js';
 import { SubtreeWatch } from './subtree.js';
-import { TenantWatches } from './tenant-watches.js';
+import { DEFAULT_MAX_IDLE, TenantWatches } from './tenant-watches.js';
 import { WATCH_KINDS, type WatchEvent, type WatchLimits, type WatchOptions, type WatchStats } from './types.js';
 
 /** A subscription: iterate it for events; `stop()` (or `break`) ends it; `closed` tells why it ended. */
@@ -95,7 +95,7 @@ export class WatchHub {
   private of(tenant: Tenant): TenantWatches {
     let tw = this.tenants.get(tenant);
     if (!tw) {
-      tw = new TenantWatches(tenant, this.log);
+      tw = new TenantWatches(tenant, this.log, this.limits.maxIdleWatches ?? DEFAULT_MAX_IDLE);
       this.tenants.set(tenant, tw);
     }
     return tw;

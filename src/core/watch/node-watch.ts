@@ -29,6 +29,10 @@ export interface NodeWatchHost {
   readonly usable: boolean;
   /** The watch of a node watch without subscribers fired: it is of no further use. */
   idleWatchFired(w: NodeWatch): void;
+  /** A read that was in flight when the node watch closed set a ZooKeeper watch: still held. */
+  releasedWatchSet(w: NodeWatch): void;
+  /** The pending watch of a closed (dropped) node watch fired: ZooKeeper no longer holds it. */
+  releasedWatchFired(w: NodeWatch): void;
   /** Most children a children watch may report (`limits.maxChildrenPerListing`). */
   readonly maxChildren: number;
 }
@@ -150,6 +154,12 @@ export class NodeWatch {
   }
 
   private onFire(token: number): void {
+    if (this.closed && this.armed && token === this.token && this.firedToken !== token) {
+      this.firedToken = token;
+      this.armed = false;
+      this.host.releasedWatchFired(this);
+      return;
+    }
     if (this.closed || token !== this.token || this.firedToken === token) return;
     this.firedToken = token;
     this.armed = false;
@@ -211,11 +221,11 @@ export class NodeWatch {
       try {
         if (this.kind === 'data') {
           const { data, stat } = await client.get(this.path, watcher);
-          if (watch) this.armed = true;
+          if (watch) this.setArmed();
           return { stat, data };
         }
         const { children, stat } = await client.children(this.path, watcher);
-        if (watch) this.armed = true;
+        if (watch) this.setArmed();
         this.checkChildren(children.length);
         return { stat, children: [...children].sort() };
       } catch (err) {
@@ -224,11 +234,17 @@ export class NodeWatch {
       // ZooKeeper sets no get/children watch on a missing node; exists watches for its creation.
       const stat = await client.exists(this.path, watcher);
       if (stat === null) {
-        if (watch) this.armed = true;
+        if (watch) this.setArmed();
         return { stat: null };
       }
       // Created between the two calls: read it (its exists watch fires at most once, ignored).
     }
+  }
+
+  /** Our watching read set a ZooKeeper watch (counted by the host as released if we closed meanwhile). */
+  private setArmed(): void {
+    this.armed = true;
+    if (this.closed) this.host.releasedWatchSet(this);
   }
 
   /** A listing too large to send ends the watch, like REST refuses it. @throws TOO_MANY_CHILDREN */

@@ -14,9 +14,9 @@ import type { WatchKind, WatchStats } from './types.js';
 
 /**
  * Node watches kept without subscribers while their ZooKeeper watch is pending (see `detach`),
- * per tenant; past this the oldest is dropped.
+ * per tenant, unless config `watch.maxIdleWatches` says otherwise; past it the oldest is dropped.
  */
-const MAX_IDLE = 1000;
+export const DEFAULT_MAX_IDLE = 1000;
 
 const RECONNECTED_NOTE = 'zookeeper connection restored: current state; changes while disconnected may have been coalesced';
 const NEW_SESSION_NOTE = 'zookeeper session expired and a new one was created: current state; changes in between may have been coalesced';
@@ -31,9 +31,13 @@ export class TenantWatches implements NodeWatchHost {
   slowConsumers = 0;
   private readonly onState = (c: StateChange): void => this.tenantOnState(c);
 
+  /** Watches of dropped node watches that ZooKeeper still holds until they fire, by kind. */
+  private readonly released = { data: 0, children: 0 };
+
   constructor(
     readonly tenant: Tenant,
     private readonly log: Logger,
+    private readonly maxIdle = DEFAULT_MAX_IDLE,
   ) {
     tenant.on('state', this.onState);
   }
@@ -80,7 +84,7 @@ export class TenantWatches implements NodeWatchHost {
       return;
     }
     this.idle.add(key);
-    if (this.idle.size > MAX_IDLE) this.drop(this.idle.values().next().value as string);
+    while (this.idle.size > this.maxIdle) this.drop(this.idle.values().next().value as string);
   }
 
   idleWatchFired(w: NodeWatch): void {
@@ -88,18 +92,30 @@ export class TenantWatches implements NodeWatchHost {
     if (this.watches.get(key) === w && w.size === 0) this.drop(key);
   }
 
+  releasedWatchSet(w: NodeWatch): void {
+    this.released[w.kind]++;
+  }
+
+  releasedWatchFired(w: NodeWatch): void {
+    if (this.released[w.kind] > 0) this.released[w.kind]--;
+  }
+
   private drop(key: string): void {
     this.idle.delete(key);
-    this.watches.get(key)?.close();
+    const w = this.watches.get(key);
+    // ZooKeeper keeps a pending watch until it fires: still ours, and still counted.
+    if (w?.isArmed) this.released[w.kind]++;
+    w?.close();
     this.watches.delete(key);
   }
 
   stats(): WatchStats {
-    const zkWatches = { data: 0, children: 0 };
+    const zkWatches = { ...this.released };
     for (const w of this.watches.values()) if (w.isArmed) zkWatches[w.kind]++;
     return {
       tenant: this.tenant.name,
       zkWatches,
+      idleWatches: this.idle.size,
       subscribers: { ...this.subscribers },
       reads: this.reads,
       slowConsumers: this.slowConsumers,
@@ -122,12 +138,14 @@ export class TenantWatches implements NodeWatchHost {
     switch (change.state) {
       case 'expired':
         for (const w of this.watches.values()) w.sessionLost();
+        this.released.data = this.released.children = 0; // the session's watches are gone
         return;
       case 'reconnected':
         this.resyncAll(RECONNECTED_NOTE);
         return;
       case 'connected':
         for (const w of this.watches.values()) w.sessionLost();
+        this.released.data = this.released.children = 0;
         this.resyncAll(NEW_SESSION_NOTE);
         return;
       default:

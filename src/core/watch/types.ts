@@ -55,13 +55,21 @@ export interface WatchLimits {
   readonly maxSubscriptionsPerConnection: number;
   readonly maxSubtreeNodes: number;
   readonly maxWaitMs: number;
+  /** ZooKeeper watches per tenant kept without subscribers. @defaultValue 1000 */
+  readonly maxIdleWatches?: number;
 }
 
 /** Counters and gauges of one tenant's watches, for /metrics. */
 export interface WatchStats {
   readonly tenant: string;
-  /** ZooKeeper watches the hub holds armed, by kind (`data` includes existence watches). */
+  /**
+   * ZooKeeper watches the gateway holds set, by kind (`data` includes existence watches): those
+   * of subscriptions, recipes and election observers, idle ones, and ones let go past the idle
+   * bound that ZooKeeper still holds until they fire (it cannot remove a watch).
+   */
   readonly zkWatches: { readonly data: number; readonly children: number };
+  /** Watches kept without subscribers (bounded by `watch.maxIdleWatches`). */
+  readonly idleWatches: number;
   /** Open subscriptions, by kind. */
   readonly subscribers: { readonly data: number; readonly children: number; readonly subtree: number };
   /** ZooKeeper reads the hub made (each also re-arms its watch). */
