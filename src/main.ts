@@ -3,7 +3,7 @@
  * WebSocket share one HTTP server).
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from './config/schema.js';
@@ -22,18 +22,38 @@ export interface RunningGateway {
   readonly embedded: EmbeddedZooKeeper | null;
   /** TCP connections the HTTP listener holds open now (requests, WebSockets, refused upgrades not yet closed). */
   openConnections(): Promise<number>;
-  /** Stops listeners, closes sessions, stops the embedded ZooKeeper; idempotent. */
+  /** Stops listeners, closes sessions, stops the embedded ZooKeeper at once; idempotent. */
   close(): Promise<void>;
+  /**
+   * Graceful shutdown (README "Shutdown"): stops accepting, ends streams with a reason, lets
+   * running requests finish for `shutdown.drainTimeoutMs`, answers waits still running 503,
+   * then `close`. Idempotent; `close` may still be called to cut it short.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** Start-up failed for a reason the operator must fix; the message is the one line to print. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
 }
 
 /** Slow clients cannot hold a connection forever while sending headers or a body (slowloris). */
 const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 60_000 } as const;
 
+/** What to tell the operator about a port that cannot be bound. */
+function bindProblem(what: string, key: string, flag: string, host: string, port: number, err: unknown): StartupError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const text = err instanceof Error ? err.message : String(err);
+  const cause = code === 'EADDRINUSE' || text.includes('EADDRINUSE') ? 'is already in use' : code === 'EACCES' || text.includes('EACCES') ? 'needs more privileges' : `cannot be bound (${text.split('\n')[0]})`;
+  return new StartupError(`zkgate: ${what} port ${port} on ${host} ${cause}: choose another with ${key} (${flag})`);
+}
+
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (err: Error): void => reject(bindProblem('HTTP', 'http.port', '--http-port / ZKGATE_HTTP_PORT', host, port, err));
+    server.once('error', fail);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve((server.address() as AddressInfo).port);
     });
   });
@@ -67,29 +87,68 @@ function checkExposure(config: Config, logger: Logger): void {
   if (exposure.warn) logger.warn({ security: 'unauthenticated' }, exposure.warn);
 }
 
-/** Starts everything the config asks for and resolves once the listeners are bound. */
+/** Resolves after `ms` (unref'd: never keeps the process alive). */
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/**
+ * Starts everything the config asks for and resolves once the listeners are bound. On any
+ * failure what was already started (the embedded ZooKeeper, sessions, listeners) is stopped.
+ * @throws ConfigError, StartupError (port in use…), EmbeddedUnavailableError
+ */
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
   checkExposure(config, logger);
   const tls = config.tls ? readTlsFiles(config.tls) : null;
+  const undo: (() => Promise<void> | void)[] = [];
+  try {
+    return await startParts(config, logger, tls, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; key: Buffer } | null, undo: (() => Promise<void> | void)[]): Promise<RunningGateway> {
   let embedded: EmbeddedZooKeeper | null = null;
   let connect = config.zookeeper.connect;
   if (!connect) {
     embedded = await startEmbeddedZooKeeper({ dataDir: config.embedded.dataDir, port: config.embedded.port });
+    const started = embedded;
+    undo.push(() => started.stop());
     connect = embedded.connectString;
     logger.info({ connect, dataDir: config.embedded.dataDir }, 'no zookeeper configured: started the embedded local server');
   }
+  logger.info({ zookeeper: connect, tenants: config.tenants.map((t) => t.name) }, `connecting to ${connect}`);
   const gateway = new Gateway(config, connect, logger);
+  undo.push(() => gateway.close());
   await gateway.start();
   const app = createRestApp(gateway);
   const http = tls ? createTlsServer({ ...tls, ...SERVER_TIMEOUTS }, app) : createServer(SERVER_TIMEOUTS, app);
   const ws = attachWebSocket(http, gateway);
   const httpPort = await listen(http, config.http.port, config.http.bind);
-  const grpc = await startGrpcServer(gateway, { ...config.grpc, bind: config.http.bind, tls });
+  undo.push(() => new Promise<void>((r) => http.close(() => r())));
+  const grpc = await startGrpcServer(gateway, { ...config.grpc, bind: config.http.bind, tls }).catch((err: unknown) => {
+    throw bindProblem('gRPC', 'grpc.port', '--grpc-port / ZKGATE_GRPC_PORT', config.http.bind, config.grpc.port, err);
+  });
   logger.info({ httpPort, grpcPort: grpc.port, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');
+
+  // HTTP requests running now (a WebSocket is not one): the drain waits for them.
+  let running = 0;
+  let idle: (() => void) | undefined;
+  http.on('request', (_req, res: ServerResponse) => {
+    running += 1;
+    res.once('close', () => {
+      running -= 1;
+      if (running === 0) idle?.();
+    });
+  });
+  const drained = (): Promise<void> => (running === 0 ? Promise.resolve() : new Promise((r) => (idle = r)));
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      gateway.beginShutdown();
       ws.close();
       await Promise.all([
         new Promise<void>((r) => {
@@ -103,5 +162,24 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     })());
   const openConnections = (): Promise<number> =>
     new Promise((resolve, reject) => http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
-  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, openConnections, close };
+
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (shuttingDown ??= (async () => {
+      const { drainTimeoutMs } = config.shutdown;
+      gateway.beginShutdown(); // /readyz 503, watch streams end with UNAVAILABLE
+      ws.close(); // 1001 "gateway shutting down"
+      http.close(); // no new connections; idle keep-alive ones are closed
+      http.closeIdleConnections();
+      const grpcDone = grpc.close(drainTimeoutMs);
+      await Promise.race([drained(), sleep(drainTimeoutMs)]);
+      if (running > 0) {
+        logger.info({ running }, 'drain time over: answering the waits still running 503');
+        gateway.endWaits();
+        await Promise.race([drained(), sleep(1000)]);
+      }
+      await grpcDone;
+      await close();
+    })());
+  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, openConnections, close, shutdown };
 }

@@ -5,11 +5,11 @@ import { loadConfig, type ConfigOverrides } from '../config/load.js';
 import { readFileSync } from 'node:fs';
 import { ConfigError, validateConfig } from '../config/schema.js';
 import { projectFile } from '../project-files.js';
-import { ROLES, createLogger, type Role } from '../core/index.js';
+import { ROLES, createLogger, flushLogs, type Role } from '../core/index.js';
 import { pathProblem } from '../zk/index.js';
 import { keygen } from './keygen.js';
 import { registerClientCommands } from './client/commands.js';
-import { startGateway } from '../main.js';
+import { StartupError, startGateway, type RunningGateway } from '../main.js';
 import { EmbeddedUnavailableError } from '../zk/index.js';
 
 function port(value: string): number {
@@ -29,20 +29,52 @@ interface ServeFlags {
   allowUnauthenticatedPublicBind?: boolean;
 }
 
+/** Conventional exit status of a process ended by `signal` (128 + its number). */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (signal === 'SIGINT' ? 2 : 15);
+}
+
 async function serve(flags: ServeFlags): Promise<void> {
   const overrides: ConfigOverrides = { ...flags };
   const config = loadConfig(overrides);
   const logger = createLogger(config.log.level);
-  const running = await startGateway(config, logger);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    void running.close().then(() => process.exit(0));
+  let running: RunningGateway | undefined;
+  let first: NodeJS.Signals | undefined;
+  const exit = (code: number): void => {
+    void flushLogs(logger, 500).then(() => process.exit(code));
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  // Installed before start-up so that a signal during it still stops the embedded ZooKeeper.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (first !== undefined) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(signalExitCode(signal));
+    }
+    first = signal;
+    if (!running) {
+      logger.info({ signal }, 'signal during start-up: exiting');
+      process.exit(signalExitCode(signal)); // the embedded ZooKeeper is killed by its exit hook
+    }
+    const { drainTimeoutMs, exitTimeoutMs } = config.shutdown;
+    logger.info({ signal, drainTimeoutMs, exitTimeoutMs }, 'shutting down: no new connections or calls; running requests may finish');
+    // Whatever hangs (a ZooKeeper that does not answer the close, a stuck listener) must not keep the process.
+    setTimeout(() => {
+      logger.error({ exitTimeoutMs }, 'shutdown did not finish in time (shutdown.exitTimeoutMs): exiting anyway');
+      exit(1);
+    }, exitTimeoutMs).unref();
+    running.shutdown().then(
+      () => {
+        logger.info('shut down');
+        exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  running = await startGateway(config, logger);
 }
 
 const { version } = JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string };
@@ -72,7 +104,7 @@ program
     try {
       await serve(flags);
     } catch (err) {
-      if (err instanceof ConfigError || err instanceof EmbeddedUnavailableError) {
+      if (err instanceof ConfigError || err instanceof EmbeddedUnavailableError || err instanceof StartupError) {
         process.stderr.write(`${err.message}\n`);
         process.exit(2);
       }

@@ -196,6 +196,29 @@ export const configSchema = z
       .strict()
       .default({ minTtlMs: 1000, maxTtlMs: 3_600_000 }),
     watch: watchSchema.default(WATCH_DEFAULTS),
+    shutdown: z
+      .object({
+        /**
+         * On SIGTERM/SIGINT, how long requests already running may take to finish, ms; waits
+         * still running then are answered 503 UNAVAILABLE.
+         */
+        drainTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+        /** From the first signal, when the process exits whatever is still closing, ms. */
+        exitTimeoutMs: z.number().int().min(1000).max(900_000).default(20_000),
+      })
+      .strict()
+      .default({ drainTimeoutMs: 10_000, exitTimeoutMs: 20_000 })
+      .refine((s) => s.exitTimeoutMs > s.drainTimeoutMs, { message: 'exitTimeoutMs must be longer than drainTimeoutMs', path: ['exitTimeoutMs'] }),
+    instances: z
+      .object({
+        /**
+         * Parent znode (on `zookeeper.connect`, outside every tenant) of one ephemeral node per
+         * running gateway, named by its instanceId; a second process with the same id refuses to start.
+         */
+        path: chroot.refine((p) => p !== '/', { message: 'must not be /' }).default('/zkgate/instances'),
+      })
+      .strict()
+      .default({ path: '/zkgate/instances' }),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

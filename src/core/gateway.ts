@@ -29,6 +29,8 @@ export interface TenantHealth {
   readonly zkState: string;
   readonly sessionId: string;
   readonly ready: boolean;
+  /** Why the tenant is not ready; absent when it is. */
+  readonly reason?: string;
 }
 
 export class Gateway {
@@ -49,6 +51,8 @@ export class Gateway {
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
   private readonly services: ScopeServices;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
+  private stopping = false;
+  private readonly drain = new AbortController();
 
   /** @param connect the ZooKeeper connect string tenants use unless they name their own */
   constructor(config: GatewayConfig, connect: string, logger: Logger) {
@@ -142,16 +146,50 @@ export class Gateway {
     return s;
   }
 
-  /** Ready when every tenant's session is connected. */
-  health(): { ready: boolean; tenants: TenantHealth[] } {
-    const tenants = this.tenants.all().map((t) => ({
-      name: t.name,
-      chroot: t.chroot,
-      zkState: t.session.state,
-      sessionId: t.session.sessionId ? `0x${t.session.sessionId}` : '',
-      ready: t.ready,
-    }));
-    return { ready: tenants.every((t) => t.ready), tenants };
+  /** Ready when every tenant's session is connected and no shutdown has begun. */
+  health(): { ready: boolean; shuttingDown?: true; tenants: TenantHealth[] } {
+    const tenants = this.tenants.all().map((t) => {
+      const reason = t.notReadyReason();
+      return {
+        name: t.name,
+        chroot: t.chroot,
+        zkState: t.session.state,
+        sessionId: t.session.sessionId ? `0x${t.session.sessionId}` : '',
+        ready: reason === null,
+        ...(reason === null ? {} : { reason }),
+      };
+    });
+    const ready = !this.stopping && tenants.every((t) => t.ready);
+    return this.stopping ? { ready, shuttingDown: true, tenants } : { ready, tenants };
+  }
+
+  /** True once `beginShutdown` ran: transports refuse new work. */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * Aborted by `endWaits` with UNAVAILABLE: transports tie every wait they start to it, so a
+   * wait still running when the shutdown's drain time is over is answered 503.
+   */
+  get drainSignal(): AbortSignal {
+    return this.drain.signal;
+  }
+
+  /**
+   * First step of a graceful shutdown: /readyz turns 503 and every watch stream ends with
+   * UNAVAILABLE ("the gateway is shutting down"). Leases, locks and sessions stay as they are
+   * until `close`. Idempotent.
+   */
+  beginShutdown(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.watches.close();
+  }
+
+  /** Ends every wait still running (lock acquire, campaign, long-poll) with UNAVAILABLE. */
+  endWaits(): void {
+    this.drain.abort(new ZkgateError('UNAVAILABLE', 'gateway: shutting down', {}));
   }
 
   /** Closes every session (their ephemerals go at once); idempotent. */

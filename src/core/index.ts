@@ -11,7 +11,7 @@ export type { ScopedLeases } from './facade/leases.js';
 export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipes.js';
 export type { ScopedConnection } from './facade/connection.js';
 export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
-export { createLogger, silentLogger, type Logger } from './logger.js';
+export { createLogger, flushLogs, silentLogger, type Logger } from './logger.js';
 export { NodeService } from './nodes/node-service.js';
 export { checkPath } from './paths.js';
 export { Tenant } from './tenants/tenant.js';

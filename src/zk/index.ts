@@ -6,8 +6,9 @@ export type { AclEntry, ChildrenResult, CreateMode, NodeData, Stat, Watcher, Wat
 export { CREATE_MODES } from './client.js';
 export { ZkError, toZkError, isConnectionError, type ZkErrorCode } from './errors.js';
 export { ancestorsOf, joinPath, nameOf, parentOf, pathProblem, sequenceOf } from './paths.js';
-export { ZkSession, type ConnectionState, type StateChange, type ZkSessionOptions } from './session.js';
+export { ZkSession, type ConnectionState, type RebuildFailure, type StateChange, type ZkSessionOptions } from './session.js';
 export { monotonicMs, type SessionLiveness } from './liveness.js';
+export { backoffDelay } from './backoff.js';
 export { NativeZkClient, type NativeClientOptions } from './native-client.js';
 export { startEmbeddedZooKeeper, EmbeddedUnavailableError, freePort, fourLetterWord, type EmbeddedZooKeeper, type EmbeddedOptions } from './embedded-server.js';
 export { spawnClean } from './spawn-clean.js';

@@ -8,6 +8,7 @@ import type { ZkClient } from './client.js';
 import { ZkError } from './errors.js';
 import { Heartbeat, type SessionLiveness } from './liveness.js';
 import { NativeZkClient } from './native-client.js';
+import { backoffDelay } from './backoff.js';
 
 /** Heartbeats per session timeout on an idle session: "last heard" stays within a sixth of it. */
 const HEARTBEATS_PER_TIMEOUT = 6;
@@ -36,11 +37,29 @@ export interface ZkSessionOptions {
   readonly sessionTimeoutMs: number;
   /** Credentials added to every handle before it counts as connected (e.g. digest `user:pass`). */
   readonly auth?: readonly { readonly scheme: string; readonly credential: string }[];
-  /** Delay before building a replacement handle after expiry, ms. @defaultValue 100 */
+  /**
+   * Delay before building a replacement handle after expiry, ms; a replacement that fails
+   * before it is established doubles it (with jitter) up to `maxRebuildDelayMs`. @defaultValue 100
+   */
   readonly rebuildDelayMs?: number;
+  /** Cap of the rebuild delay, ms. @defaultValue 30000 */
+  readonly maxRebuildDelayMs?: number;
 }
 
-/** Emits `state` with a `StateChange` on every transition, and only on transitions. */
+/** A replacement handle that died before it was established, and when the next one is built. */
+export interface RebuildFailure {
+  /** Failed builds in a row (1 for the first). */
+  readonly failures: number;
+  /** Why it failed (e.g. authentication refused). */
+  readonly reason: string;
+  /** Delay before the next build, ms. */
+  readonly nextAttemptMs: number;
+}
+
+/**
+ * Emits `state` with a `StateChange` on every transition, and only on transitions, and
+ * `rebuildFailed` with a `RebuildFailure` each time a replacement handle dies unestablished.
+ */
 export class ZkSession extends EventEmitter {
   private handle: NativeZkClient | null = null;
   private current: ConnectionState = 'connecting';
@@ -53,6 +72,8 @@ export class ZkSession extends EventEmitter {
     () => this.handle?.lastHeardAt ?? Number.NEGATIVE_INFINITY,
     () => (this.isUsable && this.handle ? this.handle.exists('/').catch(() => null) : undefined),
   );
+  /** Builds in a row that died before being established; reset by an established session. */
+  private failures = 0;
 
   constructor(private readonly opts: ZkSessionOptions) {
     super();
@@ -152,6 +173,7 @@ export class ZkSession extends EventEmitter {
     const handle = new NativeZkClient({ connect: this.opts.connect, sessionTimeoutMs: this.opts.sessionTimeoutMs });
     this.handle = handle;
     let established = false;
+    let failure = 'the handle closed before a session was established';
     handle.on('connect', () => {
       if (this.handle !== handle) return;
       if (established) {
@@ -163,9 +185,15 @@ export class ZkSession extends EventEmitter {
         () => {
           if (this.handle !== handle || handle.isClosed) return;
           this.gen += 1;
+          this.failures = 0;
           this.transition('connected');
         },
-        () => handle.close(),
+        (err: Error) => {
+          established = false; // never usable: its close is a failed build, not an expiry
+          failure = `authentication failed: ${err.message}`;
+          handle.close();
+          if (this.handle === handle) this.scheduleRebuild(failure);
+        },
       );
     });
     handle.on('connecting', () => {
@@ -173,11 +201,31 @@ export class ZkSession extends EventEmitter {
     });
     handle.on('close', () => {
       if (this.handle !== handle || this.lifecycle === 'closed') return;
-      if (established) this.transition('expired');
-      this.current = 'connecting';
       this.epochs++;
-      this.rebuildTimer = setTimeout(() => this.build(), this.opts.rebuildDelayMs ?? 100);
+      if (this.rebuildTimer) return; // a failed build already scheduled its successor
+      if (established) {
+        this.transition('expired');
+        this.current = 'connecting';
+        this.rebuildTimer = setTimeout(() => this.rebuild(), this.opts.rebuildDelayMs ?? 100);
+      } else {
+        this.scheduleRebuild(failure);
+      }
     });
+  }
+
+  private rebuild(): void {
+    this.rebuildTimer = undefined;
+    if (this.lifecycle === 'running') this.build();
+  }
+
+  /** After a build that died unestablished: the next one after an exponential, jittered delay. */
+  private scheduleRebuild(reason: string): void {
+    if (this.lifecycle !== 'running' || this.rebuildTimer) return;
+    this.current = 'connecting';
+    this.failures += 1;
+    const nextAttemptMs = backoffDelay(this.failures - 1, this.opts.rebuildDelayMs ?? 100, this.opts.maxRebuildDelayMs ?? 30_000);
+    this.rebuildTimer = setTimeout(() => this.rebuild(), nextAttemptMs);
+    this.emit('rebuildFailed', { failures: this.failures, reason, nextAttemptMs } satisfies RebuildFailure);
   }
 
   private async authenticate(handle: NativeZkClient): Promise<void> {

@@ -58,8 +58,8 @@ export interface GrpcOptions {
 export interface RunningGrpc {
   /** The bound port. */
   readonly port: number;
-  /** Stops accepting calls, waits briefly for running ones, then cancels the rest; idempotent. */
-  close(): Promise<void>;
+  /** Stops accepting calls, waits up to `graceMs` (default 2 s) for running ones, then cancels the rest; idempotent. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Starts the gRPC server for `gw` and resolves once it is bound. */
@@ -87,10 +87,13 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
     server.bindAsync(`${host}:${opts.port}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
   });
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
+  const close = (graceMs = 2000): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
       stop();
-      const force = setTimeout(() => server.forceShutdown(), 2000);
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
       server.tryShutdown(() => {
         clearTimeout(force);
         resolve();

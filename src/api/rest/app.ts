@@ -5,6 +5,8 @@ import { projectFile } from '../../project-files.js';
 import { metricsHandler, httpMetrics } from '../metrics.js';
 import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
 import { errorMiddleware } from './problem.js';
+import { accessLog } from './access-log.js';
+import { refuseWhileShuttingDown } from './request-signal.js';
 import { leasesRouter } from './leases.js';
 import { authenticate, scopeOf } from './params.js';
 import { locksRouter } from './locks.js';
@@ -24,7 +26,9 @@ export function createRestApp(gw: Gateway): Express {
     res.set('X-Content-Type-Options', 'nosniff');
     next();
   });
+  app.use(accessLog(gw.logger));
   app.use(httpMetrics());
+  app.use(refuseWhileShuttingDown(gw));
   // Before the body parsers: an unauthenticated caller never gets a body read.
   app.use('/v1', authenticate(gw));
   const limit = gw.config.limits.maxBodyBytes;

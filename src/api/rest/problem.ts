@@ -45,8 +45,14 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     const mapped = err instanceof Error ? (fromHttpError(err as HttpError & Error) ?? err) : err;
     const { error } = mapError(mapped);
     countError(error, 'rest');
-    if (ERROR_TABLE[error.code].http >= 500 && error.code !== 'UNAVAILABLE' && error.code !== 'SESSION_EXPIRED') {
-      logger.error({ err: mapped, method: req.method, url: req.originalUrl }, 'request failed');
+    res.locals.errorCode = error.code;
+    const reqId = res.locals.requestId as string | undefined;
+    // Only the unexpected gets a stack at error level; every mapped outcome (4xx, 503
+    // LEASE_UNCERTAIN, a client that went away mid-wait) is the access line's `code` plus this.
+    if (error.code === 'INTERNAL' && !res.writableEnded && !req.socket.destroyed) {
+      logger.error({ err: mapped, reqId, method: req.method, url: req.originalUrl }, 'request failed');
+    } else {
+      logger.debug({ reqId, code: error.code, detail: error.message }, 'request answered with an error');
     }
     if (res.headersSent) {
       res.end();

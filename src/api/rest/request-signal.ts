@@ -1,15 +1,39 @@
-/** Ties core waits to the HTTP exchange: a client that goes away aborts what it was waiting for. */
-import type { Response } from 'express';
-import { cancelled } from '../../core/index.js';
+/**
+ * Ties core waits to the HTTP exchange: a client that goes away aborts what it was waiting for,
+ * and so does the end of a graceful shutdown's drain time (the wait is then answered 503).
+ */
+import type { RequestHandler, Response } from 'express';
+import { ZkgateError, cancelled, type Gateway } from '../../core/index.js';
+
+/** Routes still answered while shutting down: probes must see the gateway going away. */
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * An AbortSignal aborted when the client disconnects before the response is sent. (The
- * request's own `close` event fires once its body is read, so the response's is the one to use.)
+ * Once a shutdown has begun, answers new requests 503 UNAVAILABLE and closes their connection;
+ * requests already running keep their drain signal (`clientGone`).
+ */
+export function refuseWhileShuttingDown(gw: Gateway): RequestHandler {
+  return (req, res, next) => {
+    res.locals.drainSignal = gw.drainSignal;
+    if (!gw.shuttingDown || PROBES.has(req.path)) {
+      next();
+      return;
+    }
+    res.set('Connection', 'close');
+    throw new ZkgateError('UNAVAILABLE', 'gateway: shutting down', {});
+  };
+}
+
+/**
+ * An AbortSignal aborted when the client disconnects before the response is sent, or when a
+ * graceful shutdown's drain time is over (reason: UNAVAILABLE). (The request's own `close`
+ * event fires once its body is read, so the response's is the one to use.)
  */
 export function clientGone(res: Response): AbortSignal {
   const ac = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) ac.abort(cancelled('client_gone', 'http: client disconnected'));
   });
-  return ac.signal;
+  const drain = res.locals.drainSignal as AbortSignal | undefined;
+  return drain ? AbortSignal.any([ac.signal, drain]) : ac.signal;
 }

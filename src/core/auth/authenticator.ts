@@ -24,6 +24,8 @@ export interface Principal {
   readonly prefixes: readonly string[];
   /** Non-secret id of the API key (first 12 hex digits of its SHA-256); `anonymous` without keys. */
   readonly keyId: string;
+  /** The key's `name` from the config (for logs), when it has one. */
+  readonly keyName?: string;
 }
 
 /** What a transport hands over, unparsed. */
@@ -39,6 +41,7 @@ interface KeyEntry {
   readonly role: Role;
   readonly prefixes: readonly string[];
   readonly keyId: string;
+  readonly keyName?: string;
 }
 
 const BEARER = /^Bearer +(\S+) *$/i;
@@ -53,7 +56,7 @@ export class Authenticator {
   ) {
     for (const t of config.tenants) {
       for (const k of t.apiKeys) {
-        this.byHash.set(k.sha256, { tenant: tenants.get(t.name), role: k.role, prefixes: k.prefixes ?? [], keyId: keyIdOf(k.sha256) });
+        this.byHash.set(k.sha256, { tenant: tenants.get(t.name), role: k.role, prefixes: k.prefixes ?? [], keyId: keyIdOf(k.sha256), ...(k.name ? { keyName: k.name } : {}) });
       }
     }
   }
@@ -87,7 +90,7 @@ export class Authenticator {
         reason: 'tenant_mismatch',
       });
     }
-    return { tenant: entry.tenant, role: entry.role, prefixes: entry.prefixes, keyId: entry.keyId };
+    return { tenant: entry.tenant, role: entry.role, prefixes: entry.prefixes, keyId: entry.keyId, ...(entry.keyName ? { keyName: entry.keyName } : {}) };
   }
 
   /**

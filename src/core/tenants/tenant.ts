@@ -2,7 +2,7 @@
  * A tenant: a named ZooKeeper namespace (chroot) with its own long-lived gateway session.
  */
 import { EventEmitter } from 'node:events';
-import { NativeZkClient, ZkSession, ancestorsOf, type AclEntry, type StateChange, type ZkClient } from '../../zk/index.js';
+import { NativeZkClient, ZkSession, ancestorsOf, backoffDelay, type AclEntry, type RebuildFailure, type StateChange, type ZkClient } from '../../zk/index.js';
 import { lettersToPerms } from '../acl-perms.js';
 import { AclOnCreateClient } from './acl-on-create.js';
 import { ZkgateError } from '../errors.js';
@@ -34,6 +34,9 @@ export class Tenant extends EventEmitter {
   /** ACL given to every node the gateway creates for this tenant, if configured. */
   readonly nodeAcl: readonly AclEntry[] | null;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
+  /** Null once the chroot is known to exist (always for `/`), else why it is not yet. */
+  private chrootProblem: string | null;
+  private readonly stopped = new AbortController();
 
   constructor(opts: TenantOptions) {
     super();
@@ -48,39 +51,55 @@ export class Tenant extends EventEmitter {
     this.nodeAcl = c.nodeAcl ? c.nodeAcl.map((a, i) => ({ scheme: a.scheme, id: a.id, perms: lettersToPerms(a.perms, `nodeAcl.${i}.perms`) })) : null;
     this.sessionTimeoutMs = c.sessionTimeoutMs;
     const chrooted = c.chroot === '/' ? this.connect : `${this.connect}${c.chroot}`;
+    this.chrootProblem = c.chroot === '/' ? null : 'not checked yet';
     this.session = new ZkSession({ connect: chrooted, sessionTimeoutMs: c.sessionTimeoutMs, auth: this.auth });
     this.session.on('state', (change: StateChange) => {
       const level = change.state === 'expired' || change.state === 'suspended' ? 'warn' : 'info';
       this.log[level]({ zkState: change.state, sessionId: change.sessionId, generation: change.generation }, 'zookeeper session state');
       this.emit('state', change);
     });
+    // Only the first failure of a run is logged; the next `connected` state ends the run.
+    this.session.on('rebuildFailed', (f: RebuildFailure) => {
+      if (f.failures === 1) this.log.warn({ reason: f.reason, nextAttemptMs: f.nextAttemptMs }, 'zookeeper session cannot be rebuilt; retrying with backoff');
+      else this.log.debug({ reason: f.reason, failures: f.failures, nextAttemptMs: f.nextAttemptMs }, 'zookeeper session rebuild failed again');
+    });
   }
 
-  /** True when the tenant's session is connected and requests can be served. */
+  /** True when the tenant's session is connected, its chroot exists, and requests can be served. */
   get ready(): boolean {
-    return this.session.isUsable;
+    return this.notReadyReason() === null;
+  }
+
+  /** Why requests cannot be served now, or null when they can. */
+  notReadyReason(): string | null {
+    if (this.chrootProblem !== null) return `chroot ${this.chroot} not created yet: ${this.chrootProblem}`;
+    return this.session.isUsable ? null : `zookeeper session is ${this.session.state}`;
   }
 
   /**
-   * Creates the chroot if needed, then opens the session. Resolves when connected or after
-   * `timeoutMs`; the session keeps trying in the background either way.
+   * Creates the chroot if needed and opens the session. Resolves when both are done or after
+   * `timeoutMs`; whatever is not done by then goes on in the background (with backoff), and the
+   * tenant is not ready until it is.
    */
   async start(timeoutMs = 15_000): Promise<void> {
     if (this.lifecycle !== 'idle') throw new Error(`tenant ${this.name}: already started`);
     this.lifecycle = 'running';
-    if (this.chroot !== '/') await this.ensureChroot(timeoutMs);
-    await this.session.start(timeoutMs).catch((err: Error) => {
+    const chroot = this.chroot === '/' ? Promise.resolve() : this.keepEnsuringChroot(timeoutMs);
+    const session = this.session.start(timeoutMs).catch((err: Error) => {
       this.log.warn({ err: err.message }, 'zookeeper not reachable yet; retrying in the background');
     });
+    const deadline = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
+    await Promise.all([Promise.race([chroot, deadline]), session]);
   }
 
   /**
    * The client for this tenant's session.
-   * @throws ZkgateError UNAVAILABLE (503) at once while the session is not connected.
+   * @throws ZkgateError UNAVAILABLE (503) at once while the session is not connected or the chroot not created.
    */
   client(): ZkClient {
-    if (!this.session.isUsable) {
-      throw new ZkgateError('UNAVAILABLE', `tenant ${this.name}: zookeeper session is ${this.session.state}`, {
+    const reason = this.notReadyReason();
+    if (reason !== null) {
+      throw new ZkgateError('UNAVAILABLE', `tenant ${this.name}: ${reason}`, {
         tenant: this.name,
         zkState: this.session.state,
       });
@@ -92,14 +111,32 @@ export class Tenant extends EventEmitter {
   close(): void {
     if (this.lifecycle === 'closed') return;
     this.lifecycle = 'closed';
+    this.stopped.abort();
     this.session.close();
+  }
+
+  /** Tries to create the chroot until it exists or the tenant closes; logs once per new problem. */
+  private async keepEnsuringChroot(attemptTimeoutMs: number): Promise<void> {
+    for (let attempt = 0; !this.stopped.signal.aborted; attempt++) {
+      try {
+        await this.ensureChroot(Math.min(attemptTimeoutMs, 10_000));
+        if (attempt > 0) this.log.info({ chroot: this.chroot }, 'chroot created; tenant can serve');
+        this.chrootProblem = null;
+        return;
+      } catch (err) {
+        const problem = (err as Error).message;
+        if (problem !== this.chrootProblem) this.log.warn({ chroot: this.chroot, problem }, 'cannot create the chroot yet; retrying in the background');
+        this.chrootProblem = problem;
+        await abortableSleep(backoffDelay(attempt, 500, 30_000), this.stopped.signal);
+      }
+    }
   }
 
   private async ensureChroot(timeoutMs: number): Promise<void> {
     const boot = new NativeZkClient({ connect: this.connect, sessionTimeoutMs: 5000 });
     try {
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`tenant ${this.name}: no zookeeper at ${this.connect}`)), timeoutMs);
+        const t = setTimeout(() => reject(new Error(`no zookeeper session with ${this.connect} within ${timeoutMs} ms`)), timeoutMs);
         boot.once('connect', () => {
           clearTimeout(t);
           resolve();
@@ -118,5 +155,18 @@ export class Tenant extends EventEmitter {
 async function createIfMissing(client: ZkClient, path: string): Promise<void> {
   await client.create(path, Buffer.alloc(0), 'persistent').catch((err: { code?: string }) => {
     if (err.code !== 'NODE_EXISTS') throw err;
+  });
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
   });
 }

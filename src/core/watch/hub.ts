@@ -21,6 +21,8 @@ export type WatchStream = QueuedIterator<WatchEvent>;
 export class WatchHub {
   private readonly tenants = new Map<Tenant, TenantWatches>();
   private lifecycle: 'running' | 'closed' = 'running';
+  /** Every stream not yet stopped, so that `close` can end them with a reason. */
+  private readonly open = new Set<WatchStream>();
 
   constructor(
     readonly limits: WatchLimits,
@@ -44,7 +46,9 @@ export class WatchHub {
     const stream: WatchStream = new QueuedIterator<WatchEvent>(queueSize, `watch ${path}`);
     const kind = opts.kind;
     tw.subscribers[kind]++;
+    this.open.add(stream);
     stream.onStop((err) => {
+      this.open.delete(stream);
       release();
       tw.subscribers[kind]--;
       if (err instanceof ZkgateError && err.code === 'SLOW_CONSUMER') tw.slowConsumers++;
@@ -84,10 +88,12 @@ export class WatchHub {
     return [...this.tenants.values()].map((tw) => tw.stats());
   }
 
-  /** Ends every tenant's watches; open streams get no more events. Idempotent. */
+  /** Ends every open stream with UNAVAILABLE (the gateway is shutting down) and every tenant's watches. Idempotent. */
   close(): void {
     if (this.lifecycle === 'closed') return;
     this.lifecycle = 'closed';
+    const reason = new ZkgateError('UNAVAILABLE', 'watch: the gateway is shutting down', {});
+    for (const s of [...this.open]) s.stop(reason);
     for (const tw of this.tenants.values()) tw.close();
     this.tenants.clear();
   }
