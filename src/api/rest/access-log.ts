@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Logger, Principal } from '../../core/index.js';
+import type { Logger, Scope } from '../../core/index.js';
 
 /** Header carrying the request id both ways. */
 export const REQUEST_ID_HEADER = 'X-Request-Id';
@@ -48,7 +48,7 @@ export function accessLog(logger: Logger): RequestHandler {
     res.once('close', () => {
       // req.path is relative to the router that handled it: judge the path the client sent.
       const route = routeTemplate(new URL(req.originalUrl, 'http://x').pathname);
-      const principal = res.locals.principal as Principal | undefined;
+      const principal = (res.locals.scope as Scope | undefined)?.principal;
       const line = {
         reqId,
         method: req.method,

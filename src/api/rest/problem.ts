@@ -49,7 +49,7 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     const reqId = res.locals.requestId as string | undefined;
     // Only the unexpected gets a stack at error level; every mapped outcome (4xx, 503
     // LEASE_UNCERTAIN, a client that went away mid-wait) is the access line's `code` plus this.
-    if (error.code === 'INTERNAL' && !res.writableEnded && !req.socket.destroyed) {
+    if (error.code === 'INTERNAL') {
       logger.error({ err: mapped, reqId, method: req.method, url: req.originalUrl }, 'request failed');
     } else {
       logger.debug({ reqId, code: error.code, detail: error.message }, 'request answered with an error');
