@@ -1,7 +1,7 @@
 /** RFC 9457 problem+json answers for every error (bodies from `problemOf` in ../json.ts). */
 import type { ErrorRequestHandler, Response } from 'express';
 import { ZkgateError, type Logger } from '../../core/index.js';
-import { ERROR_TABLE, mapError } from '../error-table.js';
+import { mapError } from '../error-table.js';
 import { problemOf } from '../json.js';
 import { countError } from '../metrics.js';
 
