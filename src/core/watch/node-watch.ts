@@ -69,6 +69,25 @@ function changes(kind: NodeWatchKind, path: string, prev: Snapshot, next: Snapsh
   return [];
 }
 
+/**
+ * One plain read of a node's current state (no watch), as a `current` event: for a caller that
+ * must check the state itself rather than trust the shared watch (a long-poll after a gap).
+ * @throws ZkError other than NO_NODE (a missing node is a state: `stat` null)
+ */
+export async function readNodeState(client: ZkClient, kind: NodeWatchKind, path: string): Promise<WatchEvent> {
+  try {
+    if (kind === 'data') {
+      const { data, stat } = await client.get(path);
+      return eventOf('current', kind, path, { stat, data });
+    }
+    const { children, stat } = await client.children(path);
+    return eventOf('current', kind, path, { stat, children: [...children].sort() });
+  } catch (err) {
+    if (!(err instanceof ZkError && err.code === 'NO_NODE')) throw err;
+    return eventOf('current', kind, path, { stat: null });
+  }
+}
+
 /** Backoff of re-reads that failed while the session stayed connected (e.g. an operation timeout), ms. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
