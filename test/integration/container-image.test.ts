@@ -132,9 +132,9 @@ describe('container image (built from the Dockerfile and .dockerignore, no Docke
     for (const pkg of (m[1] as string).trim().split(/\s+/)) await run('dpkg', ['-s', pkg]);
   });
 
-  test('the runtime stage holds the compiled src, production dependencies, contracts and docs only', () => {
+  test('the runtime stage holds the compiled src, production dependencies, contracts, docs and the console only', () => {
     const root = join(final.root, final.workdir);
-    assert.deepEqual(readdirSync(root).sort(), ['dist', 'docs', 'node_modules', 'openapi.yaml', 'package.json', 'proto']);
+    assert.deepEqual(readdirSync(root).sort(), ['dist', 'docs', 'node_modules', 'openapi.yaml', 'package.json', 'proto', 'ui']);
     assert.deepEqual(readdirSync(join(root, 'dist')), ['src']);
     assert.ok(filesBelow(join(root, 'dist', 'src')).includes('cli/index.js'));
     for (const dev of ['typescript', 'fast-check', 'ajv', '@balena/dockerignore']) {

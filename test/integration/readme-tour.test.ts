@@ -87,7 +87,7 @@ describe('README', () => {
     // `npm run build:src` is what `npm start` runs (the container test checks it skips an up-to-date
     // build); here it would rewrite dist/ under the feet of the tests running beside this one.
     const script = readmeBlock('### The `zkgate` command').replace('npm run build:src\n', '');
-    const out = await bash(script);
+    const out = await bash(script, { timeout: 180_000 });
     assert.match(out, /^\d+\.\d+\.\d+$/m, 'a version line');
     assert.match(out, /--http-port <n>[\s\S]*default: 8080/);
     assert.match(out, /^zkg_[\w-]{43}$/m, 'a key');
@@ -138,7 +138,7 @@ describe('README', () => {
         }, 20_000);
         const onData = (d: Buffer): void => {
           out += d.toString();
-          if (/current/.test(out)) {
+          if (/current[^\n]*\n/.test(out)) {
             clearTimeout(t);
             child.kill();
             resolve(out);
@@ -147,9 +147,9 @@ describe('README', () => {
         child.stdout.on('data', onData);
         child.stderr.on('data', onData);
       });
-    const js = here(codeBlocks('docs/websocket.md', 'js')[0]?.text as string);
+    const js = here(codeBlocks('docs/websocket.md', 'js').find((b) => b.text.includes("from 'ws'"))?.text as string);
     assert.match(await untilEvent(process.execPath, ['--input-type=module', '-e', js]), /type: 'current'/);
-    const py = here(codeBlocks('docs/websocket.md', 'python')[0]?.text as string);
+    const py = here(codeBlocks('docs/websocket.md', 'python').find((b) => b.text.includes('import json, websocket'))?.text as string);
     assert.match(await untilEvent('/usr/bin/python3', ['-u', '-c', py]), /^current color=/m);
   });
 
