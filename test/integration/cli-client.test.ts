@@ -103,7 +103,7 @@ describe('cli › znode commands', () => {
 
 describe('cli › leases', () => {
   it('grant, keepalive, get (with what it owns), revoke', async () => {
-    const id = (await zkgate('lease', 'grant', '--ttl-ms', '20000')).stdout.trim();
+    const id = (await zkgate('lease', 'grant', '--ttl-ms', '120000')).stdout.trim();
     assert.match(id, /\./);
     const p = uniquePath('clilease');
     assert.equal((await zkgate('create', p, '--mode', 'ephemeral', '--lease', id)).code, 0);
