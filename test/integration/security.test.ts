@@ -470,6 +470,17 @@ describe('secrets', () => {
   });
 });
 
+describe('whoami', () => {
+  test('auth › whoami is 401 without a key and tells a key its tenant, role and prefixes, never the key', async () => {
+    problem(await api.json('GET', '/v1/whoami'), 401, 'UNAUTHENTICATED');
+    const res = await api.json('GET', '/v1/whoami', undefined, bearer(KEYS.aScoped));
+    assert.equal(res.status, 200);
+    const who = res.body as { tenant: string; role: string; prefixes: string[]; keyId: string; authRequired: boolean };
+    assert.deepEqual([who.tenant, who.role, who.prefixes, who.authRequired], ['alpha', 'write', ['/app'], true]);
+    assert.ok(!JSON.stringify(who).includes(KEYS.aScoped.slice(4)), 'the key is never echoed');
+  });
+});
+
 describe('locks and elections', () => {
   test('auth › lock and election routes need a key, the role, the path scope and the lease owner', async () => {
     const lease = (await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, bearer(KEYS.aWrite))).body as { id: string };

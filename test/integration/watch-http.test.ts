@@ -250,7 +250,8 @@ describe('watch over HTTP: long-poll and Server-Sent Events', () => {
 
   test('other methods on a watch URL are refused', async () => {
     const r = await rest.json('POST', '/v1/watch/lp', {});
-    assert.equal(r.status, 400);
+    assert.equal(r.status, 405);
+    assert.equal((r.body as { code: string }).code, 'METHOD_NOT_ALLOWED');
   });
 
   test('a watch while ZooKeeper is down is refused with 503 UNAVAILABLE', async () => {
