@@ -11,7 +11,7 @@ import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
 import { startGrpcServer } from './api/grpc/server.js';
 import { attachWebSocket } from './api/ws/server.js';
-import { startEmbeddedZooKeeper, type EmbeddedZooKeeper } from './zk/index.js';
+import { registerInstance, startEmbeddedZooKeeper, type EmbeddedZooKeeper } from './zk/index.js';
 
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -111,6 +111,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 
 async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; key: Buffer } | null, undo: (() => Promise<void> | void)[]): Promise<RunningGateway> {
   let embedded: EmbeddedZooKeeper | null = null;
+  let closeInstance = (): void => undefined;
   let connect = config.zookeeper.connect;
   if (!connect) {
     embedded = await startEmbeddedZooKeeper({ dataDir: config.embedded.dataDir, port: config.embedded.port });
@@ -120,6 +121,12 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
     logger.info({ connect, dataDir: config.embedded.dataDir }, 'no zookeeper configured: started the embedded local server');
   }
   logger.info({ zookeeper: connect, tenants: config.tenants.map((t) => t.name) }, `connecting to ${connect}`);
+  if (config.instanceId) {
+    const instance = await registerInstance({ connect, path: config.instances.path, instanceId: config.instanceId, sessionTimeoutMs: 10_000, connectTimeoutMs: 15_000 });
+    if (instance) undo.push(() => instance.close());
+    else logger.warn({ instanceId: config.instanceId }, 'zookeeper not reachable: could not check that instanceId is unique');
+    closeInstance = () => instance?.close();
+  }
   const gateway = new Gateway(config, connect, logger);
   undo.push(() => gateway.close());
   await gateway.start();
@@ -158,6 +165,7 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
         grpc.close(),
       ]);
       gateway.close();
+      closeInstance();
       await embedded?.stop();
     })());
   const openConnections = (): Promise<number> =>

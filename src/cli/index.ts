@@ -10,7 +10,7 @@ import { pathProblem } from '../zk/index.js';
 import { keygen } from './keygen.js';
 import { registerClientCommands } from './client/commands.js';
 import { StartupError, startGateway, type RunningGateway } from '../main.js';
-import { EmbeddedUnavailableError } from '../zk/index.js';
+import { DuplicateInstanceError, EmbeddedUnavailableError } from '../zk/index.js';
 
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number (0 picks a free one)');
@@ -104,7 +104,7 @@ program
     try {
       await serve(flags);
     } catch (err) {
-      if (err instanceof ConfigError || err instanceof EmbeddedUnavailableError || err instanceof StartupError) {
+      if (err instanceof ConfigError || err instanceof EmbeddedUnavailableError || err instanceof StartupError || err instanceof DuplicateInstanceError) {
         process.stderr.write(`${err.message}\n`);
         process.exit(2);
       }

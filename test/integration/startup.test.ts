@@ -2,7 +2,7 @@
  * Start-up of the real `zkgate serve` when things are not as they should be: a port already in
  * use ends in one clear line and a non-zero exit with the embedded ZooKeeper stopped; a tenant
  * with a chroot starts although ZooKeeper is down, is not ready (with the reason) and becomes
- * ready when ZooKeeper comes up.
+ * ready when ZooKeeper comes up; a second process with the same instanceId refuses to start.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOk, startZkServer, type ZkStandalone } from '../support/zk-server.js';
-import { serveListening, spawnServe } from '../support/cli-process.js';
+import { exitWithin, serveListening, spawnServe } from '../support/cli-process.js';
 import { eventually } from '../support/test-gateway.js';
 
 let zk: ZkStandalone;
@@ -42,6 +42,24 @@ describe('startup', () => {
     } finally {
       taken.close();
       await p.kill();
+    }
+  });
+
+  test('duplicate instanceId › a second process with the same instanceId refuses to start; the first keeps serving; the id is free again after a shutdown', async () => {
+    const config = { instanceId: 'dup-1', instances: { path: '/startup/instances' } };
+    const first = await serveListening(['--zookeeper', zk.connectString], config);
+    try {
+      const second = spawnServe(['--zookeeper', zk.connectString], config);
+      assert.equal(await exitWithin(second, 60_000), 2, second.out());
+      assert.match(second.out(), /^zkgate: instanceId dup-1 is already in use by another running gateway \(znode \/startup\/instances\/dup-1: .*"pid":\d+/m);
+      await second.kill();
+      assert.equal((await fetch(`${first.base}/readyz`)).status, 200);
+      first.proc.kill('SIGTERM');
+      assert.equal(await first.exited, 0);
+      const third = await serveListening(['--zookeeper', zk.connectString], config);
+      await third.kill();
+    } finally {
+      await first.kill();
     }
   });
 
