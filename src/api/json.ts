@@ -10,6 +10,9 @@ import {
   permsToLetters,
   type AclEntry,
   type Contender,
+  type ElectionListing,
+  type LockInspection,
+  type LockListing,
   type Leader,
   type LeaderState,
   type Leadership,
@@ -118,6 +121,26 @@ export function leaderStateJson(s: LeaderState & { unchanged?: boolean }): Recor
 export function leadershipJson(l: Leadership): Record<string, unknown> {
   const { data, encoding } = encodeData(l.value);
   return { electionPath: l.electionPath, leader: true, node: l.node, term: l.term, value: data, encoding, leaseId: l.leaseId, leaseState: l.leaseState, trustMs: l.trustMs };
+}
+
+/** A lock as anyone sees it: holder and queue in order. */
+export function lockInspectionJson(lock: LockInspection): Record<string, unknown> {
+  return { lockPath: lock.lockPath, flavour: lock.flavour, holder: lock.holder && contenderJson(lock.holder), queue: lock.queue.map(contenderJson) };
+}
+
+/** The locks under a path (`GET /v1/recipes/locks/{path}`). */
+export function lockListingJson(l: LockListing): Record<string, unknown> {
+  return { path: l.path, locks: l.locks.map(lockInspectionJson), truncated: l.truncated, limit: l.limit };
+}
+
+/** The elections under a path (`GET /v1/recipes/elections/{path}`). */
+export function electionListingJson(l: ElectionListing): Record<string, unknown> {
+  const elections = l.elections.map((e) => ({
+    electionPath: e.electionPath,
+    leader: e.leader ? leaderJson(e.leader) : null,
+    candidates: e.candidates.map(contenderJson),
+  }));
+  return { path: l.path, elections, truncated: l.truncated, limit: l.limit };
 }
 
 // ---- leases

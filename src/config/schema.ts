@@ -25,7 +25,7 @@ const limitsSchema = z
     maxPathBytes: z.number().int().min(16).max(65_536).default(LIMIT_DEFAULTS.maxPathBytes),
     /** Most segments in a znode path. */
     maxPathDepth: z.number().int().min(1).max(1000).default(LIMIT_DEFAULTS.maxPathDepth),
-    /** Most children one listing answers; larger listings are refused (TOO_MANY_CHILDREN). */
+    /** Most entries one listing answers: children come in pages, trees are cut (marked truncated); a children watch past it ends (TOO_MANY_CHILDREN). */
     maxChildrenPerListing: z.number().int().min(1).default(LIMIT_DEFAULTS.maxChildrenPerListing),
     /** Live leases per tenant. */
     maxLeasesPerTenant: z.number().int().min(1).default(LIMIT_DEFAULTS.maxLeasesPerTenant),

@@ -24,6 +24,40 @@ export interface ChildrenListing {
   readonly children: readonly ChildEntry[];
   /** The parent's stat (its cversion and pzxid tell when the list last changed). */
   readonly stat: Stat;
+  /** How many children the node had when the page was read (all pages together). */
+  readonly total: number;
+  /** Pass back as `cursor` for the next page; absent on the last page. */
+  readonly nextCursor?: string;
+}
+
+/** Options of a children listing. */
+export interface ChildrenOptions {
+  /** Read each listed child's stat. @defaultValue false */
+  readonly withStats?: boolean;
+  /** Children per page, 1 to the tenant's maxChildrenPerListing. @defaultValue maxChildrenPerListing */
+  readonly limit?: number;
+  /** `nextCursor` of the previous page (opaque). */
+  readonly cursor?: string;
+}
+
+/** Options of a recursive listing. */
+export interface TreeOptions {
+  /** Most nodes returned (the root included), 1 to maxChildrenPerListing. @defaultValue maxChildrenPerListing */
+  readonly limit?: number;
+  /** Most levels below the root. @defaultValue unbounded */
+  readonly depth?: number;
+  /** Include each node's stat. @defaultValue false */
+  readonly withStats?: boolean;
+}
+
+/** A recursive listing (`ls -R`): breadth-first, cut at `limit` nodes. */
+export interface TreeListing {
+  readonly path: string;
+  readonly nodes: readonly { readonly path: string; readonly depth: number; readonly stat?: Stat }[];
+  /** True when nodes were left out because `limit` was reached. */
+  readonly truncated: boolean;
+  /** The bound applied. */
+  readonly limit: number;
 }
 
 export interface CreateOptions {

@@ -1051,15 +1051,13 @@ describe('REST with two tenants, then without ZooKeeper', () => {
  * - 403 on ACL reads: ZooKeeper refuses getACL without READ or ADMIN, and the native addon
  *   crashes the gateway process (SIGSEGV) on that error, so it cannot be provoked safely;
  * - the answers of API keys and per-tenant limits (401, 429, 403 PERMISSION_DENIED where no ACL
- *   can refuse, 409 TOO_MANY_CHILDREN): test/integration/security.test.ts produces and checks them.
+ *   can refuse): test/integration/security.test.ts produces and checks them.
  */
 const SECURITY_ONLY = new Set([
   'HEAD /v1/nodes/{path} 403',
   'HEAD /v1/nodes 403',
   'POST /v1/nodes 403',
   'DELETE /v1/nodes 403',
-  'GET /v1/children/{path} 409',
-  'GET /v1/children 409',
   'POST /v1/sync/{path} 403',
   'POST /v1/sync 403',
   'POST /v1/leases 403',
@@ -1069,9 +1067,10 @@ const SECURITY_ONLY = new Set([
 ]);
 /**
  * Lock and election routes are exercised (through the same validating client) by locks.test.ts and
- * elections.test.ts, watch streams by watch-http.test.ts.
+ * elections.test.ts, watch streams by watch-http.test.ts, the listings (tree, locks and elections
+ * under a path, the lease list) by the contract suite in test/contract.
  */
-const OTHER_SUITE = /^\S+ \/v1\/(locks|elections|watch)\//;
+const OTHER_SUITE = /^\S+ \/v1\/(locks|elections|watch|tree|recipes)[/ ]|^GET \/v1\/leases /;
 const NOT_PRODUCED = (key: string): boolean =>
   OTHER_SUITE.test(key) ||
   key.endsWith(' 500') || key === 'GET /v1/acl/{path} 403' || key === 'GET /v1/acl 403' || / 40[1]$| 429$/.test(key) || SECURITY_ONLY.has(key);

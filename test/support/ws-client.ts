@@ -28,7 +28,20 @@ export class WsTestClient {
     await new Promise<void>((resolve, reject) => {
       c.ws.once('open', () => resolve());
       c.ws.once('error', reject);
-      c.ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+      c.ws.once('unexpected-response', (_req, res) => {
+        // The refusal carries the REST problem body: keep its code in the error.
+        const chunks: Buffer[] = [];
+        res.on('data', (b: Buffer) => chunks.push(b));
+        res.on('end', () => {
+          let code = '';
+          try {
+            code = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: string }).code ?? '');
+          } catch {
+            // not JSON: the status alone
+          }
+          reject(Object.assign(new Error(`upgrade refused: HTTP ${res.statusCode}${code ? ` ${code}` : ''}`), { status: res.statusCode, code }));
+        });
+      });
     });
     await c.take((m) => m.type === 'welcome');
     return c;

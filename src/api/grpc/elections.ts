@@ -3,7 +3,8 @@
  * maps the answer; Observe streams the core's observation (current state first, then every change).
  */
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Gateway, LeaderState, Leadership, ScopedConnection } from '../../core/index.js';
+import type { ElectionListing, Gateway, LeaderState, Leadership, ScopedConnection } from '../../core/index.js';
+import { contenderMessage, type ListRequest } from './locks.js';
 import { callSignal, failStream, scopeOf, unaryWith, waitOptions, writeWhenReady, type CallLike } from './call-context.js';
 import { checkDecoded } from './malformed.js';
 import { toEnum, unwrap, type Wrapped } from './proto-values.js';
@@ -24,6 +25,11 @@ interface NodeRequest {
 }
 interface ProclaimRequest extends NodeRequest {
   value: Buffer;
+}
+
+/** The proto form of an election listing. */
+function electionListMessage(l: ElectionListing): Record<string, unknown> {
+  return { ...l, elections: l.elections.map((e) => ({ ...e, candidates: e.candidates.map(contenderMessage) })) };
 }
 
 function leadershipMessage(l: Leadership): Record<string, unknown> {
@@ -47,6 +53,7 @@ export function electionsService(gw: Gateway): UntypedServiceImplementation {
       });
       return leadershipMessage(won);
     }),
+    List: unary(async (req: ListRequest, call) => electionListMessage(await scopeOf(gw, call).elections.list(req.path, { limit: req.limit || undefined }))),
     Leader: unary(async (req: LeaderRequest, call) => {
       return leaderStateMessage(await scopeOf(gw, call).elections.leader(req.path));
     }),

@@ -10,6 +10,13 @@ interface PathRequest {
 }
 interface ChildrenRequest extends PathRequest {
   withStats: boolean;
+  limit: number;
+  cursor: string;
+}
+interface TreeRequest extends PathRequest {
+  limit: number;
+  depth: Wrapped<number>;
+  withStats: boolean;
 }
 interface CreateRequest extends PathRequest {
   data: Buffer;
@@ -41,7 +48,12 @@ export function znodesService(gw: Gateway): UntypedServiceImplementation {
       const stat: Stat | null = await nodes(call).exists(req.path);
       return { exists: stat !== null, stat };
     }),
-    Children: unary(async (req: ChildrenRequest, call) => nodes(call).children(req.path, { withStats: req.withStats })),
+    Children: unary(async (req: ChildrenRequest, call) => {
+      // proto3 cannot tell 0 or "" from absent: limit 0 is the maximum, an empty cursor the first page.
+      const listing = await nodes(call).children(req.path, { withStats: req.withStats, limit: req.limit || undefined, cursor: optionalString(req.cursor) });
+      return { ...listing, nextCursor: listing.nextCursor ?? '' };
+    }),
+    Tree: unary(async (req: TreeRequest, call) => nodes(call).tree(req.path, { limit: req.limit || undefined, depth: unwrap(req.depth), withStats: req.withStats })),
     Create: unary(async (req: CreateRequest, call) => {
       const mode = fromEnum<CreateMode>(req.mode, 'CREATE_MODE', CREATE_MODES, 'mode');
       const leaseId = optionalString(req.leaseId);

@@ -3,14 +3,14 @@ import express, { type Express } from 'express';
 import type { Gateway, Principal } from '../../core/index.js';
 import { projectFile } from '../../project-files.js';
 import { metricsHandler, httpMetrics } from '../metrics.js';
-import { aclRouter, childrenRouter, nodesRouter, syncRouter } from './nodes.js';
+import { aclRouter, childrenRouter, nodesRouter, syncRouter, treeRouter } from './nodes.js';
 import { errorMiddleware } from './problem.js';
 import { accessLog } from './access-log.js';
 import { refuseWhileShuttingDown } from './request-signal.js';
 import { leasesRouter } from './leases.js';
 import { authenticate, scopeOf } from './params.js';
-import { locksRouter } from './locks.js';
-import { electionsRouter } from './elections.js';
+import { lockListRouter, locksRouter } from './locks.js';
+import { electionListRouter, electionsRouter } from './elections.js';
 import { watchRouter } from './watch.js';
 import { ZkgateError } from '../../core/index.js';
 import { docsRouter } from './docs.js';
@@ -64,11 +64,14 @@ export function createRestApp(gw: Gateway): Express {
 
   app.use('/v1/nodes', nodesRouter());
   app.use('/v1/children', childrenRouter());
+  app.use('/v1/tree', treeRouter());
   app.use('/v1/acl', aclRouter());
   app.use('/v1/sync', syncRouter());
   app.use('/v1/leases', leasesRouter());
   app.use('/v1/locks', locksRouter());
   app.use('/v1/elections', electionsRouter());
+  app.use('/v1/recipes/locks', lockListRouter());
+  app.use('/v1/recipes/elections', electionListRouter());
   app.use('/v1/watch', watchRouter(gw));
 
   app.use(() => {

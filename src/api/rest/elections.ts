@@ -2,7 +2,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { invalidArgument } from '../../core/index.js';
-import { decodeData, leaderStateJson, leadershipJson } from '../json.js';
+import { decodeData, electionListingJson, leaderStateJson, leadershipJson } from '../json.js';
 import { parseWith, pathRouter } from './nodes.js';
 import { intParam, jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
 import { clientGone } from './request-signal.js';
@@ -38,6 +38,15 @@ export function electionsRouter(): Router {
     DELETE: async (req, res, path) => {
       const out = await scopeOf(res).elections.resign(path, requiredParam(req, 'leaseId'), requiredParam(req, 'node'));
       res.json({ resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: out.leaseState, trustMs: out.trustMs });
+    },
+  });
+}
+
+/** `GET /v1/recipes/elections/{path}`: every election at or under the path, with leader and candidates. */
+export function electionListRouter(): Router {
+  return pathRouter({
+    GET: async (req, res, path) => {
+      res.json(electionListingJson(await scopeOf(res).elections.list(path, { limit: intParam(req, 'limit') })));
     },
   });
 }

@@ -1,8 +1,8 @@
-/** REST lease routes: grant, inspect, keepalive, revoke. */
+/** REST lease routes: grant, list, inspect, keepalive, revoke. */
 import { Router } from 'express';
 import { z } from 'zod';
 import { leaseJson } from '../json.js';
-import { jsonBody, scopeOf } from './params.js';
+import { boolParam, jsonBody, scopeOf } from './params.js';
 import { parseWith } from './nodes.js';
 import { methodNotAllowed } from './path-router.js';
 
@@ -15,6 +15,9 @@ export function leasesRouter(): Router {
     const lease = scopeOf(res).leases.grant(b.ttlMs);
     res.status(201).location(`/v1/leases/${lease.id}`).json(leaseJson(lease));
   });
+  r.get('/', (req, res) => {
+    res.json({ leases: scopeOf(res).leases.list({ includeEnded: boolParam(req, 'ended') ?? false }) });
+  });
   r.get('/:id', (req, res) => {
     res.json(leaseJson(scopeOf(res).leases.get(req.params.id)));
   });
@@ -24,7 +27,7 @@ export function leasesRouter(): Router {
   r.delete('/:id', async (req, res) => {
     res.json(leaseJson(await scopeOf(res).leases.revoke(req.params.id)));
   });
-  r.all('/', methodNotAllowed(['POST']));
+  r.all('/', methodNotAllowed(['GET', 'POST']));
   r.all('/:id', methodNotAllowed(['GET', 'DELETE']));
   r.all('/:id/keepalive', methodNotAllowed(['POST']));
   return r;

@@ -2,9 +2,9 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { LOCK_FLAVOURS, type LockFlavour } from '../../core/index.js';
-import { decodeData, contenderJson } from '../json.js';
+import { decodeData, lockInspectionJson, lockListingJson } from '../json.js';
 import { parseWith, pathRouter } from './nodes.js';
-import { jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
+import { intParam, jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
 import { clientGone } from './request-signal.js';
 
 const flavour = z.enum(LOCK_FLAVOURS as [LockFlavour, ...LockFlavour[]]);
@@ -32,7 +32,16 @@ export function locksRouter(): Router {
     GET: async (req, res, path) => {
       const f = parseWith(flavour.optional(), stringParam(req, 'flavour'));
       const lock = await scopeOf(res).locks.inspect(path, f);
-      res.json({ lockPath: lock.lockPath, flavour: lock.flavour, holder: lock.holder && contenderJson(lock.holder), queue: lock.queue.map(contenderJson) });
+      res.json(lockInspectionJson(lock));
+    },
+  });
+}
+
+/** `GET /v1/recipes/locks/{path}`: every lock at or under the path, with holder and queue. */
+export function lockListRouter(): Router {
+  return pathRouter({
+    GET: async (req, res, path) => {
+      res.json(lockListingJson(await scopeOf(res).locks.list(path, { limit: intParam(req, 'limit') })));
     },
   });
 }

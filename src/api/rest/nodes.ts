@@ -1,7 +1,7 @@
 /** REST znode routes: /v1/nodes/{path}, /v1/children/{path}, /v1/acl/{path}, /v1/sync/{path}. */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { CREATE_MODES, invalidArgument, type AclEntry, type ChildrenListing, type CreateMode, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
+import { CREATE_MODES, invalidArgument, type AclEntry, type CreateMode, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
 import { decodeData, encodeData, parseEncoding, aclFromJson, aclToJson } from '../json.js';
 import { boolParam, intParam, isRawBody, jsonBody, scopeOf, statHeaders, stringParam, wantsRaw } from './params.js';
 import { pathRouter } from './path-router.js';
@@ -41,10 +41,6 @@ function modeParam(req: Request): CreateMode | undefined {
 
 function toZnode(ev: WatchEvent): Znode {
   return { path: ev.path, data: ev.data ?? Buffer.alloc(0), stat: ev.stat as Stat };
-}
-
-function toListing(ev: WatchEvent): ChildrenListing {
-  return { path: ev.path, children: (ev.children ?? []).map((name) => ({ name })), stat: ev.stat as Stat };
 }
 
 export function nodesRouter(): Router {
@@ -108,14 +104,24 @@ export function nodesRouter(): Router {
 export function childrenRouter(): Router {
   return pathRouter({
     GET: async (req, res, path) => {
-      const withStats = boolParam(req, 'stat') ?? false;
+      const opts = { withStats: boolParam(req, 'stat') ?? false, limit: intParam(req, 'limit'), cursor: stringParam(req, 'cursor') };
       const poll = longPollParams(req);
       const nodes = scopeOf(res).nodes;
       const state = poll ? await pollState(res, path, 'children', poll) : undefined;
-      // With stats, the listing is read again after the wait (the hub keeps names, not child stats).
-      const listing = state && !withStats ? toListing(state) : await nodes.children(path, { withStats });
+      // After a wait the hub's names are paged; child stats (the hub keeps none) are read for the page.
+      const listing = state ? await nodes.pageChildren(path, state.children ?? [], state.stat as Stat, opts) : await nodes.children(path, opts);
       res.set('X-Zkgate-Index', listing.stat.pzxid);
       res.json(listing);
+    },
+  });
+}
+
+/** `GET /v1/tree/{path}`: the subtree breadth-first (`ls -R`), bounded by `limit` (cut, marked truncated). */
+export function treeRouter(): Router {
+  return pathRouter({
+    GET: async (req, res, path) => {
+      const opts = { limit: intParam(req, 'limit'), depth: intParam(req, 'depth'), withStats: boolParam(req, 'stat') ?? false };
+      res.json(await scopeOf(res).nodes.tree(path, opts));
     },
   });
 }

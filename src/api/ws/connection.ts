@@ -21,6 +21,7 @@ import {
 import { ERROR_TABLE, mapError } from '../error-table.js';
 import { countError } from '../metrics.js';
 import { leaderStateJson, watchEventJson } from '../json.js';
+import { runCall } from './calls.js';
 import { CLIENT_OPS, messageContext, parseClientMessage, type ClientMessage, type MessageContext, type ServerMessage } from './messages.js';
 
 type Msg<K extends ClientMessage['op']> = Extract<ClientMessage, { op: K }>;
@@ -120,6 +121,10 @@ export class WsConnection {
         return this.bindLease(this.scope.leases.attach(msg.leaseId));
       case 'observe':
         return this.observe(msg);
+      case 'call': {
+        const result = await runCall({ scope: this.scope, signal: this.closed.signal }, msg.method, msg.params);
+        return this.send({ type: 'result', id: msg.id, method: msg.method, result });
+      }
       case 'ping':
         // With a lease bound, the pong is its keepalive reply: the lease as it stands now.
         return this.send({ type: 'pong', data: msg.data, ...(this.lease ? { lease: this.lease.info() } : {}) });

@@ -25,6 +25,8 @@ const unsubscribe = z.object({ op: z.literal('unsubscribe'), id: subscriptionId 
 const observe = z.object({ op: z.literal('observe'), id: subscriptionId, path: z.string() }).strict();
 const leaseGrant = z.object({ op: z.literal('lease_grant'), ttlMs: z.number().int() }).strict();
 const leaseAttach = z.object({ op: z.literal('lease_attach'), leaseId: z.string().min(1).max(200) }).strict();
+/** A request/response call (src/api/ws/calls.ts): `method` is a gRPC RPC name, `params` its request. */
+const call = z.object({ op: z.literal('call'), id: subscriptionId, method: z.string().min(1).max(64), params: z.record(z.string(), z.unknown()).optional() }).strict();
 const ping = z.object({ op: z.literal('ping'), data: z.unknown().optional() }).strict();
 
 const SCHEMAS = {
@@ -33,6 +35,7 @@ const SCHEMAS = {
   observe,
   lease_grant: leaseGrant,
   lease_attach: leaseAttach,
+  call,
   ping,
 } as const;
 
@@ -60,6 +63,7 @@ export type ServerMessage =
   | { type: 'leader'; id: string; state: LeaderStateJson }
   | { type: 'lease'; lease: LeaseInfo }
   | { type: 'lease_state'; leaseId: string; state: LeaseState; reason: string; trustMs: number; owned: { path: string; kind: OwnedKind }[] }
+  | { type: 'result'; id: string; method: string; result: unknown }
   | { type: 'pong'; data?: unknown; lease?: LeaseInfo }
   | { type: 'error'; op?: string; id?: string; code: string; message: string; details?: Record<string, string | number | boolean> };
 

@@ -49,6 +49,7 @@ const BEARER = /^Bearer +(\S+) *$/i;
 /** Authenticates credentials into a `Principal` and authorizes its actions. */
 export class Authenticator {
   private readonly byHash = new Map<string, KeyEntry>();
+  private readonly names = new Map<string, string>();
 
   constructor(
     config: GatewayConfig,
@@ -57,6 +58,7 @@ export class Authenticator {
     for (const t of config.tenants) {
       for (const k of t.apiKeys) {
         this.byHash.set(k.sha256, { tenant: tenants.get(t.name), role: k.role, prefixes: k.prefixes ?? [], keyId: keyIdOf(k.sha256), ...(k.name ? { keyName: k.name } : {}) });
+        if (k.name) this.names.set(keyIdOf(k.sha256), k.name);
       }
     }
   }
@@ -124,6 +126,16 @@ export class Authenticator {
    */
   authorizeLease(principal: Principal, lease: Lease, action: 'lease.read' | 'lease.write'): void {
     this.authorize(principal, lease.owner === principal.keyId ? action : 'lease.admin');
+  }
+
+  /** The configured name (label) of the key with id `keyId`, if it has one. */
+  keyName(keyId: string): string | undefined {
+    return this.names.get(keyId);
+  }
+
+  /** True when `principal` may see and use every lease of its tenant, not only its own key's. */
+  isLeaseAdmin(principal: Principal): boolean {
+    return roleAllows(principal.role, 'lease.admin');
   }
 
   private defaultTenant(): Tenant {

@@ -3,9 +3,12 @@
  * tenant reach it only with the admin role. Granting takes a unit of `limits.maxLeasesPerTenant`
  * (given back when the lease ends, by the lease manager).
  */
-import type { Lease } from '../leases/lease.js';
+import type { Lease, LeaseInfo } from '../leases/lease.js';
 import { keepAliveWhileOpen } from '../leases/lease-binding.js';
 import type { ScopeContext } from './scope.js';
+
+/** A lease in a listing: its info and the configured name of the key that granted it. */
+export type LeaseListEntry = LeaseInfo & { readonly ownerName?: string };
 
 export class ScopedLeases {
   constructor(private readonly ctx: ScopeContext) {}
@@ -14,6 +17,24 @@ export class ScopedLeases {
   grant(ttlMs: number): Lease {
     this.ctx.authorize('lease.write');
     return this.ctx.services.leases.grant(this.ctx.tenant, ttlMs, this.ctx.principal.keyId);
+  }
+
+  /**
+   * The tenant's leases granted by this instance, oldest first, each with its owner key's name:
+   * every lease for a key with the admin role, else only the caller's own key's. With
+   * `includeEnded`, also ended leases whose id still answers. @throws PERMISSION_DENIED
+   */
+  list(opts: { includeEnded?: boolean } = {}): LeaseListEntry[] {
+    this.ctx.authorize('lease.read');
+    const { auth, leases } = this.ctx.services;
+    const all = auth.isLeaseAdmin(this.ctx.principal);
+    return leases
+      .list(this.ctx.tenant, opts)
+      .filter((l) => all || l.owner === this.ctx.principal.keyId)
+      .map((l) => {
+        const name = auth.keyName(l.owner);
+        return { ...l.info(), ...(name ? { ownerName: name } : {}) };
+      });
   }
 
   /** The lease, to inspect. @throws LEASE_NOT_FOUND, PERMISSION_DENIED */

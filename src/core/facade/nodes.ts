@@ -4,7 +4,7 @@
  */
 import type { AclEntry, Stat } from '../../zk/index.js';
 import type { NodeService } from '../nodes/node-service.js';
-import type { ChildrenListing, CreateOptions, DeleteOptions, Znode } from '../types.js';
+import type { ChildrenListing, ChildrenOptions, CreateOptions, DeleteOptions, TreeListing, TreeOptions, Znode } from '../types.js';
 import { blockingRead, type BlockingReadOptions, type BlockingReadResult } from '../watch/long-poll.js';
 import type { ScopeContext } from './scope.js';
 
@@ -27,9 +27,19 @@ export class ScopedNodes {
     return this.service('node.read', path).exists(path);
   }
 
-  /** Children sorted by name. @throws NO_NODE, TOO_MANY_CHILDREN */
-  children(path: string, opts: { withStats?: boolean } = {}): Promise<ChildrenListing> {
+  /** One page of the children, sorted by name (see `NodeService.children`). @throws NO_NODE, INVALID_ARGUMENT */
+  children(path: string, opts: ChildrenOptions = {}): Promise<ChildrenListing> {
     return this.service('node.read', path).children(path, opts);
+  }
+
+  /** Pages children names read elsewhere (a long-poll's state), with the stats of the page when asked. */
+  pageChildren(path: string, children: readonly string[], stat: Stat, opts: ChildrenOptions = {}): Promise<ChildrenListing> {
+    return this.service('node.read', path).pageListing(path, children, stat, opts);
+  }
+
+  /** `ls -R`: the subtree breadth-first, cut (and marked) at `limit` nodes. @throws NO_NODE, INVALID_ARGUMENT */
+  tree(path: string, opts: TreeOptions = {}): Promise<TreeListing> {
+    return this.service('node.read', path).tree(path, opts);
   }
 
   /**

@@ -5,8 +5,9 @@
  * subscriptions while it waits.
  */
 import type { LockFlavour } from '../recipes/flavours.js';
-import type { CampaignOptions, LeaderPoll, LeaderState, Leadership } from '../recipes/election.js';
-import { MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type ReleaseResult } from '../recipes/lock.js';
+import type { CampaignOptions, ElectionListing, LeaderPoll, LeaderState, Leadership } from '../recipes/election.js';
+import type { CatalogOptions } from '../recipes/catalog.js';
+import { MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type LockListing, type ReleaseResult } from '../recipes/lock.js';
 import type { LeaveOutcome } from '../recipes/sequential-queue.js';
 import type { LeaseState } from '../leases/lease.js';
 import type { ScopeContext } from './scope.js';
@@ -57,6 +58,12 @@ export class ScopedLocks {
     this.ctx.authorize('lock.read', path);
     return this.ctx.services.locks.inspect(this.ctx.tenant, path, flavour);
   }
+
+  /** Every lock at or under `path` with holder and queue (see `LockService.list`). */
+  list(path: string, opts: CatalogOptions = {}): Promise<LockListing> {
+    this.ctx.authorize('lock.read', path);
+    return this.ctx.services.locks.list(this.ctx.tenant, path, opts);
+  }
 }
 
 export type ResignResult = LeaveOutcome & { node: string; leaseId: string; leaseState: LeaseState; trustMs: number };
@@ -83,6 +90,12 @@ export class ScopedElections {
     this.ctx.authorize('election', path);
     const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
     return this.ctx.services.elections.resign(lease, path, node);
+  }
+
+  /** Every election at or under `path` with leader and candidates (see `ElectionService.list`). */
+  list(path: string, opts: CatalogOptions = {}): Promise<ElectionListing> {
+    this.ctx.authorize('lock.read', path);
+    return this.ctx.services.elections.list(this.ctx.tenant, path, opts);
   }
 
   /** The current leader (or null). */

@@ -111,6 +111,14 @@ export class LeaseManager {
     return this.live(tenant).find((l) => l.owns(path) !== undefined);
   }
 
+  /**
+   * The tenant's leases granted by this instance, oldest first: live ones, and with
+   * `includeEnded` also ended ones whose id still answers 410 (tombstones).
+   */
+  list(tenant: Tenant, opts: { includeEnded?: boolean } = {}): Lease[] {
+    return [...this.leases.values()].filter((l) => l.tenant === tenant && (opts.includeEnded || !l.isEnded));
+  }
+
   /** All leases of a tenant that have not ended. */
   live(tenant: Tenant): Lease[] {
     return [...this.leases.values()].filter((l) => l.tenant === tenant && !l.isEnded);

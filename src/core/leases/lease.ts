@@ -34,6 +34,8 @@ export interface LeaseStateEvent {
 export interface LeaseInfo {
   readonly id: string;
   readonly tenant: string;
+  /** Id of the API key that granted it (`anonymous` without keys). */
+  readonly owner: string;
   readonly ttlMs: number;
   /** ms left before the lease expires without a keepalive; 0 once ended. */
   readonly remainingMs: number;
@@ -100,6 +102,7 @@ export class Lease extends EventEmitter {
     return {
       id: this.id,
       tenant: this.tenant.name,
+      owner: this.owner,
       ttlMs: this.ttlMs,
       remainingMs: this.isEnded ? 0 : Math.max(0, this.expiresAt - Date.now()),
       trustMs: this.trustMs(),

@@ -8,7 +8,8 @@ import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkPathLimits } from '../limits/path-limits.js';
 import { protectedPath, type OwnedNodes } from '../leases/owned-nodes.js';
-import type { ChildEntry, ChildrenListing, CreateOptions, DeleteOptions, Znode } from '../types.js';
+import type { ChildEntry, ChildrenListing, ChildrenOptions, CreateOptions, DeleteOptions, TreeListing, TreeOptions, Znode } from '../types.js';
+import { checkLimit, pageOf, walkTree } from './listing.js';
 
 const TTL_MAX_MS = 2 ** 40 - 1; // ZooKeeper's EphemeralType.TTL limit
 
@@ -70,27 +71,41 @@ export class NodeService {
     return this.zk(path, (c) => c.exists(path));
   }
 
-  /** Children sorted by name, each with its stat when `withStats`. @throws NO_NODE, TOO_MANY_CHILDREN */
-  async children(path: string, opts: { withStats?: boolean } = {}): Promise<ChildrenListing> {
+  /**
+   * One page of the children, sorted by name, each with its stat when `withStats` (read for the
+   * page only). Without `limit` a page holds up to the tenant's maxChildrenPerListing; `total`
+   * always counts every child. @throws NO_NODE, INVALID_ARGUMENT (limit, cursor)
+   */
+  async children(path: string, opts: ChildrenOptions = {}): Promise<ChildrenListing> {
     this.check(path);
     const { children, stat } = await this.zk(path, (c) => c.children(path));
-    const max = this.tenant.limits.maxChildrenPerListing;
-    if (children.length > max) {
-      throw new ZkgateError('TOO_MANY_CHILDREN', `${path}: ${children.length} children; one listing answers at most ${max}`, {
-        path,
-        limit: 'maxChildrenPerListing',
-        max,
-        numChildren: children.length,
-      });
-    }
-    const names = [...children].sort();
-    let entries: ChildEntry[] = names.map((name) => ({ name }));
+    return this.pageListing(path, children, stat, opts);
+  }
+
+  /** Pages a listing read elsewhere (the watch hub's children state for a long-poll). */
+  async pageListing(path: string, children: readonly string[], stat: Stat, opts: ChildrenOptions = {}): Promise<ChildrenListing> {
+    const page = pageOf(children, opts, this.tenant.limits.maxChildrenPerListing);
+    let entries: ChildEntry[] = page.names.map((name) => ({ name }));
     if (opts.withStats) {
-      const stats = await this.zk(path, (c) => Promise.all(names.map((n) => c.exists(joinPath(path, n)))));
+      const stats = await this.zk(path, (c) => Promise.all(page.names.map((n) => c.exists(joinPath(path, n)))));
       // A child deleted between the listing and its stat is left out rather than reported stale.
-      entries = names.flatMap((name, i) => (stats[i] ? [{ name, stat: stats[i] as Stat }] : []));
+      entries = page.names.flatMap((name, i) => (stats[i] ? [{ name, stat: stats[i] as Stat }] : []));
     }
-    return { path, children: entries, stat };
+    return { path, children: entries, stat, total: page.total, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  }
+
+  /**
+   * The subtree of `path` breadth-first (`ls -R`), at most `limit` nodes (default and maximum:
+   * the tenant's maxChildrenPerListing) and `depth` levels below it; `truncated` when the bound
+   * cut it. @throws NO_NODE, INVALID_ARGUMENT (limit, depth)
+   */
+  async tree(path: string, opts: TreeOptions = {}): Promise<TreeListing> {
+    this.check(path);
+    const limit = checkLimit(opts.limit, this.tenant.limits.maxChildrenPerListing);
+    if (opts.depth !== undefined && (!Number.isInteger(opts.depth) || opts.depth < 0)) throw invalidArgument('depth', 'must be an integer from 0');
+    const walk = await this.zk(path, (c) => walkTree(c, path, limit, opts.depth));
+    const nodes = walk.nodes.map((n) => ({ path: n.path, depth: n.depth, ...(opts.withStats ? { stat: n.stat } : {}) }));
+    return { path, nodes, truncated: walk.truncated, limit };
   }
 
   /**

@@ -11,8 +11,9 @@ import type { Lease, LeaseState } from '../leases/lease.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { curatorFlavour } from './flavours.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
-import { SequentialQueue, type LeaveOutcome } from './sequential-queue.js';
+import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';
 import { LeaderWatch } from './leader-watch.js';
+import { findQueues, type CatalogBounds, type CatalogOptions } from './catalog.js';
 
 const LATCH = curatorFlavour('latch-');
 
@@ -55,6 +56,19 @@ export interface CampaignOptions {
   readonly waitMs?: number;
   /** Aborting it withdraws the candidacy. */
   readonly signal?: AbortSignal;
+}
+
+/** An election as a listing shows it: the leader and every candidate in line order. */
+export interface ElectionSummary {
+  readonly electionPath: string;
+  readonly leader: Leader | null;
+  /** Every candidate, leader first, in Curator LeaderLatch's order. */
+  readonly candidates: readonly Contender[];
+}
+
+/** The elections under a path (`GET /v1/recipes/elections/{path}`). */
+export interface ElectionListing extends CatalogBounds {
+  readonly elections: readonly ElectionSummary[];
 }
 
 /** A long-poll answer: `unchanged` when the wait ended without a change after `after`. */
@@ -174,6 +188,25 @@ export class ElectionService {
     }
     if (!seen) return { ...(await this.leader(tenant, electionPath)), unchanged: true };
     return { ...seen, unchanged: true };
+  }
+
+  /**
+   * Every election at or under `path` (LeaderLatch naming): leader, term and candidates in
+   * order; the walk is bounded like a tree listing (`truncated`).
+   * @throws INVALID_PATH, INVALID_ARGUMENT (limit), UNAVAILABLE
+   */
+  async list(tenant: Tenant, path: string, opts: CatalogOptions = {}): Promise<ElectionListing> {
+    const found = await findQueues(tenant, path, ['latch'], opts);
+    const client = tenant.client();
+    const read = await Promise.all(
+      found.queues.map(async (q): Promise<ElectionSummary> => {
+        const { queue } = await listContenders(client, q.path, LATCH);
+        const first = queue[0];
+        const leader = first ? { node: first.node, value: first.data, term: first.fencingToken, version: first.stat.version } : null;
+        return { electionPath: q.path, leader, candidates: queue };
+      }),
+    );
+    return { path: found.path, truncated: found.truncated, limit: found.limit, elections: read.filter((e) => e.candidates.length > 0) };
   }
 
   private leadership(lease: Lease, electionPath: string, node: string, stat: Stat, value: Buffer): Leadership {

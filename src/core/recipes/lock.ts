@@ -10,6 +10,7 @@ import type { Lease, LeaseState } from '../leases/lease.js';
 import { checkPath } from '../paths.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { LOCK_FLAVOURS, lockFlavour, type LockFlavour } from './flavours.js';
+import { findQueues, type CatalogBounds, type CatalogOptions } from './catalog.js';
 import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';
 
 /** Longest wait an acquire or campaign accepts, ms. */
@@ -59,6 +60,11 @@ export interface LockInspection {
   readonly flavour: LockFlavour;
   readonly holder: Contender | null;
   readonly queue: readonly Contender[];
+}
+
+/** The locks under a path (`GET /v1/recipes/locks/{path}`). */
+export interface LockListing extends CatalogBounds {
+  readonly locks: readonly LockInspection[];
 }
 
 /** Validates a wait time in ms. @throws INVALID_ARGUMENT naming `field` */
@@ -138,5 +144,16 @@ export class LockService {
     if (!LOCK_FLAVOURS.includes(flavour)) throw invalidArgument('flavour', `must be one of ${LOCK_FLAVOURS.join(', ')}`);
     const { queue } = await listContenders(tenant.client(), lockPath, lockFlavour(flavour));
     return { lockPath, flavour, holder: queue[0] ?? null, queue };
+  }
+
+  /**
+   * Every lock at or under `path` (Curator and Kazoo naming), each with its holder and queue in
+   * order and their fencing tokens; the walk is bounded like a tree listing (`truncated`).
+   * @throws INVALID_PATH, INVALID_ARGUMENT (limit), UNAVAILABLE
+   */
+  async list(tenant: Tenant, path: string, opts: CatalogOptions = {}): Promise<LockListing> {
+    const found = await findQueues(tenant, path, LOCK_FLAVOURS, opts);
+    const locks = await Promise.all(found.queues.map((q) => this.inspect(tenant, q.path, q.flavour as LockFlavour)));
+    return { path: found.path, truncated: found.truncated, limit: found.limit, locks: locks.filter((l) => l.queue.length > 0) };
   }
 }

@@ -1,0 +1,100 @@
+/**
+ * WebSocket request/response calls: `{op:"call", id, method, params}` answered by
+ * `{type:"result", id, method, result}` or an `error` with the same `id`. Methods are the gRPC
+ * RPC names (`Znodes.Get`, `Locks.Acquire`…), params their request fields in camelCase, and
+ * results the REST JSON bodies (openapi.yaml), so the three transports share one vocabulary.
+ * Each method validates, makes one call on the caller's core scope (which authorizes) and maps.
+ */
+import { z } from 'zod';
+import { CREATE_MODES, LOCK_FLAVOURS, invalidArgument, type CreateMode, type LockFlavour, type Scope } from '../../core/index.js';
+import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson } from '../json.js';
+
+/** What a call runs with: the socket's caller (the core facade), and a signal aborted when the socket closes. */
+export interface CallContext {
+  readonly scope: Scope;
+  readonly signal: AbortSignal;
+}
+
+const path = z.string();
+const data = z.string().optional();
+const encoding = z.enum(['utf8', 'base64']).optional();
+const int = z.number().int().optional();
+const leaseId = z.string().min(1);
+const node = z.string().min(1);
+const flavour = z.enum(LOCK_FLAVOURS as [LockFlavour, ...LockFlavour[]]).optional();
+const listing = { path, limit: int };
+const optBuffer = (d: string | undefined, e: string | undefined): Buffer | undefined => (d === undefined ? undefined : decodeData(d, e));
+
+/** A method: its params schema and its body (one core call through the scope). */
+interface Method<S extends z.ZodType> {
+  readonly params: S;
+  run(c: CallContext, p: z.output<S>): Promise<unknown> | unknown;
+}
+const method = <S extends z.ZodType>(params: S, run: (c: CallContext, p: z.output<S>) => Promise<unknown> | unknown): Method<S> => ({ params, run });
+const o = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
+
+export const WS_METHODS = {
+  'Znodes.Get': method(o({ path, encoding }), async (c, p) => {
+    const n = await c.scope.nodes.get(p.path);
+    return { path: n.path, ...encodeData(n.data, p.encoding), stat: n.stat };
+  }),
+  'Znodes.Exists': method(o({ path }), async (c, p) => {
+    const stat = await c.scope.nodes.exists(p.path);
+    return { exists: stat !== null, stat };
+  }),
+  'Znodes.Children': method(o({ path, withStats: z.boolean().optional(), limit: int, cursor: z.string().optional() }), (c, p) => c.scope.nodes.children(p.path, p)),
+  'Znodes.Tree': method(o({ path, limit: int, depth: int, withStats: z.boolean().optional() }), (c, p) => c.scope.nodes.tree(p.path, p)),
+  'Znodes.Create': method(
+    o({ path, data, encoding, mode: z.enum(CREATE_MODES as [CreateMode, ...CreateMode[]]).optional(), ttlMs: int, createParents: z.boolean().optional(), leaseId: leaseId.optional() }),
+    async (c, p) => ({ path: await c.scope.nodes.create(p.path, decodeData(p.data, p.encoding), p) }),
+  ),
+  'Znodes.Set': method(o({ path, data, encoding, version: int }), async (c, p) => ({
+    path: p.path,
+    stat: await c.scope.nodes.set(p.path, decodeData(p.data, p.encoding), p),
+  })),
+  'Znodes.Delete': method(o({ path, version: int, recursive: z.boolean().optional() }), async (c, p) => {
+    await c.scope.nodes.delete(p.path, p);
+    return {};
+  }),
+  'Leases.Grant': method(o({ ttlMs: z.number().int() }), (c, p) => c.scope.leases.grant(p.ttlMs).info()),
+  'Leases.TimeToLive': method(o({ id: leaseId }), (c, p) => c.scope.leases.get(p.id).info()),
+  'Leases.KeepAlive': method(o({ id: leaseId }), (c, p) => c.scope.leases.keepAlive(p.id).info()),
+  'Leases.Revoke': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.revoke(p.id)).info()),
+  'Leases.List': method(o({ includeEnded: z.boolean().optional() }), (c, p) => ({ leases: c.scope.leases.list(p) })),
+  'Locks.Acquire': method(o({ path, leaseId, waitMs: int, flavour, data, encoding }), (c, p) =>
+    c.scope.locks.acquire(p.path, p.leaseId, { flavour: p.flavour, waitMs: p.waitMs, data: optBuffer(p.data, p.encoding), signal: c.signal }),
+  ),
+  'Locks.Release': method(o({ path, leaseId, node }), (c, p) => c.scope.locks.release(p.path, p.leaseId, p.node)),
+  'Locks.Inspect': method(o({ path, flavour }), async (c, p) => lockInspectionJson(await c.scope.locks.inspect(p.path, p.flavour))),
+  'Locks.List': method(o(listing), async (c, p) => lockListingJson(await c.scope.locks.list(p.path, p))),
+  'Elections.Campaign': method(o({ path, leaseId, value: data, encoding, waitMs: int }), async (c, p) =>
+    leadershipJson(await c.scope.elections.campaign(p.path, p.leaseId, optBuffer(p.value, p.encoding), { waitMs: p.waitMs, signal: c.signal })),
+  ),
+  'Elections.Leader': method(o({ path }), async (c, p) => leaderStateJson(await c.scope.elections.leader(p.path))),
+  'Elections.Proclaim': method(o({ path, leaseId, node, value: z.string(), encoding }), async (c, p) =>
+    leadershipJson(await c.scope.elections.proclaim(p.path, p.leaseId, p.node, decodeData(p.value, p.encoding))),
+  ),
+  'Elections.Resign': method(o({ path, leaseId, node }), async (c, p) => {
+    const out = await c.scope.elections.resign(p.path, p.leaseId, p.node);
+    return { resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: out.leaseState };
+  }),
+  'Elections.List': method(o(listing), async (c, p) => electionListingJson(await c.scope.elections.list(p.path, p))),
+} as const;
+
+export type WsMethod = keyof typeof WS_METHODS;
+export const WS_METHOD_NAMES = Object.keys(WS_METHODS) as WsMethod[];
+
+/**
+ * Runs `method` with raw `params`.
+ * @throws INVALID_ARGUMENT (unknown method, bad params naming the field), and whatever the core call throws
+ */
+export async function runCall(c: CallContext, name: string, params: unknown): Promise<unknown> {
+  const m = (WS_METHODS as Record<string, Method<z.ZodType>>)[name];
+  if (!m) throw invalidArgument('method', `unknown method ${JSON.stringify(name)}; one of ${WS_METHOD_NAMES.join(', ')}`);
+  const r = m.params.safeParse(params ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw invalidArgument(issue?.path.join('.') || 'params', issue?.message ?? 'invalid'); // the field name, as REST names it
+  }
+  return m.run(c, r.data);
+}

@@ -1,0 +1,93 @@
+/**
+ * One ZooKeeper and one gateway per contract test file, with API keys of every role (and a
+ * path-scoped one) on the tenant, and a client factory per transport (Curator's `makeLock()`).
+ */
+import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateConfig } from '../../src/config/schema.js';
+import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
+import { startGateway, type RunningGateway } from '../../src/main.js';
+import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { CallError, TRANSPORTS, makeClient, type ContractClient, type Transport } from './clients.js';
+
+export const KEYS = {
+  admin: generateApiKey(),
+  write: generateApiKey(),
+  write2: generateApiKey(),
+  read: generateApiKey(),
+  /** write role, limited to /scoped */
+  scoped: generateApiKey(),
+};
+export type KeyName = keyof typeof KEYS;
+
+export interface ContractEnv {
+  readonly zk: ZkStandalone;
+  readonly gw: RunningGateway;
+}
+
+/**
+ * Registers before/after hooks for one ZooKeeper and one gateway; `limits` are the tenant's.
+ * Returns the env (set once `before` ran) and `client(transport, key)`, which opens a client
+ * closed after the file.
+ */
+export function contractGateway(limits: Record<string, number> = {}): {
+  env: ContractEnv;
+  /** A client presenting `key` (default admin); `null` presents none, a string that raw key. */
+  client(t: Transport, key?: KeyName | null | { raw: string }): Promise<ContractClient>;
+} {
+  const env = {} as { zk: ZkStandalone; gw: RunningGateway };
+  const open: ContractClient[] = [];
+  before(async () => {
+    env.zk = await startZkServer();
+    const apiKeys = [
+      { name: 'admin-key', sha256: hashApiKey(KEYS.admin), role: 'admin' },
+      { name: 'writer', sha256: hashApiKey(KEYS.write), role: 'write' },
+      { sha256: hashApiKey(KEYS.write2), role: 'write' },
+      { name: 'reader', sha256: hashApiKey(KEYS.read), role: 'read' },
+      { name: 'scoped', sha256: hashApiKey(KEYS.scoped), role: 'write', prefixes: ['/scoped'] },
+    ];
+    const config = validateConfig({
+      zookeeper: { connect: env.zk.connectString },
+      http: { port: 0, bind: '127.0.0.1' },
+      tenants: [{ name: 'default', sessionTimeoutMs: 10_000, apiKeys, limits }],
+      log: { level: 'silent' },
+    });
+    env.gw = await startGateway(config, silentLogger);
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await env.gw?.close();
+    await env.zk?.close();
+  });
+  return {
+    env,
+    async client(t, key = 'admin') {
+      const apiKey = key === null ? undefined : typeof key === 'object' ? key.raw : KEYS[key];
+      const c = await makeClient(t, { httpPort: env.gw.httpPort, grpcPort: env.gw.grpcPort, apiKey });
+      open.push(c);
+      return c;
+    },
+  };
+}
+
+/** Runs `suite` once per transport, each in its own `describe`. */
+export function forEachTransport(suite: (t: Transport) => void): void {
+  for (const t of TRANSPORTS) describe(t, () => suite(t));
+}
+
+/** Asserts that `p` rejects with the stable `code`; returns the error for more checks. */
+export async function rejectsWith(p: Promise<unknown>, code: string): Promise<CallError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof CallError, `expected a CallError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return err;
+  }
+  assert.fail(`expected ${code}, but the call succeeded`);
+}
+
+/** A path unique to one test (the transports share one ZooKeeper). */
+export function unique(t: Transport, name: string): string {
+  return `/c-${t}-${name}-${Math.random().toString(36).slice(2, 8)}`;
+}
