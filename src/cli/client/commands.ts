@@ -31,6 +31,8 @@ interface Znode {
 interface Listing {
   readonly path: string;
   readonly children: readonly { readonly name: string; readonly stat?: Stat }[];
+  /** Present when more children follow in another page. */
+  readonly nextCursor?: string;
 }
 
 function int(name: string, min = 0): (v: string) => number {
@@ -100,11 +102,22 @@ function statLine(name: string, s: Stat): string {
   return `${name}\tversion=${s.version} children=${s.numChildren} bytes=${s.dataLength} mtime=${new Date(s.mtimeMs).toISOString()}${eph}`;
 }
 
+/** Every child of `dir`: the gateway answers in pages (`nextCursor`), followed here to the last. */
+async function allChildren(client: GatewayClient, dir: string, stat: boolean): Promise<Listing> {
+  let l = await client.request<Listing>('GET', routeOf('children', dir), { query: { stat: stat || undefined } });
+  const children = [...l.children];
+  while (l.nextCursor) {
+    l = await client.request<Listing>('GET', routeOf('children', dir), { query: { stat: stat || undefined, cursor: l.nextCursor } });
+    children.push(...l.children);
+  }
+  return { ...l, children };
+}
+
 /** Children of `p`, depth-first, at most `max` nodes in all (then a refusal naming the bound). */
 async function walk(client: GatewayClient, p: string, stat: boolean, max: number, visit: (path: string, s: Stat | undefined) => void): Promise<void> {
   let seen = 0;
   const go = async (dir: string): Promise<void> => {
-    const l = await client.request<Listing>('GET', routeOf('children', dir), { query: { stat: stat || undefined } });
+    const l = await allChildren(client, dir, stat);
     for (const c of l.children) {
       if (++seen > max) throw new GatewayProblem(400, 'TOO_MANY_NODES', `more than ${max} nodes below ${p}; raise --max or list a smaller subtree`, { limit: max });
       const child = dir === '/' ? `/${c.name}` : `${dir}/${c.name}`;
@@ -144,7 +157,7 @@ function znodeCommands(program: Command): void {
           if (f.json) printJson({ path: p, nodes });
           return;
         }
-        const l = await client.request<Listing>('GET', routeOf('children', p), { query: { stat: f.stat || undefined } });
+        const l = await allChildren(client, p, Boolean(f.stat));
         if (f.json) return printJson(l);
         for (const c of l.children) out(c.stat ? statLine(c.name, c.stat) : c.name);
       }),
