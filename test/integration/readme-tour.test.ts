@@ -68,6 +68,7 @@ describe('README', () => {
       'README.md › ### With generated stubs (Python, PHP, Go, …)',
       'README.md › ## Leases, locks and elections',
       'README.md › ## Watch streams',
+      'README.md › ## Listings: leases, locks, elections, `ls -R`, children in pages',
       'README.md › ### API keys and roles',
       'docs/websocket.md › ## Connecting',
       'README.md › ### Client libraries: PHP and Python',
@@ -105,6 +106,13 @@ describe('README', () => {
     const clients = await bash(codeBlocks('README.md', 'sh').find((b) => b.text.includes('clients/php/tests/run.php'))?.text as string, { timeout: 60_000 });
     assert.match(clients, /# all passed/);
     assert.match(clients, /\nOK\n/);
+  });
+
+  test('the listings work as written: leases, locks under a path, ls -R, children in pages', async () => {
+    const out = await bash(readmeBlock('## Listings: leases, locks, elections, `ls -R`, children in pages'));
+    for (const expected of ['"kind":"lock"', '"lockPath":"/demo/jobs/nightly"', '"elections":[]', '{"path":"/demo","depth":0}', '"truncated":false', '"children":[{"name":"c"}]', '"total":3']) {
+      assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
   });
 
   test('watch streams work as written: SSE current state, long-poll', async () => {
