@@ -123,27 +123,6 @@ describe('locks against a real ZooKeeper', () => {
     }
   });
 
-  test('lock › release is fenced by lease and node, and idempotent', async () => {
-    const path = uniquePath('release');
-    const a = await lease();
-    const b = await lease();
-    const held = (await acquire(path, { leaseId: a })).body as Hold;
-    const foreign = await release(path, b, held.node);
-    assert.equal(foreign.status, 200);
-    // trustMs (how long the lease's holds can be trusted) varies; everything else is exact.
-    const { trustMs: foreignTrust, ...foreignRest } = foreign.body as { trustMs: number };
-    assert.deepEqual(foreignRest, { released: false, reason: 'not_owned', node: held.node, leaseId: b, leaseState: 'active' });
-    assert.ok(foreignTrust > 0, 'an active lease is trusted for a while');
-    assert.equal((await inspect(path)).holder?.node, held.node, "another lease's release changed nothing");
-    const mine = await release(path, a, held.node);
-    const { trustMs: _mineTrust, ...mineRest } = mine.body as { trustMs: number };
-    assert.deepEqual(mineRest, { released: true, reason: 'deleted', node: held.node, leaseId: a, leaseState: 'active' });
-    const again = await release(path, a, held.node);
-    assert.equal((again.body as { released: boolean; reason: string }).released, false);
-    assert.equal((again.body as { reason: string }).reason, 'not_owned');
-    assert.equal((await inspect(path)).holder, null);
-  });
-
   test('lock › revoking the holder lease hands the lock to the next waiter; a revoked waiter is told 410', async () => {
     const path = uniquePath('revoke');
     const a = await lease();

@@ -73,20 +73,6 @@ describe('watch over WebSocket', () => {
     await zk?.close();
   });
 
-  test('a subscription gets the current state, then events that carry the new data', async () => {
-    await zkc().create('/w1', Buffer.from('a'), 'persistent');
-    const c = await open();
-    c.send({ op: 'subscribe', id: 's1', path: '/w1' });
-    assert.deepEqual(await c.take((m) => m.type === 'subscribed'), { type: 'subscribed', id: 's1', path: '/w1', kind: 'data' });
-    const cur = await c.event('s1');
-    assert.equal(cur.event.type, 'current');
-    assert.equal(cur.event.data, 'a');
-    const stat = await zkc().set('/w1', Buffer.from('b'));
-    const ev = await c.event('s1');
-    assert.deepEqual({ type: ev.event.type, data: ev.event.data, zxid: ev.event.zxid }, { type: 'data_changed', data: 'b', zxid: stat.mzxid });
-    c.close();
-  });
-
   test('one socket carries many subscriptions by id; unsubscribe stops only that one', async () => {
     await zkc().create('/w2', Buffer.alloc(0), 'persistent');
     const c = await open();
