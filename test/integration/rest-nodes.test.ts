@@ -689,6 +689,11 @@ describe('REST znodes', () => {
       ['POST', '/healthz', 'GET, HEAD'],
       ['DELETE', '/docs/errors', 'GET, HEAD'],
       ['PUT', '/', 'GET, HEAD'],
+      ['POST', '/readyz', 'GET, HEAD'],
+      ['POST', '/metrics', 'GET, HEAD'],
+      ['POST', '/openapi.yaml', 'GET, HEAD'],
+      ['POST', '/docs', 'GET, HEAD'],
+      ['POST', '/docs/init.js', 'GET, HEAD'],
     ];
     for (const [method, url, allow] of cases) {
       const res = await api.json(method, url, method === 'GET' ? undefined : {});
@@ -698,6 +703,18 @@ describe('REST znodes', () => {
     }
     problem(await api.json('GET', '/v2/nodes/x'), 404, 'NOT_FOUND');
     problem(await api.json('GET', '/v1/leases/x.y/nope'), 404, 'NOT_FOUND');
+  });
+
+  test('the web console is served at /ui; whoami names the caller', async () => {
+    let res = await api.request('GET', '/ui/index.html');
+    assert.equal(res.status, 200);
+    assert.match(res.body as string, /<script type="module" src="app.js">/);
+    res = await api.request('GET', '/ui/app.js');
+    assert.equal(res.status, 200);
+    problem(await api.json('GET', '/ui/no-such-file.js'), 404, 'NOT_FOUND');
+    res = await api.json('GET', '/v1/whoami');
+    assert.deepEqual(res.body, { tenant: 'default', role: 'admin', keyId: 'anonymous', prefixes: [], authRequired: false });
+    problem(await api.json('GET', '/v1/whoami', undefined, { headers: { 'zkgate-tenant': 'nobody' } }), 404, 'NOT_FOUND');
   });
 
   test('a create under a missing parent names the parent and createParents', async () => {
