@@ -684,7 +684,7 @@ describe('REST znodes', () => {
       ['GET', syncUrl(P), 'POST'],
       ['PUT', '/v1/sync', 'POST'],
       ['PUT', '/v1/leases/x.y', 'GET, DELETE'],
-      ['GET', '/v1/leases', 'POST'],
+      ['PUT', '/v1/leases', 'GET, POST'],
       ['GET', '/v1/leases/x.y/keepalive', 'POST'],
       ['POST', '/healthz', 'GET, HEAD'],
       ['DELETE', '/docs/errors', 'GET, HEAD'],
