@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectFile } from '../../src/project-files.js';
-import { TOUR_EXPECTS, codeBlocks, readmeBlock, waitForLine } from '../support/readme.js';
+import { TOUR_EXPECTS, codeBlocks, readmeBlock, shBlock, waitForLine } from '../support/readme.js';
 
 const run = promisify(execFile);
 
@@ -65,17 +65,17 @@ describe('README', () => {
     const ran = new Set([
       'README.md › ## A tour with curl',
       'README.md › ### The `zkgate` command',
-      'README.md › ### With generated stubs (Python, PHP, Go, …)',
-      'README.md › ## Leases, locks and elections',
-      'README.md › ## Watch streams',
-      'README.md › ## Listings: leases, locks, elections, `ls -R`, children in pages',
-      'README.md › ### API keys and roles',
+      'docs/grpc.md › ### With generated stubs (Python, PHP, Go, …)',
+      'docs/recipes.md › ## Leases, locks and elections',
+      'docs/watch.md › ## Watch streams',
+      'docs/recipes.md › ## Listings: leases, locks, elections, `ls -R`, children in pages',
+      'docs/security.md › ### API keys and roles',
       'docs/websocket.md › ## Connecting',
-      'README.md › ### Client libraries: PHP and Python',
+      'docs/recipes.md › ### Client libraries: PHP and Python',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
-      'README.md › ### With reflection (grpcurl and friends)': 'grpcurl is not packaged for Debian 12; test/integration/grpc-health-reflection.test.ts makes the same reflection calls',
+      'docs/grpc.md › ### With reflection (grpcurl and friends)': 'grpcurl is not packaged for Debian 12; test/integration/grpc-health-reflection.test.ts makes the same reflection calls',
       'docs/cli.md › ## A tour': 'run verbatim by test/integration/cli-client.test.ts',
     };
     const found = ['README.md', ...readdirSync(projectFile('docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)].flatMap((file) =>
@@ -95,36 +95,36 @@ describe('README', () => {
   });
 
   test('leases, locks and elections work as written, and the PHP examples and client tests with them', async () => {
-    const out = await bash(readmeBlock('## Leases, locks and elections'));
+    const out = await bash(shBlock('## Leases, locks and elections', 0, 'docs/recipes.md'));
     for (const expected of ['"code":"LEASE_REVOKED"', '"fencingToken":', '"released":true', '"leader":true', '"value":"host1:9090"', '"resigned":true']) {
       assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
     }
-    const php = await bash(codeBlocks('README.md', 'sh').find((b) => b.text.includes('php examples/php/leader-worker.php'))?.text as string, { timeout: 60_000 });
+    const php = await bash(codeBlocks('docs/recipes.md', 'sh').find((b) => b.text.includes('php examples/php/leader-worker.php'))?.text as string, { timeout: 60_000 });
     assert.match(php, /I'm the leader|I'm the new leader/);
     assert.equal(php.match(/^Stopped$/gm)?.length, 3, php);
     assert.match(php, /^nightly job, fencing token \d+$/m);
-    const clients = await bash(codeBlocks('README.md', 'sh').find((b) => b.text.includes('clients/php/tests/run.php'))?.text as string, { timeout: 60_000 });
+    const clients = await bash(codeBlocks('docs/recipes.md', 'sh').find((b) => b.text.includes('clients/php/tests/run.php'))?.text as string, { timeout: 60_000 });
     assert.match(clients, /# all passed/);
     assert.match(clients, /\nOK\n/);
   });
 
   test('the listings work as written: leases, locks under a path, ls -R, children in pages', async () => {
-    const out = await bash(readmeBlock('## Listings: leases, locks, elections, `ls -R`, children in pages'));
+    const out = await bash(shBlock('## Listings: leases, locks, elections, `ls -R`, children in pages', 0, 'docs/recipes.md'));
     for (const expected of ['"kind":"lock"', '"lockPath":"/demo/jobs/nightly"', '"elections":[]', '{"path":"/demo","depth":0}', '"truncated":false', '"children":[{"name":"c"}]', '"total":3']) {
       assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
     }
   });
 
   test('watch streams work as written: SSE current state, long-poll', async () => {
-    const out = await bash(readmeBlock('## Watch streams'), { errexit: false });
+    const out = await bash(shBlock('## Watch streams', 0, 'docs/watch.md'), { errexit: false });
     assert.match(out, /event: current\nid: \d+\ndata: \{"type":"current","path":"\/config\/app"/);
     assert.match(out, /X-Zkgate-Index: \d+/i);
   });
 
   test('gRPC from Python as written: protoc into gen/, the snippet, the example twice', async () => {
-    const blocks = codeBlocks('README.md', 'sh').filter((b) => b.heading === '### With generated stubs (Python, PHP, Go, …)');
+    const blocks = codeBlocks('docs/grpc.md', 'sh').filter((b) => b.heading === '### With generated stubs (Python, PHP, Go, …)');
     await bash(blocks[0]?.text as string, { cwd: root });
-    const snippet = codeBlocks('README.md', 'python').find((b) => b.text.includes('sys.path.insert(0, "gen")'))?.text as string;
+    const snippet = codeBlocks('docs/grpc.md', 'python').find((b) => b.text.includes('sys.path.insert(0, "gen")'))?.text as string;
     writeFileSync(join(root, 'lock_demo.py'), here(snippet));
     const { stdout } = await run('/usr/bin/python3', ['lock_demo.py'], { cwd: root, timeout: 30_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
     assert.match(stdout, /^\/locks\/job\/_c_\S+-lock-\d{10} \d+\nno leader\n$/);
