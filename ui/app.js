@@ -275,19 +275,18 @@ async function inspectLock() {
   }
 }
 
-const seqOf = (name) => (/(\d{10})$/.exec(name) || [])[1] || '';
-
 async function observeElection() {
   const path = $('#election-path').value.trim();
   if (!path) return;
   if (state.electionPath) unsubscribe(`election:${state.electionPath}`);
   state.electionPath = path;
   const showLeader = (s) => table($('#election-leader'), s.leader ? [[s.leader.node.split('/').pop(), s.leader.value, s.leader.term]] : [['(no leader)']], ['node', 'value', 'term']);
+  // Candidates in the recipe's own order come from the gateway's election listing (core), never sorted here.
   const showCandidates = async () => {
     try {
-      const l = await api('GET', `${route('children', path)}?stat=true`);
-      const rows = l.children.slice().sort((a, b) => seqOf(a.name).localeCompare(seqOf(b.name))).map((c) => [c.name, c.stat ? c.stat.czxid : '', c.stat ? when(c.stat.ctimeMs) : '']);
-      table($('#election-candidates'), rows, ['node', 'czxid', 'since']);
+      const l = await api('GET', `${route('recipes/elections', path)}`);
+      const e = l.elections.find((x) => x.electionPath === path);
+      table($('#election-candidates'), (e ? e.candidates : []).map((c) => [c.node.split('/').pop(), c.data, c.fencingToken, when(c.ctimeMs)]), ['node', 'value', 'czxid', 'since']);
     } catch (err) { if (err.code === 'NO_NODE') table($('#election-candidates'), []); else fail(err); }
   };
   try { showLeader(await api('GET', route('elections', path))); } catch (err) { fail(err); }
@@ -297,14 +296,10 @@ async function observeElection() {
 
 async function loadLeases() {
   try {
-    const out = await api('GET', '/v1/leases');
-    const leases = Array.isArray(out) ? out : out.leases || [];
-    table($('#leases'), leases.map((l) => [l.id, l.owner ?? l.ownerKey ?? '', l.state, l.ttlMs, l.remainingMs, (l.owned || []).map((o) => `${o.kind} ${o.path}`).join('\n')]), ['id', 'owner', 'state', 'ttl ms', 'left ms', 'owns']);
+    const { leases } = await api('GET', '/v1/leases');
+    table($('#leases'), leases.map((l) => [l.id, l.ownerName ?? l.owner, l.state, l.ttlMs, l.remainingMs, l.owned.map((o) => `${o.kind} ${o.path}`).join('\n')]), ['id', 'owner', 'state', 'ttl ms', 'left ms', 'owns']);
     status('');
-  } catch (err) {
-    if (err.status === 404 || err.status === 405) table($('#leases'), [['this gateway does not list leases yet']]);
-    else fail(err);
-  }
+  } catch (err) { fail(err); }
 }
 
 async function loadCluster() {

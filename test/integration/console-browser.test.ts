@@ -164,6 +164,30 @@ describe('console › in chromium', { skip: !existsSync(CHROMIUM) && 'chromium i
     await page.close();
   });
 
+  it('election view: leader and candidates in the recipe\'s order; leases view lists the leases and what they own', async () => {
+    const grant = async (): Promise<string> => ((await rest('POST', '/v1/leases', { ttlMs: 60_000 })).body as { id: string }).id;
+    const [a, b] = [await grant(), await grant()];
+    await rest('POST', '/v1/elections/svc/master', { leaseId: a, value: 'host-a' });
+    const waiting = rest('POST', '/v1/elections/svc/master', { leaseId: b, value: 'host-b', waitMs: 60_000 });
+    const page = await openConsole(KEYS.write);
+    await page.locator('#tabs button[data-tab="elections"]').click();
+    await page.locator('#election-path').fill('/svc/master');
+    await page.locator('#election-path').press('Enter');
+    await eventually(async () => (await page.locator('#election-candidates tr').count()) === 3, 10_000, 'two candidates');
+    assert.match((await page.locator('#election-leader').textContent()) ?? '', /host-a/);
+    const rows = await page.locator('#election-candidates tr').allTextContents();
+    assert.match(rows[1] ?? '', /host-a/);
+    assert.match(rows[2] ?? '', /host-b/);
+    await page.locator('#tabs button[data-tab="leases"]').click();
+    await eventually(async () => /candidate \/svc\/master/.test((await page.locator('#leases').textContent()) ?? ''), 10_000, 'the leases and what they own');
+    assert.ok(((await page.locator('#leases').textContent()) ?? '').includes(a));
+    await rest('DELETE', `/v1/leases/${a}`);
+    await waiting;
+    await eventually(async () => /host-b/.test((await page.locator('#election-leader').textContent()) ?? ''), 10_000, 'the new leader shown live');
+    await rest('DELETE', `/v1/leases/${b}`);
+    await page.close();
+  });
+
   it('a read-only key sees no edit controls, and the server refuses an edit anyway', async () => {
     await rest('POST', '/v1/nodes/ro', { data: 'keep' });
     const page = await openConsole(KEYS.read);
