@@ -7,6 +7,7 @@
  * grace period). Exit codes: `EXIT` below.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { GatewayClient, GatewayProblem, routeOf } from './http.js';
 
 /** Exit codes of `lock` and `elect` besides the command's own. */
@@ -208,8 +209,7 @@ async function acquireWithin(spec: HoldSpec, leaseId: string, signal: AbortSigna
 }
 
 function signalNumber(sig: NodeJS.Signals | null): number {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
-  return (sig && numbers[sig]) ?? 0;
+  return sig ? osConstants.signals[sig] : 0;
 }
 
 /** `zkgate lock`'s gateway calls. */
