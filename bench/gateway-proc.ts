@@ -1,0 +1,17 @@
+/** The gateway under test, in its own process: `start` (a config object) → its ports; `mem`; `close`. */
+import { validateConfig } from '../src/config/schema.js';
+import { silentLogger } from '../src/core/index.js';
+import { startGateway, type RunningGateway } from '../src/main.js';
+import { serve } from './ipc.js';
+
+let gw: RunningGateway | undefined;
+
+serve({
+  start: async (config: unknown) => {
+    gw = await startGateway(validateConfig(config), silentLogger);
+    return { httpPort: gw.httpPort, grpcPort: gw.grpcPort };
+  },
+  close: async () => {
+    await gw?.close();
+  },
+});

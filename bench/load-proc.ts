@@ -1,0 +1,267 @@
+/**
+ * A load generator, in its own process: reads (D = the raw npm `zookeeper` client, REST, gRPC),
+ * WebSocket fan-out (against the gateway or W) and lock cycles through the gateway's REST API.
+ * The orchestrator (`run.ts`) forks one per role so no two roles share an event loop.
+ */
+import { Agent, request } from 'node:http';
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { grpcClient, type GrpcTestClient } from '../test/support/grpc-client.js';
+import { serve } from './ipc.js';
+import { percentile } from './stats.js';
+
+/** The promise API of the npm `zookeeper` package, as far as D and the writers use it. */
+interface RawZk {
+  init(config: object): RawZk;
+  on(event: 'connect', cb: () => void): void;
+  get(path: string, watch: boolean): Promise<[object, Buffer]>;
+  set(path: string, data: Buffer, version: number): Promise<object>;
+  create(path: string, data: Buffer, flags: number): Promise<string>;
+  close(): void;
+}
+const ZooKeeper = createRequire(import.meta.url)('zookeeper') as new (config: object) => RawZk;
+
+/** One round's result: ops/s and, in ms, the latency percentiles. */
+export interface RoundResult {
+  readonly opsPerSec: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly ops: number;
+}
+
+let zk: RawZk | undefined;
+let agent: Agent | undefined;
+let grpc: GrpcTestClient | undefined;
+let httpPort = 0;
+
+function rawZk(connect: string): Promise<RawZk> {
+  const c = new ZooKeeper({ connect, timeout: 10_000, debug_level: 0, host_order_deterministic: false });
+  return new Promise((resolve) => {
+    c.on('connect', () => resolve(c));
+    c.init({});
+  });
+}
+
+/** An HTTP request on the keep-alive agent; resolves with status and body. */
+function http(method: string, path: string, body?: unknown): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string | number> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+    const req = request({ host: '127.0.0.1', port: httpPort, path, method, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (b: Buffer) => chunks.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+async function expectOk(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const r = await http(method, path, body);
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body.toString().slice(0, 200)}`);
+  return r.body.length ? (JSON.parse(r.body.toString()) as Record<string, unknown>) : {};
+}
+
+/** Runs `op` from `concurrency` workers for `ms`; records every latency. */
+async function closedLoop(concurrency: number, ms: number, op: (worker: number) => Promise<unknown>): Promise<RoundResult> {
+  const lat: number[] = [];
+  const start = performance.now();
+  const end = start + ms;
+  const worker = async (w: number): Promise<void> => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      await op(w);
+      lat.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  const elapsed = performance.now() - start;
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: (lat.length * 1000) / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), ops: lat.length };
+}
+
+// ---- reads -------------------------------------------------------------------------------
+
+type ReadTarget = 'direct' | 'rest' | 'grpc';
+const READS: Record<ReadTarget, (path: string) => Promise<unknown>> = {
+  direct: (path) => (zk as RawZk).get(path, false),
+  rest: async (path) => {
+    const r = await http('GET', `/v1/nodes${path}`);
+    if (r.status !== 200) throw new Error(`GET ${path}: ${r.status}`);
+  },
+  grpc: (path) => (grpc as GrpcTestClient).unary('Znodes', 'Get', { path }),
+};
+
+// ---- fan-out -----------------------------------------------------------------------------
+
+/** Subscribers of one target (the gateway or W) and the writer that makes the changes. */
+interface Fan {
+  readonly kind: 'gateway' | 'w';
+  readonly url: string;
+  readonly sockets: WebSocket[];
+  subscribed: number;
+  /** Called with each delivery's sequence number and arrival time. */
+  onDelivery: (seq: number, at: number) => void;
+  publisher?: WebSocket;
+}
+let fan: Fan | undefined;
+const FAN_PATH = '/bench-fan';
+const SEQ_MARK = Buffer.from('seq:');
+
+/** 1 KiB of node data carrying the change's sequence number, found in a frame without parsing it. */
+function fanData(seq: number): Buffer {
+  const head = `seq:${String(seq).padStart(9, '0')}:`;
+  return Buffer.from(head + 'x'.repeat(1024 - head.length));
+}
+
+function seqOf(frame: Buffer): number {
+  const i = frame.indexOf(SEQ_MARK);
+  return i < 0 ? -1 : Number(frame.toString('latin1', i + 4, i + 13));
+}
+
+/** What W broadcasts: the gateway's event message for the same change, byte for byte in shape. */
+function wMessage(seq: number): string {
+  const stat = { czxid: '4', mzxid: String(100 + seq), pzxid: '4', ctimeMs: 1, mtimeMs: Date.now(), version: seq, cversion: 0, aversion: 0, ephemeralOwner: '0', dataLength: 1024, numChildren: 0 };
+  return JSON.stringify({ type: 'event', id: 's', event: { type: 'changed', path: FAN_PATH, zxid: stat.mzxid, stat, data: fanData(seq).toString('utf8'), encoding: 'utf8' } });
+}
+
+function openSocket(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.on('message', (data: Buffer) => {
+      const seq = seqOf(data);
+      if (seq >= 0) fan?.onDelivery(seq, performance.now());
+    });
+  });
+}
+
+/** Opens sockets until there are `count`, at most 200 handshakes in flight. */
+async function fanConnect(arg: { kind: 'gateway' | 'w'; url: string; count: number }): Promise<number> {
+  fan ??= { kind: arg.kind, url: arg.url, sockets: [], subscribed: 0, onDelivery: () => undefined };
+  const f = fan;
+  while (f.sockets.length < arg.count) {
+    const n = Math.min(200, arg.count - f.sockets.length);
+    f.sockets.push(...(await Promise.all(Array.from({ length: n }, () => openSocket(f.url)))));
+  }
+  return f.sockets.length;
+}
+
+/** Subscribes every socket not yet subscribed (gateway: a data watch on the node; W: nothing to do). */
+async function fanSubscribe(): Promise<number> {
+  const f = fan as Fan;
+  if (f.kind === 'gateway') {
+    // The first event of a subscription is the node's current state: wait for all of them.
+    const fresh = f.sockets.slice(f.subscribed);
+    let waiting = fresh.length;
+    const done = new Promise<void>((resolve) => {
+      f.onDelivery = () => void (--waiting === 0 && resolve());
+      if (waiting === 0) resolve();
+    });
+    for (const ws of fresh) ws.send(JSON.stringify({ op: 'subscribe', id: 's', path: FAN_PATH, kind: 'data' }));
+    await done;
+  } else f.publisher ??= await openPublisher(f.url);
+  f.subscribed = f.sockets.length;
+  return f.subscribed;
+}
+
+function openPublisher(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url}publish`, { perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+let fanSeq = 0;
+
+/**
+ * Changes the node (gateway: a set with the raw client) or publishes (W) one message at a time,
+ * each after every subscriber received the previous one, for `ms`. Deliveries/s and the
+ * latency from the change to each delivery.
+ */
+async function fanRound(arg: { ms: number }): Promise<RoundResult & { changes: number }> {
+  const f = fan as Fan;
+  const n = f.subscribed;
+  const lat: number[] = [];
+  const start = performance.now();
+  let changes = 0;
+  while (performance.now() - start < arg.ms) {
+    const seq = ++fanSeq;
+    let got = 0;
+    const sent = performance.now();
+    const all = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`fan-out: ${got}/${n} deliveries of change ${seq} after 60 s`)), 60_000);
+      f.onDelivery = (s, at) => {
+        if (s !== seq) return;
+        lat.push(at - sent);
+        if (++got === n) {
+          clearTimeout(t);
+          resolve();
+        }
+      };
+    });
+    if (f.kind === 'gateway') await (zk as RawZk).set(FAN_PATH, fanData(seq), -1);
+    else (f.publisher as WebSocket).send(wMessage(seq));
+    await all;
+    changes++;
+  }
+  const elapsed = performance.now() - start;
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: (lat.length * 1000) / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), ops: lat.length, changes };
+}
+
+// ---- locks -------------------------------------------------------------------------------
+
+const LOCK_PATH = '/bench-lock';
+let leases: string[] = [];
+
+async function lockSetup(arg: { clients: number }): Promise<number> {
+  while (leases.length < arg.clients) {
+    const lease = await expectOk('POST', '/v1/leases', { ttlMs: 60_000 });
+    leases.push(String(lease.id));
+  }
+  return leases.length;
+}
+
+/** `clients` lease holders acquire and release the one lock in a loop for `ms`; cycles/s. */
+async function lockRound(arg: { clients: number; ms: number }): Promise<RoundResult> {
+  // One lease per client: a lease holds the lock at most once at a time.
+  return closedLoop(arg.clients, arg.ms, async (w) => {
+    const leaseId = leases[w] as string;
+    const hold = await expectOk('POST', `/v1/locks${LOCK_PATH}`, { leaseId, waitMs: 30_000 });
+    await expectOk('DELETE', `/v1/locks${LOCK_PATH}?leaseId=${encodeURIComponent(leaseId)}&node=${encodeURIComponent(String(hold.node))}`);
+  });
+}
+
+serve({
+  /** Connects the clients this process needs; creates the benchmark nodes when asked. */
+  init: async (arg: { zk?: string; httpPort?: number; grpcPort?: number; create?: boolean }) => {
+    if (arg.zk) zk = await rawZk(arg.zk);
+    if (arg.httpPort) {
+      httpPort = arg.httpPort;
+      agent = new Agent({ keepAlive: true, maxSockets: 64 });
+    }
+    if (arg.grpcPort) grpc = grpcClient(arg.grpcPort);
+    if (arg.create && zk) {
+      await zk.create('/bench', Buffer.alloc(1024, 'x'), 0);
+      await zk.create(FAN_PATH, fanData(0), 0);
+    }
+  },
+  reads: (arg: { target: ReadTarget; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, () => READS[arg.target]('/bench')),
+  fanConnect,
+  fanSubscribe,
+  fanRound,
+  lockSetup,
+  lockRound,
+  close: () => {
+    for (const ws of fan?.sockets ?? []) ws.terminate();
+    fan?.publisher?.terminate();
+    grpc?.close();
+    agent?.destroy();
+    zk?.close();
+  },
+});

@@ -1,0 +1,281 @@
+/**
+ * `npm run bench`: the benchmark that judges issue 12. ZooKeeper (the test harness's real
+ * server), the gateway, W (a raw `ws` server) and the load generators each run in their own
+ * process; Curator's InterProcessMutex runs in a JVM. Every measure alternates rounds (D,
+ * gateway, D, gateway…) and reports the median of the per-round ratios, so a machine that gets
+ * busier halfway through moves both sides of a ratio alike. Prints one Markdown table with
+ * every measure and its goal. Nothing here asserts a speed; `--quick` is a short run that
+ * only proves the benchmark works (CI runs it).
+ *
+ *   npm run bench            # ~4 min: 5 rounds of 2 s per side, 1,000 and 10,000 subscribers
+ *   node dist/bench/run.js --quick
+ */
+import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { createInterface, type Interface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { startZkServer, fourLetter, parseMntr, type ZkStandalone } from '../test/support/zk-server.js';
+import { BenchChild } from './ipc.js';
+import type { RoundResult } from './load-proc.js';
+import { f2, formatTable, median, medianRatio, type ResultRow } from './stats.js';
+
+const quick = process.argv.includes('--quick');
+const P = quick
+  ? { rounds: 2, ms: 300, fan: [50, 200], lockClients: [1, 8] }
+  : { rounds: 5, ms: 2000, fan: [1000, 10_000], lockClients: [1, 8] };
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const children: BenchChild[] = [];
+const fork = (name: string, file: string): BenchChild => {
+  const c = BenchChild.fork(name, new URL(file, import.meta.url));
+  children.push(c);
+  return c;
+};
+const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
+
+/** ZooKeeper's `mntr` figures, as numbers. */
+async function mntr(zk: ZkStandalone): Promise<Map<string, number>> {
+  const m = parseMntr(await fourLetter(zk.clientPort, 'mntr'));
+  return new Map([...m].map(([k, v]) => [k, Number(v)]));
+}
+const WATCH_FIRED = ['created', 'deleted', 'changed', 'children'].map((k) => `zk_sum_node_${k}_watch_count`);
+/** Watchers ZooKeeper has triggered so far (all event types). */
+const watchersFired = (m: Map<string, number>): number => WATCH_FIRED.reduce((s, k) => s + (m.get(k) ?? 0), 0);
+/** Read requests ZooKeeper has served so far. */
+const readsServed = (m: Map<string, number>): number => m.get('zk_cnt_readlatency') ?? 0;
+
+/** Curator's lock loop in a JVM, driven over stdin/stdout. */
+class CuratorLocks {
+  private readonly lines: Interface;
+  private readonly queue: string[] = [];
+  private waiter: ((line: string) => void) | undefined;
+  private constructor(private readonly jvm: ChildProcessByStdio<Writable, Readable, null>) {
+    this.lines = createInterface({ input: jvm.stdout });
+    jvm.once('exit', (code) => this.waiter?.(`EXIT ${code}`));
+    this.lines.on('line', (l) => {
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w(l);
+      } else this.queue.push(l);
+    });
+  }
+  static async start(connect: string, clients: number): Promise<CuratorLocks> {
+    const cp = execFileSync('sh', [`${root}test/peers/classpath.sh`], { encoding: 'utf8' }).trim();
+    const jvm = spawn('java', ['-cp', cp, `${root}bench/CuratorLockBench.java`, connect, '/bench-curator-lock', String(clients)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const c = new CuratorLocks(jvm);
+    const first = await c.line();
+    if (first !== 'READY') throw new Error(`curator: ${first}`);
+    return c;
+  }
+  private line(): Promise<string> {
+    const q = this.queue.shift();
+    if (q !== undefined) return Promise.resolve(q);
+    if (this.jvm.exitCode !== null) return Promise.resolve(`EXIT ${this.jvm.exitCode}`);
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+  async round(clients: number, ms: number): Promise<{ opsPerSec: number }> {
+    this.jvm.stdin.write(`round ${clients} ${ms}\n`);
+    const [word, n, elapsed] = (await this.line()).split(' ');
+    if (word !== 'CYCLES') throw new Error(`curator: ${word}`);
+    return { opsPerSec: (Number(n) * 1000) / Number(elapsed) };
+  }
+  close(): void {
+    this.jvm.stdin.end('quit\n');
+    setTimeout(() => this.jvm.kill('SIGKILL'), 5000).unref();
+  }
+}
+
+function machine(): string {
+  const c = cpus();
+  return `${c.length} × ${c[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, load ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`;
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const startMachine = machine();
+  const rows: ResultRow[] = [];
+  const zk = await startZkServer();
+  let curator: CuratorLocks | undefined;
+  try {
+    const gateway = fork('gateway', './gateway-proc.js');
+    const w = fork('w', './ws-peer.js');
+    const perTenant = 4 * (P.fan[1] as number);
+    const { httpPort, grpcPort } = await gateway.call<{ httpPort: number; grpcPort: number }>('start', {
+      zookeeper: { connect: zk.connectString },
+      http: { port: 0 },
+      log: { level: 'silent' },
+      limits: { maxConnectionsPerTenant: perTenant, maxSubscriptionsPerTenant: perTenant, maxLocksPerTenant: 1000 },
+    });
+    const wPort = await w.call<number>('start');
+
+    // ---- reads: D (raw npm client), REST, gRPC ----
+    const reads = fork('reads', './load-proc.js');
+    await reads.call('init', { zk: zk.connectString, httpPort, grpcPort, create: true });
+    const read = (target: string, concurrency: number, ms = P.ms): Promise<RoundResult> => reads.call('reads', { target, concurrency, ms });
+    for (const t of ['direct', 'rest', 'grpc']) await read(t, 8, Math.min(P.ms, 1000)); // warm-up, not counted
+    const byC = new Map<number, { d: RoundResult[]; rest: RoundResult[]; grpc: RoundResult[] }>();
+    for (const c of [1, 64]) {
+      const r = { d: [] as RoundResult[], rest: [] as RoundResult[], grpc: [] as RoundResult[] };
+      for (let i = 0; i < P.rounds; i++) {
+        r.d.push(await read('direct', c));
+        r.rest.push(await read('rest', c));
+        r.grpc.push(await read('grpc', c));
+      }
+      byC.set(c, r);
+      log(`reads at ${c}: D ${median(r.d.map((x) => x.opsPerSec)).toFixed(0)}/s, REST ${median(r.rest.map((x) => x.opsPerSec)).toFixed(0)}/s, gRPC ${median(r.grpc.map((x) => x.opsPerSec)).toFixed(0)}/s`);
+    }
+    await reads.close();
+    const ops = (rs: RoundResult[]): number[] => rs.map((x) => x.opsPerSec);
+    const r1 = byC.get(1) as { d: RoundResult[]; rest: RoundResult[]; grpc: RoundResult[] };
+    const r64 = byC.get(64) as typeof r1;
+    const restD = [medianRatio(ops(r1.rest), ops(r1.d)), medianRatio(ops(r64.rest), ops(r64.d))];
+    rows.push({
+      measure: 'REST GET throughput ÷ D, 1 / 64 outstanding',
+      value: `${f2(restD[0] as number)} / ${f2(restD[1] as number)} (${median(ops(r1.rest)).toFixed(0)} / ${median(ops(r64.rest)).toFixed(0)} req/s)`,
+      goal: '≥ 0.6 / ≥ 0.6',
+      met: restD.every((x) => x >= 0.6),
+    });
+    const p50 = medianRatio(r1.rest.map((x) => x.p50), r1.d.map((x) => x.p50));
+    const p99 = medianRatio(r1.rest.map((x) => x.p99), r1.d.map((x) => x.p99));
+    rows.push({
+      measure: 'REST GET latency ÷ D at 1 outstanding, p50 / p99',
+      value: `${f2(p50)} / ${f2(p99)} (p50 ${median(r1.rest.map((x) => x.p50)).toFixed(2)} ms, p99 ${median(r1.rest.map((x) => x.p99)).toFixed(2)} ms)`,
+      goal: 'p50 ≤ 1.4',
+      met: p50 <= 1.4,
+    });
+    const grpcRest = [medianRatio(ops(r1.grpc), ops(r1.rest)), medianRatio(ops(r64.grpc), ops(r64.rest))];
+    rows.push({
+      measure: 'gRPC Get ÷ REST GET, 1 / 64 outstanding',
+      value: `${f2(grpcRest[0] as number)} / ${f2(grpcRest[1] as number)} (${median(ops(r1.grpc)).toFixed(0)} / ${median(ops(r64.grpc)).toFixed(0)} calls/s)`,
+      goal: '≥ 1.0 / ≥ 1.0',
+      met: grpcRest.every((x) => x >= 1),
+    });
+
+    // ---- fan-out: gateway WebSocket subscribers vs W ----
+    const fanG = fork('fan-gateway', './load-proc.js');
+    const fanW = fork('fan-w', './load-proc.js');
+    await fanG.call('init', { zk: zk.connectString });
+    const fanRatios: number[] = [];
+    const p99s: { g: number; w: number } = { g: NaN, w: NaN };
+    let memRatio = NaN;
+    let memKiB = { g: NaN, w: NaN };
+    let readsPerChange = NaN;
+    let connected = 0;
+    for (const n of P.fan) {
+      const memBefore = { g: await gateway.call<number>('mem'), w: await w.call<number>('mem') };
+      await fanG.call('fanConnect', { kind: 'gateway', url: `ws://127.0.0.1:${httpPort}/v1/ws`, count: n });
+      await fanW.call('fanConnect', { kind: 'w', url: `ws://127.0.0.1:${wPort}/`, count: n });
+      // Idle sockets: connected, welcomed, nothing subscribed yet.
+      const memAfter = { g: await gateway.call<number>('mem'), w: await w.call<number>('mem') };
+      memKiB = { g: (memAfter.g - memBefore.g) / (n - connected) / 1024, w: (memAfter.w - memBefore.w) / (n - connected) / 1024 };
+      memRatio = memKiB.g / memKiB.w;
+      connected = n;
+      await fanG.call('fanSubscribe');
+      await fanW.call('fanSubscribe');
+      await fanG.call('fanRound', { ms: Math.min(P.ms, 1000) }); // warm-up
+      await fanW.call('fanRound', { ms: Math.min(P.ms, 1000) });
+      const g: (RoundResult & { changes: number })[] = [];
+      const wr: RoundResult[] = [];
+      let reads = 0;
+      for (let i = 0; i < P.rounds; i++) {
+        const before = readsServed(await mntr(zk));
+        g.push(await fanG.call('fanRound', { ms: P.ms }));
+        reads += readsServed(await mntr(zk)) - before;
+        wr.push(await fanW.call('fanRound', { ms: P.ms }));
+      }
+      fanRatios.push(medianRatio(ops(g), ops(wr)));
+      p99s.g = median(g.map((x) => x.p99));
+      p99s.w = median(wr.map((x) => x.p99));
+      readsPerChange = reads / g.reduce((s, x) => s + x.changes, 0);
+      log(`fan-out at ${n}: gateway ${median(ops(g)).toFixed(0)} events/s (p99 ${p99s.g.toFixed(0)} ms), W ${median(ops(wr)).toFixed(0)}/s (p99 ${p99s.w.toFixed(0)} ms)`);
+    }
+    await fanG.close();
+    await fanW.close();
+    const [n1, n2] = P.fan.map((n) => n.toLocaleString('en-US'));
+    rows.push({
+      measure: `WebSocket fan-out events/s ÷ W, ${n1} / ${n2} subscribers`,
+      value: `${f2(fanRatios[0] as number)} / ${f2(fanRatios[1] as number)}`,
+      goal: '≥ 0.85 at the first',
+      met: (fanRatios[0] as number) >= 0.85,
+    });
+    rows.push({
+      measure: `fan-out latency p99 at ${n2} subscribers (W)`,
+      value: `${p99s.g.toFixed(0)} ms (W ${p99s.w.toFixed(0)} ms)`,
+      goal: '≤ 250 ms',
+      met: p99s.g <= 250,
+    });
+    rows.push({
+      measure: 'idle WebSocket memory per socket ÷ W (RSS after GC)',
+      value: `${f2(memRatio)} (${memKiB.g.toFixed(1)} KiB vs ${memKiB.w.toFixed(1)} KiB)`,
+      goal: '≤ 1.5',
+      met: memRatio <= 1.5,
+    });
+    rows.push({
+      measure: `ZooKeeper reads per change, ${n2} subscribers`,
+      value: f2(readsPerChange),
+      goal: '1',
+      met: Math.abs(readsPerChange - 1) < 0.05,
+    });
+
+    // ---- locks: gateway REST vs Curator InterProcessMutex ----
+    const maxClients = Math.max(...P.lockClients);
+    const locks = fork('locks', './load-proc.js');
+    await locks.call('init', { httpPort });
+    await locks.call('lockSetup', { clients: maxClients });
+    curator = await CuratorLocks.start(zk.connectString, maxClients);
+    const lockRatios: number[] = [];
+    const fired = { g: 0, gCycles: 0, c: 0, cCycles: 0 };
+    for (const c of P.lockClients) {
+      await locks.call('lockRound', { clients: c, ms: Math.min(P.ms, 1000) }); // warm-up
+      await curator.round(c, Math.min(P.ms, 1000));
+      const g: RoundResult[] = [];
+      const cu: { opsPerSec: number }[] = [];
+      for (let i = 0; i < P.rounds; i++) {
+        let before = watchersFired(await mntr(zk));
+        const gr = await locks.call<RoundResult>('lockRound', { clients: c, ms: P.ms });
+        g.push(gr);
+        if (c === maxClients) {
+          fired.g += watchersFired(await mntr(zk)) - before;
+          fired.gCycles += gr.ops;
+          before = watchersFired(await mntr(zk));
+        }
+        const cr = await curator.round(c, P.ms);
+        cu.push(cr);
+        if (c === maxClients) {
+          fired.c += watchersFired(await mntr(zk)) - before;
+          fired.cCycles += (cr.opsPerSec * P.ms) / 1000;
+        }
+      }
+      lockRatios.push(medianRatio(ops(g), cu.map((x) => x.opsPerSec)));
+      log(`locks at ${c}: gateway ${median(ops(g)).toFixed(0)} cycles/s, Curator ${median(cu.map((x) => x.opsPerSec)).toFixed(0)}/s`);
+    }
+    await locks.close();
+    rows.push({
+      measure: `lock cycles/s ÷ Curator InterProcessMutex, ${P.lockClients.join(' / ')} clients`,
+      value: lockRatios.map(f2).join(' / '),
+      goal: '≥ 0.7',
+      met: lockRatios.every((x) => x >= 0.7),
+    });
+    const wakeG = fired.g / fired.gCycles;
+    const wakeC = fired.c / fired.cCycles;
+    rows.push({
+      measure: `ZooKeeper watchers triggered per lock release, ${maxClients} clients (Curator)`,
+      value: `${f2(wakeG)} (Curator ${f2(wakeC)})`,
+      goal: 'no more than Curator',
+      met: wakeG <= wakeC + 0.05,
+    });
+  } finally {
+    curator?.close();
+    for (const c of children) await c.close();
+    await zk.close();
+  }
+  console.log(`zkgate benchmark${quick ? ' (--quick: too short to mean anything)' : ''}, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  console.log(`machine: ${startMachine}; load at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`rounds: ${P.rounds} × ${P.ms} ms per side, alternating; figures are medians of per-round ratios\n`);
+  console.log(formatTable(rows));
+}
+
+await main();
