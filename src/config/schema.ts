@@ -42,8 +42,18 @@ const limitsSchema = z
   })
   .strict();
 
-/** Per-tenant overrides of the global limits. */
-const tenantLimitsSchema = limitsSchema.partial().strict();
+type LimitShape = typeof limitsSchema.shape;
+/**
+ * Per-tenant overrides of the global limits: the same fields without their defaults, so a limit
+ * a tenant does not name keeps the global value (`.partial()` would fill in the defaults).
+ */
+const tenantLimitsSchema = z
+  .object(
+    Object.fromEntries(Object.entries(limitsSchema.shape).map(([k, v]) => [k, v.unwrap().optional()])) as {
+      [K in keyof LimitShape]: z.ZodOptional<ReturnType<LimitShape[K]['unwrap']>>;
+    },
+  )
+  .strict();
 
 const role = z.enum(ROLES as [Role, ...Role[]]);
 

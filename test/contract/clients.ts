@@ -45,6 +45,8 @@ export interface CreateOpts {
   readonly mode?: string;
   readonly leaseId?: string;
   readonly createParents?: boolean;
+  /** For the TTL modes, ms. */
+  readonly ttlMs?: number;
 }
 export interface QueueView {
   readonly path: string;
@@ -58,6 +60,12 @@ export interface WatchView {
   next(): Promise<{ type: string; data?: string }>;
   close(): void;
 }
+export interface AclEntry {
+  readonly scheme: string;
+  readonly id: string;
+  readonly perms: string;
+}
+export type StreamKind = 'data' | 'children';
 
 /** Everything the behaviour suite does, on one transport. */
 export interface ContractClient {
@@ -85,6 +93,25 @@ export interface ContractClient {
   elections(path: string): Promise<{ queues: QueueView[]; truncated: boolean }>;
   /** A data watch: `current` first, then every change. */
   watch(path: string): Promise<WatchView>;
+  /**
+   * A pushed subscription on a streaming connection (REST: its own SSE stream; gRPC: its own
+   * Watch stream; WebSocket: a `subscribe` on this socket); resolves with the first event read
+   * or rejects with the refusal (LIMIT_EXCEEDED, PERMISSION_DENIED, TOO_MANY_CHILDREN…).
+   */
+  subscribe(path: string, kind: StreamKind): Promise<WatchView>;
+  /** Replaces a node's ACL; absent where the transport has no ACL call (WebSocket). */
+  readonly setAcl?: (path: string, acl: readonly AclEntry[]) => Promise<void>;
+  /**
+   * A lock acquire that the client gives up when `signal` aborts, the way each transport gives
+   * up: REST drops the HTTP request, gRPC cancels the call, WebSocket closes the socket.
+   * Rejects (with whatever the client saw) once given up.
+   */
+  acquireUntil(path: string, leaseId: string, signal: AbortSignal): Promise<unknown>;
+  /**
+   * Asks for something that is not there and is neither a node nor a lease (NOT_FOUND): REST an
+   * unknown URL; gRPC and WebSocket an unsubscribe of an id never subscribed.
+   */
+  unknown(): Promise<void>;
   close(): void;
 }
 
@@ -93,6 +120,8 @@ export interface Endpoint {
   readonly httpPort: number;
   readonly grpcPort: number;
   readonly apiKey?: string;
+  /** The tenant to name (REST `Zkgate-Tenant`, gRPC `zkgate-tenant` metadata, WebSocket upgrade header). */
+  readonly tenant?: string;
 }
 
 export function makeClient(transport: Transport, ep: Endpoint): Promise<ContractClient> {
@@ -121,7 +150,10 @@ const electionQueues = (b: Obj) => ({
 
 function restContract(ep: Endpoint): ContractClient {
   const rest = restClient(`http://127.0.0.1:${ep.httpPort}`);
-  const headers = ep.apiKey ? { authorization: `Bearer ${ep.apiKey}` } : undefined;
+  const headers: Record<string, string> = {
+    ...(ep.apiKey ? { authorization: `Bearer ${ep.apiKey}` } : {}),
+    ...(ep.tenant ? { 'zkgate-tenant': ep.tenant } : {}),
+  };
   const enc = (p: string): string => (p === '/' ? '' : p.split('/').map(encodeURIComponent).join('/'));
   const call = async (method: string, url: string, body?: unknown, query?: Record<string, string | number | boolean | undefined>): Promise<Obj> => {
     const q = query && (Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>);
@@ -212,7 +244,81 @@ function restContract(ep: Endpoint): ContractClient {
         close: () => ac.abort(),
       };
     },
+    async unknown() {
+      await call('GET', '/v1/no-such-thing');
+    },
+    subscribe: (path, kind) => sse(`${rest.baseUrl}/v1/watch${enc(path)}?kind=${kind}`, headers),
+    async setAcl(path, acl) {
+      await call('PUT', `/v1/acl${enc(path)}`, { acl });
+    },
+    async acquireUntil(path, leaseId, signal) {
+      // fetch, not the checked client: the answer is never read.
+      const res = await fetch(`${rest.baseUrl}/v1/locks${enc(path)}`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ leaseId, waitMs: 60_000 }),
+        signal,
+      });
+      return res.json();
+    },
     close() {},
+  };
+}
+
+/** An SSE stream (GET /v1/watch/...): refused before it starts with a problem, later with an `error` event. */
+async function sse(url: string, headers: Record<string, string>): Promise<WatchView> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers: { ...headers, accept: 'text/event-stream' }, signal: ac.signal });
+  if (res.status !== 200) {
+    const b = (await res.json()) as Obj;
+    throw new CallError(b.code as string, (b.details ?? {}) as Obj, b.detail as string);
+  }
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  const frame = async (): Promise<{ event: string; data: Obj }> => {
+    for (;;) {
+      const i = buf.indexOf('\n\n');
+      if (i >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event && data) return { event, data: JSON.parse(data) as Obj };
+        continue; // a heartbeat comment
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new CallError('STREAM_ENDED', {}, 'the SSE stream ended');
+      buf += decoder.decode(value, { stream: true });
+    }
+  };
+  const view: WatchView = {
+    async next() {
+      const f = await frame();
+      if (f.event === 'error') throw new CallError(f.data.code as string, (f.data.details ?? {}) as Obj, f.data.detail as string);
+      return { type: f.event, data: f.data.stat ? (f.data.data as string) : undefined };
+    },
+    close: () => ac.abort(),
+  };
+  return firstEvent(view);
+}
+
+/** Reads the stream's first event now (so a refusal rejects), and hands it out again as the first `next()`. */
+async function firstEvent(view: WatchView): Promise<WatchView> {
+  let first: { type: string; data?: string } | undefined;
+  try {
+    first = await view.next();
+  } catch (err) {
+    view.close();
+    throw err;
+  }
+  return {
+    next: () => {
+      const f = first;
+      first = undefined;
+      return f ? Promise.resolve(f) : view.next();
+    },
+    close: () => view.close(),
   };
 }
 
@@ -231,18 +337,39 @@ function grpcContract(ep: Endpoint): ContractClient {
   const g: GrpcTestClient = grpcClient(ep.grpcPort, { apiKey: ep.apiKey });
   const u = async (service: Parameters<GrpcTestClient['unary']>[0], method: string, req: Obj): Promise<Obj> => {
     try {
-      return await g.unary<Obj>(service, method, req);
+      return await g.unary<Obj>(service, method, req, { tenant: ep.tenant });
     } catch (err) {
       throw grpcError(err);
     }
   };
   const text = (b: unknown): string => Buffer.from(b as Buffer).toString('utf8');
+  /** A Watch stream of its own (a connection unit) with one subscription; stream errors and LOST end it with their code. */
+  const grpcWatch = async (path: string, kind: StreamKind): Promise<WatchView> => {
+    const stream = (g.services.Watch as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).Watch!.call(g.services.Watch, g.metadata(ep.tenant));
+    const r = readStream(stream);
+    const failed = r.ended.then((e) => {
+      throw e ? grpcError(e) : new CallError('STREAM_ENDED', {}, 'the Watch stream ended');
+    });
+    failed.catch(() => undefined);
+    stream.write({ subscribe: { id: 'w', path, kind: `WATCH_KIND_${kind.toUpperCase()}` } });
+    const view: WatchView = {
+      async next() {
+        const m = await Promise.race([r.next((x) => x.type !== 'WATCH_RESPONSE_TYPE_SUBSCRIBED', 30_000), failed]);
+        if (m.type === 'WATCH_RESPONSE_TYPE_ERROR' || m.type === 'WATCH_RESPONSE_TYPE_LOST') throw new CallError(m.errorCode as string, {}, m.errorMessage as string);
+        const ev = m.event as Obj;
+        return { type: ev.type as string, data: ev.stat ? text(ev.data) : undefined };
+      },
+      close: () => stream.cancel(),
+    };
+    return firstEvent(view);
+  };
   const lease = (l: Obj): LeaseView => ({ ...(l as LeaseView), state: String(l.state).replace('LEASE_STATE_', '').toLowerCase(), ownerName: l.ownerName || undefined });
   return {
     transport: 'grpc',
     async create(path, o = {}) {
       const mode = o.mode ? `CREATE_MODE_${o.mode.toUpperCase()}` : undefined;
-      return (await u('Znodes', 'Create', { path, data: Buffer.from(o.data ?? ''), mode, leaseId: o.leaseId, createParents: o.createParents })).path as string;
+      const ttlMs = o.ttlMs === undefined ? undefined : { value: o.ttlMs };
+      return (await u('Znodes', 'Create', { path, data: Buffer.from(o.data ?? ''), mode, ttlMs, leaseId: o.leaseId, createParents: o.createParents })).path as string;
     },
     async get(path) {
       const b = await u('Znodes', 'Get', { path });
@@ -269,7 +396,7 @@ function grpcContract(ep: Endpoint): ContractClient {
     grant: async (ttlMs) => lease(await u('Leases', 'Grant', { ttlMs })),
     lease: async (id) => lease(await u('Leases', 'TimeToLive', { id })),
     async keepAlive(id) {
-      const stream = (g.services.Leases as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).KeepAlive!.call(g.services.Leases, g.metadata());
+      const stream = (g.services.Leases as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).KeepAlive!.call(g.services.Leases, g.metadata(ep.tenant));
       const r: StreamReader = readStream(stream);
       stream.write({ id });
       const m = await r.next((x) => x.type === 'KEEPALIVE_TYPE_REFRESHED' || x.type === 'KEEPALIVE_TYPE_ERROR');
@@ -307,23 +434,25 @@ function grpcContract(ep: Endpoint): ContractClient {
     },
     resign: async (path, leaseId, node) => ({ resigned: (await u('Elections', 'Resign', { path, leaseId, node })).resigned as boolean }),
     elections: async (path) => electionQueues(await u('Elections', 'List', { path })),
-    async watch(path) {
-      const stream = (g.services.Watch as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).Watch!.call(g.services.Watch, g.metadata());
+    watch: (path) => grpcWatch(path, 'data'),
+    subscribe: (path, kind) => grpcWatch(path, kind),
+    async unknown() {
+      const stream = (g.services.Watch as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).Watch!.call(g.services.Watch, g.metadata(ep.tenant));
       const r = readStream(stream);
-      stream.write({ subscribe: { id: 'w', path, kind: 'WATCH_KIND_DATA' } });
-      const first = await r.next((m) => m.type !== 'WATCH_RESPONSE_TYPE_SUBSCRIBED');
-      if (first.type === 'WATCH_RESPONSE_TYPE_ERROR') throw new CallError(first.errorCode as string, {}, first.errorMessage as string);
-      let pending: Obj | undefined = first;
-      return {
-        async next() {
-          const m = pending ?? (await r.next());
-          pending = undefined;
-          if (m.type === 'WATCH_RESPONSE_TYPE_ERROR') throw new CallError(m.errorCode as string, {}, m.errorMessage as string);
-          const ev = m.event as Obj;
-          return { type: ev.type as string, data: ev.stat ? text(ev.data) : undefined };
-        },
-        close: () => stream.cancel(),
-      };
+      stream.write({ unsubscribe: { id: 'never' } });
+      const m = await r.next();
+      stream.cancel();
+      if (m.type === 'WATCH_RESPONSE_TYPE_ERROR') throw new CallError(m.errorCode as string, {}, m.errorMessage as string);
+    },
+    async setAcl(path, acl) {
+      await u('Znodes', 'SetAcl', { path, acl });
+    },
+    acquireUntil(path, leaseId, signal) {
+      const locks = g.services.Locks as unknown as Record<string, (req: Obj, md: unknown, cb: (err: unknown, res: Obj) => void) => { cancel(): void }>;
+      return new Promise((resolve, reject) => {
+        const call = locks.Acquire!.call(g.services.Locks, { path, leaseId, waitMs: { value: 60_000 } }, g.metadata(ep.tenant), (err, res) => (err ? reject(grpcError(err)) : resolve(res)));
+        signal.addEventListener('abort', () => call.cancel(), { once: true });
+      });
     },
     close: () => g.close(),
   };
@@ -334,7 +463,10 @@ function grpcContract(ep: Endpoint): ContractClient {
 // ---------------------------------------------------------------------------------------------
 
 async function wsContract(ep: Endpoint): Promise<ContractClient> {
-  const headers: Record<string, string> = ep.apiKey ? { authorization: `Bearer ${ep.apiKey}` } : {};
+  const headers: Record<string, string> = {
+    ...(ep.apiKey ? { authorization: `Bearer ${ep.apiKey}` } : {}),
+    ...(ep.tenant ? { 'zkgate-tenant': ep.tenant } : {}),
+  };
   const ws = await WsTestClient.open(`ws://127.0.0.1:${ep.httpPort}/v1/ws`, headers).catch((err: Error & { code?: string }) => {
     // A refused upgrade answers the REST problem; its code is the call's error.
     throw err.code ? new CallError(err.code, {}, err.message) : err;
@@ -343,9 +475,23 @@ async function wsContract(ep: Endpoint): Promise<ContractClient> {
   const c = async (method: string, params: Obj): Promise<Obj> => {
     const id = `c${++seq}`;
     ws.send({ op: 'call', id, method, params: Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) });
-    const m: Json = await ws.take((x) => x.id === id && (x.type === 'result' || x.type === 'error'), 30_000);
+    // A message too large to parse is answered by an error without an id.
+    const m: Json = await ws.take((x) => (x.id === id && x.type === 'result') || (x.type === 'error' && (x.id === id || x.id === undefined)), 30_000);
     if (m.type === 'error') throw new CallError(m.code as string, (m.details ?? {}) as Obj, m.message as string);
     return m.result as Obj;
+  };
+  const subscribe = (path: string, kind: StreamKind): WatchView => {
+    const id = `w${++seq}`;
+    ws.send({ op: 'subscribe', id, path, kind });
+    const ours = (m: Json): boolean => m.id === id && (m.type === 'event' || m.type === 'error');
+    return {
+      async next() {
+        const m = await ws.take(ours, 30_000);
+        if (m.type === 'error') throw new CallError(m.code as string, (m.details ?? {}) as Obj, m.message as string);
+        return { type: m.event.type as string, data: m.event.stat ? (m.event.data as string) : undefined };
+      },
+      close: () => ws.send({ op: 'unsubscribe', id }),
+    };
   };
   return {
     transport: 'ws',
@@ -402,21 +548,17 @@ async function wsContract(ep: Endpoint): Promise<ContractClient> {
     },
     resign: async (path, leaseId, node) => ({ resigned: (await c('Elections.Resign', { path, leaseId, node })).resigned as boolean }),
     elections: async (path) => electionQueues(await c('Elections.List', { path })),
-    async watch(path) {
-      const id = `w${++seq}`;
-      ws.send({ op: 'subscribe', id, path, kind: 'data' });
-      const ours = (m: Json): boolean => m.id === id && (m.type === 'event' || m.type === 'error');
-      const first = await ws.take(ours);
-      let pending: Json | undefined = first;
-      return {
-        async next() {
-          const m = pending ?? (await ws.take(ours));
-          pending = undefined;
-          if (m.type === 'error') throw new CallError(m.code as string, (m.details ?? {}) as Obj, m.message as string);
-          return { type: m.event.type as string, data: m.event.stat ? (m.event.data as string) : undefined };
-        },
-        close: () => ws.send({ op: 'unsubscribe', id }),
-      };
+    watch: async (path) => subscribe(path, 'data'),
+    subscribe: (path, kind) => firstEvent(subscribe(path, kind)),
+    async unknown() {
+      ws.send({ op: 'unsubscribe', id: 'never' });
+      const m = await ws.take((x) => x.id === 'never' && (x.type === 'error' || x.type === 'unsubscribed'));
+      if (m.type === 'error') throw new CallError(m.code as string, (m.details ?? {}) as Obj, m.message as string);
+    },
+    acquireUntil(path, leaseId, signal) {
+      // The WebSocket protocol has no per-call cancel: a client gives up by closing the socket.
+      signal.addEventListener('abort', () => ws.close(), { once: true });
+      return Promise.race([c('Locks.Acquire', { path, leaseId, waitMs: 60_000 }), ws.closed.then((e) => Promise.reject(new CallError('CLOSED', {}, `closed ${e.code}`)))]);
     },
     close: () => ws.close(),
   };

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/config/schema.js';
 import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
-import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { startZkServer, type ZkServerOptions, type ZkStandalone } from '../support/zk-server.js';
 import { CallError, TRANSPORTS, makeClient, type ContractClient, type Transport } from './clients.js';
 
 export const KEYS = {
@@ -25,20 +25,31 @@ export interface ContractEnv {
   readonly gw: RunningGateway;
 }
 
+export interface GatewayOptions {
+  /** How the ZooKeeper server is started (e.g. without TTL support). */
+  readonly zk?: ZkServerOptions;
+  /** Config sections merged over the defaults (`watch`, `grpc`…). */
+  readonly config?: Record<string, unknown>;
+  /** The tenant's session timeout, ms. @defaultValue 10000 */
+  readonly sessionTimeoutMs?: number;
+}
+
 /**
  * Registers before/after hooks for one ZooKeeper and one gateway; `limits` are the tenant's.
  * Returns the env (set once `before` ran) and `client(transport, key)`, which opens a client
  * closed after the file.
  */
-export function contractGateway(limits: Record<string, number> = {}): {
+export function contractGateway(limits: Record<string, number> = {}, opts: GatewayOptions = {}): {
   env: ContractEnv;
-  /** A client presenting `key` (default admin); `null` presents none, a string that raw key. */
-  client(t: Transport, key?: KeyName | null | { raw: string }): Promise<ContractClient>;
+  /** A client presenting `key` (default admin); `null` presents none, a string that raw key; `tenant` names one. */
+  client(t: Transport, key?: KeyName | null | { raw: string }, tenant?: string): Promise<ContractClient>;
+  /** The gateway's `zkgate_errors_total` for `code` on transport `t` (from GET /metrics). */
+  errorCount(code: string, t: Transport): Promise<number>;
 } {
   const env = {} as { zk: ZkStandalone; gw: RunningGateway };
   const open: ContractClient[] = [];
   before(async () => {
-    env.zk = await startZkServer();
+    env.zk = await startZkServer(opts.zk);
     const apiKeys = [
       { name: 'admin-key', sha256: hashApiKey(KEYS.admin), role: 'admin' },
       { name: 'writer', sha256: hashApiKey(KEYS.write), role: 'write' },
@@ -49,8 +60,9 @@ export function contractGateway(limits: Record<string, number> = {}): {
     const config = validateConfig({
       zookeeper: { connect: env.zk.connectString },
       http: { port: 0, bind: '127.0.0.1' },
-      tenants: [{ name: 'default', sessionTimeoutMs: 10_000, apiKeys, limits }],
+      tenants: [{ name: 'default', sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000, apiKeys, limits }],
       log: { level: 'silent' },
+      ...opts.config,
     });
     env.gw = await startGateway(config, silentLogger);
   });
@@ -61,11 +73,16 @@ export function contractGateway(limits: Record<string, number> = {}): {
   });
   return {
     env,
-    async client(t, key = 'admin') {
+    async client(t, key = 'admin', tenant) {
       const apiKey = key === null ? undefined : typeof key === 'object' ? key.raw : KEYS[key];
-      const c = await makeClient(t, { httpPort: env.gw.httpPort, grpcPort: env.gw.grpcPort, apiKey });
+      const c = await makeClient(t, { httpPort: env.gw.httpPort, grpcPort: env.gw.grpcPort, apiKey, tenant });
       open.push(c);
       return c;
+    },
+    async errorCount(code, t) {
+      const text = await (await fetch(`http://127.0.0.1:${env.gw.httpPort}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('zkgate_errors_total{') && l.includes(`code="${code}"`) && l.includes(`transport="${t}"`));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
     },
   };
 }
@@ -90,4 +107,13 @@ export async function rejectsWith(p: Promise<unknown>, code: string): Promise<Ca
 /** A path unique to one test (the transports share one ZooKeeper). */
 export function unique(t: Transport, name: string): string {
   return `/c-${t}-${name}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Polls `check` every 50 ms until it holds; fails after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

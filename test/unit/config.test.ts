@@ -55,4 +55,10 @@ describe('config', () => {
     assert.throws(() => loadConfig({ config: join(dir, 'missing.yaml') }, {}), /cannot read config file/);
     assert.throws(() => loadConfig({}, { ZKGATE_HTTP_PORT: 'eighty' }), /ZKGATE_HTTP_PORT/);
   });
+  test("a tenant's limits keep the global value of every limit they do not name (no defaults filled in over them)", () => {
+    const c = validateConfig({ limits: { maxBodyBytes: 4096, wsMessagesPerSecond: 7 }, tenants: [{ name: 'b', limits: { maxDataBytes: 16 } }] });
+    assert.deepEqual(c.tenants[0]?.limits, { maxDataBytes: 16 });
+    assert.throws(() => validateConfig({ tenants: [{ name: 'b', limits: { maxDataBytes: -1 } }] }), /tenants\.0\.limits\.maxDataBytes/);
+    assert.throws(() => validateConfig({ tenants: [{ name: 'b', limits: { nope: 1 } }] }), ConfigError);
+  });
 });

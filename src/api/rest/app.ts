@@ -1,6 +1,6 @@
 /** The express application: body parsing, routes, docs and the single error middleware. */
-import express, { type Express } from 'express';
-import type { Gateway, Principal } from '../../core/index.js';
+import express, { type Express, type RequestHandler } from 'express';
+import type { Gateway, Principal, Scope } from '../../core/index.js';
 import { projectFile } from '../../project-files.js';
 import { metricsHandler, httpMetrics } from '../metrics.js';
 import { aclRouter, childrenRouter, nodesRouter, syncRouter, treeRouter } from './nodes.js';
@@ -31,9 +31,7 @@ export function createRestApp(gw: Gateway): Express {
   app.use(refuseWhileShuttingDown(gw));
   // Before the body parsers: an unauthenticated caller never gets a body read.
   app.use('/v1', authenticate(gw));
-  const limit = gw.config.limits.maxBodyBytes;
-  app.use(express.json({ limit, type: ['application/json', 'application/*+json'], strict: false }));
-  app.use(express.raw({ limit, type: 'application/octet-stream' }));
+  app.use(bodyParsers(gw));
   app.use((req, _res, next) => {
     // A body neither parser took (a form from `curl -d`, text/plain…) must not be silently dropped.
     const length = req.get('content-length');
@@ -84,4 +82,25 @@ export function createRestApp(gw: Gateway): Express {
 /** Who the caller is, for a console or a script deciding what to offer (never the key). */
 function whoami(p: Principal): { tenant: string; role: string; keyId: string; prefixes: readonly string[]; authRequired: boolean } {
   return { tenant: p.tenant.name, role: p.role, keyId: p.keyId, prefixes: p.prefixes, authRequired: p.keyId !== 'anonymous' };
+}
+
+/**
+ * The JSON and raw body parsers at the caller's tenant's `limits.maxBodyBytes` (the caller is
+ * known: authentication runs first), the global limit outside /v1; one pair per distinct limit.
+ */
+function bodyParsers(gw: Gateway): RequestHandler {
+  const pairs = new Map<number, [RequestHandler, RequestHandler]>();
+  const pair = (limit: number): [RequestHandler, RequestHandler] => {
+    let p = pairs.get(limit);
+    if (!p) {
+      p = [express.json({ limit, type: ['application/json', 'application/*+json'], strict: false }), express.raw({ limit, type: 'application/octet-stream' })];
+      pairs.set(limit, p);
+    }
+    return p;
+  };
+  return (req, res, next) => {
+    const scope = res.locals.scope as Scope | undefined;
+    const [json, raw] = pair(scope?.limits.maxBodyBytes ?? gw.config.limits.maxBodyBytes);
+    json(req, res, (err?: unknown) => (err ? next(err) : raw(req, res, next)));
+  };
 }

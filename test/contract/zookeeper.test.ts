@@ -1,0 +1,72 @@
+/**
+ * Contract: what a client is told when ZooKeeper itself is the problem — a server without TTL
+ * support (UNIMPLEMENTED), a session expired by ZooKeeper (the lease ends LEASE_LOST,
+ * session_expired), a stopped server (UNAVAILABLE, and LEASE_UNCERTAIN for a lease asked to own
+ * something) — is the same over REST, gRPC and WebSocket. Real conditions: the session is
+ * expired with the harness's second-handle trick, the server process is stopped.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { expireSession } from '../support/zk-server.js';
+import { TRANSPORTS, type ContractClient, type Transport } from './clients.js';
+import { contractGateway, forEachTransport, rejectsWith, unique, waitFor } from './harness.js';
+
+// TTL nodes need zookeeper.extendedTypesEnabled: off on this server (zoo.cfg keys become system properties).
+const { client, env } = contractGateway({}, { zk: { extraConfig: { extendedTypesEnabled: false } } });
+const tenant = () => env.gw.gateway.tenants.get('default');
+
+forEachTransport((t) => {
+  test('unimplemented › a TTL create on a server without TTL support is UNIMPLEMENTED and creates nothing', async () => {
+    const c = await client(t);
+    const p = unique(t, 'ttl');
+    await rejectsWith(c.create(p, { mode: 'ttl', ttlMs: 60_000 }), 'UNIMPLEMENTED');
+    assert.equal(await c.exists(p), null);
+  });
+
+  test('session expiry › ZooKeeper expiring the gateway session ends the lease LEASE_LOST (session_expired); its lock is free for others', async () => {
+    const c = await client(t);
+    const p = unique(t, 'expiry');
+    const lease = await c.grant(60_000);
+    const held = await c.acquire(p, lease.id);
+    const old = tenant().session;
+    const oldId = old.sessionId;
+    await expireSession(env.zk.connectString, oldId, old.sessionPassword);
+    await waitFor(async () => (await c.lease(lease.id).catch(() => null))?.state === 'lost', 20_000);
+    await rejectsWith(c.keepAlive(lease.id), 'LEASE_LOST');
+    await rejectsWith(c.release(p, lease.id, held.node), 'LEASE_LOST');
+    await waitFor(() => tenant().ready && tenant().session.sessionId !== oldId, 20_000);
+    const next = await c.grant(30_000);
+    const taken = await c.acquire(p, next.id, 0);
+    assert.ok(BigInt(taken.fencingToken) > BigInt(held.fencingToken), 'fencing tokens rise across the expiry');
+    await c.revoke(next.id);
+  });
+});
+
+describe('zookeeper stopped', () => {
+  const clients = new Map<Transport, { c: ContractClient; leaseId: string }>();
+  before(async () => {
+    for (const t of TRANSPORTS) {
+      const c = await client(t);
+      clients.set(t, { c, leaseId: (await c.grant(120_000)).id });
+    }
+    await env.zk.stop();
+    await waitFor(() => !tenant().ready, 20_000);
+  });
+  after(async () => {
+    await env.zk.start();
+    await waitFor(() => tenant().ready, 30_000);
+  });
+
+  forEachTransport((t) => {
+    test('zookeeper down › calls that need it are UNAVAILABLE (zkState); a lease is uncertain and LEASE_UNCERTAIN when asked to own something', async () => {
+      const { c, leaseId } = clients.get(t) as { c: ContractClient; leaseId: string };
+      const down = await rejectsWith(c.get('/'), 'UNAVAILABLE');
+      assert.ok(typeof down.details.zkState === 'string' || down.details.outcome === 'unknown', JSON.stringify(down.details));
+      await rejectsWith(c.create(unique(t, 'down')), 'UNAVAILABLE');
+      await waitFor(async () => (await c.lease(leaseId)).state === 'uncertain', 20_000);
+      await rejectsWith(c.acquire(unique(t, 'down-lock'), leaseId), 'LEASE_UNCERTAIN');
+      await rejectsWith(c.create(unique(t, 'down-eph'), { mode: 'ephemeral', leaseId }), 'LEASE_UNCERTAIN');
+      assert.equal((await c.keepAlive(leaseId)).state, 'uncertain', 'keepalives are still accepted meanwhile');
+    });
+  });
+});
