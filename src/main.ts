@@ -11,7 +11,13 @@ import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
 import { startGrpcServer } from './api/grpc/server.js';
 import { attachWebSocket } from './api/ws/server.js';
-import { registerInstance, startEmbeddedZooKeeper, type EmbeddedZooKeeper } from './zk/index.js';
+import { registerInstance, startEmbeddedZooKeeper, type EmbeddedZooKeeper, type InstanceRegistration } from './zk/index.js';
+import { startClusterListener } from './cluster-listener.js';
+import { randomBytes } from 'node:crypto';
+import { projectFile } from './project-files.js';
+
+/** The package version, published in the instance's member record. */
+const GATEWAY_VERSION = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -121,13 +127,26 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
     logger.info({ connect, dataDir: config.embedded.dataDir }, 'no zookeeper configured: started the embedded local server');
   }
   logger.info({ zookeeper: connect, tenants: config.tenants.map((t) => t.name) }, `connecting to ${connect}`);
-  if (config.instanceId) {
-    const instance = await registerInstance({ connect, path: config.instances.path, instanceId: config.instanceId, sessionTimeoutMs: 10_000, connectTimeoutMs: 15_000 });
+  // In a cluster (docs/cluster.md) the internal listener is up before the instance registers, so
+  // every registered address answers; a cluster instance without a configured id gets a random one.
+  const clustered = Boolean(config.cluster.secret);
+  const instanceId = config.instanceId ?? (clustered ? `gw-${randomBytes(4).toString('hex')}` : undefined);
+  const incarnation = randomBytes(4).toString('hex');
+  const internal = clustered ? await startClusterListener(config.cluster, config.http.bind) : null;
+  if (internal) undo.push(() => internal.close());
+  let registration: InstanceRegistration | null = null;
+  if (instanceId) {
+    const record = { incarnation, address: internal?.address ?? '', version: GATEWAY_VERSION, startedAt: new Date().toISOString() };
+    const instance = await registerInstance({ connect, path: config.instances.path, instanceId, sessionTimeoutMs: 10_000, connectTimeoutMs: 15_000, record });
     if (instance) undo.push(() => instance.close());
-    else logger.warn({ instanceId: config.instanceId }, 'zookeeper not reachable: could not check that instanceId is unique');
+    else logger.warn({ instanceId }, 'zookeeper not reachable: could not check that instanceId is unique');
+    if (clustered && !instance) throw new StartupError(`zkgate: cluster instance ${instanceId} could not register in zookeeper at ${connect}`);
+    registration = instance;
     closeInstance = () => instance?.close();
   }
-  const gateway = new Gateway(config, connect, logger);
+  const member = registration && clustered ? { incarnation, membership: registration } : undefined;
+  const gateway = new Gateway({ ...config, ...(instanceId ? { instanceId } : {}) }, connect, logger, member);
+  if (internal && gateway.cluster) internal.serve(gateway.cluster);
   undo.push(() => gateway.close());
   await gateway.start();
   const app = createRestApp(gateway);
@@ -166,6 +185,7 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       ]);
       gateway.close();
       closeInstance();
+      await internal?.close();
       await embedded?.stop();
     })());
   const openConnections = (): Promise<number> =>

@@ -117,6 +117,33 @@ function updateWatchMetrics(gw: Gateway): void {
   }
 }
 
+// The cluster as this instance sees it (docs/cluster.md); absent when the instance runs alone.
+const clusterInstances = new Gauge({
+  name: 'zkgate_cluster_instances',
+  help: 'Gateway instances registered in the cluster, as this instance sees them (itself included)',
+  registers: [registry],
+});
+const clusterForwarded = new Gauge({
+  name: 'zkgate_cluster_forwarded_calls',
+  help: 'Calls naming a lease held by another instance, carried out there, by outcome (ok or error code); cumulative',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+const clusterFollowed = new Gauge({
+  name: 'zkgate_cluster_followed_remote_leases',
+  help: 'Leases held by other instances whose state callers of this instance follow now (KeepAlive streams, bound WebSockets)',
+  registers: [registry],
+});
+
+/** Copies the cluster's figures into the gauges. */
+function updateClusterMetrics(gw: Gateway): void {
+  const c = gw.clusterStatus();
+  if (!c) return;
+  clusterInstances.set(c.members.length);
+  for (const [outcome, n] of Object.entries(c.forwarded)) clusterForwarded.set({ outcome }, n);
+  clusterFollowed.set(c.followedRemoteLeases);
+}
+
 function routeFamily(url: string): string {
   const m = /^\/(v1\/[a-z]+|[a-z]+)/.exec(url);
   return m ? (m[1] as string) : 'other';
@@ -140,6 +167,7 @@ export function metricsHandler(gw: Gateway): RequestHandler {
       }
     }
     updateWatchMetrics(gw);
+    updateClusterMetrics(gw);
     res.type(registry.contentType).send(await registry.metrics());
   };
 }

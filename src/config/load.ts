@@ -95,5 +95,9 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   if (pick('tlsCert') !== undefined) tls.certFile = pick('tlsCert');
   if (pick('tlsKey') !== undefined) tls.keyFile = pick('tlsKey');
   if (pick('allowUnauthenticatedPublicBind') !== undefined) security.allowUnauthenticatedPublicBind = pick('allowUnauthenticatedPublicBind');
-  return validateConfig({ ...raw, http, grpc, zookeeper, log, security, ...(Object.keys(tls).length > 0 ? { tls } : {}) });
+  const cluster = section(raw, 'cluster');
+  // The cluster secret comes from the environment only (never a flag: argv is visible to every user).
+  if (env.ZKGATE_CLUSTER_SECRET) cluster.secret = env.ZKGATE_CLUSTER_SECRET;
+  if (env.ZKGATE_INSTANCE_ID) raw.instanceId = env.ZKGATE_INSTANCE_ID;
+  return validateConfig({ ...raw, http, grpc, zookeeper, log, security, cluster, ...(Object.keys(tls).length > 0 ? { tls } : {}) });
 }

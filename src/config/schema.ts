@@ -229,6 +229,27 @@ export const configSchema = z
       })
       .strict()
       .default({ path: '/zkgate/instances' }),
+    /**
+     * Several instances behind a load balancer (docs/cluster.md): on when `secret` is set. Each
+     * instance registers under `instances.path` and carries out calls naming a lease held by
+     * another instance on that instance, over an internal HTTP listener authenticated with
+     * HMAC-SHA256 of the shared secret. Also `ZKGATE_CLUSTER_SECRET`.
+     */
+    cluster: z
+      .object({
+        /** Shared by every instance of the cluster, at least 32 characters; never logged. */
+        secret: z.string().min(32, 'must be at least 32 characters').optional(),
+        /** Address the internal listener binds; default `http.bind`. */
+        bind: z.string().min(1).optional(),
+        /** Port of the internal listener; 0 = a free one. */
+        port: z.number().int().min(0).max(65535).default(0),
+        /** URL other instances reach this one's internal listener on, e.g. `http://gw1:7070`; default `http://<bind>:<port>`. */
+        advertise: z.string().url().optional(),
+        /** How long a forwarded call that does not wait (keepalive, release…) may take, ms. */
+        forwardTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      })
+      .strict()
+      .default({ port: 0, forwardTimeoutMs: 10_000 }),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

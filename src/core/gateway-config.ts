@@ -50,4 +50,6 @@ export interface GatewayConfig {
   readonly leases?: Partial<LeaseLimits>;
   /** Prefix of lease ids (so a load balancer can route a lease back); absent = random. */
   readonly instanceId?: string;
+  /** Several instances (docs/cluster.md); forwarding is on when `secret` is set. */
+  readonly cluster?: { readonly secret?: string; readonly forwardTimeoutMs?: number };
 }

@@ -22,6 +22,16 @@ import type { QuotaKind, QuotaUsage } from './limits/quotas.js';
 import type { WatchStats } from './watch/types.js';
 import type { Tenant } from './tenants/tenant.js';
 import { WatchHub } from './watch/hub.js';
+import { Cluster, type ClusterStatus, type MembershipView } from './cluster/cluster.js';
+import { LeaseIds } from './cluster/lease-ids.js';
+
+/** How this instance takes part in a cluster (docs/cluster.md). */
+export interface ClusterMembership {
+  /** Random per process start; lease ids carry it. */
+  readonly incarnation: string;
+  /** The registration's view of the members. */
+  readonly membership: MembershipView;
+}
 
 export interface TenantHealth {
   readonly name: string;
@@ -31,6 +41,13 @@ export interface TenantHealth {
   readonly ready: boolean;
   /** Why the tenant is not ready; absent when it is. */
   readonly reason?: string;
+}
+
+/** The cluster as this instance sees it (in /readyz). */
+export interface ClusterHealth {
+  readonly instanceId: string;
+  readonly incarnation: string;
+  readonly members: readonly { readonly id: string; readonly address: string; readonly version: string; readonly startedAt: string; readonly self: boolean }[];
 }
 
 export class Gateway {
@@ -46,6 +63,8 @@ export class Gateway {
   readonly elections: ElectionService;
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
+  /** Present when several instances run as a cluster (config `cluster.secret`). */
+  readonly cluster: Cluster | null = null;
   /** Lease-owned nodes: protected create, find after loss, sweep, and a watch on each. */
   private readonly owned: OwnedNodes;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
@@ -54,14 +73,19 @@ export class Gateway {
   private stopping = false;
   private readonly drain = new AbortController();
 
-  /** @param connect the ZooKeeper connect string tenants use unless they name their own */
-  constructor(config: GatewayConfig, connect: string, logger: Logger) {
+  /**
+   * @param connect the ZooKeeper connect string tenants use unless they name their own
+   * @param member this instance's place in a cluster; forwarding is on with it and `cluster.secret`
+   */
+  constructor(config: GatewayConfig, connect: string, logger: Logger, member?: ClusterMembership) {
     this.config = config;
     this.logger = logger;
     this.tenants = new TenantRegistry(config, connect, logger);
     this.auth = new Authenticator(config, this.tenants);
     const instanceId = config.instanceId ?? `gw-${randomBytes(4).toString('hex')}`;
-    this.leases = new LeaseManager(instanceId, logger, { ...LEASE_DEFAULTS, ...config.leases });
+    const secret = config.cluster?.secret;
+    const ids = secret && member ? new LeaseIds(secret, instanceId, member.incarnation) : null;
+    this.leases = new LeaseManager(instanceId, logger, { ...LEASE_DEFAULTS, ...config.leases }, ids ? () => ids.mint() : undefined);
     this.watches = new WatchHub(config.watch, logger);
     this.owned = new OwnedNodes(this.leases, this.watches);
     const queue = new SequentialQueue(this.owned);
@@ -75,6 +99,15 @@ export class Gateway {
       watches: this.watches,
       nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),
     };
+    if (secret && member) {
+      const local = { ...this.services };
+      this.cluster = new Cluster(
+        { secret, instanceId, incarnation: member.incarnation, forwardTimeoutMs: config.cluster?.forwardTimeoutMs ?? 10_000 },
+        member.membership,
+        { auth: this.auth, leases: this.leases, logger, local: (p) => new Scope(local, p) },
+      );
+      this.services = { ...local, cluster: this.cluster };
+    }
   }
 
   /** Opens every tenant's session; resolves when all are connected or `timeoutMs` passed. */
@@ -109,7 +142,13 @@ export class Gateway {
    * transports have into core.
    */
   as(principal: Principal): Scope {
-    return new Scope(this.services, principal);
+    const scope = new Scope(this.services, principal);
+    return this.cluster ? this.cluster.wrap(scope) : scope;
+  }
+
+  /** This instance's view of the cluster, or null when it runs alone. */
+  clusterStatus(): ClusterStatus | null {
+    return this.cluster?.status() ?? null;
   }
 
   /** Quota usage per tenant, for /metrics. */
@@ -147,7 +186,7 @@ export class Gateway {
   }
 
   /** Ready when every tenant's session is connected and no shutdown has begun. */
-  health(): { ready: boolean; shuttingDown?: true; tenants: TenantHealth[] } {
+  health(): { ready: boolean; shuttingDown?: true; tenants: TenantHealth[]; cluster?: ClusterHealth } {
     const tenants = this.tenants.all().map((t) => {
       const reason = t.notReadyReason();
       return {
@@ -160,7 +199,13 @@ export class Gateway {
       };
     });
     const ready = !this.stopping && tenants.every((t) => t.ready);
-    return this.stopping ? { ready, shuttingDown: true, tenants } : { ready, tenants };
+    const c = this.cluster?.status();
+    const cluster: ClusterHealth | undefined = c && {
+      instanceId: c.instanceId,
+      incarnation: c.incarnation,
+      members: c.members.map((m) => ({ id: m.id, address: m.address, version: m.version, startedAt: m.startedAt, self: m.self })),
+    };
+    return { ready, ...(this.stopping ? { shuttingDown: true as const } : {}), tenants, ...(cluster ? { cluster } : {}) };
   }
 
   /** True once `beginShutdown` ran: transports refuse new work. */
@@ -198,6 +243,7 @@ export class Gateway {
     this.lifecycle = 'closed';
     this.watches.close();
     this.leases.close();
+    this.cluster?.close();
     this.tenants.close();
   }
 }

@@ -2,7 +2,8 @@
  * zkgate's core: tenants and their sessions, znode operations, leases, the lock and election
  * recipes and the watch hub. Each capability is implemented here once; transports only translate.
  */
-export { Gateway, type TenantHealth } from './gateway.js';
+export { Gateway, type ClusterHealth, type ClusterMembership, type TenantHealth } from './gateway.js';
+export { Cluster, RemoteLease, type ClusterStatus, type MembershipView } from './cluster/index.js';
 export type { ApiKeyConfig, GatewayConfig, TenantConfig, WatchConfig } from './gateway-config.js';
 export { LIMIT_DEFAULTS, type Limits } from './limits/limits.js';
 export { Scope } from './facade/scope.js';

@@ -2,8 +2,10 @@
  * One ephemeral znode per running gateway instance, `<path>/<instanceId>`, held by a session of
  * its own: a second process started with the same `instanceId` finds it and refuses to start
  * (lease ids carry the instance id, so two processes sharing one would route and expire each
- * other's leases). Membership (issue 11) will build on these nodes.
+ * other's leases). The node's data is the instance's member record (JSON); the registration also
+ * watches its siblings, so every instance sees the cluster's membership (docs/cluster.md).
  */
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { ancestorsOf } from './paths.js';
 import { ZkError } from './errors.js';
@@ -12,6 +14,20 @@ import { NativeZkClient } from './native-client.js';
 /** Thrown when another live process holds the instance id; its message is the line to print. */
 export class DuplicateInstanceError extends Error {
   override readonly name = 'DuplicateInstanceError';
+}
+
+/** What an instance publishes about itself (the JSON data of its node). */
+export interface MemberRecord {
+  readonly id: string;
+  /** Random per process start: lease ids carry it, so a restarted instance's old leases are told apart. */
+  readonly incarnation: string;
+  /** Internal URL other instances forward calls to (`''` when it forwards nothing). */
+  readonly address: string;
+  readonly version: string;
+  /** ISO time the process started. */
+  readonly startedAt: string;
+  readonly host: string;
+  readonly pid: number;
 }
 
 export interface InstanceRegistrationOptions {
@@ -24,44 +40,164 @@ export interface InstanceRegistrationOptions {
   readonly sessionTimeoutMs: number;
   /** How long to wait for a session at start, ms. */
   readonly connectTimeoutMs: number;
+  /** The rest of the member record. @defaultValue no address, version 0, incarnation '' */
+  readonly record?: Partial<Omit<MemberRecord, 'id' | 'host' | 'pid'>>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const exists = (err: unknown): boolean => err instanceof ZkError && err.code === 'NODE_EXISTS';
 
-/**
- * Creates the instance node and resolves with a handle whose `close` removes it (by closing the
- * session). Resolves with `null` when no session could be made in time (nothing to check against).
- * @throws DuplicateInstanceError when the node stays held by another session past `sessionTimeoutMs`
- */
-export async function registerInstance(opts: InstanceRegistrationOptions): Promise<{ close(): void } | null> {
-  const client = new NativeZkClient({ connect: opts.connect, sessionTimeoutMs: opts.sessionTimeoutMs });
-  const connected = await new Promise<boolean>((resolve) => {
-    const t = setTimeout(() => resolve(false), opts.connectTimeoutMs);
+/** A handle that connects within `ms`, or null. */
+async function connectWithin(connect: string, sessionTimeoutMs: number, ms: number): Promise<NativeZkClient | null> {
+  const client = new NativeZkClient({ connect, sessionTimeoutMs });
+  const ok = await new Promise<boolean>((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
     client.once('connect', () => {
       clearTimeout(t);
       resolve(true);
     });
   });
-  if (!connected) {
-    client.close();
+  if (ok) return client;
+  client.close();
+  return null;
+}
+
+/**
+ * The instance's registration: holds its node, keeps the membership view (every registered
+ * instance, by id) current through a children watch, and re-creates its node with a new session
+ * if its session expires. Emits `change` when the membership view changes.
+ */
+export class InstanceRegistration extends EventEmitter {
+  private view = new Map<string, MemberRecord>();
+  private state: 'running' | 'closed' = 'running';
+
+  constructor(
+    private client: NativeZkClient,
+    private readonly opts: InstanceRegistrationOptions,
+    readonly record: MemberRecord,
+  ) {
+    super();
+    this.onClose();
+    void this.reload();
+  }
+
+  /** The members as last seen (this instance included while registered). */
+  members(): ReadonlyMap<string, MemberRecord> {
+    return this.view;
+  }
+
+  /**
+   * Reads the membership from ZooKeeper now (after a `sync`, so an instance that registered
+   * before this call is seen). @throws ZkError when ZooKeeper cannot be reached
+   */
+  async refresh(): Promise<ReadonlyMap<string, MemberRecord>> {
+    await this.client.sync(this.opts.path);
+    return this.reload(false);
+  }
+
+  /** Removes the node by closing its session; idempotent. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.client.close();
+  }
+
+  private async reload(watch = true): Promise<ReadonlyMap<string, MemberRecord>> {
+    const client = this.client;
+    const { children } = await client.children(this.opts.path, watch ? () => void this.reload().catch(() => undefined) : undefined);
+    const next = new Map<string, MemberRecord>();
+    await Promise.all(
+      children.map(async (name) => {
+        const got = await client.get(`${this.opts.path}/${name}`).catch(() => null);
+        const rec = got ? parseRecord(got.data, name) : null;
+        if (rec) next.set(name, rec);
+      }),
+    );
+    const changed = next.size !== this.view.size || [...next].some(([k, v]) => this.view.get(k)?.incarnation !== v.incarnation);
+    this.view = next;
+    if (changed) this.emit('change', next);
+    return next;
+  }
+
+  /** On session expiry: a new session, the node again (same record), the watch again. */
+  private onClose(): void {
+    this.client.once('close', () => {
+      if (this.state === 'closed') return;
+      void (async () => {
+        while (this.state === 'running') {
+          const c = await connectWithin(this.opts.connect, this.opts.sessionTimeoutMs, this.opts.connectTimeoutMs);
+          if (c && this.state === 'running') {
+            try {
+              await c.create(`${this.opts.path}/${this.opts.instanceId}`, encodeRecord(this.record), 'ephemeral');
+              this.client = c;
+              this.onClose();
+              await this.reload();
+              return;
+            } catch {
+              c.close();
+            }
+          } else c?.close();
+          await sleep(1000);
+        }
+      })();
+    });
+  }
+}
+
+function encodeRecord(r: MemberRecord): Buffer {
+  return Buffer.from(JSON.stringify(r));
+}
+
+/** A member record from a node's data; older gateways wrote only host, pid and startedAt. */
+function parseRecord(data: Buffer, name: string): MemberRecord | null {
+  try {
+    const v = JSON.parse(data.toString('utf8')) as Partial<MemberRecord>;
+    return {
+      id: name,
+      incarnation: typeof v.incarnation === 'string' ? v.incarnation : '',
+      address: typeof v.address === 'string' ? v.address : '',
+      version: typeof v.version === 'string' ? v.version : '',
+      startedAt: typeof v.startedAt === 'string' ? v.startedAt : '',
+      host: typeof v.host === 'string' ? v.host : '',
+      pid: typeof v.pid === 'number' ? v.pid : 0,
+    };
+  } catch {
     return null;
   }
+}
+
+/**
+ * Creates the instance node and resolves with the registration (whose `close` removes it).
+ * Resolves with `null` when no session could be made in time (nothing to check against).
+ * @throws DuplicateInstanceError when the node stays held by another session past `sessionTimeoutMs`
+ */
+export async function registerInstance(opts: InstanceRegistrationOptions): Promise<InstanceRegistration | null> {
+  const client = await connectWithin(opts.connect, opts.sessionTimeoutMs, opts.connectTimeoutMs);
+  if (!client) return null;
   const node = `${opts.path}/${opts.instanceId}`;
-  const data = Buffer.from(JSON.stringify({ host: hostname(), pid: process.pid, startedAt: new Date().toISOString() }));
+  const record: MemberRecord = {
+    id: opts.instanceId,
+    incarnation: opts.record?.incarnation ?? '',
+    address: opts.record?.address ?? '',
+    version: opts.record?.version ?? '0',
+    startedAt: opts.record?.startedAt ?? new Date().toISOString(),
+    host: hostname(),
+    pid: process.pid,
+  };
   try {
     for (const p of [...ancestorsOf(opts.path), opts.path]) {
       await client.create(p, Buffer.alloc(0), 'persistent').catch((err: unknown) => {
-        if (!(err instanceof ZkError && err.code === 'NODE_EXISTS')) throw err;
+        if (!exists(err)) throw err;
       });
     }
     // A node left by a predecessor that crashed goes within its session timeout: wait that long.
     const deadline = Date.now() + opts.sessionTimeoutMs + 2000;
     for (;;) {
       try {
-        await client.create(node, data, 'ephemeral');
-        return { close: () => client.close() };
+        await client.create(node, encodeRecord(record), 'ephemeral');
+        return new InstanceRegistration(client, opts, record);
       } catch (err) {
-        if (!(err instanceof ZkError && err.code === 'NODE_EXISTS')) throw err;
+        if (!exists(err)) throw err;
       }
       if (Date.now() > deadline) {
         const holder = await client.get(node).then((d) => d.data.toString('utf8'), () => 'unknown');

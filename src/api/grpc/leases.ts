@@ -41,17 +41,22 @@ function keepAliveStream(scope: Scope, conn: ScopedConnection, call: KeepAliveCa
     followed.clear();
     conn.close();
   };
-  call.on('data', (req: LeaseRequest) => {
+  const refresh = async (req: LeaseRequest): Promise<void> => {
     let lease: Lease | undefined;
     try {
-      lease = scope.leases.get(checkDecoded(req).id);
+      lease = await scope.leases.get(checkDecoded(req).id);
       follow(lease);
-      scope.leases.keepAlive(req.id);
+      await scope.leases.keepAlive(req.id);
       send({ type: 'KEEPALIVE_TYPE_REFRESHED', id: req.id, lease: leaseMessage(lease.info()) });
     } catch (err) {
       const { error } = mapError(err);
       send({ type: 'KEEPALIVE_TYPE_ERROR', id: req.id, lease: lease ? leaseMessage(lease.info()) : null, errorCode: error.code, errorMessage: error.message });
     }
+  };
+  // Answers keep the order of the requests (a lease held elsewhere is refreshed over the cluster).
+  let queue = Promise.resolve();
+  call.on('data', (req: LeaseRequest) => {
+    queue = queue.then(() => refresh(req));
   });
   call.on('end', () => {
     stop();
@@ -68,7 +73,7 @@ export function leasesService(gw: Gateway): UntypedServiceImplementation {
     Grant: unary((req: GrantRequest, call) => leaseMessage(scopeOf(gw, call).leases.grant(req.ttlMs).info())),
     Revoke: unary(async (req: LeaseRequest, call) => leaseMessage((await scopeOf(gw, call).leases.revoke(req.id)).info())),
     List: unary((req: { includeEnded: boolean }, call) => ({ leases: scopeOf(gw, call).leases.list({ includeEnded: req.includeEnded }).map(leaseMessage) })),
-    TimeToLive: unary((req: LeaseRequest, call) => leaseMessage(scopeOf(gw, call).leases.get(req.id).info())),
+    TimeToLive: unary(async (req: LeaseRequest, call) => leaseMessage((await scopeOf(gw, call).leases.get(req.id)).info())),
     KeepAlive: (call: KeepAliveCall) => {
       let scope: Scope;
       let conn: ScopedConnection;

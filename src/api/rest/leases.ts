@@ -18,11 +18,11 @@ export function leasesRouter(): Router {
   r.get('/', (req, res) => {
     res.json({ leases: scopeOf(res).leases.list({ includeEnded: boolParam(req, 'ended') ?? false }) });
   });
-  r.get('/:id', (req, res) => {
-    res.json(leaseJson(scopeOf(res).leases.get(req.params.id)));
+  r.get('/:id', async (req, res) => {
+    res.json(leaseJson(await scopeOf(res).leases.get(req.params.id)));
   });
-  r.post('/:id/keepalive', (req, res) => {
-    res.json(leaseJson(scopeOf(res).leases.keepAlive(req.params.id)));
+  r.post('/:id/keepalive', async (req, res) => {
+    res.json(leaseJson(await scopeOf(res).leases.keepAlive(req.params.id)));
   });
   r.delete('/:id', async (req, res) => {
     res.json(leaseJson(await scopeOf(res).leases.revoke(req.params.id)));

@@ -57,8 +57,8 @@ export const WS_METHODS = {
     return {};
   }),
   'Leases.Grant': method(o({ ttlMs: z.number().int() }), (c, p) => c.scope.leases.grant(p.ttlMs).info()),
-  'Leases.TimeToLive': method(o({ id: leaseId }), (c, p) => c.scope.leases.get(p.id).info()),
-  'Leases.KeepAlive': method(o({ id: leaseId }), (c, p) => c.scope.leases.keepAlive(p.id).info()),
+  'Leases.TimeToLive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.get(p.id)).info()),
+  'Leases.KeepAlive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.keepAlive(p.id)).info()),
   'Leases.Revoke': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.revoke(p.id)).info()),
   'Leases.List': method(o({ includeEnded: z.boolean().optional() }), (c, p) => ({ leases: c.scope.leases.list(p) })),
   'Locks.Acquire': method(o({ path, leaseId, waitMs: int, flavour, data, encoding }), (c, p) =>

@@ -118,7 +118,7 @@ export class WsConnection {
         return this.bindLease(this.scope.leases.grant(msg.ttlMs));
       case 'lease_attach':
         this.assertNoLease();
-        return this.bindLease(this.scope.leases.attach(msg.leaseId));
+        return this.bindLease(await this.scope.leases.attach(msg.leaseId));
       case 'observe':
         return this.observe(msg);
       case 'call': {
@@ -195,7 +195,7 @@ export class WsConnection {
 
   /** Binds `lease` to the socket: kept alive while it is open, its state changes pushed. */
   private async bindLease(lease: Lease): Promise<void> {
-    this.scope.leases.keepAliveWhileOpen(lease, this.closed.signal);
+    await this.scope.leases.keepAliveWhileOpen(lease, this.closed.signal);
     this.lease = lease;
     const onState = (e: LeaseStateEvent): void => {
       // Sent with what the lease owned at that moment: on loss, these ephemerals and locks are gone.

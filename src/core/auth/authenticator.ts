@@ -96,6 +96,25 @@ export class Authenticator {
   }
 
   /**
+   * The caller of a call forwarded by another instance of the cluster, from its tenant name and
+   * key id, re-checked against this instance's own configuration (a key removed here is refused).
+   * @throws ZkgateError UNAUTHENTICATED, NOT_FOUND (unknown tenant)
+   */
+  principalFor(tenantName: string, keyId: string): Principal {
+    const tenant = this.tenants.get(tenantName);
+    if (!this.required) {
+      if (keyId !== 'anonymous') throw unauthenticated('invalid', 'the forwarded API key is not configured on this instance');
+      return { tenant, role: 'admin', prefixes: [], keyId };
+    }
+    for (const e of this.byHash.values()) {
+      if (e.keyId === keyId && e.tenant === tenant) {
+        return { tenant, role: e.role, prefixes: e.prefixes, keyId, ...(e.keyName ? { keyName: e.keyName } : {}) };
+      }
+    }
+    throw unauthenticated('invalid', 'the forwarded API key is not configured on this instance');
+  }
+
+  /**
    * Checks that `principal` may perform `action`, and on `path` when one is given. The path is
    * validated first (ZooKeeper's syntax, then the tenant's length and depth limits), so scopes
    * are always compared on a valid, normalised path. For a sequential create (`sequential`)

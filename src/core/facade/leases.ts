@@ -38,12 +38,12 @@ export class ScopedLeases {
   }
 
   /** The lease, to inspect. @throws LEASE_NOT_FOUND, PERMISSION_DENIED */
-  get(id: string): Lease {
+  async get(id: string): Promise<Lease> {
     return this.ctx.lease(id, 'lease.read');
   }
 
   /** Refreshes the lease's TTL. @throws LEASE_NOT_FOUND, the lease's end (410), PERMISSION_DENIED */
-  keepAlive(id: string): Lease {
+  async keepAlive(id: string): Promise<Lease> {
     this.ctx.lease(id, 'lease.write');
     return this.ctx.services.leases.keepAlive(this.ctx.tenant, id);
   }
@@ -58,7 +58,7 @@ export class ScopedLeases {
    * The caller's usable lease, to bind to a connection that keeps it alive while open (see
    * `keepAliveWhileOpen`). @throws LEASE_NOT_FOUND, the lease's end (410), PERMISSION_DENIED
    */
-  attach(id: string): Lease {
+  async attach(id: string): Promise<Lease> {
     const lease = this.ctx.lease(id, 'lease.write');
     lease.assertUsable();
     return lease;
@@ -68,7 +68,9 @@ export class ScopedLeases {
    * Refreshes `lease` now and every third of its TTL until `signal` aborts (the connection went);
    * the lease then lapses unless kept alive otherwise. @throws the lease's end (410)
    */
-  keepAliveWhileOpen(lease: Lease, signal: AbortSignal): void {
+  async keepAliveWhileOpen(lease: Lease, signal: AbortSignal): Promise<void> {
+    const { cluster } = this.ctx.services;
+    if (cluster?.isRemote(lease)) return cluster.keepAliveWhileOpen(this.ctx.principal, lease, signal);
     this.ctx.lease(lease.id, 'lease.write');
     keepAliveWhileOpen(this.ctx.services.leases, lease, signal);
   }

@@ -6,7 +6,8 @@
  */
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import type { Action } from '../auth/roles.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, ZkgateError } from '../errors.js';
+import { LeaseElsewhere, type ClusterHooks } from '../cluster/hooks.js';
 import type { Lease } from '../leases/lease.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
 import type { Limits } from '../limits/limits.js';
@@ -29,6 +30,8 @@ export interface ScopeServices {
   readonly watches: WatchHub;
   /** The node service for a tenant, bounded by path prefixes (empty: the whole chroot). */
   nodes(tenant: Tenant, prefixes: readonly string[]): NodeService;
+  /** Present when several instances run as a cluster (docs/cluster.md). */
+  readonly cluster?: ClusterHooks;
 }
 
 /** Core-internal helpers every scoped part shares. */
@@ -51,11 +54,21 @@ export class ScopeContext {
    * The lease `id` of the caller's tenant, once the caller may use it for `action`: a lease
    * belongs to the key that granted it; other keys need the admin role.
    * With `required` naming a field, an empty id is INVALID_ARGUMENT naming it.
-   * @throws INVALID_ARGUMENT, LEASE_NOT_FOUND, PERMISSION_DENIED
+   *
+   * In a cluster, a lease another instance holds throws `LeaseElsewhere`, and the forwarding
+   * scope carries out the whole facade call on that instance. So a facade method that takes a
+   * lease id resolves it here before any side effect (quota, node) and returns a Promise.
+   * @throws INVALID_ARGUMENT, LEASE_NOT_FOUND, PERMISSION_DENIED, LeaseElsewhere
    */
   lease(id: string | undefined, action: 'lease.read' | 'lease.write', required?: string): Lease {
     if (required !== undefined && !id) throw invalidArgument(required, 'is required');
-    const lease = this.services.leases.lookup(this.tenant, id ?? '');
+    let lease: Lease;
+    try {
+      lease = this.services.leases.lookup(this.tenant, id ?? '');
+    } catch (err) {
+      if (id && err instanceof ZkgateError && err.code === 'LEASE_NOT_FOUND' && this.services.cluster?.elsewhere(id)) throw new LeaseElsewhere(id);
+      throw err;
+    }
     this.services.auth.authorizeLease(this.principal, lease, action);
     return lease;
   }

@@ -38,6 +38,8 @@ export class LeaseManager {
     readonly instanceId: string,
     private readonly log: Logger,
     private readonly limits: LeaseLimits = LEASE_DEFAULTS,
+    /** Makes lease ids; in a cluster they also name the instance's start and carry a MAC (cluster/lease-ids.ts). */
+    private readonly mintId: () => string = () => `${instanceId}.${randomBytes(12).toString('hex')}`,
   ) {}
 
   /**
@@ -52,7 +54,7 @@ export class LeaseManager {
     tenant.client(); // fail fast with UNAVAILABLE while the session is down
     const release = tenant.quotas.take('leases');
     this.watchTenant(tenant);
-    const id = `${this.instanceId}.${randomBytes(12).toString('hex')}`;
+    const id = this.mintId();
     const lease = new Lease(id, tenant, ttlMs, tenant.session.generation, owner);
     this.releases.set(lease, release);
     this.leases.set(id, lease);

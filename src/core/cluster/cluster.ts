@@ -1,0 +1,352 @@
+/**
+ * Several gateway instances as one (docs/cluster.md). Every call that names a lease held by
+ * another instance is carried out on that instance: the facade throws `LeaseElsewhere` from its
+ * lease lookup, and the forwarding scope (`wrap`) sends the whole facade call — operation name,
+ * arguments and the caller's principal — over the signed internal channel, where the owner
+ * re-checks the principal against its own configuration and runs the same facade method. New
+ * facade methods that resolve their lease first are forwarded without code of their own.
+ * Reads and watches never name a lease and stay local.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MemberRecord } from '../../zk/index.js';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
+import { ZkgateError, cancelled, toZkgateError } from '../errors.js';
+import type { Lease, LeaseInfo } from '../leases/lease.js';
+import type { LeaseManager } from '../leases/lease-manager.js';
+import type { Logger } from '../logger.js';
+import type { Scope } from '../facade/scope.js';
+import { ChannelClient, ChannelError, ChannelVerifier, readJson, readLines } from './channel.js';
+import { decode, encode, findSignal, type Json } from './codec.js';
+import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
+import { LeaseIds } from './lease-ids.js';
+import { RemoteLease } from './remote-lease.js';
+
+/** The membership as this instance sees it (src/zk InstanceRegistration). */
+export interface MembershipView {
+  members(): ReadonlyMap<string, MemberRecord>;
+  /** Reads ZooKeeper now (after a sync). */
+  refresh(): Promise<ReadonlyMap<string, MemberRecord>>;
+}
+
+export interface ClusterOptions {
+  readonly secret: string;
+  readonly instanceId: string;
+  readonly incarnation: string;
+  /** How long a forwarded call that does not wait may take, ms. */
+  readonly forwardTimeoutMs: number;
+}
+
+/** Scope properties that are not facade groups. */
+const NOT_GROUPS = new Set(['principal', 'ctx']);
+const MAX_BODY = 32 * 1_048_576;
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(r, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+  });
+
+/** The answer for a lease whose instance is gone. */
+export function instanceGone(leaseId: string, instance: string): ZkgateError {
+  return new ZkgateError('LEASE_LOST', `lease ${leaseId}: lost (instance_gone): instance ${instance} that held it is gone`, {
+    leaseId,
+    state: 'lost',
+    reason: 'instance_gone',
+    instance,
+  });
+}
+
+/** Figures for /readyz and /metrics. */
+export interface ClusterStatus {
+  readonly instanceId: string;
+  readonly incarnation: string;
+  readonly members: readonly (MemberRecord & { readonly self: boolean })[];
+  /** Forwarded calls by outcome (`ok` or an error code). */
+  readonly forwarded: Readonly<Record<string, number>>;
+  /** Leases held elsewhere that callers here follow now. */
+  readonly followedRemoteLeases: number;
+}
+
+export class Cluster implements ClusterHooks {
+  readonly ids: LeaseIds;
+  private readonly client: ChannelClient;
+  private readonly verifier: ChannelVerifier;
+  private readonly remotes = new Map<string, RemoteLease>();
+  /** `<instance>.<incarnation>` of instances found not listening: gone for good. */
+  private readonly dead = new Set<string>();
+  private readonly forwarded = new Map<string, number>();
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(
+    private readonly opts: ClusterOptions,
+    private readonly membership: MembershipView,
+    private readonly deps: {
+      readonly auth: Authenticator;
+      readonly leases: LeaseManager;
+      readonly logger: Logger;
+      /** A facade for `principal` that never forwards (what a forwarded call runs on). */
+      readonly local: (principal: Principal) => Scope;
+    },
+  ) {
+    this.ids = new LeaseIds(opts.secret, opts.instanceId, opts.incarnation);
+    this.client = new ChannelClient(opts.secret, opts.instanceId);
+    this.verifier = new ChannelVerifier(opts.secret);
+    this.sweep = setInterval(() => this.sweepRemotes(), 30_000);
+    this.sweep.unref();
+  }
+
+  elsewhere(id: string): boolean {
+    const o = this.ids.origin(id);
+    return o !== null && !this.ids.isMine(o);
+  }
+
+  isRemote(lease: Lease): boolean {
+    return lease instanceof RemoteLease;
+  }
+
+  status(): ClusterStatus {
+    const members = [...this.membership.members().values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((m) => ({ ...m, self: m.id === this.opts.instanceId && m.incarnation === this.opts.incarnation }));
+    const followed = [...this.remotes.values()].filter((l) => l.followed).length;
+    return { instanceId: this.opts.instanceId, incarnation: this.opts.incarnation, members, forwarded: Object.fromEntries(this.forwarded), followedRemoteLeases: followed };
+  }
+
+  /** The facade for a caller: calls naming another instance's lease are carried out there. */
+  wrap(scope: Scope): Scope {
+    const groups = new Map<string, object>();
+    const principal = scope.principal;
+    return new Proxy(scope, {
+      get: (target, prop, receiver) => {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof prop !== 'string' || NOT_GROUPS.has(prop) || v === null || typeof v !== 'object' || !Object.hasOwn(target, prop)) return v;
+        let g = groups.get(prop);
+        if (!g) groups.set(prop, (g = this.wrapGroup(prop, v, principal)));
+        return g;
+      },
+    });
+  }
+
+  private wrapGroup(group: string, obj: object, principal: Principal): object {
+    return new Proxy(obj, {
+      get: (target, prop, receiver) => {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof prop !== 'string' || typeof v !== 'function') return v;
+        const fn = v as (...a: unknown[]) => unknown;
+        return (...args: unknown[]): unknown => {
+          const elsewhere = (err: unknown): Promise<unknown> => {
+            if (err instanceof LeaseElsewhere) return this.forward(principal, `${group}.${prop}`, args, err.leaseId);
+            return Promise.reject(err);
+          };
+          try {
+            const out = fn.apply(target, args);
+            return out instanceof Promise ? out.catch(elsewhere) : out;
+          } catch (err) {
+            // A synchronous facade method cannot wait for another instance: methods that take a
+            // lease id return promises (see facade/scope.ts).
+            if (err instanceof LeaseElsewhere) return elsewhere(err);
+            throw err;
+          }
+        };
+      },
+    });
+  }
+
+  /**
+   * The live member holding lease `id`: null when it is gone (not registered with the id's
+   * incarnation, or found not listening). Reads ZooKeeper again before saying gone, so an
+   * instance that registered a moment ago is found. @throws UNAVAILABLE when ZooKeeper cannot say
+   */
+  async locate(id: string): Promise<MemberRecord | null> {
+    const o = this.ids.origin(id);
+    if (!o) return null;
+    if (this.dead.has(`${o.instanceId}.${o.incarnation}`)) return null;
+    const find = (m: ReadonlyMap<string, MemberRecord>): MemberRecord | undefined => {
+      const r = m.get(o.instanceId);
+      return r && r.incarnation === o.incarnation && r.address ? r : undefined;
+    };
+    const seen = find(this.membership.members());
+    if (seen) return seen;
+    try {
+      return find(await this.membership.refresh()) ?? null;
+    } catch (err) {
+      throw new ZkgateError('UNAVAILABLE', 'cluster: cannot read the membership from zookeeper to find the lease\'s instance', { leaseId: id }, { cause: err });
+    }
+  }
+
+  /** Carries out facade call `op` on the instance holding `leaseId`. */
+  async forward(principal: Principal, op: string, args: unknown[], leaseId: string, retried = false): Promise<unknown> {
+    try {
+      const v = await this.forwardOnce(principal, op, args, leaseId, retried);
+      this.count('ok');
+      return v;
+    } catch (err) {
+      this.count(err instanceof ZkgateError ? err.code : 'INTERNAL');
+      throw err;
+    }
+  }
+
+  private async forwardOnce(principal: Principal, op: string, args: unknown[], leaseId: string, retried: boolean): Promise<unknown> {
+    const owner = await this.locate(leaseId);
+    const origin = this.ids.origin(leaseId);
+    if (!owner) throw instanceGone(leaseId, origin?.instanceId ?? '?');
+    const signal = findSignal(args);
+    const body = { tenant: principal.tenant.name, keyId: principal.keyId, op, args: encode(args) };
+    let answer: { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> }; moved?: true };
+    try {
+      const res = await this.client.open(owner.address, '/cluster/v1/call', body, signal ? { signal } : { timeoutMs: this.opts.forwardTimeoutMs });
+      answer = (await readJson(res)) as typeof answer;
+    } catch (err) {
+      if (signal?.aborted) throw toZkgateError(signal.reason);
+      throw await this.ownerFailed(owner, leaseId, err);
+    }
+    if (answer.moved && !retried) {
+      await this.membership.refresh().catch(() => undefined);
+      return this.forwardOnce(principal, op, args, leaseId, true);
+    }
+    if (answer.error) throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
+    return decode(answer.ok ?? null, { lease: (info) => this.remoteLease(principal, info) });
+  }
+
+  /**
+   * What a caller hears when the owner failed before answering: LEASE_LOST (instance_gone) when
+   * it is not listening any more (crashed or stopped), else UNAVAILABLE (outcome unknown).
+   */
+  private async ownerFailed(owner: MemberRecord, leaseId: string, err: unknown): Promise<ZkgateError> {
+    let refused = err instanceof ChannelError && err.kind === 'refused';
+    if (!refused) {
+      // Cut mid-call: probe once whether the process still listens.
+      refused = await this.client.open(owner.address, '/cluster/v1/ping', {}, { timeoutMs: 1000 }).then(
+        (res) => (res.resume(), false),
+        (e: unknown) => e instanceof ChannelError && e.kind === 'refused',
+      );
+    }
+    if (refused) {
+      this.dead.add(`${owner.id}.${owner.incarnation}`);
+      this.logger.info({ instance: owner.id, address: owner.address }, 'cluster: instance not listening; its leases are reported lost');
+      return instanceGone(leaseId, owner.id);
+    }
+    return new ZkgateError('UNAVAILABLE', `cluster: instance ${owner.id} holding lease ${leaseId} did not answer; the outcome is unknown`, { leaseId, instance: owner.id, reason: 'owner_unreachable', outcome: 'unknown' }, { cause: err });
+  }
+
+  private get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  private count(outcome: string): void {
+    this.forwarded.set(outcome, (this.forwarded.get(outcome) ?? 0) + 1);
+  }
+
+  /** The one object this instance shows for a remote lease, updated with `info`. */
+  private remoteLease(principal: Principal, info: LeaseInfo): RemoteLease {
+    const key = `${principal.tenant.name}/${info.id}`;
+    let l = this.remotes.get(key);
+    if (!l || l.isEnded) {
+      l = new RemoteLease(info, principal.tenant, (lease, signal) => this.follow(principal, lease, signal));
+      this.remotes.set(key, l);
+    } else l.update(info);
+    return l;
+  }
+
+  private sweepRemotes(): void {
+    const old = Date.now() - 60_000;
+    for (const [k, l] of this.remotes) if (!l.followed && l.usedAt < old) this.remotes.delete(k);
+  }
+
+  /** Mirrors the owner's changes of `lease` until `signal` aborts or it ends (owner gone: lost, instance_gone). */
+  private async follow(principal: Principal, lease: RemoteLease, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && !lease.isEnded) {
+      const owner = await this.locate(lease.id).catch(() => undefined);
+      if (owner === null) return lease.end('lost', 'instance_gone');
+      if (owner) {
+        try {
+          const res = await this.client.open(owner.address, '/cluster/v1/changes', { tenant: principal.tenant.name, keyId: principal.keyId, leaseId: lease.id }, { signal });
+          for await (const line of readLines(res)) {
+            const l = line as { info?: LeaseInfo; error?: { code: string } };
+            if (l.info) lease.update(l.info);
+            if (l.error) return;
+          }
+        } catch (err) {
+          if (signal.aborted) return;
+          if (err instanceof ChannelError && err.kind === 'refused') this.dead.add(`${owner.id}.${owner.incarnation}`);
+        }
+      }
+      await sleep(500, signal);
+    }
+  }
+
+  async keepAliveWhileOpen(principal: Principal, lease: Lease, signal: AbortSignal): Promise<void> {
+    const keep = (): Promise<unknown> => this.forward(principal, 'leases.keepAlive', [lease.id], lease.id);
+    await keep();
+    const timer = setInterval(() => {
+      if (lease.isEnded) return clearInterval(timer);
+      keep().catch((err: unknown) => {
+        // The lease's end reaches the caller through its state; a gone owner ends it here.
+        if (err instanceof ZkgateError && err.details.reason === 'instance_gone' && lease instanceof RemoteLease) lease.end('lost', 'instance_gone');
+      });
+    }, Math.max(50, Math.floor(lease.ttlMs / 3)));
+    timer.unref();
+    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  }
+
+  /** Handles one request of the internal listener. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    void this.serve(req, res).catch((err: unknown) => {
+      this.logger.warn({ err }, 'cluster: internal request failed');
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > MAX_BODY) return void res.writeHead(413).end();
+      chunks.push(c as Buffer);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (req.method !== 'POST' || !this.verifier.verify(req.headers, path, text)) return void res.writeHead(401).end();
+    if (path === '/cluster/v1/ping') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    const ac = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort(cancelled('client_gone', 'cluster: the forwarding instance went away'));
+    });
+    const msg = JSON.parse(text) as { tenant: string; keyId: string; op?: string; args?: Json; leaseId?: string };
+    const reply = (v: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(v)}\n`);
+    try {
+      const principal = this.deps.auth.principalFor(msg.tenant, msg.keyId);
+      if (path === '/cluster/v1/changes') return await this.serveChanges(principal, msg.leaseId ?? '', res, ac.signal);
+      if (path !== '/cluster/v1/call') return void res.writeHead(404).end();
+      const [group, method] = (msg.op ?? '').split('.');
+      const scope = this.deps.local(principal) as unknown as Record<string, unknown>;
+      const target = group && !NOT_GROUPS.has(group) && Object.hasOwn(scope, group) ? (scope[group] as Record<string, unknown> | null) : null;
+      const fn = target && method && method !== 'constructor' && Object.hasOwn(Object.getPrototypeOf(target) as object, method) ? target[method] : undefined;
+      if (typeof fn !== 'function') throw new ZkgateError('INVALID_ARGUMENT', `cluster: no facade operation ${msg.op}`, { field: 'op' });
+      const args = decode(msg.args ?? [], { signal: ac.signal, lease: (info) => this.deps.leases.lookup(principal.tenant, info.id) }) as unknown[];
+      reply({ ok: encode(await (fn as (...a: unknown[]) => unknown).apply(target, args)) });
+    } catch (err) {
+      if (err instanceof LeaseElsewhere) return reply({ moved: true });
+      const e = toZkgateError(err);
+      if (e.code === 'INTERNAL') this.logger.error({ err, op: msg.op }, 'cluster: forwarded call failed');
+      reply({ error: { code: e.code, message: e.message, details: e.details } });
+    }
+  }
+
+  /** Streams the lease's state (its info at each change) until it ends or the caller goes. */
+  private async serveChanges(principal: Principal, leaseId: string, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const lease = await this.deps.local(principal).leases.get(leaseId);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    for await (const _ of lease.changes(signal)) res.write(`${JSON.stringify({ info: lease.info() })}\n`);
+    res.end();
+  }
+
+  /** Stops following remote leases and closes idle channel sockets. */
+  close(): void {
+    clearInterval(this.sweep);
+    for (const l of this.remotes.values()) l.removeAllListeners('state');
+    this.client.close();
+  }
+}
+

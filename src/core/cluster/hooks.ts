@@ -1,0 +1,26 @@
+/**
+ * What the principal-scoped facade needs from the cluster (core-internal): whether a lease id
+ * belongs to another instance, and keeping such a lease alive while a connection is open.
+ */
+import type { Principal } from '../auth/authenticator.js';
+import type { Lease } from '../leases/lease.js';
+
+/**
+ * Thrown by the facade when a call names a lease another instance holds: the forwarding scope
+ * catches it and carries out the whole call on that instance. Never reaches a transport.
+ */
+export class LeaseElsewhere extends Error {
+  override readonly name = 'LeaseElsewhere';
+  constructor(readonly leaseId: string) {
+    super(`lease ${leaseId} is held by another instance`);
+  }
+}
+
+export interface ClusterHooks {
+  /** True when `id` was granted by another instance (or an earlier start of this one). */
+  elsewhere(id: string): boolean;
+  /** True for a lease another instance holds (as handed to a caller here). */
+  isRemote(lease: Lease): boolean;
+  /** Keeps a remote lease alive from here until `signal` aborts. @throws its end (410), LEASE_NOT_FOUND */
+  keepAliveWhileOpen(principal: Principal, lease: Lease, signal: AbortSignal): Promise<void>;
+}
