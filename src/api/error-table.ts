@@ -42,6 +42,10 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   NOT_ELECTED: { http: 409, grpc: 10, ws: 4409, title: 'Not elected within the wait' },
   NOT_LEADER: { http: 409, grpc: 9, ws: 4409, title: 'Not the current leader' },
   CONTENDER_LOST: { http: 410, grpc: 10, ws: 4410, title: 'Queue node deleted by someone else' },
+  // ABORTED like LOCK_NOT_ACQUIRED: the wait ended on the gateway's side with an answer.
+  QUEUE_EMPTY: { http: 409, grpc: 10, ws: 4409, title: 'No queue item within the wait' },
+  BARRIER_TIMEOUT: { http: 409, grpc: 10, ws: 4409, title: 'Barrier not passed within the wait' },
+  NOT_MEMBER: { http: 409, grpc: 9, ws: 4409, title: 'Not a member of the double barrier' },
   SLOW_CONSUMER: { http: 503, grpc: 8, ws: 4408, title: 'Slow consumer: the event queue overflowed' },
   UNIMPLEMENTED: { http: 501, grpc: 12, ws: 4501, title: 'Not supported by the ZooKeeper server' },
   UNAVAILABLE: { http: 503, grpc: 14, ws: 1013, title: 'ZooKeeper unavailable' },

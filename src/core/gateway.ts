@@ -13,6 +13,7 @@ import { LEASE_DEFAULTS, LeaseManager } from './leases/lease-manager.js';
 import { NodeService } from './nodes/node-service.js';
 import { ElectionService } from './recipes/election.js';
 import { LockService } from './recipes/lock.js';
+import { QueueService } from './recipes/queue.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { OwnedNodes } from './leases/owned-nodes.js';
 import { TenantRegistry } from './tenants/registry.js';
@@ -61,6 +62,8 @@ export class Gateway {
   readonly locks: LockService;
   /** Leader elections over leases. */
   readonly elections: ElectionService;
+  /** Work queues (Curator SimpleDistributedQueue layout; claims over leases). */
+  readonly queues: QueueService;
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
   /** Present when several instances run as a cluster (config `cluster.secret`). */
@@ -91,11 +94,13 @@ export class Gateway {
     const queue = new SequentialQueue(this.owned);
     this.locks = new LockService(queue);
     this.elections = new ElectionService(queue);
+    this.queues = new QueueService(this.owned);
     this.services = {
       auth: this.auth,
       leases: this.leases,
       locks: this.locks,
       elections: this.elections,
+      queues: this.queues,
       watches: this.watches,
       nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),
     };

@@ -11,6 +11,8 @@ export type { ScopedNodes } from './facade/nodes.js';
 export type { LeaseListEntry, ScopedLeases } from './facade/leases.js';
 export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipes.js';
 export type { ScopedConnection } from './facade/connection.js';
+export type { Delivery, ScopedQueues, TakeOptions } from './facade/queues.js';
+export { QueueService, DELIVERY_MODES, ITEM_PREFIX, CLAIMS_NODE, queueOrder, type ClaimOutcome, type DeliveryMode, type QueueClaim, type QueueInspection, type QueueItem, type QueuedItem } from './recipes/queue.js';
 export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, flushLogs, silentLogger, type Logger } from './logger.js';
 export { NodeService } from './nodes/node-service.js';

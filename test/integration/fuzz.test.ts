@@ -147,7 +147,11 @@ const hostileSegment = fc.oneof(
 const route = fc.constantFrom(
   '/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/leases', '/v1/leases/LEASE', '/v1/leases/LEASE/keepalive', '/v1/leases/gw-x.00', '/v1',
   '/v1/nodes/', '/v1//nodes', '/V1/nodes', '/v2/nodes', '/v1/nodes/../leases', '/healthz', '/readyz', '/docs', '/openapi.yaml', '/nope',
+  // queue.ts routes
+  '/v1/queues', '/v1/queue-take', '/v1/queue-ack', '/v1/queue-release',
 );
+/** Routes whose URL remainder is a znode path. */
+const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue'];
 const queryValue = fc.oneof(
   fc.constantFrom('true', 'false', '1', '0', '', '-1', '2147483648', '9'.repeat(30), '1e3', '0x10', 'NaN', 'persistent', 'ephemeral', 'container', 'ttl', 'ttl_sequential',
     'persistent_sequential', 'base64', 'utf8', 'LEASE', '%00', '%2F'),
@@ -180,6 +184,18 @@ const createBody = fc.record(
 );
 const setBody = fc.record({ data: dataField, encoding: fc.constantFrom('utf8', 'base64', 'x'), version: versionField }, { requiredKeys: [] });
 const aclBody = fc.record({ acl, version: versionField }, { requiredKeys: [] });
+// Waits stay short: a take that long-polls past the request timeout would count as a hang.
+const queueBody = fc.record(
+  {
+    data: dataField,
+    encoding: fc.constantFrom('utf8', 'base64', 'hex', 7),
+    mode: fc.constantFrom('at_most_once', 'claim', 'claim', 'exactly_once', '', 2),
+    leaseId: fc.constantFrom('LEASE', 'LEASE', 'gw-x.00', '', '../x'),
+    waitMs: fc.constantFrom(0, 0, 50, -1, 1.5, 600_001, '10'),
+    item: fc.constantFrom('qn-0000000000', 'qn-0000000001', '/q/qn-0000000000', 'claims', '', '../qn-0000000000', 'x'),
+  },
+  { requiredKeys: [] },
+);
 const grantBody = fc.record({ ttlMs: fc.oneof(fc.integer(), fc.constantFrom(0, 999, 1000, 3600000, 3600001, 1.5)) }, { requiredKeys: [] });
 const body = fc.oneof(
   { weight: 3, arbitrary: fc.constant<string | Buffer | undefined>(undefined) },
@@ -187,6 +203,7 @@ const body = fc.oneof(
   { weight: 3, arbitrary: maybeExtra(setBody).map((b) => JSON.stringify(b)) },
   { weight: 2, arbitrary: maybeExtra(aclBody).map((b) => JSON.stringify(b)) },
   { weight: 1, arbitrary: grantBody.map((b) => JSON.stringify(b)) },
+  { weight: 2, arbitrary: maybeExtra(queueBody).map((b) => JSON.stringify(b)) },
   { weight: 1, arbitrary: fc.json({ maxDepth: 3 }) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)) },
   { weight: 1, arbitrary: fc.constantFrom('{', '{"data":', '[]', 'null', '"x"', '{"data":"\\ud800"}', '['.repeat(5000), 'x'.repeat(5000), '{"__proto__":{"admin":true}}') },
@@ -215,7 +232,7 @@ const hostileRequest = fc
     if (ct !== undefined) headers['content-type'] = ct;
     if (accept !== undefined) headers.accept = accept;
     const payload = typeof b === 'string' ? b.replace('LEASE', leaseId) : b;
-    return { method, path: `${base.startsWith('/v1/nodes') || base.startsWith('/v1/children') || base.startsWith('/v1/acl') || base.startsWith('/v1/sync') ? base + rest : base}${qs ? `?${qs}` : ''}`, headers, body: payload };
+    return { method, path: `${PATH_ROUTES.some((p) => base.startsWith(p)) ? base + rest : base}${qs ? `?${qs}` : ''}`, headers, body: payload };
   });
 
 /** Mostly well-formed requests, so the tree grows and refusals are checked against real state. */
@@ -247,7 +264,26 @@ const plausibleRequest = fc
     return { method: method === 'POST' ? 'GET' : method, path, headers };
   });
 
-const request = fc.oneof({ weight: 3, arbitrary: hostileRequest }, { weight: 2, arbitrary: plausibleRequest });
+/** Well-formed queue calls (queue.ts), so items exist and claims, acks and takes succeed too. */
+const plausibleQueueRequest = fc
+  .record({
+    route: fc.constantFrom('/v1/queues', '/v1/queues', '/v1/queue-take', '/v1/queue-take', '/v1/queue-ack', '/v1/queue-release'),
+    queue: fc.constantFrom('/q', '/app/q', '/a'),
+    key: fc.constantFrom(KEYS.admin, KEYS.admin, KEYS.scoped, KEYS.read),
+    data: fc.string({ maxLength: 20 }),
+    claim: fc.boolean(),
+    item: fc.integer({ min: 0, max: 5 }),
+    get: fc.boolean(),
+  })
+  .map(({ route: r, queue, key, data, claim, item, get }): Req => {
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const path = `${r}${queue}`;
+    if (r === '/v1/queues') return get ? { method: 'GET', path, headers } : { method: 'POST', path, headers, body: JSON.stringify({ data }) };
+    if (r === '/v1/queue-take') return { method: 'POST', path, headers, body: JSON.stringify(claim ? { mode: 'claim', leaseId } : {}) };
+    return { method: 'POST', path, headers, body: JSON.stringify({ leaseId, item: `qn-${String(item).padStart(10, '0')}` }) };
+  });
+
+const request = fc.oneof({ weight: 3, arbitrary: hostileRequest }, { weight: 2, arbitrary: plausibleRequest }, { weight: 1, arbitrary: plausibleQueueRequest });
 
 // ------------------------------------------------------------------------------------------
 // The runner both transports share
@@ -367,7 +403,7 @@ const CLIENT_STATUSES = new Set<number>([
 ]);
 
 interface GrpcReq {
-  service: 'Znodes' | 'Leases';
+  service: 'Znodes' | 'Leases' | 'Queues';
   method: string;
   req: Record<string, unknown>;
   auth?: string;
@@ -389,7 +425,11 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
     call: fc.constantFrom(
       ['Znodes', 'Get'], ['Znodes', 'Exists'], ['Znodes', 'Children'], ['Znodes', 'Create'], ['Znodes', 'Create'], ['Znodes', 'Create'], ['Znodes', 'Set'],
       ['Znodes', 'Delete'], ['Znodes', 'GetAcl'], ['Znodes', 'SetAcl'], ['Znodes', 'Sync'], ['Leases', 'Grant'], ['Leases', 'Revoke'], ['Leases', 'TimeToLive'],
+      ['Queues', 'Put'], ['Queues', 'Take'], ['Queues', 'Ack'], ['Queues', 'Release'], ['Queues', 'Inspect'],
     ),
+    deliveryMode: fc.oneof(fc.constantFrom('DELIVERY_MODE_AT_MOST_ONCE', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_UNSPECIFIED'), fc.integer({ min: -1, max: 5 })),
+    waitMs: fc.option(fc.record({ value: fc.constantFrom(0, 0, 30, -1, 600_001) }), { freq: 1 }),
+    item: fc.constantFrom('qn-0000000000', 'qn-0000000001', 'claims', '', '/q/qn-0000000000', '../x'),
     path: grpcPathArb,
     data: fc.uint8Array({ maxLength: 600 }),
     mode: fc.oneof(
@@ -412,7 +452,7 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
     garbage: fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
   })
   .map((g): GrpcReq => {
-    const [service, method] = g.call as ['Znodes' | 'Leases', string];
+    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues', string];
     const mode = String(g.mode);
     // Mostly the fields a mode wants, so creates also succeed; sometimes the wrong ones.
     const lease = (mode.includes('EPHEMERAL') || method !== 'Create' ? g.leaseId : g.plainLeaseId).replace('LEASE', leaseId);
@@ -431,7 +471,15 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       Revoke: { id: lease },
       TimeToLive: { id: lease },
     };
-    return { service, method, req: reqs[method] ?? {}, auth: g.auth, tenant: g.tenant, ...(g.garbage ? { garbage: g.garbage } : {}) };
+    // Short waits only (a take without wait_ms would wait until the call deadline: a hang).
+    const queue: Record<string, Record<string, unknown>> = {
+      Put: { path: g.path, data: Buffer.from(g.data) },
+      Take: { path: g.path, mode: g.deliveryMode, leaseId: String(g.deliveryMode).includes('CLAIM') ? g.leaseId.replace('LEASE', leaseId) : g.plainLeaseId, waitMs: g.waitMs ?? { value: 0 } },
+      Ack: { path: g.path, leaseId: lease, item: g.item },
+      Release: { path: g.path, leaseId: lease, item: g.item },
+      Inspect: { path: g.path },
+    };
+    return { service, method, req: (service === 'Queues' ? queue[method] : reqs[method]) ?? {}, auth: g.auth, tenant: g.tenant, ...(g.garbage ? { garbage: g.garbage } : {}) };
   });
 
 type UnaryFn = (req: unknown, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: unknown) => void) => unknown;

@@ -72,6 +72,7 @@ describe('README', () => {
       'docs/security.md › ### API keys and roles',
       'docs/websocket.md › ## Connecting',
       'docs/recipes.md › ### Client libraries: PHP and Python',
+      'docs/recipes.md › ## Queues',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
@@ -106,6 +107,13 @@ describe('README', () => {
     const clients = await bash(codeBlocks('docs/recipes.md', 'sh').find((b) => b.text.includes('clients/php/tests/run.php'))?.text as string, { timeout: 60_000 });
     assert.match(clients, /# all passed/);
     assert.match(clients, /\nOK\n/);
+  });
+
+  test('queues work as written: put, peek, take, claim and ack, the PHP producer and worker', async () => {
+    const out = await bash(shBlock('## Queues', 0, 'docs/recipes.md'), { timeout: 60_000 });
+    for (const expected of ['"item":"qn-0000000000"', '"length":2,"claimed":0', '"mode":"at_most_once"', '"mode":"claim"', '"acked":true', '"code":"QUEUE_EMPTY"', 'PUT job-3', 'ACK w1 job-3']) {
+      assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
   });
 
   test('the listings work as written: leases, locks under a path, ls -R, children in pages', async () => {

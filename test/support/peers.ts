@@ -22,11 +22,16 @@ export interface Peer {
 
 let classpath: string | undefined;
 
+/** The Curator peers' Java classpath (test/peers/classpath.sh), computed once. */
+export function curatorClasspath(): string {
+  return (classpath ??= execFileSync('sh', [projectFile('test/peers/classpath.sh')], { encoding: 'utf8' }).trim());
+}
+
 /** Starts a peer and resolves once it printed READY. */
 export function startPeer(kind: 'curator' | 'kazoo', args: readonly string[], env: Record<string, string>, id: string): Promise<Peer> {
   const [cmd, argv] =
     kind === 'curator'
-      ? ['java', ['-Xshare:auto', '-XX:TieredStopAtLevel=1', '-cp', (classpath ??= execFileSync('sh', [projectFile('test/peers/classpath.sh')], { encoding: 'utf8' }).trim()), projectFile('test/peers/CuratorPeer.java'), ...args]]
+      ? ['java', ['-Xshare:auto', '-XX:TieredStopAtLevel=1', '-cp', curatorClasspath(), projectFile('test/peers/CuratorPeer.java'), ...args]]
       : ['/usr/bin/python3', [projectFile('test/peers/kazoo_peer.py'), ...args]];
   // spawnClean: a long-lived JVM must not inherit the gateway's ZooKeeper sockets.
   const proc = spawnClean(cmd, argv as string[], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

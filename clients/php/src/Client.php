@@ -241,6 +241,64 @@ class Client
     }
 
     // ---------------------------------------------------------------------------------------
+    // queues (Curator SimpleDistributedQueue layout)
+
+    /** Appends an item (bytes); returns ['item' => 'qn-…', 'node' => …]. */
+    public function put(string $queue, string $data): array
+    {
+        return $this->call('POST', self::url('/v1/queues', $queue), ['data' => base64_encode($data), 'encoding' => 'base64']);
+    }
+
+    /**
+     * Removes the head and returns it (at most once): ['item' => …, 'data' => bytes, …], or null
+     * when no item came within $waitMs (a long-poll).
+     */
+    public function take(string $queue, int $waitMs = 0): ?array
+    {
+        return $this->deliver($queue, ['waitMs' => $waitMs]);
+    }
+
+    /**
+     * Claims the head for $lease (at least once): the item stays until ack(); if the lease ends
+     * first it is delivered again. Returns ['item' => …, 'data' => bytes, 'fencingToken' => …, …],
+     * or null when no item came within $waitMs.
+     */
+    public function claim(string $queue, Lease|string $lease, int $waitMs = 0): ?array
+    {
+        return $this->deliver($queue, ['mode' => 'claim', 'leaseId' => self::leaseId($lease), 'waitMs' => $waitMs]);
+    }
+
+    private function deliver(string $queue, array $body): ?array
+    {
+        [$status, $answer] = $this->request('POST', self::url('/v1/queue-take', $queue), $body + ['encoding' => 'base64']);
+        if ($status === 409 && ($answer['code'] ?? '') === 'QUEUE_EMPTY') {
+            return null;
+        }
+        if ($status >= 400) {
+            throw self::problem($status, $answer);
+        }
+        return self::bytes($answer);
+    }
+
+    /** Deletes a claimed item; false when $lease held no claim on it (already acked, or another's). */
+    public function ack(string $queue, Lease|string $lease, string $item): bool
+    {
+        return (bool) $this->call('POST', self::url('/v1/queue-ack', $queue), ['leaseId' => self::leaseId($lease), 'item' => $item])['acked'];
+    }
+
+    /** Gives a claimed item back (claimable again at once); false when $lease held no claim on it. */
+    public function release(string $queue, Lease|string $lease, string $item): bool
+    {
+        return (bool) $this->call('POST', self::url('/v1/queue-release', $queue), ['leaseId' => self::leaseId($lease), 'item' => $item])['released'];
+    }
+
+    /** ['length' => …, 'claimed' => …, 'head' => the first unclaimed item or null]. */
+    public function inspectQueue(string $queue): array
+    {
+        return $this->call('GET', self::url('/v1/queues', $queue));
+    }
+
+    // ---------------------------------------------------------------------------------------
     // elections
 
     /**

@@ -15,12 +15,13 @@ import { leasesService } from './leases.js';
 import { locksService } from './locks.js';
 import { znodesService } from './nodes.js';
 import { watchService } from './watch.js';
+import { queuesService } from './queues.js';
 import { lenientDecoding } from './malformed.js';
 
 const require = createRequire(import.meta.url);
 
 /** The zkgate.v1 proto files, relative to proto/. */
-export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch'].map((f) => `zkgate/v1/${f}.proto`);
+export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue'].map((f) => `zkgate/v1/${f}.proto`);
 
 /** How proto-loader maps messages to objects: camelCase fields (the core's names), enum names, int64 as numbers. */
 export const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
@@ -40,6 +41,7 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
   Locks: locksService,
   Elections: electionsService,
   Watch: watchService,
+  Queues: queuesService,
 };
 
 export interface GrpcOptions {

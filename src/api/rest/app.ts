@@ -12,6 +12,7 @@ import { authenticate, scopeOf } from './params.js';
 import { lockListRouter, locksRouter } from './locks.js';
 import { electionListRouter, electionsRouter } from './elections.js';
 import { watchRouter } from './watch.js';
+import { queueClaimRouter, queueTakeRouter, queuesRouter } from './queues.js';
 import { ZkgateError } from '../../core/index.js';
 import { docsRouter } from './docs.js';
 import { methodNotAllowed } from './path-router.js';
@@ -71,6 +72,10 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/recipes/locks', lockListRouter());
   app.use('/v1/recipes/elections', electionListRouter());
   app.use('/v1/watch', watchRouter(gw));
+  app.use('/v1/queues', queuesRouter());
+  app.use('/v1/queue-take', queueTakeRouter());
+  app.use('/v1/queue-ack', queueClaimRouter('ack'));
+  app.use('/v1/queue-release', queueClaimRouter('release'));
 
   app.use(() => {
     throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});

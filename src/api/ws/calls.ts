@@ -6,7 +6,8 @@
  * Each method validates, makes one call on the caller's core scope (which authorizes) and maps.
  */
 import { z } from 'zod';
-import { CREATE_MODES, LOCK_FLAVOURS, invalidArgument, type CreateMode, type LockFlavour, type Scope } from '../../core/index.js';
+import { CREATE_MODES, DELIVERY_MODES, LOCK_FLAVOURS, invalidArgument, type CreateMode, type DeliveryMode, type LockFlavour, type Scope } from '../../core/index.js';
+import { claimOutcomeJson, deliveryJson, queueInspectionJson } from '../queue-json.js';
 import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson } from '../json.js';
 
 /** What a call runs with: the socket's caller (the core facade), and a signal aborted when the socket closes. */
@@ -79,6 +80,14 @@ export const WS_METHODS = {
     return { resigned: out.left, reason: out.reason, node: out.node, leaseId: out.leaseId, leaseState: out.leaseState };
   }),
   'Elections.List': method(o(listing), async (c, p) => electionListingJson(await c.scope.elections.list(p.path, p))),
+  'Queues.Put': method(o({ path, data: z.string(), encoding }), (c, p) => c.scope.queues.put(p.path, decodeData(p.data, p.encoding))),
+  // A take with waitMs is the push: the result comes when an item arrives (closing the socket gives up the wait).
+  'Queues.Take': method(o({ path, mode: z.enum(DELIVERY_MODES as [DeliveryMode, ...DeliveryMode[]]).optional(), leaseId: leaseId.optional(), waitMs: int, encoding }), async (c, p) =>
+    deliveryJson(await c.scope.queues.take(p.path, { mode: p.mode, leaseId: p.leaseId, waitMs: p.waitMs, signal: c.signal }), p.encoding),
+  ),
+  'Queues.Ack': method(o({ path, leaseId, item: node }), async (c, p) => claimOutcomeJson(await c.scope.queues.ack(p.path, p.leaseId, p.item), 'acked')),
+  'Queues.Release': method(o({ path, leaseId, item: node }), async (c, p) => claimOutcomeJson(await c.scope.queues.release(p.path, p.leaseId, p.item), 'released')),
+  'Queues.Inspect': method(o({ path, encoding }), async (c, p) => queueInspectionJson(await c.scope.queues.inspect(p.path), p.encoding)),
 } as const;
 
 export type WsMethod = keyof typeof WS_METHODS;

@@ -30,6 +30,14 @@ export const ACTION_ROLES = {
   'lock.read': 'read',
   /** campaign, proclaim, resign */
   election: 'write',
+  /** put, take, claim, ack and release queue items */
+  queue: 'write',
+  /** set and remove a barrier, enter and leave a double barrier */
+  barrier: 'write',
+  /** inspect a queue (length, head) */
+  'queue.read': 'read',
+  /** inspect a barrier, wait for a simple barrier to be removed */
+  'barrier.read': 'read',
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof ACTION_ROLES;

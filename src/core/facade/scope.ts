@@ -14,12 +14,14 @@ import type { Limits } from '../limits/limits.js';
 import type { NodeService } from '../nodes/node-service.js';
 import type { ElectionService } from '../recipes/election.js';
 import type { LockService } from '../recipes/lock.js';
+import type { QueueService } from '../recipes/queue.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import { ScopedConnection } from './connection.js';
 import { ScopedNodes } from './nodes.js';
 import { ScopedLeases } from './leases.js';
 import { ScopedElections, ScopedLocks } from './recipes.js';
+import { ScopedQueues } from './queues.js';
 
 /** The raw services a scope wraps (core-internal). */
 export interface ScopeServices {
@@ -27,6 +29,7 @@ export interface ScopeServices {
   readonly leases: LeaseManager;
   readonly locks: LockService;
   readonly elections: ElectionService;
+  readonly queues: QueueService;
   readonly watches: WatchHub;
   /** The node service for a tenant, bounded by path prefixes (empty: the whole chroot). */
   nodes(tenant: Tenant, prefixes: readonly string[]): NodeService;
@@ -80,6 +83,7 @@ export class Scope {
   readonly leases: ScopedLeases;
   readonly locks: ScopedLocks;
   readonly elections: ScopedElections;
+  readonly queues: ScopedQueues;
   private readonly ctx: ScopeContext;
 
   constructor(services: ScopeServices, readonly principal: Principal) {
@@ -88,6 +92,7 @@ export class Scope {
     this.leases = new ScopedLeases(this.ctx);
     this.locks = new ScopedLocks(this.ctx);
     this.elections = new ScopedElections(this.ctx);
+    this.queues = new ScopedQueues(this.ctx);
   }
 
   /** The caller's tenant name. */

@@ -16,7 +16,15 @@ import { trustMs } from './trust.js';
 
 export type LeaseState = 'active' | 'uncertain' | 'expired' | 'revoked' | 'lost';
 /** What a lease owns at a path. */
-export type OwnedKind = 'node' | 'lock' | 'lock_wait' | 'candidate';
+export type OwnedKind =
+  | 'node'
+  | 'lock'
+  | 'lock_wait'
+  | 'candidate'
+  // queue.ts and barrier.ts
+  | 'queue_claim'
+  | 'barrier'
+  | 'barrier_member';
 
 export interface LeaseStateEvent {
   readonly leaseId: string;

@@ -107,19 +107,8 @@ export class SequentialQueue {
       kind: opts.kinds.waiting,
       deadline,
       signal,
-      onNoNode: () => this.createContainers(lease, parent),
+      onNoNode: () => createContainers(lease.tenant.client(), parent),
     });
-  }
-
-  private async createContainers(lease: Lease, parent: string): Promise<void> {
-    for (const p of [...ancestorsOf(parent), parent]) {
-      try {
-        await lease.tenant.client().create(p, Buffer.alloc(0), 'container');
-      } catch (err) {
-        const e = toZkgateError(err, p);
-        if (e.code !== 'NODE_EXISTS') throw e;
-      }
-    }
   }
 
   /** The loop: list, order, hold or watch the predecessor, repeat. */
@@ -189,6 +178,22 @@ export class SequentialQueue {
       const e = toZkgateError(err, parent);
       if (e.code === 'UNAVAILABLE') return { kind: 'unreachable' };
       throw e;
+    }
+  }
+}
+
+/**
+ * Creates `path` and its missing ancestors as container nodes (Curator's
+ * `creatingParentContainersIfNeeded`): the server deletes them once they are empty again.
+ * Nodes that exist already are left as they are. @throws UNAVAILABLE, NO_AUTH…
+ */
+export async function createContainers(client: ZkClient, path: string): Promise<void> {
+  for (const p of [...ancestorsOf(path), path]) {
+    try {
+      await client.create(p, Buffer.alloc(0), 'container');
+    } catch (err) {
+      const e = toZkgateError(err, p);
+      if (e.code !== 'NODE_EXISTS') throw e;
     }
   }
 }
