@@ -3,14 +3,14 @@
  * WebSocket share one HTTP server).
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from './config/schema.js';
 import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
 import { startGrpcServer } from './api/grpc/server.js';
 import { attachWebSocket } from './api/ws/server.js';
+import { createHttpListener } from './api/http-listener.js';
 import { registerInstance, startEmbeddedZooKeeper, type EmbeddedZooKeeper, type InstanceRegistration } from './zk/index.js';
 import { startClusterListener } from './cluster-listener.js';
 import { randomBytes } from 'node:crypto';
@@ -26,8 +26,11 @@ export interface RunningGateway {
   readonly grpcPort: number;
   readonly connectString: string;
   readonly embedded: EmbeddedZooKeeper | null;
-  /** TCP connections the HTTP listener holds open now (requests, WebSockets, refused upgrades not yet closed). */
-  openConnections(): Promise<number>;
+  /**
+   * TCP connections each listener holds open now (HTTP: requests, WebSockets, refused upgrades
+   * not yet closed; gRPC: connections in their handshake or preface and HTTP/2 sessions).
+   */
+  connections(): { readonly http: number; readonly grpc: number };
   /** Stops listeners, closes sessions, stops the embedded ZooKeeper at once; idempotent. */
   close(): Promise<void>;
   /**
@@ -42,9 +45,6 @@ export interface RunningGateway {
 export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
-
-/** Slow clients cannot hold a connection forever while sending headers or a body (slowloris). */
-const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 60_000 } as const;
 
 /** What to tell the operator about a port that cannot be bound. */
 function bindProblem(what: string, key: string, flag: string, host: string, port: number, err: unknown): StartupError {
@@ -150,7 +150,8 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
   undo.push(() => gateway.close());
   await gateway.start();
   const app = createRestApp(gateway);
-  const http = tls ? createTlsServer({ ...tls, ...SERVER_TIMEOUTS }, app) : createServer(SERVER_TIMEOUTS, app);
+  // Connection bounds and timeouts that close slow or silent clients: see src/api/http-listener.ts.
+  const { server: http, guard: httpGuard } = createHttpListener(app, config.http, tls);
   const ws = attachWebSocket(http, gateway);
   const httpPort = await listen(http, config.http.port, config.http.bind);
   undo.push(() => new Promise<void>((r) => http.close(() => r())));
@@ -188,8 +189,7 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       await internal?.close();
       await embedded?.stop();
     })());
-  const openConnections = (): Promise<number> =>
-    new Promise((resolve, reject) => http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  const connections = (): { http: number; grpc: number } => ({ http: httpGuard.open, grpc: grpc.guard.open });
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
@@ -209,5 +209,5 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       await grpcDone;
       await close();
     })());
-  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, openConnections, close, shutdown };
+  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, connections, close, shutdown };
 }

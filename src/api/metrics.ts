@@ -9,7 +9,7 @@ collectDefaultMetrics({ register: registry });
 
 const httpDuration = new Histogram({
   name: 'zkgate_http_request_duration_seconds',
-  help: 'REST request latency by route family, method and status',
+  help: 'REST request latency by route template (openapi.yaml, or other), method and status',
   labelNames: ['route', 'method', 'status'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
   registers: [registry],
@@ -144,17 +144,102 @@ function updateClusterMetrics(gw: Gateway): void {
   clusterFollowed.set(c.followedRemoteLeases);
 }
 
-function routeFamily(url: string): string {
-  const m = /^\/(v1\/[a-z]+|[a-z]+)/.exec(url);
-  return m ? (m[1] as string) : 'other';
+/** Methods Node's HTTP parser accepts that the API uses; any other is labelled OTHER. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * Maps a request path to one of the route templates fixed at build time (openapi.yaml's paths),
+ * or `other`: a label never holds a raw path, so no client can grow the series count.
+ */
+export function routeTemplates(templates: readonly string[]): (path: string) => string {
+  const patterns = templates.map((t) => {
+    const source = t
+      .split(/(\{[^}]+\})/)
+      .map((part) => (part === '{path}' ? '.+' : part.startsWith('{') ? '[^/]+' : part.replace(/[.*+?^$()|[\]\\]/g, '\\$&')))
+      .join('');
+    // Express routes case-insensitively and ignores a trailing slash, so the labels do too.
+    return { template: t, re: new RegExp(`^${source}/?$`, 'i') };
+  });
+  return (path) => patterns.find((p) => p.re.test(path))?.template ?? 'other';
 }
 
-export function httpMetrics(): RequestHandler {
+/** Times every request under its route template, method and status. */
+export function httpMetrics(templates: readonly string[]): RequestHandler {
+  const routeOf = routeTemplates(templates);
   return (req: Request, res: Response, next: NextFunction) => {
-    const end = httpDuration.startTimer({ route: routeFamily(req.path), method: req.method });
+    const end = httpDuration.startTimer({ route: routeOf(req.path), method: METHODS.has(req.method) ? req.method : 'OTHER' });
     res.on('finish', () => end({ status: String(res.statusCode) }));
     next();
   };
+}
+
+/** The two listeners whose connections are bounded. */
+export type ListenerName = 'http' | 'grpc';
+
+/** What a listener reports at scrape time. */
+export interface ListenerFigures {
+  readonly listener: ListenerName;
+  readonly open: number;
+  readonly busiestAddress: number;
+  readonly limits: { readonly maxConnections: number; readonly maxConnectionsPerAddress: number };
+}
+
+const listeners = new Set<ListenerFigures>();
+const listenerConnections = new Gauge({
+  name: 'zkgate_listener_connections',
+  help: 'Open TCP connections, by listener',
+  labelNames: ['listener'] as const,
+  registers: [registry],
+});
+const listenerConnectionsMax = new Gauge({
+  name: 'zkgate_listener_connections_max',
+  help: 'The configured maximum of open connections (maxConnections), by listener',
+  labelNames: ['listener'] as const,
+  registers: [registry],
+});
+const listenerBusiestAddress = new Gauge({
+  name: 'zkgate_listener_busiest_address_connections',
+  help: 'Open connections of the client address holding the most, by listener (bounded by maxConnectionsPerAddress)',
+  labelNames: ['listener'] as const,
+  registers: [registry],
+});
+const listenerRefused = new Counter({
+  name: 'zkgate_listener_refused_connections_total',
+  help: 'Connections refused when accepted, by listener and the bound they hit',
+  labelNames: ['listener', 'limit'] as const,
+  registers: [registry],
+});
+const listenerTimeouts = new Counter({
+  name: 'zkgate_listener_timeouts_total',
+  help: 'Connections closed for being too slow, by listener and phase (handshake, preface, request)',
+  labelNames: ['listener', 'phase'] as const,
+  registers: [registry],
+});
+
+/** Reports `figures` at every scrape until the returned function is called. */
+export function watchListener(figures: ListenerFigures): () => void {
+  listeners.add(figures);
+  return () => void listeners.delete(figures);
+}
+
+/** Counts a connection refused by a listener bound. */
+export function countRefusedConnection(listener: ListenerName, limit: string): void {
+  listenerRefused.inc({ listener, limit });
+}
+
+/** Counts a connection closed for missing a deadline. */
+export function countListenerTimeout(listener: ListenerName, phase: 'handshake' | 'preface' | 'request'): void {
+  listenerTimeouts.inc({ listener, phase });
+}
+
+function updateListenerMetrics(): void {
+  for (const name of ['http', 'grpc'] as const) {
+    const all = [...listeners].filter((l) => l.listener === name);
+    if (!all.length) continue;
+    listenerConnections.set({ listener: name }, all.reduce((n, l) => n + l.open, 0));
+    listenerConnectionsMax.set({ listener: name }, all.reduce((n, l) => n + l.limits.maxConnections, 0));
+    listenerBusiestAddress.set({ listener: name }, Math.max(...all.map((l) => l.busiestAddress)));
+  }
 }
 
 export function metricsHandler(gw: Gateway): RequestHandler {
@@ -168,6 +253,7 @@ export function metricsHandler(gw: Gateway): RequestHandler {
     }
     updateWatchMetrics(gw);
     updateClusterMetrics(gw);
+    updateListenerMetrics();
     res.type(registry.contentType).send(await registry.metrics());
   };
 }

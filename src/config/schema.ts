@@ -130,26 +130,63 @@ const tenantSchema = z
     path: ['nodeAcl'],
   });
 
+/** Connection bounds shared by both listeners; 0 turns the per-address one off (behind a proxy every client has its address). */
+const connectionLimits = {
+  /** Open TCP connections the listener holds; more are refused at once (LIMIT_EXCEEDED). */
+  maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
+  /** Open TCP connections from one client address; 0 = no per-address bound. */
+  maxConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(256),
+};
+
+/** The REST/WebSocket listener: address, connection bounds and timeouts (see docs/limits.md). */
+const httpSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(8080),
+    bind: z.string().min(1).default('127.0.0.1'),
+    ...connectionLimits,
+    /** A request's head (and, with TLS, the handshake before it) must arrive within this, ms; else 408 and close. */
+    headersTimeoutMs: z.number().int().min(500).max(600_000).default(10_000),
+    /** A whole request (head and body) must arrive within this, ms; else 408 and close. Answers may take longer (long-poll). */
+    requestTimeoutMs: z.number().int().min(500).max(3_600_000).default(60_000),
+    /** A kept-alive connection with no request in progress is closed after this, ms. */
+    idleTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
+  })
+  .strict()
+  .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, { message: 'headersTimeoutMs must not exceed requestTimeoutMs', path: ['headersTimeoutMs'] });
+
+/** The gRPC listener: message and stream bounds, connection bounds, deadlines and keepalive (grpc-js channel options). */
+const grpcSchema = z
+  .object({
+    /** Default 9090; 0 (a free port) when http.port is 0, so test gateways never collide. */
+    port: z.number().int().min(0).max(65535).optional(),
+    /** Largest gRPC message received or sent, bytes (data is limited by limits.maxDataBytes too). */
+    maxMessageBytes: z.number().int().min(1024).max(64 * 1_048_576).default(4 * 1_048_576),
+    /** Concurrent calls (HTTP/2 streams) a client connection may have open. */
+    maxConcurrentStreams: z.number().int().min(1).max(100_000).default(1000),
+    ...connectionLimits,
+    /** The TLS handshake, and then the HTTP/2 connection preface, must each be done within this, ms; else the connection is closed. */
+    handshakeTimeoutMs: z.number().int().min(500).max(600_000).default(10_000),
+    /** A connection with no call open for this long gets GOAWAY and is closed, ms (grpc.max_connection_idle_ms). */
+    maxConnectionIdleMs: z.number().int().min(1000).default(300_000),
+    /** A connection older than this gets GOAWAY, ms (grpc.max_connection_age_ms, ±10 % jitter); 0 = no bound. */
+    maxConnectionAgeMs: z.number().int().min(0).default(0),
+    /** Calls still open on a connection past its age are cancelled after this, ms (grpc.max_connection_age_grace_ms). */
+    maxConnectionAgeGraceMs: z.number().int().min(0).default(30_000),
+    /** The server pings a connection after this long without activity, ms (grpc.keepalive_time_ms). */
+    keepaliveTimeMs: z.number().int().min(1000).default(60_000),
+    /** A connection that does not answer a ping within this is closed, ms (grpc.keepalive_timeout_ms). */
+    keepaliveTimeoutMs: z.number().int().min(500).default(20_000),
+  })
+  .strict();
+
+/** Listener defaults (documented in docs/limits.md). */
+export const HTTP_DEFAULTS = httpSchema.parse({});
+export const GRPC_DEFAULTS = grpcSchema.parse({});
+
 export const configSchema = z
   .object({
-    http: z
-      .object({
-        port: z.number().int().min(0).max(65535).default(8080),
-        bind: z.string().min(1).default('127.0.0.1'),
-      })
-      .strict()
-      .default({ port: 8080, bind: '127.0.0.1' }),
-    grpc: z
-      .object({
-        /** Default 9090; 0 (a free port) when http.port is 0, so test gateways never collide. */
-        port: z.number().int().min(0).max(65535).optional(),
-        /** Largest gRPC message received or sent, bytes (data is limited by limits.maxDataBytes too). */
-        maxMessageBytes: z.number().int().min(1024).max(64 * 1_048_576).default(4 * 1_048_576),
-        /** Concurrent calls (HTTP/2 streams) a client connection may have open. */
-        maxConcurrentStreams: z.number().int().min(1).max(100_000).default(1000),
-      })
-      .strict()
-      .default({ maxMessageBytes: 4 * 1_048_576, maxConcurrentStreams: 1000 }),
+    http: httpSchema.default(HTTP_DEFAULTS),
+    grpc: grpcSchema.default(GRPC_DEFAULTS),
     zookeeper: z
       .object({
         /** `host:port,…`; absent means: start the embedded local ZooKeeper. */
@@ -280,6 +317,8 @@ export type Limits = z.infer<typeof limitsSchema>;
 export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
 export type AclEntryConfig = z.infer<typeof aclEntrySchema>;
 export type WatchConfig = z.infer<typeof watchSchema>;
+export type HttpListenerConfig = z.infer<typeof httpSchema>;
+export type GrpcListenerConfig = z.infer<typeof grpcSchema>;
 
 // Core owns the shapes it is configured with; a validated file must fit them (compile-time checks).
 type Fits<T extends U, U> = T;

@@ -88,7 +88,7 @@ for (const tls of [false, true]) {
         await sleep(100);
         assert.deepEqual(crashes.splice(0), []);
         assert.equal(await healthz(opts), 200);
-        await eventually(async () => (await gw.openConnections()) === 0, 5000, 'the server side of the connection to close');
+        await eventually(() => gw.connections().http === 0, 5000, 'the server side of the connection to close');
         const main = gw.gateway.tenants.all().find((t) => t.name === 'main');
         await eventually(() => main?.quotas.usage().connections.used === 0, 5000, 'the connection quota unit to come back');
       });
@@ -104,7 +104,7 @@ for (const tls of [false, true]) {
       await sleep(100);
       assert.deepEqual(crashes.splice(0), []);
       assert.equal(await healthz(opts), 200);
-      await eventually(async () => (await gw.openConnections()) === 0, 5000, 'every server socket to close');
+      await eventually(() => gw.connections().http === 0, 5000, 'every server socket to close');
     });
 
     test('many refused upgrades reset at once: still up, every socket gone', async () => {
@@ -115,7 +115,7 @@ for (const tls of [false, true]) {
       await sleep(200);
       assert.deepEqual(crashes.splice(0), []);
       assert.equal(await healthz(opts), 200);
-      await eventually(async () => (await gw.openConnections()) === 0, 5000, 'every server socket to close');
+      await eventually(() => gw.connections().http === 0, 5000, 'every server socket to close');
       await eventually(() => gw.gateway.tenants.all().every((t) => t.quotas.usage().connections.used === 0), 5000, 'every connection unit back');
     });
   });

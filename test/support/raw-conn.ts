@@ -12,7 +12,7 @@ export interface RawConn {
   readonly socket: Socket | TLSSocket;
   /** Everything received so far. */
   received(): Buffer;
-  /** Resolves once the peer closed or reset the connection (or it was destroyed here). */
+  /** Resolves once the peer ended (FIN), closed or reset the connection (or it was destroyed here). */
   readonly closed: Promise<void>;
   /** True once closed. */
   isClosed(): boolean;
@@ -31,13 +31,15 @@ export interface RawOptions {
   readonly ca?: Buffer;
   /** ALPN protocols to offer (TLS only), e.g. ['h2']. */
   readonly alpn?: string[];
+  /** Local address to connect from: 127.0.0.2, 127.0.0.3… are other client addresses on loopback. */
+  readonly localAddress?: string;
 }
 
 /** Opens a connection and resolves once it is established (TLS handshake done). */
 export async function rawConnect(opts: RawOptions): Promise<RawConn> {
   // Half-open allowed: the client never sends its FIN on its own (Node 20's resetAndDestroy after
   // an automatic end leaves a handle that never closes, and hostile clients do not close politely).
-  const tcp = netConnect({ port: opts.port, host: opts.host ?? '127.0.0.1', allowHalfOpen: true });
+  const tcp = netConnect({ port: opts.port, host: opts.host ?? '127.0.0.1', allowHalfOpen: true, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
   tcp.on('error', () => undefined); // the test decides what a reset means
   const socket: Socket | TLSSocket = opts.ca
     ? tlsConnect({ socket: tcpPipe(tcp), ca: opts.ca, servername: 'localhost', ALPNProtocols: opts.alpn })
@@ -57,6 +59,7 @@ export async function rawConnect(opts: RawOptions): Promise<RawConn> {
       resolve();
     };
     tcp.once('close', done);
+    socket.once('end', done); // half-open: the peer's FIN is its close
   });
   await new Promise<void>((resolve, reject) => {
     socket.once(opts.ca ? 'secureConnect' : 'connect', () => resolve());
@@ -149,3 +152,55 @@ export function upgradeRequest(path: string, headers: Record<string, string> = {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The head of a masked client WebSocket frame (mask key 0, so the payload goes as is). */
+export function wsFrameHead(length: number, opcode = 0x1): Buffer {
+  const first = 0x80 | opcode; // FIN
+  if (length < 126) return Buffer.from([first, 0x80 | length, 0, 0, 0, 0]);
+  if (length < 65_536) {
+    const b = Buffer.from([first, 0x80 | 126, 0, 0, 0, 0, 0, 0]);
+    b.writeUInt16BE(length, 2);
+    return b;
+  }
+  const b = Buffer.alloc(14);
+  b[0] = first;
+  b[1] = 0x80 | 127;
+  b.writeBigUInt64BE(BigInt(length), 2);
+  return b; // the mask key (last 4 bytes) stays 0
+}
+
+/** A server WebSocket frame: opcode and payload (text messages as strings, close frames' code). */
+export interface WsFrame {
+  readonly opcode: number;
+  readonly payload: Buffer;
+}
+
+/** The complete unmasked (server) frames in `b`, from its start. */
+export function wsFrames(b: Buffer): WsFrame[] {
+  const out: WsFrame[] = [];
+  let at = 0;
+  while (at + 2 <= b.length) {
+    const opcode = (b[at] as number) & 0x0f;
+    let length = (b[at + 1] as number) & 0x7f;
+    let head = 2;
+    if (length === 126) {
+      if (at + 4 > b.length) break;
+      length = b.readUInt16BE(at + 2);
+      head = 4;
+    } else if (length === 127) {
+      if (at + 10 > b.length) break;
+      length = Number(b.readBigUInt64BE(at + 2));
+      head = 10;
+    }
+    if (at + head + length > b.length) break;
+    out.push({ opcode, payload: b.subarray(at + head, at + head + length) });
+    at += head + length;
+  }
+  return out;
+}
+
+/** The close code of the first close frame among `frames`, or null. */
+export function wsCloseCode(frames: readonly WsFrame[]): number | null {
+  const close = frames.find((f) => f.opcode === 0x8);
+  return close && close.payload.length >= 2 ? close.payload.readUInt16BE(0) : null;
+}

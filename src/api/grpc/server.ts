@@ -2,7 +2,7 @@
  * The gRPC transport: loads the contract from proto/ with proto-loader, registers one adapter
  * per service plus grpc.health.v1 and server reflection, and binds the configured port.
  */
-import { Server, ServerCredentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { createRequire } from 'node:module';
@@ -17,6 +17,8 @@ import { znodesService } from './nodes.js';
 import { watchService } from './watch.js';
 import { queuesService } from './queues.js';
 import { lenientDecoding } from './malformed.js';
+import { listenGrpc, type GrpcListenerOptions } from './listener.js';
+import type { ConnectionGuard } from '../listener-guard.js';
 
 const require = createRequire(import.meta.url);
 
@@ -44,22 +46,14 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
   Queues: queuesService,
 };
 
-export interface GrpcOptions {
-  /** Port to bind, 0 for a free one. */
-  readonly port: number;
-  /** Listen address. */
-  readonly bind: string;
-  /** Largest message received or sent, bytes. */
-  readonly maxMessageBytes: number;
-  /** Concurrent calls (HTTP/2 streams) per client connection. */
-  readonly maxConcurrentStreams: number;
-  /** PEM certificate chain and key: serve TLS (the same files as HTTPS); absent = plaintext. */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | null;
-}
+/** The `grpc` config plus the listen address and the TLS files' contents (absent = plaintext). */
+export type GrpcOptions = GrpcListenerOptions;
 
 export interface RunningGrpc {
   /** The bound port. */
   readonly port: number;
+  /** The listener's connection count and bounds. */
+  readonly guard: ConnectionGuard;
   /** Stops accepting calls, waits up to `graceMs` (default 2 s) for running ones, then cancels the rest; idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -72,6 +66,10 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
     'grpc.max_concurrent_streams': opts.maxConcurrentStreams,
+    'grpc.max_connection_idle_ms': opts.maxConnectionIdleMs,
+    ...(opts.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': opts.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': opts.maxConnectionAgeGraceMs } : {}),
+    'grpc.keepalive_time_ms': opts.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs,
   });
   for (const [name, implement] of Object.entries(SERVICES)) {
     server.addService(lenientDecoding((v1[name] as ServiceClientConstructor).service), implement(gw));
@@ -81,17 +79,12 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
   // Reflection describes the contract as written (snake_case fields), not the loader's camelCase view.
   new ReflectionService(loadContract({ ...LOADER_OPTIONS, keepCase: true })).addToServer(server);
 
-  const host = opts.bind.includes(':') ? `[${opts.bind}]` : opts.bind;
-  const creds = opts.tls
-    ? ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false)
-    : ServerCredentials.createInsecure();
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${opts.port}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
-  });
+  const listener = await listenGrpc(server, opts);
   let closing: Promise<void> | undefined;
   const close = (graceMs = 2000): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
       stop();
+      listener.close();
       const force = setTimeout(() => {
         server.forceShutdown();
         resolve();
@@ -101,5 +94,5 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
         resolve();
       });
     }));
-  return { port, close };
+  return { port: listener.port, guard: listener.guard, close };
 }

@@ -1,5 +1,7 @@
 /** The express application: body parsing, routes, docs and the single error middleware. */
 import express, { type Express, type RequestHandler } from 'express';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import type { Gateway, Principal, Scope } from '../../core/index.js';
 import { projectFile } from '../../project-files.js';
 import { metricsHandler, httpMetrics } from '../metrics.js';
@@ -28,20 +30,24 @@ export function createRestApp(gw: Gateway): Express {
     next();
   });
   app.use(accessLog(gw.logger));
-  app.use(httpMetrics());
+  app.use(httpMetrics(openapiPaths()));
   app.use(refuseWhileShuttingDown(gw));
-  // Before the body parsers: an unauthenticated caller never gets a body read.
-  app.use('/v1', authenticate(gw));
-  app.use(bodyParsers(gw));
-  app.use((req, _res, next) => {
-    // A body neither parser took (a form from `curl -d`, text/plain…) must not be silently dropped.
-    const length = req.get('content-length');
-    const hasBody = (length !== undefined && length !== '0') || req.get('transfer-encoding') !== undefined;
-    if (hasBody && req.body === undefined) {
-      throw new ZkgateError('UNSUPPORTED_MEDIA_TYPE', `content-type ${req.get('content-type') ?? '(none)'} is not supported: send application/json or application/octet-stream`, {});
-    }
-    next();
-  });
+  // Authentication first, then the body parsers, and both only under /v1 (no other route takes a
+  // body): no caller's body is read, not even parsed as JSON, before the caller is authenticated.
+  app.use(
+    '/v1',
+    authenticate(gw),
+    bodyParsers(gw),
+    (req, _res, next) => {
+      // A body neither parser took (a form from `curl -d`, text/plain…) must not be silently dropped.
+      const length = req.get('content-length');
+      const hasBody = (length !== undefined && length !== '0') || req.get('transfer-encoding') !== undefined;
+      if (hasBody && req.body === undefined) {
+        throw new ZkgateError('UNSUPPORTED_MEDIA_TYPE', `content-type ${req.get('content-type') ?? '(none)'} is not supported: send application/json or application/octet-stream`, {});
+      }
+      next();
+    },
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -91,7 +97,7 @@ function whoami(p: Principal): { tenant: string; role: string; keyId: string; pr
 
 /**
  * The JSON and raw body parsers at the caller's tenant's `limits.maxBodyBytes` (the caller is
- * known: authentication runs first), the global limit outside /v1; one pair per distinct limit.
+ * known: authentication runs first); one pair per distinct limit.
  */
 function bodyParsers(gw: Gateway): RequestHandler {
   const pairs = new Map<number, [RequestHandler, RequestHandler]>();
@@ -108,4 +114,10 @@ function bodyParsers(gw: Gateway): RequestHandler {
     const [json, raw] = pair(scope?.limits.maxBodyBytes ?? gw.config.limits.maxBodyBytes);
     json(req, res, (err?: unknown) => (err ? next(err) : raw(req, res, next)));
   };
+}
+
+/** The route templates of openapi.yaml: the only values of the request metrics' route label. */
+function openapiPaths(): string[] {
+  const doc = parse(readFileSync(projectFile('openapi.yaml'), 'utf8')) as { paths?: Record<string, unknown> };
+  return Object.keys(doc.paths ?? {});
 }

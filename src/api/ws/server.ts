@@ -6,11 +6,11 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { ZkgateError, type Gateway, type Scope, type ScopedConnection } from '../../core/index.js';
 import { countError } from '../metrics.js';
 import { mapError } from '../error-table.js';
-import { problemOf } from '../json.js';
+import { answerAndClose } from '../listener-guard.js';
 import { WsConnection } from './connection.js';
 
 /** The URL path of the endpoint. */
@@ -32,18 +32,12 @@ function subprotocolCredentials(header: string | undefined): { authorization?: s
   return out;
 }
 
-/** Frames larger than this many times `limits.wsMaxMessageBytes` close the socket (1009) unread. */
-const HARD_LIMIT_FACTOR = 16;
-
 export interface WebSocketEndpoint {
   /** Sockets open now. */
   readonly size: number;
   /** Closes every socket (1001, going away); idempotent. */
   close(): void;
 }
-
-/** How long a refused upgrade's socket may stay open after the answer for the client to read it and close, ms. */
-const REFUSED_LINGER_MS = 5000;
 
 /**
  * Node's HTTP server removes its own 'error' listener from a socket it hands to 'upgrade'
@@ -54,33 +48,33 @@ function upgradeSocketOnError(this: Duplex): void {
   this.destroy();
 }
 
+/** What a message over the limit is counted as (the socket itself is closed 1009 by ws). */
+function messageTooLarge(max: number): ZkgateError {
+  return new ZkgateError('PAYLOAD_TOO_LARGE', `message over ${max} bytes (limits.wsMaxMessageBytes)`, { limit: 'wsMaxMessageBytes', max });
+}
+
 function refuse(socket: Duplex, err: unknown): void {
   countError(mapError(err).error, 'ws');
-  const p = problemOf(err);
-  const body = JSON.stringify(p);
-  const auth = p.code === 'UNAUTHENTICATED' ? 'WWW-Authenticate: Bearer realm="zkgate"\r\n' : '';
-  socket.end(
-    `HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\n${auth}` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-  // Whatever else the client sends is discarded; a client that never closes its side is cut
-  // (the server allows half-open sockets, so it would otherwise stay open for good).
-  socket.resume();
-  const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
-  socket.once('close', () => clearTimeout(linger));
+  answerAndClose(socket, err);
 }
 
 /** Serves `/v1/ws` on `server`. */
 export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint {
-  const largest = Math.max(gw.config.limits.wsMaxMessageBytes, ...gw.tenantLimits().map((l) => l.wsMaxMessageBytes));
-  const wss = new WebSocketServer({
-    noServer: true,
-    // Messages over the tenant's limit but below this bound get an error reply; the socket stays usable.
-    maxPayload: largest * HARD_LIMIT_FACTOR,
-    perMessageDeflate: false,
-    // Answer only the protocol name, never an offered credential (browsers need one echoed back).
-    handleProtocols: (protocols) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
-  });
+  // One ws server per distinct message limit, so each tenant's limit is ws' maxPayload: a frame
+  // announcing more is refused from its header (close 1009) before its payload is read.
+  const servers = new Map<number, WebSocketServer>();
+  const serverFor = (maxPayload: number): WebSocketServer => {
+    let wss = servers.get(maxPayload);
+    if (!wss) servers.set(maxPayload, (wss = new WebSocketServer({
+          noServer: true,
+          maxPayload,
+          perMessageDeflate: false,
+          // Answer only the protocol name, never an offered credential (browsers need one echoed back).
+          handleProtocols: (protocols) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
+        })));
+    return wss;
+  };
+  const clients = (): WebSocket[] => [...servers.values()].flatMap((wss) => [...wss.clients]);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', upgradeSocketOnError);
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
@@ -102,21 +96,26 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
       return;
     }
     socket.once('close', () => conn.close()); // also when the handshake itself is refused
-    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, gw, scope, conn));
+    serverFor(scope.limits.wsMaxMessageBytes).handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', (err: Error & { code?: string }) => {
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') countError(messageTooLarge(scope.limits.wsMaxMessageBytes), 'ws');
+      });
+      new WsConnection(ws, gw, scope, conn);
+    });
   });
   let closed = false;
   return {
     get size() {
-      return wss.clients.size;
+      return clients().length;
     },
     close() {
       if (closed) return;
       closed = true;
-      for (const ws of wss.clients) {
+      for (const ws of clients()) {
         ws.close(1001, 'gateway shutting down');
         setTimeout(() => ws.terminate(), 1000).unref();
       }
-      wss.close();
+      for (const wss of servers.values()) wss.close();
     },
   };
 }
