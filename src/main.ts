@@ -181,6 +181,9 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
         new Promise<void>((r) => {
           http.close(() => r());
           http.closeAllConnections();
+          // closeAllConnections knows only HTTP requests: WebSockets (given ws.close()'s second to
+          // close), refused upgrades and half-closed sockets are destroyed by the listener's guard.
+          setTimeout(() => httpGuard.destroyAll(), 1000).unref();
         }),
         grpc.close(),
       ]);

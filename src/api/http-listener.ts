@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HttpListenerConfig } from '../config/schema.js';
 import { ZkgateError } from '../core/index.js';
-import { answerAndClose, closeAtOnce, ConnectionGuard, guardConnections } from './listener-guard.js';
+import { answerAndClose, closeAtOnce, ConnectionGuard, destroyAfterEnd, guardConnections } from './listener-guard.js';
 import { countListenerTimeout } from './metrics.js';
 
 export interface HttpListener {
@@ -34,6 +34,7 @@ export function createHttpListener(app: RequestListener, config: HttpListenerCon
   const guard = new ConnectionGuard('http', config);
   // Plaintext: a clear 429 problem. TLS: closed before the handshake, which is what a flood costs.
   guardConnections(server, guard, tls ? closeAtOnce : (socket: Socket, err: ZkgateError) => answerAndClose(socket, err));
+  if (tls) server.on('secureConnection', destroyAfterEnd); // the TCP socket below never sees the TLS socket's end
   server.on('clientError', serverOnClientError);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') countListenerTimeout('http', 'handshake');

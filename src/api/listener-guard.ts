@@ -24,6 +24,8 @@ export type ConnectionLimitName = 'maxConnections' | 'maxConnectionsPerAddress';
 export class ConnectionGuard {
   private total = 0;
   private readonly perAddress = new Map<string, number>();
+  /** Every admitted socket still open: closing the listener destroys them all. */
+  private readonly sockets = new Set<Socket>();
   private readonly unwatch: () => void;
 
   constructor(
@@ -56,13 +58,24 @@ export class ConnectionGuard {
     if (this.limits.maxConnectionsPerAddress > 0 && fromAddress >= this.limits.maxConnectionsPerAddress) return 'maxConnectionsPerAddress';
     this.total += 1;
     this.perAddress.set(address, fromAddress + 1);
+    this.sockets.add(socket);
+    destroyAfterEnd(socket);
     socket.once('close', () => {
+      this.sockets.delete(socket);
       this.total -= 1;
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.perAddress.set(address, left);
       else this.perAddress.delete(address);
     });
     return null;
+  }
+
+  /**
+   * Destroys every admitted socket still open (with TLS, the TLS socket above it goes too):
+   * whatever a client does, nothing accepted outlives the listener.
+   */
+  destroyAll(): void {
+    for (const socket of this.sockets) socket.destroy();
   }
 
   /** Stops reporting this listener's figures; idempotent. */
@@ -104,13 +117,28 @@ export function closeAtOnce(socket: Socket): void {
   socket.destroy();
 }
 
-/** How long a refused socket may stay open after its answer for the client to read it and close, ms. */
-const REFUSED_LINGER_MS = 5000;
+/** How long a socket may stay open after the gateway ended its side, for the client to read the rest and close, ms. */
+const HALF_CLOSED_LINGER_MS = 5000;
+
+/**
+ * Destroys `socket` if its peer has not closed within a few seconds of the gateway ending its
+ * side. Servers here allow half-open sockets (HTTP does; an HTTP/2 session closed gracefully only
+ * ends its socket and waits for the peer's FIN), so a client that never closes would otherwise
+ * hold the socket, and a unit of the connection bound, for good. With TLS, pass the TLS socket:
+ * its end is not the TCP socket's 'finish'.
+ */
+export function destroyAfterEnd(socket: Duplex): void {
+  let linger: NodeJS.Timeout | undefined;
+  socket.once('finish', () => {
+    linger = setTimeout(() => socket.destroy(), HALF_CLOSED_LINGER_MS);
+    linger.unref(); // the socket itself keeps the process up while it is open
+  });
+  socket.once('close', () => clearTimeout(linger));
+}
 
 /**
  * Answers `err` as an HTTP/1.1 problem on a raw socket and closes it: whatever else the client
- * sends is discarded unread, and a client that never closes its side is cut after a few seconds
- * (HTTP servers allow half-open sockets, so it would otherwise stay open for good).
+ * sends is discarded unread, and a client that never closes its side is cut after a few seconds.
  */
 export function answerAndClose(socket: Duplex, err: unknown): void {
   const p = problemOf(err);
@@ -121,6 +149,5 @@ export function answerAndClose(socket: Duplex, err: unknown): void {
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
   socket.resume();
-  const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
-  socket.once('close', () => clearTimeout(linger));
+  destroyAfterEnd(socket);
 }

@@ -6,7 +6,10 @@
  *   socket, a trickled body, an idle keep-alive) while answers may take longer (long-poll,
  *   WebSocket); gRPC connections that never send the HTTP/2 preface, stop answering pings or sit
  *   idle are closed, calls and streams in use are not;
- * - with TLS: a handshake never finished is cut; a connection past its maximum age gets GOAWAY.
+ * - with TLS: a handshake never finished is cut; a connection past its maximum age gets GOAWAY;
+ * - a client that never closes its side cannot keep a socket the gateway has ended (an HTTP/2
+ *   session closed gracefully only ends its socket), and closing the gateway destroys every
+ *   connection it accepted, whatever the clients do.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +24,7 @@ import { eventually } from '../support/test-gateway.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { readStream, type Msg } from '../support/grpc-streams.js';
 import { WsTestClient } from '../support/ws-client.js';
-import { rawConnect, sleep, type RawConn, type RawOptions } from '../support/raw-conn.js';
+import { H2, h2Frames, idleH2Client, rawConnect, sleep, upgradeRequest, type RawConn, type RawOptions } from '../support/raw-conn.js';
 
 let zk: ZkStandalone;
 let cert: TestCert;
@@ -208,6 +211,47 @@ describe('deadlines close slow and silent connections (plaintext)', () => {
     assert.ok((await metric(gw.httpPort, 'zkgate_listener_timeouts_total{listener="grpc",phase="preface"}')) >= 2);
   });
 });
+
+test('gRPC: an idle connection gets GOAWAY after maxConnectionIdleMs; a client that never closes its side is cut', async () => {
+  const gw = await gateway({}, { maxConnectionIdleMs: 2500, keepaliveTimeMs: 1000, keepaliveTimeoutMs: 5000 });
+  try {
+    const started = Date.now();
+    const idle = await rawConnect({ port: gw.grpcPort });
+    idleH2Client(idle); // answers the keepalive pings, so only the idle bound can end it
+    const frames = h2Frames(await idle.until((b) => h2Frames(b).some((f) => f.type === H2.GOAWAY), 15_000));
+    assert.ok(Date.now() - started >= 2400, `GOAWAY after ${Date.now() - started} ms, before maxConnectionIdleMs`);
+    assert.ok(frames.some((f) => f.type === H2.PING), 'keepalive pings were sent (and answered)');
+    assert.equal(frames.find((f) => f.type === H2.GOAWAY)?.payload.readUInt32BE(4), 0, 'NO_ERROR: please reconnect');
+    await idle.closed; // the gateway's FIN; this client never sends its own
+    await eventually(() => gw.connections().grpc === 0, 15_000, 'the half-closed connection dropped by the gateway');
+  } finally {
+    await gw.close();
+  }
+});
+
+for (const tls of [false, true]) {
+  test(`closing the gateway destroys every connection it accepted, whatever the clients do (${tls ? 'TLS' : 'plain'})`, async () => {
+    const gw = await gateway({}, {}, tls);
+    const at = (port: number, alpn?: string[]): RawOptions => (tls ? { port, ca: cert.cert, ...(alpn ? { alpn } : {}) } : { port });
+    const h2 = await rawConnect(at(gw.grpcPort, ['h2']));
+    idleH2Client(h2); // a live HTTP/2 session that will never send its FIN
+    const noPreface = await rawConnect(at(gw.grpcPort, ['h2']));
+    const ws = await rawConnect(at(gw.httpPort));
+    ws.socket.write(upgradeRequest('/v1/ws')); // upgraded, then deaf to the close frame
+    const refused = await rawConnect(at(gw.httpPort));
+    refused.socket.write(upgradeRequest('/v1/elsewhere'));
+    const headers = await rawConnect(at(gw.httpPort));
+    headers.socket.write('GET /healthz HTTP/1.1\r\n'); // headers never finished
+    assert.match((await ws.until((b) => b.includes('\r\n\r\n'))).toString('latin1'), /^HTTP\/1.1 101 /);
+    assert.equal((await refused.response()).status, 404);
+    await h2.until((b) => h2Frames(b).some((f) => f.type === H2.SETTINGS));
+    assert.deepEqual(gw.connections(), { http: 3, grpc: 2 });
+    await gw.close();
+    await eventually(() => gw.connections().http === 0 && gw.connections().grpc === 0, 4000, 'no accepted connection left after close');
+    await eventually(() => [h2, noPreface, ws, refused, headers].every((c) => c.isClosed()), 4000, 'every client saw its connection end');
+    resetAll([h2, noPreface, ws, refused, headers]);
+  });
+}
 
 describe('deadlines and connection age with TLS', () => {
   let gw: RunningGateway;

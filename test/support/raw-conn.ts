@@ -204,3 +204,47 @@ export function wsCloseCode(frames: readonly WsFrame[]): number | null {
   const close = frames.find((f) => f.opcode === 0x8);
   return close && close.payload.length >= 2 ? close.payload.readUInt16BE(0) : null;
 }
+
+/** The HTTP/2 client connection preface: the magic and an empty SETTINGS frame. */
+export const H2_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
+
+/** An HTTP/2 frame as received: type, flags and payload. */
+export interface H2Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly payload: Buffer;
+}
+
+/** The complete HTTP/2 frames in `b` (server to client: no preface), from its start. */
+export function h2Frames(b: Buffer): H2Frame[] {
+  const out: H2Frame[] = [];
+  let at = 0;
+  while (at + 9 <= b.length) {
+    const length = b.readUIntBE(at, 3);
+    if (at + 9 + length > b.length) break;
+    out.push({ type: b[at + 3] as number, flags: b[at + 4] as number, payload: b.subarray(at + 9, at + 9 + length) });
+    at += 9 + length;
+  }
+  return out;
+}
+
+/** HTTP/2 frame types used here (RFC 9113 §6). */
+export const H2 = { SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7 } as const;
+
+/**
+ * Makes a raw connection a minimal, well-behaved HTTP/2 client that opens no stream: it sends the
+ * preface, acknowledges the server's SETTINGS and answers every PING, so keepalive never cuts it
+ * and only the idle or age bounds can. It never closes its side on its own (a hostile client).
+ */
+export function idleH2Client(conn: RawConn): void {
+  conn.socket.write(H2_PREFACE);
+  let answered = 0;
+  conn.socket.on('data', () => {
+    const frames = h2Frames(conn.received());
+    for (const f of frames.slice(answered)) {
+      if (f.type === H2.SETTINGS && !(f.flags & 0x1)) conn.socket.write(Buffer.from([0, 0, 0, H2.SETTINGS, 0x1, 0, 0, 0, 0]));
+      if (f.type === H2.PING && !(f.flags & 0x1)) conn.socket.write(Buffer.concat([Buffer.from([0, 0, 8, H2.PING, 0x1, 0, 0, 0, 0]), f.payload]));
+    }
+    answered = frames.length;
+  });
+}

@@ -10,7 +10,7 @@ import { ServerCredentials } from '@grpc/grpc-js';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { GrpcListenerConfig } from '../../config/schema.js';
-import { closeAtOnce, ConnectionGuard, guardConnections } from '../listener-guard.js';
+import { closeAtOnce, ConnectionGuard, destroyAfterEnd, guardConnections } from '../listener-guard.js';
 import { countListenerTimeout } from '../metrics.js';
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4), followed by a SETTINGS frame. */
@@ -25,6 +25,8 @@ export interface GrpcListener {
   readonly guard: ConnectionGuard;
   /** Stops accepting and drops connections still in their handshake or preface; idempotent. */
   close(): void;
+  /** Destroys every connection still open, HTTP/2 sessions included (after grpc-js' shutdown). */
+  destroyAll(): void;
 }
 
 export interface GrpcListenerOptions extends GrpcListenerConfig {
@@ -49,7 +51,10 @@ export async function listenGrpc(server: GrpcServer, opts: GrpcListenerOptions):
     });
   };
   if (opts.tls) {
-    front.on('secureConnection', (socket: TLSSocket) => accepted(socket));
+    front.on('secureConnection', (socket: TLSSocket) => {
+      destroyAfterEnd(socket); // the TCP socket below never sees the TLS socket's end
+      accepted(socket);
+    });
     front.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') countListenerTimeout('grpc', 'handshake');
       socket.destroy();
@@ -75,6 +80,9 @@ export async function listenGrpc(server: GrpcServer, opts: GrpcListenerOptions):
       closed = true;
       front.close(() => guard.close());
       for (const socket of pending) socket.destroy();
+    },
+    destroyAll() {
+      guard.destroyAll();
     },
   };
 }

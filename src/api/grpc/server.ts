@@ -85,13 +85,19 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
     (closing ??= new Promise<void>((resolve) => {
       stop();
       listener.close();
+      // Whichever way grpc-js ends, no socket stays: a session it closed gracefully only ends its
+      // socket and waits for a FIN that a hostile or hung client never sends.
+      const done = (): void => {
+        listener.destroyAll();
+        resolve();
+      };
       const force = setTimeout(() => {
         server.forceShutdown();
-        resolve();
+        done();
       }, graceMs);
       server.tryShutdown(() => {
         clearTimeout(force);
-        resolve();
+        done();
       });
     }));
   return { port: listener.port, guard: listener.guard, close };
