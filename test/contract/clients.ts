@@ -472,11 +472,16 @@ async function wsContract(ep: Endpoint): Promise<ContractClient> {
     throw err.code ? new CallError(err.code, {}, err.message) : err;
   });
   let seq = 0;
+  // A message over wsMaxMessageBytes is cut from its frame header: the socket closes 1009 and the
+  // call fails with the code the error table gives that close code; any other close is CLOSED.
+  const closed = ws.closed.then((e): never => {
+    throw new CallError(e.code === 1009 ? 'PAYLOAD_TOO_LARGE' : 'CLOSED', { closeCode: e.code }, `closed ${e.code} ${e.reason}`);
+  });
+  closed.catch(() => undefined);
   const c = async (method: string, params: Obj): Promise<Obj> => {
     const id = `c${++seq}`;
     ws.send({ op: 'call', id, method, params: Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) });
-    // A message too large to parse is answered by an error without an id.
-    const m: Json = await ws.take((x) => (x.id === id && x.type === 'result') || (x.type === 'error' && (x.id === id || x.id === undefined)), 30_000);
+    const m: Json = await Promise.race([ws.take((x) => (x.id === id && x.type === 'result') || (x.type === 'error' && x.id === id), 30_000), closed]);
     if (m.type === 'error') throw new CallError(m.code as string, (m.details ?? {}) as Obj, m.message as string);
     return m.result as Obj;
   };
