@@ -39,6 +39,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   // ABORTED, not DEADLINE_EXCEEDED: the wait ended on the gateway's side with an answer (who
   // holds it), which clients must not mistake for a transport timeout.
   LOCK_NOT_ACQUIRED: { http: 409, grpc: 10, ws: 4409, title: 'Lock not acquired within the wait' },
+  PERMITS_NOT_ACQUIRED: { http: 409, grpc: 10, ws: 4409, title: 'Semaphore permits not acquired within the wait' },
   NOT_ELECTED: { http: 409, grpc: 10, ws: 4409, title: 'Not elected within the wait' },
   NOT_LEADER: { http: 409, grpc: 9, ws: 4409, title: 'Not the current leader' },
   CONTENDER_LOST: { http: 410, grpc: 10, ws: 4410, title: 'Queue node deleted by someone else' },

@@ -13,6 +13,7 @@ import {
   type ElectionListing,
   type LockInspection,
   type LockListing,
+  type SemaphoreInspection,
   type Leader,
   type LeaderState,
   type Leadership,
@@ -131,6 +132,11 @@ export function lockInspectionJson(lock: LockInspection): Record<string, unknown
 /** The locks under a path (`GET /v1/recipes/locks/{path}`). */
 export function lockListingJson(l: LockListing): Record<string, unknown> {
   return { path: l.path, locks: l.locks.map(lockInspectionJson), truncated: l.truncated, limit: l.limit };
+}
+
+/** A semaphore's holders, waiting lease node and internal lock queue. */
+export function semaphoreInspectionJson(s: SemaphoreInspection): Record<string, unknown> {
+  return { semaphorePath: s.semaphorePath, maxPermits: s.maxPermits, holders: s.holders.map(contenderJson), waiting: s.waiting.map(contenderJson), lockQueue: s.lockQueue.map(contenderJson) };
 }
 
 /** The elections under a path (`GET /v1/recipes/elections/{path}`). */

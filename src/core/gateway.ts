@@ -14,6 +14,7 @@ import { NodeService } from './nodes/node-service.js';
 import { ElectionService } from './recipes/election.js';
 import { LockService } from './recipes/lock.js';
 import { QueueService } from './recipes/queue.js';
+import { SemaphoreService } from './recipes/semaphore.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { OwnedNodes } from './leases/owned-nodes.js';
 import { TenantRegistry } from './tenants/registry.js';
@@ -64,6 +65,8 @@ export class Gateway {
   readonly elections: ElectionService;
   /** Work queues (Curator SimpleDistributedQueue layout; claims over leases). */
   readonly queues: QueueService;
+  /** Counting semaphores (Curator InterProcessSemaphoreV2 layout) over leases. */
+  readonly semaphores: SemaphoreService;
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
   /** Present when several instances run as a cluster (config `cluster.secret`). */
@@ -95,12 +98,14 @@ export class Gateway {
     this.locks = new LockService(queue);
     this.elections = new ElectionService(queue);
     this.queues = new QueueService(this.owned);
+    this.semaphores = new SemaphoreService(queue);
     this.services = {
       auth: this.auth,
       leases: this.leases,
       locks: this.locks,
       elections: this.elections,
       queues: this.queues,
+      semaphores: this.semaphores,
       watches: this.watches,
       nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),
     };

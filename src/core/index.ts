@@ -13,6 +13,7 @@ export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipe
 export type { ScopedConnection } from './facade/connection.js';
 export type { Delivery, ScopedQueues, TakeOptions } from './facade/queues.js';
 export { QueueService, DELIVERY_MODES, ITEM_PREFIX, CLAIMS_NODE, queueOrder, type ClaimOutcome, type DeliveryMode, type QueueClaim, type QueueInspection, type QueueItem, type QueuedItem } from './recipes/queue.js';
+export type { ScopedSemaphores } from './facade/semaphores.js';
 export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, flushLogs, silentLogger, type Logger } from './logger.js';
 export { NodeService } from './nodes/node-service.js';
@@ -34,6 +35,7 @@ export { LOCK_FLAVOURS, curatorFlavour, curatorSortKey, kazooFlavour, lockFlavou
 export { SequentialQueue, listContenders, type Contender, type EnqueueOptions, type LeaveOutcome, type QueueOutcome } from './recipes/sequential-queue.js';
 export { LockService, LOCK_DEFAULTS, MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type LockListing, type ReleaseResult } from './recipes/lock.js';
 export { ElectionService, type CampaignOptions, type ElectionListing, type ElectionSummary, type Leader, type LeaderPoll, type LeaderState, type Leadership } from './recipes/election.js';
+export { SemaphoreService, MAX_PERMITS, MAX_PERMITS_PER_ACQUIRE, type Permit, type SemaphoreAcquireOptions, type SemaphoreGrant, type SemaphoreInspection, type SemaphoreRelease } from './recipes/semaphore.js';
 export { findQueues, type CatalogBounds, type CatalogOptions } from './recipes/catalog.js';
 export { checkLimit, pageOf, walkTree, type Page, type PageOptions, type TreeNode, type TreeWalk } from './nodes/listing.js';
 export { WatchHub, type WatchStream } from './watch/hub.js';

@@ -149,15 +149,16 @@ const route = fc.constantFrom(
   '/v1/nodes/', '/v1//nodes', '/V1/nodes', '/v2/nodes', '/v1/nodes/../leases', '/healthz', '/readyz', '/docs', '/openapi.yaml', '/nope',
   // queue.ts routes
   '/v1/queues', '/v1/queue-take', '/v1/queue-ack', '/v1/queue-release',
+  '/v1/semaphores', '/v1/semaphores',
 );
 /** Routes whose URL remainder is a znode path. */
-const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue'];
+const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue', '/v1/semaphores'];
 const queryValue = fc.oneof(
   fc.constantFrom('true', 'false', '1', '0', '', '-1', '2147483648', '9'.repeat(30), '1e3', '0x10', 'NaN', 'persistent', 'ephemeral', 'container', 'ttl', 'ttl_sequential',
     'persistent_sequential', 'base64', 'utf8', 'LEASE', '%00', '%2F'),
   fc.string({ maxLength: 10 }).map(enc),
 );
-const query = fc.array(fc.tuple(fc.constantFrom('recursive', 'version', 'stat', 'encoding', 'mode', 'ttlMs', 'createParents', 'leaseId', 'wait', 'x'), queryValue), { maxLength: 4 });
+const query = fc.array(fc.tuple(fc.constantFrom('recursive', 'version', 'stat', 'encoding', 'mode', 'ttlMs', 'createParents', 'leaseId', 'wait', 'x', 'maxPermits', 'countPath', 'node'), queryValue), { maxLength: 4 });
 const authHeader = fc.constantFrom<string | undefined>(
   undefined, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.read}`, `Bearer ${KEYS.scoped}`, `Bearer ${KEYS.scoped}`, `Bearer ${generateApiKey()}`, 'Bearer', 'Bearer  ', `Basic ${KEYS.admin}`,
   `bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}x`, `Bearer ${KEYS.admin.toUpperCase()}`, 'Bearer zkg_', `Bearer ${'A'.repeat(2000)}`,
@@ -197,8 +198,26 @@ const queueBody = fc.record(
   { requiredKeys: [] },
 );
 const grantBody = fc.record({ ttlMs: fc.oneof(fc.integer(), fc.constantFrom(0, 999, 1000, 3600000, 3600001, 1.5)) }, { requiredKeys: [] });
+/**
+ * Semaphore acquires: valid ones never wait or miss (waitMs absent or 0, N of a million or more,
+ * the only valid countPath /fz/sem-count seeded as large), so a refusal is bad input, which must
+ * change nothing (no count seeded, no container created).
+ */
+const semaphoreBody = fc.record(
+  {
+    leaseId: fc.constantFrom('LEASE', 'LEASE', 'gw-x.00', ''),
+    permits: fc.constantFrom(1, 1, 2, 0, -1, 1001, 1.5, 'x', 2 ** 31),
+    maxPermits: fc.constantFrom(1_000_000, 2 ** 31 - 1, 0, -3, 2 ** 31, 1.5, 'x', null),
+    countPath: fc.constantFrom('/fz/sem-count', 'relative', '', '/', '/a/../b', '/a/\u0000', 'x'.repeat(300)),
+    waitMs: fc.constantFrom(0, -1, 1.5, 600_001, 'x'),
+    data: fc.string({ maxLength: 10 }),
+    mode: fc.constantFrom('read', 'bogus'),
+  },
+  { requiredKeys: [] },
+);
 const body = fc.oneof(
   { weight: 3, arbitrary: fc.constant<string | Buffer | undefined>(undefined) },
+  { weight: 2, arbitrary: semaphoreBody.map((b) => JSON.stringify(b)) },
   { weight: 8, arbitrary: maybeExtra(createBody).map((b) => JSON.stringify(b)) },
   { weight: 3, arbitrary: maybeExtra(setBody).map((b) => JSON.stringify(b)) },
   { weight: 2, arbitrary: maybeExtra(aclBody).map((b) => JSON.stringify(b)) },
@@ -403,7 +422,7 @@ const CLIENT_STATUSES = new Set<number>([
 ]);
 
 interface GrpcReq {
-  service: 'Znodes' | 'Leases' | 'Queues';
+  service: 'Znodes' | 'Leases' | 'Queues' | 'Semaphores';
   method: string;
   req: Record<string, unknown>;
   auth?: string;
@@ -426,10 +445,14 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       ['Znodes', 'Get'], ['Znodes', 'Exists'], ['Znodes', 'Children'], ['Znodes', 'Create'], ['Znodes', 'Create'], ['Znodes', 'Create'], ['Znodes', 'Set'],
       ['Znodes', 'Delete'], ['Znodes', 'GetAcl'], ['Znodes', 'SetAcl'], ['Znodes', 'Sync'], ['Leases', 'Grant'], ['Leases', 'Revoke'], ['Leases', 'TimeToLive'],
       ['Queues', 'Put'], ['Queues', 'Take'], ['Queues', 'Ack'], ['Queues', 'Release'], ['Queues', 'Inspect'],
+      ['Semaphores', 'Acquire'], ['Semaphores', 'Acquire'], ['Semaphores', 'Release'], ['Semaphores', 'Inspect'],
     ),
     deliveryMode: fc.oneof(fc.constantFrom('DELIVERY_MODE_AT_MOST_ONCE', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_UNSPECIFIED'), fc.integer({ min: -1, max: 5 })),
     waitMs: fc.option(fc.record({ value: fc.constantFrom(0, 0, 30, -1, 600_001) }), { freq: 1 }),
     item: fc.constantFrom('qn-0000000000', 'qn-0000000001', 'claims', '', '/q/qn-0000000000', '../x'),
+    permits: fc.option(fc.record({ value: fc.constantFrom(1, 2, 0, -1, 1001, 2 ** 31 - 1) }), { freq: 3 }),
+    maxPermits: fc.option(fc.record({ value: fc.constantFrom(1_000_000, 2 ** 31 - 1, 0, -5) }), { freq: 4 }),
+    countPath: fc.constantFrom('', '', '', '/fz/sem-count', 'relative', '/', '/a/../b'),
     path: grpcPathArb,
     data: fc.uint8Array({ maxLength: 600 }),
     mode: fc.oneof(
@@ -452,7 +475,7 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
     garbage: fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
   })
   .map((g): GrpcReq => {
-    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues', string];
+    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues' | 'Semaphores', string];
     const mode = String(g.mode);
     // Mostly the fields a mode wants, so creates also succeed; sometimes the wrong ones.
     const lease = (mode.includes('EPHEMERAL') || method !== 'Create' ? g.leaseId : g.plainLeaseId).replace('LEASE', leaseId);
@@ -479,7 +502,14 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       Release: { path: g.path, leaseId: lease, item: g.item },
       Inspect: { path: g.path },
     };
-    return { service, method, req: (service === 'Queues' ? queue[method] : reqs[method]) ?? {}, auth: g.auth, tenant: g.tenant, ...(g.garbage ? { garbage: g.garbage } : {}) };
+    // Never a wait (wait_ms 0): a valid acquire either holds at once or misses.
+    const semaphore: Record<string, Record<string, unknown>> = {
+      Acquire: { path: g.path, leaseId: g.leaseId.replace('LEASE', leaseId), permits: g.permits, maxPermits: g.maxPermits, countPath: g.countPath, waitMs: { value: 0 }, data: Buffer.from(g.data.slice(0, 20)) },
+      Release: { path: g.path, leaseId: g.leaseId.replace('LEASE', leaseId), node: '' },
+      Inspect: { path: g.path, maxPermits: g.maxPermits, countPath: g.countPath },
+    };
+    const req = service === 'Semaphores' ? semaphore[method] : service === 'Queues' ? queue[method] : reqs[method];
+    return { service, method, req: req ?? {}, auth: g.auth, tenant: g.tenant, ...(g.garbage ? { garbage: g.garbage } : {}) };
   });
 
 type UnaryFn = (req: unknown, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
@@ -538,6 +568,12 @@ const wsOp = fc.oneof(
   fc.record({ op: fc.constant('lease_grant'), ttlMs: fc.oneof(fc.integer(), fc.constantFrom(1000, 60_000, 1.5, -1)) }),
   fc.record({ op: fc.constant('lease_attach'), leaseId: fc.constantFrom('LEASE', 'gw-x.00', '', 'x'.repeat(300)) }),
   fc.record({ op: fc.constant('ping'), data: fc.anything({ maxDepth: 2 }) }, { requiredKeys: ['op'] }),
+  fc.record({
+    op: fc.constant('call'),
+    id: wsId,
+    method: fc.constantFrom('Semaphores.Acquire', 'Semaphores.Acquire', 'Semaphores.Release', 'Semaphores.Inspect', 'Semaphores.Bogus'),
+    params: fc.tuple(grpcPathArb, semaphoreBody).map(([path, b]) => ({ path, ...b })),
+  }),
   fc.record({ op: fc.constantFrom('PING', 'bogus', '', 'subscribe '), extra: fc.anything({ maxDepth: 1 }) }, { requiredKeys: [] }),
 );
 const wsFrame = fc.oneof(

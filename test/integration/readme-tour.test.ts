@@ -73,6 +73,7 @@ describe('README', () => {
       'docs/websocket.md › ## Connecting',
       'docs/recipes.md › ### Client libraries: PHP and Python',
       'docs/recipes.md › ## Queues',
+      'docs/recipes.md › ## Semaphores (Curator InterProcessSemaphoreV2 layout)',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
@@ -114,6 +115,14 @@ describe('README', () => {
     for (const expected of ['"item":"qn-0000000000"', '"length":2,"claimed":0', '"mode":"at_most_once"', '"mode":"claim"', '"acked":true', '"code":"QUEUE_EMPTY"', 'PUT job-3', 'ACK w1 job-3']) {
       assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
     }
+  });
+
+  test('semaphores work as written: curl and Python', async () => {
+    const out = await bash(shBlock('## Semaphores (Curator InterProcessSemaphoreV2 layout)', 0, 'docs/recipes.md'));
+    for (const expected of ['"semaphorePath":"/pools/db"', '"code":"PERMITS_NOT_ACQUIRED"', '"released":true', '"agreedMaxPermits":3']) {
+      assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
+    assert.match(await bash(shBlock('## Semaphores (Curator InterProcessSemaphoreV2 layout)', 1, 'docs/recipes.md')), /^working with permit \/pools\/api\/leases\/_c_.*-lease-\d{10} token \d+$/m);
   });
 
   test('the listings work as written: leases, locks under a path, ls -R, children in pages', async () => {

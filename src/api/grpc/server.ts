@@ -14,6 +14,7 @@ import { gatewayHealth } from './health.js';
 import { leasesService } from './leases.js';
 import { locksService } from './locks.js';
 import { znodesService } from './nodes.js';
+import { semaphoresService } from './semaphores.js';
 import { watchService } from './watch.js';
 import { queuesService } from './queues.js';
 import { lenientDecoding } from './malformed.js';
@@ -23,7 +24,7 @@ import type { ConnectionGuard } from '../listener-guard.js';
 const require = createRequire(import.meta.url);
 
 /** The zkgate.v1 proto files, relative to proto/. */
-export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue'].map((f) => `zkgate/v1/${f}.proto`);
+export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore'].map((f) => `zkgate/v1/${f}.proto`);
 
 /** How proto-loader maps messages to objects: camelCase fields (the core's names), enum names, int64 as numbers. */
 export const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
@@ -44,6 +45,7 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
   Elections: electionsService,
   Watch: watchService,
   Queues: queuesService,
+  Semaphores: semaphoresService,
 };
 
 /** The `grpc` config plus the listen address and the TLS files' contents (absent = plaintext). */

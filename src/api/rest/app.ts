@@ -13,6 +13,7 @@ import { leasesRouter } from './leases.js';
 import { authenticate, scopeOf } from './params.js';
 import { lockListRouter, locksRouter } from './locks.js';
 import { electionListRouter, electionsRouter } from './elections.js';
+import { semaphoresRouter } from './semaphores.js';
 import { watchRouter } from './watch.js';
 import { queueClaimRouter, queueTakeRouter, queuesRouter } from './queues.js';
 import { ZkgateError } from '../../core/index.js';
@@ -75,6 +76,7 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/leases', leasesRouter());
   app.use('/v1/locks', locksRouter());
   app.use('/v1/elections', electionsRouter());
+  app.use('/v1/semaphores', semaphoresRouter());
   app.use('/v1/recipes/locks', lockListRouter());
   app.use('/v1/recipes/elections', electionListRouter());
   app.use('/v1/watch', watchRouter(gw));

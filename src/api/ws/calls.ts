@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { CREATE_MODES, DELIVERY_MODES, LOCK_FLAVOURS, invalidArgument, type CreateMode, type DeliveryMode, type LockFlavour, type Scope } from '../../core/index.js';
 import { claimOutcomeJson, deliveryJson, queueInspectionJson } from '../queue-json.js';
-import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson } from '../json.js';
+import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson, semaphoreInspectionJson } from '../json.js';
 
 /** What a call runs with: the socket's caller (the core facade), and a signal aborted when the socket closes. */
 export interface CallContext {
@@ -88,6 +88,12 @@ export const WS_METHODS = {
   'Queues.Ack': method(o({ path, leaseId, item: node }), async (c, p) => claimOutcomeJson(await c.scope.queues.ack(p.path, p.leaseId, p.item), 'acked')),
   'Queues.Release': method(o({ path, leaseId, item: node }), async (c, p) => claimOutcomeJson(await c.scope.queues.release(p.path, p.leaseId, p.item), 'released')),
   'Queues.Inspect': method(o({ path, encoding }), async (c, p) => queueInspectionJson(await c.scope.queues.inspect(p.path), p.encoding)),
+  'Semaphores.Acquire': method(o({ path, leaseId, permits: int, maxPermits: int, countPath: z.string().optional(), waitMs: int, data, encoding }), (c, p) => {
+    const { data: d, encoding: e, leaseId: id, ...rest } = p;
+    return c.scope.semaphores.acquire(p.path, id, { ...rest, data: optBuffer(d, e), signal: c.signal });
+  }),
+  'Semaphores.Release': method(o({ path, leaseId, node: node.optional() }), (c, p) => c.scope.semaphores.release(p.path, p.leaseId, p.node)),
+  'Semaphores.Inspect': method(o({ path, maxPermits: int, countPath: z.string().optional() }), async (c, p) => semaphoreInspectionJson(await c.scope.semaphores.inspect(p.path, p))),
 } as const;
 
 export type WsMethod = keyof typeof WS_METHODS;

@@ -15,6 +15,7 @@ import type { NodeService } from '../nodes/node-service.js';
 import type { ElectionService } from '../recipes/election.js';
 import type { LockService } from '../recipes/lock.js';
 import type { QueueService } from '../recipes/queue.js';
+import type { SemaphoreService } from '../recipes/semaphore.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import { ScopedConnection } from './connection.js';
@@ -22,6 +23,7 @@ import { ScopedNodes } from './nodes.js';
 import { ScopedLeases } from './leases.js';
 import { ScopedElections, ScopedLocks } from './recipes.js';
 import { ScopedQueues } from './queues.js';
+import { ScopedSemaphores } from './semaphores.js';
 
 /** The raw services a scope wraps (core-internal). */
 export interface ScopeServices {
@@ -30,6 +32,7 @@ export interface ScopeServices {
   readonly locks: LockService;
   readonly elections: ElectionService;
   readonly queues: QueueService;
+  readonly semaphores: SemaphoreService;
   readonly watches: WatchHub;
   /** The node service for a tenant, bounded by path prefixes (empty: the whole chroot). */
   nodes(tenant: Tenant, prefixes: readonly string[]): NodeService;
@@ -84,6 +87,7 @@ export class Scope {
   readonly locks: ScopedLocks;
   readonly elections: ScopedElections;
   readonly queues: ScopedQueues;
+  readonly semaphores: ScopedSemaphores;
   private readonly ctx: ScopeContext;
 
   constructor(services: ScopeServices, readonly principal: Principal) {
@@ -93,6 +97,7 @@ export class Scope {
     this.locks = new ScopedLocks(this.ctx);
     this.elections = new ScopedElections(this.ctx);
     this.queues = new ScopedQueues(this.ctx);
+    this.semaphores = new ScopedSemaphores(this.ctx);
   }
 
   /** The caller's tenant name. */

@@ -24,7 +24,13 @@ export type OwnedKind =
   // queue.ts and barrier.ts
   | 'queue_claim'
   | 'barrier'
-  | 'barrier_member';
+  | 'barrier_member'
+  // semaphore.ts and rw-lock.ts
+  | 'permit'
+  | 'permit_wait'
+  | 'read_lock'
+  | 'write_lock'
+  | 'rwlock_wait';
 
 export interface LeaseStateEvent {
   readonly leaseId: string;

@@ -30,16 +30,18 @@ function compareUtf16(a: string, b: string): number {
 }
 
 /**
- * Curator's InterProcessMutex (`marker` = `lock-`) or LeaderLatch (`latch-`): node
- * `_c_<uuid with dashes>-<marker><seq>`; ALL children count, stable-sorted by `curatorSortKey`.
+ * Curator's InterProcessMutex (`marker` = `lock-`), LeaderLatch (`latch-`), InterProcessSemaphoreV2's
+ * leases (`lease-`) or a read-write lock's halves (`__READ__`, `__WRIT__`, with their shared
+ * `sortKey`): node `_c_<uuid with dashes>-<marker><seq>`; ALL children count, stable-sorted by
+ * `sortKey` (default `curatorSortKey` with `marker`).
  */
-export function curatorFlavour(marker: 'lock-' | 'latch-'): QueueFlavour {
+export function curatorFlavour(marker: string, sortKey: (name: string) => string = (name) => curatorSortKey(name, marker)): QueueFlavour {
   return {
     name: 'curator',
     newPrefix: () => `_c_${randomUUID()}-${marker}`,
     order: (children) =>
       children
-        .map((name) => ({ name, key: curatorSortKey(name, marker) }))
+        .map((name) => ({ name, key: sortKey(name) }))
         .sort((a, b) => compareUtf16(a.key, b.key)) // Array.prototype.sort is stable, like Collections.sort
         .map((e) => e.name),
   };

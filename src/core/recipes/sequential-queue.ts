@@ -12,6 +12,7 @@ import { ancestorsOf, joinPath, nameOf, type Stat, type ZkClient } from '../../z
 import { ZkgateError, toZkgateError } from '../errors.js';
 import type { Lease, OwnedKind } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
+import type { WatchEvent } from '../watch/types.js';
 import type { QueueFlavour } from './flavours.js';
 import { wake } from './wake.js';
 
@@ -27,6 +28,42 @@ export interface EnqueueOptions {
   readonly kinds: { readonly waiting: OwnedKind; readonly holding: OwnedKind };
   /** How many contenders hold at once (1 for a mutex or a leader). @defaultValue 1 */
   readonly maxHolders?: number;
+  /**
+   * Who holds, when it is not simply the first `maxHolders` (Curator's `getsTheLock` of a
+   * custom driver: a read lock, a semaphore's permit count). Replaces `maxHolders`.
+   */
+  readonly rule?: TurnRule;
+}
+
+/** What a waiter waits on: a node's data watch or its children watch. */
+export interface Watched {
+  readonly kind: 'data' | 'children';
+  readonly path: string;
+  /**
+   * Without it the wait ends when the node is gone (a predecessor); with it, when the node's
+   * zxid (mzxid for data, pzxid for children, "0" when missing) is no longer this one.
+   */
+  readonly seen?: string;
+}
+
+/** One pass's view for a `TurnRule`: the children in queue order, our index, the parent's pzxid. */
+export interface TurnView {
+  readonly parent: string;
+  readonly queue: readonly string[];
+  readonly index: number;
+  readonly pzxid: string;
+}
+
+/** Hold now, or wait until something in `watch` changes and look again. */
+export type Turn = { readonly held: true } | { readonly held: false; readonly watch: readonly Watched[] };
+
+/** Decides one pass (may read ZooKeeper, e.g. a shared count). */
+export type TurnRule = (view: TurnView) => Turn | Promise<Turn>;
+
+/** The standard rule: the first `maxHolders` hold; a waiter watches the node `maxHolders` ahead. */
+export function firstHolders(maxHolders: number): TurnRule {
+  return ({ parent, queue, index }) =>
+    index < maxHolders ? { held: true } : { held: false, watch: [{ kind: 'data', path: joinPath(parent, queue[index - maxHolders] as string) }] };
 }
 
 /** The outcome: held (with our node's stat) or given up after `waitMs` (our node is deleted). */
@@ -122,7 +159,7 @@ export class SequentialQueue {
   ): Promise<QueueOutcome> {
     for (;;) {
       signal.throwIfAborted();
-      const step = await this.step(lease, parent, node, opts.maxHolders ?? 1, opts.flavour);
+      const step = await this.step(lease, parent, node, opts.rule ?? firstHolders(opts.maxHolders ?? 1), opts.flavour);
       if (step.kind === 'held') return { held: true, node, stat: step.stat };
       if (step.kind === 'wait' && opts.waitMs === 0) return { held: false, reason: 'timeout' };
       if (Date.now() >= deadline) {
@@ -130,24 +167,27 @@ export class SequentialQueue {
         lease.assertUsable(); // LEASE_UNCERTAIN while ownership cannot be confirmed
         throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable until the deadline`, { path: parent });
       }
-      let unfollow = (): void => undefined;
+      const unfollow: (() => void)[] = [];
       const arm =
         step.kind === 'wait'
           ? (w: () => void): void => {
-              // Wake when the hub sees the predecessor gone (or cannot follow it): then list again.
-              unfollow = this.owned.hub.follow(lease.tenant, 'data', step.predecessor, { deliver: (ev) => void (ev.stat ? undefined : w()), fail: () => w() });
+              // Wake when the hub sees a watched node change (or cannot follow it): then list again.
+              for (const t of step.watch) {
+                const changed = (ev: WatchEvent): boolean => (t.seen === undefined ? !ev.stat : ev.zxid !== t.seen);
+                unfollow.push(this.owned.hub.follow(lease.tenant, t.kind, t.path, { deliver: (ev) => void (changed(ev) ? w() : undefined), fail: () => w() }));
+              }
             }
           : undefined;
       try {
         await wake({ deadline, signal, states: [lease.tenant, lease], arm });
       } finally {
-        unfollow();
+        for (const off of unfollow) off();
       }
     }
   }
 
   /**
-   * One pass over the children: `held`; `wait` (for `predecessor` to go); `unreachable`
+   * One pass over the children: `held`; `wait` (for something in `watch` to change); `unreachable`
    * (session down); `uncertain` (first in line, but the lease is not active, so holding cannot
    * be confirmed yet).
    */
@@ -155,9 +195,9 @@ export class SequentialQueue {
     lease: Lease,
     parent: string,
     node: string,
-    maxHolders: number,
+    rule: TurnRule,
     flavour: QueueFlavour,
-  ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; predecessor: string } | { kind: 'unreachable' | 'uncertain' }> {
+  ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; watch: readonly Watched[] } | { kind: 'unreachable' | 'uncertain' }> {
     const lost = (): ZkgateError => new ZkgateError('CONTENDER_LOST', `${node}: our queue node was deleted by someone else`, { node });
     try {
       const client = lease.tenant.client();
@@ -167,13 +207,14 @@ export class SequentialQueue {
       const queue = flavour.order(listing.children);
       const index = queue.indexOf(nameOf(node));
       if (index < 0) throw lost();
-      if (index < maxHolders) {
+      const turn = await rule({ parent, queue, index, pzxid: listing.stat.pzxid });
+      if (turn.held) {
         if (lease.state !== 'active') return { kind: 'uncertain' };
         const stat = await client.exists(node);
         if (!stat) throw lost();
         return { kind: 'held', stat };
       }
-      return { kind: 'wait', predecessor: joinPath(parent, queue[index - maxHolders] as string) };
+      return { kind: 'wait', watch: turn.watch };
     } catch (err) {
       const e = toZkgateError(err, parent);
       if (e.code === 'UNAVAILABLE') return { kind: 'unreachable' };

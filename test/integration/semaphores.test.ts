@@ -1,0 +1,198 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
+
+interface Grant {
+  semaphorePath: string;
+  maxPermits: number;
+  permits: { node: string; fencingToken: string }[];
+  leaseState: string;
+  trustMs: number;
+}
+interface Inspection {
+  maxPermits: number | null;
+  holders: { node: string; data: string }[];
+  waiting: { node: string }[];
+  lockQueue: { node: string }[];
+}
+
+describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 layout)', () => {
+  const env = zkAndGateway();
+
+  const lease = async (ttlMs = 30_000): Promise<string> => ((await env.g.rest.json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
+  const acquire = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/semaphores${path}`, body);
+  const release = (path: string, leaseId: string, node?: string) => env.g.rest.json('DELETE', `/v1/semaphores${path}`, undefined, { query: node ? { leaseId, node } : { leaseId } });
+  const inspect = async (path: string, maxPermits?: number): Promise<Inspection> =>
+    (await env.g.rest.json('GET', `/v1/semaphores${path}`, undefined, maxPermits ? { query: { maxPermits } } : {})).body as Inspection;
+  const children = async (path: string): Promise<string[]> => {
+    const r = await env.g.rest.json('GET', `/v1/children${path}`);
+    return r.status === 404 ? [] : ((r.body as { children: { name: string }[] }).children.map((c) => c.name) ?? []);
+  };
+  /** Every node under the semaphore's `leases` and `locks`. */
+  const nodesOf = async (path: string): Promise<string[]> => [...(await children(`${path}/leases`)), ...(await children(`${path}/locks`))];
+  const owned = async (id: string): Promise<{ state: string; owned: { path: string; kind: string }[] }> =>
+    (await env.g.rest.json('GET', `/v1/leases/${id}`)).body as { state: string; owned: { path: string; kind: string }[] };
+
+  test('semaphore › N holders at once in Curator\'s layout; the next acquirer waits, a try misses and leaves nothing', async () => {
+    const path = uniquePath('sem');
+    const [a, b, c] = [await lease(), await lease(), await lease()];
+    const ga = await acquire(path, { leaseId: a, maxPermits: 2, data: 'a' });
+    assert.equal(ga.status, 200, JSON.stringify(ga.body));
+    const gb = (await acquire(path, { leaseId: b, maxPermits: 2 })).body as Grant;
+    assert.deepEqual((await children(path)).sort(), ['leases', 'locks'], 'Curator\'s two children');
+    for (const p of [...(ga.body as Grant).permits, ...gb.permits]) assert.match(p.node, new RegExp(`^${path}/leases/_c_[0-9a-f-]{36}-lease-\\d{10}$`));
+    assert.ok(BigInt(gb.permits[0]!.fencingToken) > BigInt((ga.body as Grant).permits[0]!.fencingToken));
+    assert.deepEqual(await children(`${path}/locks`), [], 'the internal lock is let go once a permit is held');
+
+    const miss = await acquire(path, { leaseId: c, maxPermits: 2 });
+    assert.equal(miss.status, 409);
+    assert.equal((miss.body as Problem).code, 'PERMITS_NOT_ACQUIRED');
+    assert.equal((miss.body as Problem).details?.holders, 2);
+    assert.equal((await nodesOf(path)).length, 2, 'a missed try leaves no node');
+
+    const waiting = acquire(path, { leaseId: c, maxPermits: 2, waitMs: 20_000 });
+    await eventually(async () => (await inspect(path, 2)).waiting.length === 1, 10_000, 'c to wait');
+    const seen = await inspect(path, 2);
+    assert.deepEqual([seen.holders.length, seen.lockQueue.length, seen.holders[0]?.data], [2, 1, 'a']);
+    assert.equal((await release(path, a)).status, 200);
+    const gc = await waiting;
+    assert.equal(gc.status, 200, JSON.stringify(gc.body));
+    assert.equal((await inspect(path, 2)).holders.length, 2);
+    assert.deepEqual((await owned(c)).owned.map((o) => o.kind), ['permit']);
+    for (const id of [b, c]) assert.equal(((await release(path, id)).body as { released: boolean }).released, true);
+    assert.equal(((await release(path, c)).body as { reason: string }).reason, 'not_owned', 'idempotent');
+    assert.deepEqual(await nodesOf(path), []);
+  });
+
+  test('semaphore › k permits at once; a wait that ends with only some taken gives them all back', async () => {
+    const path = uniquePath('sem-k');
+    const [a, b] = [await lease(), await lease()];
+    const ga = (await acquire(path, { leaseId: a, maxPermits: 3, permits: 2 })).body as Grant;
+    assert.equal(ga.permits.length, 2);
+    const r = await acquire(path, { leaseId: b, maxPermits: 3, permits: 2, waitMs: 600 });
+    assert.equal(r.status, 409, JSON.stringify(r.body));
+    assert.equal((r.body as Problem).code, 'PERMITS_NOT_ACQUIRED');
+    assert.equal((await nodesOf(path)).length, 2, 'b\'s first permit was given back, its waiting node and lock node deleted');
+    assert.deepEqual((await owned(b)).owned, []);
+    // One permit released by node: b's two fit now.
+    assert.equal(((await release(path, a, ga.permits[0]!.node)).body as { nodes: string[] }).nodes.length, 1);
+    const gb = await acquire(path, { leaseId: b, maxPermits: 3, permits: 2, waitMs: 5000 });
+    assert.equal(gb.status, 200, JSON.stringify(gb.body));
+    assert.equal((await inspect(path, 3)).holders.length, 3);
+  });
+
+  test('semaphore › cancel-safety: a waiter whose client disconnects, or whose lease is revoked, leaves no node', async () => {
+    const path = uniquePath('sem-cancel');
+    const a = await lease();
+    assert.equal((await acquire(path, { leaseId: a, maxPermits: 1 })).status, 200);
+    const b = await lease();
+    const ac = new AbortController();
+    const pending = fetch(`${env.g.base}/v1/semaphores${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ leaseId: b, maxPermits: 1, waitMs: 30_000 }),
+      signal: ac.signal,
+    }).catch((e: Error) => e);
+    await eventually(async () => (await nodesOf(path)).length === 3, 10_000, 'b to wait (lease node + lock node)');
+    ac.abort();
+    assert.ok((await pending) instanceof Error);
+    await eventually(async () => (await nodesOf(path)).length === 1, 5000, 'b\'s nodes to go');
+    assert.deepEqual((await owned(b)).owned, []);
+
+    const c = await lease();
+    const waiting = acquire(path, { leaseId: c, maxPermits: 1, waitMs: 30_000 });
+    await eventually(async () => (await nodesOf(path)).length === 3, 10_000, 'c to wait');
+    assert.equal((await env.g.rest.json('DELETE', `/v1/leases/${c}`)).status, 200);
+    assert.equal((await waiting).status, 410);
+    await eventually(async () => (await nodesOf(path)).length === 1, 5000, 'c\'s nodes to go');
+  });
+
+  test('semaphore › a permit deleted behind the gateway ends its lease as lost', async () => {
+    const path = uniquePath('sem-lost');
+    const a = await lease();
+    const g = (await acquire(path, { leaseId: a, maxPermits: 2 })).body as Grant;
+    assert.equal((await env.g.rest.json('DELETE', `/v1/nodes${g.permits[0]!.node}`)).status, 204);
+    await eventually(async () => (await owned(a)).state === 'lost', 10_000, 'the lease to be lost');
+    assert.equal((await release(path, a)).status, 410);
+  });
+
+  test('semaphore › a create cut by connection loss ends with exactly our nodes; one given up is swept', async (t) => {
+    const path = uniquePath('sem-loss');
+    const a = await lease();
+    const first = await acquire(path, { leaseId: a, maxPermits: 2 }); // parents exist
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal((await release(path, a)).status, 200);
+    env.zk.pause();
+    let answer;
+    try {
+      answer = acquire(path, { leaseId: a, maxPermits: 2, waitMs: 20_000 });
+      await eventually(() => env.g.running.gateway.tenants.get('default').session.state === 'suspended', 10_000, 'the session to be suspended');
+    } finally {
+      env.zk.resume();
+    }
+    const held = await answer;
+    assert.equal(held.status, 200, JSON.stringify(held.body));
+    assert.deepEqual(await children(`${path}/leases`), [(held.body as Grant).permits[0]!.node.split('/').at(-1)], 'no orphan, no duplicate');
+    assert.deepEqual(await children(`${path}/locks`), []);
+    assert.equal((await release(path, a)).status, 200);
+
+    env.zk.pause();
+    let r;
+    try {
+      r = await acquire(path, { leaseId: a, maxPermits: 2, waitMs: 3500 });
+    } finally {
+      env.zk.resume();
+    }
+    if (r.status === 200) t.diagnostic('answered before ZooKeeper froze; releasing instead');
+    else assert.equal(r.status, 503, JSON.stringify(r.body));
+    if (r.status === 200) await release(path, a);
+    await eventually(async () => (await nodesOf(path)).length === 0, 15_000, 'the unknown-outcome nodes to be swept');
+  });
+
+  test('semaphore › N from a Curator SharedCount: seeded, a mismatched max refused, a raised count wakes the waiter', async () => {
+    const path = uniquePath('sem-count');
+    const countPath = `${uniquePath('count')}/max`;
+    const [a, b] = [await lease(), await lease()];
+    assert.equal((await acquire(path, { leaseId: a, countPath })).status, 400, 'no count and nothing to seed it with');
+    const ga = await acquire(path, { leaseId: a, countPath, maxPermits: 1 });
+    assert.equal(ga.status, 200, JSON.stringify(ga.body));
+    const raw = await env.g.rest.request('GET', `/v1/nodes${countPath}`, { headers: { accept: 'application/octet-stream' } });
+    assert.deepEqual([...raw.bytes], [0, 0, 0, 1], 'a SharedCount: 4-byte big-endian int');
+    const mismatch = await acquire(path, { leaseId: b, countPath, maxPermits: 5 });
+    assert.equal(mismatch.status, 400);
+    assert.deepEqual([(mismatch.body as Problem).code, (mismatch.body as Problem).details?.agreedMaxPermits], ['INVALID_ARGUMENT', 1]);
+    const waiting = acquire(path, { leaseId: b, countPath, waitMs: 20_000 });
+    await eventually(async () => (await inspect(path, 1)).waiting.length === 1, 10_000, 'b to wait');
+    const set = await env.g.rest.request('PUT', `/v1/nodes${countPath}`, { body: Buffer.from([0, 0, 0, 2]), headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(set.status, 200);
+    const gb = await waiting;
+    assert.equal(gb.status, 200, JSON.stringify(gb.body));
+    assert.equal((gb.body as Grant).maxPermits, 2);
+    const seen = (await env.g.rest.json('GET', `/v1/semaphores${path}`, undefined, { query: { countPath } })).body as Inspection;
+    assert.deepEqual([seen.maxPermits, seen.holders.length], [2, 2]);
+  });
+
+  test('semaphore › bad input is a 400 naming the field and creates nothing', async () => {
+    const path = uniquePath('sem-bad');
+    const a = await lease();
+    const cases: [Record<string, unknown>, string][] = [
+      [{ leaseId: a, maxPermits: 2, permits: 0 }, 'permits'],
+      [{ leaseId: a, maxPermits: 2, permits: 3 }, 'permits'],
+      [{ leaseId: a }, 'maxPermits'],
+      [{ leaseId: a, maxPermits: 0 }, 'maxPermits'],
+      [{ leaseId: a, maxPermits: 2, waitMs: -1 }, 'waitMs'],
+      [{ leaseId: a, maxPermits: 2, mode: 'write' }, ''],
+      [{ leaseId: a, maxPermits: 2, countPath: `${path}/count` }, 'countPath'],
+      [{ leaseId: a, maxPermits: 2, countPath: 'relative' }, ''],
+    ];
+    for (const [body, field] of cases) {
+      const r = await acquire(path, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      if (field) assert.equal((r.body as Problem).details?.field, field, JSON.stringify(r.body));
+    }
+    assert.equal((await env.g.rest.json('GET', `/v1/nodes${path}`)).status, 404, 'nothing was created');
+    assert.equal((await release(path, a, '/elsewhere/x')).status, 400);
+    assert.equal((await env.g.rest.json('GET', `/v1/semaphores${path}`, undefined, { query: { maxPermits: 0 } })).status, 400);
+    assert.deepEqual((await owned(a)).owned, []);
+  });
+});
