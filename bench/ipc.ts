@@ -44,9 +44,12 @@ export class BenchChild {
     );
   }
 
-  /** Forks `module` (a compiled bench file) with `--expose-gc` so memory can be measured after a GC. */
-  static fork(name: string, module: URL): BenchChild {
-    const child = fork(module, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /**
+   * Forks `module` (a compiled bench file) with `--expose-gc` so memory can be measured after a
+   * GC, and any `extraArgs` for node (`--cpu-prof`…).
+   */
+  static fork(name: string, module: URL, extraArgs: readonly string[] = []): BenchChild {
+    const child = fork(module, [], { execArgv: ['--expose-gc', ...extraArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new BenchChild(name, child);
   }
 

@@ -247,8 +247,10 @@ serve({
     }
     if (arg.grpcPort) grpc = grpcClient(arg.grpcPort);
     if (arg.create && zk) {
-      await zk.create('/bench', Buffer.alloc(1024, 'x'), 0);
-      await zk.create(FAN_PATH, fanData(0), 0);
+      // Either of two processes may come first (with --only): an existing node is fine.
+      const c = zk;
+      await c.create('/bench', Buffer.alloc(1024, 'x'), 0).catch(() => undefined);
+      await c.create(FAN_PATH, fanData(0), 0).catch(() => undefined);
     }
   },
   reads: (arg: { target: ReadTarget; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, () => READS[arg.target]('/bench')),

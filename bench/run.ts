@@ -9,6 +9,8 @@
  *
  *   npm run bench            # ~4 min: 5 rounds of 2 s per side, 1,000 and 10,000 subscribers
  *   node dist/bench/run.js --quick
+ *   node dist/bench/run.js --only=reads        # or fanout, locks (comma-separated)
+ *   node dist/bench/run.js --only=reads --cpu-prof=/tmp/prof   # profile the gateway process
  */
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -21,17 +23,25 @@ import type { RoundResult } from './load-proc.js';
 import { f2, formatTable, median, medianRatio, type ResultRow } from './stats.js';
 
 const quick = process.argv.includes('--quick');
+/** `--only reads,fanout,locks`: a subset while developing (the table then lacks the others). */
+const onlyArg = process.argv.find((a) => a.startsWith('--only='));
+const only = new Set(onlyArg ? onlyArg.slice('--only='.length).split(',') : ['reads', 'fanout', 'locks']);
 const P = quick
   ? { rounds: 2, ms: 300, fan: [50, 200], lockClients: [1, 8] }
   : { rounds: 5, ms: 2000, fan: [1000, 10_000], lockClients: [1, 8] };
+/** `--cpu-prof=DIR`: the gateway process writes a V8 CPU profile there (open it in Chrome DevTools). */
+const profArg = process.argv.find((a) => a.startsWith('--cpu-prof='));
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const children: BenchChild[] = [];
 const fork = (name: string, file: string): BenchChild => {
-  const c = BenchChild.fork(name, new URL(file, import.meta.url));
+  const prof = profArg && name === 'gateway' ? ['--cpu-prof', `--cpu-prof-dir=${profArg.slice('--cpu-prof='.length)}`] : [];
+  const c = BenchChild.fork(name, new URL(file, import.meta.url), prof);
   children.push(c);
   return c;
 };
 const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
+
+const ops = (rs: readonly { opsPerSec: number }[]): number[] => rs.map((x) => x.opsPerSec);
 
 /** ZooKeeper's `mntr` figures, as numbers. */
 async function mntr(zk: ZkStandalone): Promise<Map<string, number>> {
@@ -112,6 +122,7 @@ async function main(): Promise<void> {
     const wPort = await w.call<number>('start');
 
     // ---- reads: D (raw npm client), REST, gRPC ----
+    if (only.has('reads')) {
     const reads = fork('reads', './load-proc.js');
     await reads.call('init', { zk: zk.connectString, httpPort, grpcPort, create: true });
     const read = (target: string, concurrency: number, ms = P.ms): Promise<RoundResult> => reads.call('reads', { target, concurrency, ms });
@@ -128,7 +139,6 @@ async function main(): Promise<void> {
       log(`reads at ${c}: D ${median(r.d.map((x) => x.opsPerSec)).toFixed(0)}/s, REST ${median(r.rest.map((x) => x.opsPerSec)).toFixed(0)}/s, gRPC ${median(r.grpc.map((x) => x.opsPerSec)).toFixed(0)}/s`);
     }
     await reads.close();
-    const ops = (rs: RoundResult[]): number[] => rs.map((x) => x.opsPerSec);
     const r1 = byC.get(1) as { d: RoundResult[]; rest: RoundResult[]; grpc: RoundResult[] };
     const r64 = byC.get(64) as typeof r1;
     const restD = [medianRatio(ops(r1.rest), ops(r1.d)), medianRatio(ops(r64.rest), ops(r64.d))];
@@ -154,10 +164,13 @@ async function main(): Promise<void> {
       met: grpcRest.every((x) => x >= 1),
     });
 
+    }
+
     // ---- fan-out: gateway WebSocket subscribers vs W ----
+    if (only.has('fanout')) {
     const fanG = fork('fan-gateway', './load-proc.js');
     const fanW = fork('fan-w', './load-proc.js');
-    await fanG.call('init', { zk: zk.connectString });
+    await fanG.call('init', { zk: zk.connectString, create: true });
     const fanRatios: number[] = [];
     const p99s: { g: number; w: number } = { g: NaN, w: NaN };
     let memRatio = NaN;
@@ -220,7 +233,10 @@ async function main(): Promise<void> {
       met: Math.abs(readsPerChange - 1) < 0.05,
     });
 
+    }
+
     // ---- locks: gateway REST vs Curator InterProcessMutex ----
+    if (only.has('locks')) {
     const maxClients = Math.max(...P.lockClients);
     const locks = fork('locks', './load-proc.js');
     await locks.call('init', { httpPort });
@@ -267,6 +283,7 @@ async function main(): Promise<void> {
       goal: 'no more than Curator',
       met: wakeG <= wakeC + 0.05,
     });
+    }
   } finally {
     curator?.close();
     for (const c of children) await c.close();

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from './config/schema.js';
 import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
+import { withFastPath } from './api/rest/fast-path.js';
 import { startGrpcServer } from './api/grpc/server.js';
 import { attachWebSocket } from './api/ws/server.js';
 import { createHttpListener } from './api/http-listener.js';
@@ -149,7 +150,8 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
   if (internal && gateway.cluster) internal.serve(gateway.cluster);
   undo.push(() => gateway.close());
   await gateway.start();
-  const app = createRestApp(gateway);
+  const express = createRestApp(gateway);
+  const app = config.http.fastPath ? withFastPath(gateway, express) : express;
   // Connection bounds and timeouts that close slow or silent clients: see src/api/http-listener.ts.
   const { server: http, guard: httpGuard } = createHttpListener(app, config.http, tls);
   const ws = attachWebSocket(http, gateway);

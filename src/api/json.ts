@@ -85,6 +85,23 @@ export function watchEventJson(ev: WatchEvent, encoding?: Encoding): WatchEventJ
   return out;
 }
 
+/**
+ * `JSON.stringify(watchEventJson(ev, encoding))`, computed once per event and encoding: the hub
+ * hands the same event object to every subscriber, so a change with 10,000 WebSocket or SSE
+ * subscribers is serialized once, not 10,000 times.
+ */
+export function watchEventText(ev: WatchEvent, encoding?: Encoding): string {
+  // watchEventJson treats every encoding but base64 alike.
+  const key = encoding === 'base64' ? 'base64' : 'auto';
+  let texts = eventTexts.get(ev);
+  if (!texts) {
+    texts = {};
+    eventTexts.set(ev, texts);
+  }
+  return (texts[key] ??= JSON.stringify(watchEventJson(ev, encoding === 'base64' ? 'base64' : undefined)));
+}
+const eventTexts = new WeakMap<WatchEvent, { base64?: string; auto?: string }>();
+
 // ---- ACLs (permissions as zkCli's letters: c create, d delete, r read, w write, a admin)
 
 export interface AclJson {

@@ -163,12 +163,31 @@ export function routeTemplates(templates: readonly string[]): (path: string) => 
   return (path) => patterns.find((p) => p.re.test(path))?.template ?? 'other';
 }
 
+/**
+ * The histogram's children by `route method status`: resolving a child from a label object
+ * hashes the labels on every observation, which showed in a GET's profile; a map lookup does not.
+ */
+const httpChildren = new Map<string, { observe(seconds: number): void }>();
+
+/** Records one REST exchange under its route template (see `routeTemplates`), method and status; `ms` its duration. */
+export function observeHttp(route: string, method: string, status: number, ms: number): void {
+  const m = METHODS.has(method) ? method : 'OTHER';
+  const key = `${route} ${m} ${status}`;
+  let child = httpChildren.get(key);
+  if (!child) {
+    child = httpDuration.labels({ route, method: m, status: String(status) });
+    httpChildren.set(key, child);
+  }
+  child.observe(ms / 1000);
+}
+
 /** Times every request under its route template, method and status. */
 export function httpMetrics(templates: readonly string[]): RequestHandler {
   const routeOf = routeTemplates(templates);
   return (req: Request, res: Response, next: NextFunction) => {
-    const end = httpDuration.startTimer({ route: routeOf(req.path), method: METHODS.has(req.method) ? req.method : 'OTHER' });
-    res.on('finish', () => end({ status: String(res.statusCode) }));
+    const started = performance.now();
+    const route = routeOf(req.path);
+    res.on('finish', () => observeHttp(route, req.method, res.statusCode, performance.now() - started));
     next();
   };
 }

@@ -143,6 +143,8 @@ const httpSchema = z
   .object({
     port: z.number().int().min(0).max(65535).default(8080),
     bind: z.string().min(1).default('127.0.0.1'),
+    /** Answer the hot REST routes in plain node:http in front of express (src/api/rest/fast-path.ts); off only to compare. */
+    fastPath: z.boolean().default(true),
     ...connectionLimits,
     /** A request's head (and, with TLS, the handshake before it) must arrive within this, ms; else 408 and close. */
     headersTimeoutMs: z.number().int().min(500).max(600_000).default(10_000),

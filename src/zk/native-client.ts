@@ -78,7 +78,9 @@ const EVENT_TYPES = new Map<number, WatchEventType>([
 ]);
 
 function zxid(n: number): string {
-  return BigInt(Math.trunc(n)).toString();
+  // String() of a safe integer is exact and much cheaper than BigInt (it showed in a GET profile);
+  // above 2^53 String() would round, so BigInt keeps the digits the double holds.
+  return Number.isSafeInteger(n) ? String(n) : BigInt(Math.trunc(n)).toString();
 }
 function ms(t: Date | number): number {
   return t instanceof Date ? t.getTime() : t;

@@ -9,7 +9,8 @@ import type { Logger, Scope } from '../../core/index.js';
 
 /** Header carrying the request id both ways. */
 export const REQUEST_ID_HEADER = 'X-Request-Id';
-const SANE_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+/** An incoming request id kept as is; anything else is replaced. */
+export const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 /** Probes and scrapes: logged at debug so that they do not drown the requests. */
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -41,7 +42,7 @@ export function requestIdOf(res: Response): string | undefined {
 export function accessLog(logger: Logger): RequestHandler {
   return (req: Request, res: Response, next) => {
     const incoming = req.get(REQUEST_ID_HEADER);
-    const reqId = incoming !== undefined && SANE_ID.test(incoming) ? incoming : randomUUID();
+    const reqId = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = reqId;
     res.set(REQUEST_ID_HEADER, reqId);
     const started = performance.now();

@@ -119,7 +119,7 @@ function bodyParsers(gw: Gateway): RequestHandler {
 }
 
 /** The route templates of openapi.yaml: the only values of the request metrics' route label. */
-function openapiPaths(): string[] {
+export function openapiPaths(): string[] {
   const doc = parse(readFileSync(projectFile('openapi.yaml'), 'utf8')) as { paths?: Record<string, unknown> };
   return Object.keys(doc.paths ?? {});
 }

@@ -5,7 +5,7 @@
  */
 import type { Request, Response, Router } from 'express';
 import { WATCH_KINDS, ZkgateError, invalidArgument, type Gateway, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
-import { parseEncoding, watchEventJson } from '../json.js';
+import { parseEncoding, watchEventText } from '../json.js';
 import { intParam, scopeOf, stringParam } from './params.js';
 import { pathRouter } from './path-router.js';
 import { problemOf } from '../json.js';
@@ -46,7 +46,12 @@ function kindParam(req: Request): WatchKind {
 }
 
 function frame(event: string, id: string | undefined, body: unknown): string {
-  return `event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(body)}\n\n`;
+  return textFrame(event, id, JSON.stringify(body));
+}
+
+/** An SSE frame whose data is JSON text already. */
+function textFrame(event: string, id: string | undefined, json: string): string {
+  return `event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${json}\n\n`;
 }
 
 /** Waits until the response can take more, or the stream ended (e.g. cut as a slow consumer). */
@@ -69,7 +74,7 @@ export function watchRouter(gw: Gateway): Router {
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), gw.config.watch.heartbeatMs);
       try {
         for await (const ev of stream) {
-          if (!res.write(frame(ev.type, ev.zxid, watchEventJson(ev, encoding)))) await drained(res, stream);
+          if (!res.write(textFrame(ev.type, ev.zxid, watchEventText(ev, encoding)))) await drained(res, stream);
         }
       } catch (err) {
         res.write(frame('error', undefined, problemOf(err)));

@@ -20,11 +20,12 @@ import {
 } from '../../core/index.js';
 import { ERROR_TABLE, mapError } from '../error-table.js';
 import { countError } from '../metrics.js';
-import { leaderStateJson, watchEventJson } from '../json.js';
+import { leaderStateJson, watchEventText } from '../json.js';
 import { runCall } from './calls.js';
 import { CLIENT_OPS, messageContext, parseClientMessage, type ClientMessage, type MessageContext, type ServerMessage } from './messages.js';
 
 type Msg<K extends ClientMessage['op']> = Extract<ClientMessage, { op: K }>;
+
 
 /** How long a socket being closed for an error may take to receive its close frame before it is dropped, ms. */
 const CUT_GRACE_MS = 30_000;
@@ -65,8 +66,12 @@ export class WsConnection {
 
   /** Queues a message; resolves once the socket took it (backpressure for the event pumps). */
   private send(msg: ServerMessage): Promise<void> {
+    return this.sendText(JSON.stringify(msg));
+  }
+
+  private sendText(text: string): Promise<void> {
     if (this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
-    return new Promise((resolve) => this.ws.send(JSON.stringify(msg), () => resolve()));
+    return new Promise((resolve) => this.ws.send(text, () => resolve()));
   }
 
   private replyError(err: unknown, ctx: MessageContext): void {
@@ -170,7 +175,8 @@ export class WsConnection {
     try {
       for await (const ev of stream) {
         if (this.subs.get(id) !== stream) break; // unsubscribed: queued events are dropped
-        await this.send({ type: 'event', id, event: watchEventJson(ev, encoding) });
+        // The same text as send({ type: 'event', id, event }), the event serialized once per change for all sockets.
+        await this.sendText(`{"type":"event","id":${JSON.stringify(id)},"event":${watchEventText(ev, encoding)}}`);
       }
     } catch (err) {
       if (err instanceof ZkgateError && err.code === 'SLOW_CONSUMER') this.closeWith(err);
