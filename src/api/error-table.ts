@@ -60,6 +60,13 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   // 499 (nginx's "client closed request"): nobody reads it, but logs and metrics show it is no server error.
   CANCELLED: { http: 499, grpc: 1, ws: 4499, title: 'Cancelled: the client went away or its deadline passed' },
   INTERNAL: { http: 500, grpc: 13, ws: 1011, title: 'Internal error' },
+  JOB_NOT_FOUND: { http: 404, grpc: 5, ws: 4404, title: 'No such job' },
+  JOB_NOT_ACTIVE: { http: 409, grpc: 9, ws: 4409, title: 'The job is paused or disabled' },
+  // ALREADY_EXISTS: the expected answer of every crontab but one, with the claimer in details.
+  RUN_CLAIMED: { http: 409, grpc: 6, ws: 4409, title: 'The run is already claimed (or done)' },
+  RUN_NOT_HELD: { http: 409, grpc: 9, ws: 4409, title: 'The run is not running for this lease' },
+  NOT_JOB_MEMBER: { http: 409, grpc: 9, ws: 4409, title: 'The lease has not joined the job as this member' },
+  SHARD_NOT_HELD: { http: 409, grpc: 9, ws: 4409, title: 'The shard item is not claimed by this lease' },
 };
 
 /** The mapping for any thrown value (unknown errors become INTERNAL). */

@@ -45,6 +45,13 @@ export const ERROR_CODES = [
   'TOO_MANY_CHILDREN',
   'CANCELLED',
   'INTERNAL',
+  // jobs (src/core/jobs)
+  'JOB_NOT_FOUND',
+  'JOB_NOT_ACTIVE',
+  'RUN_CLAIMED',
+  'RUN_NOT_HELD',
+  'NOT_JOB_MEMBER',
+  'SHARD_NOT_HELD',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -26,6 +26,7 @@ import type { Tenant } from './tenants/tenant.js';
 import { WatchHub } from './watch/hub.js';
 import { Cluster, type ClusterStatus, type MembershipView } from './cluster/cluster.js';
 import { LeaseIds } from './cluster/lease-ids.js';
+import { JobStore, RunService, ShardService } from './jobs/index.js';
 
 /** How this instance takes part in a cluster (docs/cluster.md). */
 export interface ClusterMembership {
@@ -107,6 +108,7 @@ export class Gateway {
       queues: this.queues,
       semaphores: this.semaphores,
       watches: this.watches,
+      jobs: this.jobServices(),
       nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),
     };
     if (secret && member) {
@@ -118,6 +120,12 @@ export class Gateway {
       );
       this.services = { ...local, cluster: this.cluster };
     }
+  }
+
+  /** Run-once triggers and sharded jobs, over the shared lease-owned nodes and watch hub. */
+  private jobServices(): ScopeServices['jobs'] {
+    const store = new JobStore();
+    return { store, runs: new RunService(store, this.owned, this.leases), shards: new ShardService(store, this.owned, this.leases, this.watches) };
   }
 
   /** Opens every tenant's session; resolves when all are connected or `timeoutMs` passed. */

@@ -14,6 +14,8 @@ export type { ScopedConnection } from './facade/connection.js';
 export type { Delivery, ScopedQueues, TakeOptions } from './facade/queues.js';
 export { QueueService, DELIVERY_MODES, ITEM_PREFIX, CLAIMS_NODE, queueOrder, type ClaimOutcome, type DeliveryMode, type QueueClaim, type QueueInspection, type QueueItem, type QueuedItem } from './recipes/queue.js';
 export type { ScopedSemaphores } from './facade/semaphores.js';
+export type { ScopedJobs } from './facade/jobs.js';
+export { JOB_STATES, RUN_OUTCOMES, RUN_STATES, type Assignment, type JobInfo, type JobState, type MemberView, type RunOutcome, type RunRecord, type RunState } from './jobs/index.js';
 export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, flushLogs, silentLogger, type Logger } from './logger.js';
 export { NodeService } from './nodes/node-service.js';

@@ -74,6 +74,8 @@ describe('README', () => {
       'docs/recipes.md › ### Client libraries: PHP and Python',
       'docs/recipes.md › ## Queues',
       'docs/recipes.md › ## Semaphores (Curator InterProcessSemaphoreV2 layout)',
+      'docs/jobs.md › ## Run once from every crontab',
+      'docs/jobs.md › ## Sharded jobs',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
@@ -129,6 +131,17 @@ describe('README', () => {
     const out = await bash(shBlock('## Listings: leases, locks, elections, `ls -R`, children in pages', 0, 'docs/recipes.md'));
     for (const expected of ['"kind":"lock"', '"lockPath":"/demo/jobs/nightly"', '"elections":[]', '{"path":"/demo","depth":0}', '"truncated":false', '"children":[{"name":"c"}]', '"total":3']) {
       assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
+  });
+
+  test('jobs work as written: one of three crontabs runs the trigger, shards move between members', async () => {
+    const once = await bash(shBlock('## Run once from every crontab', 0, 'docs/jobs.md'));
+    assert.equal(once.match(/: runs 2026-11-30T02:00Z \(attempt 1\)/g)?.length, 1, once);
+    assert.equal(once.match(/skips: .*already succeeded \(attempt 1 by web1\)/g)?.length, 2, once);
+    assert.match(once, /"state":"succeeded","claimer":"web1","attempt":1,"message":"42 mails sent"/);
+    const shards = await bash(shBlock('## Sharded jobs', 0, 'docs/jobs.md'));
+    for (const expected of ['"items":[],"pending":[4,5,6,7]', '"items":{"host-a":[0,1,2,3],"host-b":[4,5,6,7]}', '{"left":true,"released":[4,5,6,7]}', '"items":{"host-a":[0,1,2,3,4,5,6,7]}']) {
+      assert.ok(shards.includes(expected), `output has ${expected}:\n${shards}`);
     }
   });
 

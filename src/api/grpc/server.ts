@@ -20,11 +20,12 @@ import { queuesService } from './queues.js';
 import { lenientDecoding } from './malformed.js';
 import { listenGrpc, type GrpcListenerOptions } from './listener.js';
 import type { ConnectionGuard } from '../listener-guard.js';
+import { jobsService } from './jobs.js';
 
 const require = createRequire(import.meta.url);
 
 /** The zkgate.v1 proto files, relative to proto/. */
-export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore'].map((f) => `zkgate/v1/${f}.proto`);
+export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore', 'jobs'].map((f) => `zkgate/v1/${f}.proto`);
 
 /** How proto-loader maps messages to objects: camelCase fields (the core's names), enum names, int64 as numbers. */
 export const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
@@ -46,6 +47,7 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
   Watch: watchService,
   Queues: queuesService,
   Semaphores: semaphoresService,
+  Jobs: jobsService,
 };
 
 /** The `grpc` config plus the listen address and the TLS files' contents (absent = plaintext). */

@@ -16,6 +16,7 @@ import { electionListRouter, electionsRouter } from './elections.js';
 import { semaphoresRouter } from './semaphores.js';
 import { watchRouter } from './watch.js';
 import { queueClaimRouter, queueTakeRouter, queuesRouter } from './queues.js';
+import { jobsRouter } from './jobs.js';
 import { ZkgateError } from '../../core/index.js';
 import { docsRouter } from './docs.js';
 import { methodNotAllowed } from './path-router.js';
@@ -84,6 +85,7 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/queue-take', queueTakeRouter());
   app.use('/v1/queue-ack', queueClaimRouter('ack'));
   app.use('/v1/queue-release', queueClaimRouter('release'));
+  app.use('/v1/jobs', jobsRouter());
 
   app.use(() => {
     throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});

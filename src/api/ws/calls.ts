@@ -6,8 +6,23 @@
  * Each method validates, makes one call on the caller's core scope (which authorizes) and maps.
  */
 import { z } from 'zod';
-import { CREATE_MODES, DELIVERY_MODES, LOCK_FLAVOURS, invalidArgument, type CreateMode, type DeliveryMode, type LockFlavour, type Scope } from '../../core/index.js';
 import { claimOutcomeJson, deliveryJson, queueInspectionJson } from '../queue-json.js';
+import {
+  CREATE_MODES,
+  DELIVERY_MODES,
+  JOB_STATES,
+  LOCK_FLAVOURS,
+  RUN_OUTCOMES,
+  RUN_STATES,
+  invalidArgument,
+  type CreateMode,
+  type DeliveryMode,
+  type JobState,
+  type LockFlavour,
+  type RunOutcome,
+  type RunState,
+  type Scope,
+} from '../../core/index.js';
 import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson, semaphoreInspectionJson } from '../json.js';
 
 /** What a call runs with: the socket's caller (the core facade), and a signal aborted when the socket closes. */
@@ -24,6 +39,8 @@ const leaseId = z.string().min(1);
 const node = z.string().min(1);
 const flavour = z.enum(LOCK_FLAVOURS as [LockFlavour, ...LockFlavour[]]).optional();
 const listing = { path, limit: int };
+const job = z.string();
+const member = { job, memberId: z.string(), leaseId };
 const optBuffer = (d: string | undefined, e: string | undefined): Buffer | undefined => (d === undefined ? undefined : decodeData(d, e));
 
 /** A method: its params schema and its body (one core call through the scope). */
@@ -94,6 +111,22 @@ export const WS_METHODS = {
   }),
   'Semaphores.Release': method(o({ path, leaseId, node: node.optional() }), (c, p) => c.scope.semaphores.release(p.path, p.leaseId, p.node)),
   'Semaphores.Inspect': method(o({ path, maxPermits: int, countPath: z.string().optional() }), async (c, p) => semaphoreInspectionJson(await c.scope.semaphores.inspect(p.path, p))),
+  'Jobs.Put': method(o({ name: job, shardCount: int, retentionMs: int, version: int }), async (c, p) => (await c.scope.jobs.put(p.name, p)).job),
+  'Jobs.Get': method(o({ name: job }), (c, p) => c.scope.jobs.get(p.name)),
+  'Jobs.List': method(o({}), async (c) => ({ jobs: await c.scope.jobs.list() })),
+  'Jobs.SetState': method(o({ name: job, state: z.enum(JOB_STATES as [JobState, ...JobState[]]) }), (c, p) => c.scope.jobs.setState(p.name, p.state)),
+  'Jobs.ClaimRun': method(o({ job, trigger: z.string(), leaseId, claimer: z.string().optional(), shard: int }), (c, p) =>
+    c.scope.jobs.claimRun(p.job, p.trigger, p.leaseId, { shard: p.shard, claimer: p.claimer, signal: c.signal }),
+  ),
+  'Jobs.CompleteRun': method(o({ job, runId: z.string(), leaseId, outcome: z.enum(RUN_OUTCOMES as [RunOutcome, ...RunOutcome[]]), message: z.string().optional() }), (c, p) =>
+    c.scope.jobs.completeRun(p.job, p.runId, p.leaseId, p.outcome, p.message),
+  ),
+  'Jobs.GetRun': method(o({ job, runId: z.string() }), (c, p) => c.scope.jobs.getRun(p.job, p.runId)),
+  'Jobs.ListRuns': method(o({ job, limit: int, state: z.enum(RUN_STATES as [RunState, ...RunState[]]).optional() }), async (c, p) => ({ job: p.job, ...(await c.scope.jobs.listRuns(p.job, p)) })),
+  'Jobs.Join': method(o(member), (c, p) => c.scope.jobs.join(p.job, p.memberId, p.leaseId)),
+  'Jobs.Leave': method(o(member), (c, p) => c.scope.jobs.leave(p.job, p.memberId, p.leaseId)),
+  'Jobs.Sync': method(o(member), (c, p) => c.scope.jobs.sync(p.job, p.memberId, p.leaseId)),
+  'Jobs.GetAssignment': method(o({ job }), async (c, p) => (await c.scope.jobs.assignment(p.job)).assignment),
 } as const;
 
 export type WsMethod = keyof typeof WS_METHODS;

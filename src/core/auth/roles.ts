@@ -38,6 +38,10 @@ export const ACTION_ROLES = {
   'queue.read': 'read',
   /** inspect a barrier, wait for a simple barrier to be removed */
   'barrier.read': 'read',
+  /** jobs: create and configure, pause/resume/disable, claim and complete runs, join/leave/sync as a member */
+  job: 'write',
+  /** jobs: read a job, its runs and its shard assignment */
+  'job.read': 'read',
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof ACTION_ROLES;

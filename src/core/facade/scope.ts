@@ -24,6 +24,8 @@ import { ScopedLeases } from './leases.js';
 import { ScopedElections, ScopedLocks } from './recipes.js';
 import { ScopedQueues } from './queues.js';
 import { ScopedSemaphores } from './semaphores.js';
+import type { JobServices } from '../jobs/index.js';
+import { ScopedJobs } from './jobs.js';
 
 /** The raw services a scope wraps (core-internal). */
 export interface ScopeServices {
@@ -34,6 +36,8 @@ export interface ScopeServices {
   readonly queues: QueueService;
   readonly semaphores: SemaphoreService;
   readonly watches: WatchHub;
+  /** Run-once triggers and sharded jobs. */
+  readonly jobs: JobServices;
   /** The node service for a tenant, bounded by path prefixes (empty: the whole chroot). */
   nodes(tenant: Tenant, prefixes: readonly string[]): NodeService;
   /** Present when several instances run as a cluster (docs/cluster.md). */
@@ -88,6 +92,7 @@ export class Scope {
   readonly elections: ScopedElections;
   readonly queues: ScopedQueues;
   readonly semaphores: ScopedSemaphores;
+  readonly jobs: ScopedJobs;
   private readonly ctx: ScopeContext;
 
   constructor(services: ScopeServices, readonly principal: Principal) {
@@ -98,6 +103,7 @@ export class Scope {
     this.elections = new ScopedElections(this.ctx);
     this.queues = new ScopedQueues(this.ctx);
     this.semaphores = new ScopedSemaphores(this.ctx);
+    this.jobs = new ScopedJobs(this.ctx);
   }
 
   /** The caller's tenant name. */

@@ -30,7 +30,11 @@ export type OwnedKind =
   | 'permit_wait'
   | 'read_lock'
   | 'write_lock'
-  | 'rwlock_wait';
+  | 'rwlock_wait'
+  // src/core/jobs: a job run's claim, a sharded job's membership, a shard item's claim
+  | 'run'
+  | 'job_member'
+  | 'shard';
 
 export interface LeaseStateEvent {
   readonly leaseId: string;
