@@ -138,7 +138,7 @@ const connectionLimits = {
   maxConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(256),
 };
 
-/** The REST/WebSocket listener: address, connection bounds and timeouts (see docs/limits.md). */
+/** The REST/WebSocket listener: address, connection bounds and timeouts (see docs/security.md › Limits). */
 const httpSchema = z
   .object({
     port: z.number().int().min(0).max(65535).default(8080),
@@ -181,7 +181,7 @@ const grpcSchema = z
   })
   .strict();
 
-/** Listener defaults (documented in docs/limits.md). */
+/** Listener defaults (documented in docs/security.md › Limits). */
 export const HTTP_DEFAULTS = httpSchema.parse({});
 export const GRPC_DEFAULTS = grpcSchema.parse({});
 

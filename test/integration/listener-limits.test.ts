@@ -218,9 +218,14 @@ test('gRPC: an idle connection gets GOAWAY after maxConnectionIdleMs; a client t
     const started = Date.now();
     const idle = await rawConnect({ port: gw.grpcPort });
     idleH2Client(idle); // answers the keepalive pings, so only the idle bound can end it
+    // and pings itself every 200 ms: grpc-js has no ping strikes, but pings are not calls.
+    const ping = setInterval(() => idle.isClosed() || idle.socket.write(Buffer.from([0, 0, 8, H2.PING, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])), 200);
+    ping.unref();
     const frames = h2Frames(await idle.until((b) => h2Frames(b).some((f) => f.type === H2.GOAWAY), 15_000));
     assert.ok(Date.now() - started >= 2400, `GOAWAY after ${Date.now() - started} ms, before maxConnectionIdleMs`);
     assert.ok(frames.some((f) => f.type === H2.PING), 'keepalive pings were sent (and answered)');
+    clearInterval(ping);
+    assert.ok(frames.filter((f) => f.type === H2.PING && f.flags & 0x1).length >= 5, 'the client pings were acknowledged');
     assert.equal(frames.find((f) => f.type === H2.GOAWAY)?.payload.readUInt32BE(4), 0, 'NO_ERROR: please reconnect');
     await idle.closed; // the gateway's FIN; this client never sends its own
     await eventually(() => gw.connections().grpc === 0, 15_000, 'the half-closed connection dropped by the gateway');

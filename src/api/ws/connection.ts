@@ -91,12 +91,9 @@ export class WsConnection {
       this.closeWith(err);
       return;
     }
+    // No size check here: ws' maxPayload (limits.wsMaxMessageBytes) closed the socket 1009 before
+    // a larger message was read (src/api/ws/server.ts).
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    const max = this.scope.limits.wsMaxMessageBytes;
-    if (bytes.length > max) {
-      this.replyError(new ZkgateError('PAYLOAD_TOO_LARGE', `message is ${bytes.length} bytes; the limit is ${max}`, { limit: 'wsMaxMessageBytes', max, size: bytes.length }), {});
-      return;
-    }
     if (isBinary) {
       this.replyError(invalidArgument('message', 'must be a JSON text frame, not binary'), {});
       return;
