@@ -212,6 +212,8 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
         await Promise.race([drained(), sleep(1000)]);
       }
       await grpcDone;
+      // In a cluster the leases and their sessions go to a live instance instead of ending.
+      if (gateway.cluster) await gateway.cluster.handoff().catch((err: unknown) => logger.error({ err }, 'cluster: handoff failed'));
       await close();
     })());
   return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, connections, close, shutdown };

@@ -24,7 +24,7 @@ import type { QuotaKind, QuotaUsage } from './limits/quotas.js';
 import type { WatchStats } from './watch/types.js';
 import type { Tenant } from './tenants/tenant.js';
 import { WatchHub } from './watch/hub.js';
-import { Cluster, type ClusterStatus, type MembershipView } from './cluster/cluster.js';
+import { Cluster, type ClusterStatus, type MembershipView, type SessionHandoff } from './cluster/cluster.js';
 import { LeaseIds } from './cluster/lease-ids.js';
 import { JobStore, RunService, ShardService } from './jobs/index.js';
 
@@ -75,6 +75,8 @@ export class Gateway {
   /** Lease-owned nodes: protected create, find after loss, sweep, and a watch on each. */
   private readonly owned: OwnedNodes;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
+  /** Sessions handed over by other instances, each with the leases it holds (docs/cluster.md). */
+  private readonly adopted = new Set<Tenant>();
   private readonly services: ScopeServices;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
   private stopping = false;
@@ -119,6 +121,7 @@ export class Gateway {
         { auth: this.auth, leases: this.leases, logger, local: (p) => new Scope(local, p) },
       );
       this.services = { ...local, cluster: this.cluster };
+      this.cluster.hooks = { detachAll: () => this.detachAll(), adopt: (h) => this.adoptSession(h) };
     }
   }
 
@@ -162,6 +165,54 @@ export class Gateway {
   as(principal: Principal): Scope {
     const scope = new Scope(this.services, principal);
     return this.cluster ? this.cluster.wrap(scope) : scope;
+  }
+
+  /**
+   * Detaches every session holding live leases (the tenants' own and adopted ones) and returns
+   * each with its leases, which this instance forgets: for a handoff (`Cluster.handoff`).
+   */
+  private detachAll(): SessionHandoff[] {
+    const out: SessionHandoff[] = [];
+    for (const t of [...this.tenants.all(), ...this.adopted]) {
+      if (this.leases.live(t).length === 0) continue;
+      const creds = t.detachSession();
+      if (!creds) continue; // not connected, or an unpatched binding: its leases end here
+      out.push({ tenant: t.name, ...creds, leases: this.leases.handOver(t) });
+    }
+    return out;
+  }
+
+  /** Resumes a session handed over by another instance and adopts its leases. */
+  private async adoptSession(h: SessionHandoff): Promise<{ adopted: number; lost: number }> {
+    const tenant = this.tenants.get(h.tenant).withSession({ sessionId: h.sessionId, password: h.password });
+    await tenant.start(tenant.sessionTimeoutMs);
+    if (!tenant.session.isUsable || tenant.session.sessionId !== h.sessionId) {
+      tenant.close();
+      this.logger.warn({ tenant: h.tenant, leases: h.leases.length }, 'cluster: a handed-over session could not be resumed (expired?); its leases are lost');
+      return { adopted: 0, lost: h.leases.length };
+    }
+    this.adopted.add(tenant);
+    const out = await this.leases.adopt(tenant, h.leases, (lease, path, kind) => {
+      let release: (() => void) | undefined;
+      if (kind !== 'node') {
+        try {
+          release = tenant.quotas.take('locks');
+        } catch {
+          // over the quota here: adopted anyway (it was taken within it)
+        }
+      }
+      this.owned.own(lease, path, kind, release);
+    });
+    // The adopted session ends once none of its leases is left.
+    const closeWhenDone = (): void => {
+      if (this.leases.live(tenant).length > 0 || !this.adopted.has(tenant)) return;
+      this.adopted.delete(tenant);
+      tenant.close();
+    };
+    for (const l of this.leases.live(tenant)) l.on('state', () => setImmediate(closeWhenDone));
+    closeWhenDone();
+    this.logger.info({ tenant: h.tenant, ...out }, 'cluster: adopted a handed-over session and its leases');
+    return out;
   }
 
   /** This instance's view of the cluster, or null when it runs alone. */
@@ -262,6 +313,7 @@ export class Gateway {
     this.watches.close();
     this.leases.close();
     this.cluster?.close();
+    for (const t of this.adopted) t.close();
     this.tenants.close();
   }
 }

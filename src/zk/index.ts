@@ -12,4 +12,4 @@ export { backoffDelay } from './backoff.js';
 export { NativeZkClient, type NativeClientOptions } from './native-client.js';
 export { startEmbeddedZooKeeper, EmbeddedUnavailableError, freePort, fourLetterWord, type EmbeddedZooKeeper, type EmbeddedOptions } from './embedded-server.js';
 export { spawnClean } from './spawn-clean.js';
-export { registerInstance, DuplicateInstanceError, InstanceRegistration, type InstanceRegistrationOptions, type MemberRecord } from './instance-registration.js';
+export { registerInstance, DuplicateInstanceError, InstanceRegistration, type HandoffTarget, type InstanceRegistrationOptions, type MemberRecord } from './instance-registration.js';

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { ancestorsOf } from './paths.js';
+import { ancestorsOf, parentOf } from './paths.js';
 import { ZkError } from './errors.js';
 import { NativeZkClient } from './native-client.js';
 
@@ -62,6 +62,12 @@ async function connectWithin(connect: string, sessionTimeoutMs: number, ms: numb
   return null;
 }
 
+/** Which live instance now holds the leases granted by a gone start of an instance. */
+export interface HandoffTarget {
+  readonly id: string;
+  readonly incarnation: string;
+}
+
 /**
  * The instance's registration: holds its node, keeps the membership view (every registered
  * instance, by id) current through a children watch, and re-creates its node with a new session
@@ -69,7 +75,13 @@ async function connectWithin(connect: string, sessionTimeoutMs: number, ms: numb
  */
 export class InstanceRegistration extends EventEmitter {
   private view = new Map<string, MemberRecord>();
+  private moved = new Map<string, HandoffTarget>();
   private state: 'running' | 'closed' = 'running';
+  /**
+   * Persistent `<parent of path>/handoffs/<instanceId>.<incarnation>` nodes: the leases that
+   * start of an instance granted are now held by the instance named in the data (docs/cluster.md).
+   */
+  readonly handoffPath: string;
 
   constructor(
     private client: NativeZkClient,
@@ -77,8 +89,34 @@ export class InstanceRegistration extends EventEmitter {
     readonly record: MemberRecord,
   ) {
     super();
+    this.handoffPath = `${parentOf(opts.path) === '/' ? '' : parentOf(opts.path)}/handoffs`;
     this.onClose();
-    void this.reload();
+    void this.reload().catch(() => undefined);
+  }
+
+  /** Handoff records as last seen: `<instanceId>.<incarnation>` → the instance holding its leases now. */
+  handoffs(): ReadonlyMap<string, HandoffTarget> {
+    return this.moved;
+  }
+
+  /** Records (persistently) that the leases of `origin` (`<instanceId>.<incarnation>`) are now held by `target`. */
+  async recordHandoff(origin: string, target: HandoffTarget): Promise<void> {
+    const node = `${this.handoffPath}/${origin}`;
+    const data = Buffer.from(JSON.stringify(target));
+    await this.client.create(this.handoffPath, Buffer.alloc(0), 'persistent').catch((err: unknown) => {
+      if (!exists(err)) throw err;
+    });
+    await this.client.create(node, data, 'persistent').catch(async (err: unknown) => {
+      if (!exists(err)) throw err;
+      await this.client.set(node, data);
+    });
+    this.moved.set(origin, target);
+  }
+
+  /** Forgets the handoff record of `origin` (its leases all ended); missing is fine. */
+  async clearHandoff(origin: string): Promise<void> {
+    await this.client.delete(`${this.handoffPath}/${origin}`).catch(() => undefined);
+    this.moved.delete(origin);
   }
 
   /** The members as last seen (this instance included while registered). */
@@ -115,8 +153,35 @@ export class InstanceRegistration extends EventEmitter {
     );
     const changed = next.size !== this.view.size || [...next].some(([k, v]) => this.view.get(k)?.incarnation !== v.incarnation);
     this.view = next;
+    await this.reloadHandoffs(watch);
     if (changed) this.emit('change', next);
     return next;
+  }
+
+  private async reloadHandoffs(watch: boolean): Promise<void> {
+    const client = this.client;
+    const rearm = watch ? () => void this.reloadHandoffs(true).catch(() => undefined) : undefined;
+    const names = await client.children(this.handoffPath, rearm).then(
+      (r) => r.children,
+      async () => {
+        // No record yet: watch for the parent's creation instead.
+        if (rearm) await client.exists(this.handoffPath, rearm).catch(() => null);
+        return [] as string[];
+      },
+    );
+    const next = new Map<string, HandoffTarget>();
+    await Promise.all(
+      names.map(async (name) => {
+        const got = await client.get(`${this.handoffPath}/${name}`).catch(() => null);
+        try {
+          const t = got ? (JSON.parse(got.data.toString('utf8')) as Partial<HandoffTarget>) : null;
+          if (t && typeof t.id === 'string' && typeof t.incarnation === 'string') next.set(name, { id: t.id, incarnation: t.incarnation });
+        } catch {
+          // not a record of ours
+        }
+      }),
+    );
+    this.moved = next;
   }
 
   /** On session expiry: a new session, the node again (same record), the watch again. */

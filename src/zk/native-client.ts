@@ -36,6 +36,8 @@ interface NativeHandle extends EventEmitter {
   readonly timeout: number;
   init(config: object): NativeHandle;
   close(): void;
+  /** Present with the patched binding (patches/README.md): stop for good without closeSession. */
+  detach?(): void;
   create(path: string, data: Buffer, flags: number, ttl?: number): Promise<string>;
   get(path: string, watch: boolean): Promise<[NativeStat, Buffer | null]>;
   w_get(path: string, cb: NativeWatchCb): Promise<[NativeStat, Buffer | null]>;
@@ -184,6 +186,19 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
     if (this.closed) return;
     this.closed = true;
     this.handle.close();
+  }
+
+  /**
+   * Stops using the session for good without closing it — no more requests, pings or
+   * reconnects, socket shut down, no closeSession — so that another process can resume it from
+   * `sessionId` and `sessionPassword` and be its only user. Requests still outstanding never
+   * complete. Returns false (and does nothing) when the binding lacks the patch that allows it.
+   */
+  detach(): boolean {
+    if (this.closed || typeof this.handle.detach !== 'function') return false;
+    this.closed = true;
+    this.handle.detach();
+    return true;
   }
 
   private async call<T>(path: string, op: () => Promise<T>): Promise<T> {

@@ -44,6 +44,11 @@ export interface ZkSessionOptions {
   readonly rebuildDelayMs?: number;
   /** Cap of the rebuild delay, ms. @defaultValue 30000 */
   readonly maxRebuildDelayMs?: number;
+  /**
+   * Resume this session (handed over by another instance that detached it) with the first
+   * handle, instead of creating one. Replacements after an expiry are new sessions.
+   */
+  readonly resume?: { readonly sessionId: string; readonly password: string };
 }
 
 /** A replacement handle that died before it was established, and when the next one is built. */
@@ -147,6 +152,23 @@ export class ZkSession extends EventEmitter {
     return this.handle;
   }
 
+  /**
+   * Stops using the session without closing it, so that another process can resume it (see
+   * `NativeZkClient.detach`); the session's state here becomes `closed`. Resolves with the
+   * session's id and password, or null when there is no established session to hand over or
+   * the binding cannot detach (the session is then left as it was).
+   */
+  detach(): { sessionId: string; password: string } | null {
+    if (this.lifecycle !== 'running' || !this.handle || !this.isUsable) return null;
+    const creds = { sessionId: this.handle.sessionId, password: this.handle.sessionPassword };
+    if (!this.handle.detach()) return null;
+    this.lifecycle = 'closed';
+    clearTimeout(this.rebuildTimer);
+    this.heartbeat.stop();
+    this.transition('closed');
+    return creds;
+  }
+
   /** Closes the session (its ephemerals go at once); idempotent. */
   close(): void {
     if (this.lifecycle === 'closed') return;
@@ -170,7 +192,8 @@ export class ZkSession extends EventEmitter {
   }
 
   private build(): void {
-    const handle = new NativeZkClient({ connect: this.opts.connect, sessionTimeoutMs: this.opts.sessionTimeoutMs });
+    const resume = this.gen === 0 && this.failures === 0 ? this.opts.resume : undefined;
+    const handle = new NativeZkClient({ connect: this.opts.connect, sessionTimeoutMs: this.opts.sessionTimeoutMs, ...(resume ? { resume } : {}) });
     this.handle = handle;
     let established = false;
     let failure = 'the handle closed before a session was established';

@@ -8,11 +8,11 @@
  * Reads and watches never name a lease and stay local.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { MemberRecord } from '../../zk/index.js';
+import type { HandoffTarget, MemberRecord } from '../../zk/index.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import { ZkgateError, cancelled, toZkgateError } from '../errors.js';
 import type { Lease, LeaseInfo } from '../leases/lease.js';
-import type { LeaseManager } from '../leases/lease-manager.js';
+import type { LeaseManager, LeaseRecord } from '../leases/lease-manager.js';
 import type { Logger } from '../logger.js';
 import type { Scope } from '../facade/scope.js';
 import { ChannelClient, ChannelError, ChannelVerifier, readJson, readLines } from './channel.js';
@@ -24,8 +24,27 @@ import { RemoteLease } from './remote-lease.js';
 /** The membership as this instance sees it (src/zk InstanceRegistration). */
 export interface MembershipView {
   members(): ReadonlyMap<string, MemberRecord>;
-  /** Reads ZooKeeper now (after a sync). */
+  /** Reads ZooKeeper now (after a sync), handoff records included. */
   refresh(): Promise<ReadonlyMap<string, MemberRecord>>;
+  /** `<instanceId>.<incarnation>` → the instance its leases were handed to. */
+  handoffs(): ReadonlyMap<string, HandoffTarget>;
+  recordHandoff(origin: string, target: HandoffTarget): Promise<void>;
+}
+
+/** A session handed over with its leases (one per Tenant object of the draining instance). */
+export interface SessionHandoff {
+  readonly tenant: string;
+  readonly sessionId: string;
+  readonly password: string;
+  readonly leases: readonly LeaseRecord[];
+}
+
+/** What the gateway does for a handoff (core-internal). */
+export interface HandoffHooks {
+  /** Detaches every session that holds live leases and returns them with their leases. */
+  detachAll(): SessionHandoff[];
+  /** Resumes a handed-over session and adopts its leases. */
+  adopt(h: SessionHandoff): Promise<{ adopted: number; lost: number }>;
 }
 
 export interface ClusterOptions {
@@ -75,6 +94,15 @@ export class Cluster implements ClusterHooks {
   private readonly dead = new Set<string>();
   private readonly forwarded = new Map<string, number>();
   private readonly sweep: NodeJS.Timeout;
+  /** Aborted when a handoff starts: internal calls running here stop, and answer `moved` once it is done. */
+  private readonly handingOff = new AbortController();
+  private handoffDone: Promise<void> | undefined;
+  /** True once this instance's leases are held elsewhere. */
+  private handedOff = false;
+  /** Facade calls and streams of internal requests running now (a handoff waits for them to stop). */
+  private readonly running = new Set<Promise<void>>();
+  /** Set by the gateway: how to detach and adopt sessions. */
+  hooks: HandoffHooks | null = null;
 
   constructor(
     private readonly opts: ClusterOptions,
@@ -96,7 +124,7 @@ export class Cluster implements ClusterHooks {
 
   elsewhere(id: string): boolean {
     const o = this.ids.origin(id);
-    return o !== null && !this.ids.isMine(o);
+    return o !== null && (this.handedOff || !this.ids.isMine(o));
   }
 
   isRemote(lease: Lease): boolean {
@@ -159,10 +187,14 @@ export class Cluster implements ClusterHooks {
   async locate(id: string): Promise<MemberRecord | null> {
     const o = this.ids.origin(id);
     if (!o) return null;
-    if (this.dead.has(`${o.instanceId}.${o.incarnation}`)) return null;
     const find = (m: ReadonlyMap<string, MemberRecord>): MemberRecord | undefined => {
-      const r = m.get(o.instanceId);
-      return r && r.incarnation === o.incarnation && r.address ? r : undefined;
+      // A handoff record wins over the origin's own registration (a draining instance is still registered).
+      const moved = this.membership.handoffs().get(`${o.instanceId}.${o.incarnation}`);
+      const id = moved ? moved.id : o.instanceId;
+      const incarnation = moved ? moved.incarnation : o.incarnation;
+      if (this.dead.has(`${id}.${incarnation}`)) return undefined;
+      const r = m.get(id);
+      return r && r.incarnation === incarnation && r.address ? r : undefined;
     };
     const seen = find(this.membership.members());
     if (seen) return seen;
@@ -174,9 +206,9 @@ export class Cluster implements ClusterHooks {
   }
 
   /** Carries out facade call `op` on the instance holding `leaseId`. */
-  async forward(principal: Principal, op: string, args: unknown[], leaseId: string, retried = false): Promise<unknown> {
+  async forward(principal: Principal, op: string, args: unknown[], leaseId: string): Promise<unknown> {
     try {
-      const v = await this.forwardOnce(principal, op, args, leaseId, retried);
+      const v = await this.forwardOnce(principal, op, args, leaseId, 0);
       this.count('ok');
       return v;
     } catch (err) {
@@ -185,7 +217,7 @@ export class Cluster implements ClusterHooks {
     }
   }
 
-  private async forwardOnce(principal: Principal, op: string, args: unknown[], leaseId: string, retried: boolean): Promise<unknown> {
+  private async forwardOnce(principal: Principal, op: string, args: unknown[], leaseId: string, attempt: number): Promise<unknown> {
     const owner = await this.locate(leaseId);
     const origin = this.ids.origin(leaseId);
     if (!owner) throw instanceGone(leaseId, origin?.instanceId ?? '?');
@@ -199,9 +231,12 @@ export class Cluster implements ClusterHooks {
       if (signal?.aborted) throw toZkgateError(signal.reason);
       throw await this.ownerFailed(owner, leaseId, err);
     }
-    if (answer.moved && !retried) {
+    if (answer.moved) {
+      // The lease is being handed to another instance (a rolling restart): find it again.
+      if (attempt >= 30) throw new ZkgateError('UNAVAILABLE', `cluster: lease ${leaseId} is being handed over; retry`, { leaseId, reason: 'handoff', outcome: 'not_applied' });
+      await sleep(Math.min(500, 50 * (attempt + 1)));
       await this.membership.refresh().catch(() => undefined);
-      return this.forwardOnce(principal, op, args, leaseId, true);
+      return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
     }
     if (answer.error) throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
     return decode(answer.ok ?? null, { lease: (info) => this.remoteLease(principal, info) });
@@ -297,6 +332,73 @@ export class Cluster implements ClusterHooks {
     });
   }
 
+  /** Runs `work` (which uses this instance's sessions) so that a handoff waits for it to end. */
+  private async tracked<T>(work: () => Promise<T>): Promise<T> {
+    const p = work();
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    try {
+      return await p;
+    } finally {
+      this.running.delete(settled);
+    }
+  }
+
+  /**
+   * Hands every lease of this instance — and the ZooKeeper sessions owning their nodes — to a
+   * live instance (graceful shutdown, docs/cluster.md "Rolling restarts"). Internal calls running
+   * here are stopped first; each session is detached (this process never uses it again: no
+   * request, ping, reconnect or closeSession) before its id and password are sent, so one
+   * instance at a time uses it. Calls naming the leases are then answered `moved` here and
+   * carried out by the successor. Resolves with what was handed over; without a successor
+   * nothing is (the leases end with this process's sessions, as for a single gateway).
+   */
+  async handoff(): Promise<{ to: string | null; sessions: number; leases: number; lost: number }> {
+    let finish = (): void => undefined;
+    this.handoffDone = new Promise<void>((r) => (finish = r));
+    this.handingOff.abort(new ZkgateError('UNAVAILABLE', 'cluster: handing leases over', {}));
+    try {
+      await Promise.race([Promise.allSettled([...this.running]), sleep(5000)]);
+      const members = await this.membership.refresh().catch(() => this.membership.members());
+      const successor = [...members.values()].filter((m) => m.id !== this.opts.instanceId && m.address && !this.dead.has(`${m.id}.${m.incarnation}`)).sort((a, b) => a.id.localeCompare(b.id))[0];
+      if (!successor || !this.hooks) return { to: null, sessions: 0, leases: 0, lost: 0 };
+      const sessions = this.hooks.detachAll();
+      this.handedOff = true;
+      let leases = 0;
+      let lost = 0;
+      for (const h of sessions) {
+        try {
+          const res = await this.client.open(successor.address, '/cluster/v1/adopt', h, { timeoutMs: 30_000 });
+          const out = (await readJson(res)) as { ok?: { adopted: number; lost: number }; error?: { message: string } };
+          if (!out.ok) throw new Error(out.error?.message ?? `status ${res.statusCode}`);
+          leases += out.ok.adopted;
+          lost += out.ok.lost;
+        } catch (err) {
+          lost += h.leases.length;
+          this.logger.error({ err, tenant: h.tenant, leases: h.leases.length, to: successor.id }, 'cluster: handoff of a session failed; its leases end with it');
+        }
+      }
+      this.logger.info({ to: successor.id, sessions: sessions.length, leases, lost }, 'cluster: leases handed over');
+      return { to: successor.id, sessions: sessions.length, leases, lost };
+    } finally {
+      this.handedOff = true;
+      finish();
+    }
+  }
+
+  /** Adopts a handed-over session: resumes it, takes its leases, records where their ids answer now. */
+  private async serveAdopt(h: SessionHandoff): Promise<{ adopted: number; lost: number }> {
+    if (!this.hooks) throw new ZkgateError('UNAVAILABLE', 'cluster: not ready to adopt', {});
+    const out = await this.hooks.adopt(h);
+    const origins = new Set(h.leases.map((l) => this.ids.origin(l.id)).filter((o) => o !== null).map((o) => `${o.instanceId}.${o.incarnation}`));
+    const me = { id: this.opts.instanceId, incarnation: this.opts.incarnation };
+    for (const origin of origins) await this.membership.recordHandoff(origin, me);
+    return out;
+  }
+
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -313,20 +415,37 @@ export class Cluster implements ClusterHooks {
     res.on('close', () => {
       if (!res.writableFinished) ac.abort(cancelled('client_gone', 'cluster: the forwarding instance went away'));
     });
-    const msg = JSON.parse(text) as { tenant: string; keyId: string; op?: string; args?: Json; leaseId?: string };
     const reply = (v: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(v)}\n`);
+    if (path === '/cluster/v1/adopt') {
+      return this.serveAdopt(JSON.parse(text) as SessionHandoff).then(
+        (ok) => reply({ ok }),
+        (err: unknown) => reply({ error: { message: toZkgateError(err).message } }),
+      );
+    }
+    // While this instance hands its leases over, calls about them wait, then go to the successor.
+    if (this.handingOff.signal.aborted) {
+      await this.handoffDone;
+      return reply({ moved: true });
+    }
+    const signal = AbortSignal.any([ac.signal, this.handingOff.signal]);
+    const msg = JSON.parse(text) as { tenant: string; keyId: string; op?: string; args?: Json; leaseId?: string };
     try {
       const principal = this.deps.auth.principalFor(msg.tenant, msg.keyId);
-      if (path === '/cluster/v1/changes') return await this.serveChanges(principal, msg.leaseId ?? '', res, ac.signal);
+      if (path === '/cluster/v1/changes') return await this.tracked(() => this.serveChanges(principal, msg.leaseId ?? '', res, signal));
       if (path !== '/cluster/v1/call') return void res.writeHead(404).end();
       const [group, method] = (msg.op ?? '').split('.');
       const scope = this.deps.local(principal) as unknown as Record<string, unknown>;
       const target = group && !NOT_GROUPS.has(group) && Object.hasOwn(scope, group) ? (scope[group] as Record<string, unknown> | null) : null;
       const fn = target && method && method !== 'constructor' && Object.hasOwn(Object.getPrototypeOf(target) as object, method) ? target[method] : undefined;
       if (typeof fn !== 'function') throw new ZkgateError('INVALID_ARGUMENT', `cluster: no facade operation ${msg.op}`, { field: 'op' });
-      const args = decode(msg.args ?? [], { signal: ac.signal, lease: (info) => this.deps.leases.lookup(principal.tenant, info.id) }) as unknown[];
-      reply({ ok: encode(await (fn as (...a: unknown[]) => unknown).apply(target, args)) });
+      const args = decode(msg.args ?? [], { signal, lease: (info) => this.deps.leases.lookup(principal.tenant, info.id) }) as unknown[];
+      reply({ ok: encode(await this.tracked(async () => (fn as (...a: unknown[]) => unknown).apply(target, args))) });
     } catch (err) {
+      if (this.handingOff.signal.aborted) {
+        // Stopped by the handoff (a wait) or refused after it: the successor carries it out.
+        await this.handoffDone;
+        return reply({ moved: true });
+      }
       if (err instanceof LeaseElsewhere) return reply({ moved: true });
       const e = toZkgateError(err);
       if (e.code === 'INTERNAL') this.logger.error({ err, op: msg.op }, 'cluster: forwarded call failed');

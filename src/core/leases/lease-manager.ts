@@ -8,7 +8,7 @@ import type { StateChange } from '../../zk/index.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Tenant } from '../tenants/tenant.js';
-import { Lease, type LeaseState } from './lease.js';
+import { Lease, type LeaseState, type OwnedKind } from './lease.js';
 
 export interface LeaseLimits {
   /** Shortest TTL granted, ms. @defaultValue 1000 */
@@ -20,6 +20,14 @@ export interface LeaseLimits {
 }
 
 export const LEASE_DEFAULTS: LeaseLimits = { minTtlMs: 1000, maxTtlMs: 3_600_000, tombstoneMs: 600_000 };
+
+/** A lease as handed from one instance to another with its session (docs/cluster.md). */
+export interface LeaseRecord {
+  readonly id: string;
+  readonly owner: string;
+  readonly ttlMs: number;
+  readonly owned: readonly { readonly path: string; readonly kind: OwnedKind }[];
+}
 
 export class LeaseManager {
   private readonly leases = new Map<string, Lease>();
@@ -69,7 +77,8 @@ export class LeaseManager {
    */
   lookup(tenant: Tenant, id: string): Lease {
     const lease = this.leases.get(id);
-    if (!lease || lease.tenant !== tenant) {
+    // By name: a lease adopted with a handed-over session belongs to another Tenant object of the same tenant.
+    if (!lease || lease.tenant.name !== tenant.name) {
       const other = id.split('.')[0];
       const hint = other && other !== this.instanceId ? ` (it was not granted by this instance, ${this.instanceId})` : '';
       throw new ZkgateError('LEASE_NOT_FOUND', `lease ${id} not found${hint}`, { leaseId: id });
@@ -118,12 +127,60 @@ export class LeaseManager {
    * `includeEnded` also ended ones whose id still answers 410 (tombstones).
    */
   list(tenant: Tenant, opts: { includeEnded?: boolean } = {}): Lease[] {
-    return [...this.leases.values()].filter((l) => l.tenant === tenant && (opts.includeEnded || !l.isEnded));
+    return [...this.leases.values()].filter((l) => l.tenant.name === tenant.name && (opts.includeEnded || !l.isEnded));
   }
 
   /** All leases of a tenant that have not ended. */
   live(tenant: Tenant): Lease[] {
     return [...this.leases.values()].filter((l) => l.tenant === tenant && !l.isEnded);
+  }
+
+  /**
+   * Hands the live leases of `tenant` (this Tenant object: one session) over: returns them as
+   * records and forgets them here without ending them or touching their nodes, which stay with
+   * the session for the instance that adopts it. Their ids then answer from that instance.
+   */
+  handOver(tenant: Tenant): LeaseRecord[] {
+    const out: LeaseRecord[] = [];
+    for (const l of this.live(tenant)) {
+      out.push({ id: l.id, owner: l.owner, ttlMs: l.ttlMs, owned: l.info().owned });
+      clearTimeout(this.timers.get(l.id));
+      this.timers.delete(l.id);
+      this.leases.delete(l.id);
+    }
+    return out;
+  }
+
+  /**
+   * Takes over leases handed over with their session, now `tenant`'s (a started Tenant on the
+   * resumed session). Each restarts its TTL; each owned node must still exist and belong to the
+   * session, else the lease is lost (`node_missing`). `own` records and watches an owned node.
+   */
+  async adopt(tenant: Tenant, records: readonly LeaseRecord[], own: (lease: Lease, path: string, kind: OwnedKind) => void): Promise<{ adopted: number; lost: number }> {
+    this.watchTenant(tenant);
+    const session = `0x${tenant.session.sessionId}`;
+    let lost = 0;
+    await Promise.all(
+      records.map(async (r) => {
+        const lease = new Lease(r.id, tenant, r.ttlMs, tenant.session.generation, r.owner);
+        let release = (): void => undefined;
+        try {
+          release = tenant.quotas.take('leases');
+        } catch {
+          // Over the quota here: adopted anyway (it was granted within it).
+        }
+        this.releases.set(lease, release);
+        this.leases.set(r.id, lease);
+        this.arm(lease);
+        for (const o of r.owned) own(lease, o.path, o.kind);
+        const stats = await Promise.all(r.owned.map((o) => tenant.client().exists(o.path).catch(() => null)));
+        if (stats.some((s) => !s || s.ephemeralOwner !== session)) {
+          lost += 1;
+          await this.end(lease, 'lost', 'node_missing');
+        }
+      }),
+    );
+    return { adopted: records.length - lost, lost };
   }
 
   /** Ends every lease (gateway shutdown); their nodes go with the session close. */

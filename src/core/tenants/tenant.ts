@@ -17,6 +17,10 @@ export interface TenantOptions {
   readonly defaultConnect: string;
   readonly limits: Limits;
   readonly logger: Logger;
+  /** A session handed over by another instance, resumed instead of a new one (docs/cluster.md). */
+  readonly resume?: { readonly sessionId: string; readonly password: string };
+  /** Share these quotas (a handed-over session's tenant counts against the tenant's own). */
+  readonly quotas?: TenantQuotas;
 }
 
 /** Emits `state` (a `StateChange`) whenever the tenant's ZooKeeper session changes state. */
@@ -37,6 +41,28 @@ export class Tenant extends EventEmitter {
   /** Null once the chroot is known to exist (always for `/`), else why it is not yet. */
   private chrootProblem: string | null;
   private readonly stopped = new AbortController();
+  private readonly options: TenantOptions;
+
+  /**
+   * The same tenant over a session another instance handed over (docs/cluster.md): same name,
+   * chroot and quotas, the handed-over session instead of a new one. Not started.
+   */
+  withSession(resume: { sessionId: string; password: string }): Tenant {
+    return new Tenant({ ...this.options, resume, quotas: this.quotas });
+  }
+
+  /**
+   * Stops using the session without closing it, for another instance to resume (see
+   * `ZkSession.detach`); the tenant is closed here. Null when there is nothing to hand over.
+   */
+  detachSession(): { sessionId: string; password: string } | null {
+    const creds = this.session.detach();
+    if (creds) {
+      this.lifecycle = 'closed';
+      this.stopped.abort();
+    }
+    return creds;
+  }
 
   constructor(opts: TenantOptions) {
     super();
@@ -44,7 +70,7 @@ export class Tenant extends EventEmitter {
     this.name = c.name;
     this.chroot = c.chroot;
     this.limits = { ...opts.limits, ...c.limits };
-    this.quotas = new TenantQuotas(c.name, this.limits);
+    this.quotas = opts.quotas ?? new TenantQuotas(c.name, this.limits);
     this.connect = c.connect ?? opts.defaultConnect;
     this.log = opts.logger.child({ tenant: c.name });
     this.auth = c.digest ? [{ scheme: 'digest', credential: `${c.digest.user}:${c.digest.password}` }] : [];
@@ -52,7 +78,8 @@ export class Tenant extends EventEmitter {
     this.sessionTimeoutMs = c.sessionTimeoutMs;
     const chrooted = c.chroot === '/' ? this.connect : `${this.connect}${c.chroot}`;
     this.chrootProblem = c.chroot === '/' ? null : 'not checked yet';
-    this.session = new ZkSession({ connect: chrooted, sessionTimeoutMs: c.sessionTimeoutMs, auth: this.auth });
+    this.session = new ZkSession({ connect: chrooted, sessionTimeoutMs: c.sessionTimeoutMs, auth: this.auth, ...(opts.resume ? { resume: opts.resume } : {}) });
+    this.options = opts;
     this.session.on('state', (change: StateChange) => {
       const level = change.state === 'expired' || change.state === 'suspended' ? 'warn' : 'info';
       this.log[level]({ zkState: change.state, sessionId: change.sessionId, generation: change.generation }, 'zookeeper session state');

@@ -1,0 +1,109 @@
+/**
+ * Rolling restarts lose nothing (issue 11 item 4, docs/cluster.md): a draining instance hands
+ * its leases and the ZooKeeper session owning their nodes to a live instance. Lock holds,
+ * leaderships, ephemerals and lease ids survive; a forwarded lock wait cut by the handoff is
+ * carried on by the successor; exactly one connection uses the session afterwards, and it stays
+ * that way (the old handle never reconnects to take it back).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, startTestGateway, uniquePath, type TestGateway } from '../support/test-gateway.js';
+import { fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { WsTestClient } from '../support/ws-client.js';
+
+const SECRET = 'handoff-test-secret-0123456789abcdef';
+
+interface Hold {
+  node: string;
+  fencingToken: string;
+  leaseId: string;
+}
+interface Ready {
+  tenants: { sessionId: string }[];
+  cluster?: { members: { id: string }[] };
+}
+
+/** Client connections ZooKeeper holds for session `sid` (`0x…`). */
+async function connectionsOf(zk: ZkStandalone, sid: string): Promise<number> {
+  const cons = await fourLetter(zk.clientPort, 'cons');
+  const hex = sid.replace(/^0x/, '');
+  return cons.split('\n').filter((l) => new RegExp(`sid=0x0*${hex.replace(/^0+/, '')}[,)]`).test(l)).length;
+}
+
+describe('cluster › graceful handoff', () => {
+  let zk: ZkStandalone;
+  let a: TestGateway;
+  let b: TestGateway;
+  const INSTANCES = `/zkgate-handoff/${process.pid}`;
+  const gw = (id: string): Promise<TestGateway> =>
+    startTestGateway(zk.connectString, {
+      instanceId: id,
+      cluster: { secret: SECRET, forwardTimeoutMs: 5000 },
+      instances: { path: INSTANCES },
+      shutdown: { drainTimeoutMs: 1000, exitTimeoutMs: 10_000 },
+      tenants: [{ name: 'default', sessionTimeoutMs: 6000 }],
+    });
+
+  before(async () => {
+    zk = await startZkServer({ extraConfig: { '4lw.commands.whitelist': '*' } });
+    a = await gw('alpha');
+    b = await gw('beta');
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+    await zk?.close();
+  });
+
+  const grant = async (g: TestGateway, ttlMs = 8000): Promise<string> => ((await g.rest.json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
+
+  test('a SIGTERMed instance hands its leases, holds, leadership, ephemerals and session to the other; nothing is lost', async () => {
+    const lock = uniquePath('lock');
+    const election = uniquePath('elect');
+    const holder = await grant(a);
+    const waiter = await grant(a);
+    const hold = (await a.rest.json('POST', `/v1/locks${lock}`, { leaseId: holder })).body as Hold;
+    await a.rest.json('POST', `/v1/nodes${lock}-eph`, { data: 'e', mode: 'ephemeral', leaseId: holder });
+    const led = (await a.rest.json('POST', `/v1/elections${election}`, { leaseId: holder, value: 'v', waitMs: 0 })).body as { node: string };
+    const sid = ((await a.rest.json('GET', '/readyz')).body as Ready).tenants[0]?.sessionId as string;
+    // A WebSocket on beta bound to alpha's lease, and a wait on the lock forwarded to alpha.
+    const ws = await WsTestClient.open(`${b.base.replace('http', 'ws')}/v1/ws`);
+    ws.send({ op: 'lease_attach', leaseId: holder });
+    await ws.take((m) => m.type === 'lease');
+    const waiting = b.rest.json('POST', `/v1/locks${lock}`, { leaseId: waiter, waitMs: 20_000 });
+    await eventually(async () => ((await b.rest.json('GET', `/v1/locks${lock}`)).body as { queue: unknown[] }).queue.length === 2, 5000, 'the waiter queued');
+
+    await a.running.shutdown();
+
+    // Every lease id answers from beta, active, with what it owned.
+    const info = (await b.rest.json('POST', `/v1/leases/${holder}/keepalive`)).body as { state: string; owned: { path: string; kind: string }[] };
+    assert.equal(info.state, 'active');
+    assert.deepEqual(info.owned.map((o) => o.kind).sort(), ['candidate', 'lock', 'node']);
+    const inspect = (await b.rest.json('GET', `/v1/locks${lock}`)).body as { holder: { node: string } | null };
+    assert.equal(inspect.holder?.node, hold.node, 'the same node still holds the lock');
+    const eph = (await b.rest.json('GET', `/v1/nodes${lock}-eph`)).body as { stat: { ephemeralOwner: string } };
+    assert.equal(eph.stat.ephemeralOwner, sid, 'the ephemeral still belongs to the handed-over session');
+    const leader = (await b.rest.json('GET', `/v1/elections${election}`)).body as { leader: { node: string } | null };
+    assert.equal(leader.leader?.node, led.node);
+    // One connection uses the session now, and a while later still one (no reconnect by the old handle).
+    assert.equal(await connectionsOf(zk, sid), 1);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(await connectionsOf(zk, sid), 1);
+    assert.equal(((await b.rest.json('GET', `/v1/leases/${holder}`)).body as { state: string }).state, 'active');
+    // The bound socket never heard a loss.
+    assert.deepEqual(ws.all.filter((m) => m.type === 'lease_state').map((m) => m.state), []);
+    ws.ws.close();
+
+    // Releasing through the successor hands the lock to the waiter, whose forwarded wait was carried on.
+    const rel = await b.rest.json('DELETE', `/v1/locks${lock}`, undefined, { query: { leaseId: holder, node: hold.node } });
+    assert.equal(rel.status, 200);
+    const next = await waiting;
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.equal((next.body as Hold).leaseId, waiter);
+    assert.ok(BigInt((next.body as Hold).fencingToken) > BigInt(hold.fencingToken));
+    // Alpha is gone from the membership; revoking through beta deletes what the lease owned.
+    await eventually(async () => ((await b.rest.json('GET', '/readyz')).body as Ready).cluster?.members.length === 1, 5000, 'alpha to leave');
+    assert.equal((await b.rest.json('DELETE', `/v1/leases/${holder}`)).status, 200);
+    assert.equal((await b.rest.json('GET', `/v1/nodes${lock}-eph`)).status, 404);
+  });
+});
