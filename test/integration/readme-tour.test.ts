@@ -76,6 +76,7 @@ describe('README', () => {
       'docs/recipes.md › ## Semaphores (Curator InterProcessSemaphoreV2 layout)',
       'docs/jobs.md › ## Run once from every crontab',
       'docs/jobs.md › ## Sharded jobs',
+      'docs/jobs.md › ## A PHP cron worker',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
@@ -143,6 +144,8 @@ describe('README', () => {
     for (const expected of ['"items":[],"pending":[4,5,6,7]', '"items":{"host-a":[0,1,2,3],"host-b":[4,5,6,7]}', '{"left":true,"released":[4,5,6,7]}', '"items":{"host-a":[0,1,2,3,4,5,6,7]}']) {
       assert.ok(shards.includes(expected), `output has ${expected}:\n${shards}`);
     }
+    const php = await bash(shBlock('## A PHP cron worker', 0, 'docs/jobs.md'), { timeout: 60_000 });
+    assert.deepEqual(php.trim().split('\n').slice(-2), ['5', '20'], php);
   });
 
   test('watch streams work as written: SSE current state, long-poll', async () => {

@@ -299,6 +299,71 @@ class Client
     }
 
     // ---------------------------------------------------------------------------------------
+    // jobs (docs/jobs.md): run-once triggers, sharded jobs
+
+    /** Creates the job or updates ['shardCount' => …, 'retentionMs' => …]; idempotent. */
+    public function putJob(string $job, array $settings = []): array
+    {
+        return $this->call('PUT', '/v1/jobs/' . rawurlencode($job), $settings ?: null); // no body: {} (an empty PHP array would be [])
+    }
+
+    /**
+     * Claims the run of $trigger (or of shard item $shard of it) for $lease: the run record when
+     * this caller must run it now, or null when another caller runs it or it already ran
+     * (RUN_CLAIMED; the claimer is in the exception details if you call `call` yourself).
+     * @throws ZkgateException JOB_NOT_ACTIVE (paused, disabled), SHARD_NOT_HELD, the lease's end …
+     */
+    public function claimRun(string $job, string $trigger, Lease|string $lease, ?string $claimer = null, ?int $shard = null): ?array
+    {
+        $body = ['trigger' => $trigger, 'leaseId' => self::leaseId($lease)] + ($claimer === null ? [] : ['claimer' => $claimer]) + ($shard === null ? [] : ['shard' => $shard]);
+        [$status, $answer] = $this->request('POST', '/v1/jobs/' . rawurlencode($job) . '/runs', $body);
+        if ($status === 409 && ($answer['code'] ?? '') === 'RUN_CLAIMED') {
+            return null;
+        }
+        if ($status >= 400) {
+            throw self::problem($status, $answer);
+        }
+        return $answer;
+    }
+
+    /** Reports the end of the lease's run ($runId from claimRun's record). @throws ZkgateException RUN_NOT_HELD when it was orphaned and reclaimed */
+    public function completeRun(string $job, string $runId, Lease|string $lease, bool $succeeded = true, string $message = ''): array
+    {
+        return $this->call('POST', '/v1/jobs/' . rawurlencode($job) . '/runs/' . rawurlencode($runId) . '/complete', [
+            'leaseId' => self::leaseId($lease),
+            'outcome' => $succeeded ? 'succeeded' : 'failed',
+            'message' => $message,
+        ]);
+    }
+
+    /** Joins a sharded job as $memberId; returns the member's view (items, pending, generation, state). */
+    public function joinJob(string $job, string $memberId, Lease|string $lease): array
+    {
+        return $this->call('POST', '/v1/jobs/' . rawurlencode($job) . '/members', ['memberId' => $memberId, 'leaseId' => self::leaseId($lease)]);
+    }
+
+    /**
+     * Between batches: gives up the items no longer assigned (you have stopped them), claims the
+     * free assigned ones; process exactly the returned 'items' until the next sync.
+     */
+    public function syncJob(string $job, string $memberId, Lease|string $lease): array
+    {
+        return $this->call('POST', '/v1/jobs/' . rawurlencode($job) . '/members/' . rawurlencode($memberId) . '/sync', ['leaseId' => self::leaseId($lease)]);
+    }
+
+    /** Leaves the job (its items are reassigned at once). */
+    public function leaveJob(string $job, string $memberId, Lease|string $lease): array
+    {
+        return $this->call('DELETE', '/v1/jobs/' . rawurlencode($job) . '/members/' . rawurlencode($memberId), null, ['leaseId' => self::leaseId($lease)]);
+    }
+
+    /** The assignment; with $after (a generation), waits up to $waitMs for a newer one. */
+    public function jobAssignment(string $job, ?int $after = null, int $waitMs = 0): array
+    {
+        return $this->call('GET', '/v1/jobs/' . rawurlencode($job) . '/assignment', null, $after === null ? [] : ['after' => $after, 'wait' => $waitMs]);
+    }
+
+    // ---------------------------------------------------------------------------------------
     // elections
 
     /**
