@@ -67,6 +67,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   RUN_NOT_HELD: { http: 409, grpc: 9, ws: 4409, title: 'The run is not running for this lease' },
   NOT_JOB_MEMBER: { http: 409, grpc: 9, ws: 4409, title: 'The lease has not joined the job as this member' },
   SHARD_NOT_HELD: { http: 409, grpc: 9, ws: 4409, title: 'The shard item is not claimed by this lease' },
+  NO_INSTANCES: { http: 404, grpc: 5, ws: 4404, title: 'The service has no enabled instance' },
+  INSTANCE_NOT_OWNED: { http: 409, grpc: 9, ws: 4409, title: 'The service instance is not owned by this lease' },
 };
 
 /** The mapping for any thrown value (unknown errors become INTERNAL). */

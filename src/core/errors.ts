@@ -52,6 +52,8 @@ export const ERROR_CODES = [
   'RUN_NOT_HELD',
   'NOT_JOB_MEMBER',
   'SHARD_NOT_HELD',
+  'NO_INSTANCES',
+  'INSTANCE_NOT_OWNED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -17,6 +17,7 @@ import { QueueService } from './recipes/queue.js';
 import { SemaphoreService } from './recipes/semaphore.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { OwnedNodes } from './leases/owned-nodes.js';
+import { RegistryService } from './registry/registry.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { Authenticator, type Credentials, type Principal } from './auth/authenticator.js';
 import { Scope, type ScopeServices } from './facade/scope.js';
@@ -68,6 +69,8 @@ export class Gateway {
   readonly queues: QueueService;
   /** Counting semaphores (Curator InterProcessSemaphoreV2 layout) over leases. */
   readonly semaphores: SemaphoreService;
+  /** The service registry (Curator x-discovery layout) over leases. */
+  readonly registry: RegistryService;
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
   /** Present when several instances run as a cluster (config `cluster.secret`). */
@@ -102,6 +105,7 @@ export class Gateway {
     this.elections = new ElectionService(queue);
     this.queues = new QueueService(this.owned);
     this.semaphores = new SemaphoreService(queue);
+    this.registry = new RegistryService(this.owned);
     this.services = {
       auth: this.auth,
       leases: this.leases,
@@ -109,6 +113,7 @@ export class Gateway {
       elections: this.elections,
       queues: this.queues,
       semaphores: this.semaphores,
+      registry: this.registry,
       watches: this.watches,
       jobs: this.jobServices(),
       nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),

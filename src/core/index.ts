@@ -16,6 +16,11 @@ export { QueueService, DELIVERY_MODES, ITEM_PREFIX, CLAIMS_NODE, queueOrder, typ
 export type { ScopedSemaphores } from './facade/semaphores.js';
 export type { ScopedJobs } from './facade/jobs.js';
 export { JOB_STATES, RUN_OUTCOMES, RUN_STATES, type Assignment, type JobInfo, type JobState, type MemberView, type RunOutcome, type RunRecord, type RunState } from './jobs/index.js';
+export type { ScopedRegistry, RegisterRequest } from './facade/registry.js';
+export { RegistryService, type Deregistration, type InstancePoll, type Registration, type ServiceNames } from './registry/registry.js';
+export { DEFAULT_BASE, type Instance, type InstanceSet } from './registry/instance-set.js';
+export { STRATEGIES, type Strategy } from './registry/strategies.js';
+export type { InstanceDocument, UriSpec, UriSpecPart, ServiceType, JsonValue } from './registry/instance.js';
 export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, flushLogs, silentLogger, type Logger } from './logger.js';
 export { NodeService } from './nodes/node-service.js';

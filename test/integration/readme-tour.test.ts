@@ -77,6 +77,7 @@ describe('README', () => {
       'docs/jobs.md › ## Run once from every crontab',
       'docs/jobs.md › ## Sharded jobs',
       'docs/jobs.md › ## A PHP cron worker',
+      'docs/registry.md › ## With curl',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
@@ -146,6 +147,13 @@ describe('README', () => {
     }
     const php = await bash(shBlock('## A PHP cron worker', 0, 'docs/jobs.md'), { timeout: 60_000 });
     assert.deepEqual(php.trim().split('\n').slice(-2), ['5', '20'], php);
+  });
+
+  test('the service registry works as written: register, list, pick, update, deregister, long-poll', async () => {
+    const out = await bash(shBlock('## With curl', 0, 'docs/registry.md'));
+    for (const expected of ['"services":["orders"]', '["i-1","i-2"]', 'http://10.0.0.7:8080/api', '10.0.0.8', '{"id":"i-2","enabled":false,"version":1}', '"deregistered":true', '{"unchanged":true,"n":1}', '\n[]\n']) {
+      assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
   });
 
   test('watch streams work as written: SSE current state, long-poll', async () => {

@@ -17,6 +17,7 @@ import type { NativeZkClient } from '../../src/zk/index.js';
 import { expireSession, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { contract, restClient, type RestClient, type RestResponse } from '../support/openapi.js';
 import { connectRaw, walkTree } from '../support/zk-tree.js';
+import { eventually } from '../support/test-gateway.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { WsTestClient } from '../support/ws-client.js';
 
@@ -516,6 +517,33 @@ describe('locks and elections', () => {
   });
 });
 
+describe('service registry', () => {
+  test('auth › registry routes need a key, the role, the path scope (of base/service/id) and the lease owner', async () => {
+    const lease = { id: await eventually(async () => ((await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, bearer(KEYS.aScoped))).body as { id?: string }).id) };
+    const routes: [string, string, unknown][] = [
+      ['GET', '/v1/services?base=/app', undefined],
+      ['GET', '/v1/services/svc?base=/app', undefined],
+      ['POST', '/v1/services/svc/instances?base=/app', { leaseId: lease.id, id: 'i', address: 'h' }],
+      ['GET', '/v1/services/svc/instances/i?base=/app', undefined],
+      ['PUT', '/v1/services/svc/instances/i?base=/app', { leaseId: lease.id, port: 1 }],
+      ['DELETE', `/v1/services/svc/instances/i?base=/app&leaseId=${lease.id}`, undefined],
+      ['GET', '/v1/services/svc/pick?base=/app', undefined],
+      ['GET', '/v1/services/svc/watch?base=/app', undefined],
+    ];
+    for (const [method, url, body] of routes) {
+      problem(await api.json(method, url, body), 401, 'UNAUTHENTICATED');
+      problem(await api.json(method, url.replace('base=/app', 'base=/other'), body, bearer(KEYS.aScoped)), 403, 'PERMISSION_DENIED');
+    }
+    const register = (key: string, base = '/app') => api.json('POST', `/v1/services/svc/instances?base=${base}`, { leaseId: lease.id, id: 'i', address: 'h' }, bearer(key));
+    problem(await register(KEYS.aRead), 403, 'PERMISSION_DENIED');
+    problem(await register(KEYS.aWrite2), 403, 'PERMISSION_DENIED');
+    assert.equal((await register(KEYS.aScoped)).status, 201, "the lease owner's key registers inside its prefix (parents created there)");
+    assert.equal((await api.json('GET', '/v1/services/svc?base=/app', undefined, bearer(KEYS.aRead))).status, 200, 'read may list');
+    problem(await api.json('GET', '/v1/services?base=/', undefined, bearer(KEYS.aScoped)), 403, 'PERMISSION_DENIED');
+    assert.equal(await root.exists('/tenants/alpha/app/svc/i').then((s) => s !== null), true);
+  });
+});
+
 describe('coverage', () => {
   test('every documented 401, 403, 429 and listing 409 was produced and checked', (t) => {
     const wanted = contract()
@@ -524,7 +552,9 @@ describe('coverage', () => {
       .filter((k) => !/^GET \/v1\/acl.* 403$/.test(k) || coverage.has(k))
       // Watch streams and long-poll quotas are produced and checked by watch-http.test.ts, the
       // election long-poll's by stream-quotas.test.ts.
-      .filter((k) => !/^GET \/v1\/watch\//.test(k) && !/^GET \/v1\/(nodes|children|elections)(\/\{path\})? 429$/.test(k));
+      .filter((k) => !/^GET \/v1\/watch\//.test(k) && !/^GET \/v1\/(nodes|children|elections)(\/\{path\})? 429$/.test(k))
+      // The registry's long-poll and SSE quotas: registry.test.ts.
+      .filter((k) => !/^GET \/v1\/services\/\{service\}(\/watch)? 429$/.test(k));
     t.diagnostic(`security responses covered: ${wanted.filter((k) => coverage.has(k)).length} of ${wanted.length}`);
     assert.deepEqual(wanted.filter((k) => !coverage.has(k)), []);
   });

@@ -17,6 +17,7 @@ import { semaphoresRouter } from './semaphores.js';
 import { watchRouter } from './watch.js';
 import { queueClaimRouter, queueTakeRouter, queuesRouter } from './queues.js';
 import { jobsRouter } from './jobs.js';
+import { registryRouter } from './registry.js';
 import { ZkgateError } from '../../core/index.js';
 import { docsRouter } from './docs.js';
 import { methodNotAllowed } from './path-router.js';
@@ -86,6 +87,7 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/queue-ack', queueClaimRouter('ack'));
   app.use('/v1/queue-release', queueClaimRouter('release'));
   app.use('/v1/jobs', jobsRouter());
+  app.use('/v1/services', registryRouter(gw));
 
   app.use(() => {
     throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});

@@ -45,7 +45,8 @@ function kindParam(req: Request): WatchKind {
   return k as WatchKind;
 }
 
-function frame(event: string, id: string | undefined, body: unknown): string {
+/** One Server-Sent Events frame (its data: the JSON of `body`). */
+export function sseFrame(event: string, id: string | undefined, body: unknown): string {
   return textFrame(event, id, JSON.stringify(body));
 }
 
@@ -77,7 +78,7 @@ export function watchRouter(gw: Gateway): Router {
           if (!res.write(textFrame(ev.type, ev.zxid, watchEventText(ev, encoding)))) await drained(res, stream);
         }
       } catch (err) {
-        res.write(frame('error', undefined, problemOf(err)));
+        res.write(sseFrame('error', undefined, problemOf(err)));
         // A consumer cut for being slow may never read its error: do not hold its socket forever.
         setTimeout(() => res.destroy(), 5000).unref();
       } finally {

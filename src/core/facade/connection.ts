@@ -6,6 +6,7 @@
  */
 import { ZkgateError } from '../errors.js';
 import type { LeaderState } from '../recipes/election.js';
+import { serviceRef, type InstanceSet } from '../registry/instance-set.js';
 import type { WatchStream } from '../watch/hub.js';
 import type { WatchOptions } from '../watch/types.js';
 import type { ScopeContext } from './scope.js';
@@ -59,6 +60,26 @@ export class ScopedConnection {
    */
   observe(path: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderState> {
     this.ctx.authorize('lock.read', path);
+    const { elections } = this.ctx.services;
+    const tenant = this.ctx.tenant;
+    return this.hold(opts.signal, (signal) => elections.observe(tenant, path, { signal }));
+  }
+
+  /**
+   * Follows the instance set of `service` under `base` (default `/services`): the set now, then
+   * every change (only the latest when the reader is slow), like `observe`.
+   * @throws INVALID_ARGUMENT, INVALID_PATH, PERMISSION_DENIED, LIMIT_EXCEEDED
+   */
+  instances(base: string | undefined, service: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<InstanceSet> {
+    const ref = serviceRef(base, service);
+    this.ctx.authorize('watch', ref.path);
+    const { registry } = this.ctx.services;
+    const tenant = this.ctx.tenant;
+    return this.hold(opts.signal, (signal) => registry.observe(tenant, ref, { signal }));
+  }
+
+  /** Runs a core observation as one subscription of this connection (room and quota checked at once). */
+  private hold<T>(outer: AbortSignal | undefined, start: (signal: AbortSignal) => AsyncGenerator<T>): AsyncGenerator<T> {
     this.checkRoom();
     const release = this.ctx.tenant.quotas.take('subscriptions');
     const ac = new AbortController();
@@ -70,12 +91,10 @@ export class ScopedConnection {
       },
     };
     this.open.add(entry);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
-    const { elections } = this.ctx.services;
-    const tenant = this.ctx.tenant;
+    const signal = outer ? AbortSignal.any([outer, ac.signal]) : ac.signal;
     return (async function* observeWhileOpen() {
       try {
-        yield* elections.observe(tenant, path, { signal });
+        yield* start(signal);
       } finally {
         entry.stop();
       }

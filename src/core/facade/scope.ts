@@ -16,6 +16,7 @@ import type { ElectionService } from '../recipes/election.js';
 import type { LockService } from '../recipes/lock.js';
 import type { QueueService } from '../recipes/queue.js';
 import type { SemaphoreService } from '../recipes/semaphore.js';
+import type { RegistryService } from '../registry/registry.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import { ScopedConnection } from './connection.js';
@@ -26,6 +27,7 @@ import { ScopedQueues } from './queues.js';
 import { ScopedSemaphores } from './semaphores.js';
 import type { JobServices } from '../jobs/index.js';
 import { ScopedJobs } from './jobs.js';
+import { ScopedRegistry } from './registry.js';
 
 /** The raw services a scope wraps (core-internal). */
 export interface ScopeServices {
@@ -35,6 +37,7 @@ export interface ScopeServices {
   readonly elections: ElectionService;
   readonly queues: QueueService;
   readonly semaphores: SemaphoreService;
+  readonly registry: RegistryService;
   readonly watches: WatchHub;
   /** Run-once triggers and sharded jobs. */
   readonly jobs: JobServices;
@@ -93,6 +96,7 @@ export class Scope {
   readonly queues: ScopedQueues;
   readonly semaphores: ScopedSemaphores;
   readonly jobs: ScopedJobs;
+  readonly registry: ScopedRegistry;
   private readonly ctx: ScopeContext;
 
   constructor(services: ScopeServices, readonly principal: Principal) {
@@ -104,6 +108,7 @@ export class Scope {
     this.queues = new ScopedQueues(this.ctx);
     this.semaphores = new ScopedSemaphores(this.ctx);
     this.jobs = new ScopedJobs(this.ctx);
+    this.registry = new ScopedRegistry(this.ctx);
   }
 
   /** The caller's tenant name. */

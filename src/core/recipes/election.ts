@@ -13,6 +13,7 @@ import { curatorFlavour } from './flavours.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
 import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';
 import { LeaderWatch } from './leader-watch.js';
+import { observeLatest, pollObserved } from '../watch/followed.js';
 import { findQueues, type CatalogBounds, type CatalogOptions } from './catalog.js';
 
 const LATCH = curatorFlavour('latch-');
@@ -151,20 +152,7 @@ export class ElectionService {
     checkRecipePath(electionPath);
     const signal = opts.signal ?? new AbortController().signal;
     const watch = new LeaderWatch(this.queue.hub, tenant, electionPath, LATCH);
-    try {
-      let last: string | undefined;
-      while (!signal.aborted) {
-        const state = watch.state();
-        const key = state && (state.leader ? `${state.leader.node}@${state.leader.version}` : '');
-        if (state && key !== last) {
-          last = key;
-          yield state;
-        }
-        await watch.changed(signal);
-      }
-    } finally {
-      watch.close();
-    }
+    yield* observeLatest(watch, (state) => (state.leader ? `${state.leader.node}@${state.leader.version}` : ''), signal);
   }
 
   /**
@@ -174,20 +162,7 @@ export class ElectionService {
    */
   async waitForChange(tenant: Tenant, electionPath: string, after: string | undefined, waitMs: number, signal?: AbortSignal): Promise<LeaderPoll> {
     checkWaitMs(waitMs, 'wait');
-    if (after === undefined || waitMs === 0) {
-      // Nothing to wait for: a plain read, which leaves no ZooKeeper watch behind.
-      const state = await this.leader(tenant, electionPath);
-      return { ...state, unchanged: after !== undefined && state.index === after };
-    }
-    const stop = AbortSignal.any([AbortSignal.timeout(Math.max(waitMs, 1)), ...(signal ? [signal] : [])]);
-    let seen: LeaderState | undefined;
-    for await (const state of this.observe(tenant, electionPath, { signal: stop })) {
-      if (seen !== undefined || after === undefined || state.index !== after) return { ...state, unchanged: false };
-      if (waitMs === 0) return { ...state, unchanged: true };
-      seen = state;
-    }
-    if (!seen) return { ...(await this.leader(tenant, electionPath)), unchanged: true };
-    return { ...seen, unchanged: true };
+    return pollObserved((stop) => this.observe(tenant, electionPath, { signal: stop }), () => this.leader(tenant, electionPath), after, waitMs, signal);
   }
 
   /**

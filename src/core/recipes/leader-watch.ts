@@ -6,10 +6,10 @@
  * and only the latest is kept, so a slow reader never makes anything buffer.
  */
 import { joinPath } from '../../zk/index.js';
-import { toZkgateError, type ZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import type { WatchEvent } from '../watch/types.js';
+import { FollowedState } from '../watch/followed.js';
 import type { QueueFlavour } from './flavours.js';
 
 /** The leader state as `election.ts` reports it (kept structural here to avoid a cycle). */
@@ -21,15 +21,12 @@ export interface FollowedLeader {
 
 const maxZxid = (a: string, b: string): string => (BigInt(a) >= BigInt(b) ? a : b);
 
-export class LeaderWatch {
+export class LeaderWatch extends FollowedState<FollowedLeader> {
   private pzxid: string | undefined;
   private leaderNode: string | null = null;
   private leaderData: WatchEvent | undefined;
   private stopLeader = (): void => undefined;
   private readonly stopChildren: () => void;
-  private failure: ZkgateError | undefined;
-  private notify: (() => void) | undefined;
-  private dirty = true;
 
   constructor(
     private readonly hub: WatchHub,
@@ -37,27 +34,12 @@ export class LeaderWatch {
     private readonly electionPath: string,
     private readonly flavour: QueueFlavour,
   ) {
-    this.stopChildren = hub.follow(tenant, 'children', electionPath, { deliver: (ev) => this.onChildren(ev), fail: (err) => this.onFail(err) });
+    super(electionPath);
+    this.stopChildren = hub.follow(tenant, 'children', electionPath, { deliver: (ev) => this.onChildren(ev), fail: (err) => this.fail(err) });
   }
 
-  /** Resolves at the next change (at once if one came since the last `state()`); `signal` ends it. */
-  changed(signal: AbortSignal): Promise<void> {
-    if (this.dirty || this.failure || signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        this.notify = undefined;
-        resolve();
-      };
-      this.notify = done;
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  /** The current state, or undefined while it is not known yet (first reads, a leader just gone). @throws the watch's failure */
-  state(): FollowedLeader | undefined {
-    this.dirty = false;
-    if (this.failure) throw this.failure;
+  /** The leader state, or undefined while it is not known yet (first reads, a leader just gone). */
+  protected current(): FollowedLeader | undefined {
     if (this.pzxid === undefined) return undefined;
     if (this.leaderNode === null) return { electionPath: this.electionPath, leader: null, index: this.pzxid };
     const d = this.leaderData;
@@ -84,7 +66,7 @@ export class LeaderWatch {
       this.leaderNode = node;
       this.leaderData = undefined;
       this.stopLeader = node
-        ? this.hub.follow(this.tenant, 'data', node, { deliver: (d) => this.onLeaderData(node, d), fail: (err) => this.onFail(err) })
+        ? this.hub.follow(this.tenant, 'data', node, { deliver: (d) => this.onLeaderData(node, d), fail: (err) => this.fail(err) })
         : () => undefined;
     }
     this.wake();
@@ -96,13 +78,4 @@ export class LeaderWatch {
     this.wake();
   }
 
-  private onFail(err: unknown): void {
-    this.failure = toZkgateError(err, this.electionPath);
-    this.wake();
-  }
-
-  private wake(): void {
-    this.dirty = true;
-    this.notify?.();
-  }
 }

@@ -1,0 +1,73 @@
+/**
+ * A service's instance set followed through the watch hub: a children watch on the service node
+ * and a data watch on each instance node. They are the hub's shared watches, so any number of
+ * followers of one service cost one ZooKeeper watch per node and one read per change. The set is
+ * recomputed from the latest events and only the latest is kept: a slow reader makes nothing
+ * buffer. A state is offered only once every listed instance's data has been read.
+ */
+import { joinPath } from '../../zk/index.js';
+import type { Tenant } from '../tenants/tenant.js';
+import type { WatchHub } from '../watch/hub.js';
+import type { WatchEvent } from '../watch/types.js';
+import { FollowedState } from '../watch/followed.js';
+import { instanceSetOf, type InstanceSet, type ServiceRef } from './instance-set.js';
+
+export class InstanceSetWatch extends FollowedState<InstanceSet> {
+  private pzxid: string | undefined;
+  private listed: readonly string[] = [];
+  private readonly data = new Map<string, { event: WatchEvent | undefined; stop: () => void }>();
+  private readonly stopChildren: () => void;
+
+  constructor(
+    private readonly hub: WatchHub,
+    private readonly tenant: Tenant,
+    private readonly ref: ServiceRef,
+  ) {
+    super(ref.path);
+    this.stopChildren = hub.follow(tenant, 'children', ref.path, { deliver: (ev) => this.onChildren(ev), fail: (err) => this.fail(err) });
+  }
+
+  /** The set, or undefined while some listed instance has not been read yet. */
+  protected current(): InstanceSet | undefined {
+    if (this.pzxid === undefined) return undefined;
+    const nodes: { id: string; event: WatchEvent }[] = [];
+    for (const id of this.listed) {
+      const event = this.data.get(id)?.event;
+      if (!event) return undefined;
+      nodes.push({ id, event });
+    }
+    return instanceSetOf(this.ref, this.pzxid, nodes);
+  }
+
+  /** Stops following (the hub keeps quiet watches idle, within its bound). */
+  close(): void {
+    this.stopChildren();
+    for (const d of this.data.values()) d.stop();
+    this.data.clear();
+  }
+
+  private onChildren(ev: WatchEvent): void {
+    this.pzxid = ev.stat ? ev.stat.pzxid : '0';
+    this.listed = ev.stat ? (ev.children ?? []) : [];
+    const keep = new Set(this.listed);
+    for (const [id, d] of this.data) {
+      if (keep.has(id)) continue;
+      d.stop();
+      this.data.delete(id);
+    }
+    for (const id of this.listed) {
+      if (this.data.has(id)) continue;
+      const entry: { event: WatchEvent | undefined; stop: () => void } = { event: undefined, stop: () => undefined };
+      this.data.set(id, entry);
+      entry.stop = this.hub.follow(this.tenant, 'data', joinPath(this.ref.path, id), {
+        deliver: (d) => {
+          entry.event = d;
+          this.wake();
+        },
+        fail: (err) => this.fail(err),
+      });
+    }
+    this.wake();
+  }
+
+}
