@@ -16,6 +16,13 @@ forEachTransport((t) => {
     await rejectsWith(call({ raw: 'zkg_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }), 'UNAUTHENTICATED');
   });
 
+  test('auth › a key naming a tenant other than its own is PERMISSION_DENIED (tenant_mismatch): with keys, the key alone selects the tenant', async () => {
+    const e = await rejectsWith((async () => (await client(t, 'admin', 'elsewhere')).get('/'))(), 'PERMISSION_DENIED');
+    // A refused WebSocket upgrade carries the code and the message, not the details.
+    if (t === 'ws') assert.match(e.message, /another tenant/);
+    else assert.equal(e.details.reason, 'tenant_mismatch');
+  });
+
   test('auth › the read role reads and lists, and is PERMISSION_DENIED for writes, leases and locks', async () => {
     const admin = await client(t);
     const reader = await client(t, 'read');

@@ -59,6 +59,9 @@ export interface WatchView {
   /** The next event: its type and the node's data (utf8) when it has any. */
   next(): Promise<{ type: string; data?: string }>;
   close(): void;
+  /** Stops reading from the connection (the transport's flow control pushes back), until `resume()`. */
+  pause?(): void;
+  resume?(): void;
 }
 export interface AclEntry {
   readonly scheme: string;
@@ -99,6 +102,13 @@ export interface ContractClient {
    * or rejects with the refusal (LIMIT_EXCEEDED, PERMISSION_DENIED, TOO_MANY_CHILDREN…).
    */
   subscribe(path: string, kind: StreamKind): Promise<WatchView>;
+  /**
+   * Holds a subscription open without a streaming connection of its own where the transport
+   * allows: REST a long-poll waiting for a change, gRPC and WebSocket a subscription on the
+   * client's connection. Resolves once the gateway counts it (or rejects with the refusal); the
+   * function returned lets it go.
+   */
+  hold(path: string): Promise<() => void>;
   /** Replaces a node's ACL; absent where the transport has no ACL call (WebSocket). */
   readonly setAcl?: (path: string, acl: readonly AclEntry[]) => Promise<void>;
   /**
@@ -247,6 +257,26 @@ function restContract(ep: Endpoint): ContractClient {
     async unknown() {
       await call('GET', '/v1/no-such-thing');
     },
+    async hold(path) {
+      const index = (await rest.json('GET', `/v1/nodes${enc(path)}`, undefined, { headers })).headers.get('x-zkgate-index') ?? '0';
+      const before = await quotaUsed(ep, 'subscriptions');
+      const ac = new AbortController();
+      const answer = fetch(`${rest.baseUrl}/v1/nodes${enc(path)}?wait=60000&index=${index}`, { headers, signal: ac.signal }).then(async (res) => {
+        const b = (await res.json()) as Obj;
+        throw new CallError((b.code as string) ?? `HTTP_${res.status}`, (b.details ?? {}) as Obj, (b.detail as string) ?? '');
+      });
+      // The long-poll answers only when it ends: it is held once the gateway counts it.
+      const counted = (async () => {
+        const deadline = Date.now() + 10_000;
+        while ((await quotaUsed(ep, 'subscriptions')) <= before) {
+          if (Date.now() > deadline) throw new Error('the long-poll was never counted as a subscription');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      await Promise.race([answer, counted]);
+      answer.catch(() => undefined);
+      return () => ac.abort();
+    },
     subscribe: (path, kind) => sse(`${rest.baseUrl}/v1/watch${enc(path)}?kind=${kind}`, headers),
     async setAcl(path, acl) {
       await call('PUT', `/v1/acl${enc(path)}`, { acl });
@@ -319,6 +349,8 @@ async function firstEvent(view: WatchView): Promise<WatchView> {
       return f ? Promise.resolve(f) : view.next();
     },
     close: () => view.close(),
+    pause: view.pause?.bind(view),
+    resume: view.resume?.bind(view),
   };
 }
 
@@ -343,25 +375,30 @@ function grpcContract(ep: Endpoint): ContractClient {
     }
   };
   const text = (b: unknown): string => Buffer.from(b as Buffer).toString('utf8');
-  /** A Watch stream of its own (a connection unit) with one subscription; stream errors and LOST end it with their code. */
-  const grpcWatch = async (path: string, kind: StreamKind): Promise<WatchView> => {
-    const stream = (g.services.Watch as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).Watch!.call(g.services.Watch, g.metadata(ep.tenant));
-    const r = readStream(stream);
-    const failed = r.ended.then((e) => {
-      throw e ? grpcError(e) : new CallError('STREAM_ENDED', {}, 'the Watch stream ended');
-    });
-    failed.catch(() => undefined);
-    stream.write({ subscribe: { id: 'w', path, kind: `WATCH_KIND_${kind.toUpperCase()}` } });
-    const view: WatchView = {
+  /** The client's one Watch stream (a connection unit), opened on first use; its subscriptions by id. */
+  let shared: { stream: ClientDuplexStream<Obj, Obj>; mux: Mux; seq: number } | undefined;
+  const sharedStream = () => {
+    if (!shared) {
+      const stream = (g.services.Watch as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).Watch!.call(g.services.Watch, g.metadata(ep.tenant));
+      shared = { stream, mux: new Mux(stream), seq: 0 };
+    }
+    return shared;
+  };
+  const grpcSubscription = (path: string, kind: StreamKind): WatchView => {
+    const s = sharedStream();
+    const id = `s${++s.seq}`;
+    s.stream.write({ subscribe: { id, path, kind: `WATCH_KIND_${kind.toUpperCase()}` } });
+    return {
       async next() {
-        const m = await Promise.race([r.next((x) => x.type !== 'WATCH_RESPONSE_TYPE_SUBSCRIBED', 30_000), failed]);
+        const m = await s.mux.take((x) => x.id === id && x.type !== 'WATCH_RESPONSE_TYPE_SUBSCRIBED');
         if (m.type === 'WATCH_RESPONSE_TYPE_ERROR' || m.type === 'WATCH_RESPONSE_TYPE_LOST') throw new CallError(m.errorCode as string, {}, m.errorMessage as string);
         const ev = m.event as Obj;
         return { type: ev.type as string, data: ev.stat ? text(ev.data) : undefined };
       },
-      close: () => stream.cancel(),
+      close: () => s.stream.write({ unsubscribe: { id } }),
+      pause: () => s.stream.pause(),
+      resume: () => s.stream.resume(),
     };
-    return firstEvent(view);
   };
   const lease = (l: Obj): LeaseView => ({ ...(l as LeaseView), state: String(l.state).replace('LEASE_STATE_', '').toLowerCase(), ownerName: l.ownerName || undefined });
   return {
@@ -434,8 +471,12 @@ function grpcContract(ep: Endpoint): ContractClient {
     },
     resign: async (path, leaseId, node) => ({ resigned: (await u('Elections', 'Resign', { path, leaseId, node })).resigned as boolean }),
     elections: async (path) => electionQueues(await u('Elections', 'List', { path })),
-    watch: (path) => grpcWatch(path, 'data'),
-    subscribe: (path, kind) => grpcWatch(path, kind),
+    watch: async (path) => grpcSubscription(path, 'data'),
+    subscribe: (path, kind) => firstEvent(grpcSubscription(path, kind)),
+    async hold(path) {
+      const sub = await firstEvent(grpcSubscription(path, 'data'));
+      return () => sub.close();
+    },
     async unknown() {
       const stream = (g.services.Watch as unknown as Record<string, (md: unknown) => ClientDuplexStream<Obj, Obj>>).Watch!.call(g.services.Watch, g.metadata(ep.tenant));
       const r = readStream(stream);
@@ -454,8 +495,64 @@ function grpcContract(ep: Endpoint): ContractClient {
         signal.addEventListener('abort', () => call.cancel(), { once: true });
       });
     },
-    close: () => g.close(),
+    close: () => {
+      shared?.stream.cancel();
+      g.close();
+    },
   };
+}
+
+/**
+ * The messages of one gRPC stream, taken by predicate without dropping the others (several
+ * subscriptions share the stream); a stream that fails rejects every taker with its status.
+ */
+class Mux {
+  private readonly inbox: Obj[] = [];
+  private waiters: (() => void)[] = [];
+  private failure: CallError | undefined;
+
+  constructor(stream: ClientDuplexStream<Obj, Obj>) {
+    const wake = (): void => {
+      for (const w of this.waiters.splice(0)) w();
+    };
+    stream.on('data', (m: Obj) => {
+      this.inbox.push(m);
+      wake();
+    });
+    stream.on('error', (e: Error) => {
+      this.failure = grpcError(e);
+      wake();
+    });
+    stream.on('end', () => {
+      this.failure ??= new CallError('STREAM_ENDED', {}, 'the Watch stream ended');
+      wake();
+    });
+  }
+
+  async take(pred: (m: Obj) => boolean, timeoutMs = 30_000): Promise<Obj> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.inbox.findIndex(pred);
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Obj;
+      if (this.failure) throw this.failure;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching message in ${timeoutMs} ms; saw ${JSON.stringify(this.inbox).slice(0, 1000)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** The tenant's `zkgate_tenant_quota_used` of `kind`, from GET /metrics. */
+export async function quotaUsed(ep: Pick<Endpoint, 'httpPort'>, kind: string, tenant = 'default'): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${ep.httpPort}/metrics`)).text();
+  const m = new RegExp(`^zkgate_tenant_quota_used\\{tenant="${tenant}",kind="${kind}"\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,13 +588,21 @@ async function wsContract(ep: Endpoint): Promise<ContractClient> {
     const ours = (m: Json): boolean => m.id === id && (m.type === 'event' || m.type === 'error');
     return {
       async next() {
-        const m = await ws.take(ours, 30_000);
+        const m = await Promise.race([ws.take(ours, 30_000), closedWithCode]);
         if (m.type === 'error') throw new CallError(m.code as string, (m.details ?? {}) as Obj, m.message as string);
         return { type: m.event.type as string, data: m.event.stat ? (m.event.data as string) : undefined };
       },
       close: () => ws.send({ op: 'unsubscribe', id }),
+      pause: () => ws.ws.pause(),
+      resume: () => ws.ws.resume(),
     };
   };
+  // A socket the gateway closes with an error's close code ends every subscription with that code.
+  const closedWithCode = ws.closed.then(({ code, reason }) => {
+    const m = /^([A-Z_]+): /.exec(reason);
+    throw new CallError(m ? (m[1] as string) : `WS_CLOSE_${code}`, { closeCode: code }, reason);
+  });
+  closedWithCode.catch(() => undefined);
   return {
     transport: 'ws',
     create: async (path, o = {}) => (await c('Znodes.Create', { path, ...o })).path as string,
@@ -555,6 +660,10 @@ async function wsContract(ep: Endpoint): Promise<ContractClient> {
     elections: async (path) => electionQueues(await c('Elections.List', { path })),
     watch: async (path) => subscribe(path, 'data'),
     subscribe: (path, kind) => firstEvent(subscribe(path, kind)),
+    async hold(path) {
+      const sub = await firstEvent(subscribe(path, 'data'));
+      return () => sub.close();
+    },
     async unknown() {
       ws.send({ op: 'unsubscribe', id: 'never' });
       const m = await ws.take((x) => x.id === 'never' && (x.type === 'error' || x.type === 'unsubscribed'));

@@ -128,4 +128,11 @@ describe('rest only', () => {
     assert.equal(((await res.json()) as { code: string }).code, 'UNSUPPORTED_MEDIA_TYPE');
     assert.equal(await (await client('rest')).exists(p), null);
   });
+
+  test('method › a method a URL does not take is METHOD_NOT_ALLOWED with Allow (gRPC and WebSocket have no URLs: an unknown method there is UNIMPLEMENTED / INVALID_ARGUMENT)', async () => {
+    const res = await fetch(`http://127.0.0.1:${env.gw.httpPort}/v1/leases`, { method: 'PUT', headers: { authorization: `Bearer ${KEYS.admin}` } });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'GET, POST');
+    assert.equal(((await res.json()) as { code: string }).code, 'METHOD_NOT_ALLOWED');
+  });
 });

@@ -8,7 +8,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { startZkServer, type ZkServerOptions, type ZkStandalone } from '../support/zk-server.js';
-import { CallError, TRANSPORTS, makeClient, type ContractClient, type Transport } from './clients.js';
+import { CallError, TRANSPORTS, makeClient, quotaUsed, type ContractClient, type Transport } from './clients.js';
 
 export const KEYS = {
   admin: generateApiKey(),
@@ -45,6 +45,8 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
   client(t: Transport, key?: KeyName | null | { raw: string }, tenant?: string): Promise<ContractClient>;
   /** The gateway's `zkgate_errors_total` for `code` on transport `t` (from GET /metrics). */
   errorCount(code: string, t: Transport): Promise<number>;
+  /** What the tenant holds of a quota kind (`connections`, `subscriptions`, `locks`, `leases`), from GET /metrics. */
+  used(kind: string): Promise<number>;
 } {
   const env = {} as { zk: ZkStandalone; gw: RunningGateway };
   const open: ContractClient[] = [];
@@ -79,6 +81,7 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
       open.push(c);
       return c;
     },
+    used: (kind) => quotaUsed({ httpPort: env.gw.httpPort }, kind),
     async errorCount(code, t) {
       const text = await (await fetch(`http://127.0.0.1:${env.gw.httpPort}/metrics`)).text();
       const line = text.split('\n').find((l) => l.startsWith('zkgate_errors_total{') && l.includes(`code="${code}"`) && l.includes(`transport="${t}"`));

@@ -34,12 +34,15 @@ export class WsTestClient {
         res.on('data', (b: Buffer) => chunks.push(b));
         res.on('end', () => {
           let code = '';
+          let detail = '';
           try {
-            code = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: string }).code ?? '');
+            const p = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: string; detail?: string };
+            code = String(p.code ?? '');
+            detail = String(p.detail ?? '');
           } catch {
             // not JSON: the status alone
           }
-          reject(Object.assign(new Error(`upgrade refused: HTTP ${res.statusCode}${code ? ` ${code}` : ''}`), { status: res.statusCode, code }));
+          reject(Object.assign(new Error(`upgrade refused: HTTP ${res.statusCode}${code ? ` ${code}` : ''}${detail ? `: ${detail}` : ''}`), { status: res.statusCode, code }));
         });
       });
     });
