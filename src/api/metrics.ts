@@ -104,6 +104,13 @@ const watchResyncs = new Gauge({
   registers: [registry],
 });
 
+const readCacheHits = new Gauge({
+  name: 'zkgate_read_cache_hits',
+  help: 'Node reads answered from the watch-fed read cache instead of ZooKeeper, by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+
 /** Copies the watch hub's figures into the gauges. */
 function updateWatchMetrics(gw: Gateway): void {
   for (const s of gw.watchStats()) {
@@ -114,6 +121,7 @@ function updateWatchMetrics(gw: Gateway): void {
     watchReads.set({ tenant }, s.reads);
     watchSlow.set({ tenant }, s.slowConsumers);
     watchResyncs.set({ tenant }, s.resyncs);
+    readCacheHits.set({ tenant }, s.cacheHits);
   }
 }
 

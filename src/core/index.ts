@@ -28,7 +28,7 @@ export { checkPath } from './paths.js';
 export { Tenant } from './tenants/tenant.js';
 export { TenantRegistry } from './tenants/registry.js';
 export { CREATE_MODES } from './types.js';
-export type { ChildEntry, ChildrenListing, ChildrenOptions, TreeListing, TreeOptions, CreateOptions, DeleteOptions, Znode, AclEntry, CreateMode, Stat } from './types.js';
+export type { ChildEntry, ChildrenListing, ChildrenOptions, TreeListing, TreeOptions, CreateOptions, DeleteOptions, Znode, ReadSource, AclEntry, CreateMode, Stat } from './types.js';
 export { Lease, type LeaseInfo, type LeaseState, type LeaseStateEvent, type OwnedKind } from './leases/lease.js';
 export { LeaseManager, LEASE_DEFAULTS, type LeaseLimits } from './leases/lease-manager.js';
 export { Authenticator, type Credentials, type Principal } from './auth/authenticator.js';

@@ -10,7 +10,12 @@ export interface Znode {
   readonly path: string;
   readonly data: Buffer;
   readonly stat: Stat;
+  /** Where a read was answered from: the hub's watch-fed cache or a ZooKeeper read (`get` sets it). */
+  readonly source?: ReadSource;
 }
+
+/** `cache`: the state of a watch the hub holds (docs/watch.md, "Read cache"); `zookeeper`: a read. */
+export type ReadSource = 'cache' | 'zookeeper';
 
 /** One child in a listing; `stat` only when asked for. */
 export interface ChildEntry {

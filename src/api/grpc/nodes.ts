@@ -43,7 +43,7 @@ export function znodesService(gw: Gateway): UntypedServiceImplementation {
   const unary = unaryWith(gw.logger);
   const nodes = (call: CallLike) => scopeOf(gw, call).nodes;
   return {
-    Get: unary(async (req: PathRequest, call) => nodes(call).get(req.path)),
+    Get: unary(async (req: PathRequest & { sync?: boolean }, call) => nodes(call).get(req.path, { sync: req.sync })),
     Exists: unary(async (req: PathRequest, call) => {
       const stat: Stat | null = await nodes(call).exists(req.path);
       return { exists: stat !== null, stat };

@@ -17,6 +17,7 @@ import { encodeData, leaseJson, problemOf } from '../json.js';
 import { countError, observeHttp, routeTemplates } from '../metrics.js';
 import { openapiPaths } from './app.js';
 import { REQUEST_ID_HEADER, SANE_REQUEST_ID, routeTemplate } from './access-log.js';
+import { SOURCE_HEADER } from './nodes.js';
 import { statHeaders } from './params.js';
 import { znodePathFromUrl } from './znode-path.js';
 
@@ -130,6 +131,7 @@ function serve(gw: Gateway, route: FastRoute, metricRoute: string, req: Incoming
     }
     scope.nodes.get(path).then((node) => {
       res.setHeader('X-Zkgate-Index', node.stat.mzxid);
+      if (node.source) res.setHeader(SOURCE_HEADER, node.source);
       sendJson(res, 200, { path: node.path, ...encodeData(node.data), stat: node.stat }, false);
     }, fail);
   } catch (err) {

@@ -8,6 +8,9 @@ import { pathRouter } from './path-router.js';
 import { clientGone } from './request-signal.js';
 import { longPollParams, pollState } from './watch.js';
 
+/** Where a GET's answer came from: `cache` (the watch-fed read cache) or `zookeeper`. */
+export const SOURCE_HEADER = 'X-Zkgate-Source';
+
 /** Also used by the lock and election routes. */
 export { pathRouter };
 
@@ -49,8 +52,9 @@ export function nodesRouter(): Router {
       const encoding = parseEncoding(stringParam(req, 'encoding'));
       const poll = longPollParams(req);
       const nodes = scopeOf(res).nodes;
-      const node = poll ? toZnode(await pollState(res, path, 'data', poll)) : await nodes.get(path);
+      const node = poll ? toZnode(await pollState(res, path, 'data', poll)) : await nodes.get(path, { sync: boolParam(req, 'sync') ?? false });
       res.set('X-Zkgate-Index', node.stat.mzxid);
+      if (node.source) res.set(SOURCE_HEADER, node.source);
       if (wantsRaw(req)) {
         res.set(statHeaders(node.stat)).type('application/octet-stream').send(node.data);
         return;

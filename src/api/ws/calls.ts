@@ -52,9 +52,9 @@ const method = <S extends z.ZodType>(params: S, run: (c: CallContext, p: z.outpu
 const o = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
 
 export const WS_METHODS = {
-  'Znodes.Get': method(o({ path, encoding }), async (c, p) => {
-    const n = await c.scope.nodes.get(p.path);
-    return { path: n.path, ...encodeData(n.data, p.encoding), stat: n.stat };
+  'Znodes.Get': method(o({ path, encoding, sync: z.boolean().optional() }), async (c, p) => {
+    const n = await c.scope.nodes.get(p.path, { sync: p.sync });
+    return { path: n.path, ...encodeData(n.data, p.encoding), stat: n.stat, source: n.source };
   }),
   'Znodes.Exists': method(o({ path }), async (c, p) => {
     const stat = await c.scope.nodes.exists(p.path);

@@ -17,9 +17,9 @@ export class ScopedNodes {
     return this.ctx.services.nodes(this.ctx.tenant, this.ctx.principal.prefixes);
   }
 
-  /** Data and stat. @throws NO_NODE, INVALID_PATH, PERMISSION_DENIED */
-  get(path: string): Promise<Znode> {
-    return this.service('node.read', path).get(path);
+  /** Data and stat (from the read cache unless `sync`; see `NodeService.get`). @throws NO_NODE, INVALID_PATH, PERMISSION_DENIED */
+  get(path: string, opts: { sync?: boolean } = {}): Promise<Znode> {
+    return this.service('node.read', path).get(path, opts);
   }
 
   /** Stat, or null when the node does not exist. */

@@ -58,11 +58,21 @@ export class NodeService {
     }
   }
 
-  /** Data and stat. @throws NO_NODE */
-  async get(path: string): Promise<Znode> {
+  /**
+   * Data and stat: from the hub's watch-fed cache when it holds the node under a watch that
+   * vouches for it, else read from ZooKeeper (`source` says which). With `sync`, ZooKeeper's
+   * `sync` first (the leader's writes reach our server), then a read: never the cache.
+   * @throws NO_NODE
+   */
+  async get(path: string, opts: { sync?: boolean } = {}): Promise<Znode> {
     this.check(path);
+    if (opts.sync) await this.zk(path, (c) => c.sync(path));
+    else {
+      const hit = this.owned.hub.cached(this.tenant, path);
+      if (hit) return { path, data: hit.data, stat: hit.stat, source: 'cache' };
+    }
     const { data, stat } = await this.zk(path, (c) => c.get(path));
-    return { path, data, stat };
+    return { path, data, stat, source: 'zookeeper' };
   }
 
   /** Stat, or null when the node does not exist. */

@@ -5,6 +5,7 @@
  * `resync` with the current state after a disconnect or session expiry — never a silent gap.
  * Each subscriber has a bounded queue; one that falls behind is cut with SLOW_CONSUMER.
  */
+import type { Stat } from '../../zk/index.js';
 import { ZkgateError, invalidArgument } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkPath } from '../paths.js';
@@ -81,6 +82,16 @@ export class WatchHub {
       if (on) tw.detach(kind, path, sink);
       on = false;
     };
+  }
+
+  /**
+   * The read cache: `path`'s data and stat from the hub's shared data watch when that watch
+   * vouches for them (docs/watch.md, "Read cache"), else undefined. Nothing is cached beyond
+   * what the hub holds for its watches anyway, so memory is bounded by the subscriptions
+   * (`limits.maxSubscriptionsPerTenant`) and `watch.maxIdleWatches`.
+   */
+  cached(tenant: Tenant, path: string): { readonly data: Buffer; readonly stat: Stat } | undefined {
+    return this.tenants.get(tenant)?.cached(path);
   }
 
   /** Per-tenant counters for /metrics. */

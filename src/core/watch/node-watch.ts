@@ -35,6 +35,8 @@ export interface NodeWatchHost {
   releasedWatchFired(w: NodeWatch): void;
   /** Most children a children watch may report (`limits.maxChildrenPerListing`). */
   readonly maxChildren: number;
+  /** The tenant session's epoch (it changes on every suspension, reconnection and new session). */
+  readonly epoch: number;
 }
 
 interface Snapshot {
@@ -108,6 +110,8 @@ export class NodeWatch {
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
+  /** The session epoch in which the state held was read with our watch pending all along (-1: none). */
+  private coveredEpoch = -1;
 
   constructor(
     readonly kind: NodeWatchKind,
@@ -131,6 +135,18 @@ export class NodeWatch {
     return this.isArmed && this.snap !== undefined && !this.running;
   }
 
+  /**
+   * The state held, when it is still the node's state as far as this session can tell: our
+   * ZooKeeper watch is pending (so no change was notified since the read), no read is running
+   * or due, and the read was made in `epoch` with the watch pending (no suspension, reconnect or
+   * expiry since). Undefined otherwise, and for a missing node.
+   */
+  cached(epoch: number): { readonly data: Buffer; readonly stat: Stat } | undefined {
+    const s = this.snap;
+    if (this.closed || !this.armed || this.running || this.dirty || this.coveredEpoch !== epoch || !s?.stat || !s.data) return undefined;
+    return { data: s.data, stat: s.stat };
+  }
+
   /** Attaches a sink; it gets the current state at once if known, else after the first read. */
   add(sink: Sink): void {
     this.sinks.add(sink);
@@ -151,6 +167,7 @@ export class NodeWatch {
   /** The session expired: its watches will never fire, so the next read must set a new one. */
   sessionLost(): void {
     this.armed = false;
+    this.coveredEpoch = -1;
     this.token++;
   }
 
@@ -197,6 +214,8 @@ export class NodeWatch {
         const note = this.resyncNote;
         this.resyncNote = undefined;
         let next: Snapshot;
+        const epoch = this.host.epoch;
+        this.coveredEpoch = -1;
         try {
           // A pending watch still covers us: a resync then only needs a plain read.
           next = await this.read(!this.armed);
@@ -214,6 +233,8 @@ export class NodeWatch {
           return;
         }
         this.retryMs = RETRY_MIN_MS;
+        // Still armed (not fired during the read) in the same epoch: the watch covers this state.
+        if (this.armed && this.host.epoch === epoch) this.coveredEpoch = epoch;
         if (!this.closed) this.publish(next, note);
       }
     } finally {

@@ -6,7 +6,7 @@
  * - `expired`: every pending watch is void (the session is gone)
  * - `connected` (a new session): every node watch re-reads and re-arms, then sends a `resync`
  */
-import type { StateChange, ZkClient } from '../../zk/index.js';
+import { monotonicMs, type Stat, type StateChange, type ZkClient } from '../../zk/index.js';
 import type { Logger } from '../logger.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { NodeWatch, type NodeWatchHost, type NodeWatchKind, type Sink } from './node-watch.js';
@@ -28,6 +28,7 @@ export class TenantWatches implements NodeWatchHost {
   readonly subscribers: Record<WatchKind, number> = { data: 0, children: 0, subtree: 0 };
   private reads = 0;
   private resyncs = 0;
+  private cacheHits = 0;
   slowConsumers = 0;
   private readonly onState = (c: StateChange): void => this.tenantOnState(c);
 
@@ -53,6 +54,24 @@ export class TenantWatches implements NodeWatchHost {
   }
   countRead(): void {
     this.reads++;
+  }
+  get epoch(): number {
+    return this.tenant.session.liveness().epoch;
+  }
+
+  /**
+   * The data and stat of `path` from its shared data watch when the watch vouches for them (see
+   * `NodeWatch.cached`) and ZooKeeper answered the session within a third of its timeout (so a
+   * silent partition cannot hide a missed notification); else undefined: read ZooKeeper.
+   */
+  cached(path: string): { readonly data: Buffer; readonly stat: Stat } | undefined {
+    const w = this.watches.get(`data:${path}`);
+    if (!w) return undefined;
+    const l = this.tenant.session.liveness();
+    if (!l.usable || monotonicMs() - l.lastHeardAt > l.sessionTimeoutMs / 3) return undefined;
+    const hit = w.cached(l.epoch);
+    if (hit) this.cacheHits++;
+    return hit;
   }
 
   /** Attaches `sink` to the shared watch of (kind, path), creating it on first use. */
@@ -120,6 +139,7 @@ export class TenantWatches implements NodeWatchHost {
       reads: this.reads,
       slowConsumers: this.slowConsumers,
       resyncs: this.resyncs,
+      cacheHits: this.cacheHits,
     };
   }
 

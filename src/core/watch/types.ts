@@ -78,4 +78,6 @@ export interface WatchStats {
   readonly slowConsumers: number;
   /** Resyncs the hub performed per ZooKeeper watch (after a reconnect or a new session). */
   readonly resyncs: number;
+  /** Node reads answered from a shared data watch's state instead of ZooKeeper (the read cache). */
+  readonly cacheHits: number;
 }
