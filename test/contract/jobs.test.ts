@@ -89,6 +89,52 @@ async function jobsCaller(t: Transport, key: KeyName): Promise<JobsCall> {
   };
 }
 
+/** Pushes of a job's assignment: REST long-poll, the gRPC WatchAssignment stream, a WebSocket subscription to its node. */
+async function assignmentPushes(t: Transport, job: string): Promise<(after: number) => Promise<Obj>> {
+  if (t === 'rest') {
+    const rest = restClient(`http://127.0.0.1:${env.gw.httpPort}`);
+    return async (after) => {
+      const res = await rest.json('GET', `/v1/jobs/${job}/assignment`, undefined, { headers: { authorization: `Bearer ${KEYS.admin}` }, query: { after, wait: 10_000 } });
+      assert.equal(res.headers.get('x-zkgate-unchanged'), null, 'a change, not the end of the wait');
+      return res.body as Obj;
+    };
+  }
+  const inbox: Obj[] = [];
+  if (t === 'grpc') {
+    const v1 = (loadPackageDefinition(loadContract()).zkgate as GrpcObject).v1 as GrpcObject;
+    const jobs = new (v1.Jobs as ServiceClientConstructor)(`127.0.0.1:${env.gw.grpcPort}`, credentials.createInsecure()) as Client & Record<string, Function>;
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${KEYS.admin}`);
+    const stream = jobs.WatchAssignment!.call(jobs, { job }, md) as NodeJS.EventEmitter & { cancel(): void };
+    stream.on('data', (m: Obj) => inbox.push(fromGrpc('GetAssignment', m)));
+    stream.on('error', () => undefined); // cancelled at the end
+    closers.push(() => {
+      stream.cancel();
+      jobs.close();
+    });
+  } else {
+    const ws = await WsTestClient.open(`ws://127.0.0.1:${env.gw.httpPort}/v1/ws`, { authorization: `Bearer ${KEYS.admin}` });
+    closers.push(() => ws.close());
+    ws.send({ op: 'subscribe', id: 'a', path: `/zkgate/jobs/${job}/assignment`, kind: 'data' });
+    void (async () => {
+      for (;;) {
+        const m = await ws.event('a', undefined, 60_000).catch(() => null);
+        if (!m) return;
+        inbox.push(JSON.parse((m.event as Obj).data as string) as Obj);
+      }
+    })();
+  }
+  return async (after) => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const i = inbox.findIndex((a) => Number(a.generation) > after);
+      if (i >= 0) return inbox[i]!;
+      if (Date.now() > deadline) throw new Error(`no assignment after generation ${after}; got ${JSON.stringify(inbox)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+}
+
 forEachTransport((t) => {
   const job = (what: string): string => `c-${t}-${what}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -140,6 +186,25 @@ forEachTransport((t) => {
     assert.deepEqual((await j('Sync', { job: name, memberId: 'a', leaseId: a.id })).items, [0, 1, 2, 3]);
     await c.revoke(a.id);
     await c.revoke(b.id);
+  });
+
+  test('jobs › members are pushed every new assignment: a join, a leave, a pause', async () => {
+    const c = await client(t);
+    const j = await jobsCaller(t, 'admin');
+    const name = job('push');
+    await j('Put', { name, shardCount: 3 });
+    const next = await assignmentPushes(t, name);
+    const g0 = Number((await j('GetAssignment', { job: name })).generation);
+    const l = await c.grant(30_000);
+    await j('Join', { job: name, memberId: 'm1', leaseId: l.id });
+    const joined = await next(g0);
+    assert.deepEqual([joined.members, joined.items], [['m1'], { m1: [0, 1, 2] }]);
+    await j('SetState', { name, state: 'paused' });
+    const paused = await next(Number(joined.generation));
+    assert.equal(paused.state, 'paused');
+    await c.revoke(l.id); // the member's lease ends: it leaves
+    const left = await next(Number(paused.generation));
+    assert.deepEqual([left.members, left.items], [[], {}]);
   });
 
   test('jobs › a reader may read but not claim; a key scoped elsewhere may do neither', async () => {
