@@ -152,15 +152,17 @@ const route = fc.constantFrom(
   '/v1/semaphores', '/v1/semaphores',
   '/v1/jobs', '/v1/jobs/fz', '/v1/jobs/fz', '/v1/jobs/fz/runs', '/v1/jobs/fz/runs', '/v1/jobs/fz/runs/t1', '/v1/jobs/fz/runs/t1/complete', '/v1/jobs/fz/runs/t1@0',
   '/v1/jobs/fz/members', '/v1/jobs/fz/members/m1', '/v1/jobs/fz/members/m1/sync', '/v1/jobs/fz/assignment', '/v1/jobs/fz/pause', '/v1/jobs/fz/resume', '/v1/jobs/fz/disable',
+  // registry.ts routes (not /watch: an SSE stream never ends, which the runner would count as a hang)
+  '/v1/services', '/v1/services/fz', '/v1/services/fz', '/v1/services/fz/instances', '/v1/services/fz/instances', '/v1/services/fz/instances/i1', '/v1/services/fz/pick',
 );
 /** Routes whose URL remainder is a znode path. */
 const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue', '/v1/semaphores'];
 const queryValue = fc.oneof(
   fc.constantFrom('true', 'false', '1', '0', '', '-1', '2147483648', '9'.repeat(30), '1e3', '0x10', 'NaN', 'persistent', 'ephemeral', 'container', 'ttl', 'ttl_sequential',
-    'persistent_sequential', 'base64', 'utf8', 'LEASE', '%00', '%2F'),
+    'persistent_sequential', 'base64', 'utf8', 'LEASE', '%00', '%2F', '/fz', '%2Ffz', 'round_robin', 'sticky', 'random'),
   fc.string({ maxLength: 10 }).map(enc),
 );
-const query = fc.array(fc.tuple(fc.constantFrom('recursive', 'version', 'stat', 'encoding', 'mode', 'ttlMs', 'createParents', 'leaseId', 'wait', 'x', 'maxPermits', 'countPath', 'node'), queryValue), { maxLength: 4 });
+const query = fc.array(fc.tuple(fc.constantFrom('recursive', 'version', 'stat', 'encoding', 'mode', 'ttlMs', 'createParents', 'leaseId', 'wait', 'x', 'maxPermits', 'countPath', 'node', 'base', 'strategy', 'caller'), queryValue), { maxLength: 4 });
 const authHeader = fc.constantFrom<string | undefined>(
   undefined, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}`, `Bearer ${KEYS.read}`, `Bearer ${KEYS.scoped}`, `Bearer ${KEYS.scoped}`, `Bearer ${generateApiKey()}`, 'Bearer', 'Bearer  ', `Basic ${KEYS.admin}`,
   `bearer ${KEYS.admin}`, `Bearer ${KEYS.admin}x`, `Bearer ${KEYS.admin.toUpperCase()}`, 'Bearer zkg_', `Bearer ${'A'.repeat(2000)}`,
@@ -234,7 +236,25 @@ const jobBody = fc.record(
   },
   { requiredKeys: [] },
 );
+// Registry bodies: every field of register and update, valid or not. Never `replace: true`: the
+// only lease is the fuzz's own, so a take-over would only ever update its own instance anyway.
+const registryBody = fc.record(
+  {
+    leaseId: fc.constantFrom('LEASE', 'LEASE', 'gw-x.00', '', '../x'),
+    id: fc.constantFrom<unknown>('i1', 'i1', 'i2', '', 'a/b', '..', '.', 'zookeeper', 'x'.repeat(300), 7),
+    address: fc.constantFrom<unknown>('10.0.0.1', 'host', '', ' ', 'x'.repeat(2000), 5, null),
+    port: fc.constantFrom<unknown>(80, 0, 65535, 65536, -1, 1.5, '80', null),
+    sslPort: fc.constantFrom<unknown>(443, -1, 70000, 'x', null),
+    payload: fc.oneof(fc.constantFrom<unknown>(null, [1, 2], { '@class': 'java.util.HashMap', k: 'v' }, 'text', 3, { big: 'x'.repeat(2000) }), fc.json({ maxDepth: 2 }).map((j) => JSON.parse(j) as unknown)),
+    uriSpec: fc.constantFrom<unknown>('{scheme}://{address}:{port}', '{x', 'x}', '{a{b}}', { parts: [] }, { parts: [{ value: 1 }] }, null, 3),
+    enabled: fc.constantFrom<unknown>(true, false, 'yes'),
+    replace: fc.constantFrom<unknown>(false, 'yes', 1),
+    serviceType: fc.constantFrom<unknown>('DYNAMIC', 'STATIC', ''),
+  },
+  { requiredKeys: [] },
+);
 const body = fc.oneof(
+  { weight: 3, arbitrary: maybeExtra(registryBody).map((b) => JSON.stringify(b)) },
   { weight: 3, arbitrary: fc.constant<string | Buffer | undefined>(undefined) },
   { weight: 2, arbitrary: semaphoreBody.map((b) => JSON.stringify(b)) },
   { weight: 3, arbitrary: maybeExtra(jobBody).map((b) => JSON.stringify(b)) },
@@ -445,7 +465,7 @@ const CLIENT_STATUSES = new Set<number>([
 ]);
 
 interface GrpcReq {
-  service: 'Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs';
+  service: 'Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry';
   method: string;
   req: Record<string, unknown>;
   auth?: string;
@@ -471,6 +491,8 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       ['Semaphores', 'Acquire'], ['Semaphores', 'Acquire'], ['Semaphores', 'Release'], ['Semaphores', 'Inspect'],
       ['Jobs', 'Put'], ['Jobs', 'ClaimRun'], ['Jobs', 'ClaimRun'], ['Jobs', 'CompleteRun'], ['Jobs', 'GetRun'], ['Jobs', 'ListRuns'], ['Jobs', 'SetState'],
       ['Jobs', 'Join'], ['Jobs', 'Sync'], ['Jobs', 'GetAssignment'],
+      ['Registry', 'Register'], ['Registry', 'Register'], ['Registry', 'Update'], ['Registry', 'Deregister'], ['Registry', 'ListServices'],
+      ['Registry', 'ListInstances'], ['Registry', 'GetInstance'], ['Registry', 'Pick'],
     ),
     deliveryMode: fc.oneof(fc.constantFrom('DELIVERY_MODE_AT_MOST_ONCE', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_UNSPECIFIED'), fc.integer({ min: -1, max: 5 })),
     waitMs: fc.option(fc.record({ value: fc.constantFrom(0, 0, 30, -1, 600_001) }), { freq: 1 }),
@@ -504,7 +526,7 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
     garbage: fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
   })
   .map((g): GrpcReq => {
-    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs', string];
+    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry', string];
     const mode = String(g.mode);
     // Mostly the fields a mode wants, so creates also succeed; sometimes the wrong ones.
     const lease = (mode.includes('EPHEMERAL') || method !== 'Create' ? g.leaseId : g.plainLeaseId).replace('LEASE', leaseId);
@@ -549,7 +571,20 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       Sync: { job: g.job, memberId: g.trigger, leaseId: lease },
       GetAssignment: { job: g.job },
     };
-    const req = service === 'Semaphores' ? semaphore[method] : service === 'Queues' ? queue[method] : service === 'Jobs' ? jobReqs[method] : reqs[method];
+    // The registry: the path's segments as base, service and id; the payload as JSON text or not.
+    const segs = g.path.split('/');
+    const svc = { base: segs.slice(0, -1).join('/') || g.path, service: segs.at(-1) ?? '', id: g.trigger };
+    const port = g.version ?? undefined;
+    const regReqs: Record<string, Record<string, unknown>> = {
+      Register: { ...svc, leaseId: lease, address: g.job, ...(port ? { port } : {}), payloadJson: g.countPath === '' ? '' : g.countPath === '/' ? '[1]' : '{"a":1}', uriSpec: g.item, replace: false },
+      Update: { ...svc, leaseId: lease, ...(port ? { sslPort: port } : {}), ...(g.shard ? { payloadJson: { value: g.job } } : {}) },
+      Deregister: { ...svc, leaseId: lease },
+      ListServices: { base: g.path },
+      ListInstances: svc,
+      GetInstance: svc,
+      Pick: { ...svc, strategy: g.jobState === 'active' ? 'random' : g.jobState, caller: g.trigger },
+    };
+    const req = service === 'Registry' ? regReqs[method] : service === 'Semaphores' ? semaphore[method] : service === 'Queues' ? queue[method] : service === 'Jobs' ? jobReqs[method] : reqs[method];
     return { service, method, req: req ?? {}, auth: g.auth, tenant: g.tenant, ...(g.garbage ? { garbage: g.garbage } : {}) };
   });
 

@@ -16,6 +16,7 @@ import { locksService } from './locks.js';
 import { znodesService } from './nodes.js';
 import { semaphoresService } from './semaphores.js';
 import { watchService } from './watch.js';
+import { registryService } from './registry.js';
 import { queuesService } from './queues.js';
 import { lenientDecoding } from './malformed.js';
 import { listenGrpc, type GrpcListenerOptions } from './listener.js';
@@ -25,7 +26,7 @@ import { jobsService } from './jobs.js';
 const require = createRequire(import.meta.url);
 
 /** The zkgate.v1 proto files, relative to proto/. */
-export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore', 'jobs'].map((f) => `zkgate/v1/${f}.proto`);
+export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore', 'jobs', 'registry'].map((f) => `zkgate/v1/${f}.proto`);
 
 /** How proto-loader maps messages to objects: camelCase fields (the core's names), enum names, int64 as numbers. */
 export const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
@@ -48,6 +49,7 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
   Queues: queuesService,
   Semaphores: semaphoresService,
   Jobs: jobsService,
+  Registry: registryService,
 };
 
 /** The `grpc` config plus the listen address and the TLS files' contents (absent = plaintext). */

@@ -39,6 +39,10 @@ const leaseId = z.string().min(1);
 const node = z.string().min(1);
 const flavour = z.enum(LOCK_FLAVOURS as [LockFlavour, ...LockFlavour[]]).optional();
 const listing = { path, limit: int };
+const str = z.string().optional();
+/** A registry instance's settable fields: their values are checked by core, which names the bad one. */
+const anyValue = z.unknown().optional();
+const instanceFields = { address: anyValue, port: anyValue, sslPort: anyValue, payload: anyValue, uriSpec: anyValue, enabled: anyValue };
 const job = z.string();
 const member = { job, memberId: z.string(), leaseId };
 const optBuffer = (d: string | undefined, e: string | undefined): Buffer | undefined => (d === undefined ? undefined : decodeData(d, e));
@@ -127,6 +131,19 @@ export const WS_METHODS = {
   'Jobs.Leave': method(o(member), (c, p) => c.scope.jobs.leave(p.job, p.memberId, p.leaseId)),
   'Jobs.Sync': method(o(member), (c, p) => c.scope.jobs.sync(p.job, p.memberId, p.leaseId)),
   'Jobs.GetAssignment': method(o({ job }), async (c, p) => (await c.scope.jobs.assignment(p.job)).assignment),
+  'Registry.Register': method(o({ base: str, service: str, leaseId, id: str, replace: z.boolean().optional(), ...instanceFields }), (c, p) => {
+    const { base, service, leaseId: l, id, replace, ...fields } = p;
+    return c.scope.registry.register(base, service ?? '', { leaseId: l, id, replace, fields, signal: c.signal });
+  }),
+  'Registry.Update': method(o({ base: str, service: str, id: str, leaseId, ...instanceFields }), (c, p) => {
+    const { base, service, id, leaseId: l, ...fields } = p;
+    return c.scope.registry.update(base, service ?? '', id ?? '', l, fields);
+  }),
+  'Registry.Deregister': method(o({ base: str, service: str, id: str, leaseId }), (c, p) => c.scope.registry.deregister(p.base, p.service ?? '', p.id ?? '', p.leaseId)),
+  'Registry.ListServices': method(o({ base: str }), (c, p) => c.scope.registry.services(p.base)),
+  'Registry.ListInstances': method(o({ base: str, service: str }), (c, p) => c.scope.registry.instances(p.base, p.service ?? '')),
+  'Registry.GetInstance': method(o({ base: str, service: str, id: str }), (c, p) => c.scope.registry.instance(p.base, p.service ?? '', p.id ?? '')),
+  'Registry.Pick': method(o({ base: str, service: str, strategy: str, caller: str }), (c, p) => c.scope.registry.pick(p.base, p.service ?? '', p.strategy, p.caller)),
 } as const;
 
 export type WsMethod = keyof typeof WS_METHODS;

@@ -8,6 +8,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import {
+  DEFAULT_BASE,
   TokenBucket,
   ZkgateError,
   invalidArgument,
@@ -123,6 +124,8 @@ export class WsConnection {
         return this.bindLease(await this.scope.leases.attach(msg.leaseId));
       case 'observe':
         return this.observe(msg);
+      case 'instances':
+        return this.instances(msg);
       case 'call': {
         const result = await runCall({ scope: this.scope, signal: this.closed.signal }, msg.method, msg.params);
         return this.send({ type: 'result', id: msg.id, method: msg.method, result });
@@ -150,20 +153,34 @@ export class WsConnection {
     this.assertNewId(msg.id);
     const ac = new AbortController();
     const states = this.conn.observe(msg.path, { signal: ac.signal });
+    this.follow(msg.id, 'observe', ac, states, { path: msg.path, kind: 'election' }, (state) => ({ type: 'leader', id: msg.id, state: leaderStateJson(state) }));
+  }
+
+  /** A service's instance set now, then after every change (the registry). */
+  private instances(msg: Msg<'instances'>): void {
+    this.assertNewId(msg.id);
+    const ac = new AbortController();
+    const sets = this.conn.instances(msg.base, msg.service, { signal: ac.signal });
+    const path = `${msg.base ?? DEFAULT_BASE}/${msg.service}`;
+    this.follow(msg.id, 'instances', ac, sets, { path, kind: 'service' }, (set) => ({ type: 'instances', id: msg.id, set }));
+  }
+
+  /** Sends a core observation's states as they come, until unsubscribed or the socket closes. */
+  private follow<T>(id: string, op: string, ac: AbortController, states: AsyncGenerator<T>, what: { path: string; kind: 'election' | 'service' }, toMsg: (s: T) => ServerMessage): void {
     const sub = { stop: () => ac.abort() };
-    this.subs.set(msg.id, sub);
-    void this.send({ type: 'subscribed', id: msg.id, path: msg.path, kind: 'election' });
+    this.subs.set(id, sub);
+    void this.send({ type: 'subscribed', id, ...what });
     void (async () => {
       try {
-        // The observe generator reads only when pulled, so a slow socket cannot make it buffer.
+        // The observation reads only when pulled, so a slow socket cannot make it buffer.
         for await (const state of states) {
-          if (this.subs.get(msg.id) !== sub) break;
-          await this.send({ type: 'leader', id: msg.id, state: leaderStateJson(state) });
+          if (this.subs.get(id) !== sub) break;
+          await this.send(toMsg(state));
         }
       } catch (err) {
-        if (!ac.signal.aborted) this.replyError(err, { op: 'observe', id: msg.id });
+        if (!ac.signal.aborted) this.replyError(err, { op, id });
       } finally {
-        if (this.subs.get(msg.id) === sub) this.subs.delete(msg.id);
+        if (this.subs.get(id) === sub) this.subs.delete(id);
       }
     })();
   }

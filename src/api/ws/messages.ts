@@ -4,7 +4,7 @@
  * turns the first problem into a ZkgateError naming it.
  */
 import { z } from 'zod';
-import { WATCH_KINDS, ZkgateError, invalidArgument, type LeaseInfo, type LeaseState, type OwnedKind, type WatchKind } from '../../core/index.js';
+import { WATCH_KINDS, ZkgateError, invalidArgument, type InstanceSet, type LeaseInfo, type LeaseState, type OwnedKind, type WatchKind } from '../../core/index.js';
 import type { WatchEventJson, leaderStateJson } from '../json.js';
 
 type LeaderStateJson = ReturnType<typeof leaderStateJson>;
@@ -23,6 +23,8 @@ const subscribe = z
   .strict();
 const unsubscribe = z.object({ op: z.literal('unsubscribe'), id: subscriptionId }).strict();
 const observe = z.object({ op: z.literal('observe'), id: subscriptionId, path: z.string() }).strict();
+/** Follows a service's instance set (the registry; `base` default /services). */
+const instances = z.object({ op: z.literal('instances'), id: subscriptionId, service: z.string(), base: z.string().optional() }).strict();
 const leaseGrant = z.object({ op: z.literal('lease_grant'), ttlMs: z.number().int() }).strict();
 const leaseAttach = z.object({ op: z.literal('lease_attach'), leaseId: z.string().min(1).max(200) }).strict();
 /** A request/response call (src/api/ws/calls.ts): `method` is a gRPC RPC name, `params` its request. */
@@ -33,6 +35,7 @@ const SCHEMAS = {
   subscribe,
   unsubscribe,
   observe,
+  instances,
   lease_grant: leaseGrant,
   lease_attach: leaseAttach,
   call,
@@ -57,10 +60,11 @@ export type ServerMessage =
       queueSize: number;
       ops: ClientOp[];
     }
-  | { type: 'subscribed'; id: string; path: string; kind: WatchKind | 'election' }
+  | { type: 'subscribed'; id: string; path: string; kind: WatchKind | 'election' | 'service' }
   | { type: 'unsubscribed'; id: string }
   | { type: 'event'; id: string; event: WatchEventJson }
   | { type: 'leader'; id: string; state: LeaderStateJson }
+  | { type: 'instances'; id: string; set: InstanceSet }
   | { type: 'lease'; lease: LeaseInfo }
   | { type: 'lease_state'; leaseId: string; state: LeaseState; reason: string; trustMs: number; owned: { path: string; kind: OwnedKind }[] }
   | { type: 'result'; id: string; method: string; result: unknown }
