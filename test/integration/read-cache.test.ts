@@ -12,7 +12,7 @@ import type { NativeZkClient } from '../../src/zk/native-client.js';
 import { eventually, startTestGateway, type TestGateway } from '../support/test-gateway.js';
 import { WsTestClient } from '../support/ws-client.js';
 import { connectRaw } from '../support/zk-tree.js';
-import { expireSession, startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { expireSession, fourLetter, parseMntr, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 
 let zk: ZkStandalone;
 let gw: TestGateway;
@@ -106,4 +106,23 @@ test('read cache › after a session expiry the change made in the gap is read, 
     }
     return sources.has('cache');
   }, 20_000, 'the cache to serve the new session\'s state');
+});
+
+test('read cache › an uncontended lock acquire takes its node\'s stat from the ownership watch: two ZooKeeper reads per cycle, not three', async () => {
+  const post = async (path: string, body: unknown): Promise<Record<string, string>> =>
+    (await (await fetch(`${gw.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as Record<string, string>;
+  const lease = await post('/v1/leases', { ttlMs: 30_000 });
+  const cycle = async (): Promise<void> => {
+    const hold = await post('/v1/locks/rc-lock', { leaseId: lease.id });
+    assert.match(hold.fencingToken ?? '', /^\d+$/);
+    const res = await fetch(`${gw.base}/v1/locks/rc-lock?leaseId=${lease.id}&node=${encodeURIComponent(hold.node ?? '')}`, { method: 'DELETE' });
+    assert.equal(res.status, 200);
+  };
+  const reads = async (): Promise<number> => Number(parseMntr(await fourLetter(zk.clientPort, 'mntr')).get('zk_cnt_readlatency'));
+  await cycle(); // creates the lock's parent
+  const before = await reads();
+  for (let i = 0; i < 10; i++) await cycle();
+  // The listing and the ownership watch's read; the holder's stat no longer costs a third.
+  const perCycle = ((await reads()) - before) / 10;
+  assert.ok(perCycle <= 2.2, `${perCycle} ZooKeeper reads per acquire + release`);
 });

@@ -210,7 +210,10 @@ export class SequentialQueue {
       const turn = await rule({ parent, queue, index, pzxid: listing.stat.pzxid });
       if (turn.held) {
         if (lease.state !== 'active') return { kind: 'uncertain' };
-        const stat = await client.exists(node);
+        // Our node's stat (its czxid is the fencing token): the ownership module's watch on it
+        // has read it (before the listing, on the same session) and vouches for it while
+        // pending — the read cache saves a round trip per acquire; else read it.
+        const stat = this.owned.hub.cached(lease.tenant, node)?.stat ?? (await client.exists(node));
         if (!stat) throw lost();
         return { kind: 'held', stat };
       }
