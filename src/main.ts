@@ -205,6 +205,9 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       http.close(); // no new connections; idle keep-alive ones are closed
       http.closeIdleConnections();
       const grpcDone = grpc.close(drainTimeoutMs);
+      // In a cluster the leases and their sessions go to a live instance first; waits running
+      // here were stopped and are carried on there, so the drain below does not wait for them.
+      if (gateway.cluster) await gateway.cluster.handoff().catch((err: unknown) => logger.error({ err }, 'cluster: handoff failed'));
       await Promise.race([drained(), sleep(drainTimeoutMs)]);
       if (running > 0) {
         logger.info({ running }, 'drain time over: answering the waits still running 503');
@@ -212,8 +215,6 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
         await Promise.race([drained(), sleep(1000)]);
       }
       await grpcDone;
-      // In a cluster the leases and their sessions go to a live instance instead of ending.
-      if (gateway.cluster) await gateway.cluster.handoff().catch((err: unknown) => logger.error({ err }, 'cluster: handoff failed'));
       await close();
     })());
   return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, connections, close, shutdown };

@@ -99,5 +99,7 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   // The cluster secret comes from the environment only (never a flag: argv is visible to every user).
   if (env.ZKGATE_CLUSTER_SECRET) cluster.secret = env.ZKGATE_CLUSTER_SECRET;
   if (env.ZKGATE_INSTANCE_ID) raw.instanceId = env.ZKGATE_INSTANCE_ID;
+  if (intEnv(env, 'ZKGATE_CLUSTER_PORT') !== undefined) cluster.port = intEnv(env, 'ZKGATE_CLUSTER_PORT');
+  if (env.ZKGATE_CLUSTER_ADVERTISE) cluster.advertise = env.ZKGATE_CLUSTER_ADVERTISE;
   return validateConfig({ ...raw, http, grpc, zookeeper, log, security, cluster, ...(Object.keys(tls).length > 0 ? { tls } : {}) });
 }

@@ -303,6 +303,9 @@ export class Gateway {
   beginShutdown(): void {
     if (this.stopping) return;
     this.stopping = true;
+    // In a cluster, running waits stop first (and move to the successor with the handoff);
+    // long-polls answer the state they have instead of ending with the watch hub.
+    this.cluster?.beginHandoff();
     this.watches.close();
   }
 

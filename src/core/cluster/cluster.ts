@@ -16,7 +16,7 @@ import type { LeaseManager, LeaseRecord } from '../leases/lease-manager.js';
 import type { Logger } from '../logger.js';
 import type { Scope } from '../facade/scope.js';
 import { ChannelClient, ChannelError, ChannelVerifier, readJson, readLines } from './channel.js';
-import { decode, encode, findSignal, type Json } from './codec.js';
+import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
@@ -97,6 +97,7 @@ export class Cluster implements ClusterHooks {
   /** Aborted when a handoff starts: internal calls running here stop, and answer `moved` once it is done. */
   private readonly handingOff = new AbortController();
   private handoffDone: Promise<void> | undefined;
+  private finishHandoff = (): void => undefined;
   /** True once this instance's leases are held elsewhere. */
   private handedOff = false;
   /** Facade calls and streams of internal requests running now (a handoff waits for them to stop). */
@@ -160,23 +161,45 @@ export class Cluster implements ClusterHooks {
         const v: unknown = Reflect.get(target, prop, receiver);
         if (typeof prop !== 'string' || typeof v !== 'function') return v;
         const fn = v as (...a: unknown[]) => unknown;
-        return (...args: unknown[]): unknown => {
-          const elsewhere = (err: unknown): Promise<unknown> => {
-            if (err instanceof LeaseElsewhere) return this.forward(principal, `${group}.${prop}`, args, err.leaseId);
-            return Promise.reject(err);
-          };
-          try {
-            const out = fn.apply(target, args);
-            return out instanceof Promise ? out.catch(elsewhere) : out;
-          } catch (err) {
-            // A synchronous facade method cannot wait for another instance: methods that take a
-            // lease id return promises (see facade/scope.ts).
-            if (err instanceof LeaseElsewhere) return elsewhere(err);
-            throw err;
-          }
-        };
+        return (...args: unknown[]): unknown => this.invoke(`${group}.${prop}`, () => target, fn, principal, args);
       },
     });
+  }
+
+  /**
+   * Runs one facade call here, or on the instance holding its lease. A call that waits (its
+   * arguments carry a signal) is also stopped by a handoff of this instance, and once the
+   * handoff is done it is run again — on the successor, which now holds the lease.
+   */
+  private invoke(op: string, target: () => object, fn: (...a: unknown[]) => unknown, principal: Principal, args: unknown[]): unknown {
+    const signal = findSignal(args);
+    const stoppable = signal !== undefined && !this.handingOff.signal.aborted;
+    const callArgs = stoppable ? withSignal(args, signal, AbortSignal.any([signal, this.handingOff.signal])) : args;
+    const elsewhere = (err: unknown): Promise<unknown> => {
+      if (err instanceof LeaseElsewhere) return this.forward(principal, op, args, err.leaseId);
+      if (stoppable && this.handingOff.signal.aborted && !signal.aborted && this.handoffDone) {
+        return this.handoffDone.then(() => this.invoke(op, target, fn, principal, args));
+      }
+      return Promise.reject(err);
+    };
+    let out: unknown;
+    try {
+      out = fn.apply(target(), callArgs);
+    } catch (err) {
+      // A synchronous facade method cannot wait for another instance: methods that take a
+      // lease id return promises (see facade/scope.ts).
+      if (err instanceof LeaseElsewhere) return elsewhere(err);
+      throw err;
+    }
+    if (!(out instanceof Promise)) return out;
+    // A handoff waits for calls using this instance's sessions to end.
+    const settled = out.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    void settled.then(() => this.running.delete(settled));
+    return out.catch(elsewhere);
   }
 
   /**
@@ -356,10 +379,18 @@ export class Cluster implements ClusterHooks {
    * carried out by the successor. Resolves with what was handed over; without a successor
    * nothing is (the leases end with this process's sessions, as for a single gateway).
    */
-  async handoff(): Promise<{ to: string | null; sessions: number; leases: number; lost: number }> {
-    let finish = (): void => undefined;
-    this.handoffDone = new Promise<void>((r) => (finish = r));
+  /**
+   * First step of a handoff, at the start of a graceful shutdown: stops the waits running here
+   * (each is run again on the successor once `handoff` is done). Idempotent.
+   */
+  beginHandoff(): void {
+    if (this.handingOff.signal.aborted) return;
+    this.handoffDone = new Promise<void>((r) => (this.finishHandoff = r));
     this.handingOff.abort(new ZkgateError('UNAVAILABLE', 'cluster: handing leases over', {}));
+  }
+
+  async handoff(): Promise<{ to: string | null; sessions: number; leases: number; lost: number }> {
+    this.beginHandoff();
     try {
       await Promise.race([Promise.allSettled([...this.running]), sleep(5000)]);
       const members = await this.membership.refresh().catch(() => this.membership.members());
@@ -385,7 +416,7 @@ export class Cluster implements ClusterHooks {
       return { to: successor.id, sessions: sessions.length, leases, lost };
     } finally {
       this.handedOff = true;
-      finish();
+      this.finishHandoff();
     }
   }
 

@@ -56,3 +56,12 @@ export function findSignal(v: unknown, depth = 0): AbortSignal | undefined {
   }
   return undefined;
 }
+
+/** `v` with the signal `from` replaced by `to` (as deep as `findSignal` looks); the rest shared. */
+export function withSignal<T>(v: T, from: AbortSignal, to: AbortSignal, depth = 0): T {
+  if (v === from) return to as T;
+  if (depth > 2 || v === null || typeof v !== 'object' || Buffer.isBuffer(v) || v instanceof Lease || v instanceof AbortSignal) return v;
+  if (Array.isArray(v)) return v.map((x: unknown) => withSignal(x, from, to, depth + 1)) as T;
+  if (Object.getPrototypeOf(v) !== Object.prototype) return v;
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, withSignal(x, from, to, depth + 1)])) as T;
+}
