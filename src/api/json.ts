@@ -14,6 +14,8 @@ import {
   type LockInspection,
   type LockListing,
   type SemaphoreInspection,
+  type RwContender,
+  type RwInspection,
   type Leader,
   type LeaderState,
   type Leadership,
@@ -154,6 +156,12 @@ export function lockListingJson(l: LockListing): Record<string, unknown> {
 /** A semaphore's holders, waiting lease node and internal lock queue. */
 export function semaphoreInspectionJson(s: SemaphoreInspection): Record<string, unknown> {
   return { semaphorePath: s.semaphorePath, maxPermits: s.maxPermits, holders: s.holders.map(contenderJson), waiting: s.waiting.map(contenderJson), lockQueue: s.lockQueue.map(contenderJson) };
+}
+
+/** A read-write lock's holding writer or readers and its queue, each with its mode. */
+export function rwInspectionJson(l: RwInspection): Record<string, unknown> {
+  const c = (x: RwContender): Record<string, unknown> => ({ ...contenderJson(x), mode: x.mode });
+  return { lockPath: l.lockPath, writer: l.writer && c(l.writer), readers: l.readers.map(c), queue: l.queue.map(c) };
 }
 
 /** The elections under a path (`GET /v1/recipes/elections/{path}`). */

@@ -15,6 +15,7 @@ import { ElectionService } from './recipes/election.js';
 import { LockService } from './recipes/lock.js';
 import { QueueService } from './recipes/queue.js';
 import { SemaphoreService } from './recipes/semaphore.js';
+import { RwLockService } from './recipes/rw-lock.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { OwnedNodes } from './leases/owned-nodes.js';
 import { RegistryService } from './registry/registry.js';
@@ -71,6 +72,8 @@ export class Gateway {
   readonly semaphores: SemaphoreService;
   /** The service registry (Curator x-discovery layout) over leases. */
   readonly registry: RegistryService;
+  /** Read-write locks (Curator InterProcessReadWriteLock layout) over leases. */
+  readonly rwLocks: RwLockService;
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
   /** Present when several instances run as a cluster (config `cluster.secret`). */
@@ -106,6 +109,7 @@ export class Gateway {
     this.queues = new QueueService(this.owned);
     this.semaphores = new SemaphoreService(queue);
     this.registry = new RegistryService(this.owned);
+    this.rwLocks = new RwLockService(queue);
     this.services = {
       auth: this.auth,
       leases: this.leases,
@@ -114,6 +118,7 @@ export class Gateway {
       queues: this.queues,
       semaphores: this.semaphores,
       registry: this.registry,
+      rwLocks: this.rwLocks,
       watches: this.watches,
       jobs: this.jobServices(),
       nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),

@@ -21,6 +21,7 @@ export { RegistryService, type Deregistration, type InstancePoll, type Registrat
 export { DEFAULT_BASE, type Instance, type InstanceSet } from './registry/instance-set.js';
 export { STRATEGIES, type Strategy } from './registry/strategies.js';
 export type { InstanceDocument, UriSpec, UriSpecPart, ServiceType, JsonValue } from './registry/instance.js';
+export type { ScopedRwLocks } from './facade/rw-locks.js';
 export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, flushLogs, silentLogger, type Logger } from './logger.js';
 export { NodeService } from './nodes/node-service.js';
@@ -42,6 +43,7 @@ export { LOCK_FLAVOURS, curatorFlavour, curatorSortKey, kazooFlavour, lockFlavou
 export { SequentialQueue, listContenders, type Contender, type EnqueueOptions, type LeaveOutcome, type QueueOutcome } from './recipes/sequential-queue.js';
 export { LockService, LOCK_DEFAULTS, MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type LockListing, type ReleaseResult } from './recipes/lock.js';
 export { ElectionService, type CampaignOptions, type ElectionListing, type ElectionSummary, type Leader, type LeaderPoll, type LeaderState, type Leadership } from './recipes/election.js';
+export { RwLockService, RW_MODES, type RwAcquireOptions, type RwContender, type RwHold, type RwInspection, type RwMode } from './recipes/rw-lock.js';
 export { SemaphoreService, MAX_PERMITS, MAX_PERMITS_PER_ACQUIRE, type Permit, type SemaphoreAcquireOptions, type SemaphoreGrant, type SemaphoreInspection, type SemaphoreRelease } from './recipes/semaphore.js';
 export { findQueues, type CatalogBounds, type CatalogOptions } from './recipes/catalog.js';
 export { checkLimit, pageOf, walkTree, type Page, type PageOptions, type TreeNode, type TreeWalk } from './nodes/listing.js';

@@ -149,14 +149,14 @@ const route = fc.constantFrom(
   '/v1/nodes/', '/v1//nodes', '/V1/nodes', '/v2/nodes', '/v1/nodes/../leases', '/healthz', '/readyz', '/docs', '/openapi.yaml', '/nope',
   // queue.ts routes
   '/v1/queues', '/v1/queue-take', '/v1/queue-ack', '/v1/queue-release',
-  '/v1/semaphores', '/v1/semaphores',
+  '/v1/semaphores', '/v1/semaphores', '/v1/rwlocks', '/v1/rwlocks',
   '/v1/jobs', '/v1/jobs/fz', '/v1/jobs/fz', '/v1/jobs/fz/runs', '/v1/jobs/fz/runs', '/v1/jobs/fz/runs/t1', '/v1/jobs/fz/runs/t1/complete', '/v1/jobs/fz/runs/t1@0',
   '/v1/jobs/fz/members', '/v1/jobs/fz/members/m1', '/v1/jobs/fz/members/m1/sync', '/v1/jobs/fz/assignment', '/v1/jobs/fz/pause', '/v1/jobs/fz/resume', '/v1/jobs/fz/disable',
   // registry.ts routes (not /watch: an SSE stream never ends, which the runner would count as a hang)
   '/v1/services', '/v1/services/fz', '/v1/services/fz', '/v1/services/fz/instances', '/v1/services/fz/instances', '/v1/services/fz/instances/i1', '/v1/services/fz/pick',
 );
 /** Routes whose URL remainder is a znode path. */
-const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue', '/v1/semaphores'];
+const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue', '/v1/semaphores', '/v1/rwlocks'];
 const queryValue = fc.oneof(
   fc.constantFrom('true', 'false', '1', '0', '', '-1', '2147483648', '9'.repeat(30), '1e3', '0x10', 'NaN', 'persistent', 'ephemeral', 'container', 'ttl', 'ttl_sequential',
     'persistent_sequential', 'base64', 'utf8', 'LEASE', '%00', '%2F', '/fz', '%2Ffz', 'round_robin', 'sticky', 'random'),
@@ -219,6 +219,20 @@ const semaphoreBody = fc.record(
   },
   { requiredKeys: [] },
 );
+/**
+ * Read-write lock acquires never wait (waitMs absent or 0). A valid read on a free path holds;
+ * a valid try that misses is a 409 on a lock someone holds, whose parent exists already.
+ */
+const rwBody = fc.record(
+  {
+    leaseId: fc.constantFrom('LEASE', 'LEASE', 'gw-x.00', ''),
+    mode: fc.constantFrom('read', 'read', 'write', 'READ', 'upgrade', '', 1, null),
+    waitMs: fc.constantFrom(0, -1, 1.5, 600_001, 'x'),
+    data: fc.string({ maxLength: 10 }),
+    node: fc.constantFrom('x', '/a/x'),
+  },
+  { requiredKeys: [] },
+);
 // Job bodies: every field of every jobs route, valid or not. Retention stays far above the run
 // (a shorter one would prune records in the background, a write the tree snapshot cannot expect).
 const jobBody = fc.record(
@@ -257,6 +271,7 @@ const body = fc.oneof(
   { weight: 3, arbitrary: maybeExtra(registryBody).map((b) => JSON.stringify(b)) },
   { weight: 3, arbitrary: fc.constant<string | Buffer | undefined>(undefined) },
   { weight: 2, arbitrary: semaphoreBody.map((b) => JSON.stringify(b)) },
+  { weight: 2, arbitrary: rwBody.map((b) => JSON.stringify(b)) },
   { weight: 3, arbitrary: maybeExtra(jobBody).map((b) => JSON.stringify(b)) },
   { weight: 8, arbitrary: maybeExtra(createBody).map((b) => JSON.stringify(b)) },
   { weight: 3, arbitrary: maybeExtra(setBody).map((b) => JSON.stringify(b)) },
@@ -465,7 +480,7 @@ const CLIENT_STATUSES = new Set<number>([
 ]);
 
 interface GrpcReq {
-  service: 'Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry';
+  service: 'Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks';
   method: string;
   req: Record<string, unknown>;
   auth?: string;
@@ -489,6 +504,7 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       ['Znodes', 'Delete'], ['Znodes', 'GetAcl'], ['Znodes', 'SetAcl'], ['Znodes', 'Sync'], ['Leases', 'Grant'], ['Leases', 'Revoke'], ['Leases', 'TimeToLive'],
       ['Queues', 'Put'], ['Queues', 'Take'], ['Queues', 'Ack'], ['Queues', 'Release'], ['Queues', 'Inspect'],
       ['Semaphores', 'Acquire'], ['Semaphores', 'Acquire'], ['Semaphores', 'Release'], ['Semaphores', 'Inspect'],
+      ['ReadWriteLocks', 'Acquire'], ['ReadWriteLocks', 'Acquire'], ['ReadWriteLocks', 'Release'], ['ReadWriteLocks', 'Inspect'],
       ['Jobs', 'Put'], ['Jobs', 'ClaimRun'], ['Jobs', 'ClaimRun'], ['Jobs', 'CompleteRun'], ['Jobs', 'GetRun'], ['Jobs', 'ListRuns'], ['Jobs', 'SetState'],
       ['Jobs', 'Join'], ['Jobs', 'Sync'], ['Jobs', 'GetAssignment'],
       ['Registry', 'Register'], ['Registry', 'Register'], ['Registry', 'Update'], ['Registry', 'Deregister'], ['Registry', 'ListServices'],
@@ -500,6 +516,7 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
     permits: fc.option(fc.record({ value: fc.constantFrom(1, 2, 0, -1, 1001, 2 ** 31 - 1) }), { freq: 3 }),
     maxPermits: fc.option(fc.record({ value: fc.constantFrom(1_000_000, 2 ** 31 - 1, 0, -5) }), { freq: 4 }),
     countPath: fc.constantFrom('', '', '', '/fz/sem-count', 'relative', '/', '/a/../b'),
+    rwMode: fc.oneof(fc.constantFrom('RW_LOCK_MODE_READ', 'RW_LOCK_MODE_READ', 'RW_LOCK_MODE_WRITE', 'RW_LOCK_MODE_UNSPECIFIED'), fc.integer({ min: -1, max: 4 })),
     job: fc.constantFrom('fz', 'fz', 'fz2', '', '..', 'a/b', 'x'.repeat(120)),
     trigger: fc.constantFrom('t1', 't1', '', 'a/b', 'x'.repeat(120)),
     jobState: fc.constantFrom('active', 'paused', 'disabled', '', 'nope'),
@@ -526,7 +543,7 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
     garbage: fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
   })
   .map((g): GrpcReq => {
-    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry', string];
+    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks', string];
     const mode = String(g.mode);
     // Mostly the fields a mode wants, so creates also succeed; sometimes the wrong ones.
     const lease = (mode.includes('EPHEMERAL') || method !== 'Create' ? g.leaseId : g.plainLeaseId).replace('LEASE', leaseId);
@@ -584,7 +601,23 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       GetInstance: svc,
       Pick: { ...svc, strategy: g.jobState === 'active' ? 'random' : g.jobState, caller: g.trigger },
     };
-    const req = service === 'Registry' ? regReqs[method] : service === 'Semaphores' ? semaphore[method] : service === 'Queues' ? queue[method] : service === 'Jobs' ? jobReqs[method] : reqs[method];
+    const rw: Record<string, Record<string, unknown>> = {
+      Acquire: { path: g.path, leaseId: g.leaseId.replace('LEASE', leaseId), mode: g.rwMode, waitMs: { value: 0 }, data: Buffer.from(g.data.slice(0, 20)) },
+      Release: { path: g.path, leaseId: g.leaseId.replace('LEASE', leaseId), node: g.item },
+      Inspect: { path: g.path },
+    };
+    const req =
+      service === 'Registry'
+        ? regReqs[method]
+        : service === 'Semaphores'
+          ? semaphore[method]
+          : service === 'ReadWriteLocks'
+            ? rw[method]
+            : service === 'Queues'
+              ? queue[method]
+              : service === 'Jobs'
+                ? jobReqs[method]
+                : reqs[method];
     return { service, method, req: req ?? {}, auth: g.auth, tenant: g.tenant, ...(g.garbage ? { garbage: g.garbage } : {}) };
   });
 
@@ -649,6 +682,12 @@ const wsOp = fc.oneof(
     id: wsId,
     method: fc.constantFrom('Semaphores.Acquire', 'Semaphores.Acquire', 'Semaphores.Release', 'Semaphores.Inspect', 'Semaphores.Bogus'),
     params: fc.tuple(grpcPathArb, semaphoreBody).map(([path, b]) => ({ path, ...b })),
+  }),
+  fc.record({
+    op: fc.constant('call'),
+    id: wsId,
+    method: fc.constantFrom('ReadWriteLocks.Acquire', 'ReadWriteLocks.Acquire', 'ReadWriteLocks.Release', 'ReadWriteLocks.Inspect'),
+    params: fc.tuple(grpcPathArb, rwBody).map(([path, b]) => ({ path, ...b })),
   }),
   fc.record({ op: fc.constantFrom('PING', 'bogus', '', 'subscribe '), extra: fc.anything({ maxDepth: 1 }) }, { requiredKeys: [] }),
 );

@@ -13,7 +13,7 @@ import { spawnClean } from '../../src/zk/index.js';
 import { projectFile } from '../../src/project-files.js';
 import { appendLine } from '../support/peers.js';
 import type { RestClient } from '../support/openapi.js';
-import { uniquePath, zkAndGateway } from '../support/test-gateway.js';
+import { eventually, uniquePath, zkAndGateway } from '../support/test-gateway.js';
 
 /** One JVM with Curator, serving commands line by line (see the peer's header). */
 class CuratorJvm {
@@ -93,6 +93,56 @@ export function checkPermits(log: string, max: number): { peak: number; rounds: 
   return { peak, rounds, problems };
 }
 
+/**
+ * Replays RENTER/REXIT/WENTER/WEXIT `<id> <round>` lines: no reader while a writer holds, never
+ * two writers; also the most readers seen at once.
+ */
+export function checkReadWrite(log: string): { rounds: Record<string, number>; peakReaders: number; writes: number; problems: string[] } {
+  const readers = new Set<string>();
+  let writer: string | null = null;
+  let peakReaders = 0;
+  let writes = 0;
+  const rounds: Record<string, number> = {};
+  const problems: string[] = [];
+  for (const [i, line] of log.split('\n').filter(Boolean).entries()) {
+    const [what, id] = line.split(' ') as [string, string];
+    const at = `line ${i + 1} (${line})`;
+    if (what === 'RENTER') {
+      if (writer) problems.push(`${at}: reader entered while writer ${writer} held`);
+      readers.add(id);
+      peakReaders = Math.max(peakReaders, readers.size);
+    } else if (what === 'WENTER') {
+      if (writer) problems.push(`${at}: writer entered while writer ${writer} held`);
+      if (readers.size > 0) problems.push(`${at}: writer entered while ${readers.size} readers held`);
+      writer = id;
+      writes++;
+    } else if (what === 'REXIT' && readers.delete(id)) rounds[id] = (rounds[id] ?? 0) + 1;
+    else if (what === 'WEXIT' && writer === id) {
+      writer = null;
+      rounds[id] = (rounds[id] ?? 0) + 1;
+    } else problems.push(`${at}: unexpected`);
+  }
+  return { rounds, peakReaders, writes, problems };
+}
+
+/** One gateway client taking the read or write lock `rounds` times, logging like the Curator clients. */
+async function gatewayRw(rest: RestClient, o: { path: string; mode: 'read' | 'write'; rounds: number; holdMs: number; log: string; id: string }): Promise<void> {
+  const lease = ((await rest.json('POST', '/v1/leases', { ttlMs: 30_000 })).body as { id: string }).id;
+  const tag = o.mode === 'read' ? 'R' : 'W';
+  for (let round = 1; round <= o.rounds; round++) {
+    const got = await rest.json('POST', `/v1/rwlocks${o.path}`, { leaseId: lease, mode: o.mode, waitMs: 60_000, data: o.id });
+    if (got.status !== 200) throw new Error(`${o.id} round ${round}: ${got.status} ${JSON.stringify(got.body)}`);
+    appendLine(o.log, `${tag}ENTER ${o.id} ${round}`);
+    await new Promise((r) => setTimeout(r, o.holdMs));
+    appendLine(o.log, `${tag}EXIT ${o.id} ${round}`);
+    const left = await rest.json('DELETE', `/v1/rwlocks${o.path}`, undefined, { query: { leaseId: lease, node: (got.body as { node: string }).node } });
+    if (left.status !== 200) throw new Error(`${o.id} round ${round}: release ${left.status}`);
+    await rest.json('POST', `/v1/leases/${lease}/keepalive`);
+    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 6)));
+  }
+  await rest.json('DELETE', `/v1/leases/${lease}`);
+}
+
 /** One gateway client taking `qty` permits `rounds` times, logging like the Curator clients. */
 async function gatewayPermits(rest: RestClient, o: { path: string; n: Record<string, unknown>; qty: number; rounds: number; holdMs: number; log: string; id: string }): Promise<void> {
   const lease = ((await rest.json('POST', '/v1/leases', { ttlMs: 30_000 })).body as { id: string }).id;
@@ -153,6 +203,41 @@ describe('interop with Curator 5.4 (InterProcessSemaphoreV2, InterProcessReadWri
     t.diagnostic(`semaphore SharedCount N=2: peak ${report.peak} permits held, rounds ${JSON.stringify(report.rounds)}, problems ${report.problems.length}`);
     assert.deepEqual(report.problems, []);
     assert.equal(report.peak, 2);
+  });
+
+  test('interop › read-write lock: no reader holds while a writer holds and no two writers hold, across Curator and gateway clients', async (t) => {
+    const path = uniquePath('rw');
+    const log = join(dir, 'rw.log');
+    writeFileSync(log, '');
+    const curator = await jvm.run(`rwlock ${path} 2 1 ${ROUNDS} 10 ${log} curator`);
+    const gateway = [
+      gatewayRw(env.g.rest, { path, mode: 'read', rounds: ROUNDS, holdMs: 10, log, id: 'gateway-r1' }),
+      gatewayRw(env.g.rest, { path, mode: 'read', rounds: ROUNDS, holdMs: 10, log, id: 'gateway-r2' }),
+      gatewayRw(env.g.rest, { path, mode: 'write', rounds: ROUNDS, holdMs: 10, log, id: 'gateway-w1' }),
+    ];
+    await Promise.all([curator, ...gateway]);
+    const report = checkReadWrite(readFileSync(log, 'utf8'));
+    t.diagnostic(`rwlock: ${report.writes} writes, peak ${report.peakReaders} readers at once, rounds ${JSON.stringify(report.rounds)}, problems ${report.problems.length}`);
+    assert.deepEqual(report.problems, []);
+    const all = ['curator-r1', 'curator-r2', 'curator-w1', 'gateway-r1', 'gateway-r2', 'gateway-w1'];
+    assert.deepEqual(Object.fromEntries(all.map((id) => [id, report.rounds[id]])), Object.fromEntries(all.map((id) => [id, ROUNDS])));
+    assert.ok(report.peakReaders >= 2, 'readers shared the lock');
+  });
+
+  test("interop › Curator's read-write sort lists gateway and Curator nodes in the gateway's order", async () => {
+    const path = uniquePath('rw-order');
+    const ids: string[] = [];
+    for (const mode of ['read', 'write', 'read', 'write']) {
+      const lease = ((await env.g.rest.json('POST', '/v1/leases', { ttlMs: 10_000 })).body as { id: string }).id;
+      ids.push(lease);
+      // The first read holds; the rest queue (each ends with 410 when its lease is revoked below).
+      void env.g.rest.json('POST', `/v1/rwlocks${path}`, { leaseId: lease, mode, waitMs: 20_000 }).catch(() => undefined);
+      await eventually(async () => ((await env.g.rest.json('GET', `/v1/rwlocks${path}`)).body as { queue: unknown[] }).queue?.length === ids.length, 10_000, 'the node');
+    }
+    const gateway = ((await env.g.rest.json('GET', `/v1/rwlocks${path}`)).body as { queue: { node: string }[] }).queue.map((q) => q.node.split('/').at(-1));
+    assert.equal(gateway.length, 4);
+    assert.deepEqual(await jvm.query(`children ${path} rw`), gateway);
+    for (const id of ids) await env.g.rest.json('DELETE', `/v1/leases/${id}`);
   });
 
   test("interop › Curator's own sort lists the gateway's lease nodes in the gateway's order", async () => {

@@ -78,6 +78,7 @@ describe('README', () => {
       'docs/jobs.md › ## Sharded jobs',
       'docs/jobs.md › ## A PHP cron worker',
       'docs/registry.md › ## With curl',
+      'docs/recipes.md › ## Read-write locks (Curator InterProcessReadWriteLock layout)',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
@@ -127,6 +128,15 @@ describe('README', () => {
       assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
     }
     assert.match(await bash(shBlock('## Semaphores (Curator InterProcessSemaphoreV2 layout)', 1, 'docs/recipes.md')), /^working with permit \/pools\/api\/leases\/_c_.*-lease-\d{10} token \d+$/m);
+  });
+
+  test('read-write locks work as written: curl and PHP', async () => {
+    const heading = '## Read-write locks (Curator InterProcessReadWriteLock layout)';
+    const out = await bash(shBlock(heading, 0, 'docs/recipes.md'));
+    for (const expected of ['"mode":"read"', '"holderMode":"read"', '"field":"mode"', '"released":true']) {
+      assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
+    assert.match(await bash(shBlock(heading, 1, 'docs/recipes.md')), /^writing with token \d+$/m);
   });
 
   test('the listings work as written: leases, locks under a path, ls -R, children in pages', async () => {

@@ -84,3 +84,15 @@ export function leasePool(rest: RestClient): { grant(ttlMs?: number): Promise<st
     },
   };
 }
+
+/**
+ * Grants a lease of `ttlMs`, retrying while the gateway answers otherwise: right after a start a
+ * loaded machine can leave the tenant's fresh session briefly suspended (503).
+ */
+export async function grantSettled(rest: RestClient, ttlMs = 30_000): Promise<string> {
+  const r = await eventually(async () => {
+    const g = await rest.json('POST', '/v1/leases', { ttlMs });
+    return g.status === 201 ? g : null;
+  }, 15_000, 'a lease grant');
+  return (r.body as { id: string }).id;
+}

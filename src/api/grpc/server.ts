@@ -15,6 +15,7 @@ import { leasesService } from './leases.js';
 import { locksService } from './locks.js';
 import { znodesService } from './nodes.js';
 import { semaphoresService } from './semaphores.js';
+import { rwLocksService } from './rw-locks.js';
 import { watchService } from './watch.js';
 import { registryService } from './registry.js';
 import { queuesService } from './queues.js';
@@ -26,7 +27,7 @@ import { jobsService } from './jobs.js';
 const require = createRequire(import.meta.url);
 
 /** The zkgate.v1 proto files, relative to proto/. */
-export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore', 'jobs', 'registry'].map((f) => `zkgate/v1/${f}.proto`);
+export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore', 'jobs', 'registry', 'rwlock'].map((f) => `zkgate/v1/${f}.proto`);
 
 /** How proto-loader maps messages to objects: camelCase fields (the core's names), enum names, int64 as numbers. */
 export const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
@@ -50,6 +51,7 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
   Semaphores: semaphoresService,
   Jobs: jobsService,
   Registry: registryService,
+  ReadWriteLocks: rwLocksService,
 };
 
 /** The `grpc` config plus the listen address and the TLS files' contents (absent = plaintext). */

@@ -14,6 +14,7 @@ import { authenticate, scopeOf } from './params.js';
 import { lockListRouter, locksRouter } from './locks.js';
 import { electionListRouter, electionsRouter } from './elections.js';
 import { semaphoresRouter } from './semaphores.js';
+import { rwLocksRouter } from './rw-locks.js';
 import { watchRouter } from './watch.js';
 import { queueClaimRouter, queueTakeRouter, queuesRouter } from './queues.js';
 import { jobsRouter } from './jobs.js';
@@ -79,6 +80,7 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/locks', locksRouter());
   app.use('/v1/elections', electionsRouter());
   app.use('/v1/semaphores', semaphoresRouter());
+  app.use('/v1/rwlocks', rwLocksRouter());
   app.use('/v1/recipes/locks', lockListRouter());
   app.use('/v1/recipes/elections', electionListRouter());
   app.use('/v1/watch', watchRouter(gw));

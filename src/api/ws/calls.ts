@@ -12,6 +12,7 @@ import {
   DELIVERY_MODES,
   JOB_STATES,
   LOCK_FLAVOURS,
+  RW_MODES,
   RUN_OUTCOMES,
   RUN_STATES,
   invalidArgument,
@@ -21,9 +22,10 @@ import {
   type LockFlavour,
   type RunOutcome,
   type RunState,
+  type RwMode,
   type Scope,
 } from '../../core/index.js';
-import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson, semaphoreInspectionJson } from '../json.js';
+import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson, semaphoreInspectionJson, rwInspectionJson } from '../json.js';
 
 /** What a call runs with: the socket's caller (the core facade), and a signal aborted when the socket closes. */
 export interface CallContext {
@@ -114,6 +116,11 @@ export const WS_METHODS = {
     return c.scope.semaphores.acquire(p.path, id, { ...rest, data: optBuffer(d, e), signal: c.signal });
   }),
   'Semaphores.Release': method(o({ path, leaseId, node: node.optional() }), (c, p) => c.scope.semaphores.release(p.path, p.leaseId, p.node)),
+  'ReadWriteLocks.Acquire': method(o({ path, leaseId, mode: z.enum(RW_MODES as [RwMode, ...RwMode[]]), waitMs: int, data, encoding }), (c, p) =>
+    c.scope.rwLocks.acquire(p.path, p.leaseId, { mode: p.mode, waitMs: p.waitMs, data: optBuffer(p.data, p.encoding), signal: c.signal }),
+  ),
+  'ReadWriteLocks.Release': method(o({ path, leaseId, node }), (c, p) => c.scope.rwLocks.release(p.path, p.leaseId, p.node)),
+  'ReadWriteLocks.Inspect': method(o({ path }), async (c, p) => rwInspectionJson(await c.scope.rwLocks.inspect(p.path))),
   'Semaphores.Inspect': method(o({ path, maxPermits: int, countPath: z.string().optional() }), async (c, p) => semaphoreInspectionJson(await c.scope.semaphores.inspect(p.path, p))),
   'Jobs.Put': method(o({ name: job, shardCount: int, retentionMs: int, version: int }), async (c, p) => (await c.scope.jobs.put(p.name, p)).job),
   'Jobs.Get': method(o({ name: job }), (c, p) => c.scope.jobs.get(p.name)),

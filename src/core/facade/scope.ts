@@ -17,6 +17,7 @@ import type { LockService } from '../recipes/lock.js';
 import type { QueueService } from '../recipes/queue.js';
 import type { SemaphoreService } from '../recipes/semaphore.js';
 import type { RegistryService } from '../registry/registry.js';
+import type { RwLockService } from '../recipes/rw-lock.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import { ScopedConnection } from './connection.js';
@@ -28,6 +29,7 @@ import { ScopedSemaphores } from './semaphores.js';
 import type { JobServices } from '../jobs/index.js';
 import { ScopedJobs } from './jobs.js';
 import { ScopedRegistry } from './registry.js';
+import { ScopedRwLocks } from './rw-locks.js';
 
 /** The raw services a scope wraps (core-internal). */
 export interface ScopeServices {
@@ -38,6 +40,7 @@ export interface ScopeServices {
   readonly queues: QueueService;
   readonly semaphores: SemaphoreService;
   readonly registry: RegistryService;
+  readonly rwLocks: RwLockService;
   readonly watches: WatchHub;
   /** Run-once triggers and sharded jobs. */
   readonly jobs: JobServices;
@@ -97,6 +100,7 @@ export class Scope {
   readonly semaphores: ScopedSemaphores;
   readonly jobs: ScopedJobs;
   readonly registry: ScopedRegistry;
+  readonly rwLocks: ScopedRwLocks;
   private readonly ctx: ScopeContext;
 
   constructor(services: ScopeServices, readonly principal: Principal) {
@@ -109,6 +113,7 @@ export class Scope {
     this.semaphores = new ScopedSemaphores(this.ctx);
     this.jobs = new ScopedJobs(this.ctx);
     this.registry = new ScopedRegistry(this.ctx);
+    this.rwLocks = new ScopedRwLocks(this.ctx);
   }
 
   /** The caller's tenant name. */

@@ -1,0 +1,152 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, grantSettled, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
+
+interface Hold {
+  mode: string;
+  node: string;
+  fencingToken: string;
+  leaseState: string;
+  trustMs: number;
+}
+interface Inspection {
+  writer: { node: string } | null;
+  readers: { node: string }[];
+  queue: { node: string; mode: string }[];
+}
+
+describe('read-write locks against a real ZooKeeper (Curator InterProcessReadWriteLock layout)', () => {
+  const env = zkAndGateway();
+
+  const lease = (ttlMs = 30_000): Promise<string> => grantSettled(env.g.rest, ttlMs);
+  const acquire = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/rwlocks${path}`, body);
+  const release = (path: string, leaseId: string, node: string) => env.g.rest.json('DELETE', `/v1/rwlocks${path}`, undefined, { query: { leaseId, node } });
+  const inspect = async (path: string): Promise<Inspection> => (await env.g.rest.json('GET', `/v1/rwlocks${path}`)).body as Inspection;
+  /** Contenders on the path; -1 while the gateway cannot answer (ZooKeeper just thawed). */
+  const nodes = async (path: string): Promise<number> => {
+    const r = await env.g.rest.json('GET', `/v1/rwlocks${path}`);
+    return r.status === 200 ? (r.body as Inspection).queue.length : -1;
+  };
+  const held = async (path: string, body: Record<string, unknown>): Promise<Hold> => {
+    const r = await acquire(path, body);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body as Hold;
+  };
+
+  test('rwlock › readers share; a writer waits for them; a reader after a waiting writer queues behind it; the writer excludes all', async () => {
+    const path = uniquePath('rw');
+    const [r1, r2, w, r3] = [await lease(), await lease(), await lease(), await lease()];
+    const h1 = await held(path, { leaseId: r1, mode: 'read' });
+    const h2 = await held(path, { leaseId: r2, mode: 'read' });
+    assert.match(h1.node, new RegExp(`^${path}/_c_[0-9a-f-]{36}-__READ__\\d{10}$`));
+    assert.deepEqual((await inspect(path)).readers.map((r) => r.node), [h1.node, h2.node]);
+    const miss = await acquire(path, { leaseId: w, mode: 'write' });
+    assert.equal(miss.status, 409);
+    assert.deepEqual([(miss.body as Problem).code, (miss.body as Problem).details?.holderMode], ['LOCK_NOT_ACQUIRED', 'read']);
+    assert.equal(await nodes(path), 2, 'a missed try leaves no node');
+
+    const writing = acquire(path, { leaseId: w, mode: 'write', waitMs: 20_000 });
+    await eventually(async () => (await nodes(path)) === 3, 10_000, 'the writer to queue');
+    assert.match((await inspect(path)).queue[2]!.node, /-__WRIT__\d{10}$/);
+    const late = await acquire(path, { leaseId: r3, mode: 'read' });
+    assert.equal(late.status, 409, 'a reader behind a waiting writer does not jump it');
+    const reading = acquire(path, { leaseId: r3, mode: 'read', waitMs: 20_000 });
+    await eventually(async () => (await nodes(path)) === 4, 10_000, 'the late reader to queue');
+    assert.equal((await release(path, r1, h1.node)).status, 200);
+    assert.equal((await release(path, r2, h2.node)).status, 200);
+    const wh = await writing;
+    assert.equal(wh.status, 200, JSON.stringify(wh.body));
+    const seen = await inspect(path);
+    assert.deepEqual([seen.writer?.node, seen.readers], [(wh.body as Hold).node, []], 'the writer alone holds');
+    assert.ok(BigInt((wh.body as Hold).fencingToken) > BigInt(h2.fencingToken), 'the writer\'s token is above the earlier readers\'');
+    assert.equal((await release(path, w, (wh.body as Hold).node)).status, 200);
+    const rh = await reading;
+    assert.equal(rh.status, 200, JSON.stringify(rh.body));
+    assert.equal(((await release(path, r3, (rh.body as Hold).node)).body as { released: boolean }).released, true);
+    assert.equal(((await release(path, r3, (rh.body as Hold).node)).body as { reason: string }).reason, 'not_owned', 'idempotent');
+  });
+
+  test('rwlock › a lease holding the write lock may take the read lock too (downgrade, as in Curator)', async () => {
+    const path = uniquePath('rw-down');
+    const [a, b] = [await lease(), await lease()];
+    const wh = await held(path, { leaseId: a, mode: 'write' });
+    assert.equal((await acquire(path, { leaseId: b, mode: 'read' })).status, 409);
+    const rh = await held(path, { leaseId: a, mode: 'read' });
+    assert.equal((await release(path, a, wh.node)).status, 200);
+    assert.deepEqual((await inspect(path)).readers.map((r) => r.node), [rh.node], 'the read hold stays after the write is released');
+    await held(path, { leaseId: b, mode: 'read' });
+  });
+
+  test('rwlock › cancel-safety: a wait that times out, a client that disconnects, a revoked lease leave no node', async () => {
+    const path = uniquePath('rw-cancel');
+    const a = await lease();
+    await held(path, { leaseId: a, mode: 'write' });
+    const b = await lease();
+    const timedOut = await acquire(path, { leaseId: b, mode: 'read', waitMs: 400 });
+    assert.equal(timedOut.status, 409);
+    assert.equal(await nodes(path), 1);
+    const ac = new AbortController();
+    const pending = fetch(`${env.g.base}/v1/rwlocks${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ leaseId: b, mode: 'write', waitMs: 30_000 }),
+      signal: ac.signal,
+    }).catch((e: Error) => e);
+    await eventually(async () => (await nodes(path)) === 2, 10_000, 'b to queue');
+    ac.abort();
+    assert.ok((await pending) instanceof Error);
+    await eventually(async () => (await nodes(path)) === 1, 5000, 'b\'s node to go');
+    const c = await lease();
+    const waiting = acquire(path, { leaseId: c, mode: 'read', waitMs: 30_000 });
+    await eventually(async () => (await nodes(path)) === 2, 10_000, 'c to queue');
+    assert.equal((await env.g.rest.json('DELETE', `/v1/leases/${c}`)).status, 200);
+    assert.equal((await waiting).status, 410);
+    await eventually(async () => (await nodes(path)) === 1, 5000, 'c\'s node to go');
+    const info = (await env.g.rest.json('GET', `/v1/leases/${b}`)).body as { owned: unknown[] };
+    assert.deepEqual(info.owned, []);
+  });
+
+  test('rwlock › a create cut by connection loss ends with exactly our node; one given up is swept', async (t) => {
+    const path = uniquePath('rw-loss');
+    const a = await lease();
+    const first = await held(path, { leaseId: a, mode: 'read' });
+    assert.equal((await release(path, a, first.node)).status, 200);
+    env.zk.pause();
+    let answer;
+    try {
+      answer = acquire(path, { leaseId: a, mode: 'write', waitMs: 20_000, data: 'survivor' });
+      await eventually(() => env.g.running.gateway.tenants.get('default').session.state === 'suspended', 10_000, 'the session to be suspended');
+    } finally {
+      env.zk.resume();
+    }
+    const h = await answer;
+    assert.equal(h.status, 200, JSON.stringify(h.body));
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.node), [(h.body as Hold).node], 'no orphan, no duplicate');
+    assert.equal((await release(path, a, (h.body as Hold).node)).status, 200);
+    env.zk.pause();
+    let r;
+    try {
+      r = await acquire(path, { leaseId: a, mode: 'read', waitMs: 3500 });
+    } finally {
+      env.zk.resume();
+    }
+    if (r.status === 200) {
+      t.diagnostic('answered before ZooKeeper froze; releasing instead');
+      await release(path, a, (r.body as Hold).node);
+    } else assert.equal(r.status, 503, JSON.stringify(r.body));
+    await eventually(async () => (await nodes(path)) === 0, 15_000, 'the unknown-outcome node to be swept');
+  });
+
+  test('rwlock › bad input (no mode, an unknown mode, a bad wait, a foreign node) is a 400 and creates nothing', async () => {
+    const path = uniquePath('rw-bad');
+    const a = await lease();
+    for (const body of [{ leaseId: a }, { leaseId: a, mode: 'upgrade' }, { leaseId: a, mode: 'READ' }, { leaseId: a, mode: 'read', waitMs: -1 }]) {
+      const r = await acquire(path, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal((r.body as Problem).code, 'INVALID_ARGUMENT');
+    }
+    assert.equal((((await acquire(path, { leaseId: a, mode: 'upgrade' })).body) as Problem).details?.field, 'mode');
+    assert.equal((await env.g.rest.json('GET', `/v1/nodes${path}`)).status, 404, 'nothing was created');
+    assert.equal((await release(path, a, '/elsewhere/x')).status, 400);
+  });
+});
