@@ -18,6 +18,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import fc from 'fast-check';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { validateConfig } from '../../src/config/schema.js';
@@ -26,6 +27,7 @@ import type { NativeZkClient } from '../../src/zk/index.js';
 import { fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { connectRaw, walkTree } from '../support/zk-tree.js';
 import { grpcClient, type GrpcTestClient } from '../support/grpc-client.js';
+import { eventually } from '../support/test-gateway.js';
 import { Metadata, status as grpcStatus, type Client, type ServiceError } from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { ERROR_TABLE } from '../../src/api/error-table.js';
@@ -463,8 +465,40 @@ function httpAnswer(res: Res, r: Req): Answer {
   return { kind: 'refused', status: String(res.status), detail };
 }
 
-test('fuzz › thousands of hostile REST requests: only 2xx/3xx/4xx, no crash or hang, refused ones change nothing', async (t) => {
-  await fuzz(t, 'REST', request, async (r) => httpAnswer(await send(r), r), budget(REST_BUDGET_MS));
+/** The bytes of `r` as sent on the wire. */
+function wire(r: Req): Buffer {
+  const headers = { host: '127.0.0.1', ...r.headers, ...(r.body !== undefined ? { 'content-length': String(Buffer.byteLength(r.body)) } : {}) };
+  const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(r.body ?? '')]);
+}
+
+/**
+ * Sends `r` cut at a fraction `at` (< 1) of its bytes, then resets the connection (SO_LINGER 0):
+ * the request never arrives whole, so it must change nothing; the gateway must not crash.
+ */
+function sendCut(r: Req, at: number): Promise<Answer> {
+  const bytes = wire(r);
+  const cut = Math.floor(at * bytes.length);
+  const stage = cut < bytes.indexOf('\r\n\r\n') + 4 ? 'reset-in-head' : 'reset-in-body';
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ host: '127.0.0.1', port: gw.httpPort }, () => {
+      s.write(bytes.subarray(0, cut), () => setTimeout(() => s.resetAndDestroy(), cut % 3)); // sometimes before the gateway read it
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => resolve({ kind: 'refused', status: stage, detail: `${cut} of ${bytes.length} bytes` }));
+    setTimeout(() => reject(new Error('hang: the reset connection never closed')), REQUEST_TIMEOUT_MS).unref();
+  });
+}
+
+/** A REST request, sent whole or cut by a reset. */
+const restCase = fc.oneof(
+  { weight: 4, arbitrary: request.map((req) => ({ req, resetAt: undefined as number | undefined })) },
+  { weight: 1, arbitrary: fc.record({ req: request, resetAt: fc.double({ min: 0, max: 0.999, noNaN: true }) }) },
+);
+
+test('fuzz › thousands of hostile REST requests, some cut by a TCP reset: only 2xx/3xx/4xx, no crash or hang, refused or cut ones change nothing', async (t) => {
+  await fuzz(t, 'REST', restCase, async ({ req, resetAt }) => (resetAt === undefined ? httpAnswer(await send(req), req) : sendCut(req, resetAt)), budget(REST_BUDGET_MS));
+  await eventually(() => gw.connections().http === 0, 10_000, 'every connection, reset ones included, closed on the gateway side');
   assert.equal((await send({ method: 'GET', path: '/healthz', headers: {} })).status, 200);
   assert.equal((await send({ method: 'GET', path: '/readyz', headers: {} })).status, 200);
 });
