@@ -84,6 +84,7 @@ describe('README', () => {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
       'docs/grpc.md › ### With reflection (grpcurl and friends)': 'grpcurl is not packaged for Debian 12; test/integration/grpc-health-reflection.test.ts makes the same reflection calls',
       'docs/cli.md › ## A tour': 'run verbatim by test/integration/cli-client.test.ts',
+      'docs/registry.md › ## PHP: a provider and a consumer': 'a provider runs until stopped; test/integration/registry-php.test.ts runs the same two scripts (two providers, one SIGKILLed) against a test gateway',
     };
     const found = ['README.md', ...readdirSync(projectFile('docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)].flatMap((file) =>
       codeBlocks(file, 'sh').map((b) => `${file} › ${b.heading}`),

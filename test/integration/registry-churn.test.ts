@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { eventually, uniquePath, zkAndGateway } from '../support/test-gateway.js';
+import { readSse } from '../support/sse.js';
 
 const ROUNDS = 16;
 const TTL_MS = 1500;
@@ -30,20 +31,11 @@ function sseConsumer(url: string): Consumer {
   let received = 0;
   void (async () => {
     const res = await fetch(url, { signal: ac.signal });
-    let buf = '';
-    const dec = new TextDecoder();
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const frame = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const data = /^data: (.*)$/m.exec(frame)?.[1];
-        if (!data || !/^event: instances$/m.test(frame)) continue;
-        latest = (JSON.parse(data) as InstanceSet).instances.map((x) => x.id);
-        received++;
-      }
-    }
+    await readSse(res, (event, data) => {
+      if (event !== 'instances') return;
+      latest = (JSON.parse(data) as InstanceSet).instances.map((x) => x.id);
+      received++;
+    });
   })().catch(() => undefined);
   return { latest: () => latest, received: () => received, close: () => ac.abort() };
 }

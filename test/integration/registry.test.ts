@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, leasePool, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 import { checkResponse, contract, restClient } from '../support/openapi.js';
+import { readSse } from '../support/sse.js';
 
 interface Instance {
   name: string;
@@ -222,20 +223,9 @@ describe('service registry over REST (Curator x-discovery layout)', () => {
     coverage.add(checkResponse('GET', url, { status: res.status, headers: res.headers, body: '' }).key);
     assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
     const sets: InstanceSet[] = [];
-    const reader = (async () => {
-      let buf = '';
-      const dec = new TextDecoder();
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += dec.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (/^event: instances$/m.test(frame) && data) sets.push(JSON.parse(data) as InstanceSet);
-        }
-      }
-    })().catch(() => undefined);
+    const reader = readSse(res, (event, data) => {
+      if (event === 'instances') sets.push(JSON.parse(data) as InstanceSet);
+    }).catch(() => undefined);
     await eventually(() => sets.length >= 1, 10_000, 'the current set');
     assert.deepEqual(sets[0]?.instances, []);
     await register(base, 'svc', { leaseId: l, id: 'a', address: 'a' });
