@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { contract } from '../support/openapi.js';
-import { eventually, zkAndGateway, type Problem } from '../support/test-gateway.js';
+import { eventually, startTestGateway, zkAndGateway, type Problem } from '../support/test-gateway.js';
 
 interface Run {
   runId: string;
@@ -313,6 +313,29 @@ describe('jobs against a real ZooKeeper', () => {
     assert.equal((await rest().json('PUT', `/v1/jobs/${job}`, {}, { headers: { 'zkgate-tenant': 'nope' } })).status, 404);
     const stale = await rest().json('PUT', `/v1/jobs/${job}`, { shardCount: 2, version: 99 });
     assert.equal((stale.body as Problem).code, 'BAD_VERSION');
+  });
+
+  test('sharding › two gateway instances recomputing at once: one write per generation, both read the same assignment', async () => {
+    const job = jobName('two-gw');
+    await put(job, { shardCount: 8 });
+    const other = await startTestGateway(env.zk.connectString, { tenants: [{ name: 'default', sessionTimeoutMs: 15_000 }] });
+    try {
+      const gws = [rest(), other.rest];
+      const leases = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => ((await gws[i % 2]!.json('POST', '/v1/leases', { ttlMs: 30_000 })).body as { id: string }).id));
+      // Six members join at once, alternately through each instance: both recompute concurrently.
+      const joins = await Promise.all(leases.map((l, i) => gws[i % 2]!.json('POST', `/v1/jobs/${job}/members`, { memberId: `m${i}`, leaseId: l })));
+      assert.deepEqual(joins.map((j) => j.status), [200, 200, 200, 200, 200, 200]);
+      const [a, b] = await Promise.all(gws.map(async (g) => (await g.json('GET', `/v1/jobs/${job}/assignment`)).body as Assignment));
+      assert.deepEqual(a, b, 'every instance reads the same answer');
+      assert.equal(a.members.length, 6);
+      // The assignment node is written only by compare-and-set with generation + 1: its data
+      // version (0 at the first generation) is generation - 1, so no two writers won one generation.
+      const node = (await rest().json('GET', `/v1/nodes/zkgate/jobs/${job}/assignment`)).body as { stat: { version: number } };
+      assert.equal(node.stat.version, a.generation - 1);
+      for (let i = 0; i < 6; i++) await gws[i % 2]!.json('DELETE', `/v1/leases/${leases[i]}`);
+    } finally {
+      await other.close();
+    }
   });
 
   test('coverage › every documented /v1/jobs response this file can produce was produced and checked', (t) => {
