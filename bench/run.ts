@@ -107,6 +107,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const startMachine = machine();
   const rows: ResultRow[] = [];
+  let failure: unknown;
   const zk = await startZkServer();
   let curator: CuratorLocks | undefined;
   try {
@@ -115,7 +116,8 @@ async function main(): Promise<void> {
     const perTenant = 4 * (P.fan[1] as number);
     const { httpPort, grpcPort } = await gateway.call<{ httpPort: number; grpcPort: number }>('start', {
       zookeeper: { connect: zk.connectString },
-      http: { port: 0 },
+      // 10,000 WebSocket subscribers come from one loopback address.
+      http: { port: 0, maxConnections: 4 * perTenant, maxConnectionsPerAddress: 0 },
       log: { level: 'silent' },
       limits: { maxConnectionsPerTenant: perTenant, maxSubscriptionsPerTenant: perTenant, maxLocksPerTenant: 1000 },
     });
@@ -284,6 +286,9 @@ async function main(): Promise<void> {
       met: wakeG <= wakeC + 0.05,
     });
     }
+  } catch (err) {
+    // Print what was measured before the failure, then fail.
+    failure = err;
   } finally {
     curator?.close();
     for (const c of children) await c.close();
@@ -293,6 +298,10 @@ async function main(): Promise<void> {
   console.log(`machine: ${startMachine}; load at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`rounds: ${P.rounds} × ${P.ms} ms per side, alternating; figures are medians of per-round ratios\n`);
   console.log(formatTable(rows));
+  if (failure !== undefined) {
+    console.log(`\nbench: stopped early: ${(failure as Error).message ?? String(failure)}`);
+    process.exitCode = 1;
+  }
 }
 
 await main();
