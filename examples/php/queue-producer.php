@@ -18,7 +18,18 @@ $prefix = $argv[3] ?? 'job';
 $zk = Client::fromEnv();
 try {
     for ($i = 1; $i <= $count; $i++) {
-        $put = $zk->put($queue, "$prefix-$i");
+        for ($try = 1; ; $try++) {
+            try {
+                $put = $zk->put($queue, "$prefix-$i");
+                break;
+            } catch (ZkgateException $e) {
+                // ZooKeeper briefly unreachable: retry, unless the put may have been applied (a retry could add it twice).
+                if ($e->errorCode !== 'UNAVAILABLE' || ($e->details['outcome'] ?? '') === 'unknown' || $try >= 20) {
+                    throw $e;
+                }
+                usleep(250 * 1000);
+            }
+        }
         echo "PUT $prefix-$i {$put['item']}\n";
     }
 } catch (ZkgateException $e) {

@@ -40,7 +40,14 @@ try {
         $started = microtime(true);
         $job = null;
         while ($job === null && !$idle) {
-            $job = $zk->claim($queue, $lease, $wait);
+            try {
+                $job = $zk->claim($queue, $lease, $wait);
+            } catch (ZkgateException $e) {
+                if ($e->errorCode !== 'UNAVAILABLE' && $e->errorCode !== 'LEASE_UNCERTAIN') {
+                    throw $e;
+                }
+                usleep(250 * 1000); // ZooKeeper briefly unreachable: the claim left nothing behind, try again
+            }
             $lease->keepAliveIfDue();
             $idle = $job === null && $idleMs > 0 && (microtime(true) - $started) * 1000 >= $idleMs;
         }

@@ -16,6 +16,7 @@ import { LockService } from './recipes/lock.js';
 import { QueueService } from './recipes/queue.js';
 import { SemaphoreService } from './recipes/semaphore.js';
 import { RwLockService } from './recipes/rw-lock.js';
+import { BarrierService } from './recipes/barrier.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { OwnedNodes } from './leases/owned-nodes.js';
 import { RegistryService } from './registry/registry.js';
@@ -74,6 +75,8 @@ export class Gateway {
   readonly registry: RegistryService;
   /** Read-write locks (Curator InterProcessReadWriteLock layout) over leases. */
   readonly rwLocks: RwLockService;
+  /** Simple and double barriers (Curator DistributedBarrier / DistributedDoubleBarrier layouts). */
+  readonly barriers: BarrierService;
   /** Watch streams (WebSocket, SSE, long-poll) share this hub's ZooKeeper watches. */
   readonly watches: WatchHub;
   /** Present when several instances run as a cluster (config `cluster.secret`). */
@@ -110,6 +113,7 @@ export class Gateway {
     this.semaphores = new SemaphoreService(queue);
     this.registry = new RegistryService(this.owned);
     this.rwLocks = new RwLockService(queue);
+    this.barriers = new BarrierService(this.owned);
     this.services = {
       auth: this.auth,
       leases: this.leases,
@@ -119,6 +123,7 @@ export class Gateway {
       semaphores: this.semaphores,
       registry: this.registry,
       rwLocks: this.rwLocks,
+      barriers: this.barriers,
       watches: this.watches,
       jobs: this.jobServices(),
       nodes: (tenant, prefixes) => (prefixes.length === 0 ? this.nodes(tenant) : new NodeService(tenant, this.owned, prefixes)),

@@ -12,6 +12,8 @@ export type { LeaseListEntry, ScopedLeases } from './facade/leases.js';
 export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipes.js';
 export type { ScopedConnection } from './facade/connection.js';
 export type { Delivery, ScopedQueues, TakeOptions } from './facade/queues.js';
+export type { ScopedBarriers } from './facade/barriers.js';
+export { BarrierService, READY_NODE, MAX_BARRIER_MEMBERS, barrierMembers, type BarrierEntry, type BarrierState, type DoubleBarrierState } from './recipes/barrier.js';
 export { QueueService, DELIVERY_MODES, ITEM_PREFIX, CLAIMS_NODE, queueOrder, type ClaimOutcome, type DeliveryMode, type QueueClaim, type QueueInspection, type QueueItem, type QueuedItem } from './recipes/queue.js';
 export type { ScopedSemaphores } from './facade/semaphores.js';
 export type { ScopedJobs } from './facade/jobs.js';

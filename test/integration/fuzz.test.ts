@@ -156,9 +156,11 @@ const route = fc.constantFrom(
   '/v1/jobs/fz/members', '/v1/jobs/fz/members/m1', '/v1/jobs/fz/members/m1/sync', '/v1/jobs/fz/assignment', '/v1/jobs/fz/pause', '/v1/jobs/fz/resume', '/v1/jobs/fz/disable',
   // registry.ts routes (not /watch: an SSE stream never ends, which the runner would count as a hang)
   '/v1/services', '/v1/services/fz', '/v1/services/fz', '/v1/services/fz/instances', '/v1/services/fz/instances', '/v1/services/fz/instances/i1', '/v1/services/fz/pick',
+  // barrier.ts routes
+  '/v1/barriers', '/v1/double-barriers',
 );
 /** Routes whose URL remainder is a znode path. */
-const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue', '/v1/semaphores', '/v1/rwlocks'];
+const PATH_ROUTES = ['/v1/nodes', '/v1/children', '/v1/acl', '/v1/sync', '/v1/queue', '/v1/semaphores', '/v1/rwlocks', '/v1/barriers', '/v1/double-barriers'];
 const queryValue = fc.oneof(
   fc.constantFrom('true', 'false', '1', '0', '', '-1', '2147483648', '9'.repeat(30), '1e3', '0x10', 'NaN', 'persistent', 'ephemeral', 'container', 'ttl', 'ttl_sequential',
     'persistent_sequential', 'base64', 'utf8', 'LEASE', '%00', '%2F', '/fz', '%2Ffz', 'round_robin', 'sticky', 'random'),
@@ -200,6 +202,9 @@ const queueBody = fc.record(
     leaseId: fc.constantFrom('LEASE', 'LEASE', 'gw-x.00', '', '../x'),
     waitMs: fc.constantFrom(0, 0, 50, -1, 1.5, 600_001, '10'),
     item: fc.constantFrom('qn-0000000000', 'qn-0000000001', '/q/qn-0000000000', 'claims', '', '../qn-0000000000', 'x'),
+    // barrier.ts (a double-barrier enter waits only when members > 1, and then briefly)
+    members: fc.constantFrom(1, 1, 2, 0, -1, 10_001, 1.5, 'x'),
+    node: fc.constantFrom('ready', 'x', '', '/q/x', '../x'),
   },
   { requiredKeys: [] },
 );
@@ -514,7 +519,7 @@ const CLIENT_STATUSES = new Set<number>([
 ]);
 
 interface GrpcReq {
-  service: 'Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks';
+  service: 'Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks' | 'Barriers';
   method: string;
   req: Record<string, unknown>;
   auth?: string;
@@ -543,7 +548,9 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       ['Jobs', 'Join'], ['Jobs', 'Sync'], ['Jobs', 'GetAssignment'],
       ['Registry', 'Register'], ['Registry', 'Register'], ['Registry', 'Update'], ['Registry', 'Deregister'], ['Registry', 'ListServices'],
       ['Registry', 'ListInstances'], ['Registry', 'GetInstance'], ['Registry', 'Pick'],
+      ['Barriers', 'Set'], ['Barriers', 'Remove'], ['Barriers', 'Wait'], ['Barriers', 'Enter'], ['Barriers', 'Leave'], ['Barriers', 'InspectDouble'],
     ),
+    members: fc.constantFrom(1, 1, 2, 0, -1, 10_001),
     deliveryMode: fc.oneof(fc.constantFrom('DELIVERY_MODE_AT_MOST_ONCE', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_CLAIM', 'DELIVERY_MODE_UNSPECIFIED'), fc.integer({ min: -1, max: 5 })),
     waitMs: fc.option(fc.record({ value: fc.constantFrom(0, 0, 30, -1, 600_001) }), { freq: 1 }),
     item: fc.constantFrom('qn-0000000000', 'qn-0000000001', 'claims', '', '/q/qn-0000000000', '../x'),
@@ -577,7 +584,7 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
     garbage: fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
   })
   .map((g): GrpcReq => {
-    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks', string];
+    const [service, method] = g.call as ['Znodes' | 'Leases' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks' | 'Barriers', string];
     const mode = String(g.mode);
     // Mostly the fields a mode wants, so creates also succeed; sometimes the wrong ones.
     const lease = (mode.includes('EPHEMERAL') || method !== 'Create' ? g.leaseId : g.plainLeaseId).replace('LEASE', leaseId);
@@ -640,6 +647,14 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
       Release: { path: g.path, leaseId: g.leaseId.replace('LEASE', leaseId), node: g.item },
       Inspect: { path: g.path },
     };
+    const barrier: Record<string, Record<string, unknown>> = {
+      Set: { path: g.path },
+      Remove: { path: g.path },
+      Wait: { path: g.path, waitMs: g.waitMs ?? { value: 0 } },
+      Enter: { path: g.path, leaseId: lease, members: g.members, waitMs: g.waitMs ?? { value: 0 } },
+      Leave: { path: g.path, leaseId: lease, node: g.item, waitMs: g.waitMs ?? { value: 0 } },
+      InspectDouble: { path: g.path },
+    };
     const req =
       service === 'Registry'
         ? regReqs[method]
@@ -647,7 +662,9 @@ const grpcReqArb: fc.Arbitrary<GrpcReq> = fc
           ? semaphore[method]
           : service === 'ReadWriteLocks'
             ? rw[method]
-            : service === 'Queues'
+            : service === 'Barriers'
+              ? barrier[method]
+              : service === 'Queues'
               ? queue[method]
               : service === 'Jobs'
                 ? jobReqs[method]

@@ -79,6 +79,7 @@ describe('README', () => {
       'docs/jobs.md › ## A PHP cron worker',
       'docs/registry.md › ## With curl',
       'docs/recipes.md › ## Read-write locks (Curator InterProcessReadWriteLock layout)',
+      'docs/recipes.md › ## Barriers',
     ]);
     const elsewhere: Record<string, string> = {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
@@ -121,6 +122,14 @@ describe('README', () => {
     for (const expected of ['"item":"qn-0000000000"', '"length":2,"claimed":0', '"mode":"at_most_once"', '"mode":"claim"', '"acked":true', '"code":"QUEUE_EMPTY"', 'PUT job-3', 'ACK w1 job-3']) {
       assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
     }
+  });
+
+  test('barriers work as written: set, wait, remove; a double barrier of two members, then three PHP members', async () => {
+    const out = await bash(shBlock('## Barriers', 0, 'docs/recipes.md'), { timeout: 60_000 });
+    for (const expected of ['"created":true', '"code":"BARRIER_TIMEOUT"', '"set":false', '"memberQty":2,"members":2', '"ready":true', '"left":true', 'ENTERED m3', 'LEFT m1']) {
+      assert.ok(out.includes(expected), `output has ${expected}:\n${out}`);
+    }
+    assert.equal(out.match(/"left":true/g)?.length, 2, out);
   });
 
   test('semaphores work as written: curl and Python', async () => {

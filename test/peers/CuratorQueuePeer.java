@@ -11,9 +11,9 @@
 //   take     <tag> <path> <idleMs> <logFile> <peerId>                poll(idleMs) until it returns null;
 //                                                                    logs "TAKE <peerId> <data>"; result: count
 //   double   <tag> <path> <members> <waitMs> <holdMs> <logFile> <peerId>
-//                                                                    DistributedDoubleBarrier: enter(waitMs),
-//                                                                    logs "ENTERED <peerId> <epochMs>", sleeps holdMs,
-//                                                                    leave(waitMs), logs "LEFT <peerId> <epochMs>";
+//                                                                    DistributedDoubleBarrier: logs "ARRIVE <peerId>",
+//                                                                    enter(waitMs), logs "ENTERED <peerId>", sleeps holdMs,
+//                                                                    logs "LEAVING <peerId>", leave(waitMs), logs "LEFT <peerId>";
 //                                                                    result: "<entered> <left>" (true/false)
 //   await    <tag> <path> <waitMs>                                   DistributedBarrier.waitOnBarrier(waitMs); result: true/false
 //   set      <tag> <path>                                            DistributedBarrier.setBarrier()
@@ -118,11 +118,13 @@ public class CuratorQueuePeer {
                 DistributedDoubleBarrier b = new DistributedDoubleBarrier(client, a[2], Integer.parseInt(a[3]));
                 long waitMs = Long.parseLong(a[4]);
                 Path log = Paths.get(a[6]);
+                append(log, "ARRIVE " + a[7]);
                 boolean entered = b.enter(waitMs, TimeUnit.MILLISECONDS);
-                append(log, "ENTERED " + a[7] + " " + System.currentTimeMillis());
+                append(log, "ENTERED " + a[7]);
                 Thread.sleep(Long.parseLong(a[5]));
+                append(log, "LEAVING " + a[7]);
                 boolean left = b.leave(waitMs, TimeUnit.MILLISECONDS);
-                append(log, "LEFT " + a[7] + " " + System.currentTimeMillis());
+                append(log, "LEFT " + a[7]);
                 return entered + " " + left;
             }
             case "await":

@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { startZkServer, type ZkStandalone } from './zk-server.js';
 
-export type ServiceName = 'Znodes' | 'Leases' | 'Locks' | 'Elections' | 'Watch' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks';
+export type ServiceName = 'Znodes' | 'Leases' | 'Locks' | 'Elections' | 'Watch' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks' | 'Barriers';
 
 /** A client's generic method signature (proto-loader clients are untyped). */
 type Method = (req: unknown, md: Metadata, opts: { deadline?: number }, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
@@ -56,7 +56,7 @@ export function grpcClient(port: number, opts: ClientOptions = {}): GrpcTestClie
   const address = `127.0.0.1:${port}`;
   const creds = opts.ca ? credentials.createSsl(opts.ca) : credentials.createInsecure();
   const make = (ctor: unknown): Client => new (ctor as ServiceClientConstructor)(address, creds, options);
-  const names: ServiceName[] = ['Znodes', 'Leases', 'Locks', 'Elections', 'Watch', 'Queues', 'Semaphores', 'Jobs', 'Registry', 'ReadWriteLocks'];
+  const names: ServiceName[] = ['Znodes', 'Leases', 'Locks', 'Elections', 'Watch', 'Queues', 'Semaphores', 'Jobs', 'Registry', 'ReadWriteLocks', 'Barriers'];
   const services = Object.fromEntries(names.map((n) => [n, make(v1[n])])) as Record<ServiceName, Client>;
   const health = make((((root.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject).Health);
   const metadata = (tenant?: string): Metadata => {

@@ -364,6 +364,49 @@ class Client
     }
 
     // ---------------------------------------------------------------------------------------
+    // barriers (Curator DistributedBarrier / DistributedDoubleBarrier layouts)
+
+    /** Sets the simple barrier at $path (idempotent). */
+    public function setBarrier(string $path): array
+    {
+        return $this->call('PUT', self::url('/v1/barriers', $path));
+    }
+
+    /** Removes the simple barrier at $path, releasing its waiters (idempotent). */
+    public function removeBarrier(string $path): array
+    {
+        return $this->call('DELETE', self::url('/v1/barriers', $path));
+    }
+
+    /** Waits up to $waitMs until the simple barrier is removed; false when it is still set. */
+    public function waitOnBarrier(string $path, int $waitMs): bool
+    {
+        [$status, $answer] = $this->request('GET', self::url('/v1/barriers', $path), null, ['wait' => $waitMs]);
+        if ($status === 409 && ($answer['code'] ?? '') === 'BARRIER_TIMEOUT') {
+            return false;
+        }
+        if ($status >= 400) {
+            throw self::problem($status, $answer);
+        }
+        return true;
+    }
+
+    /**
+     * Enters the double barrier at $path with $lease and waits up to $waitMs until $members have
+     * entered. Returns ['node' => …, 'members' => …]. @throws ZkgateException BARRIER_TIMEOUT
+     */
+    public function enterBarrier(string $path, Lease|string $lease, int $members, int $waitMs): array
+    {
+        return $this->call('POST', self::url('/v1/double-barriers', $path), ['leaseId' => self::leaseId($lease), 'members' => $members, 'waitMs' => $waitMs]);
+    }
+
+    /** Leaves the double barrier and waits up to $waitMs until every member has left. @throws ZkgateException BARRIER_TIMEOUT */
+    public function leaveBarrier(string $path, Lease|string $lease, string $node, int $waitMs): array
+    {
+        return $this->call('DELETE', self::url('/v1/double-barriers', $path), null, ['leaseId' => self::leaseId($lease), 'node' => $node, 'waitMs' => $waitMs]);
+    }
+
+    // ---------------------------------------------------------------------------------------
     // elections
 
     /**

@@ -19,6 +19,7 @@ import { rwLocksService } from './rw-locks.js';
 import { watchService } from './watch.js';
 import { registryService } from './registry.js';
 import { queuesService } from './queues.js';
+import { barriersService } from './barriers.js';
 import { lenientDecoding } from './malformed.js';
 import { listenGrpc, type GrpcListenerOptions } from './listener.js';
 import type { ConnectionGuard } from '../listener-guard.js';
@@ -27,7 +28,7 @@ import { jobsService } from './jobs.js';
 const require = createRequire(import.meta.url);
 
 /** The zkgate.v1 proto files, relative to proto/. */
-export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore', 'jobs', 'registry', 'rwlock'].map((f) => `zkgate/v1/${f}.proto`);
+export const PROTO_FILES = ['common', 'znodes', 'leases', 'locks', 'elections', 'watch', 'queue', 'semaphore', 'jobs', 'registry', 'rwlock', 'barrier'].map((f) => `zkgate/v1/${f}.proto`);
 
 /** How proto-loader maps messages to objects: camelCase fields (the core's names), enum names, int64 as numbers. */
 export const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
@@ -52,6 +53,7 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
   Jobs: jobsService,
   Registry: registryService,
   ReadWriteLocks: rwLocksService,
+  Barriers: barriersService,
 };
 
 /** The `grpc` config plus the listen address and the TLS files' contents (absent = plaintext). */

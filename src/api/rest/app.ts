@@ -19,6 +19,7 @@ import { watchRouter } from './watch.js';
 import { queueClaimRouter, queueTakeRouter, queuesRouter } from './queues.js';
 import { jobsRouter } from './jobs.js';
 import { registryRouter } from './registry.js';
+import { barriersRouter, doubleBarriersRouter } from './barriers.js';
 import { ZkgateError } from '../../core/index.js';
 import { docsRouter } from './docs.js';
 import { methodNotAllowed } from './path-router.js';
@@ -90,6 +91,8 @@ export function createRestApp(gw: Gateway): Express {
   app.use('/v1/queue-release', queueClaimRouter('release'));
   app.use('/v1/jobs', jobsRouter());
   app.use('/v1/services', registryRouter(gw));
+  app.use('/v1/barriers', barriersRouter());
+  app.use('/v1/double-barriers', doubleBarriersRouter());
 
   app.use(() => {
     throw new ZkgateError('NOT_FOUND', 'no such route; see /docs', {});

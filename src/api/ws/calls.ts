@@ -110,6 +110,14 @@ export const WS_METHODS = {
   ),
   'Queues.Ack': method(o({ path, leaseId, item: node }), async (c, p) => claimOutcomeJson(await c.scope.queues.ack(p.path, p.leaseId, p.item), 'acked')),
   'Queues.Release': method(o({ path, leaseId, item: node }), async (c, p) => claimOutcomeJson(await c.scope.queues.release(p.path, p.leaseId, p.item), 'released')),
+  'Barriers.Set': method(o({ path }), (c, p) => c.scope.barriers.set(p.path)),
+  'Barriers.Remove': method(o({ path }), (c, p) => c.scope.barriers.remove(p.path)),
+  'Barriers.Wait': method(o({ path, waitMs: int }), (c, p) => c.scope.barriers.wait(p.path, { waitMs: p.waitMs, signal: c.signal })),
+  'Barriers.Enter': method(o({ path, leaseId, members: z.number().int(), waitMs: int, data, encoding }), (c, p) =>
+    c.scope.barriers.enter(p.path, p.leaseId, p.members, { waitMs: p.waitMs, data: optBuffer(p.data, p.encoding), signal: c.signal }),
+  ),
+  'Barriers.Leave': method(o({ path, leaseId, node, waitMs: int }), (c, p) => c.scope.barriers.leave(p.path, p.leaseId, p.node, { waitMs: p.waitMs, signal: c.signal })),
+  'Barriers.InspectDouble': method(o({ path }), (c, p) => c.scope.barriers.inspectDouble(p.path)),
   'Queues.Inspect': method(o({ path, encoding }), async (c, p) => queueInspectionJson(await c.scope.queues.inspect(p.path), p.encoding)),
   'Semaphores.Acquire': method(o({ path, leaseId, permits: int, maxPermits: int, countPath: z.string().optional(), waitMs: int, data, encoding }), (c, p) => {
     const { data: d, encoding: e, leaseId: id, ...rest } = p;

@@ -18,6 +18,7 @@ import type { QueueService } from '../recipes/queue.js';
 import type { SemaphoreService } from '../recipes/semaphore.js';
 import type { RegistryService } from '../registry/registry.js';
 import type { RwLockService } from '../recipes/rw-lock.js';
+import type { BarrierService } from '../recipes/barrier.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import { ScopedConnection } from './connection.js';
@@ -30,6 +31,7 @@ import type { JobServices } from '../jobs/index.js';
 import { ScopedJobs } from './jobs.js';
 import { ScopedRegistry } from './registry.js';
 import { ScopedRwLocks } from './rw-locks.js';
+import { ScopedBarriers } from './barriers.js';
 
 /** The raw services a scope wraps (core-internal). */
 export interface ScopeServices {
@@ -41,6 +43,7 @@ export interface ScopeServices {
   readonly semaphores: SemaphoreService;
   readonly registry: RegistryService;
   readonly rwLocks: RwLockService;
+  readonly barriers: BarrierService;
   readonly watches: WatchHub;
   /** Run-once triggers and sharded jobs. */
   readonly jobs: JobServices;
@@ -101,6 +104,7 @@ export class Scope {
   readonly jobs: ScopedJobs;
   readonly registry: ScopedRegistry;
   readonly rwLocks: ScopedRwLocks;
+  readonly barriers: ScopedBarriers;
   private readonly ctx: ScopeContext;
 
   constructor(services: ScopeServices, readonly principal: Principal) {
@@ -114,6 +118,7 @@ export class Scope {
     this.jobs = new ScopedJobs(this.ctx);
     this.registry = new ScopedRegistry(this.ctx);
     this.rwLocks = new ScopedRwLocks(this.ctx);
+    this.barriers = new ScopedBarriers(this.ctx);
   }
 
   /** The caller's tenant name. */

@@ -23,7 +23,6 @@ export type OwnedKind =
   | 'candidate'
   // queue.ts and barrier.ts
   | 'queue_claim'
-  | 'barrier'
   | 'barrier_member'
   // semaphore.ts and rw-lock.ts
   | 'permit'

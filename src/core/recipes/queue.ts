@@ -333,7 +333,7 @@ export class QueueService {
           kind: 'queue_claim',
           deadline,
           signal,
-          onNoNode: () => createContainers(client, claims),
+          onNoNode: async () => void (await createContainers(client, claims)),
         });
       } catch (err) {
         release();

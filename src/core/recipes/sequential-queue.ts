@@ -144,7 +144,7 @@ export class SequentialQueue {
       kind: opts.kinds.waiting,
       deadline,
       signal,
-      onNoNode: () => createContainers(lease.tenant.client(), parent),
+      onNoNode: async () => void (await createContainers(lease.tenant.client(), parent)),
     });
   }
 
@@ -229,17 +229,21 @@ export class SequentialQueue {
 /**
  * Creates `path` and its missing ancestors as container nodes (Curator's
  * `creatingParentContainersIfNeeded`): the server deletes them once they are empty again.
- * Nodes that exist already are left as they are. @throws UNAVAILABLE, NO_AUTH…
+ * Nodes that exist already are left as they are. Resolves with the nodes it created, top first.
+ * @throws UNAVAILABLE, NO_AUTH…
  */
-export async function createContainers(client: ZkClient, path: string): Promise<void> {
+export async function createContainers(client: ZkClient, path: string): Promise<string[]> {
+  const created: string[] = [];
   for (const p of [...ancestorsOf(path), path]) {
     try {
       await client.create(p, Buffer.alloc(0), 'container');
+      created.push(p);
     } catch (err) {
       const e = toZkgateError(err, p);
       if (e.code !== 'NODE_EXISTS') throw e;
     }
   }
+  return created;
 }
 
 /** A contender node as seen by anyone (no lease needed). */

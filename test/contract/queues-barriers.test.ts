@@ -1,7 +1,8 @@
 /**
- * Contract: the queue (put, peek/length, take at most once, claim/ack/release) behaves the same
- * over REST, gRPC and WebSocket — answers, error codes and the wait (a WebSocket take is
- * answered, pushed, when an item arrives).
+ * Contract: the queue (put, peek/length, take at most once, claim/ack/release) and the barriers
+ * (simple: set, remove, wait; double: enter, leave, inspect) behave the same over REST, gRPC and
+ * WebSocket — answers, error codes and the waits (a WebSocket take or enter is answered, pushed,
+ * when it completes).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,14 @@ interface Item {
   mode?: string;
   fencingToken?: string;
 }
+interface BarrierClient {
+  set(path: string): Promise<Obj>;
+  remove(path: string): Promise<Obj>;
+  wait(path: string, waitMs: number): Promise<Obj>;
+  enter(path: string, leaseId: string, members: number, waitMs?: number): Promise<{ node: string; members: number }>;
+  leave(path: string, leaseId: string, node: string, waitMs?: number): Promise<Obj>;
+  inspect(path: string): Promise<{ ready: boolean; members: string[] }>;
+}
 interface QueueClient {
   put(path: string, data: string): Promise<{ item: string }>;
   take(path: string, o?: { mode?: string; leaseId?: string; waitMs?: number }): Promise<Item>;
@@ -30,13 +39,13 @@ interface QueueClient {
 const { env, client } = contractGateway();
 
 /** The queue calls on one transport, mapped to one shape (and errors to CallError). */
-async function queueClient(t: Transport, key: KeyName = 'admin'): Promise<QueueClient & { close(): void }> {
+async function queueClient(t: Transport, key: KeyName = 'admin'): Promise<QueueClient & { barriers: BarrierClient; close(): void }> {
   const apiKey = KEYS[key];
   if (t === 'rest') {
     const rest = restClient(`http://127.0.0.1:${env.gw.httpPort}`);
     const call = async (url: string, body?: unknown, method = 'POST'): Promise<Obj> => {
-      const [route, path] = /^(\/v1\/[a-z-]+)(\/.*)$/.exec(url)?.slice(1) ?? [url, ''];
-      const r = await rest.json(method, `${route}${path.split('/').map(encodeURIComponent).join('/')}`, body, { headers: { authorization: `Bearer ${apiKey}` } });
+      const [route, path, query] = /^(\/v1\/[a-z-]+)(\/[^?]*)(\?.*)?$/.exec(url)?.slice(1) ?? [url, '', ''];
+      const r = await rest.json(method, `${route}${(path ?? '').split('/').map(encodeURIComponent).join('/')}${query ?? ''}`, body, { headers: { authorization: `Bearer ${apiKey}` } });
       const b = (r.body ?? {}) as Obj;
       if (r.status >= 400) throw new CallError(b.code as string, (b.details ?? {}) as Obj, String(b.detail));
       return b;
@@ -47,14 +56,22 @@ async function queueClient(t: Transport, key: KeyName = 'admin'): Promise<QueueC
       ack: async (p, leaseId, item) => ((b) => ({ done: b.acked as boolean, reason: b.reason as string }))(await call(`/v1/queue-ack${p}`, { leaseId, item })),
       release: async (p, leaseId, item) => ((b) => ({ done: b.released as boolean, reason: b.reason as string }))(await call(`/v1/queue-release${p}`, { leaseId, item })),
       inspect: async (p) => ((b) => ({ length: b.length as number, claimed: b.claimed as number, head: ((b.head as Obj | null)?.data as string) ?? null }))(await call(`/v1/queues${p}`, undefined, 'GET')),
+      barriers: {
+        set: (p) => call(`/v1/barriers${p}`, undefined, 'PUT'),
+        remove: (p) => call(`/v1/barriers${p}`, undefined, 'DELETE'),
+        wait: (p, waitMs) => call(`/v1/barriers${p}?wait=${waitMs}`, undefined, 'GET'),
+        enter: async (p, leaseId, members, waitMs) => (await call(`/v1/double-barriers${p}`, { leaseId, members, waitMs })) as { node: string; members: number },
+        leave: (p, leaseId, node, waitMs) => call(`/v1/double-barriers${p}?${new URLSearchParams({ leaseId, node, waitMs: String(waitMs ?? 0) }).toString()}`, undefined, 'DELETE'),
+        inspect: async (p) => ((b) => ({ ready: b.ready as boolean, members: (b.members as Obj[]).map((m) => m.node as string) }))(await call(`/v1/double-barriers${p}`, undefined, 'GET')),
+      },
       close: () => undefined,
     };
   }
   if (t === 'grpc') {
     const g = grpcClient(env.gw.grpcPort, { apiKey });
-    const u = async (method: string, req: Obj): Promise<Obj> => {
+    const u = async (method: string, req: Obj, service: 'Queues' | 'Barriers' = 'Queues'): Promise<Obj> => {
       try {
-        return await g.unary<Obj>('Queues', method, req);
+        return await g.unary<Obj>(service, method, req);
       } catch (err) {
         const raw = (err as ServiceError).metadata?.get('zkgate-error-details')[0];
         throw new CallError(errorCode(err) ?? 'GRPC', typeof raw === 'string' ? (JSON.parse(raw) as Obj) : {}, (err as ServiceError).details);
@@ -71,6 +88,14 @@ async function queueClient(t: Transport, key: KeyName = 'admin'): Promise<QueueC
       ack: async (path, leaseId, item) => ((b) => ({ done: b.done as boolean, reason: b.reason as string }))(await u('Ack', { path, leaseId, item })),
       release: async (path, leaseId, item) => ((b) => ({ done: b.done as boolean, reason: b.reason as string }))(await u('Release', { path, leaseId, item })),
       inspect: async (path) => ((b) => ({ length: b.length as number, claimed: b.claimed as number, head: b.head ? text((b.head as Obj).data) : null }))(await u('Inspect', { path })),
+      barriers: {
+        set: async (path) => ((b) => ({ barrierPath: b.barrierPath, set: b.set, created: b.created }))(await u('Set', { path }, 'Barriers')),
+        remove: async (path) => ((b) => ({ barrierPath: b.barrierPath, set: b.set, removed: b.removed }))(await u('Remove', { path }, 'Barriers')),
+        wait: async (path, waitMs) => ((b) => ({ barrierPath: b.barrierPath, set: b.set }))(await u('Wait', { path, waitMs: { value: waitMs } }, 'Barriers')),
+        enter: async (path, leaseId, members, waitMs) => (await u('Enter', { path, leaseId, members, waitMs: { value: waitMs ?? 0 } }, 'Barriers')) as { node: string; members: number },
+        leave: (path, leaseId, node, waitMs) => u('Leave', { path, leaseId, node, waitMs: { value: waitMs ?? 0 } }, 'Barriers'),
+        inspect: async (path) => ((b) => ({ ready: b.ready as boolean, members: (b.members as Obj[]).map((m) => m.node as string) }))(await u('InspectDouble', { path }, 'Barriers')),
+      },
       close: () => g.close(),
     };
   }
@@ -89,6 +114,14 @@ async function queueClient(t: Transport, key: KeyName = 'admin'): Promise<QueueC
     ack: async (path, leaseId, item) => ((b) => ({ done: b.acked as boolean, reason: b.reason as string }))(await c('Queues.Ack', { path, leaseId, item })),
     release: async (path, leaseId, item) => ((b) => ({ done: b.released as boolean, reason: b.reason as string }))(await c('Queues.Release', { path, leaseId, item })),
     inspect: async (path) => ((b) => ({ length: b.length as number, claimed: b.claimed as number, head: ((b.head as Obj | null)?.data as string) ?? null }))(await c('Queues.Inspect', { path })),
+    barriers: {
+      set: (path) => c('Barriers.Set', { path }),
+      remove: (path) => c('Barriers.Remove', { path }),
+      wait: (path, waitMs) => c('Barriers.Wait', { path, waitMs }),
+      enter: async (path, leaseId, members, waitMs) => (await c('Barriers.Enter', { path, leaseId, members, waitMs })) as { node: string; members: number },
+      leave: (path, leaseId, node, waitMs) => c('Barriers.Leave', { path, leaseId, node, waitMs }),
+      inspect: async (path) => ((b) => ({ ready: b.ready as boolean, members: (b.members as Obj[]).map((m) => m.node as string) }))(await c('Barriers.InspectDouble', { path })),
+    },
     close: () => ws.close(),
   };
 }
@@ -159,4 +192,56 @@ forEachTransport((t) => {
       reader.close();
     }
   });
+
+  test('barrier › a simple barrier holds waiters until removed; set and remove are idempotent; a short wait is BARRIER_TIMEOUT', async () => {
+    const q = await queueClient(t);
+    try {
+      const p = unique(t, 'gate');
+      assert.deepEqual(await q.barriers.set(p), { barrierPath: p, set: true, created: true });
+      assert.deepEqual(await q.barriers.set(p), { barrierPath: p, set: true, created: false });
+      assert.equal((await rejectsWith(q.barriers.wait(p, 100), 'BARRIER_TIMEOUT')).details.waitMs, 100);
+      const waiting = q.barriers.wait(p, 20_000);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(await q.barriers.remove(p), { barrierPath: p, set: false, removed: true });
+      assert.deepEqual(await waiting, { barrierPath: p, set: false });
+      assert.deepEqual(await q.barriers.remove(p), { barrierPath: p, set: false, removed: false });
+    } finally {
+      q.close();
+    }
+  });
+
+  test('barrier › a double barrier of two members: both enter together, both leave together; NOT_MEMBER and bad members refused', async () => {
+    const [c, q] = [await client(t), await queueClient(t)];
+    try {
+      const p = unique(t, 'double');
+      const [a, b] = [await c.grant(30_000), await c.grant(30_000)];
+      await rejectsWith(q.barriers.enter(p, a.id, 0), 'INVALID_ARGUMENT');
+      const first = q.barriers.enter(p, a.id, 2, 20_000);
+      await waitFor(async () => (await q.barriers.inspect(p)).members.length === 1);
+      assert.equal((await q.barriers.inspect(p)).ready, false);
+      const second = await q.barriers.enter(p, b.id, 2, 20_000);
+      const one = await first;
+      assert.deepEqual([one.members, second.members], [2, 2]);
+      const seen = await q.barriers.inspect(p);
+      assert.deepEqual([seen.ready, [...seen.members].sort()], [true, [one.node, second.node].sort()]);
+      await rejectsWith(q.barriers.leave(p, b.id, one.node), 'NOT_MEMBER');
+      const leaving = q.barriers.leave(p, a.id, one.node, 20_000);
+      await waitFor(async () => (await q.barriers.inspect(p)).members.length === 1);
+      assert.equal((await q.barriers.leave(p, b.id, second.node, 20_000)).left, true);
+      assert.equal((await leaving).left, true);
+      assert.deepEqual(await q.barriers.inspect(p), { ready: false, members: [] });
+      await c.revoke(a.id);
+      await c.revoke(b.id);
+    } finally {
+      q.close();
+    }
+  });
 });
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('condition not reached');
+}
