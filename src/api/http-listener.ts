@@ -11,14 +11,20 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { HttpListenerConfig } from '../config/schema.js';
 import { ZkgateError } from '../core/index.js';
-import { answerAndClose, closeAtOnce, ConnectionGuard, destroyAfterEnd, guardConnections } from './listener-guard.js';
+import { answerAndClose, closeAtOnce, ConnectionGuard, destroyAfterEnd, guardConnections, type ConnectionLimits } from './listener-guard.js';
 import { countListenerTimeout } from './metrics.js';
 
 export interface HttpListener {
   readonly server: Server;
   readonly guard: ConnectionGuard;
+}
+
+/** What the HTTP listener is configured with (the api layer owns it; config's `http` section must fit it). */
+export interface HttpListenerConfig extends ConnectionLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
 }
 
 /** Creates the (not yet listening) server for `app`; TLS when `tls` is given. */

@@ -6,6 +6,8 @@ import { pathProblem } from '../zk/index.js';
 import { ROLES, type Role } from '../core/auth/roles.js';
 import { LIMIT_DEFAULTS, type Limits as CoreLimits } from '../core/limits/limits.js';
 import type { GatewayConfig } from '../core/gateway-config.js';
+import type { HttpListenerConfig } from '../api/http-listener.js';
+import type { GrpcListenerConfig } from '../api/grpc/listener.js';
 
 export { LIMIT_DEFAULTS };
 
@@ -319,12 +321,12 @@ export type Limits = z.infer<typeof limitsSchema>;
 export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
 export type AclEntryConfig = z.infer<typeof aclEntrySchema>;
 export type WatchConfig = z.infer<typeof watchSchema>;
-export type HttpListenerConfig = z.infer<typeof httpSchema>;
-export type GrpcListenerConfig = z.infer<typeof grpcSchema>;
 
 // Core owns the shapes it is configured with; a validated file must fit them (compile-time checks).
 type Fits<T extends U, U> = T;
 export type ConfigFitsCore = [Fits<Config, GatewayConfig>, Fits<Limits, CoreLimits>, Fits<CoreLimits, Limits>];
+// The listeners own theirs likewise.
+export type ConfigFitsListeners = [Fits<Config['http'], HttpListenerConfig>, Fits<Config['grpc'], GrpcListenerConfig>];
 
 /** Invalid configuration; the message lists every bad field as `path.to.field: problem`. */
 export class ConfigError extends Error {

@@ -9,8 +9,7 @@ import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { GrpcListenerConfig } from '../../config/schema.js';
-import { closeAtOnce, ConnectionGuard, destroyAfterEnd, guardConnections } from '../listener-guard.js';
+import { closeAtOnce, ConnectionGuard, destroyAfterEnd, guardConnections, type ConnectionLimits } from '../listener-guard.js';
 import { countListenerTimeout } from '../metrics.js';
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4), followed by a SETTINGS frame. */
@@ -27,6 +26,19 @@ export interface GrpcListener {
   close(): void;
   /** Destroys every connection still open, HTTP/2 sessions included (after grpc-js' shutdown). */
   destroyAll(): void;
+}
+
+/** What the gRPC front listener is configured with (the api layer owns it; config's `grpc` section must fit it). */
+export interface GrpcListenerConfig extends ConnectionLimits {
+  readonly handshakeTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxConnectionIdleMs: number;
+  /** 0 = no bound. */
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
 }
 
 export interface GrpcListenerOptions extends GrpcListenerConfig {
