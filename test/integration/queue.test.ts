@@ -124,12 +124,11 @@ describe('queue', () => {
       gatewayProducer(rest(), path, log, `gateway-2r${from}`, to - from),
     ];
     await Promise.all(produce(0, 10));
-    const takers = [
-      curator.run('take', path, 3000, log, 'curator-taker-1'),
-      curator.run('take', path, 3000, log, 'curator-taker-2'),
-      gatewayConsumer(rest(), path, log, 'gateway-taker-1', { idleMs: 3000 }),
-      gatewayConsumer(rest(), path, log, 'gateway-taker-2', { idleMs: 3000 }),
-    ];
+    // Gateway takers start on the backlog; Curator's once a gateway taker has an item (else, on
+    // a loaded machine, Curator's in-process threads can win every race and the run shows nothing).
+    const gatewayTakers = [gatewayConsumer(rest(), path, log, 'gateway-taker-1', { idleMs: 3000 }), gatewayConsumer(rest(), path, log, 'gateway-taker-2', { idleMs: 3000 })];
+    await eventually(() => readFileSync(log, 'utf8').includes('TAKE gateway-taker-'), 20_000, 'a gateway taker to take an item');
+    const takers = [curator.run('take', path, 3000, log, 'curator-taker-1'), curator.run('take', path, 3000, log, 'curator-taker-2'), ...gatewayTakers];
     await Promise.all(produce(10, PER));
     const counts = await Promise.all(takers);
     const text = readFileSync(log, 'utf8');
