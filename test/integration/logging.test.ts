@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { serveListening, type Listening } from '../support/cli-process.js';
 import { keygen } from '../../src/cli/keygen.js';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { grpcClient } from '../support/grpc-client.js';
+import { WsTestClient } from '../support/ws-client.js';
 
 let zk: ZkStandalone;
 let gw: Listening;
@@ -38,13 +41,13 @@ function lines(): LogLine[] {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as LogLine);
 }
-async function accessLine(reqId: string): Promise<LogLine> {
+async function accessLine(reqId: string, msg = 'request', more: (l: LogLine) => boolean = () => true): Promise<LogLine> {
   for (let i = 0; i < 100; i++) {
-    const l = lines().find((x) => x.msg === 'request' && x.reqId === reqId);
+    const l = lines().find((x) => x.msg === msg && x.reqId === reqId && more(x));
     if (l) return l;
     await new Promise((r) => setTimeout(r, 50));
   }
-  assert.fail(`no access line for ${reqId}:\n${gw.out()}`);
+  assert.fail(`no ${msg} line for ${reqId}:\n${gw.out()}`);
 }
 
 describe('logging', () => {
@@ -78,6 +81,62 @@ describe('logging', () => {
     const l = await accessLine(id);
     assert.equal(l.route, '/v1/leases/{id}');
     assert.equal(l.code, 'LEASE_NOT_FOUND');
+  });
+
+  test('access log › one line per gRPC call: method, status name, duration, tenant, key name, the x-request-id echoed in the response metadata', async () => {
+    const g = grpcClient(gw.grpcPort, { apiKey: admin.key });
+    try {
+      const get = (reqId?: string): Promise<{ err: ServiceError; md: Metadata; trailers: Metadata }> =>
+        new Promise((resolve) => {
+          const md = g.metadata();
+          if (reqId) md.set('x-request-id', reqId);
+          let initial = new Metadata();
+          const call = (g.services.Znodes as unknown as Record<string, Function>).Get!.call(g.services.Znodes, { path: '/logging/none' }, md, (err: ServiceError) =>
+            resolve({ err, md: initial, trailers: err.metadata }),
+          ) as { on(e: 'metadata', l: (m: Metadata) => void): void };
+          call.on('metadata', (m) => (initial = m));
+        });
+      const { err, trailers } = await get('grpc-trace-7');
+      assert.equal(err.code, status.NOT_FOUND);
+      assert.equal(trailers.get('x-request-id')[0], 'grpc-trace-7', 'echoed in the trailers of a failed call');
+      const l = await accessLine('grpc-trace-7', 'grpc call');
+      assert.deepEqual([l.level, l.method, l.status, l.code, l.tenant, l.key], [30, '/zkgate.v1.Znodes/Get', 'NOT_FOUND', 'NO_NODE', 'default', 'ops-admin']);
+      assert.equal(typeof l.durationMs, 'number');
+      // Without one, a request id is generated and echoed.
+      const generated = String((await get()).trailers.get('x-request-id')[0]);
+      assert.match(generated, /^[0-9a-f-]{36}$/);
+      await accessLine(generated, 'grpc call');
+      // A call the client cancels mid-wait is an expected outcome too (checked below: no error line).
+      const ok = await g.unary<{ id: string }>('Leases', 'Grant', { ttlMs: 60_000 });
+      await g.unary('Locks', 'Acquire', { path: '/logging/grpc-lock', leaseId: ok.id });
+      const other = await g.unary<{ id: string }>('Leases', 'Grant', { ttlMs: 60_000 });
+      const md = g.metadata();
+      md.set('x-request-id', 'grpc-cancel-1');
+      const waiting = (g.services.Locks as unknown as Record<string, Function>).Acquire!.call(g.services.Locks, { path: '/logging/grpc-lock', leaseId: other.id, waitMs: { value: 60_000 } }, md, () => undefined) as { cancel(): void };
+      await new Promise((r) => setTimeout(r, 300));
+      waiting.cancel();
+      const cancelled = await accessLine('grpc-cancel-1', 'grpc call');
+      assert.equal(cancelled.status, 'CANCELLED');
+    } finally {
+      g.close();
+    }
+  });
+
+  test('access log › one line per WebSocket call op and one per connection when it closes (tenant, key, duration, close code, messages in and out)', async () => {
+    const ws = await WsTestClient.open(`ws://127.0.0.1:${gw.httpPort}/v1/ws`, auth);
+    ws.send({ op: 'call', id: 'q1', method: 'Znodes.Get', params: { path: '/logging/none' } });
+    assert.equal((await ws.take((m) => m.id === 'q1')).code, 'NO_NODE');
+    ws.send({ op: 'call', id: 'q2', method: 'Znodes.Exists', params: { path: '/' } });
+    await ws.take((m) => m.id === 'q2');
+    ws.close();
+    await ws.closed;
+    for (let i = 0; i < 100 && !lines().some((l) => l.msg === 'websocket call' && l.id === 'q1'); i++) await new Promise((r) => setTimeout(r, 50));
+    const call = lines().find((l) => l.msg === 'websocket call' && l.id === 'q1') ?? assert.fail(gw.out());
+    assert.deepEqual([call.level, call.method, call.status, call.tenant, call.key], [30, 'Znodes.Get', 'NO_NODE', 'default', 'ops-admin']);
+    assert.equal((await accessLine(call.reqId as string, 'websocket call', (l) => l.id === 'q2')).status, 'OK');
+    const closed = await accessLine(call.reqId as string, 'websocket closed');
+    assert.deepEqual([closed.level, closed.tenant, closed.key, closed.closeCode, closed.messagesIn, closed.messagesOut], [30, 'default', 'ops-admin', 1005, 2, 3]);
+    assert.equal(typeof closed.durationMs, 'number');
   });
 
   test('expected outcomes › a 4xx and a client killed mid-wait are not logged as errors and carry no stack', async () => {

@@ -8,6 +8,7 @@ import { MAX_WAIT_MS, cancelled, type Gateway, type Logger, type Scope } from '.
 import { mapError } from '../error-table.js';
 import { countError } from '../metrics.js';
 import { checkDecoded } from './malformed.js';
+import { rememberCaller } from './access-log.js';
 
 /** Metadata key naming the tenant (same as REST's `Zkgate-Tenant` header). */
 export const TENANT_METADATA = 'zkgate-tenant';
@@ -37,12 +38,12 @@ function metadataString(md: Metadata, key: string): string | undefined {
  * rule as REST. @throws ZkgateError UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (unknown tenant), INVALID_ARGUMENT
  */
 export function scopeOf(gw: Gateway, call: Pick<CallLike, 'metadata'>): Scope {
-  return gw.as(
-    gw.authenticate({
-      authorization: metadataString(call.metadata, AUTHORIZATION_METADATA),
-      tenant: metadataString(call.metadata, TENANT_METADATA),
-    }),
-  );
+  const principal = gw.authenticate({
+    authorization: metadataString(call.metadata, AUTHORIZATION_METADATA),
+    tenant: metadataString(call.metadata, TENANT_METADATA),
+  });
+  rememberCaller(call.metadata, principal); // for the call's access line
+  return gw.as(principal);
 }
 
 /**

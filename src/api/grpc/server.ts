@@ -21,6 +21,7 @@ import { registryService } from './registry.js';
 import { queuesService } from './queues.js';
 import { barriersService } from './barriers.js';
 import { lenientDecoding } from './malformed.js';
+import { accessLogInterceptor } from './access-log.js';
 import { listenGrpc, type GrpcListenerOptions } from './listener.js';
 import type { ConnectionGuard } from '../listener-guard.js';
 import { jobsService } from './jobs.js';
@@ -80,6 +81,7 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
     ...(opts.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': opts.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': opts.maxConnectionAgeGraceMs } : {}),
     'grpc.keepalive_time_ms': opts.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs,
+    interceptors: [accessLogInterceptor(gw.logger)],
   });
   for (const [name, implement] of Object.entries(SERVICES)) {
     server.addService(lenientDecoding((v1[name] as ServiceClientConstructor).service), implement(gw));

@@ -3,14 +3,13 @@
  * short and plain is kept, anything else is replaced by a new UUID; either way it is echoed in
  * the response's `X-Request-Id` and logged as `reqId` (also on the error line of a failure).
  */
-import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger, Scope } from '../../core/index.js';
+import { callerFields, requestId } from '../access-log.js';
 
 /** Header carrying the request id both ways. */
 export const REQUEST_ID_HEADER = 'X-Request-Id';
-/** An incoming request id kept as is; anything else is replaced. */
-export const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+export { SANE_REQUEST_ID } from '../access-log.js';
 
 /** Probes and scrapes: logged at debug so that they do not drown the requests. */
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -42,7 +41,7 @@ export function requestIdOf(res: Response): string | undefined {
 export function accessLog(logger: Logger): RequestHandler {
   return (req: Request, res: Response, next) => {
     const incoming = req.get(REQUEST_ID_HEADER);
-    const reqId = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const reqId = requestId(incoming);
     res.locals.requestId = reqId;
     res.set(REQUEST_ID_HEADER, reqId);
     const started = performance.now();
@@ -56,7 +55,7 @@ export function accessLog(logger: Logger): RequestHandler {
         route,
         status: res.statusCode,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
-        ...(principal ? { tenant: principal.tenant.name, key: principal.keyName ?? principal.keyId } : {}),
+        ...callerFields(principal),
         ...(res.locals.errorCode ? { code: res.locals.errorCode as string } : {}),
         // The client went away before the answer was complete.
         ...(res.writableFinished ? {} : { aborted: true }),

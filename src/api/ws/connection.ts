@@ -19,6 +19,8 @@ import {
   type ScopedConnection,
   type WatchStream,
 } from '../../core/index.js';
+import { randomUUID } from 'node:crypto';
+import { callerFields, msSince } from '../access-log.js';
 import { ERROR_TABLE, mapError } from '../error-table.js';
 import { countError } from '../metrics.js';
 import { leaderStateJson, watchEventText } from '../json.js';
@@ -39,6 +41,11 @@ export class WsConnection {
   private lease: Lease | undefined;
   private alive = true;
   private readonly heartbeat: NodeJS.Timeout;
+  /** Names the connection in its access lines. */
+  private readonly connId = randomUUID();
+  private readonly opened = performance.now();
+  private messagesIn = 0;
+  private messagesOut = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -50,7 +57,7 @@ export class WsConnection {
     this.rate = new TokenBucket(scope.limits.wsMessagesPerSecond);
     ws.on('message', (data, isBinary) => this.socketOnMessage(data, isBinary));
     ws.on('pong', () => (this.alive = true));
-    ws.on('close', () => this.socketOnClose());
+    ws.on('close', (code) => this.socketOnClose(code));
     ws.on('error', () => undefined); // 'close' follows
     this.heartbeat = setInterval(() => this.beat(), cfg.heartbeatMs);
     void this.send({
@@ -72,6 +79,7 @@ export class WsConnection {
 
   private sendText(text: string): Promise<void> {
     if (this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
+    this.messagesOut++;
     return new Promise((resolve) => this.ws.send(text, () => resolve()));
   }
 
@@ -84,6 +92,7 @@ export class WsConnection {
   }
 
   private socketOnMessage(data: RawData, isBinary: boolean): void {
+    this.messagesIn++;
     if (!this.rate.take()) {
       const err = new ZkgateError('LIMIT_EXCEEDED', `more than ${this.rate.ratePerSecond} messages a second (limits.wsMessagesPerSecond)`, {
         limit: 'wsMessagesPerSecond',
@@ -127,7 +136,15 @@ export class WsConnection {
       case 'instances':
         return this.instances(msg);
       case 'call': {
-        const result = await runCall({ scope: this.scope, signal: this.closed.signal }, msg.method, msg.params);
+        const started = performance.now();
+        let result: unknown;
+        try {
+          result = await runCall({ scope: this.scope, signal: this.closed.signal }, msg.method, msg.params);
+        } catch (err) {
+          this.logCall(msg, started, mapError(err).error.code);
+          throw err;
+        }
+        this.logCall(msg, started, 'OK');
         return this.send({ type: 'result', id: msg.id, method: msg.method, result });
       }
       case 'ping':
@@ -231,9 +248,15 @@ export class WsConnection {
   private closeWith(err: ZkgateError): void {
     if (this.closed.signal.aborted) return;
     countError(err, 'ws');
-    this.ws.close(ERROR_TABLE[err.code].ws, `${err.code}: ${err.message}`.slice(0, 123));
+    const code = ERROR_TABLE[err.code].ws;
+    this.ws.close(code, `${err.code}: ${err.message}`.slice(0, 123));
     setTimeout(() => this.ws.terminate(), CUT_GRACE_MS).unref();
-    this.socketOnClose();
+    this.socketOnClose(code, err.code);
+  }
+
+  /** The access line of one `call` op: its method and outcome (`OK` or the error code). */
+  private logCall(msg: Msg<'call'>, started: number, status: string): void {
+    this.gw.logger.info({ reqId: this.connId, id: msg.id, method: msg.method, status, durationMs: msSince(started), ...callerFields(this.scope.principal) }, 'websocket call');
   }
 
   private beat(): void {
@@ -245,9 +268,23 @@ export class WsConnection {
     this.ws.ping();
   }
 
-  private socketOnClose(): void {
+  /** @param closeCode the close code sent or received; `errorCode` when the gateway cut the socket for an error */
+  private socketOnClose(closeCode?: number, errorCode?: string): void {
     if (this.closed.signal.aborted) return;
     this.closed.abort();
+    // The connection's access line: who, how long, how it ended, how much went each way.
+    this.gw.logger.info(
+      {
+        reqId: this.connId,
+        ...callerFields(this.scope.principal),
+        durationMs: msSince(this.opened),
+        closeCode: closeCode ?? 1006,
+        ...(errorCode ? { code: errorCode } : {}),
+        messagesIn: this.messagesIn,
+        messagesOut: this.messagesOut,
+      },
+      'websocket closed',
+    );
     clearInterval(this.heartbeat);
     for (const sub of this.subs.values()) sub.stop();
     this.subs.clear();
