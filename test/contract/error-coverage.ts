@@ -67,17 +67,17 @@ export const ERROR_COVERAGE: Readonly<Record<ErrorCode, Readonly<Record<Transpor
   CANCELLED: all('errors.test.ts'),
   // semaphores, queues and barriers (src/core/recipes), jobs (src/core/jobs): their own contract files
   PERMITS_NOT_ACQUIRED: all('semaphores.test.ts'),
-  QUEUE_EMPTY: all('queues.test.ts'),
-  BARRIER_TIMEOUT: todo('barriers: no test asserts it yet'),
-  NOT_MEMBER: todo('barriers: no test asserts it yet'),
+  QUEUE_EMPTY: all('queues-barriers.test.ts'),
+  BARRIER_TIMEOUT: all('queues-barriers.test.ts'),
+  NOT_MEMBER: all('queues-barriers.test.ts'),
   JOB_NOT_FOUND: all('jobs.test.ts'),
   JOB_NOT_ACTIVE: all('jobs.test.ts'),
   RUN_CLAIMED: all('jobs.test.ts'),
   RUN_NOT_HELD: all('jobs.test.ts'),
   NOT_JOB_MEMBER: all('jobs.test.ts'),
   SHARD_NOT_HELD: all('jobs.test.ts'),
-  // service registry (src/core/registry): asserted in test/integration/registry.test.ts, not yet in the contract suite
-  NO_INSTANCES: todo('registry: asserted in test/integration/registry.test.ts only'),
-  INSTANCE_NOT_OWNED: todo('registry: asserted in test/integration/registry.test.ts only'),
+  // service registry (src/core/registry)
+  NO_INSTANCES: all('registry.test.ts'),
+  INSTANCE_NOT_OWNED: all('registry.test.ts'),
   INTERNAL: nowhere('an unexpected failure (a bug): no real condition produces it; errors.test.ts proves a cancelled wait is never counted as INTERNAL'),
 };
