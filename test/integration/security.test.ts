@@ -96,7 +96,7 @@ before(async () => {
           chroot: '/tenants/beta',
           digest: DIGEST.beta,
           apiKeys: [{ sha256: hashApiKey(KEYS.bAdmin), role: 'admin' }],
-          limits: { maxLeasesPerTenant: 2, maxLocksPerTenant: 1, maxChildrenPerListing: 3, maxPathBytes: 64, maxPathDepth: 4, maxDataBytes: 16 },
+          limits: { maxLeasesPerTenant: 2, maxLocksPerTenant: 1, maxSubscriptionsPerTenant: 1, maxChildrenPerListing: 3, maxPathBytes: 64, maxPathDepth: 4, maxDataBytes: 16 },
         },
       ],
     }),
@@ -541,6 +541,96 @@ describe('service registry', () => {
     assert.equal((await api.json('GET', '/v1/services/svc?base=/app', undefined, bearer(KEYS.aRead))).status, 200, 'read may list');
     problem(await api.json('GET', '/v1/services?base=/', undefined, bearer(KEYS.aScoped)), 403, 'PERMISSION_DENIED');
     assert.equal(await root.exists('/tenants/alpha/app/svc/i').then((s) => s !== null), true);
+  });
+});
+
+describe('recipes, queues, barriers and jobs', () => {
+  test('auth › every route needs a key (401) and the path scope (403), changing nothing', async () => {
+    const lease = (await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, bearer(KEYS.aWrite))).body as { id: string };
+    const routes: [string, string, unknown][] = [
+      ['GET', '/v1/semaphores/app/s?maxPermits=2', undefined],
+      ['POST', '/v1/semaphores/app/s', { leaseId: lease.id, maxPermits: 2, waitMs: 0 }],
+      ['DELETE', `/v1/semaphores/app/s?leaseId=${lease.id}&node=x`, undefined],
+      ['GET', '/v1/rwlocks/app/rw', undefined],
+      ['POST', '/v1/rwlocks/app/rw', { leaseId: lease.id, mode: 'read', waitMs: 0 }],
+      ['DELETE', `/v1/rwlocks/app/rw?leaseId=${lease.id}&node=x`, undefined],
+      ['GET', '/v1/queues/app/q', undefined],
+      ['POST', '/v1/queues/app/q', { data: 'x' }],
+      ['POST', '/v1/queue-take/app/q', { waitMs: 0 }],
+      ['POST', '/v1/queue-ack/app/q', { leaseId: lease.id, item: 'qn-0000000000' }],
+      ['POST', '/v1/queue-release/app/q', { leaseId: lease.id, item: 'qn-0000000000' }],
+      ['GET', '/v1/barriers/app/b', undefined],
+      ['PUT', '/v1/barriers/app/b', undefined],
+      ['DELETE', '/v1/barriers/app/b', undefined],
+      ['GET', '/v1/double-barriers/app/d', undefined],
+      ['POST', '/v1/double-barriers/app/d', { leaseId: lease.id, members: 2, waitMs: 0 }],
+      ['DELETE', `/v1/double-barriers/app/d?leaseId=${lease.id}&node=x`, undefined],
+    ];
+    // Jobs live under /zkgate/jobs, outside every key prefix: a key scoped to /app reaches none.
+    const jobs: [string, string, unknown][] = [
+      ['GET', '/v1/jobs', undefined],
+      ['GET', '/v1/jobs/j', undefined],
+      ['PUT', '/v1/jobs/j', { shardCount: 2 }],
+      ['POST', '/v1/jobs/j/pause', undefined],
+      ['POST', '/v1/jobs/j/resume', undefined],
+      ['POST', '/v1/jobs/j/disable', undefined],
+      ['GET', '/v1/jobs/j/runs', undefined],
+      ['POST', '/v1/jobs/j/runs', { trigger: '2026-11-30T00:00:00Z', leaseId: lease.id }],
+      ['GET', '/v1/jobs/j/runs/r', undefined],
+      ['POST', '/v1/jobs/j/runs/r/complete', { leaseId: lease.id, outcome: 'succeeded' }],
+      ['POST', '/v1/jobs/j/members', { memberId: 'm', leaseId: lease.id }],
+      ['DELETE', `/v1/jobs/j/members/m?leaseId=${lease.id}`, undefined],
+      ['POST', '/v1/jobs/j/members/m/sync', { leaseId: lease.id }],
+      ['GET', '/v1/jobs/j/assignment', undefined],
+    ];
+    const before = await walkTree(root);
+    for (const [method, url, body] of [...routes, ...jobs]) {
+      problem(await api.json(method, url, body), 401, 'UNAUTHENTICATED');
+      const outside = routes.some(([, u]) => u === url) ? url.replace('/app/', '/other/') : url;
+      // The job list is filtered to what the key may see; naming another tenant is what it refuses.
+      const opts = url === '/v1/jobs' ? { headers: { ...bearer(KEYS.aScoped).headers, 'zkgate-tenant': 'beta' } } : bearer(KEYS.aScoped);
+      problem(await api.json(method, outside, body, opts), 403, 'PERMISSION_DENIED');
+    }
+    assert.deepEqual(await walkTree(root), before);
+    assert.equal((await api.json('DELETE', `/v1/leases/${lease.id}`, undefined, bearer(KEYS.aWrite))).status, 200);
+  });
+
+  test('limits › grants count against maxLocksPerTenant and waits against maxSubscriptionsPerTenant, nothing created', async () => {
+    const b = bearer(KEYS.bAdmin);
+    // Earlier tests may have left beta at its lease limit: start from none.
+    for (const l of ((await api.json('GET', '/v1/leases', undefined, b)).body as { leases: { id: string }[] }).leases) {
+      await api.json('DELETE', `/v1/leases/${l.id}`, undefined, b);
+    }
+    const lease = (await api.json('POST', '/v1/leases', { ttlMs: 30_000 }, b)).body as { id: string };
+    const held = await api.json('POST', '/v1/locks/r/l', { leaseId: lease.id, waitMs: 0 }, b);
+    assert.equal(held.status, 200, JSON.stringify(held.body));
+    // A claim takes its unit once there is an item to claim.
+    assert.equal((await api.json('POST', '/v1/queues/r/q', { data: 'item' }, b)).status, 200);
+    const before = await walkTree(root);
+    for (const [url, body] of [
+      ['/v1/semaphores/r/s', { leaseId: lease.id, maxPermits: 2, waitMs: 0 }],
+      ['/v1/rwlocks/r/rw', { leaseId: lease.id, mode: 'write', waitMs: 0 }],
+      ['/v1/queue-take/r/q', { mode: 'claim', leaseId: lease.id, waitMs: 0 }],
+      ['/v1/double-barriers/r/d', { leaseId: lease.id, members: 2, waitMs: 0 }],
+    ] as const) {
+      assert.deepEqual(problem(await api.json('POST', url, body, b), 429, 'LIMIT_EXCEEDED').details, { limit: 'maxLocksPerTenant', max: 1 }, url);
+    }
+    // One wait in flight holds beta's only subscription; every other wait is refused meanwhile.
+    assert.equal((await api.json('PUT', '/v1/barriers/r/held', undefined, b)).status, 200);
+    const first = api.json('GET', '/v1/barriers/r/held?wait=3000', undefined, b);
+    await eventually(async () => /zkgate_tenant_quota_used\{tenant="beta",kind="subscriptions"\} 1/.test((await api.request('GET', '/metrics')).body as string), 5000, 'the first wait');
+    for (const [method, url, body] of [
+      ['GET', '/v1/barriers/r/other?wait=1000', undefined],
+      ['GET', '/v1/jobs/j/assignment?after=0&wait=1000', undefined],
+      ['POST', '/v1/queue-take/r/q', { waitMs: 1000 }],
+    ] as const) {
+      assert.deepEqual(problem(await api.json(method, url, body, b), 429, 'LIMIT_EXCEEDED').details?.limit, 'maxSubscriptionsPerTenant', url);
+    }
+    await first;
+    assert.equal((await api.json('DELETE', '/v1/barriers/r/held', undefined, b)).status, 200);
+    assert.equal((await api.json('DELETE', `/v1/leases/${lease.id}`, undefined, b)).status, 200);
+    const created = [...(await walkTree(root)).keys()].filter((p) => !before.has(p) && !p.includes('/r/held'));
+    assert.deepEqual(created, [], 'the refused calls created nothing');
   });
 });
 

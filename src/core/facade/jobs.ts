@@ -116,7 +116,13 @@ export class ScopedJobs {
     this.allow('job.read', job);
     const { shards } = this.ctx.services.jobs;
     if (!wait) return { assignment: await shards.assignment(this.ctx.tenant, job), changed: true };
-    return shards.waitForChange(this.ctx.tenant, job, wait.after, wait.waitMs, wait.signal);
+    // A wait holds a subscription unit like every other wait (issue 17: no wait outside the quotas).
+    const release = this.ctx.tenant.quotas.take('subscriptions');
+    try {
+      return await shards.waitForChange(this.ctx.tenant, job, wait.after, wait.waitMs, wait.signal);
+    } finally {
+      release();
+    }
   }
 
   /**
