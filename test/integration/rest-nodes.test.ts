@@ -1088,7 +1088,7 @@ const SECURITY_ONLY = new Set([
  * under a path, the lease list) by the contract suite in test/contract, queues by queue.test.ts, barriers by barrier.test.ts, jobs by jobs.test.ts, the service
  * registry by registry.test.ts.
  */
-const OTHER_SUITE = /^\S+ \/v1\/(locks|elections|watch|tree|recipes|queues|queue-take|queue-ack|queue-release|barriers|double-barriers|jobs|services)[/ ]|^GET \/v1\/leases |^\S+ \/v1\/services /;
+const OTHER_SUITE = /^\S+ \/v1\/(locks|semaphores|rwlocks|elections|watch|tree|recipes|queues|queue-take|queue-ack|queue-release|barriers|double-barriers|jobs|services)[/ ]|^GET \/v1\/leases |^\S+ \/v1\/services /;
 /** Answers about a lease held by another gateway instance: test/integration/cluster.test.ts produces and checks them. */
 const CLUSTER_ONLY = new Set(['GET /v1/leases/{id} 410', 'GET /v1/leases/{id} 503', 'DELETE /v1/leases/{id} 503', 'POST /v1/leases/{id}/keepalive 503']);
 const NOT_PRODUCED = (key: string): boolean =>

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { contract } from '../support/openapi.js';
 import { eventually, grantSettled, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 
 interface Hold {
@@ -148,5 +149,26 @@ describe('read-write locks against a real ZooKeeper (Curator InterProcessReadWri
     assert.equal((((await acquire(path, { leaseId: a, mode: 'upgrade' })).body) as Problem).details?.field, 'mode');
     assert.equal((await env.g.rest.json('GET', `/v1/nodes${path}`)).status, 404, 'nothing was created');
     assert.equal((await release(path, a, '/elsewhere/x')).status, 400);
+  });
+  test('answers › unknown lease 404, ended lease 410, bad path 400, unlisted method 405, a missing path inspects as empty (200)', async () => {
+    const path = uniquePath('rwlocks-answers');
+    const extra = { mode: 'read' };
+    assert.equal((await env.g.rest.json('POST', `/v1/rwlocks${path}`, { leaseId: 'no-such-lease', waitMs: 0, ...extra })).status, 404);
+    assert.equal((await env.g.rest.json('DELETE', `/v1/rwlocks${path}`, undefined, { query: { leaseId: 'no-such-lease', node: 'x' } })).status, 404);
+    const gone = await lease();
+    assert.equal((await env.g.rest.json('DELETE', `/v1/leases/${gone}`)).status, 200);
+    assert.ok([404, 410].includes((await env.g.rest.json('DELETE', `/v1/rwlocks${path}`, undefined, { query: { leaseId: gone, node: 'x' } })).status));
+    assert.equal((await env.g.rest.json('GET', `/v1/rwlocks/a//b`, undefined, { exactPath: true })).status, 400);
+    assert.equal((await env.g.rest.json('PATCH', `/v1/rwlocks${path}`)).status, 405);
+    const missing = await env.g.rest.json('GET', `/v1/rwlocks${path}/never`);
+    assert.equal(missing.status, 200, 'inspecting a path nobody used is an empty answer, not 404');
+  });
+
+  test('coverage › every documented /v1/rwlocks response this file can produce was produced and checked', (t) => {
+    const documented = contract().documented().filter((k) => /^\S+ \/v1\/rwlocks[/ ]/.test(k));
+    // Auth and limits are the security suite's to produce; transport and server failures the fuzz and fault suites'.
+    const missing = documented.filter((k) => !env.g.rest.covered.has(k) && !/ (401|403|413|415|429|499|500|503)$/.test(k));
+    t.diagnostic(`covered ${[...env.g.rest.covered].filter((k) => k.includes('/v1/rwlocks')).length} of ${documented.length} documented rwlocks responses`);
+    assert.deepEqual(missing, []);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { contract } from '../support/openapi.js';
 import { eventually, grantSettled, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 
 interface Grant {
@@ -196,5 +197,26 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     assert.equal((await release(path, a, '/elsewhere/x')).status, 400);
     assert.equal((await env.g.rest.json('GET', `/v1/semaphores${path}`, undefined, { query: { maxPermits: 0 } })).status, 400);
     assert.deepEqual((await owned(a)).owned, []);
+  });
+  test('answers › unknown lease 404, ended lease 410, bad path 400, unlisted method 405, a missing path inspects as empty (200)', async () => {
+    const path = uniquePath('semaphores-answers');
+    const extra = { maxPermits: 2 };
+    assert.equal((await env.g.rest.json('POST', `/v1/semaphores${path}`, { leaseId: 'no-such-lease', waitMs: 0, ...extra })).status, 404);
+    assert.equal((await env.g.rest.json('DELETE', `/v1/semaphores${path}`, undefined, { query: { leaseId: 'no-such-lease', node: 'x' } })).status, 404);
+    const gone = await lease();
+    assert.equal((await env.g.rest.json('DELETE', `/v1/leases/${gone}`)).status, 200);
+    assert.ok([404, 410].includes((await env.g.rest.json('DELETE', `/v1/semaphores${path}`, undefined, { query: { leaseId: gone, node: 'x' } })).status));
+    assert.equal((await env.g.rest.json('GET', `/v1/semaphores/a//b`, undefined, { exactPath: true })).status, 400);
+    assert.equal((await env.g.rest.json('PATCH', `/v1/semaphores${path}`)).status, 405);
+    const missing = await env.g.rest.json('GET', `/v1/semaphores${path}/never`, undefined, { query: { maxPermits: 2 } });
+    assert.equal(missing.status, 200, 'inspecting a path nobody used is an empty answer, not 404');
+  });
+
+  test('coverage › every documented /v1/semaphores response this file can produce was produced and checked', (t) => {
+    const documented = contract().documented().filter((k) => /^\S+ \/v1\/semaphores[/ ]/.test(k));
+    // Auth and limits are the security suite's to produce; transport and server failures the fuzz and fault suites'.
+    const missing = documented.filter((k) => !env.g.rest.covered.has(k) && !/ (401|403|413|415|429|499|500|503)$/.test(k));
+    t.diagnostic(`covered ${[...env.g.rest.covered].filter((k) => k.includes('/v1/semaphores')).length} of ${documented.length} documented semaphores responses`);
+    assert.deepEqual(missing, []);
   });
 });
