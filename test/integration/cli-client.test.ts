@@ -5,7 +5,7 @@
  * while the command runs: the command is stopped and the exit code says so).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -177,6 +177,12 @@ describe('cli › lock and elect', () => {
 });
 
 describe('cli › docs/cli.md', () => {
+  it('the built bin is executable (npx and npm link run it through a symlink, not through node)', () => {
+    // tsc writes 0644; a fresh clone's `npx zkgate` then fails with "Permission denied" (exit 127).
+    const mode = statSync(projectFile(join('dist', 'src', 'cli', 'index.js'))).mode;
+    assert.equal(mode & 0o111, 0o111, `mode ${(mode & 0o777).toString(8)}`);
+  });
+
   it('the tour runs verbatim from the repository root (npx zkgate)', { timeout: 180_000 }, async () => {
     const doc = readFileSync(projectFile(join('docs', 'cli.md')), 'utf8');
     const block = /## A tour[\s\S]*?```sh\n([\s\S]*?)```/.exec(doc)?.[1];
