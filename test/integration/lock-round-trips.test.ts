@@ -1,0 +1,115 @@
+/**
+ * What a lock costs in ZooKeeper work (issue 12): the requests per acquire + release cycle, as
+ * ZooKeeper itself counts them (`mntr`), and the round trips a caller waits for — how many
+ * ZooKeeper requests of an acquire, a release or a hand-over to the next waiter run one after
+ * the other. The round trips are read from a trace of the gateway's own (real) client calls:
+ * requests sent together count once, a request sent after another's answer counts again. No
+ * timing is asserted, only structure, so a busy machine cannot fail it.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { NativeZkClient } from '../../src/zk/native-client.js';
+import { eventually, grantSettled, startTestGateway, uniquePath, type TestGateway } from '../support/test-gateway.js';
+import { fourLetter, parseMntr, startZkServer, type ZkStandalone } from '../support/zk-server.js';
+
+interface Hold {
+  node: string;
+  fencingToken: string;
+}
+interface Call {
+  readonly op: string;
+  readonly path: string;
+  readonly start: number;
+  end: number;
+}
+
+/** Every call of the gateway's ZooKeeper clients while `calls` is set. */
+let calls: Call[] | undefined;
+const OPS = ['create', 'get', 'exists', 'children', 'set', 'delete', 'sync'] as const;
+for (const op of OPS) {
+  const proto = NativeZkClient.prototype as unknown as Record<string, (this: NativeZkClient, path: string, ...rest: unknown[]) => Promise<unknown>>;
+  const orig = proto[op] as (this: NativeZkClient, path: string, ...rest: unknown[]) => Promise<unknown>;
+  proto[op] = function (this: NativeZkClient, path: string, ...rest: unknown[]): Promise<unknown> {
+    const c: Call = { op, path, start: performance.now(), end: Number.POSITIVE_INFINITY };
+    calls?.push(c);
+    const p = orig.call(this, path, ...rest);
+    const done = (): void => void (c.end = performance.now());
+    p.then(done, done);
+    return p;
+  };
+}
+
+/** The longest chain of calls under `prefix` in which each was sent after the previous one's answer. */
+function roundTrips(trace: readonly Call[], prefix: string): number {
+  const mine = trace.filter((c) => c.path === prefix || c.path.startsWith(`${prefix}/`)).sort((a, b) => a.start - b.start);
+  const depth: number[] = [];
+  mine.forEach((c, i) => {
+    depth[i] = 1 + Math.max(0, ...mine.slice(0, i).flatMap((p, j) => (p.end <= c.start ? [depth[j] as number] : [])));
+  });
+  return Math.max(0, ...depth);
+}
+
+/** Runs `fn` with the trace on; resolves with its result and the calls it made. */
+async function traced<T>(fn: () => Promise<T>): Promise<{ result: T; trace: Call[] }> {
+  calls = [];
+  try {
+    const result = await fn();
+    return { result, trace: calls };
+  } finally {
+    calls = undefined;
+  }
+}
+
+describe('lock round trips', () => {
+  let zk: ZkStandalone;
+  let g: TestGateway;
+  before(async () => {
+    zk = await startZkServer();
+    g = await startTestGateway(zk.connectString);
+    await eventually(() => g.running.gateway.health().ready, 20_000, 'gateway ready');
+  });
+  after(async () => {
+    await g?.close();
+    await zk?.close();
+  });
+
+  const acquire = async (path: string, leaseId: string, waitMs = 0): Promise<Hold> => {
+    const r = await g.rest.json('POST', `/v1/locks${path}`, { leaseId, waitMs });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body as Hold;
+  };
+  const release = async (path: string, leaseId: string, node: string): Promise<void> => {
+    const r = await g.rest.json('DELETE', `/v1/locks${path}`, undefined, { query: { leaseId, node } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((r.body as { released: boolean }).released, true);
+  };
+  const counters = async (): Promise<{ reads: number; writes: number }> => {
+    const m = parseMntr(await fourLetter(zk.clientPort, 'mntr'));
+    return { reads: Number(m.get('zk_cnt_readlatency')), writes: Number(m.get('zk_cnt_updatelatency')) };
+  };
+
+  test('lock round trips › an uncontended acquire + release: ZooKeeper requests per cycle and round trips waited for', async () => {
+    const path = uniquePath('rt');
+    const lease = await grantSettled(g.rest);
+    await release(path, lease, (await acquire(path, lease)).node); // creates the lock's parent
+    const before = await counters();
+    const cycles = 10;
+    let acquireTrips = 0;
+    let releaseTrips = 0;
+    for (let i = 0; i < cycles; i++) {
+      const a = await traced(() => acquire(path, lease));
+      acquireTrips = Math.max(acquireTrips, roundTrips(a.trace, path));
+      const r = await traced(() => release(path, lease, a.result.node));
+      releaseTrips = Math.max(releaseTrips, roundTrips(r.trace, path));
+    }
+    const after = await counters();
+    const reads = (after.reads - before.reads) / cycles;
+    const writes = (after.writes - before.writes) / cycles;
+    // create + delete; the listing and the ownership watch's read of the held node.
+    assert.ok(writes <= 2, `${writes} ZooKeeper writes per cycle (want ≤ 2)`);
+    assert.ok(reads <= 2.2, `${reads} ZooKeeper reads per cycle (want ≤ 2)`);
+    assert.ok(acquireTrips <= 2, `an acquire waited for ${acquireTrips} ZooKeeper round trips (want ≤ 2)`);
+    assert.equal(releaseTrips, 1, 'a release waits for its delete only');
+  });
+});
