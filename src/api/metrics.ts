@@ -45,6 +45,12 @@ const quotaUsed = new Gauge({
   labelNames: ['tenant', 'kind'] as const,
   registers: [registry],
 });
+const quotaElsewhere = new Gauge({
+  name: 'zkgate_tenant_quota_used_elsewhere',
+  help: 'Units of each per-tenant quota the tenant holds through the other instances of the cluster, as last published (0 alone)',
+  labelNames: ['tenant', 'kind'] as const,
+  registers: [registry],
+});
 const quotaMax = new Gauge({
   name: 'zkgate_tenant_quota_max',
   help: 'The configured maximum of each per-tenant quota',
@@ -275,6 +281,7 @@ export function metricsHandler(gw: Gateway): RequestHandler {
     for (const t of gw.quotaUsage()) {
       for (const [kind, u] of Object.entries(t.usage)) {
         quotaUsed.set({ tenant: t.tenant, kind }, u.used);
+        quotaElsewhere.set({ tenant: t.tenant, kind }, u.elsewhere);
         quotaMax.set({ tenant: t.tenant, kind }, u.max);
       }
     }

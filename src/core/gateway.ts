@@ -29,6 +29,7 @@ import type { Tenant } from './tenants/tenant.js';
 import { WatchHub } from './watch/hub.js';
 import { Cluster, type ClusterStatus, type MembershipView, type SessionHandoff } from './cluster/cluster.js';
 import { LeaseIds } from './cluster/lease-ids.js';
+import { ClusterQuotas } from './cluster/quotas.js';
 import { JobStore, RunService, ShardService } from './jobs/index.js';
 
 /** How this instance takes part in a cluster (docs/cluster.md). */
@@ -81,6 +82,8 @@ export class Gateway {
   readonly watches: WatchHub;
   /** Present when several instances run as a cluster (config `cluster.secret`). */
   readonly cluster: Cluster | null = null;
+  /** Tenants' quotas counted across the cluster (docs/cluster.md); null alone. */
+  private readonly sharedQuotas: ClusterQuotas | null = null;
   /** Lease-owned nodes: protected create, find after loss, sweep, and a watch on each. */
   private readonly owned: OwnedNodes;
   private readonly nodeServices = new WeakMap<Tenant, NodeService>();
@@ -137,6 +140,9 @@ export class Gateway {
       );
       this.services = { ...local, cluster: this.cluster };
       this.cluster.hooks = { detachAll: () => this.detachAll(), adopt: (h) => this.adoptSession(h) };
+      const shared = new ClusterQuotas(member.membership, () => new Map(this.tenants.all().map((t) => [t.name, t.quotas.held()])));
+      for (const t of this.tenants.all()) t.quotas.share(shared);
+      this.sharedQuotas = shared;
     }
   }
 
@@ -194,6 +200,8 @@ export class Gateway {
       if (!creds) continue; // not connected, or an unpatched binding: its leases end here
       out.push({ tenant: t.name, ...creds, leases: this.leases.handOver(t) });
     }
+    // What the leases held (leases, their locks) is counted by the successor from now on.
+    this.sharedQuotas?.retire();
     return out;
   }
 
@@ -209,13 +217,8 @@ export class Gateway {
     this.adopted.add(tenant);
     const out = await this.leases.adopt(tenant, h.leases, (lease, path, kind) => {
       let release: (() => void) | undefined;
-      if (kind !== 'node') {
-        try {
-          release = tenant.quotas.take('locks');
-        } catch {
-          // over the quota here: adopted anyway (it was taken within it)
-        }
-      }
+      // Counted even past the limit: it was taken within it (on the instance that handed it over).
+      if (kind !== 'node') release = tenant.quotas.take('locks', { force: true });
       this.owned.own(lease, path, kind, release);
     });
     // The adopted session ends once none of its leases is left.

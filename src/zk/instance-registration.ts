@@ -82,6 +82,21 @@ export class InstanceRegistration extends EventEmitter {
    * start of an instance granted are now held by the instance named in the data (docs/cluster.md).
    */
   readonly handoffPath: string;
+  /**
+   * Ephemeral `<parent of path>/usage/<instanceId>` nodes in each registration's session: what
+   * the instance holds of each tenant's quotas (docs/cluster.md "Quotas across the cluster").
+   * An instance's node goes with its registration, so a dead instance's units come back.
+   */
+  readonly usagePath: string;
+  /** Usage nodes as last read: instance id → parsed data. */
+  private usageView = new Map<string, unknown>();
+  /** Usage nodes with a data watch armed (one per node, so watches never pile up). */
+  private readonly usageArmed = new Set<string>();
+  private usageChildrenArmed = false;
+  /** This instance's latest usage: written once a write in flight is done, and again after a session expiry. */
+  private usageOut: Buffer | null = null;
+  private usageLast: Buffer | null = null;
+  private usageWriting = false;
 
   constructor(
     private client: NativeZkClient,
@@ -89,9 +104,117 @@ export class InstanceRegistration extends EventEmitter {
     readonly record: MemberRecord,
   ) {
     super();
-    this.handoffPath = `${parentOf(opts.path) === '/' ? '' : parentOf(opts.path)}/handoffs`;
+    const base = parentOf(opts.path) === '/' ? '' : parentOf(opts.path);
+    this.handoffPath = `${base}/handoffs`;
+    this.usagePath = `${base}/usage`;
     this.onClose();
     void this.reload().catch(() => undefined);
+    void this.reloadUsage().catch(() => undefined);
+  }
+
+  /** Every other instance's published usage as last seen (changes are announced by a `usage` event). */
+  usage(): ReadonlyMap<string, unknown> {
+    return this.usageView;
+  }
+
+  /**
+   * Publishes this instance's usage (any JSON). Writes are serialized and coalesced: while one
+   * is in flight only the latest value waits, so the cost is at most one ZooKeeper write at a
+   * time, whatever the call rate.
+   */
+  publishUsage(value: unknown): void {
+    this.usageOut = Buffer.from(JSON.stringify(value));
+    void this.flushUsage();
+  }
+
+  private async flushUsage(): Promise<void> {
+    if (this.usageWriting) return;
+    this.usageWriting = true;
+    try {
+      while (this.usageOut && this.state === 'running') {
+        const data = this.usageOut;
+        this.usageOut = null;
+        try {
+          await this.writeUsage(data);
+          this.usageLast = data;
+        } catch {
+          // ZooKeeper unreachable: keep the value (unless a newer one came) and try again.
+          this.usageOut ??= data;
+          await sleep(500);
+        }
+      }
+    } finally {
+      this.usageWriting = false;
+    }
+  }
+
+  private async writeUsage(data: Buffer): Promise<void> {
+    const node = `${this.usagePath}/${this.opts.instanceId}`;
+    const client = this.client;
+    try {
+      await client.set(node, data);
+      return;
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === 'NO_NODE')) throw err;
+    }
+    await client.create(this.usagePath, Buffer.alloc(0), 'persistent').catch((err: unknown) => {
+      if (!exists(err)) throw err;
+    });
+    await client.create(node, data, 'ephemeral').catch(async (err: unknown) => {
+      if (!exists(err)) throw err;
+      await client.set(node, data);
+    });
+  }
+
+  /** Reads the usage nodes; arms one children watch and one data watch per node. */
+  private async reloadUsage(): Promise<void> {
+    const client = this.client;
+    const arm = !this.usageChildrenArmed;
+    this.usageChildrenArmed = true;
+    const onChildren = arm
+      ? (): void => {
+          this.usageChildrenArmed = false;
+          void this.reloadUsage().catch(() => undefined);
+        }
+      : undefined;
+    const names = await client.children(this.usagePath, onChildren).then(
+      (r) => r.children,
+      async () => {
+        // No usage node yet: watch for the parent's creation instead.
+        if (onChildren) await client.exists(this.usagePath, onChildren).catch(() => (this.usageChildrenArmed = false));
+        return [] as string[];
+      },
+    );
+    const next = new Map<string, unknown>();
+    await Promise.all(names.filter((n) => n !== this.opts.instanceId).map(async (name) => next.set(name, await this.readUsage(name))));
+    for (const name of [...this.usageArmed]) if (!next.has(name)) this.usageArmed.delete(name);
+    this.usageView = next;
+    this.emit('usage');
+  }
+
+  private async readUsage(name: string): Promise<unknown> {
+    const arm = !this.usageArmed.has(name);
+    this.usageArmed.add(name);
+    const onData = arm
+      ? (e: { type: string }): void => {
+          this.usageArmed.delete(name);
+          if (e.type !== 'changed') return; // deleted: the children watch fires too
+          void this.readUsage(name).then((v) => {
+            if (!this.usageView.has(name)) return;
+            this.usageView = new Map(this.usageView).set(name, v);
+            this.emit('usage');
+          });
+        }
+      : undefined;
+    const got = await this.client.get(`${this.usagePath}/${name}`, onData).catch(() => {
+      if (arm) this.usageArmed.delete(name);
+      return null;
+    });
+    try {
+      return got ? (JSON.parse(got.data.toString('utf8')) as unknown) : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Handoff records as last seen: `<instanceId>.<incarnation>` → the instance holding its leases now. */
@@ -197,6 +320,11 @@ export class InstanceRegistration extends EventEmitter {
               this.client = c;
               this.onClose();
               await this.reload();
+              // The old session's watches and usage node are gone with it.
+              this.usageArmed.clear();
+              this.usageChildrenArmed = false;
+              await this.reloadUsage().catch(() => undefined);
+              if (this.usageLast && !this.usageOut) this.publishUsage(JSON.parse(this.usageLast.toString('utf8')));
               return;
             } catch {
               c.close();

@@ -20,9 +20,10 @@ import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
+import type { UsageBoard } from './quotas.js';
 
-/** The membership as this instance sees it (src/zk InstanceRegistration). */
-export interface MembershipView {
+/** The membership as this instance sees it (src/zk InstanceRegistration); it also carries quota usage. */
+export interface MembershipView extends UsageBoard {
   members(): ReadonlyMap<string, MemberRecord>;
   /** Reads ZooKeeper now (after a sync), handoff records included. */
   refresh(): Promise<ReadonlyMap<string, MemberRecord>>;

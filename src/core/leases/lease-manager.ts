@@ -163,13 +163,8 @@ export class LeaseManager {
     await Promise.all(
       records.map(async (r) => {
         const lease = new Lease(r.id, tenant, r.ttlMs, tenant.session.generation, r.owner);
-        let release = (): void => undefined;
-        try {
-          release = tenant.quotas.take('leases');
-        } catch {
-          // Over the quota here: adopted anyway (it was granted within it).
-        }
-        this.releases.set(lease, release);
+        // Counted even past the limit: it was granted within it.
+        this.releases.set(lease, tenant.quotas.take('leases', { force: true }));
         this.leases.set(r.id, lease);
         this.arm(lease);
         for (const o of r.owned) own(lease, o.path, o.kind);
