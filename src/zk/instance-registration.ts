@@ -97,6 +97,8 @@ export class InstanceRegistration extends EventEmitter {
   private usageOut: Buffer | null = null;
   private usageLast: Buffer | null = null;
   private usageWriting = false;
+  private usageReading = false;
+  private usageAgain = false;
 
   constructor(
     private client: NativeZkClient,
@@ -109,7 +111,7 @@ export class InstanceRegistration extends EventEmitter {
     this.usagePath = `${base}/usage`;
     this.onClose();
     void this.reload().catch(() => undefined);
-    void this.reloadUsage().catch(() => undefined);
+    this.rereadUsage();
   }
 
   /** Every other instance's published usage as last seen (changes are announced by a `usage` event). */
@@ -166,25 +168,49 @@ export class InstanceRegistration extends EventEmitter {
     });
   }
 
-  /** Reads the usage nodes; arms one children watch and one data watch per node. */
+  /**
+   * Reads the usage nodes again soon: every watch event lands here. Reads are serialized (one
+   * in flight; events meanwhile ask for one more), so the last read starts after the last event.
+   */
+  private rereadUsage(): void {
+    if (this.state === 'closed') return;
+    if (this.usageReading) {
+      this.usageAgain = true;
+      return;
+    }
+    this.usageReading = true;
+    void this.reloadUsage()
+      .catch(() => undefined)
+      .finally(() => {
+        this.usageReading = false;
+        if (this.usageAgain) {
+          this.usageAgain = false;
+          this.rereadUsage();
+        }
+      });
+  }
+
+  /** Reads the usage nodes; keeps one children watch and one data watch per node armed. */
   private async reloadUsage(): Promise<void> {
     const client = this.client;
+    const fired = (): void => {
+      this.usageChildrenArmed = false;
+      this.rereadUsage();
+    };
     const arm = !this.usageChildrenArmed;
     this.usageChildrenArmed = true;
-    const onChildren = arm
-      ? (): void => {
-          this.usageChildrenArmed = false;
-          void this.reloadUsage().catch(() => undefined);
-        }
-      : undefined;
-    const names = await client.children(this.usagePath, onChildren).then(
-      (r) => r.children,
-      async () => {
-        // No usage node yet: watch for the parent's creation instead.
-        if (onChildren) await client.exists(this.usagePath, onChildren).catch(() => (this.usageChildrenArmed = false));
-        return [] as string[];
-      },
-    );
+    let names: string[];
+    try {
+      names = (await client.children(this.usagePath, arm ? fired : undefined)).children;
+    } catch {
+      // No usage node yet: watch for the parent's creation instead (created meanwhile: read again).
+      this.usageChildrenArmed = false;
+      const stat = await client.exists(this.usagePath, fired).catch(() => 'unreachable' as const);
+      if (stat === 'unreachable') setTimeout(() => this.rereadUsage(), 1000).unref();
+      else if (stat) this.usageAgain = true;
+      else this.usageChildrenArmed = true;
+      names = [];
+    }
     const next = new Map<string, unknown>();
     await Promise.all(names.filter((n) => n !== this.opts.instanceId).map(async (name) => next.set(name, await this.readUsage(name))));
     for (const name of [...this.usageArmed]) if (!next.has(name)) this.usageArmed.delete(name);
@@ -195,18 +221,11 @@ export class InstanceRegistration extends EventEmitter {
   private async readUsage(name: string): Promise<unknown> {
     const arm = !this.usageArmed.has(name);
     this.usageArmed.add(name);
-    const onData = arm
-      ? (e: { type: string }): void => {
-          this.usageArmed.delete(name);
-          if (e.type !== 'changed') return; // deleted: the children watch fires too
-          void this.readUsage(name).then((v) => {
-            if (!this.usageView.has(name)) return;
-            this.usageView = new Map(this.usageView).set(name, v);
-            this.emit('usage');
-          });
-        }
-      : undefined;
-    const got = await this.client.get(`${this.usagePath}/${name}`, onData).catch(() => {
+    const fired = (): void => {
+      this.usageArmed.delete(name);
+      this.rereadUsage();
+    };
+    const got = await this.client.get(`${this.usagePath}/${name}`, arm ? fired : undefined).catch(() => {
       if (arm) this.usageArmed.delete(name);
       return null;
     });
@@ -323,7 +342,7 @@ export class InstanceRegistration extends EventEmitter {
               // The old session's watches and usage node are gone with it.
               this.usageArmed.clear();
               this.usageChildrenArmed = false;
-              await this.reloadUsage().catch(() => undefined);
+              this.rereadUsage();
               if (this.usageLast && !this.usageOut) this.publishUsage(JSON.parse(this.usageLast.toString('utf8')));
               return;
             } catch {
