@@ -1,36 +1,28 @@
 /**
- * Forwarding overhead (issue 11, docs/cluster.md): two gateway instances in one cluster on one
- * ZooKeeper; a lease granted by alpha is kept alive through alpha (local) and through beta
- * (forwarded to alpha over the internal channel), one call at a time, interleaved in rounds so
- * both see the same machine load. Prints p50/p90 of each and p50 forwarded ÷ local.
+ * Cluster figures (issue 11, docs/cluster.md "Forwarding overhead"), on the deployment of the
+ * topology test: a 3-node ensemble, three `zkgate serve` processes and haproxy round-robin.
  *
- *   npm run bench:cluster            (ROUNDS=10 CALLS=200 by default)
+ * 1. Forwarding overhead: a lease granted by gw1 is kept alive through gw1 (local) and through
+ *    gw2 (forwarded to gw1 over the internal channel), one call at a time, in interleaved rounds
+ *    so both see the same machine load: p50/p90 of each and p50 forwarded ÷ local.
+ * 2. Lock cycles per second of 3 contenders on one lock through the balancer ÷ through gw1
+ *    alone, in interleaved rounds: each round's ratio and the median.
+ *
+ * Every figure is printed as soon as it is measured (a run cut short still shows what it got).
+ *
+ *   npm run bench:cluster     ROUNDS=10 CALLS=200 LOCK_ROUNDS=3 LOCK_MS=4000 by default
  */
-import { validateConfig } from '../src/config/schema.js';
-import { silentLogger } from '../src/core/index.js';
-import { startGateway, type RunningGateway } from '../src/main.js';
-import { startZkServer } from '../test/support/zk-server.js';
+import { loadavg } from 'node:os';
+import { call, lockRate, startTopology } from '../test/support/cluster-topology.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const CALLS = Number(process.env.CALLS ?? 200);
+const LOCK_ROUNDS = Number(process.env.LOCK_ROUNDS ?? 3);
+const LOCK_MS = Number(process.env.LOCK_MS ?? 4000);
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
-}
-
-async function gateway(connect: string, id: string): Promise<RunningGateway> {
-  return startGateway(
-    validateConfig({
-      zookeeper: { connect },
-      http: { port: 0, bind: '127.0.0.1' },
-      instanceId: id,
-      cluster: { secret: 'bench-cluster-secret-0123456789abcdef' },
-      instances: { path: `/zkgate-bench/${process.pid}` },
-      log: { level: 'silent' },
-    }),
-    silentLogger,
-  );
 }
 
 async function timeCalls(url: string, n: number): Promise<number[]> {
@@ -45,25 +37,40 @@ async function timeCalls(url: string, n: number): Promise<number[]> {
   return out;
 }
 
-const zk = await startZkServer();
-const a = await gateway(zk.connectString, 'alpha');
-const b = await gateway(zk.connectString, 'beta');
+const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+say(`cluster bench: 3-node ensemble, 3 gateways, haproxy; load average ${load()} (${ROUNDS}×${CALLS} keepalives each way, ${LOCK_ROUNDS}×${LOCK_MS} ms of lock cycles each way)`);
+const t = await startTopology(3);
 try {
-  const grant = await fetch(`http://127.0.0.1:${a.httpPort}/v1/leases`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttlMs: 60_000 }) });
-  const { id } = (await grant.json()) as { id: string };
+  const [gw1, gw2] = t.direct as [string, string];
+  const grant = await call(gw1, 'POST', '/v1/leases', { ttlMs: 600_000 });
+  const id = grant.body.id as string;
+  if (grant.status !== 201) throw new Error(`grant answered ${grant.status}: ${JSON.stringify(grant.body)}`);
+  await timeCalls(`${gw2}/v1/leases/${id}/keepalive`, 50); // warm-up: channel sockets, JIT
+  await timeCalls(`${gw1}/v1/leases/${id}/keepalive`, 50);
   const local: number[] = [];
   const forwarded: number[] = [];
-  await timeCalls(`http://127.0.0.1:${b.httpPort}/v1/leases/${id}/keepalive`, 50); // warm-up: channel sockets, JIT
   for (let r = 0; r < ROUNDS; r++) {
-    local.push(...(await timeCalls(`http://127.0.0.1:${a.httpPort}/v1/leases/${id}/keepalive`, CALLS)));
-    forwarded.push(...(await timeCalls(`http://127.0.0.1:${b.httpPort}/v1/leases/${id}/keepalive`, CALLS)));
+    const l = await timeCalls(`${gw1}/v1/leases/${id}/keepalive`, CALLS);
+    const f = await timeCalls(`${gw2}/v1/leases/${id}/keepalive`, CALLS);
+    local.push(...l);
+    forwarded.push(...f);
+    say(`  round ${r + 1}/${ROUNDS}: keepalive p50 local ${quantile(l, 0.5).toFixed(3)} ms, forwarded ${quantile(f, 0.5).toFixed(3)} ms`);
   }
   const row = (name: string, xs: number[]): string => `${name.padEnd(10)} p50 ${quantile(xs, 0.5).toFixed(3)} ms   p90 ${quantile(xs, 0.9).toFixed(3)} ms   (${xs.length} calls)`;
-  console.log(row('local', local));
-  console.log(row('forwarded', forwarded));
-  console.log(`forwarding overhead: p50 forwarded ÷ local = ${(quantile(forwarded, 0.5) / quantile(local, 0.5)).toFixed(2)}`);
+  say(row('local', local));
+  say(row('forwarded', forwarded));
+  say(`forwarding overhead: p50 forwarded ÷ local = ${(quantile(forwarded, 0.5) / quantile(local, 0.5)).toFixed(2)}`);
+
+  const ratios: number[] = [];
+  for (let r = 0; r < LOCK_ROUNDS; r++) {
+    const single = await lockRate(gw1, `/bench-single-${r}`, 3, LOCK_MS);
+    const balanced = await lockRate(t.lb, `/bench-lb-${r}`, 3, LOCK_MS);
+    ratios.push(balanced / single);
+    say(`  round ${r + 1}/${LOCK_ROUNDS}: lock cycles/s through the balancer ${balanced.toFixed(1)}, through one instance ${single.toFixed(1)}, ratio ${(balanced / single).toFixed(2)}`);
+  }
+  say(`lock cycles/s balancer ÷ single: median ${quantile(ratios, 0.5).toFixed(2)} (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}); load average ${load()}`);
 } finally {
-  await b.close();
-  await a.close();
-  await zk.close();
+  await t.close();
 }

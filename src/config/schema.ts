@@ -243,9 +243,11 @@ export const configSchema = z
       .object({
         minTtlMs: z.number().int().min(100).default(1000),
         maxTtlMs: z.number().int().min(1000).default(3_600_000),
+        /** How long an ended lease's id still answers 410 (not 404), ms; in a cluster also how long a handoff record outlives its leases. */
+        tombstoneMs: z.number().int().min(1000).max(86_400_000).default(600_000),
       })
       .strict()
-      .default({ minTtlMs: 1000, maxTtlMs: 3_600_000 }),
+      .default({ minTtlMs: 1000, maxTtlMs: 3_600_000, tombstoneMs: 600_000 }),
     watch: watchSchema.default(WATCH_DEFAULTS),
     shutdown: z
       .object({

@@ -106,7 +106,8 @@ export class Gateway {
     const instanceId = config.instanceId ?? `gw-${randomBytes(4).toString('hex')}`;
     const secret = config.cluster?.secret;
     const ids = secret && member ? new LeaseIds(secret, instanceId, member.incarnation) : null;
-    this.leases = new LeaseManager(instanceId, logger, { ...LEASE_DEFAULTS, ...config.leases }, ids ? () => ids.mint() : undefined);
+    const leaseLimits = { ...LEASE_DEFAULTS, ...config.leases };
+    this.leases = new LeaseManager(instanceId, logger, leaseLimits, ids ? () => ids.mint() : undefined);
     this.watches = new WatchHub(config.watch, logger);
     this.owned = new OwnedNodes(this.leases, this.watches);
     const queue = new SequentialQueue(this.owned);
@@ -134,7 +135,7 @@ export class Gateway {
     if (secret && member) {
       const local = { ...this.services };
       this.cluster = new Cluster(
-        { secret, instanceId, incarnation: member.incarnation, forwardTimeoutMs: config.cluster?.forwardTimeoutMs ?? 10_000 },
+        { secret, instanceId, incarnation: member.incarnation, forwardTimeoutMs: config.cluster?.forwardTimeoutMs ?? 10_000, tombstoneMs: leaseLimits.tombstoneMs },
         member.membership,
         { auth: this.auth, leases: this.leases, logger, local: (p) => new Scope(local, p) },
       );

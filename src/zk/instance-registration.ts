@@ -255,10 +255,32 @@ export class InstanceRegistration extends EventEmitter {
     this.moved.set(origin, target);
   }
 
-  /** Forgets the handoff record of `origin` (its leases all ended); missing is fine. */
-  async clearHandoff(origin: string): Promise<void> {
-    await this.client.delete(`${this.handoffPath}/${origin}`).catch(() => undefined);
-    this.moved.delete(origin);
+  /**
+   * Deletes the handoff record of `origin` if it still names `target` (read again, deleted at
+   * that version: a record rewritten meanwhile by a later handoff stays). Resolves true when it
+   * is gone. @throws ZkError when ZooKeeper cannot be reached
+   */
+  async clearHandoff(origin: string, target: HandoffTarget): Promise<boolean> {
+    const node = `${this.handoffPath}/${origin}`;
+    const got = await this.client.get(node).catch((err: unknown) => {
+      if (err instanceof ZkError && err.code === 'NO_NODE') return null;
+      throw err;
+    });
+    if (got) {
+      const t = parseTarget(got.data);
+      if (!t || t.id !== target.id || t.incarnation !== target.incarnation) return false;
+      try {
+        await this.client.delete(node, got.stat.version);
+      } catch (err) {
+        if (err instanceof ZkError && err.code === 'NO_NODE') return true;
+        if (err instanceof ZkError && err.code === 'BAD_VERSION') return false;
+        throw err;
+      }
+    }
+    const next = new Map(this.moved);
+    next.delete(origin);
+    this.moved = next;
+    return true;
   }
 
   /** The members as last seen (this instance included while registered). */
@@ -315,12 +337,8 @@ export class InstanceRegistration extends EventEmitter {
     await Promise.all(
       names.map(async (name) => {
         const got = await client.get(`${this.handoffPath}/${name}`).catch(() => null);
-        try {
-          const t = got ? (JSON.parse(got.data.toString('utf8')) as Partial<HandoffTarget>) : null;
-          if (t && typeof t.id === 'string' && typeof t.incarnation === 'string') next.set(name, { id: t.id, incarnation: t.incarnation });
-        } catch {
-          // not a record of ours
-        }
+        const t = got ? parseTarget(got.data) : null;
+        if (t) next.set(name, t);
       }),
     );
     this.moved = next;
@@ -353,6 +371,16 @@ export class InstanceRegistration extends EventEmitter {
         }
       })();
     });
+  }
+}
+
+/** A handoff record's target, or null when the data is not one. */
+function parseTarget(data: Buffer): HandoffTarget | null {
+  try {
+    const t = JSON.parse(data.toString('utf8')) as Partial<HandoffTarget>;
+    return t && typeof t.id === 'string' && typeof t.incarnation === 'string' ? { id: t.id, incarnation: t.incarnation } : null;
+  } catch {
+    return null;
   }
 }
 

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { eventually, startTestGateway, uniquePath, type TestGateway } from '../support/test-gateway.js';
 import { fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { WsTestClient } from '../support/ws-client.js';
+import { NativeZkClient } from '../../src/zk/index.js';
 
 const SECRET = 'handoff-test-secret-0123456789abcdef';
 
@@ -42,6 +43,8 @@ describe('cluster › graceful handoff', () => {
       instances: { path: INSTANCES },
       shutdown: { drainTimeoutMs: 1000, exitTimeoutMs: 10_000 },
       tenants: [{ name: 'default', sessionTimeoutMs: 6000 }],
+      // Ended lease ids are forgotten after 3 s, so the handoff record's cleanup is seen quickly.
+      leases: { tombstoneMs: 3000 },
     });
 
   before(async () => {
@@ -105,5 +108,25 @@ describe('cluster › graceful handoff', () => {
     await eventually(async () => ((await b.rest.json('GET', '/readyz')).body as Ready).cluster?.members.length === 1, 5000, 'alpha to leave');
     assert.equal((await b.rest.json('DELETE', `/v1/leases/${holder}`)).status, 200);
     assert.equal((await b.rest.json('GET', `/v1/nodes${lock}-eph`)).status, 404);
+
+    // The handoff record (alpha's leases → beta) is deleted once none of its leases is left on
+    // beta, not even as a tombstone (leases.tombstoneMs).
+    const zkc = new NativeZkClient({ connect: zk.connectString, sessionTimeoutMs: 4000 });
+    try {
+      await new Promise((r) => zkc.once('connect', r));
+      const records = async (): Promise<string[]> => (await zkc.children('/zkgate-handoff/handoffs')).children;
+      assert.deepEqual((await records()).map((n) => n.split('.')[0]), ['alpha']);
+      // The holder's tombstone is gone after 3 s; the waiter's lease (kept alive) still needs it.
+      assert.equal((await b.rest.json('POST', `/v1/leases/${waiter}/keepalive`)).status, 200);
+      await new Promise((r) => setTimeout(r, 4000));
+      assert.equal((await records()).length, 1, 'kept while the waiter\'s lease lives');
+      assert.equal((await b.rest.json('DELETE', `/v1/leases/${waiter}`)).status, 200);
+      await eventually(async () => (await records()).length === 0, 20_000, 'the handoff record to be deleted');
+      // Its ids still answer 410 (instance_gone: neither alpha nor a record for it is left).
+      const late = await b.rest.json('POST', `/v1/leases/${holder}/keepalive`);
+      assert.equal(late.status, 410, JSON.stringify(late.body));
+    } finally {
+      zkc.close();
+    }
   });
 });

@@ -7,45 +7,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTopology, type Topology } from '../support/cluster-topology.js';
+import { call, lockRate, startTopology, type Res, type Topology } from '../support/cluster-topology.js';
 
-interface Res {
-  status: number;
-  body: Record<string, unknown>;
-  headers: Headers;
-}
-const call = async (base: string, method: string, path: string, body?: unknown): Promise<Res> => {
-  const r = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    parsed = { raw: text };
-  }
-  return { status: r.status, body: parsed, headers: r.headers };
-};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const code = (r: Res): string => String(r.body.code ?? r.status);
-
-/** Lock cycles per second of `workers` contenders on one lock through `base` for `ms`. */
-async function lockRate(base: string, path: string, workers: number, ms: number): Promise<number> {
-  const leases = await Promise.all(Array.from({ length: workers }, async () => (await call(base, 'POST', '/v1/leases', { ttlMs: 10_000 })).body.id as string));
-  let cycles = 0;
-  const end = Date.now() + ms;
-  await Promise.all(
-    leases.map(async (leaseId) => {
-      while (Date.now() < end) {
-        const got = await call(base, 'POST', `/v1/locks${path}`, { leaseId, waitMs: 5000 });
-        if (got.status !== 200) continue;
-        await call(base, 'DELETE', `/v1/locks${path}?leaseId=${leaseId}&node=${encodeURIComponent(got.body.node as string)}`);
-        cycles += 1;
-      }
-    }),
-  );
-  await Promise.all(leases.map((id) => call(base, 'DELETE', `/v1/leases/${id}`)));
-  return cycles / (ms / 1000);
-}
 
 describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () => {
   let t: Topology;

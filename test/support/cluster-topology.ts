@@ -123,3 +123,40 @@ export async function startTopology(size = 3): Promise<Topology> {
     },
   };
 }
+
+export interface Res {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+/** One JSON call; the body parsed (an unparsable one as `{raw}`). */
+export const call = async (base: string, method: string, path: string, body?: unknown): Promise<Res> => {
+  const r = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    parsed = { raw: text };
+  }
+  return { status: r.status, body: parsed, headers: r.headers };
+};
+
+/** Lock cycles per second of `workers` contenders on one lock through `base` for `ms`. */
+export async function lockRate(base: string, path: string, workers: number, ms: number): Promise<number> {
+  const leases = await Promise.all(Array.from({ length: workers }, async () => (await call(base, 'POST', '/v1/leases', { ttlMs: 10_000 })).body.id as string));
+  let cycles = 0;
+  const end = Date.now() + ms;
+  await Promise.all(
+    leases.map(async (leaseId) => {
+      while (Date.now() < end) {
+        const got = await call(base, 'POST', `/v1/locks${path}`, { leaseId, waitMs: 5000 });
+        if (got.status !== 200) continue;
+        await call(base, 'DELETE', `/v1/locks${path}?leaseId=${leaseId}&node=${encodeURIComponent(got.body.node as string)}`);
+        cycles += 1;
+      }
+    }),
+  );
+  await Promise.all(leases.map((id) => call(base, 'DELETE', `/v1/leases/${id}`)));
+  return cycles / (ms / 1000);
+}

@@ -30,8 +30,10 @@ function sign(secret: string, time: string, nonce: string, from: string, path: s
 
 /** Sends signed requests to other instances. */
 export class ChannelClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  private readonly tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+  // Keep-alive sockets (no TCP handshake per call), Nagle off: a forwarded call is one small
+  // write each way and must not wait for an ACK of the previous segment.
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, noDelay: true });
+  private readonly tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256, noDelay: true });
 
   constructor(
     private readonly secret: string,
@@ -127,8 +129,15 @@ export class ChannelVerifier {
     return from;
   }
 
+  /**
+   * Forgets nonces past the window. Entries are inserted in time order with the same lifetime,
+   * so the expired ones are at the front: stop at the first live one (was a scan of the whole
+   * map on every request once it held 1000, i.e. at more than ~17 calls/s).
+   */
   private prune(now: number): void {
-    if (this.seen.size < 1000) return;
-    for (const [n, until] of this.seen) if (until < now) this.seen.delete(n);
+    for (const [n, until] of this.seen) {
+      if (until >= now) return;
+      this.seen.delete(n);
+    }
   }
 }

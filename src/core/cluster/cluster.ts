@@ -30,6 +30,8 @@ export interface MembershipView extends UsageBoard {
   /** `<instanceId>.<incarnation>` → the instance its leases were handed to. */
   handoffs(): ReadonlyMap<string, HandoffTarget>;
   recordHandoff(origin: string, target: HandoffTarget): Promise<void>;
+  /** Deletes the record of `origin` if it still names `target`; true when it is gone. */
+  clearHandoff(origin: string, target: HandoffTarget): Promise<boolean>;
 }
 
 /** A session handed over with its leases (one per Tenant object of the draining instance). */
@@ -54,6 +56,8 @@ export interface ClusterOptions {
   readonly incarnation: string;
   /** How long a forwarded call that does not wait may take, ms. */
   readonly forwardTimeoutMs: number;
+  /** How long an ended lease's id is remembered (`LeaseLimits.tombstoneMs`): handoff records are swept at this pace, at most every 30 s. */
+  readonly tombstoneMs?: number;
 }
 
 /** Scope properties that are not facade groups. */
@@ -105,6 +109,11 @@ export class Cluster implements ClusterHooks {
   private readonly running = new Set<Promise<void>>();
   /** Set by the gateway: how to detach and adopt sessions. */
   hooks: HandoffHooks | null = null;
+  /** Handoff records naming this instance: origin → the ids of the leases adopted from it. */
+  private readonly adoptedFrom = new Map<string, Set<string>>();
+  /** Records whose target was not registered at the last sweep (deleted if still so at the next). */
+  private readonly orphaned = new Set<string>();
+  private readonly recordSweep: NodeJS.Timeout;
 
   constructor(
     private readonly opts: ClusterOptions,
@@ -122,6 +131,9 @@ export class Cluster implements ClusterHooks {
     this.verifier = new ChannelVerifier(opts.secret);
     this.sweep = setInterval(() => this.sweepRemotes(), 30_000);
     this.sweep.unref();
+    const every = Math.min(30_000, Math.max(500, opts.tombstoneMs ?? 30_000));
+    this.recordSweep = setInterval(() => void this.sweepRecords().catch((err: unknown) => this.logger.debug({ err }, 'cluster: handoff record sweep failed')), every);
+    this.recordSweep.unref();
   }
 
   elsewhere(id: string): boolean {
@@ -425,10 +437,44 @@ export class Cluster implements ClusterHooks {
   private async serveAdopt(h: SessionHandoff): Promise<{ adopted: number; lost: number }> {
     if (!this.hooks) throw new ZkgateError('UNAVAILABLE', 'cluster: not ready to adopt', {});
     const out = await this.hooks.adopt(h);
-    const origins = new Set(h.leases.map((l) => this.ids.origin(l.id)).filter((o) => o !== null).map((o) => `${o.instanceId}.${o.incarnation}`));
     const me = { id: this.opts.instanceId, incarnation: this.opts.incarnation };
-    for (const origin of origins) await this.membership.recordHandoff(origin, me);
+    for (const l of h.leases) {
+      const o = this.ids.origin(l.id);
+      if (!o) continue;
+      const origin = `${o.instanceId}.${o.incarnation}`;
+      let ids = this.adoptedFrom.get(origin);
+      if (!ids) this.adoptedFrom.set(origin, (ids = new Set()));
+      ids.add(l.id);
+    }
+    for (const origin of new Set(h.leases.map((l) => this.ids.origin(l.id)).filter((o) => o !== null).map((o) => `${o.instanceId}.${o.incarnation}`))) {
+      await this.membership.recordHandoff(origin, me);
+    }
     return out;
+  }
+
+  /**
+   * Deletes handoff records nobody needs (docs/cluster.md): those naming this instance once none
+   * of their leases is remembered here any more (all ended, tombstones dropped), and those naming
+   * an instance that was not registered at two sweeps in a row (its leases went with it). A
+   * record is deleted only if it still names the same target (a later handoff rewrote it: kept).
+   */
+  private async sweepRecords(): Promise<void> {
+    if (this.handingOff.signal.aborted) return;
+    const me = { id: this.opts.instanceId, incarnation: this.opts.incarnation };
+    for (const [origin, ids] of this.adoptedFrom) {
+      if ([...ids].some((id) => this.deps.leases.knows(id))) continue;
+      if (await this.membership.clearHandoff(origin, me)) this.logger.info({ origin }, 'cluster: every lease of a handoff ended; its record is deleted');
+      this.adoptedFrom.delete(origin);
+    }
+    if (this.membership.handoffs().size === 0) return this.orphaned.clear();
+    const members = await this.membership.refresh();
+    for (const [origin, target] of this.membership.handoffs()) {
+      if (members.get(target.id)?.incarnation === target.incarnation) {
+        this.orphaned.delete(origin);
+      } else if (this.orphaned.delete(origin)) {
+        if (await this.membership.clearHandoff(origin, target)) this.logger.info({ origin, target: target.id }, 'cluster: a handoff record named an instance that is gone; deleted');
+      } else this.orphaned.add(origin);
+    }
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -496,6 +542,7 @@ export class Cluster implements ClusterHooks {
   /** Stops following remote leases and closes idle channel sockets. */
   close(): void {
     clearInterval(this.sweep);
+    clearInterval(this.recordSweep);
     for (const l of this.remotes.values()) l.removeAllListeners('state');
     this.client.close();
   }

@@ -86,6 +86,11 @@ export class LeaseManager {
     return lease;
   }
 
+  /** True while `id` is live or remembered as ended here (a tombstone). */
+  knows(id: string): boolean {
+    return this.leases.has(id);
+  }
+
   /** A lease that can own new things right now. @throws LEASE_NOT_FOUND, LEASE_EXPIRED/REVOKED/LOST (410), LEASE_UNCERTAIN */
   usable(tenant: Tenant, id: string): Lease {
     const lease = this.lookup(tenant, id);
