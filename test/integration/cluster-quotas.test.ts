@@ -3,7 +3,8 @@
  * cluster"): three `zkgate serve` processes on one ZooKeeper, a tenant limit of N leases and M
  * locks reached through different instances refuses the next one on every instance with 429 and
  * creates nothing; units come back when they are released, when a lease expires, and when the
- * instance holding them dies (its registration's session expires).
+ * instance holding them dies (its registration's session expires). GET /v1/leases on any
+ * instance lists the tenant's leases of every instance, each naming its holder.
  *
  * The counts are published behind each take (bounded staleness, no ZooKeeper round trip on the
  * call), so between two takes through different instances the test waits until the next
@@ -76,7 +77,7 @@ describe('cluster › quotas per tenant across three instances', () => {
     assert.equal(p.code, 'LIMIT_EXCEEDED');
     assert.equal(p.details?.limit, limit);
   };
-  const localLeases = async (g: Node): Promise<number> => ((await g.rest.json('GET', '/v1/leases')).body as { leases: unknown[] }).leases.length;
+  const listed = async (g: Node): Promise<{ id: string; instance: string }[]> => ((await g.rest.json('GET', '/v1/leases')).body as { leases: { id: string; instance: string }[] }).leases;
   const queue = async (g: Node, path: string): Promise<number> => {
     const r = (await g.rest.json('GET', `/v1/locks${path}`)).body as { holder: unknown; queue: unknown[] };
     return r.queue.length;
@@ -94,8 +95,13 @@ describe('cluster › quotas per tenant across three instances', () => {
     const l4 = await grant(q1);
     for (const g of gws) await sees(g, 'leases', MAX_LEASES);
     for (const g of gws) refused(await g.rest.json('POST', '/v1/leases', { ttlMs: 60_000 }), 'maxLeasesPerTenant');
-    // Nothing was granted by the refusals.
-    assert.deepEqual(await Promise.all(gws.map(localLeases)), [2, 1, 1]);
+    // Nothing was granted by the refusals: every instance lists the tenant's four leases (the
+    // listing covers the cluster), each with the instance holding it.
+    for (const g of gws) {
+      const list = await listed(g);
+      assert.deepEqual(list.map((l) => l.id).sort(), [l1, l2, l3, l4].sort());
+      assert.deepEqual(list.map((l) => l.instance).sort(), ['q1', 'q1', 'q2', 'q3']);
+    }
 
     // Two locks through two instances; a third is refused on the third instance, locally and
     // when forwarded to the lease's holder, and no contender node is created.

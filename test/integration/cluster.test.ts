@@ -135,6 +135,9 @@ describe('cluster › two instances behind no balancer', () => {
       const path = uniquePath('elect');
       const led = await c.unary<{ node: string; leaseId: string }>('Elections', 'Campaign', { path, leaseId: id, value: Buffer.from('v'), waitMs: { value: 0 } });
       assert.equal(led.leaseId, id);
+      // Beta's listing covers alpha's leases, each naming the instance holding it.
+      const listed = await c.unary<{ leases: { id: string; instance: string }[] }>('Leases', 'List', {});
+      assert.equal(listed.leases.find((l) => l.id === id)?.instance, 'alpha');
       const stream = (c.services.Leases as unknown as { KeepAlive(md: unknown): ClientDuplexStream<Msg, Msg> }).KeepAlive(c.metadata());
       const reader = readStream(stream);
       for (let i = 0; i < 4; i++) {

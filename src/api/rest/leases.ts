@@ -15,8 +15,8 @@ export function leasesRouter(): Router {
     const lease = scopeOf(res).leases.grant(b.ttlMs);
     res.status(201).location(`/v1/leases/${lease.id}`).json(leaseJson(lease));
   });
-  r.get('/', (req, res) => {
-    res.json({ leases: scopeOf(res).leases.list({ includeEnded: boolParam(req, 'ended') ?? false }) });
+  r.get('/', async (req, res) => {
+    res.json({ leases: await scopeOf(res).leases.list({ includeEnded: boolParam(req, 'ended') ?? false }) });
   });
   r.get('/:id', async (req, res) => {
     res.json(leaseJson(await scopeOf(res).leases.get(req.params.id)));

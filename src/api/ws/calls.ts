@@ -84,7 +84,7 @@ export const WS_METHODS = {
   'Leases.TimeToLive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.get(p.id)).info()),
   'Leases.KeepAlive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.keepAlive(p.id)).info()),
   'Leases.Revoke': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.revoke(p.id)).info()),
-  'Leases.List': method(o({ includeEnded: z.boolean().optional() }), (c, p) => ({ leases: c.scope.leases.list(p) })),
+  'Leases.List': method(o({ includeEnded: z.boolean().optional() }), async (c, p) => ({ leases: await c.scope.leases.list(p) })),
   'Locks.Acquire': method(o({ path, leaseId, waitMs: int, flavour, data, encoding }), (c, p) =>
     c.scope.locks.acquire(p.path, p.leaseId, { flavour: p.flavour, waitMs: p.waitMs, data: optBuffer(p.data, p.encoding), signal: c.signal }),
   ),

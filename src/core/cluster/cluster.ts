@@ -15,6 +15,7 @@ import type { Lease, LeaseInfo } from '../leases/lease.js';
 import type { LeaseManager, LeaseRecord } from '../leases/lease-manager.js';
 import type { Logger } from '../logger.js';
 import type { Scope } from '../facade/scope.js';
+import type { LeaseListEntry } from '../facade/leases.js';
 import { ChannelClient, ChannelError, ChannelVerifier, readJson, readLines } from './channel.js';
 import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
@@ -357,6 +358,29 @@ export class Cluster implements ClusterHooks {
     }, Math.max(50, Math.floor(lease.ttlMs / 3)));
     timer.unref();
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  }
+
+  async listElsewhere(principal: Principal, opts: { includeEnded?: boolean }): Promise<LeaseListEntry[]> {
+    const others = [...this.membership.members().values()].filter(
+      (m) => m.address && !(m.id === this.opts.instanceId && m.incarnation === this.opts.incarnation) && !this.dead.has(`${m.id}.${m.incarnation}`),
+    );
+    const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: 'leases.list', args: encode([opts]) };
+    const lists = await Promise.all(
+      others.map(async (m) => {
+        try {
+          const res = await this.client.open(m.address, '/cluster/v1/call', body, { timeoutMs: this.opts.forwardTimeoutMs });
+          const answer = (await readJson(res)) as { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> } };
+          if (answer.error) throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
+          // A draining instance answers `moved`: its leases are being listed by its successor.
+          return Array.isArray(answer.ok) ? (decode(answer.ok, { lease: (info) => this.remoteLease(principal, info) }) as LeaseListEntry[]) : [];
+        } catch (err) {
+          if (err instanceof ZkgateError && err.code === 'PERMISSION_DENIED') throw err;
+          this.logger.warn({ err, instance: m.id }, 'cluster: an instance did not answer a lease listing; its leases are left out');
+          return [];
+        }
+      }),
+    );
+    return lists.flat();
   }
 
   /** Handles one request of the internal listener. */

@@ -7,8 +7,8 @@ import type { Lease, LeaseInfo } from '../leases/lease.js';
 import { keepAliveWhileOpen } from '../leases/lease-binding.js';
 import type { ScopeContext } from './scope.js';
 
-/** A lease in a listing: its info and the configured name of the key that granted it. */
-export type LeaseListEntry = LeaseInfo & { readonly ownerName?: string };
+/** A lease in a listing: its info, the configured name of the key that granted it, and the instance holding it. */
+export type LeaseListEntry = LeaseInfo & { readonly ownerName?: string; readonly instance: string };
 
 export class ScopedLeases {
   constructor(private readonly ctx: ScopeContext) {}
@@ -20,21 +20,25 @@ export class ScopedLeases {
   }
 
   /**
-   * The tenant's leases granted by this instance, oldest first, each with its owner key's name:
-   * every lease for a key with the admin role, else only the caller's own key's. With
-   * `includeEnded`, also ended leases whose id still answers. @throws PERMISSION_DENIED
+   * The tenant's leases, oldest first, each with its owner key's name and the instance holding
+   * it: every lease for a key with the admin role, else only the caller's own key's. In a
+   * cluster, those of every live instance (docs/cluster.md). With `includeEnded`, also ended
+   * leases whose id still answers. @throws PERMISSION_DENIED
    */
-  list(opts: { includeEnded?: boolean } = {}): LeaseListEntry[] {
+  async list(opts: { includeEnded?: boolean } = {}): Promise<LeaseListEntry[]> {
     this.ctx.authorize('lease.read');
-    const { auth, leases } = this.ctx.services;
+    const { auth, leases, cluster } = this.ctx.services;
     const all = auth.isLeaseAdmin(this.ctx.principal);
-    return leases
+    const here = leases
       .list(this.ctx.tenant, opts)
       .filter((l) => all || l.owner === this.ctx.principal.keyId)
       .map((l) => {
         const name = auth.keyName(l.owner);
-        return { ...l.info(), ...(name ? { ownerName: name } : {}) };
+        return { ...l.info(), ...(name ? { ownerName: name } : {}), instance: leases.instanceId };
       });
+    if (!cluster) return here;
+    const there = await cluster.listElsewhere(this.ctx.principal, opts);
+    return [...here, ...there].sort((a, b) => a.grantedAtMs - b.grantedAtMs);
   }
 
   /** The lease, to inspect. @throws LEASE_NOT_FOUND, PERMISSION_DENIED */
