@@ -94,6 +94,20 @@ const READS: Record<ReadTarget, (path: string) => Promise<unknown>> = {
   grpc: (path) => (grpc as GrpcTestClient).unary('Znodes', 'Get', { path }),
 };
 
+// ---- writes ------------------------------------------------------------------------------
+
+const SET_DATA = Buffer.alloc(1024, 'y');
+const SET_BODY = { data: SET_DATA.toString('utf8') };
+/** Sets of a 1 KiB node: D (the raw client's `set`, any version) and REST (`PUT` with a JSON body). */
+const WRITES: Record<'direct' | 'rest', (path: string) => Promise<unknown>> = {
+  direct: (path) => (zk as RawZk).set(path, SET_DATA, -1),
+  rest: async (path) => {
+    const r = await http('PUT', `/v1/nodes${path}`, SET_BODY);
+    if (r.status !== 200) throw new Error(`PUT ${path}: ${r.status}`);
+  },
+};
+const SET_PATH = '/bench-set';
+
 // ---- fan-out -----------------------------------------------------------------------------
 
 /** Subscribers of one target (the gateway or W) and the writer that makes the changes. */
@@ -257,9 +271,11 @@ serve({
       const c = zk;
       await c.create('/bench', Buffer.alloc(1024, 'x'), 0).catch(() => undefined);
       await c.create(FAN_PATH, fanData(0), 0).catch(() => undefined);
+      await c.create(SET_PATH, SET_DATA, 0).catch(() => undefined);
     }
   },
   reads: (arg: { target: ReadTarget; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, () => READS[arg.target]('/bench')),
+  writes: (arg: { target: 'direct' | 'rest'; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, () => WRITES[arg.target](SET_PATH)),
   fanConnect,
   fanSubscribe,
   fanRound,

@@ -9,7 +9,7 @@
  *
  *   npm run bench            # ~4 min: 5 rounds of 2 s per side, 1,000 and 10,000 subscribers
  *   node dist/bench/run.js --quick
- *   node dist/bench/run.js --only=reads        # or fanout, locks (comma-separated)
+ *   node dist/bench/run.js --only=reads        # or writes, fanout, locks (comma-separated)
  *   node dist/bench/run.js --only=reads --cpu-prof=/tmp/prof   # profile the gateway process
  */
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
@@ -25,7 +25,7 @@ import { f2, formatTable, median, medianRatio, type ResultRow } from './stats.js
 const quick = process.argv.includes('--quick');
 /** `--only reads,fanout,locks`: a subset while developing (the table then lacks the others). */
 const onlyArg = process.argv.find((a) => a.startsWith('--only='));
-const only = new Set(onlyArg ? onlyArg.slice('--only='.length).split(',') : ['reads', 'fanout', 'locks']);
+const only = new Set(onlyArg ? onlyArg.slice('--only='.length).split(',') : ['reads', 'writes', 'fanout', 'locks']);
 const P = quick
   ? { rounds: 2, ms: 300, fan: [50, 200], lockClients: [1, 8] }
   : { rounds: 5, ms: 2000, fan: [1000, 10_000], lockClients: [1, 8] };
@@ -117,7 +117,9 @@ async function main(): Promise<void> {
     const { httpPort, grpcPort } = await gateway.call<{ httpPort: number; grpcPort: number }>('start', {
       zookeeper: { connect: zk.connectString },
       // 10,000 WebSocket subscribers come from one loopback address.
-      http: { port: 0, maxConnections: 4 * perTenant, maxConnectionsPerAddress: 0 },
+      // A kept-alive connection idle through the other side's rounds must not be closed just as the
+      // load generator reuses it (ECONNRESET): the idle timeout outlasts any pause of the bench.
+      http: { port: 0, maxConnections: 4 * perTenant, maxConnectionsPerAddress: 0, idleTimeoutMs: 600_000 },
       log: { level: 'silent' },
       limits: { maxConnectionsPerTenant: perTenant, maxSubscriptionsPerTenant: perTenant, maxLocksPerTenant: 1000 },
     });
@@ -166,6 +168,32 @@ async function main(): Promise<void> {
       met: grpcRest.every((x) => x >= 1),
     });
 
+    }
+
+    // ---- writes: D (raw npm client's set) vs REST PUT ----
+    if (only.has('writes')) {
+      const writes = fork('writes', './load-proc.js');
+      await writes.call('init', { zk: zk.connectString, httpPort, create: true });
+      const write = (target: string, concurrency: number, ms = P.ms): Promise<RoundResult> => writes.call('writes', { target, concurrency, ms });
+      for (const t of ['direct', 'rest']) await write(t, 8, Math.min(P.ms, 1000)); // warm-up, not counted
+      const ratios: number[] = [];
+      const rates: number[] = [];
+      for (const c of [1, 64]) {
+        const r = { d: [] as RoundResult[], rest: [] as RoundResult[] };
+        for (let i = 0; i < P.rounds; i++) {
+          r.d.push(await write('direct', c));
+          r.rest.push(await write('rest', c));
+        }
+        ratios.push(medianRatio(ops(r.rest), ops(r.d)));
+        rates.push(median(ops(r.rest)));
+        log(`writes at ${c}: D ${median(ops(r.d)).toFixed(0)}/s, REST ${median(ops(r.rest)).toFixed(0)}/s`);
+      }
+      await writes.close();
+      rows.push({
+        measure: 'REST PUT (set) throughput ÷ D, 1 / 64 outstanding',
+        value: `${f2(ratios[0] as number)} / ${f2(ratios[1] as number)} (${(rates[0] as number).toFixed(0)} / ${(rates[1] as number).toFixed(0)} req/s)`,
+        goal: '–',
+      });
     }
 
     // ---- fan-out: gateway WebSocket subscribers vs W ----

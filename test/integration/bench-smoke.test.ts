@@ -18,6 +18,7 @@ test('bench --quick prints one table with a figure for every measure', { timeout
   for (const m of [
     'REST GET throughput ÷ D',
     'REST GET latency ÷ D',
+    'REST PUT (set) throughput ÷ D',
     'gRPC Get ÷ REST GET',
     'WebSocket fan-out events/s ÷ W',
     'fan-out latency p99',

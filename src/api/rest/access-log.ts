@@ -3,9 +3,10 @@
  * short and plain is kept, anything else is replaced by a new UUID; either way it is echoed in
  * the response's `X-Request-Id` and logged as `reqId` (also on the error line of a failure).
  */
+import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Logger, Scope } from '../../core/index.js';
-import { callerFields, requestId } from '../access-log.js';
+import type { Logger, Principal, Scope } from '../../core/index.js';
+import { callerFields, msSince, requestId } from '../access-log.js';
 
 /** Header carrying the request id both ways. */
 export const REQUEST_ID_HEADER = 'X-Request-Id';
@@ -47,21 +48,41 @@ export function accessLog(logger: Logger): RequestHandler {
     const started = performance.now();
     res.once('close', () => {
       // req.path is relative to the router that handled it: judge the path the client sent.
-      const route = routeTemplate(new URL(req.originalUrl, 'http://x').pathname);
-      const principal = (res.locals.scope as Scope | undefined)?.principal;
-      const line = {
-        reqId,
-        method: req.method,
-        route,
-        status: res.statusCode,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
-        ...callerFields(principal),
-        ...(res.locals.errorCode ? { code: res.locals.errorCode as string } : {}),
-        // The client went away before the answer was complete.
-        ...(res.writableFinished ? {} : { aborted: true }),
-      };
-      logger[QUIET_ROUTES.has(route) ? 'debug' : 'info'](line, 'request');
+      const pathname = new URL(req.originalUrl, 'http://x').pathname;
+      logExchange(logger, res, { reqId, method: req.method, pathname, started, principal: (res.locals.scope as Scope | undefined)?.principal, code: res.locals.errorCode as string | undefined });
     });
     next();
   };
+}
+
+/** What an access line says about one exchange, besides its response's status. */
+export interface Exchange {
+  readonly reqId: string;
+  readonly method: string | undefined;
+  /** The URL's path as the client sent it. */
+  readonly pathname: string;
+  /** `performance.now()` when it began. */
+  readonly started: number;
+  readonly principal?: Principal;
+  /** The error code of an error answer. */
+  readonly code?: string;
+}
+
+/** Logs the access line of an exchange that ended (both HTTP paths: express and the fast path). */
+export function logExchange(logger: Logger, res: ServerResponse, x: Exchange): void {
+  const route = routeTemplate(x.pathname);
+  const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
+  if (!logger.isLevelEnabled(level)) return;
+  const line = {
+    reqId: x.reqId,
+    method: x.method,
+    route,
+    status: res.statusCode,
+    durationMs: msSince(x.started),
+    ...callerFields(x.principal),
+    ...(x.code ? { code: x.code } : {}),
+    // The client went away before the answer was complete.
+    ...(res.writableFinished ? {} : { aborted: true }),
+  };
+  logger[level](line, 'request');
 }

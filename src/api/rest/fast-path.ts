@@ -1,53 +1,87 @@
 /**
- * The hot REST routes answered in plain `node:http`, in front of express: `GET` and `HEAD
- * /v1/nodes/{path}` and `POST /v1/leases/{id}/keepalive`, in their plain form only (no query
- * string, no request body, a JSON-accepting `GET`). Everything else — every other route, a query
- * (long-poll, encoding, version…), a body, raw bytes, a shutdown in progress — goes to express
- * unchanged. Express, its router and body parsers cost a quarter of a GET's CPU and most of its
- * garbage (docs/benchmarks.md); these routes do the same work without them: the same headers
- * (`X-Content-Type-Options`, `X-Request-Id`, the stat headers, `X-Zkgate-Index`), the same
- * authentication and path rules (the same core calls), the same problem bodies, access-log
- * line and metrics. test/integration/rest-fast-path.test.ts holds the two paths to identical answers.
+ * The routes that carry load, answered in plain `node:http` in front of express: `/v1/nodes/{path}`
+ * (GET with or without the long-poll, HEAD, POST, PUT, DELETE), `GET /v1/children/{path}` and
+ * `POST /v1/leases/{id}/keepalive`. Express, its router and body parsers cost a quarter of a
+ * GET's CPU and most of its garbage (docs/benchmarks.md). The translation itself is shared:
+ * node-routes.ts parses, validates, makes the core call and shapes the answer for both paths, and
+ * the access line, request id, metrics and problem bodies come from the same functions. This file
+ * only routes, reads the body and writes the answer, as express would (same headers, same
+ * `Content-Type`s, `Connection: close` on an answer given before the body was read).
+ *
+ * Whatever it is not sure to answer exactly as express does goes to express unchanged: another
+ * route, an `Accept` that could ask for raw bytes, a body that is chunked, compressed, in
+ * another type or charset than JSON (UTF-8) or `application/octet-stream`, a body on a route
+ * that takes none, a shutdown in progress. test/integration/rest-fast-path.test.ts holds the two
+ * paths to identical answers.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Gateway, Principal } from '../../core/index.js';
-import { mapError } from '../error-table.js';
-import { encodeData, leaseJson, problemOf } from '../json.js';
-import { countError, observeHttp, routeTemplates } from '../metrics.js';
+import { parse as parseQuery } from 'node:querystring';
+import { cancelled, type Gateway, type Principal, type Scope } from '../../core/index.js';
+import { leaseJson, problemOf } from '../json.js';
+import { observeHttp, routeTemplates } from '../metrics.js';
+import { requestId } from '../access-log.js';
 import { openapiPaths } from './app.js';
-import { REQUEST_ID_HEADER, SANE_REQUEST_ID, routeTemplate } from './access-log.js';
-import { SOURCE_HEADER } from './nodes.js';
-import { statHeaders } from './params.js';
+import { REQUEST_ID_HEADER, logExchange } from './access-log.js';
+import { createNode, deleteNode, getNode, headNode, listChildren, setNode, type NodeAnswer, type NodeRequest } from './node-routes.js';
+import { queryOf } from './params.js';
+import { discardUnreadBody, malformedJson, noteError, payloadTooLarge } from './problem.js';
+import { exchangeSignal } from './request-signal.js';
 import { znodePathFromUrl } from './znode-path.js';
 
 /** A `node:http` request listener (express apps are one). */
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-type FastRoute = { readonly kind: 'get' | 'head'; readonly rest: string } | { readonly kind: 'keepalive'; readonly id: string };
+type NodeHandler = (r: NodeRequest) => Promise<NodeAnswer>;
+type Family = 'nodes' | 'children';
+/** How the request's body is read: none, JSON (UTF-8) or raw bytes. */
+type BodyKind = 'none' | 'json' | 'raw';
 
-const NODES = '/v1/nodes';
+type FastRoute =
+  | { readonly kind: 'node'; readonly family: Family; readonly handler: NodeHandler; readonly rest: string; readonly search: string; readonly body: BodyKind }
+  | { readonly kind: 'keepalive'; readonly id: string };
+
+const PREFIX: Record<Family, string> = { nodes: '/v1/nodes', children: '/v1/children' };
 const KEEPALIVE = /^\/v1\/leases\/([A-Za-z0-9_.:-]{1,200})\/keepalive$/;
+const NODE_METHODS: Record<string, NodeHandler> = { GET: getNode, HEAD: headNode, POST: createNode, PUT: setNode, DELETE: deleteNode };
+/** Methods whose route reads a body; on the others a body goes to express (it parses and ignores it). */
+const TAKES_BODY = new Set(['POST', 'PUT']);
 
-/** Routes `req` to a fast handler, or undefined for express. */
-function fastRoute(req: IncomingMessage): FastRoute | undefined {
+/** Routes `req` to a fast handler, or undefined for express (exported for the tests). */
+export function fastRoute(req: Pick<IncomingMessage, 'method' | 'url' | 'headers'>): FastRoute | undefined {
   const url = req.url ?? '';
-  if (url.includes('?') || hasBody(req)) return undefined;
-  if (req.method === 'GET' || req.method === 'HEAD') {
-    if (!url.startsWith(`${NODES}/`)) return undefined;
-    if (req.method === 'GET' && !acceptsJson(req.headers.accept)) return undefined;
-    return { kind: req.method === 'GET' ? 'get' : 'head', rest: url.slice(NODES.length) };
+  const q = url.indexOf('?');
+  const pathname = q < 0 ? url : url.slice(0, q);
+  const search = q < 0 ? '' : url.slice(q + 1);
+  const method = req.method ?? '';
+  const body = bodyKind(req);
+  if (body === undefined || (body !== 'none' && !TAKES_BODY.has(method))) return undefined;
+  const family: Family | undefined = pathname.startsWith('/v1/nodes/') ? 'nodes' : pathname.startsWith('/v1/children/') ? 'children' : undefined;
+  if (family) {
+    const handler = family === 'nodes' ? NODE_METHODS[method] : method === 'GET' ? listChildren : undefined;
+    if (!handler || (method === 'GET' && !acceptsJson(req.headers.accept))) return undefined;
+    return { kind: 'node', family, handler, rest: pathname.slice(PREFIX[family].length), search, body };
   }
-  if (req.method === 'POST') {
-    const m = KEEPALIVE.exec(url);
+  if (method === 'POST' && body === 'none' && search === '') {
+    const m = KEEPALIVE.exec(pathname);
     if (m) return { kind: 'keepalive', id: m[1] as string };
   }
   return undefined;
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+/**
+ * The body as express's parsers would take it, or undefined when only express can say: a
+ * declared length (no chunking, no compression) in JSON as UTF-8 or raw bytes, or no body.
+ */
+function bodyKind(req: Pick<IncomingMessage, 'headers'>): BodyKind | undefined {
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined || (h['content-encoding'] !== undefined && h['content-encoding'].toLowerCase() !== 'identity')) return undefined;
+  const length = h['content-length'];
+  if (length === undefined) return 'none';
+  const type = h['content-type']?.toLowerCase().replace(/\s+/g, '');
+  if (type === undefined) return length === '0' ? 'none' : undefined;
+  if (type === 'application/json' || type === 'application/json;charset=utf-8') return 'json';
+  if (type === 'application/octet-stream') return 'raw';
+  return undefined;
 }
 
 /** Accept headers for which express's content negotiation picks JSON for sure. */
@@ -67,76 +101,98 @@ export function withFastPath(gw: Gateway, app: RequestListener): RequestListener
 
 /**
  * The metrics' route label of a fast route, as express's metrics middleware computes it from
- * openapi.yaml's templates: every node path but the root falls under the same template, so one
- * representative URL per shape is matched once instead of every request's.
+ * openapi.yaml's templates: every path of a family but its root falls under the same template,
+ * so one representative URL per shape is matched once instead of every request's.
  */
 function metricRoutes(): (route: FastRoute) => string {
   const routeOf = routeTemplates(openapiPaths());
-  const labels = { node: routeOf(`${NODES}/x`), root: routeOf(`${NODES}/`), keepalive: routeOf('/v1/leases/x/keepalive') };
-  return (r) => (r.kind === 'keepalive' ? labels.keepalive : r.rest === '/' ? labels.root : labels.node);
+  const labels = {
+    nodes: { node: routeOf(`${PREFIX.nodes}/x`), root: routeOf(`${PREFIX.nodes}/`) },
+    children: { node: routeOf(`${PREFIX.children}/x`), root: routeOf(`${PREFIX.children}/`) },
+    keepalive: routeOf('/v1/leases/x/keepalive'),
+  };
+  return (r) => (r.kind === 'keepalive' ? labels.keepalive : r.rest === '/' ? labels[r.family].root : labels[r.family].node);
 }
 
 function serve(gw: Gateway, route: FastRoute, metricRoute: string, req: IncomingMessage, res: ServerResponse): void {
   const started = performance.now();
-  const incoming = req.headers['x-request-id'];
-  const reqId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const reqId = requestId(req.headers['x-request-id']);
+  const method = req.method ?? 'GET';
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader(REQUEST_ID_HEADER, reqId);
   let principal: Principal | undefined;
   let code: string | undefined;
+  res.once('finish', () => observeHttp(metricRoute, method, res.statusCode, performance.now() - started));
   res.once('close', () => {
-    const template = routeTemplate(req.url ?? '/');
-    // As express's metrics middleware: exchanges that finished (not cut ones).
-    if (res.writableFinished) observeHttp(metricRoute, req.method ?? 'GET', res.statusCode, performance.now() - started);
-    gw.logger.info(
-      {
-        reqId,
-        method: req.method,
-        route: template,
-        status: res.statusCode,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
-        ...(principal ? { tenant: principal.tenant.name, key: principal.keyName ?? principal.keyId } : {}),
-        ...(code ? { code } : {}),
-        ...(res.writableFinished ? {} : { aborted: true }),
-      },
-      'request',
-    );
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    logExchange(gw.logger, res, { reqId, method, pathname: q < 0 ? url : url.slice(0, q), started, principal, code });
   });
   const fail = (err: unknown): void => {
+    code = noteError(gw.logger, err, reqId, method, req.url);
+    if (res.headersSent || res.destroyed) return void res.end();
+    discardUnreadBody(req, res);
     const body = problemOf(err);
-    code = body.code;
-    countError(mapError(err).error, 'rest');
-    if (body.code === 'INTERNAL') gw.logger.error({ err, reqId, method: req.method, url: req.url }, 'request failed');
-    else gw.logger.debug({ reqId, code: body.code, detail: body.detail }, 'request answered with an error');
-    if (res.headersSent) return void res.end();
     if (body.code === 'UNAUTHENTICATED') res.setHeader('WWW-Authenticate', 'Bearer realm="zkgate"');
-    send(res, body.status, 'application/problem+json; charset=utf-8', JSON.stringify(body), req.method === 'HEAD');
+    send(res, body.status, 'application/problem+json; charset=utf-8', JSON.stringify(body), method === 'HEAD');
   };
   try {
     principal = gw.authenticate({ authorization: req.headers.authorization || undefined, tenant: header(req, 'zkgate-tenant') });
     const scope = gw.as(principal);
     if (route.kind === 'keepalive') {
       // A promise: in a cluster, a lease of another instance is kept alive on its owner.
-      scope.leases.keepAlive(route.id).then((lease) => sendJson(res, 200, leaseJson(lease), false), fail);
+      scope.leases.keepAlive(route.id).then((lease) => send(res, 200, JSON_TYPE, JSON.stringify(leaseJson(lease)), false), fail);
       return;
     }
-    const path = znodePathFromUrl(route.rest);
-    if (route.kind === 'head') {
-      scope.nodes.exists(path).then((stat) => {
-        if (!stat) return send(res, 404, undefined, '', true);
-        for (const [k, v] of Object.entries(statHeaders(stat))) res.setHeader(k, v);
-        send(res, 200, undefined, '', true);
-      }, fail);
-      return;
-    }
-    scope.nodes.get(path).then((node) => {
-      res.setHeader('X-Zkgate-Index', node.stat.mzxid);
-      if (node.source) res.setHeader(SOURCE_HEADER, node.source);
-      sendJson(res, 200, { path: node.path, ...encodeData(node.data), stat: node.stat }, false);
-    }, fail);
+    const run = (body: unknown): Promise<void> =>
+      route.handler(nodeRequest(gw, scope, route, res, body)).then((a) => answer(res, a, method === 'HEAD'));
+    if (route.body === 'none') run(undefined).catch(fail);
+    else readBody(req, scope.limits.maxBodyBytes, route.body).then(run).catch(fail);
   } catch (err) {
     fail(err);
   }
+}
+
+function nodeRequest(gw: Gateway, scope: Scope, route: Extract<FastRoute, { kind: 'node' }>, res: ServerResponse, body: unknown): NodeRequest {
+  return {
+    scope,
+    path: znodePathFromUrl(route.rest),
+    query: queryOf(route.search === '' ? {} : parseQuery(route.search)),
+    body,
+    rawBody: route.body === 'raw',
+    wantsRaw: false, // fastRoute leaves every Accept that might ask for raw bytes to express
+    res,
+    signal: () => exchangeSignal(res, gw.drainSignal),
+  };
+}
+
+/**
+ * The body, within the caller's tenant's `limits.maxBodyBytes` (as express's parsers: a declared
+ * length over it is refused before reading). JSON is parsed as body-parser does (UTF-8, a BOM
+ * dropped, empty means `{}`). A client that goes away mid-body rejects it.
+ */
+function readBody(req: IncomingMessage, limit: number, kind: 'json' | 'raw'): Promise<unknown> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.reject(payloadTooLarge(limit, declared));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('error', () => undefined); // a reset mid-body: 'close' below says it
+    req.once('close', () => {
+      if (!req.complete) reject(cancelled('client_gone', 'http: client disconnected'));
+    });
+    req.once('end', () => {
+      const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      if (kind === 'raw') return resolve(buf);
+      const text = buf.toString('utf8');
+      if (text.length === 0) return resolve({});
+      try {
+        resolve(JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text));
+      } catch (err) {
+        reject(malformedJson((err as Error).message));
+      }
+    });
+  });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -144,16 +200,22 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return (Array.isArray(v) ? v.join(', ') : v) || undefined;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, head: boolean): void {
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body), head);
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Writes a node route's answer as express's `res.json`, `res.send` and `res.end` do. */
+function answer(res: ServerResponse, a: NodeAnswer, head: boolean): void {
+  if ('json' in a) send(res, a.status, JSON_TYPE, JSON.stringify(a.json), head);
+  else if ('raw' in a) send(res, a.status, 'application/octet-stream', a.raw, head);
+  else {
+    res.statusCode = a.status;
+    res.end();
+  }
 }
 
 /** Writes the answer as express's `res.send` does: status, type, length, and no body for HEAD. */
-function send(res: ServerResponse, status: number, type: string | undefined, body: string, head: boolean): void {
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, head: boolean): void {
   res.statusCode = status;
-  if (type !== undefined) {
-    res.setHeader('Content-Type', type);
-    res.setHeader('Content-Length', Buffer.byteLength(body));
-  }
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.length);
   res.end(head ? undefined : body);
 }

@@ -23,26 +23,47 @@ export function scopeOf(res: Response): Scope {
   return res.locals.scope as Scope;
 }
 
-function one(req: Request, name: string): string | undefined {
-  const v = req.query[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw invalidArgument(name, 'must be given once');
-  return v;
+/**
+ * A query parameter given at most once, from a parsed query string (`node:querystring`'s shape,
+ * express's "simple" parser): both HTTP paths read parameters through it. @throws INVALID_ARGUMENT when repeated
+ */
+export type Query = (name: string) => string | undefined;
+
+/** The `Query` of a parsed query-string object. */
+export function queryOf(parsed: Record<string, unknown>): Query {
+  return (name) => {
+    const v = parsed[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw invalidArgument(name, 'must be given once');
+    return v;
+  };
 }
 
-export function boolParam(req: Request, name: string): boolean | undefined {
-  const v = one(req, name);
+/** `true`/`1`/empty or `false`/`0`. @throws INVALID_ARGUMENT */
+export function boolValue(name: string, v: string | undefined): boolean | undefined {
   if (v === undefined) return undefined;
   if (v === 'true' || v === '1' || v === '') return true;
   if (v === 'false' || v === '0') return false;
   throw invalidArgument(name, 'must be true or false');
 }
 
-export function intParam(req: Request, name: string): number | undefined {
-  const v = one(req, name);
+/** A decimal integer. @throws INVALID_ARGUMENT */
+export function intValue(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^-?\d{1,16}$/.test(v)) throw invalidArgument(name, 'must be an integer');
   return Number(v);
+}
+
+function one(req: Request, name: string): string | undefined {
+  return queryOf(req.query as Record<string, unknown>)(name);
+}
+
+export function boolParam(req: Request, name: string): boolean | undefined {
+  return boolValue(name, one(req, name));
+}
+
+export function intParam(req: Request, name: string): number | undefined {
+  return intValue(name, one(req, name));
 }
 
 export function stringParam(req: Request, name: string): string | undefined {
@@ -79,7 +100,11 @@ export function statHeaders(stat: Stat): Record<string, string> {
 
 /** The JSON object body, or an empty object when the body is absent. */
 export function jsonBody(req: Request): Record<string, unknown> {
-  const b: unknown = req.body;
+  return jsonObject(req.body);
+}
+
+/** A parsed body as a JSON object; an absent or empty body is an empty object. @throws INVALID_ARGUMENT */
+export function jsonObject(b: unknown): Record<string, unknown> {
   if (b === undefined || (Buffer.isBuffer(b) && b.length === 0)) return {};
   if (typeof b !== 'object' || Array.isArray(b) || Buffer.isBuffer(b)) throw invalidArgument('body', 'must be a JSON object');
   return b as Record<string, unknown>;

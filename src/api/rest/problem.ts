@@ -1,4 +1,5 @@
 /** RFC 9457 problem+json answers for every error (bodies from `problemOf` in ../json.ts). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import { ZkgateError, type Logger } from '../../core/index.js';
 import { mapError } from '../error-table.js';
@@ -22,16 +23,10 @@ interface HttpError {
 
 /** Maps body-parser failures (malformed JSON, oversize body) to stable codes. */
 function fromHttpError(err: HttpError & Error): ZkgateError | null {
-  if (err.type === 'entity.parse.failed') return new ZkgateError('INVALID_ARGUMENT', `malformed JSON body: ${err.message}`, { field: 'body' });
+  if (err.type === 'entity.parse.failed') return malformedJson(err.message);
   if (err.type === 'entity.too.large') {
     // body-parser's error carries the limit it enforced (limits.maxBodyBytes) and the declared length.
-    const max = typeof err.limit === 'number' ? err.limit : undefined;
-    const size = typeof err.length === 'number' ? err.length : undefined;
-    return new ZkgateError('PAYLOAD_TOO_LARGE', `request body is ${size ?? 'more than'} bytes; the limit (limits.maxBodyBytes) is ${max ?? 'lower'}`, {
-      limit: 'maxBodyBytes',
-      ...(max !== undefined ? { max } : {}),
-      ...(size !== undefined ? { size } : {}),
-    });
+    return payloadTooLarge(typeof err.limit === 'number' ? err.limit : undefined, typeof err.length === 'number' ? err.length : undefined);
   }
   if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
     return new ZkgateError('INVALID_ARGUMENT', err.message, { field: 'body' });
@@ -39,31 +34,57 @@ function fromHttpError(err: HttpError & Error): ZkgateError | null {
   return null;
 }
 
+/** A body that is not JSON (`message`: the parser's). */
+export function malformedJson(message: string): ZkgateError {
+  return new ZkgateError('INVALID_ARGUMENT', `malformed JSON body: ${message}`, { field: 'body' });
+}
+
+/** A body over `limits.maxBodyBytes` (`max`), `size` bytes when declared. */
+export function payloadTooLarge(max: number | undefined, size: number | undefined): ZkgateError {
+  return new ZkgateError('PAYLOAD_TOO_LARGE', `request body is ${size ?? 'more than'} bytes; the limit (limits.maxBodyBytes) is ${max ?? 'lower'}`, {
+    limit: 'maxBodyBytes',
+    ...(max !== undefined ? { max } : {}),
+    ...(size !== undefined ? { size } : {}),
+  });
+}
+
+/**
+ * Counts and logs an error answer, as both HTTP paths do (express's error middleware and the
+ * fast path); returns its code for the access line.
+ */
+export function noteError(logger: Logger, err: unknown, reqId: string | undefined, method: string | undefined, url: string | undefined): string {
+  const { error } = mapError(err);
+  countError(error, 'rest');
+  // Only the unexpected gets a stack at error level; every mapped outcome (4xx, 503
+  // LEASE_UNCERTAIN, a client that went away mid-wait) is the access line's `code` plus this.
+  if (error.code === 'INTERNAL') logger.error({ err, reqId, method, url }, 'request failed');
+  else logger.debug({ reqId, code: error.code, detail: error.message }, 'request answered with an error');
+  return error.code;
+}
+
+/**
+ * Answered before the body was read (401 before parsing, 413): do not leave the rest of the
+ * body in a kept-alive connection; discard it and close once the answer is sent. A request
+ * without a body keeps its connection (whether its parser has finished yet is only timing).
+ */
+export function discardUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  const length = req.headers['content-length'];
+  const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+  if (!hasBody || req.complete) return;
+  res.setHeader('Connection', 'close');
+  req.resume();
+}
+
 /** The single error middleware: everything thrown in a route ends here. */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const mapped = err instanceof Error ? (fromHttpError(err as HttpError & Error) ?? err) : err;
-    const { error } = mapError(mapped);
-    countError(error, 'rest');
-    res.locals.errorCode = error.code;
-    const reqId = res.locals.requestId as string | undefined;
-    // Only the unexpected gets a stack at error level; every mapped outcome (4xx, 503
-    // LEASE_UNCERTAIN, a client that went away mid-wait) is the access line's `code` plus this.
-    if (error.code === 'INTERNAL') {
-      logger.error({ err: mapped, reqId, method: req.method, url: req.originalUrl }, 'request failed');
-    } else {
-      logger.debug({ reqId, code: error.code, detail: error.message }, 'request answered with an error');
-    }
+    res.locals.errorCode = noteError(logger, mapped, res.locals.requestId as string | undefined, req.method, req.originalUrl);
     if (res.headersSent) {
       res.end();
       return;
     }
-    if (!req.complete) {
-      // Answered before the body was read (401 before parsing, 413): do not leave the rest of
-      // the body in a kept-alive connection; discard it and close once the answer is sent.
-      res.set('Connection', 'close');
-      req.resume();
-    }
+    discardUnreadBody(req, res);
     sendProblem(res, mapped);
   };
 }

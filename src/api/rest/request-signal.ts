@@ -2,6 +2,7 @@
  * Ties core waits to the HTTP exchange: a client that goes away aborts what it was waiting for,
  * and so does the end of a graceful shutdown's drain time (the wait is then answered 503).
  */
+import type { ServerResponse } from 'node:http';
 import type { RequestHandler, Response } from 'express';
 import { ZkgateError, cancelled, type Gateway } from '../../core/index.js';
 
@@ -30,10 +31,14 @@ export function refuseWhileShuttingDown(gw: Gateway): RequestHandler {
  * event fires once its body is read, so the response's is the one to use.)
  */
 export function clientGone(res: Response): AbortSignal {
+  return exchangeSignal(res, res.locals.drainSignal as AbortSignal | undefined);
+}
+
+/** `clientGone` for any `node:http` response (the fast path's), with the gateway's drain signal. */
+export function exchangeSignal(res: ServerResponse, drain: AbortSignal | undefined): AbortSignal {
   const ac = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) ac.abort(cancelled('client_gone', 'http: client disconnected'));
   });
-  const drain = res.locals.drainSignal as AbortSignal | undefined;
   return drain ? AbortSignal.any([ac.signal, drain]) : ac.signal;
 }

@@ -3,13 +3,13 @@
  * long-poll (`?wait=&index=`) of GET /v1/nodes/{path} and /v1/children/{path}. Both ride on the
  * core watch hub.
  */
+import type { ServerResponse } from 'node:http';
 import type { Request, Response, Router } from 'express';
-import { WATCH_KINDS, ZkgateError, invalidArgument, type Gateway, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
+import { WATCH_KINDS, ZkgateError, invalidArgument, type Gateway, type Scope, type WatchEvent, type WatchKind, type WatchStream } from '../../core/index.js';
 import { parseEncoding, watchEventText } from '../json.js';
-import { intParam, scopeOf, stringParam } from './params.js';
+import { intValue, scopeOf, stringParam, type Query } from './params.js';
 import { pathRouter } from './path-router.js';
 import { problemOf } from '../json.js';
-import { clientGone } from './request-signal.js';
 
 /** `?wait=<ms>&index=<zxid>`; undefined when the request does not long-poll. */
 export interface LongPoll {
@@ -18,9 +18,9 @@ export interface LongPoll {
 }
 
 /** Reads `wait` and `index`. @throws INVALID_ARGUMENT */
-export function longPollParams(req: Request): LongPoll | undefined {
-  const waitMs = intParam(req, 'wait');
-  const index = stringParam(req, 'index');
+export function longPollParams(query: Query): LongPoll | undefined {
+  const waitMs = intValue('wait', query('wait'));
+  const index = query('index');
   if (index !== undefined && !/^\d{1,20}$/.test(index)) throw invalidArgument('index', 'must be a zxid (decimal digits) from X-Zkgate-Index');
   if (waitMs === undefined) return undefined;
   if (waitMs < 0) throw invalidArgument('wait', 'must be a number of ms, 0 or more');
@@ -31,10 +31,10 @@ export function longPollParams(req: Request): LongPoll | undefined {
  * Blocks as the long-poll asks and sets `X-Zkgate-Index` (and `X-Zkgate-Unchanged: true` when
  * the wait ended without a change). Resolves with the node's state. @throws NO_NODE when it does not exist
  */
-export async function pollState(res: Response, path: string, kind: 'data' | 'children', poll: LongPoll): Promise<WatchEvent> {
-  const r = await scopeOf(res).nodes.blockingRead(path, kind, { ...poll, signal: clientGone(res) });
-  res.set('X-Zkgate-Index', r.state.zxid);
-  if (r.unchanged) res.set('X-Zkgate-Unchanged', 'true');
+export async function pollState(scope: Scope, res: ServerResponse, signal: AbortSignal, path: string, kind: 'data' | 'children', poll: LongPoll): Promise<WatchEvent> {
+  const r = await scope.nodes.blockingRead(path, kind, { ...poll, signal });
+  res.setHeader('X-Zkgate-Index', r.state.zxid);
+  if (r.unchanged) res.setHeader('X-Zkgate-Unchanged', 'true');
   if (!r.state.stat) throw new ZkgateError('NO_NODE', `${path}: node does not exist`, { path });
   return r.state;
 }
