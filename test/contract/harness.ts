@@ -8,6 +8,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { startZkServer, type ZkServerOptions, type ZkStandalone } from '../support/zk-server.js';
+import { untilReady } from '../support/test-gateway.js';
 import { CallError, TRANSPORTS, makeClient, quotaUsed, type ContractClient, type Transport } from './clients.js';
 
 export const KEYS = {
@@ -67,6 +68,7 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
       ...opts.config,
     });
     env.gw = await startGateway(config, silentLogger);
+    await untilReady(env.gw);
   });
   after(async () => {
     for (const c of open) c.close();

@@ -21,6 +21,7 @@ import { ERROR_CODES, silentLogger } from '../../src/core/index.js';
 import { projectFile } from '../../src/project-files.js';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { ContractError, checkResponse, contract, restClient, type RestClient, type RestResponse } from '../support/openapi.js';
+import { untilReady } from '../support/test-gateway.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and helpers
@@ -99,6 +100,7 @@ before(async () => {
     validateConfig({ zookeeper: { connect: zk.connectString }, http: { port: 0 }, log: { level: 'silent' }, limits: LIMITS }),
     silentLogger,
   );
+  await untilReady(gw);
   api = restClient(`http://127.0.0.1:${gw.httpPort}`, { coverage });
 });
 

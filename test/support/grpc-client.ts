@@ -9,6 +9,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { startZkServer, type ZkStandalone } from './zk-server.js';
+import { untilReady } from './test-gateway.js';
 
 export type ServiceName = 'Znodes' | 'Leases' | 'Locks' | 'Elections' | 'Watch' | 'Queues' | 'Semaphores' | 'Jobs' | 'Registry' | 'ReadWriteLocks' | 'Barriers';
 
@@ -100,6 +101,7 @@ export async function startGrpcFixture(config: Record<string, unknown> = {}): Pr
     validateConfig({ zookeeper: { connect: zk.connectString }, http: { port: 0 }, log: { level: 'silent' }, ...config }),
     silentLogger,
   );
+  await untilReady(gw);
   const client = grpcClient(gw.grpcPort);
   return {
     zk,

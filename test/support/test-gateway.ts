@@ -31,6 +31,15 @@ export async function startTestGateway(connect: string, overrides: Record<string
   return { running, base, rest: restClient(base), close: () => running.close() };
 }
 
+/**
+ * Waits until the gateway's tenant sessions are connected: a loaded machine can take seconds to
+ * connect a fresh session, and tests start once it is up rather than each racing it (a first call
+ * would answer 503 "session connecting").
+ */
+export async function untilReady(gw: RunningGateway): Promise<void> {
+  await eventually(() => gw.gateway.health().ready, 20_000, 'the gateway ready');
+}
+
 /** Polls `check` every 50 ms until it returns a truthy value; rejects after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -62,6 +71,7 @@ export function zkAndGateway(overrides: Record<string, unknown> = {}): { zk: ZkS
   before(async () => {
     env.zk = await startZkServer();
     env.g = await startTestGateway(env.zk.connectString, overrides);
+    await untilReady(env.g.running);
   });
   after(async () => {
     await env.g?.close();
