@@ -25,6 +25,8 @@ export interface RunningGateway {
   readonly httpPort: number;
   /** The bound gRPC port. */
   readonly grpcPort: number;
+  /** Whether the gRPC fast path answers the hot reads (config grpc.fastPath, and grpc-js as expected). */
+  readonly grpcFastPath: boolean;
   readonly connectString: string;
   readonly embedded: EmbeddedZooKeeper | null;
   /**
@@ -217,5 +219,5 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       await grpcDone;
       await close();
     })());
-  return { gateway, httpPort, grpcPort: grpc.port, connectString: connect, embedded, connections, close, shutdown };
+  return { gateway, httpPort, grpcPort: grpc.port, grpcFastPath: grpc.fastPath, connectString: connect, embedded, connections, close, shutdown };
 }

@@ -167,6 +167,8 @@ const grpcSchema = z
     maxMessageBytes: z.number().int().min(1024).max(64 * 1_048_576).default(4 * 1_048_576),
     /** Concurrent calls (HTTP/2 streams) a client connection may have open. */
     maxConcurrentStreams: z.number().int().min(1).max(100_000).default(1000),
+    /** Answer the hot reads (Znodes Get/Exists/Children) without grpc-js' per-call machinery (src/api/grpc/fast-path.ts); off only to compare. */
+    fastPath: z.boolean().default(true),
     ...connectionLimits,
     /** The TLS handshake, and then the HTTP/2 connection preface, must each be done within this, ms; else the connection is closed. */
     handshakeTimeoutMs: z.number().int().min(500).max(600_000).default(10_000),

@@ -24,13 +24,38 @@ export function rememberCaller(md: Metadata, principal: Principal): void {
 
 const STATUS_NAMES = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k])) as Record<number, string>;
 
-/** The interceptor; health checks and reflection are logged at debug so that probes do not drown calls. */
+/** What one call's access line says (grpc-js' calls and the fast path's alike). */
+export interface CallLine {
+  readonly reqId: string;
+  /** `/package.Service/Method`. */
+  readonly method: string;
+  readonly code: number;
+  /** `performance.now()` when the call started. */
+  readonly started: number;
+  readonly principal: Principal | undefined;
+  /** The zkgate error code of a failed call. */
+  readonly errorCode: unknown;
+}
+
+/** Writes a call's access line; health checks and reflection at debug so that probes do not drown calls. */
+export function logCall(logger: Logger, c: CallLine): void {
+  const line = {
+    reqId: c.reqId,
+    method: c.method,
+    status: STATUS_NAMES[c.code] ?? String(c.code),
+    durationMs: msSince(c.started),
+    ...callerFields(c.principal),
+    ...(typeof c.errorCode === 'string' ? { code: c.errorCode } : {}),
+  };
+  logger[c.method.startsWith('/grpc.') ? 'debug' : 'info'](line, 'grpc call');
+}
+
+/** The interceptor. */
 export function accessLogInterceptor(logger: Logger): ServerInterceptor {
   return (method, call) => {
     const started = performance.now();
-    let reqId: string = randomUUID();
+    let reqId: string | undefined;
     let md: Metadata | undefined;
-    const quiet = method.path.startsWith('/grpc.');
     return new ServerInterceptingCall(
       call,
       new ResponderBuilder()
@@ -46,23 +71,13 @@ export function accessLogInterceptor(logger: Logger): ServerInterceptor {
           ),
         )
         .withSendMetadata((metadata, next) => {
-          metadata.set(REQUEST_ID_METADATA, reqId);
+          metadata.set(REQUEST_ID_METADATA, (reqId ??= randomUUID()));
           next(metadata);
         })
         .withSendStatus((st, next) => {
           const trailers = st.metadata ?? new Metadata();
-          trailers.set(REQUEST_ID_METADATA, reqId);
-          const code = trailers.get(ERROR_CODE_METADATA)[0];
-          const principal = md && callers.get(md);
-          const line = {
-            reqId,
-            method: method.path,
-            status: STATUS_NAMES[st.code] ?? String(st.code),
-            durationMs: msSince(started),
-            ...callerFields(principal),
-            ...(typeof code === 'string' ? { code } : {}),
-          };
-          logger[quiet ? 'debug' : 'info'](line, 'grpc call');
+          trailers.set(REQUEST_ID_METADATA, (reqId ??= randomUUID()));
+          logCall(logger, { reqId, method: method.path, code: st.code, started, principal: md && callers.get(md), errorCode: trailers.get(ERROR_CODE_METADATA)[0] });
           next({ ...st, metadata: trailers });
         })
         .build(),

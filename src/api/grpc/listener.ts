@@ -4,13 +4,16 @@
  * then again to send the HTTP/2 connection preface (the magic and its SETTINGS frame), and only
  * then hands it to grpc-js through a connection injector. grpc-js on its own listener would
  * accept any number of connections and keep those that never finish the preface for good.
+ * Streams of the fast path's methods (fast-path.ts) are taken before grpc-js' stream handler.
  */
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { ServerCredentials } from '@grpc/grpc-js';
+import type { Http2Server, ServerHttp2Stream } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { closeAtOnce, ConnectionGuard, destroyAfterEnd, guardConnections, type ConnectionLimits } from '../listener-guard.js';
 import { countListenerTimeout } from '../metrics.js';
+import type { FastStreams } from './fast-path.js';
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4), followed by a SETTINGS frame. */
 const MAGIC = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -22,6 +25,8 @@ const MAX_INITIAL_FRAME = 16_384;
 export interface GrpcListener {
   readonly port: number;
   readonly guard: ConnectionGuard;
+  /** Whether the fast path takes its streams (false when none was given or grpc-js' internals moved). */
+  readonly fastPath: boolean;
   /** Stops accepting and drops connections still in their handshake or preface; idempotent. */
   close(): void;
   /** Destroys every connection still open, HTTP/2 sessions included (after grpc-js' shutdown). */
@@ -47,10 +52,39 @@ export interface GrpcListenerOptions extends GrpcListenerConfig {
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | null;
 }
 
+/** What the fast path needs of grpc-js beyond its public API (present in 1.10–1.14). */
+interface GrpcJsInternals {
+  readonly http2Servers?: Map<Http2Server, unknown>;
+  onStreamOpened?(stream: ServerHttp2Stream): void;
+}
+
+/**
+ * Puts `fast` in front of grpc-js' stream handler on the HTTP/2 server behind `inject` (the one
+ * the injector created): grpc-js gets every stream the fast path declines. Returns false, and
+ * leaves grpc-js alone, when its internals are not where they were.
+ */
+function takeFastStreams(server: GrpcServer, created: Http2Server | undefined, fast: FastStreams): boolean {
+  const internals = server as unknown as GrpcJsInternals;
+  if (!created || typeof internals.onStreamOpened !== 'function') return false;
+  const grpcJs = created.listeners('stream') as ((...args: unknown[]) => void)[];
+  if (grpcJs.length === 0) return false;
+  created.removeAllListeners('stream');
+  created.on('stream', (stream: ServerHttp2Stream, headers, ...rest: unknown[]) => {
+    // grpc-js counts open streams per session for its idle timeout (grpc.max_connection_idle_ms).
+    if (fast(stream, headers, () => internals.onStreamOpened?.call(server, stream))) return;
+    for (const listener of grpcJs) listener.call(created, stream, headers, ...rest);
+  });
+  return true;
+}
+
 /** Binds the listener and resolves with its port once it accepts. */
-export async function listenGrpc(server: GrpcServer, opts: GrpcListenerOptions): Promise<GrpcListener> {
+export async function listenGrpc(server: GrpcServer, opts: GrpcListenerOptions, fast?: FastStreams): Promise<GrpcListener> {
   // TLS is terminated here, so grpc-js sees the decrypted stream (a TLSSocket all the same).
+  const servers = (server as unknown as GrpcJsInternals).http2Servers;
+  const before = new Set(servers?.keys());
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const created = [...(servers?.keys() ?? [])].find((s) => !before.has(s));
+  const fastPath = fast !== undefined && takeFastStreams(server, created, fast);
   const pending = new Set<Socket>();
   const front: NetServer = opts.tls
     ? createTlsServer({ cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ['h2'], handshakeTimeout: opts.handshakeTimeoutMs })
@@ -74,6 +108,9 @@ export async function listenGrpc(server: GrpcServer, opts: GrpcListenerOptions):
   } else {
     front.on('connection', accepted);
   }
+  // Small HTTP/2 frames (a unary answer, a WINDOW_UPDATE, a PING ack) must not wait for an ACK
+  // (Nagle): set on the TCP socket from the start, the TLS handshake and the preface included.
+  front.on('connection', (socket: Socket) => socket.setNoDelay(true));
   const guard = new ConnectionGuard('grpc', opts);
   guardConnections(front, guard, closeAtOnce);
   const port = await new Promise<number>((resolve, reject) => {
@@ -87,6 +124,7 @@ export async function listenGrpc(server: GrpcServer, opts: GrpcListenerOptions):
   return {
     port,
     guard,
+    fastPath,
     close() {
       if (closed) return;
       closed = true;

@@ -1,6 +1,6 @@
 /** gRPC `zkgate.v1.Znodes`: each RPC parses its request, makes one NodeService call, maps the result. */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { CREATE_MODES, type CreateMode, type Gateway, type Stat } from '../../core/index.js';
+import { CREATE_MODES, type CreateMode, type Gateway, type Scope, type Stat } from '../../core/index.js';
 import { aclFromJson, aclToJson, type AclJson } from '../json.js';
 import { scopeOf, unaryWith, type CallLike } from './call-context.js';
 import { fromEnum, optionalString, unwrap, type Wrapped } from './proto-values.js';
@@ -38,21 +38,31 @@ interface SetAclRequest extends PathRequest {
   version: Wrapped<number>;
 }
 
+/**
+ * The hot reads, as bodies of the caller's scope and the decoded request: grpc-js' handlers below
+ * and the fast path (fast-path.ts) run the same ones. None needs the call (no wait, no deadline).
+ */
+export const ZNODES_FAST = {
+  Get: (scope: Scope, req: PathRequest & { sync?: boolean }) => scope.nodes.get(req.path, { sync: req.sync }),
+  Exists: async (scope: Scope, req: PathRequest) => {
+    const stat: Stat | null = await scope.nodes.exists(req.path);
+    return { exists: stat !== null, stat };
+  },
+  Children: async (scope: Scope, req: ChildrenRequest) => {
+    // proto3 cannot tell 0 or "" from absent: limit 0 is the maximum, an empty cursor the first page.
+    const listing = await scope.nodes.children(req.path, { withStats: req.withStats, limit: req.limit || undefined, cursor: optionalString(req.cursor) });
+    return { ...listing, nextCursor: listing.nextCursor ?? '' };
+  },
+} as const;
+
 /** The Znodes service implementation over `gw`. */
 export function znodesService(gw: Gateway): UntypedServiceImplementation {
   const unary = unaryWith(gw.logger);
   const nodes = (call: CallLike) => scopeOf(gw, call).nodes;
   return {
-    Get: unary(async (req: PathRequest & { sync?: boolean }, call) => nodes(call).get(req.path, { sync: req.sync })),
-    Exists: unary(async (req: PathRequest, call) => {
-      const stat: Stat | null = await nodes(call).exists(req.path);
-      return { exists: stat !== null, stat };
-    }),
-    Children: unary(async (req: ChildrenRequest, call) => {
-      // proto3 cannot tell 0 or "" from absent: limit 0 is the maximum, an empty cursor the first page.
-      const listing = await nodes(call).children(req.path, { withStats: req.withStats, limit: req.limit || undefined, cursor: optionalString(req.cursor) });
-      return { ...listing, nextCursor: listing.nextCursor ?? '' };
-    }),
+    Get: unary(async (req: PathRequest & { sync?: boolean }, call) => ZNODES_FAST.Get(scopeOf(gw, call), req)),
+    Exists: unary(async (req: PathRequest, call) => ZNODES_FAST.Exists(scopeOf(gw, call), req)),
+    Children: unary(async (req: ChildrenRequest, call) => ZNODES_FAST.Children(scopeOf(gw, call), req)),
     Tree: unary(async (req: TreeRequest, call) => nodes(call).tree(req.path, { limit: req.limit || undefined, depth: unwrap(req.depth), withStats: req.withStats })),
     Create: unary(async (req: CreateRequest, call) => {
       const mode = fromEnum<CreateMode>(req.mode, 'CREATE_MODE', CREATE_MODES, 'mode');

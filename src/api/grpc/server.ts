@@ -2,7 +2,7 @@
  * The gRPC transport: loads the contract from proto/ with proto-loader, registers one adapter
  * per service plus grpc.health.v1 and server reflection, and binds the configured port.
  */
-import { Server, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { createRequire } from 'node:module';
@@ -13,7 +13,7 @@ import { electionsService } from './elections.js';
 import { gatewayHealth } from './health.js';
 import { leasesService } from './leases.js';
 import { locksService } from './locks.js';
-import { znodesService } from './nodes.js';
+import { ZNODES_FAST, znodesService } from './nodes.js';
 import { semaphoresService } from './semaphores.js';
 import { rwLocksService } from './rw-locks.js';
 import { watchService } from './watch.js';
@@ -23,6 +23,7 @@ import { barriersService } from './barriers.js';
 import { lenientDecoding } from './malformed.js';
 import { accessLogInterceptor } from './access-log.js';
 import { listenGrpc, type GrpcListenerOptions } from './listener.js';
+import { grpcFastPath, type FastMethod } from './fast-path.js';
 import type { ConnectionGuard } from '../listener-guard.js';
 import { jobsService } from './jobs.js';
 
@@ -58,13 +59,18 @@ const SERVICES: Record<string, (gw: Gateway) => UntypedServiceImplementation> = 
 };
 
 /** The `grpc` config plus the listen address and the TLS files' contents (absent = plaintext). */
-export type GrpcOptions = GrpcListenerOptions;
+export interface GrpcOptions extends GrpcListenerOptions {
+  /** Answer the hot reads without grpc-js' per-call machinery (fast-path.ts); off only to compare. */
+  readonly fastPath: boolean;
+}
 
 export interface RunningGrpc {
   /** The bound port. */
   readonly port: number;
   /** The listener's connection count and bounds. */
   readonly guard: ConnectionGuard;
+  /** Whether the fast path answers the hot reads. */
+  readonly fastPath: boolean;
   /** Stops accepting calls, waits up to `graceMs` (default 2 s) for running ones, then cancels the rest; idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -81,17 +87,27 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
     ...(opts.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': opts.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': opts.maxConnectionAgeGraceMs } : {}),
     'grpc.keepalive_time_ms': opts.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs,
+    // Nothing serves channelz; grpc-js would track every call and message for it.
+    'grpc.enable_channelz': 0,
     interceptors: [accessLogInterceptor(gw.logger)],
   });
+  const fast = new Map<string, FastMethod>();
   for (const [name, implement] of Object.entries(SERVICES)) {
-    server.addService(lenientDecoding((v1[name] as ServiceClientConstructor).service), implement(gw));
+    const service = lenientDecoding((v1[name] as ServiceClientConstructor).service);
+    server.addService(service, implement(gw));
+    if (name === 'Znodes') {
+      for (const [method, body] of Object.entries(ZNODES_FAST)) {
+        const def = service[method] as ServiceDefinition[string];
+        fast.set(def.path, { requestDeserialize: def.requestDeserialize, responseSerialize: def.responseSerialize, body });
+      }
+    }
   }
   const { health, stop } = gatewayHealth(gw, Object.keys(SERVICES).map((n) => `zkgate.v1.${n}`));
   health.addToServer(server);
   // Reflection describes the contract as written (snake_case fields), not the loader's camelCase view.
   new ReflectionService(loadContract({ ...LOADER_OPTIONS, keepCase: true })).addToServer(server);
 
-  const listener = await listenGrpc(server, opts);
+  const listener = await listenGrpc(server, opts, opts.fastPath ? grpcFastPath(gw, fast, opts.maxMessageBytes) : undefined);
   let closing: Promise<void> | undefined;
   const close = (graceMs = 2000): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
@@ -112,5 +128,5 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
         done();
       });
     }));
-  return { port: listener.port, guard: listener.guard, close };
+  return { port: listener.port, guard: listener.guard, fastPath: listener.fastPath, close };
 }
