@@ -10,6 +10,7 @@ import { restClient, type RestResponse } from '../support/openapi.js';
 import { grpcClient, errorCode, type GrpcTestClient } from '../support/grpc-client.js';
 import { readStream, type StreamReader } from '../support/grpc-streams.js';
 import { WsTestClient, type Json } from '../support/ws-client.js';
+import { ERROR_TABLE } from '../../src/api/error-table.js';
 
 export const TRANSPORTS = ['rest', 'grpc', 'ws'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
@@ -22,6 +23,20 @@ export class CallError extends Error {
     message: string,
   ) {
     super(`${code}: ${message}`);
+  }
+
+  /**
+   * A failure as the transport signalled it: the transport's own status (`http` status, `grpc`
+   * status code, `ws` close code) must be the one src/api/error-table.ts gives the code, so
+   * every code the suite asserts also proves its mapping on that transport (no per-transport
+   * status test needed).
+   */
+  static mapped(kind: 'http' | 'grpc' | 'ws', status: number, code: string, details: Readonly<Record<string, unknown>>, message: string): CallError {
+    const row = (ERROR_TABLE as Readonly<Record<string, { http: number; grpc: number; ws: number }>>)[code];
+    if (row && row[kind] !== status) {
+      throw new Error(`${code} answered with ${kind} status ${status}, but src/api/error-table.ts maps it to ${row[kind]} (${message})`);
+    }
+    return new CallError(code, details, message);
   }
 }
 
@@ -38,6 +53,8 @@ export interface LeaseView {
   readonly ttlMs: number;
   readonly remainingMs: number;
   readonly state: string;
+  /** Why it is in its state (`granted`, `keepalive_missed`, `session_expired`, `node_deleted`…). */
+  readonly reason?: string;
   readonly owned: readonly { path: string; kind: string }[];
 }
 export interface CreateOpts {
@@ -169,7 +186,7 @@ function restContract(ep: Endpoint): ContractClient {
     const q = query && (Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>);
     const res: RestResponse = await rest.json(method, url, body, { headers, query: q });
     const b = (res.body ?? {}) as Obj;
-    if (res.status >= 400) throw new CallError(b.code as string, (b.details ?? {}) as Obj, (b.detail ?? b.title ?? '') as string);
+    if (res.status >= 400) throw CallError.mapped('http', res.status, b.code as string, (b.details ?? {}) as Obj, (b.detail ?? b.title ?? '') as string);
     return b;
   };
   return {
@@ -248,7 +265,7 @@ function restContract(ep: Endpoint): ContractClient {
           const first = index === undefined;
           index = res.headers.get('x-zkgate-index') ?? '0';
           if (res.status === 404) return { type: first ? 'current' : 'deleted' };
-          if (res.status >= 400) throw new CallError(b.code as string, (b.details ?? {}) as Obj, '');
+          if (res.status >= 400) throw CallError.mapped('http', res.status, b.code as string, (b.details ?? {}) as Obj, '');
           return { type: first ? 'current' : 'data_changed', data: b.data as string };
         },
         close: () => ac.abort(),
@@ -263,7 +280,7 @@ function restContract(ep: Endpoint): ContractClient {
       const ac = new AbortController();
       const answer = fetch(`${rest.baseUrl}/v1/nodes${enc(path)}?wait=60000&index=${index}`, { headers, signal: ac.signal }).then(async (res) => {
         const b = (await res.json()) as Obj;
-        throw new CallError((b.code as string) ?? `HTTP_${res.status}`, (b.details ?? {}) as Obj, (b.detail as string) ?? '');
+        throw CallError.mapped('http', res.status, (b.code as string) ?? `HTTP_${res.status}`, (b.details ?? {}) as Obj, (b.detail as string) ?? '');
       });
       // The long-poll answers only when it ends: it is held once the gateway counts it.
       const counted = (async () => {
@@ -301,7 +318,7 @@ async function sse(url: string, headers: Record<string, string>): Promise<WatchV
   const res = await fetch(url, { headers: { ...headers, accept: 'text/event-stream' }, signal: ac.signal });
   if (res.status !== 200) {
     const b = (await res.json()) as Obj;
-    throw new CallError(b.code as string, (b.details ?? {}) as Obj, b.detail as string);
+    throw CallError.mapped('http', res.status, b.code as string, (b.details ?? {}) as Obj, b.detail as string);
   }
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
@@ -362,7 +379,8 @@ function grpcError(err: unknown): CallError {
   const e = err as ServiceError;
   const raw = e.metadata?.get('zkgate-error-details')[0];
   const details = typeof raw === 'string' ? (JSON.parse(raw) as Obj) : {};
-  return new CallError(errorCode(err) ?? `GRPC_${e.code}`, details, e.details ?? e.message);
+  const code = errorCode(err);
+  return code ? CallError.mapped('grpc', e.code, code, details, e.details ?? e.message) : new CallError(`GRPC_${e.code}`, details, e.details ?? e.message);
 }
 
 function grpcContract(ep: Endpoint): ContractClient {
@@ -564,9 +582,9 @@ async function wsContract(ep: Endpoint): Promise<ContractClient> {
     ...(ep.apiKey ? { authorization: `Bearer ${ep.apiKey}` } : {}),
     ...(ep.tenant ? { 'zkgate-tenant': ep.tenant } : {}),
   };
-  const ws = await WsTestClient.open(`ws://127.0.0.1:${ep.httpPort}/v1/ws`, headers).catch((err: Error & { code?: string }) => {
-    // A refused upgrade answers the REST problem; its code is the call's error.
-    throw err.code ? new CallError(err.code, {}, err.message) : err;
+  const ws = await WsTestClient.open(`ws://127.0.0.1:${ep.httpPort}/v1/ws`, headers).catch((err: Error & { code?: string; status?: number }) => {
+    // A refused upgrade answers the REST problem (its HTTP status); its code is the call's error.
+    throw err.code ? CallError.mapped('http', err.status ?? 0, err.code, {}, err.message) : err;
   });
   let seq = 0;
   // A message over wsMaxMessageBytes is cut from its frame header: the socket closes 1009 and the
@@ -600,7 +618,7 @@ async function wsContract(ep: Endpoint): Promise<ContractClient> {
   // A socket the gateway closes with an error's close code ends every subscription with that code.
   const closedWithCode = ws.closed.then(({ code, reason }) => {
     const m = /^([A-Z_]+): /.exec(reason);
-    throw new CallError(m ? (m[1] as string) : `WS_CLOSE_${code}`, { closeCode: code }, reason);
+    throw m ? CallError.mapped('ws', code, m[1] as string, { closeCode: code }, reason) : new CallError(`WS_CLOSE_${code}`, { closeCode: code }, reason);
   });
   closedWithCode.catch(() => undefined);
   return {

@@ -28,6 +28,10 @@ forEachTransport((t) => {
     await rejectsWith(c.keepAlive(lease.id), 'LEASE_REVOKED');
     await rejectsWith(c.create(`${p}-2`, { mode: 'ephemeral', leaseId: lease.id }), 'LEASE_REVOKED');
     await rejectsWith(c.lease('gw-nope.00'), 'LEASE_NOT_FOUND');
+    await rejectsWith(c.keepAlive('gw-nope.00'), 'LEASE_NOT_FOUND');
+    await rejectsWith(c.revoke('gw-nope.00'), 'LEASE_NOT_FOUND');
+    await rejectsWith(c.create(`${p}-ghost`, { mode: 'ephemeral', leaseId: 'gw-nope.00' }), 'LEASE_NOT_FOUND');
+    assert.equal(await c.exists(`${p}-ghost`), null, 'an unknown lease owns nothing new');
     assert.equal((await rejectsWith(c.grant(10), 'INVALID_ARGUMENT')).details.field, 'ttlMs');
   });
 
@@ -54,9 +58,11 @@ forEachTransport((t) => {
     const p = unique(t, 'lock');
     const [l1, l2] = [await c.grant(30_000), await c.grant(30_000)];
     const h1 = await c.acquire(p, l1.id);
+    assert.match(h1.node, new RegExp(`^${p}/_c_[0-9a-f-]{36}-lock-\\d{10}$`), "Curator InterProcessMutex's node name");
     const miss = await rejectsWith(c.acquire(p, l2.id, 0), 'LOCK_NOT_ACQUIRED');
-    assert.equal(miss.details.holder, h1.node);
+    assert.deepEqual([miss.details.holder, miss.details.holderFencingToken], [h1.node, h1.fencingToken]);
     assert.equal((await c.inspect(p)).nodes.length, 1, 'a try-lock miss leaves no node');
+    assert.deepEqual((await c.lease(l2.id)).owned, [], 'and its lease owns nothing');
     assert.deepEqual(await c.release(p, l2.id, h1.node), { released: false, reason: 'not_owned' }, 'another lease cannot release it');
     const waiting = c.acquire(p, l2.id, 20_000);
     await waitFor(async () => (await c.inspect(p)).nodes.length === 2);
@@ -96,17 +102,20 @@ forEachTransport((t) => {
     const c = await client(t);
     const p = unique(t, 'el');
     const [l1, l2] = [await c.grant(30_000), await c.grant(30_000)];
+    assert.equal(await c.leader(p), null, 'no election yet: no leader');
     const lead = await c.campaign(p, l1.id, 'one');
+    assert.match(lead.node, new RegExp(`^${p}/_c_[0-9a-f-]{36}-latch-\\d{10}$`), "Curator LeaderLatch's node name");
     assert.deepEqual(await c.leader(p), { node: lead.node, value: 'one', term: lead.term });
     const lost = await rejectsWith(c.campaign(p, l2.id, 'two', 0), 'NOT_ELECTED');
     assert.equal(lost.details.leader, lead.node);
-    assert.equal((await c.proclaim(p, l1.id, lead.node, 'one-b')).value, 'one-b');
+    assert.deepEqual(await c.proclaim(p, l1.id, lead.node, 'one-b'), { term: lead.term, value: 'one-b' }, 'same leader, same term');
     await rejectsWith(c.proclaim(p, l2.id, lead.node, 'x'), 'NOT_LEADER');
     const next = c.campaign(p, l2.id, 'two', 20_000);
     await waitFor(async () => (await c.elections(p)).queues[0]?.nodes.length === 2);
     const listed = (await c.elections(p)).queues;
     assert.deepEqual(listed.map((q) => [q.path, q.first, q.nodes[0]]), [[p, lead.node, lead.node]]);
     assert.deepEqual(await c.resign(p, l1.id, lead.node), { resigned: true });
+    assert.deepEqual(await c.resign(p, l1.id, lead.node), { resigned: false }, 'idempotent');
     const second = await next;
     assert.ok(BigInt(second.term) > BigInt(lead.term), 'the term rises');
     assert.equal((await c.leader(p))?.value, 'two');

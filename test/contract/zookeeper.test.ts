@@ -32,6 +32,7 @@ forEachTransport((t) => {
     const oldId = old.sessionId;
     await expireSession(env.zk.connectString, oldId, old.sessionPassword);
     await waitFor(async () => (await c.lease(lease.id).catch(() => null))?.state === 'lost', 20_000);
+    assert.equal((await c.lease(lease.id)).reason, 'session_expired');
     await rejectsWith(c.keepAlive(lease.id), 'LEASE_LOST');
     await rejectsWith(c.release(p, lease.id, held.node), 'LEASE_LOST');
     await waitFor(() => tenant().ready && tenant().session.sessionId !== oldId, 20_000);

@@ -24,48 +24,6 @@ describe('elections against a real ZooKeeper', () => {
     (await env.g.rest.json('GET', `/v1/elections${path}`, undefined, { query })).body as State;
   const resign = (path: string, leaseId: string, node: string) => env.g.rest.json('DELETE', `/v1/elections${path}`, undefined, { query: { leaseId, node } });
 
-  test('election › first candidate leads, the next waits and takes over on resign with a higher term', async () => {
-    const path = uniquePath('elect');
-    assert.deepEqual((await leader(path)).leader, null, 'no election yet: no leader');
-    const a = await lease();
-    const won = await campaign(path, { leaseId: a, value: 'host-a' });
-    assert.equal(won.status, 200);
-    const first = won.body as Leadership;
-    assert.match(first.node, new RegExp(`^${path}/_c_[0-9a-f-]{36}-latch-\\d{10}$`));
-    const b = await lease();
-    const lost = await campaign(path, { leaseId: b, value: 'host-b', waitMs: 0 });
-    assert.equal(lost.status, 409);
-    assert.equal((lost.body as Problem).code, 'NOT_ELECTED');
-    assert.equal((lost.body as Problem).details?.leader, first.node);
-    const waiting = campaign(path, { leaseId: b, value: 'host-b', waitMs: 20_000 });
-    await eventually(async () => {
-      const r = await env.g.rest.json('GET', `/v1/children${path}`);
-      return (r.body as { children: unknown[] }).children.length === 2;
-    }, 5000, 'b queued');
-    assert.deepEqual((await leader(path)).leader?.value, 'host-a');
-    const resigned = await resign(path, a, first.node);
-    assert.equal((resigned.body as { resigned: boolean }).resigned, true);
-    assert.equal(((await resign(path, a, first.node)).body as { resigned: boolean; reason: string }).reason, 'not_owned', 'idempotent');
-    const second = (await waiting).body as Leadership;
-    assert.equal(second.value, 'host-b');
-    assert.ok(BigInt(second.term) > BigInt(first.term), 'terms rise');
-    assert.equal((await leader(path)).leader?.node, second.node);
-  });
-
-  test('election › only the leader may proclaim; the value changes for observers', async () => {
-    const path = uniquePath('proclaim');
-    const a = await lease();
-    const won = (await campaign(path, { leaseId: a, value: 'v1' })).body as Leadership;
-    const b = await lease();
-    const notLeader = await env.g.rest.json('PUT', `/v1/elections${path}`, { leaseId: b, node: won.node, value: 'evil' });
-    assert.equal(notLeader.status, 409);
-    assert.equal((notLeader.body as Problem).code, 'NOT_LEADER');
-    const ok = await env.g.rest.json('PUT', `/v1/elections${path}`, { leaseId: a, node: won.node, value: 'v2' });
-    assert.equal(ok.status, 200);
-    assert.equal((ok.body as Leadership).term, won.term, 'same leader, same term');
-    assert.equal((await leader(path)).leader?.value, 'v2');
-  });
-
   test('election › long-poll answers at once when newer, on change (no leader included), else unchanged', async () => {
     const path = uniquePath('poll');
     const a = await lease();

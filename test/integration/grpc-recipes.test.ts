@@ -49,28 +49,6 @@ function startAcquire(req: Msg): { call: ClientUnaryCall; result: Promise<Msg> }
 }
 
 describe('grpc Locks', () => {
-  test('acquire returns the node and a fencing token; a waiter acquires after the holder releases, with a larger token', async () => {
-    const [a, b] = [await grant(), await grant()];
-    const held = await c.unary<{ node: string; fencingToken: string; lockPath: string; leaseState: string; flavour: string }>('Locks', 'Acquire', { path: '/locks/fair', leaseId: a }, { deadlineMs: 5000 });
-    assert.equal(held.lockPath, '/locks/fair');
-    assert.match(held.node, /^\/locks\/fair\/_c_[0-9a-f-]{36}-lock-\d{10}$/);
-    assert.match(held.fencingToken, /^\d+$/);
-    assert.deepEqual([held.leaseState, held.flavour], ['LEASE_STATE_ACTIVE', 'LOCK_FLAVOUR_CURATOR']);
-    const waiting = c.unary<{ node: string; fencingToken: string }>('Locks', 'Acquire', { path: '/locks/fair', leaseId: b }, { deadlineMs: 10_000 });
-    await eventually(async () => (await queueOf('/locks/fair')).queue.length === 2, 'the waiter is queued');
-    const seen = await queueOf('/locks/fair');
-    assert.equal((seen.holder as Msg).node, held.node);
-    assert.equal(Buffer.from((seen.holder as Msg).data as Buffer).toString(), a);
-    const notMine = await c.unary<{ released: boolean; reason: string }>('Locks', 'Release', { path: '/locks/fair', node: held.node, leaseId: b });
-    assert.deepEqual([notMine.released, notMine.reason], [false, 'not_owned']);
-    const released = await c.unary<{ released: boolean; reason: string; leaseState: string }>('Locks', 'Release', { path: '/locks/fair', node: held.node, leaseId: a });
-    assert.deepEqual([released.released, released.reason, released.leaseState], [true, 'deleted', 'LEASE_STATE_ACTIVE']);
-    const next = await waiting;
-    assert.ok(BigInt(next.fencingToken) > BigInt(held.fencingToken));
-    const again = await c.unary<{ released: boolean }>('Locks', 'Release', { path: '/locks/fair', node: held.node, leaseId: a });
-    assert.equal(again.released, false);
-    await c.unary('Locks', 'Release', { path: '/locks/fair', node: next.node, leaseId: b });
-  });
 
   test('the call deadline is the wait: the gateway answers ABORTED LOCK_NOT_ACQUIRED with the holder before it, and no waiter node is left; wait_ms 0 is a try-lock', async () => {
     const [a, b] = [await grant(), await grant()];
@@ -87,16 +65,6 @@ describe('grpc Locks', () => {
     const tried = await failure(c.unary('Locks', 'Acquire', { path: '/locks/dl', leaseId: b, waitMs: { value: 0 } }, { deadlineMs: 5000 }));
     assert.deepEqual([tried.code, errorCode(tried)], [status.ABORTED, 'LOCK_NOT_ACQUIRED']);
     assert.equal((await queueOf('/locks/dl')).queue.length, 1);
-  });
-
-  test('a cancelled acquire is CANCELLED and its waiter node is deleted', async () => {
-    const [a, b] = [await grant(), await grant()];
-    await c.unary('Locks', 'Acquire', { path: '/locks/cancel', leaseId: a }, { deadlineMs: 5000 });
-    const { call, result } = startAcquire({ path: '/locks/cancel', leaseId: b });
-    await eventually(async () => (await queueOf('/locks/cancel')).queue.length === 2, 'the waiter is queued');
-    call.cancel();
-    assert.equal((await failure(result)).code, status.CANCELLED);
-    await eventually(async () => (await queueOf('/locks/cancel')).queue.length === 1, 'the cancelled waiter node is deleted');
   });
 
   test('kazoo flavour names nodes like Kazoo; lease and input errors map to their statuses', async () => {

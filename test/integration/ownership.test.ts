@@ -149,6 +149,40 @@ describe('lease-owned nodes against a real ZooKeeper', () => {
     assert.equal((await leaseInfo(a)).reason, 'node_deleted');
   });
 
+  test('held node › a plain ephemeral deleted and created again by another lease of the tenant: the first lease is told lost, the second keeps the node', async () => {
+    // Every lease of a tenant shares the tenant's session: the new node has the same path and
+    // ephemeralOwner, only its czxid differs. The delete (behind the gateway's back, as an
+    // operator's zkCli would) and the other lease's create go out back to back on the gateway's
+    // session, so the watch's re-read after the deletion already sees the new node.
+    const path = `${uniquePath('replaced')}-eph`;
+    const [a, b] = [await grant(), await grant()];
+    const ws = await WsTestClient.open(`${env.g.base.replace('http', 'ws')}/v1/ws`);
+    try {
+      ws.send({ op: 'lease_attach', leaseId: a });
+      await ws.take((m) => m.type === 'lease');
+      assert.equal((await env.g.rest.json('POST', `/v1/nodes${path}`, { mode: 'ephemeral', leaseId: a, data: 'a' })).status, 201);
+      const before = await raw((c) => c.exists(path));
+      const gw = env.g.running.gateway;
+      const deleted = tenant().client().delete(path);
+      const created = gw.nodes(tenant()).create(path, Buffer.from('b'), { mode: 'ephemeral', leaseId: b });
+      await deleted;
+      assert.equal(await created, path);
+      const lost = await ws.take((m) => m.type === 'lease_state' && m.state === 'lost', 15_000);
+      assert.equal(lost.reason, 'node_deleted');
+      const infoA = await leaseInfo(a);
+      assert.deepEqual([infoA.state, infoA.owned], ['lost', []]);
+      // The loss of a deleted nothing of b's: the node at the path is b's, and b is untouched.
+      const after = await raw((c) => c.get(path));
+      assert.notEqual(after.stat.czxid, before?.czxid);
+      assert.equal(after.data.toString(), 'b');
+      const infoB = await leaseInfo(b);
+      assert.deepEqual([infoB.state, infoB.owned], ['active', [{ path, kind: 'node' }]]);
+      await env.g.rest.json('DELETE', `/v1/leases/${b}`);
+    } finally {
+      ws.ws.close();
+    }
+  });
+
   test('state fan-out › 50 waiters on one tenant add no state listeners and no MaxListenersExceededWarning', async () => {
     const path = uniquePath('fanout');
     const warnings: string[] = [];

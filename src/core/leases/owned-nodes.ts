@@ -11,7 +11,7 @@
  *   "you hold it" afterwards.
  */
 import { randomUUID } from 'node:crypto';
-import { joinPath, type ZkClient } from '../../zk/index.js';
+import { joinPath, type Stat, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, toZkgateError } from '../errors.js';
 import { onState, wake } from '../recipes/wake.js';
 import type { Tenant } from '../tenants/tenant.js';
@@ -61,8 +61,14 @@ export class OwnedNodes {
     const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
     for (;;) {
       let node: string | null;
+      let czxid: Promise<string | undefined> | undefined;
       try {
-        node = await lease.tenant.client().create(path, opts.data, opts.mode);
+        const client = lease.tenant.client();
+        const created = client.create(path, opts.data, opts.mode);
+        // Another lease of the tenant may later reuse a plain node's path (watchOwned): our
+        // node's czxid, read in the same round trip (the session answers in order, after the create).
+        if (opts.mode === 'ephemeral') czxid = client.exists(path).then((s) => s?.czxid, () => undefined);
+        node = await created;
       } catch (err) {
         const e = toZkgateError(err, path);
         if (e.code === 'NO_NODE' && opts.onNoNode) {
@@ -76,23 +82,24 @@ export class OwnedNodes {
           throw err2;
         });
       }
-      if (node) return this.adopt(lease, node, opts.kind);
+      if (node) return this.adopt(lease, node, opts.kind, await czxid);
     }
   }
 
   /**
    * Records that the lease owns `node` as `kind` and watches it (once per node): its deletion
-   * by someone else ends the lease as lost. `onDisown` runs when the node is disowned.
+   * by someone else ends the lease as lost. `onDisown` runs when the node is disowned. `czxid`
+   * identifies the node when known (else the first state read for the watch does).
    */
-  own(lease: Lease, node: string, kind: OwnedKind, onDisown?: () => void): void {
+  own(lease: Lease, node: string, kind: OwnedKind, onDisown?: () => void, czxid?: string): void {
     const watched = lease.owns(node) !== undefined;
     lease.own(node, kind, onDisown);
-    if (!watched) lease.own(node, kind, this.watchOwned(lease, node));
+    if (!watched) lease.own(node, kind, this.watchOwned(lease, node, czxid));
   }
 
   /** Owns a freshly created node; deletes it again if the lease ended meanwhile. */
-  private async adopt(lease: Lease, node: string, kind: OwnedKind): Promise<string> {
-    this.own(lease, node, kind);
+  private async adopt(lease: Lease, node: string, kind: OwnedKind, czxid: string | undefined): Promise<string> {
+    this.own(lease, node, kind, undefined, czxid);
     if (lease.isEnded) {
       await this.leases.deleteOwned(lease, node);
       lease.assertUsable();
@@ -104,19 +111,30 @@ export class OwnedNodes {
    * Follows `node` through the hub. A state that says it is gone (or not ours) is checked with
    * a read first: the hub may hold an older state of the path, and our own deletes disown the
    * node (ending this watch) before ZooKeeper answers them.
+   *
+   * "Ours" is this node, not the path: every lease of a tenant shares the tenant's session, so a
+   * node deleted and created again at the same path by another lease has the same ephemeralOwner.
+   * Its czxid tells them apart: known from the create for a plain node (the hub may still hold
+   * the state of an earlier node at the path), else taken from the first state seen (a
+   * sequential node's protected name is never reused).
    */
-  private watchOwned(lease: Lease, node: string): () => void {
+  private watchOwned(lease: Lease, node: string, known?: string): () => void {
     const session = lease.tenant.session;
-    const suspicious = (ev: WatchEvent): boolean => !ev.stat || ev.stat.ephemeralOwner !== `0x${session.sessionId}`;
+    let czxid = known;
+    const replaced = (stat: Stat): boolean => stat.ephemeralOwner !== `0x${session.sessionId}` || (czxid !== undefined && stat.czxid !== czxid);
+    const suspicious = (ev: WatchEvent): boolean => !ev.stat || replaced(ev.stat);
     let checking = false;
     const check = async (): Promise<void> => {
       if (checking) return;
       checking = true;
       try {
         const stat = await lease.tenant.client().exists(node);
-        const gone = !stat || stat.ephemeralOwner !== `0x${session.sessionId}`;
+        const gone = !stat || replaced(stat);
         // An expired session is the lease manager's to report (session_expired).
         if (gone && lease.owns(node) !== undefined && !lease.isEnded && session.generation === lease.generation) {
+          // Disowned first: ending the lease deletes what it owns, and a node at this path now
+          // is someone else's.
+          lease.disown(node);
           await this.leases.lose(lease, 'node_deleted');
         }
       } catch {
@@ -127,6 +145,7 @@ export class OwnedNodes {
     };
     return this.hub.follow(lease.tenant, 'data', node, {
       deliver: (ev) => {
+        if (czxid === undefined && ev.stat && !replaced(ev.stat)) czxid = ev.stat.czxid;
         if (suspicious(ev)) void check();
       },
       fail: () => undefined, // e.g. NO_AUTH on the node: only the reconnect re-check covers it
