@@ -11,7 +11,9 @@ interface LeaseBody {
 }
 
 describe('leases against a real ZooKeeper', () => {
-  const env = zkAndGateway();
+  // A 10 s session: with the harness's 4 s one, a gateway start of 5-6 s on a loaded machine
+  // let the first session expire right after it connected (503 until the next one).
+  const env = zkAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 10_000 }] });
 
   const grant = async (ttlMs: number): Promise<LeaseBody> => {
     const r = await env.g.rest.json('POST', '/v1/leases', { ttlMs });
