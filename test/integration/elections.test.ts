@@ -16,7 +16,9 @@ interface State {
 }
 
 describe('elections against a real ZooKeeper', () => {
-  const env = zkAndGateway();
+  // A 10 s session: with the harness's 4 s one, a gateway start of 5-6 s on a loaded machine
+  // let the first session expire right after it connected, ending the first test's leadership.
+  const env = zkAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 10_000 }] });
 
   const lease = async (): Promise<string> => ((await env.g.rest.json('POST', '/v1/leases', { ttlMs: 30_000 })).body as { id: string }).id;
   const campaign = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/elections${path}`, body);
