@@ -74,7 +74,7 @@ export function countError(error: ZkgateError, transport: 'rest' | 'grpc' | 'ws'
 
 const watchZk = new Gauge({
   name: 'zkgate_watch_zk_watches',
-  help: 'ZooKeeper watches the gateway holds (all belong to the watch hub: subscriptions, recipes, election observers, idle and let-go ones until they fire), by tenant and kind (data includes existence watches)',
+  help: "ZooKeeper watches the gateway holds (the watch hub's: subscriptions, recipes, election observers, idle and let-go ones until they fire; and queue waiters' one-shot watches on their predecessors), by tenant and kind (data includes existence watches)",
   labelNames: ['tenant', 'kind'] as const,
   registers: [registry],
 });

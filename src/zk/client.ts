@@ -71,6 +71,12 @@ export interface ChildrenResult {
   readonly stat: Stat;
 }
 
+/** A node `createWithStat` made: its path (with the sequence, if any) and its stat. */
+export interface Created {
+  readonly path: string;
+  readonly stat: Stat;
+}
+
 /**
  * One ZooKeeper session's operations. Every method rejects with `ZkError`; a watcher passed in
  * fires at most once (ZooKeeper watches are one-shot) and never after the session expired.
@@ -79,6 +85,11 @@ export interface ZkClient {
   /** Session id as lowercase hex without `0x`, as ZooKeeper's logs show it. */
   readonly sessionId: string;
   create(path: string, data: Buffer, mode: CreateMode, ttlMs?: number): Promise<string>;
+  /**
+   * Like `create` (not for TTL modes), and resolves the new node's stat as of its creation too,
+   * in the same round trip (ZooKeeper's create2).
+   */
+  createWithStat(path: string, data: Buffer, mode: Exclude<CreateMode, 'ttl' | 'ttl_sequential'>): Promise<Created>;
   get(path: string, watcher?: Watcher): Promise<NodeData>;
   /** Resolves null when the node does not exist (the watcher then fires on its creation). */
   exists(path: string, watcher?: Watcher): Promise<Stat | null>;

@@ -2,7 +2,7 @@
  * ZooKeeper access for zkgate: the typed client API, error mapping, path rules and long-lived
  * sessions. Nothing outside this folder imports the `zookeeper` package.
  */
-export type { AclEntry, ChildrenResult, CreateMode, NodeData, Stat, Watcher, WatchEvent, WatchEventType, ZkClient } from './client.js';
+export type { AclEntry, ChildrenResult, CreateMode, Created, NodeData, Stat, Watcher, WatchEvent, WatchEventType, ZkClient } from './client.js';
 export { CREATE_MODES } from './client.js';
 export { ZkError, toZkError, isConnectionError, type ZkErrorCode } from './errors.js';
 export { ancestorsOf, joinPath, nameOf, parentOf, pathProblem, sequenceOf } from './paths.js';

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
-import type { AclEntry, ChildrenResult, CreateMode, NodeData, Stat, Watcher, WatchEventType, ZkClient } from './client.js';
+import type { AclEntry, ChildrenResult, CreateMode, Created, NodeData, Stat, Watcher, WatchEventType, ZkClient } from './client.js';
 import { ZkError, toZkError } from './errors.js';
 import { SERVER_ANSWERS, monotonicMs } from './liveness.js';
 
@@ -39,6 +39,8 @@ interface NativeHandle extends EventEmitter {
   /** Present with the patched binding (patches/README.md): stop for good without closeSession. */
   detach?(): void;
   create(path: string, data: Buffer, flags: number, ttl?: number): Promise<string>;
+  /** Present with the patched binding (patches/README.md): ZooKeeper's create2. */
+  create2?(path: string, data: Buffer, flags: number): Promise<[string, NativeStat]>;
   get(path: string, watch: boolean): Promise<[NativeStat, Buffer | null]>;
   w_get(path: string, cb: NativeWatchCb): Promise<[NativeStat, Buffer | null]>;
   exists(path: string, watch: boolean): Promise<NativeStat>;
@@ -221,6 +223,20 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
 
   create(path: string, data: Buffer, mode: CreateMode, ttlMs?: number): Promise<string> {
     return this.call(path, () => this.handle.create(path, data, FLAGS[mode], ttlMs));
+  }
+
+  async createWithStat(path: string, data: Buffer, mode: Exclude<CreateMode, 'ttl' | 'ttl_sequential'>): Promise<Created> {
+    const handle = this.handle;
+    if (!handle.create2) {
+      // A binding built before the patch had create2 (node_modules older than the patch file):
+      // the same answer in two round trips.
+      const created = await this.create(path, data, mode);
+      const stat = await this.exists(created);
+      if (!stat) throw new ZkError('NO_NODE', -101, `${created}: deleted right after its create`, created);
+      return { path: created, stat };
+    }
+    const [created, stat] = await this.call(path, () => (handle.create2 as NonNullable<NativeHandle['create2']>)(path, data, FLAGS[mode]));
+    return { path: created, stat: toStat(stat) };
   }
 
   async get(path: string, watcher?: Watcher): Promise<NodeData> {

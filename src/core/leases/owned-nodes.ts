@@ -31,6 +31,18 @@ export interface ProtectedCreateOptions {
   readonly signal?: AbortSignal;
   /** Called on NO_NODE (e.g. to create container parents); the create is then tried again. Absent: NO_NODE is thrown. */
   readonly onNoNode?: () => Promise<void>;
+  /**
+   * Called right after each create request is sent, before its answer: a request sent from it
+   * on the same session goes after the create, and ZooKeeper answers a session's requests in
+   * order, so it sees the create's effect — one round trip for both (a lock's listing).
+   */
+  readonly alongside?: (client: ZkClient) => void;
+}
+
+/** A node `OwnedNodes.createWithStat` made; `stat` is null when it was found after a connection loss. */
+export interface OwnedCreated {
+  readonly node: string;
+  readonly stat: Stat | null;
 }
 
 /**
@@ -57,18 +69,23 @@ export class OwnedNodes {
    *   errors; UNAVAILABLE (outcome unknown, any node swept later) at the deadline; the signal's reason
    */
   async create(lease: Lease, path: string, opts: ProtectedCreateOptions): Promise<string> {
+    return (await this.createWithStat(lease, path, opts)).node;
+  }
+
+  /** `create`, also answering the node's stat from the create itself when it has it. */
+  async createWithStat(lease: Lease, path: string, opts: ProtectedCreateOptions): Promise<OwnedCreated> {
     lease.assertUsable();
     const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
     for (;;) {
       let node: string | null;
-      let czxid: Promise<string | undefined> | undefined;
+      // The create's stat (create2) names our node by its czxid: another lease of the tenant may
+      // later reuse a plain node's path (watchOwned).
+      let stat: Stat | null = null;
       try {
         const client = lease.tenant.client();
-        const created = client.create(path, opts.data, opts.mode);
-        // Another lease of the tenant may later reuse a plain node's path (watchOwned): our
-        // node's czxid, read in the same round trip (the session answers in order, after the create).
-        if (opts.mode === 'ephemeral') czxid = client.exists(path).then((s) => s?.czxid, () => undefined);
-        node = await created;
+        const creating = client.createWithStat(path, opts.data, opts.mode);
+        opts.alongside?.(client);
+        ({ path: node, stat } = await creating);
       } catch (err) {
         const e = toZkgateError(err, path);
         if (e.code === 'NO_NODE' && opts.onNoNode) {
@@ -82,7 +99,7 @@ export class OwnedNodes {
           throw err2;
         });
       }
-      if (node) return this.adopt(lease, node, opts.kind, await czxid);
+      if (node) return { node: await this.adopt(lease, node, opts.kind, stat?.czxid), stat };
     }
   }
 

@@ -5,10 +5,14 @@
  * hold; a waiter watches ONLY its predecessor (a get with a watcher, as Curator does, so no
  * exists-watch lingers on a missing node); when the predecessor is already gone, list again.
  * On any failure or give-up our node is deleted (NONODE counts as done), so nothing is left in
- * the queue. Our node is created, found after a connection loss, swept and watched by the
- * ownership module (`OwnedNodes`); the predecessor is watched through the watch hub.
+ * the queue. Our node is created (create2: with its stat), found after a connection loss, swept
+ * and watched by the ownership module (`OwnedNodes`). Fewer round trips than Curator, same
+ * order of events: the first listing goes out right behind the create (one round trip for
+ * both), and the waiter right behind the first in line holds on its predecessor's delete
+ * without listing again. A standard-rule waiter watches its predecessor straight on the
+ * session; a custom rule's watches (read-write locks, semaphores) go through the watch hub.
  */
-import { ancestorsOf, joinPath, nameOf, type Stat, type ZkClient } from '../../zk/index.js';
+import { ancestorsOf, joinPath, nameOf, type ChildrenResult, type Stat, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, toZkgateError } from '../errors.js';
 import type { Lease, OwnedKind } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
@@ -77,6 +81,13 @@ export interface LeaveOutcome {
   readonly reason: 'deleted' | 'pending_reconnect' | 'not_owned';
 }
 
+/** Our node in the queue: its stat from the create (null when found after a loss) and the listing sent with it. */
+interface Contending {
+  readonly node: string;
+  readonly stat: Stat | null;
+  readonly listing: Promise<ChildrenResult> | undefined;
+}
+
 /** Runs the queue algorithm for lease-owned contenders in one tenant. */
 export class SequentialQueue {
   constructor(private readonly owned: OwnedNodes) {}
@@ -105,9 +116,9 @@ export class SequentialQueue {
     try {
       const deadline = Date.now() + opts.waitMs;
       const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
-      const node = await this.createContender(lease, parent, opts, deadline, signal);
+      const { node, stat, listing } = await this.createContender(lease, parent, opts, deadline, signal);
       try {
-        const outcome = await this.waitForTurn(lease, parent, node, opts, deadline, signal);
+        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, signal);
         if (outcome.held) {
           this.owned.own(lease, node, opts.kinds.holding, release);
           kept = true;
@@ -136,30 +147,46 @@ export class SequentialQueue {
     return { left: true, reason: done === 'pending' ? 'pending_reconnect' : 'deleted' };
   }
 
-  /** Creates our ephemeral-sequential node (and container parents, as Curator does). */
-  private createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal): Promise<string> {
-    return this.owned.create(lease, joinPath(parent, opts.flavour.newPrefix()), {
+  /**
+   * Creates our ephemeral-sequential node (and container parents, as Curator does), with the
+   * first listing of the queue sent right behind the create: ZooKeeper answers both in one round
+   * trip, the listing as of after the create (a session's requests are answered in order).
+   */
+  private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal): Promise<Contending> {
+    let listing: Promise<ChildrenResult> | undefined;
+    const created = await this.owned.createWithStat(lease, joinPath(parent, opts.flavour.newPrefix()), {
       data: opts.data,
       mode: 'ephemeral_sequential',
       kind: opts.kinds.waiting,
       deadline,
       signal,
       onNoNode: async () => void (await createContainers(lease.tenant.client(), parent)),
+      alongside: (client) => {
+        listing = client.children(parent);
+        listing.catch(() => undefined); // a failed create's listing fails too; the first pass lists again
+      },
     });
+    return { ...created, listing };
   }
 
   /** The loop: list, order, hold or watch the predecessor, repeat. */
   private async waitForTurn(
     lease: Lease,
     parent: string,
-    node: string,
+    contending: Contending,
     opts: EnqueueOptions,
     deadline: number,
     signal: AbortSignal,
   ): Promise<QueueOutcome> {
+    const { node } = contending;
+    let listing = contending.listing;
+    // The standard rule: the first `maxHolders` hold, each waiter watches the node `maxHolders` ahead.
+    const standard = opts.rule === undefined;
+    const maxHolders = opts.maxHolders ?? 1;
     for (;;) {
       signal.throwIfAborted();
-      const step = await this.step(lease, parent, node, opts.rule ?? firstHolders(opts.maxHolders ?? 1), opts.flavour);
+      const step = await this.step(lease, parent, contending, opts.rule ?? firstHolders(maxHolders), opts.flavour, listing, standard ? maxHolders : undefined);
+      listing = undefined;
       if (step.kind === 'held') return { held: true, node, stat: step.stat };
       if (step.kind === 'wait' && opts.waitMs === 0) return { held: false, reason: 'timeout' };
       if (Date.now() >= deadline) {
@@ -168,22 +195,77 @@ export class SequentialQueue {
         throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable until the deadline`, { path: parent });
       }
       const unfollow: (() => void)[] = [];
+      let predecessorGone = false;
       const arm =
-        step.kind === 'wait'
-          ? (w: () => void): void => {
-              // Wake when the hub sees a watched node change (or cannot follow it): then list again.
-              for (const t of step.watch) {
-                const changed = (ev: WatchEvent): boolean => (t.seen === undefined ? !ev.stat : ev.zxid !== t.seen);
-                unfollow.push(this.owned.hub.follow(lease.tenant, t.kind, t.path, { deliver: (ev) => void (changed(ev) ? w() : undefined), fail: () => w() }));
-              }
-            }
-          : undefined;
+        step.kind !== 'wait'
+          ? undefined
+          : standard
+            ? (w: () => void): void =>
+                this.watchPredecessor(lease, (step.watch[0] as Watched).path, () => {
+                  predecessorGone = true;
+                  w();
+                }, w)
+            : (w: () => void): void => {
+                // Wake when the hub sees a watched node change (or cannot follow it): then list again.
+                for (const t of step.watch) {
+                  const changed = (ev: WatchEvent): boolean => (t.seen === undefined ? !ev.stat : ev.zxid !== t.seen);
+                  unfollow.push(this.owned.hub.follow(lease.tenant, t.kind, t.path, { deliver: (ev) => void (changed(ev) ? w() : undefined), fail: () => w() }));
+                }
+              };
       try {
         await wake({ deadline, signal, states: [lease.tenant, lease], arm });
       } finally {
         for (const off of unfollow) off();
       }
+      if (predecessorGone && step.kind === 'wait' && step.heir) {
+        const stat = this.heldWithoutListing(lease, contending);
+        if (stat) return { held: true, node, stat };
+      }
     }
+  }
+
+  /**
+   * Curator's wait for a standard-rule waiter: a one-shot data watch set by reading the
+   * predecessor, straight on the tenant's session. It fires once (deleted or changed) and is
+   * then gone from ZooKeeper, where the hub would re-read a deleted node and leave an exists
+   * watch on its path for good. `gone` when it is deleted (or already was), `other` otherwise.
+   */
+  private watchPredecessor(lease: Lease, path: string, gone: () => void, other: () => void): void {
+    // Counted in zkgate_watch_zk_watches while ZooKeeper holds it (not after a failed read).
+    const uncount = this.owned.hub.countOneShot(lease.tenant, 'data');
+    try {
+      lease.tenant
+        .client()
+        .get(path, (ev) => {
+          uncount();
+          if (ev.type === 'deleted') gone();
+          else other();
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            uncount();
+            if (toZkgateError(err, path).code === 'NO_NODE') gone();
+            else other();
+          },
+        );
+    } catch {
+      uncount();
+      other(); // no session: the wake on its state change lists again
+    }
+  }
+
+  /**
+   * The heir (the waiter right behind the first in line when it listed) holds once that node is
+   * gone, without listing again: a node created since sorts after ours — the rule every holder
+   * relies on — so none is ahead of us any more. Our own node must still be there: the
+   * ownership watch's state vouches for it (had it been deleted first, that event came before
+   * the predecessor's). Undefined when nothing vouches for it: then list again.
+   */
+  private heldWithoutListing(lease: Lease, { node, stat }: Contending): Stat | undefined {
+    if (lease.state !== 'active' || !stat) return undefined;
+    const mine = this.owned.hub.cached(lease.tenant, node)?.stat;
+    return mine && mine.czxid === stat.czxid && mine.ephemeralOwner === `0x${lease.tenant.session.sessionId}` ? stat : undefined;
   }
 
   /**
@@ -194,30 +276,38 @@ export class SequentialQueue {
   private async step(
     lease: Lease,
     parent: string,
-    node: string,
+    { node, stat: created }: Contending,
     rule: TurnRule,
     flavour: QueueFlavour,
-  ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; watch: readonly Watched[] } | { kind: 'unreachable' | 'uncertain' }> {
+    pipelined: Promise<ChildrenResult> | undefined,
+    heirIndex: number | undefined,
+  ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; watch: readonly Watched[]; heir: boolean } | { kind: 'unreachable' | 'uncertain' }> {
     const lost = (): ZkgateError => new ZkgateError('CONTENDER_LOST', `${node}: our queue node was deleted by someone else`, { node });
     try {
       const client = lease.tenant.client();
-      const listing = await client.children(parent).catch((err: unknown) => {
-        throw toZkgateError(err, parent).code === 'NO_NODE' ? lost() : err;
-      });
+      // The listing sent behind our create counts only if it shows our node: one that does not
+      // (it answered a create attempt that failed) proves nothing, so list again.
+      const early = await pipelined?.catch(() => undefined);
+      const listing =
+        early && early.children.includes(nameOf(node))
+          ? early
+          : await client.children(parent).catch((err: unknown) => {
+              throw toZkgateError(err, parent).code === 'NO_NODE' ? lost() : err;
+            });
       const queue = flavour.order(listing.children);
       const index = queue.indexOf(nameOf(node));
       if (index < 0) throw lost();
       const turn = await rule({ parent, queue, index, pzxid: listing.stat.pzxid });
       if (turn.held) {
         if (lease.state !== 'active') return { kind: 'uncertain' };
-        // Our node's stat (its czxid is the fencing token): the ownership module's watch on it
-        // has read it (before the listing, on the same session) and vouches for it while
-        // pending — the read cache saves a round trip per acquire; else read it.
-        const stat = this.owned.hub.cached(lease.tenant, node)?.stat ?? (await client.exists(node));
+        // Our node's stat (its czxid is the fencing token): the create's answer has it (create2);
+        // after a create found again following a connection loss, the ownership module's watch
+        // on it may have read it already; else read it.
+        const stat = created ?? this.owned.hub.cached(lease.tenant, node)?.stat ?? (await client.exists(node));
         if (!stat) throw lost();
         return { kind: 'held', stat };
       }
-      return { kind: 'wait', watch: turn.watch };
+      return { kind: 'wait', watch: turn.watch, heir: index === heirIndex };
     } catch (err) {
       const e = toZkgateError(err, parent);
       if (e.code === 'UNAVAILABLE') return { kind: 'unreachable' };

@@ -4,7 +4,7 @@
  * call right after the create: between the two the node is open (a window of one round trip,
  * documented in the README). If the second call fails the node is deleted and the create fails.
  */
-import type { AclEntry, ChildrenResult, CreateMode, NodeData, Stat, Watcher, ZkClient } from '../../zk/index.js';
+import type { AclEntry, ChildrenResult, CreateMode, Created, NodeData, Stat, Watcher, ZkClient } from '../../zk/index.js';
 
 export class AclOnCreateClient implements ZkClient {
   constructor(
@@ -18,7 +18,17 @@ export class AclOnCreateClient implements ZkClient {
 
   /** Creates, then sets the ACL; deletes the node again if setting the ACL fails. */
   async create(path: string, data: Buffer, mode: CreateMode, ttlMs?: number): Promise<string> {
-    const created = await this.inner.create(path, data, mode, ttlMs);
+    return this.withAcl(await this.inner.create(path, data, mode, ttlMs));
+  }
+
+  /** As `create`; the stat is the create's (its `aversion` predates the ACL set right after). */
+  async createWithStat(path: string, data: Buffer, mode: Exclude<CreateMode, 'ttl' | 'ttl_sequential'>): Promise<Created> {
+    const created = await this.inner.createWithStat(path, data, mode);
+    await this.withAcl(created.path);
+    return created;
+  }
+
+  private async withAcl(created: string): Promise<string> {
     try {
       await this.inner.setAcl(created, this.acl, -1);
     } catch (err) {

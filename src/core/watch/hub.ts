@@ -94,6 +94,11 @@ export class WatchHub {
     return this.tenants.get(tenant)?.cached(path);
   }
 
+  /** Counts a one-shot ZooKeeper watch set outside the hub until the returned call (`TenantWatches.countOneShot`). */
+  countOneShot(tenant: Tenant, kind: 'data' | 'children'): () => void {
+    return this.of(tenant).countOneShot(kind);
+  }
+
   /** Per-tenant counters for /metrics. */
   stats(): WatchStats[] {
     return [...this.tenants.values()].map((tw) => tw.stats());

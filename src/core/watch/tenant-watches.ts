@@ -34,6 +34,8 @@ export class TenantWatches implements NodeWatchHost {
 
   /** Watches of dropped node watches that ZooKeeper still holds until they fire, by kind. */
   private readonly released = { data: 0, children: 0 };
+  /** How often the session's watches were lost (the counts reset). */
+  private sessionsLost = 0;
 
   constructor(
     readonly tenant: Tenant,
@@ -119,6 +121,21 @@ export class TenantWatches implements NodeWatchHost {
     if (this.released[w.kind] > 0) this.released[w.kind]--;
   }
 
+  /**
+   * Counts a one-shot watch set outside the hub (a queue waiter's on its predecessor) like a
+   * let-go one; the returned call uncounts it once it fired or was never set.
+   */
+  countOneShot(kind: NodeWatchKind): () => void {
+    this.released[kind]++;
+    const session = this.sessionsLost;
+    let done = false;
+    return () => {
+      if (done || session !== this.sessionsLost) return; // counts reset with the session's watches
+      done = true;
+      if (this.released[kind] > 0) this.released[kind]--;
+    };
+  }
+
   private drop(key: string): void {
     this.idle.delete(key);
     const w = this.watches.get(key);
@@ -159,6 +176,7 @@ export class TenantWatches implements NodeWatchHost {
       case 'expired':
         for (const w of this.watches.values()) w.sessionLost();
         this.released.data = this.released.children = 0; // the session's watches are gone
+        this.sessionsLost++;
         return;
       case 'reconnected':
         this.resyncAll(RECONNECTED_NOTE);
@@ -166,6 +184,7 @@ export class TenantWatches implements NodeWatchHost {
       case 'connected':
         for (const w of this.watches.values()) w.sessionLost();
         this.released.data = this.released.children = 0;
+        this.sessionsLost++;
         this.resyncAll(NEW_SESSION_NOTE);
         return;
       default:
