@@ -84,15 +84,47 @@ async function closedLoop(concurrency: number, ms: number, op: (worker: number) 
 
 // ---- reads -------------------------------------------------------------------------------
 
-type ReadTarget = 'direct' | 'rest' | 'grpc';
-const READS: Record<ReadTarget, (path: string) => Promise<unknown>> = {
-  direct: (path) => (zk as RawZk).get(path, false),
-  rest: async (path) => {
-    const r = await http('GET', `/v1/nodes${path}`);
-    if (r.status !== 200) throw new Error(`GET ${path}: ${r.status}`);
-  },
-  grpc: (path) => (grpc as GrpcTestClient).unary('Znodes', 'Get', { path }),
+type ReadTarget = 'direct' | 'rest' | 'grpc' | 'rest-cached';
+const restGet = async (path: string): Promise<void> => {
+  const r = await http('GET', `/v1/nodes${path}`);
+  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status}`);
 };
+/** A 1 KiB node the gateway holds a data watch on (a WebSocket subscriber): its reads come from the read cache. */
+const WATCHED_PATH = '/bench-watched';
+const READS: Record<ReadTarget, () => Promise<unknown>> = {
+  direct: () => (zk as RawZk).get('/bench', false),
+  rest: () => restGet('/bench'),
+  grpc: () => (grpc as GrpcTestClient).unary('Znodes', 'Get', { path: '/bench' }),
+  'rest-cached': () => restGet(WATCHED_PATH),
+};
+
+let watcher: WebSocket | undefined;
+
+/** Subscribes to WATCHED_PATH's data over the gateway's WebSocket and waits until a GET of it says `X-Zkgate-Source: cache`. */
+async function watchForCache(arg: { url: string }): Promise<void> {
+  const ws = await new Promise<WebSocket>((resolve, reject) => {
+    const w = new WebSocket(arg.url, { perMessageDeflate: false });
+    w.once('open', () => resolve(w));
+    w.once('error', reject);
+  });
+  watcher = ws;
+  const first = new Promise<void>((resolve) => ws.on('message', (m: Buffer) => void (m.includes('"type":"event"') && resolve())));
+  ws.send(JSON.stringify({ op: 'subscribe', id: 'w', path: WATCHED_PATH, kind: 'data' }));
+  await first;
+  for (let i = 0; i < 100; i++) {
+    const source = await new Promise<string | undefined>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: httpPort, path: `/v1/nodes${WATCHED_PATH}`, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers['x-zkgate-source'] as string | undefined));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    if (source === 'cache') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`GET ${WATCHED_PATH} is not answered from the read cache while watched`);
+}
 
 // ---- writes ------------------------------------------------------------------------------
 
@@ -272,9 +304,11 @@ serve({
       await c.create('/bench', Buffer.alloc(1024, 'x'), 0).catch(() => undefined);
       await c.create(FAN_PATH, fanData(0), 0).catch(() => undefined);
       await c.create(SET_PATH, SET_DATA, 0).catch(() => undefined);
+      await c.create(WATCHED_PATH, Buffer.alloc(1024, 'x'), 0).catch(() => undefined);
     }
   },
-  reads: (arg: { target: ReadTarget; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, () => READS[arg.target]('/bench')),
+  reads: (arg: { target: ReadTarget; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, READS[arg.target]),
+  watchForCache,
   writes: (arg: { target: 'direct' | 'rest'; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, () => WRITES[arg.target](SET_PATH)),
   fanConnect,
   fanSubscribe,
@@ -283,6 +317,7 @@ serve({
   lockRound,
   close: () => {
     for (const ws of fan?.sockets ?? []) ws.terminate();
+    watcher?.terminate();
     fan?.publisher?.terminate();
     grpc?.close();
     agent?.destroy();

@@ -19,6 +19,7 @@ test('bench --quick prints one table with a figure for every measure', { timeout
     'REST GET throughput ÷ D',
     'REST GET latency ÷ D',
     'REST PUT (set) throughput ÷ D',
+    'REST GET of a watched node (read cache) ÷ D',
     'gRPC Get ÷ REST GET',
     'WebSocket fan-out events/s ÷ W',
     'fan-out latency p99',

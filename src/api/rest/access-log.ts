@@ -70,6 +70,9 @@ export interface Exchange {
 
 /** Logs the access line of an exchange that ended (both HTTP paths: express and the fast path). */
 export function logExchange(logger: Logger, res: ServerResponse, x: Exchange): void {
+  // Quiet routes log at debug, the others at info: below info nothing is logged, and then the
+  // line (and the route's template) is not worth building on every request.
+  if (!logger.isLevelEnabled('info')) return;
   const route = routeTemplate(x.pathname);
   const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
   if (!logger.isLevelEnabled(level)) return;

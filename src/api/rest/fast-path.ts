@@ -122,8 +122,9 @@ function serve(gw: Gateway, route: FastRoute, metricRoute: string, req: Incoming
   res.setHeader(REQUEST_ID_HEADER, reqId);
   let principal: Principal | undefined;
   let code: string | undefined;
-  res.once('finish', () => observeHttp(metricRoute, method, res.statusCode, performance.now() - started));
   res.once('close', () => {
+    // As express's metrics middleware (on 'finish'): exchanges that finished, not cut ones.
+    if (res.writableFinished) observeHttp(metricRoute, method, res.statusCode, performance.now() - started);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     logExchange(gw.logger, res, { reqId, method, pathname: q < 0 ? url : url.slice(0, q), started, principal, code });
