@@ -1,28 +1,37 @@
 /**
  * The internal listener other instances of a cluster forward calls to (docs/cluster.md): plain
  * HTTP on `cluster.bind:cluster.port`, every request signed with the cluster secret (checked by
- * core). Until the gateway is wired, it answers 503.
+ * core). Until the gateway is wired, it answers 503. Whoever reaches the port without the secret
+ * is a hostile client like any other: the listener is the public one's (src/api/http-listener.ts)
+ * with `cluster.*` connection bounds and deadlines, so slow senders are cut, connections are
+ * counted per listener and per address, and closing it destroys every connection it accepted.
  */
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Cluster } from './core/index.js';
+import { createHttpListener, type HttpListenerConfig } from './api/http-listener.js';
 
 export interface ClusterListener {
   /** The URL other instances use: `cluster.advertise`, else `http://<bind>:<port>`. */
   readonly address: string;
+  /** Connections open now (counted from accept to close). */
+  readonly connections: number;
   /** Starts handing requests to `cluster`. */
   serve(cluster: Cluster): void;
   close(): Promise<void>;
 }
 
 /** Binds the internal listener. */
-export async function startClusterListener(opts: { port: number; bind?: string; advertise?: string }, httpBind: string): Promise<ClusterListener> {
+export async function startClusterListener(opts: HttpListenerConfig & { port: number; bind?: string; advertise?: string }, httpBind: string): Promise<ClusterListener> {
   let target: Cluster | null = null;
-  const server = createServer((req, res) => {
-    if (target) target.handle(req, res);
-    else res.writeHead(503).end();
-  });
-  server.keepAliveTimeout = 65_000;
+  const { server, guard } = createHttpListener(
+    (req, res) => {
+      if (target) target.handle(req, res);
+      else res.writeHead(503).end();
+    },
+    opts,
+    null,
+    'cluster',
+  );
   const bind = opts.bind ?? httpBind;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -34,11 +43,16 @@ export async function startClusterListener(opts: { port: number; bind?: string; 
   let closing: Promise<void> | undefined;
   return {
     address,
+    get connections() {
+      return guard.open;
+    },
     serve: (c) => void (target = c),
     close: () =>
       (closing ??= new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections();
+        // closeAllConnections knows only sockets with an HTTP request: a half-closed or refused one goes too.
+        guard.destroyAll();
       })),
   };
 }

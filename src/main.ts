@@ -33,7 +33,7 @@ export interface RunningGateway {
    * TCP connections each listener holds open now (HTTP: requests, WebSockets, refused upgrades
    * not yet closed; gRPC: connections in their handshake or preface and HTTP/2 sessions).
    */
-  connections(): { readonly http: number; readonly grpc: number };
+  connections(): { readonly http: number; readonly grpc: number; readonly cluster: number };
   /** Stops listeners, closes sessions, stops the embedded ZooKeeper at once; idempotent. */
   close(): Promise<void>;
   /**
@@ -196,7 +196,7 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       await internal?.close();
       await embedded?.stop();
     })());
-  const connections = (): { http: number; grpc: number } => ({ http: httpGuard.open, grpc: grpc.guard.open });
+  const connections = (): { http: number; grpc: number; cluster: number } => ({ http: httpGuard.open, grpc: grpc.guard.open, cluster: internal?.connections ?? 0 });
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>

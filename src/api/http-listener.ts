@@ -27,8 +27,11 @@ export interface HttpListenerConfig extends ConnectionLimits {
   readonly idleTimeoutMs: number;
 }
 
-/** Creates the (not yet listening) server for `app`; TLS when `tls` is given. */
-export function createHttpListener(app: RequestListener, config: HttpListenerConfig, tls: { cert: Buffer; key: Buffer } | null): HttpListener {
+/**
+ * Creates the (not yet listening) server for `app`; TLS when `tls` is given. `name` labels its
+ * metrics and refusals: the public listener is `http`, the cluster's internal one `cluster`.
+ */
+export function createHttpListener(app: RequestListener, config: HttpListenerConfig, tls: { cert: Buffer; key: Buffer } | null, name: 'http' | 'cluster' = 'http'): HttpListener {
   const options = {
     headersTimeout: config.headersTimeoutMs,
     requestTimeout: config.requestTimeoutMs,
@@ -37,13 +40,13 @@ export function createHttpListener(app: RequestListener, config: HttpListenerCon
   };
   // With TLS the handshake shares the header deadline: a client that never finishes it is cut too.
   const server: Server = tls ? createTlsServer({ ...tls, ...options, handshakeTimeout: config.headersTimeoutMs }, app) : createServer(options, app);
-  const guard = new ConnectionGuard('http', config);
+  const guard = new ConnectionGuard(name, config);
   // Plaintext: a clear 429 problem. TLS: closed before the handshake, which is what a flood costs.
   guardConnections(server, guard, tls ? closeAtOnce : (socket: Socket, err: ZkgateError) => answerAndClose(socket, err));
   if (tls) server.on('secureConnection', destroyAfterEnd); // the TCP socket below never sees the TLS socket's end
-  server.on('clientError', serverOnClientError);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => serverOnClientError(name, err, socket));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') countListenerTimeout('http', 'handshake');
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') countListenerTimeout(name, 'handshake');
     socket.destroy();
   });
   server.once('close', () => guard.close());
@@ -60,8 +63,8 @@ const CLIENT_ERROR_ANSWERS: Record<string, string> = {
  * would — 408 / 431 / 400, then close — and counts missed deadlines. The answer is written only
  * on a connection that has not written anything yet, so it can never land inside a response.
  */
-function serverOnClientError(err: NodeJS.ErrnoException, socket: Duplex & { bytesWritten?: number }): void {
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') countListenerTimeout('http', 'request');
+function serverOnClientError(name: 'http' | 'cluster', err: NodeJS.ErrnoException, socket: Duplex & { bytesWritten?: number }): void {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') countListenerTimeout(name, 'request');
   if (socket.writable && !socket.bytesWritten) {
     const status = CLIENT_ERROR_ANSWERS[err.code ?? ''] ?? '400 Bad Request';
     socket.write(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);

@@ -140,12 +140,13 @@ export function destroyAfterEnd(socket: Duplex): void {
  * Answers `err` as an HTTP/1.1 problem on a raw socket and closes it: whatever else the client
  * sends is discarded unread, and a client that never closes its side is cut after a few seconds.
  */
-export function answerAndClose(socket: Duplex, err: unknown): void {
+export function answerAndClose(socket: Duplex, err: unknown, headers: Record<string, string> = {}): void {
   const p = problemOf(err);
   const body = JSON.stringify(p);
   const auth = p.code === 'UNAUTHENTICATED' ? 'WWW-Authenticate: Bearer realm="zkgate"\r\n' : '';
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\n${auth}` +
+    `HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\n${auth}${extra}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
   socket.resume();

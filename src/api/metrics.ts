@@ -206,8 +206,8 @@ export function httpMetrics(templates: readonly string[]): RequestHandler {
   };
 }
 
-/** The two listeners whose connections are bounded. */
-export type ListenerName = 'http' | 'grpc';
+/** The listeners whose connections are bounded: public HTTP, gRPC, the cluster's internal one. */
+export type ListenerName = 'http' | 'grpc' | 'cluster';
 
 /** What a listener reports at scrape time. */
 export interface ListenerFigures {
@@ -266,7 +266,7 @@ export function countListenerTimeout(listener: ListenerName, phase: 'handshake' 
 }
 
 function updateListenerMetrics(): void {
-  for (const name of ['http', 'grpc'] as const) {
+  for (const name of ['http', 'grpc', 'cluster'] as const) {
     const all = [...listeners].filter((l) => l.listener === name);
     if (!all.length) continue;
     listenerConnections.set({ listener: name }, all.reduce((n, l) => n + l.open, 0));

@@ -133,12 +133,27 @@ const tenantSchema = z
   });
 
 /** Connection bounds shared by both listeners; 0 turns the per-address one off (behind a proxy every client has its address). */
-const connectionLimits = {
+const connectionLimitsWith = (perAddress: number) => ({
   /** Open TCP connections the listener holds; more are refused at once (LIMIT_EXCEEDED). */
   maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
   /** Open TCP connections from one client address; 0 = no per-address bound. */
-  maxConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(256),
-};
+  maxConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(perAddress),
+});
+const connectionLimits = connectionLimitsWith(256);
+
+/** The deadlines of an HTTP listener (src/api/http-listener.ts), with that listener's defaults. */
+const httpTimeoutsWith = (d: { headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number }) => ({
+  /** A request's head (and, with TLS, the handshake before it) must arrive within this, ms; else 408 and close. */
+  headersTimeoutMs: z.number().int().min(500).max(600_000).default(d.headersTimeoutMs),
+  /** A whole request (head and body) must arrive within this, ms; else 408 and close. Answers may take longer (long-poll). */
+  requestTimeoutMs: z.number().int().min(500).max(3_600_000).default(d.requestTimeoutMs),
+  /** A kept-alive connection with no request in progress is closed after this, ms. */
+  idleTimeoutMs: z.number().int().min(100).max(600_000).default(d.idleTimeoutMs),
+});
+const headersWithinRequest: [(h: { headersTimeoutMs: number; requestTimeoutMs: number }) => boolean, { message: string; path: string[] }] = [
+  (h) => h.headersTimeoutMs <= h.requestTimeoutMs,
+  { message: 'headersTimeoutMs must not exceed requestTimeoutMs', path: ['headersTimeoutMs'] },
+];
 
 /** The REST/WebSocket listener: address, connection bounds and timeouts (see docs/security.md › Limits). */
 const httpSchema = z
@@ -148,15 +163,10 @@ const httpSchema = z
     /** Answer the hot REST routes in plain node:http in front of express (src/api/rest/fast-path.ts); off only to compare. */
     fastPath: z.boolean().default(true),
     ...connectionLimits,
-    /** A request's head (and, with TLS, the handshake before it) must arrive within this, ms; else 408 and close. */
-    headersTimeoutMs: z.number().int().min(500).max(600_000).default(10_000),
-    /** A whole request (head and body) must arrive within this, ms; else 408 and close. Answers may take longer (long-poll). */
-    requestTimeoutMs: z.number().int().min(500).max(3_600_000).default(60_000),
-    /** A kept-alive connection with no request in progress is closed after this, ms. */
-    idleTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
+    ...httpTimeoutsWith({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, idleTimeoutMs: 5_000 }),
   })
   .strict()
-  .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, { message: 'headersTimeoutMs must not exceed requestTimeoutMs', path: ['headersTimeoutMs'] });
+  .refine(...headersWithinRequest);
 
 /** The gRPC listener: message and stream bounds, connection bounds, deadlines and keepalive (grpc-js channel options). */
 const grpcSchema = z
@@ -186,6 +196,35 @@ const grpcSchema = z
   .strict();
 
 /** Listener defaults (documented in docs/security.md › Limits). */
+/**
+ * Several instances behind a load balancer (docs/cluster.md): on when `secret` is set. Each
+ * instance registers under `instances.path` and carries out calls naming a lease held by
+ * another instance on that instance, over an internal HTTP listener authenticated with
+ * HMAC-SHA256 of the shared secret. Also `ZKGATE_CLUSTER_SECRET`. The internal listener has the
+ * connection bounds and deadlines of the public one (docs/security.md › Limits).
+ */
+const clusterSchema = z
+  .object({
+    /** Shared by every instance of the cluster, at least 32 characters; never logged. */
+    secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Address the internal listener binds; default `http.bind`. */
+    bind: z.string().min(1).optional(),
+    /** Port of the internal listener; 0 = a free one. */
+    port: z.number().int().min(0).max(65535).default(0),
+    /** URL other instances reach this one's internal listener on, e.g. `http://gw1:7070`; default `http://<bind>:<port>`. */
+    advertise: z.string().url().optional(),
+    /** How long a forwarded call that does not wait (keepalive, release…) may take, ms. */
+    forwardTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    // A peer's channel pools up to 256 sockets per instance (src/core/cluster/channel.ts): the
+    // per-address default leaves room for 4 instances behind one address (NAT, one host).
+    ...connectionLimitsWith(1024),
+    // Idle: peers keep pooled connections for reuse; a shorter idle timeout than theirs races
+    // a reused socket against its close (a forwarded call then fails as owner_unreachable).
+    ...httpTimeoutsWith({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, idleTimeoutMs: 65_000 }),
+  })
+  .strict()
+  .refine(...headersWithinRequest);
+
 export const HTTP_DEFAULTS = httpSchema.parse({});
 export const GRPC_DEFAULTS = grpcSchema.parse({});
 
@@ -274,27 +313,8 @@ export const configSchema = z
       })
       .strict()
       .default({ path: '/zkgate/instances' }),
-    /**
-     * Several instances behind a load balancer (docs/cluster.md): on when `secret` is set. Each
-     * instance registers under `instances.path` and carries out calls naming a lease held by
-     * another instance on that instance, over an internal HTTP listener authenticated with
-     * HMAC-SHA256 of the shared secret. Also `ZKGATE_CLUSTER_SECRET`.
-     */
-    cluster: z
-      .object({
-        /** Shared by every instance of the cluster, at least 32 characters; never logged. */
-        secret: z.string().min(32, 'must be at least 32 characters').optional(),
-        /** Address the internal listener binds; default `http.bind`. */
-        bind: z.string().min(1).optional(),
-        /** Port of the internal listener; 0 = a free one. */
-        port: z.number().int().min(0).max(65535).default(0),
-        /** URL other instances reach this one's internal listener on, e.g. `http://gw1:7070`; default `http://<bind>:<port>`. */
-        advertise: z.string().url().optional(),
-        /** How long a forwarded call that does not wait (keepalive, release…) may take, ms. */
-        forwardTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
-      })
-      .strict()
-      .default({ port: 0, forwardTimeoutMs: 10_000 }),
+    /** Several instances behind a load balancer (docs/cluster.md); see clusterSchema. */
+    cluster: clusterSchema.default(() => clusterSchema.parse({})),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -330,7 +350,7 @@ export type WatchConfig = z.infer<typeof watchSchema>;
 type Fits<T extends U, U> = T;
 export type ConfigFitsCore = [Fits<Config, GatewayConfig>, Fits<Limits, CoreLimits>, Fits<CoreLimits, Limits>];
 // The listeners own theirs likewise.
-export type ConfigFitsListeners = [Fits<Config['http'], HttpListenerConfig>, Fits<Config['grpc'], GrpcListenerConfig>];
+export type ConfigFitsListeners = [Fits<Config['http'], HttpListenerConfig>, Fits<Config['grpc'], GrpcListenerConfig>, Fits<Config['cluster'], HttpListenerConfig>];
 
 /** Invalid configuration; the message lists every bad field as `path.to.field: problem`. */
 export class ConfigError extends Error {

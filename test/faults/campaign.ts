@@ -32,6 +32,8 @@ export interface CampaignOptions {
   readonly sessionTimeoutMs?: number;
   /** Progress lines (one per fault). */
   readonly progress?: (line: string) => void;
+  /** The faults of one round, in order (a subset of FAULTS, e.g. to repeat one scenario). @defaultValue FAULTS */
+  readonly faults?: readonly Fault[];
 }
 
 /** One fault's measurements. */
@@ -193,7 +195,7 @@ export async function runCampaign(opts: CampaignOptions = {}): Promise<CampaignR
 
     const results: FaultResult[] = [];
     for (let round = 0; round < rounds; round++) {
-      for (const fault of FAULTS) {
+      for (const fault of opts.faults ?? FAULTS) {
         const r = await runFault(fault, ens, gw, sessionTimeoutMs);
         results.push(r);
         say(formatFault(r));

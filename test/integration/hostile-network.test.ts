@@ -1,6 +1,7 @@
 /**
  * Issue 9: hostile networks, as a matrix over listeners × stages × endings, plain and TLS.
- * Listeners and transports: REST, WebSocket, SSE, long-poll and gRPC (unary and streams). Stages:
+ * Listeners and transports: REST, WebSocket, SSE, long-poll, gRPC (unary and streams) and the
+ * cluster's internal listener (HMAC-signed HTTP between instances, docs/cluster.md). Stages:
  * during the request head (or the TLS / HTTP/2 preface), during a body, right after a refusal,
  * mid-stream (with a lease, a lock node and a subscription held), and a trickling sender. Each is
  * ended by a TCP reset (SO_LINGER 0) and by a half-close (FIN, then the client keeps its socket);
@@ -15,7 +16,11 @@ import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream }
 import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { validateConfig } from '../../src/config/schema.js';
+import { randomBytes } from 'node:crypto';
 import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
+import { sign } from '../../src/core/cluster/channel.js';
+import { keyIdOf } from '../../src/core/auth/api-key.js';
+import { encode } from '../../src/core/cluster/codec.js';
 import { loadContract } from '../../src/api/grpc/server.js';
 import { fourLetter, parseMntr, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
@@ -24,6 +29,7 @@ import { rawConnect, sleep, upgradeRequest, wsFrameHead, type RawConn, type RawO
 
 const KEY = generateApiKey();
 const AUTH = `authorization: Bearer ${KEY}\r\n`;
+const CLUSTER_SECRET = randomBytes(24).toString('hex');
 const CONTRACT: PackageDefinition = loadContract();
 /** What would have ended a real gateway process (the runner survives them; the gateway would not). */
 const crashes: unknown[] = [];
@@ -42,8 +48,8 @@ after(async () => {
 /** One running gateway and how to reach it. */
 interface Env {
   readonly gw: RunningGateway;
-  /** Raw connection options for a listener (TLS when the gateway serves it). */
-  at(listener: 'http' | 'grpc'): RawOptions;
+  /** Raw connection options for a listener (TLS when the gateway serves it; the cluster's is plain). */
+  at(listener: 'http' | 'grpc' | 'cluster'): RawOptions;
 }
 
 /** Drives a connection to a stage; resolves with the connection, ready to be ended. */
@@ -125,6 +131,39 @@ function firstMessage(st: ClientHttp2Stream, name: string): Promise<Record<strin
     });
     st.on('close', () => reject(new Error(`${name}: closed without a message`)));
   });
+}
+
+
+/**
+ * The head of a request to the cluster's internal listener, signed with the cluster secret as
+ * a peer would (`sign: false` sends none, a string sends that as the signature).
+ */
+function clusterHead(path: string, body: string, opts: { sign?: boolean | string; length?: number } = {}): string {
+  const time = String(Date.now());
+  const nonce = randomBytes(12).toString('hex');
+  const from = 'hostile-peer';
+  const signature = typeof opts.sign === 'string' ? opts.sign : sign(CLUSTER_SECRET, time, nonce, from, path, body);
+  const auth = opts.sign === false ? '' : `x-zkgate-cluster-from: ${from}\r\nx-zkgate-cluster-time: ${time}\r\nx-zkgate-cluster-nonce: ${nonce}\r\nx-zkgate-cluster-signature: ${signature}\r\n`;
+  return `POST ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${opts.length ?? Buffer.byteLength(body)}\r\n${auth}\r\n`;
+}
+
+/** A forwarded call's body as a peer sends it (src/core/cluster/cluster.ts). */
+const clusterCall = (op: string, args: unknown[]): string => JSON.stringify({ tenant: 'hostile', keyId: keyIdOf(hashApiKey(KEY)), op, args: encode(args) });
+
+/** A forwarded create without a valid signature, answered 401 (nothing created); the connection stays open. */
+async function refusedClusterCall(env: Env, signature: false | string): Promise<RawConn> {
+  const c = await rawConnect(env.at('cluster'));
+  const body = clusterCall('znodes.create', [unique('cluster-refused'), Buffer.alloc(0), {}]);
+  c.socket.write(`${clusterHead('/cluster/v1/call', body, { sign: signature })}${body}`);
+  assert.equal((await c.response()).status, 401);
+  return c;
+}
+
+/** A lease granted over REST (it expires on its own after `ttlMs`). */
+async function restLease(env: Env, ttlMs: number): Promise<string> {
+  const got = await rest(env, 'POST', '/v1/leases', { ttlMs });
+  assert.equal(got.status, 201, got.body);
+  return (JSON.parse(got.body) as { id: string }).id;
 }
 
 const STAGES: Record<string, Stage> = {
@@ -247,6 +286,55 @@ const GARBAGE: Record<string, Stage> = {
   },
 };
 
+
+/** The cluster's internal listener (plain HTTP in both runs; it has no TLS of its own). */
+const CLUSTER_STAGES: Record<string, Stage> = {
+  'cluster: during the request head': async (env) => {
+    const c = await rawConnect(env.at('cluster'));
+    c.socket.write('POST /cluster/v1/call HTTP/1.1\r\nhost: localhost\r\nx-zkgate-clus');
+    return c;
+  },
+  'cluster: during a signed body': async (env) => {
+    const c = await rawConnect(env.at('cluster'));
+    const body = clusterCall('znodes.create', [unique('cluster-body'), Buffer.alloc(0), {}]);
+    c.socket.write(`${clusterHead('/cluster/v1/call', body, { length: body.length + 500 })}${body}`);
+    await sleep(100);
+    return c;
+  },
+  'cluster: right after a refusal (no signature)': (env) => refusedClusterCall(env, false),
+  'cluster: right after a refusal (bad signature)': (env) => refusedClusterCall(env, 'ab'.repeat(32)),
+  'cluster: a trickling sender': async (env) => {
+    const c = await rawConnect(env.at('cluster'));
+    await trickle(c, `POST /cluster/v1/call HTTP/1.1\r\nhost: localhost\r\nx-slow: ${'a'.repeat(50)}`, 600);
+    return c;
+  },
+  'cluster: mid-stream in a forwarded lock wait': async (env) => {
+    const leaseId = await restLease(env, 1000);
+    const c = await rawConnect(env.at('cluster'));
+    const body = clusterCall('locks.acquire', ['/hn/held', leaseId, { waitMs: 30_000, signal: new AbortController().signal }]);
+    c.socket.write(`${clusterHead('/cluster/v1/call', body)}${body}`);
+    await eventually(async () => (await rest(env, 'GET', '/v1/nodes/hn/held')).body.includes('"numChildren":2'), 5000, 'the forwarded lock wait queued');
+    return c;
+  },
+  'cluster: mid-stream in a lease state stream': async (env) => {
+    const leaseId = await restLease(env, 1000);
+    const c = await rawConnect(env.at('cluster'));
+    const body = JSON.stringify({ tenant: 'hostile', keyId: keyIdOf(hashApiKey(KEY)), leaseId });
+    c.socket.write(`${clusterHead('/cluster/v1/changes', body)}${body}`);
+    await c.until((b) => b.includes('\r\n\r\n'));
+    assert.match(c.received().toString('latin1'), /^HTTP\/1.1 200 /);
+    return c;
+  },
+};
+
+const CLUSTER_GARBAGE: Record<string, Stage> = {
+  'cluster: garbage instead of a request': async (env) => {
+    const c = await rawConnect(env.at('cluster'));
+    c.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0xde, 0xad, 0x0d, 0x0a, 0x0d, 0x0a])); // a TLS hello, and worse
+    return c;
+  },
+};
+
 for (const tls of [false, true]) {
   describe(`hostile network (${tls ? 'TLS' : 'plain'})`, () => {
     let env: Env;
@@ -260,13 +348,22 @@ for (const tls of [false, true]) {
           // A session that hit an HTTP/2 protocol error stops reading and is only cut by the next
           // unanswered keepalive ping (Node's http2 keeps the socket; see docs/security.md › Limits).
           grpc: { handshakeTimeoutMs: 1500, keepaliveTimeMs: 1000, keepaliveTimeoutMs: 1000 },
+          instanceId: `hn-${tls ? 'tls' : 'plain'}`,
+          instances: { path: `/hn-instances-${tls ? 'tls' : 'plain'}` },
+          cluster: { secret: CLUSTER_SECRET, headersTimeoutMs: 1500, requestTimeoutMs: 3000, idleTimeoutMs: 1000, maxConnectionsPerAddress: 8 },
           log: { level: 'silent' },
           tenants: [{ name: 'hostile', chroot: `/hostile-${tls ? 'tls' : 'plain'}`, sessionTimeoutMs: 10_000, apiKeys: [{ sha256: hashApiKey(KEY), role: 'admin' }] }],
           ...(tls ? { tls: { certFile: cert.certFile, keyFile: cert.keyFile } } : {}),
         }),
         silentLogger,
       );
-      env = { gw, at: (l) => ({ port: l === 'http' ? gw.httpPort : gw.grpcPort, ...(tls ? { ca: cert.cert } : {}) }) };
+      const self = gw.gateway.health().cluster?.members.find((m) => m.self);
+      const clusterPort = Number(new URL(self?.address ?? 'http://x:0').port);
+      assert.ok(clusterPort > 0, 'the cluster listener is registered');
+      env = {
+        gw,
+        at: (l) => (l === 'cluster' ? { port: clusterPort } : { port: l === 'http' ? gw.httpPort : gw.grpcPort, ...(tls ? { ca: cert.cert } : {}) }),
+      };
       // Until the tenant's session is up a create answers 503 (whose outcome may be a node: 409 next).
       for (const p of ['/hn', '/hn/lock', '/hn/held']) {
         await eventually(async () => [201, 409].includes((await rest(env, 'POST', `/v1/nodes${p}`, { data: '' })).status), 15_000, `${p} created`);
@@ -291,6 +388,9 @@ for (const tls of [false, true]) {
     const cases: (readonly [string, Stage, 'reset' | 'half-close' | 'gateway closes'])[] = [
       ...Object.entries(STAGES).flatMap(([name, stage]) => [[name, stage, 'reset'] as const, [name, stage, 'half-close'] as const]),
       ...Object.entries(GARBAGE).map(([name, stage]) => [name, stage, 'gateway closes'] as const),
+      // The internal listener is plain HTTP whatever the public ones serve: once is enough.
+      ...(tls ? [] : Object.entries(CLUSTER_STAGES).flatMap(([name, stage]) => [[name, stage, 'reset'] as const, [name, stage, 'half-close'] as const])),
+      ...(tls ? [] : Object.entries(CLUSTER_GARBAGE).map(([name, stage]) => [name, stage, 'gateway closes'] as const)),
     ];
     for (const [name, stage, ending] of cases) {
       test(`${name} · ${ending}`, async () => {
@@ -301,6 +401,39 @@ for (const tls of [false, true]) {
         await settled(env, c);
         // A lease's nodes are deleted as it ends, a moment after its quota unit is given back.
         await eventually(async () => (await znodeCount()) === znodes, 10_000, 'ZooKeeper nodes back to the baseline');
+      });
+    }
+
+    if (!tls) {
+      test('cluster: a sender slower than cluster.headersTimeoutMs is answered 408 and cut', async () => {
+        const before = await timeoutsCounted(env, 'cluster');
+        const c = await rawConnect(env.at('cluster'));
+        // A byte every 100 ms, for up to 20 s: the 1.5 s header deadline must end it long before.
+        await trickle(c, `POST /cluster/v1/call HTTP/1.1\r\nhost: localhost\r\nx-slow: ${'a'.repeat(400)}`, 20_000);
+        assert.ok(c.isClosed(), 'the gateway closed the connection');
+        assert.match(c.received().toString('latin1'), /^HTTP\/1.1 408 /);
+        assert.equal(await timeoutsCounted(env, 'cluster'), before + 1);
+        await settled(env, c);
+      });
+
+      test('cluster: a kept-alive connection without a request is closed at cluster.idleTimeoutMs', async () => {
+        const c = await refusedClusterCall(env, false);
+        await c.closed; // 1 s idle timeout; the client never closes
+        await settled(env, c);
+      });
+
+      test('cluster: connections from one address beyond cluster.maxConnectionsPerAddress are refused with 429', async () => {
+        const held = await Promise.all(Array.from({ length: 8 }, () => rawConnect(env.at('cluster'))));
+        const refused = await rawConnect(env.at('cluster'));
+        const answer = await refused.response();
+        assert.equal(answer.status, 429);
+        assert.equal((JSON.parse(answer.body) as { details: { limit: string } }).details.limit, 'cluster.maxConnectionsPerAddress');
+        // Another address is still served, and the public listener never noticed.
+        const other = await rawConnect({ ...env.at('cluster'), localAddress: '127.0.0.2' });
+        other.socket.write(`${clusterHead('/cluster/v1/ping', '{}', { sign: false })}{}`);
+        assert.equal((await other.response()).status, 401);
+        for (const c of [...held, refused, other]) c.reset();
+        await settled(env, null);
       });
     }
 
@@ -319,7 +452,7 @@ async function settled(env: Env, c: RawConn | null): Promise<void> {
     await eventually(() => c.isClosed(), 15_000, 'the gateway to close its side');
     c.reset();
   }
-  await eventually(() => env.gw.connections().http === 1 && env.gw.connections().grpc === 0, 15_000, "only the holder's connection");
+  await eventually(() => env.gw.connections().http === 1 && env.gw.connections().grpc === 0 && env.gw.connections().cluster === 0, 15_000, "only the holder's connection");
   await eventually(() => quotasAtBaseline(env), 15_000, "quota units back to the holder's");
   const health = await rest(env, 'GET', '/healthz');
   assert.equal(health.status, 200);
@@ -331,6 +464,13 @@ async function settled(env: Env, c: RawConn | null): Promise<void> {
 function quotasAtBaseline(env: Env): boolean {
   const u = env.gw.gateway.quotaUsage().find((t) => t.tenant === 'hostile')?.usage;
   return Boolean(u && u.leases.used === 1 && u.locks.used === 1 && u.connections.used === 1 && u.subscriptions.used === 0);
+}
+
+/** zkgate_listener_timeouts_total of `listener`, all phases, from /metrics. */
+async function timeoutsCounted(env: Env, listener: string): Promise<number> {
+  const text = (await rest(env, 'GET', '/metrics')).body;
+  const lines = text.split('\n').filter((l) => l.startsWith('zkgate_listener_timeouts_total{') && l.includes(`listener="${listener}"`));
+  return lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 async function znodeCount(): Promise<number> {

@@ -12,6 +12,7 @@ import { keygen } from '../../src/cli/keygen.js';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { grpcClient } from '../support/grpc-client.js';
 import { WsTestClient } from '../support/ws-client.js';
+import { WebSocket } from 'ws';
 
 let zk: ZkStandalone;
 let gw: Listening;
@@ -137,6 +138,37 @@ describe('logging', () => {
     const closed = await accessLine(call.reqId as string, 'websocket closed');
     assert.deepEqual([closed.level, closed.tenant, closed.key, closed.closeCode, closed.messagesIn, closed.messagesOut], [30, 'default', 'ops-admin', 1005, 2, 3]);
     assert.equal(typeof closed.durationMs, 'number');
+  });
+
+  test('access log › a WebSocket upgrade takes the incoming X-Request-Id: echoed in the 101 (and in a refusal), named in the connection\'s access lines', async () => {
+    const upgrade = (headers: Record<string, string>): Promise<{ status: number; reqId: string | undefined; ws: WebSocket }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${gw.httpPort}/v1/ws`, 'zkgate.v1', { headers });
+        ws.once('upgrade', (res) => resolve({ status: 101, reqId: res.headers['x-request-id'] as string | undefined, ws }));
+        ws.once('unexpected-response', (_req, res) => {
+          resolve({ status: res.statusCode ?? 0, reqId: res.headers['x-request-id'] as string | undefined, ws });
+          res.resume();
+          res.socket.destroy();
+        });
+        ws.once('error', reject);
+      });
+    const ok = await upgrade({ ...auth, 'x-request-id': 'ws-trace-9' });
+    assert.deepEqual([ok.status, ok.reqId], [101, 'ws-trace-9']);
+    await new Promise((r) => ok.ws.once('message', r)); // the welcome
+    ok.ws.send(JSON.stringify({ op: 'call', id: 'r1', method: 'Znodes.Exists', params: { path: '/' } }));
+    assert.equal((await accessLine('ws-trace-9', 'websocket call', (l) => l.id === 'r1')).status, 'OK');
+    ok.ws.close();
+    assert.equal((await accessLine('ws-trace-9', 'websocket closed')).tenant, 'default');
+    // A refused upgrade echoes it too, and logs it as an expected outcome (info, no stack).
+    const refused = await upgrade({ authorization: 'Bearer zkg_wrong', 'x-request-id': 'ws-trace-10' });
+    assert.deepEqual([refused.status, refused.reqId], [401, 'ws-trace-10']);
+    const line = await accessLine('ws-trace-10', 'websocket upgrade refused');
+    assert.deepEqual([line.level, line.status, line.code, line.err], [30, 401, 'UNAUTHENTICATED', undefined]);
+    // An unusable one is replaced by a generated id, which is what the 101 carries and the lines name.
+    const odd = await upgrade({ ...auth, 'x-request-id': 'spaces are "not" kept' });
+    assert.match(odd.reqId ?? '', /^[0-9a-f-]{36}$/);
+    odd.ws.close();
+    await accessLine(odd.reqId as string, 'websocket closed');
   });
 
   test('expected outcomes › a 4xx and a client killed mid-wait are not logged as errors and carry no stack', async () => {

@@ -11,8 +11,9 @@ import { registry } from '../../src/api/metrics.js';
 import { projectFile } from '../../src/project-files.js';
 
 /** Config sections whose every key is a bound, and the keys there that are not (addresses). */
-const SECTIONS = ['limits', 'http', 'grpc', 'watch', 'leases'] as const;
-const NOT_BOUNDS = new Set(['http.port', 'http.bind', 'grpc.port']);
+const SECTIONS = ['limits', 'http', 'grpc', 'cluster', 'watch', 'leases'] as const;
+// cluster.forwardTimeoutMs is the gateway's own deadline on calls it forwards, not a bound a client pushes against.
+const NOT_BOUNDS = new Set(['http.port', 'http.bind', 'grpc.port', 'cluster.port', 'cluster.forwardTimeoutMs']);
 
 /** Every bound of the schema with its default: `http.headersTimeoutMs` → 10000. */
 function schemaBounds(): Map<string, number> {

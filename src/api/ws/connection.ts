@@ -41,8 +41,6 @@ export class WsConnection {
   private lease: Lease | undefined;
   private alive = true;
   private readonly heartbeat: NodeJS.Timeout;
-  /** Names the connection in its access lines. */
-  private readonly connId = randomUUID();
   private readonly opened = performance.now();
   private messagesIn = 0;
   private messagesOut = 0;
@@ -52,6 +50,8 @@ export class WsConnection {
     private readonly gw: Gateway,
     private readonly scope: Scope,
     private readonly conn: ScopedConnection,
+    /** Names the connection in its access lines: the upgrade's X-Request-Id, echoed in the 101. */
+    private readonly connId: string = randomUUID(),
   ) {
     const cfg = gw.config.watch;
     this.rate = new TokenBucket(scope.limits.wsMessagesPerSecond);

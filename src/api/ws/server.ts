@@ -11,6 +11,8 @@ import { ZkgateError, type Gateway, type Scope, type ScopedConnection } from '..
 import { countError } from '../metrics.js';
 import { mapError } from '../error-table.js';
 import { answerAndClose } from '../listener-guard.js';
+import { requestId } from '../access-log.js';
+import { REQUEST_ID_HEADER } from '../rest/access-log.js';
 import { WsConnection } from './connection.js';
 
 /** The URL path of the endpoint. */
@@ -53,9 +55,12 @@ function messageTooLarge(max: number): ZkgateError {
   return new ZkgateError('PAYLOAD_TOO_LARGE', `message over ${max} bytes (limits.wsMaxMessageBytes)`, { limit: 'wsMaxMessageBytes', max });
 }
 
-function refuse(socket: Duplex, err: unknown): void {
-  countError(mapError(err).error, 'ws');
-  answerAndClose(socket, err);
+function refuse(gw: Gateway, socket: Duplex, err: unknown, reqId: string): void {
+  const { error, mapping } = mapError(err);
+  countError(error, 'ws');
+  // An expected outcome (bad key, wrong path, quota): its access line, at info like REST's.
+  gw.logger.info({ reqId, status: mapping.http, code: error.code }, 'websocket upgrade refused');
+  answerAndClose(socket, err, { [REQUEST_ID_HEADER]: reqId });
 }
 
 /** Serves `/v1/ws` on `server`. */
@@ -72,17 +77,23 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
           // Answer only the protocol name, never an offered credential (browsers need one echoed back).
           handleProtocols: (protocols) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
         })));
+    // The 101 echoes the request id, as every REST answer does.
+    if (wss.listenerCount('headers') === 0) wss.on('headers', (headers: string[], req: IncomingMessage) => headers.push(`${REQUEST_ID_HEADER}: ${requestIds.get(req) ?? ''}`));
     return wss;
   };
   const clients = (): WebSocket[] => [...servers.values()].flatMap((wss) => [...wss.clients]);
+  const requestIds = new WeakMap<IncomingMessage, string>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', upgradeSocketOnError);
+    const one = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h) || undefined;
+    // The caller's X-Request-Id (else a new one) names the connection in its access lines.
+    const reqId = requestId(one(req.headers['x-request-id']));
+    requestIds.set(req, reqId);
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     let scope: Scope;
     let conn: ScopedConnection;
     try {
       if (pathname !== WS_PATH) throw new ZkgateError('NOT_FOUND', `no WebSocket endpoint at ${pathname}; use ${WS_PATH}`, {});
-      const one = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h) || undefined;
       const offered = subprotocolCredentials(one(req.headers['sec-websocket-protocol']));
       scope = gw.as(
         gw.authenticate({
@@ -92,7 +103,7 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
       );
       conn = scope.connect();
     } catch (err) {
-      refuse(socket, err);
+      refuse(gw, socket, err, reqId);
       return;
     }
     socket.once('close', () => conn.close()); // also when the handshake itself is refused
@@ -100,7 +111,7 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
       ws.on('error', (err: Error & { code?: string }) => {
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') countError(messageTooLarge(scope.limits.wsMaxMessageBytes), 'ws');
       });
-      new WsConnection(ws, gw, scope, conn);
+      new WsConnection(ws, gw, scope, conn, reqId);
     });
   });
   let closed = false;

@@ -23,7 +23,8 @@ export class ChannelError extends Error {
   }
 }
 
-function sign(secret: string, time: string, nonce: string, from: string, path: string, body: string): string {
+/** HMAC-SHA256 signature of a request (exported for tests that play a hostile or a real peer). */
+export function sign(secret: string, time: string, nonce: string, from: string, path: string, body: string): string {
   const digest = createHash('sha256').update(body).digest('hex');
   return createHmac('sha256', secret).update(`${time}\n${nonce}\n${from}\n${path}\n${digest}`).digest('hex');
 }
