@@ -357,9 +357,9 @@ for (const tls of [false, true]) {
         }),
         silentLogger,
       );
-      const self = gw.gateway.health().cluster?.members.find((m) => m.self);
-      const clusterPort = Number(new URL(self?.address ?? 'http://x:0').port);
-      assert.ok(clusterPort > 0, 'the cluster listener is registered');
+      // The membership is read from ZooKeeper a moment after start.
+      const self = await eventually(() => gw.gateway.health().cluster?.members.find((m) => m.self), 15_000, 'this instance registered');
+      const clusterPort = Number(new URL(self.address).port);
       env = {
         gw,
         at: (l) => (l === 'cluster' ? { port: clusterPort } : { port: l === 'http' ? gw.httpPort : gw.grpcPort, ...(tls ? { ca: cert.cert } : {}) }),
