@@ -6,11 +6,12 @@
  *    gw2 (forwarded to gw1 over the internal channel), one call at a time, in interleaved rounds
  *    so both see the same machine load: p50/p90 of each and p50 forwarded ÷ local.
  * 2. Lock cycles per second of 3 contenders on one lock through the balancer ÷ through gw1
- *    alone, in interleaved rounds: each round's ratio and the median.
+ *    alone, after a warm-up, in rounds alternating which goes first: each round's ratio and the median.
  *
  * Every figure is printed as soon as it is measured (a run cut short still shows what it got).
  *
- *   npm run bench:cluster     ROUNDS=10 CALLS=200 LOCK_ROUNDS=3 LOCK_MS=4000 by default
+ *   npm run bench:cluster     ROUNDS=10 CALLS=200 LOCK_ROUNDS=3 LOCK_MS=4000 by default;
+ *                             HAPROXY_REUSE=1 keeps haproxy's server connections open
  */
 import { loadavg } from 'node:os';
 import { call, lockRate, startTopology } from '../test/support/cluster-topology.js';
@@ -41,7 +42,11 @@ const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 say(`cluster bench: 3-node ensemble, 3 gateways, haproxy; load average ${load()} (${ROUNDS}×${CALLS} keepalives each way, ${LOCK_ROUNDS}×${LOCK_MS} ms of lock cycles each way)`);
-const t = await startTopology(3);
+// HAPROXY_REUSE=1: haproxy keeps server connections open (not the deployed setting) to measure
+// what a new connection per request costs the balancer ratio.
+const reuse = process.env.HAPROXY_REUSE === '1';
+if (reuse) say('haproxy: http-reuse safe (server connections kept open), not the deployed option http-server-close');
+const t = await startTopology(3, { serverKeepAlive: reuse });
 try {
   const [gw1, gw2] = t.direct as [string, string];
   const grant = await call(gw1, 'POST', '/v1/leases', { ttlMs: 600_000 });
@@ -63,10 +68,22 @@ try {
   say(row('forwarded', forwarded));
   say(`forwarding overhead: p50 forwarded ÷ local = ${(quantile(forwarded, 0.5) / quantile(local, 0.5)).toFixed(2)}`);
 
+  // Warm-up (JIT, channel and haproxy connections), then rounds in ABBA order so a drift of the
+  // machine's load (or a late warm-up) does not favour one side.
+  await lockRate(gw1, '/bench-warm-single', 3, 1500);
+  await lockRate(t.lb, '/bench-warm-lb', 3, 1500);
   const ratios: number[] = [];
   for (let r = 0; r < LOCK_ROUNDS; r++) {
-    const single = await lockRate(gw1, `/bench-single-${r}`, 3, LOCK_MS);
-    const balanced = await lockRate(t.lb, `/bench-lb-${r}`, 3, LOCK_MS);
+    const measure = (base: string, name: string): Promise<number> => lockRate(base, `/bench-${name}-${r}`, 3, LOCK_MS);
+    let single: number;
+    let balanced: number;
+    if (r % 2 === 0) {
+      single = await measure(gw1, 'single');
+      balanced = await measure(t.lb, 'lb');
+    } else {
+      balanced = await measure(t.lb, 'lb');
+      single = await measure(gw1, 'single');
+    }
     ratios.push(balanced / single);
     say(`  round ${r + 1}/${LOCK_ROUNDS}: lock cycles/s through the balancer ${balanced.toFixed(1)}, through one instance ${single.toFixed(1)}, ratio ${(balanced / single).toFixed(2)}`);
   }

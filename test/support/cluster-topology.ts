@@ -37,7 +37,12 @@ async function ready(base: string, timeoutMs = 60_000): Promise<void> {
   }
 }
 
-export async function startTopology(size = 3): Promise<Topology> {
+/**
+ * @param opts.serverKeepAlive haproxy keeps its connections to the gateways open between
+ * requests (`http-reuse safe`) instead of one per request (`option http-server-close`, the
+ * deployed setting, see docs/cluster.md): for the bench's comparison only.
+ */
+export async function startTopology(size = 3, opts: { serverKeepAlive?: boolean } = {}): Promise<Topology> {
   const zk = await startZkEnsemble(3);
   const ports = await freePorts(2 * size + 1);
   const lbPort = ports[2 * size] as number;
@@ -83,7 +88,7 @@ export async function startTopology(size = 3): Promise<Topology> {
       '  retry-on conn-failure empty-response',
       // A new connection per request: a draining instance's closed listener refuses it (retried
       // elsewhere) instead of a reused connection carrying a request into its 503.
-      '  option http-server-close',
+      opts.serverKeepAlive ? '  http-reuse safe' : '  option http-server-close',
       'frontend fe',
       `  bind 127.0.0.1:${lbPort}`,
       '  default_backend gateways',
