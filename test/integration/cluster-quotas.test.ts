@@ -37,7 +37,7 @@ async function seen(g: Node, kind: 'leases' | 'locks'): Promise<number> {
   return figure('zkgate_tenant_quota_used') + figure('zkgate_tenant_quota_used_elsewhere');
 }
 
-const sees = (g: Node, kind: 'leases' | 'locks', n: number, timeoutMs = 10_000): Promise<boolean> =>
+const sees = (g: Node, kind: 'leases' | 'locks', n: number, timeoutMs = 20_000): Promise<boolean> =>
   eventually(async () => (await seen(g, kind)) === n, timeoutMs, `instance to see ${n} ${kind}`);
 
 describe('cluster › quotas per tenant across three instances', () => {
@@ -122,10 +122,10 @@ describe('cluster › quotas per tenant across three instances', () => {
     // Release: a lease revoked on q1 lets q2 grant one, which expires and lets q3 grant one.
     assert.equal((await q1.rest.json('DELETE', `/v1/leases/${l4}`)).status, 200);
     await sees(q2, 'leases', MAX_LEASES - 1);
-    await grant(q2, 3000);
+    await grant(q2, 6000);
     await sees(q3, 'leases', MAX_LEASES);
     refused(await q3.rest.json('POST', '/v1/leases', { ttlMs: 60_000 }), 'maxLeasesPerTenant');
-    await sees(q3, 'leases', MAX_LEASES - 1); // the 3 s lease expired on q2
+    await sees(q3, 'leases', MAX_LEASES - 1); // the 6 s lease expired on q2
     await grant(q3);
     for (const g of gws) await sees(g, 'leases', MAX_LEASES);
 
