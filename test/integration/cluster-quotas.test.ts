@@ -1,7 +1,7 @@
 /**
  * Quotas per tenant across a cluster (issue 11 item 5, docs/cluster.md "Quotas across the
- * cluster"): three `zkgate serve` processes on one ZooKeeper, a tenant limit of N leases and M
- * locks reached through different instances refuses the next one on every instance with 429 and
+ * cluster"): three `zkgate serve` processes on one ZooKeeper, a tenant limit of N leases, M
+ * locks and K streaming connections reached through different instances refuses the next one on every instance with 429 and
  * creates nothing; units come back when they are released, when a lease expires, and when the
  * instance holding them dies (its registration's session expires). GET /v1/leases on any
  * instance lists the tenant's leases of every instance, each naming its holder.
@@ -17,10 +17,13 @@ import { serveListening, type Listening } from '../support/cli-process.js';
 import { restClient, type RestClient } from '../support/openapi.js';
 import { eventually, uniquePath, type Problem } from '../support/test-gateway.js';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { WsTestClient } from '../support/ws-client.js';
+import WebSocket from 'ws';
 
 const SECRET = 'quota-test-secret-0123456789abcdef';
 const MAX_LEASES = 4;
 const MAX_LOCKS = 2;
+const MAX_CONNECTIONS = 2;
 
 interface Node {
   readonly p: Listening;
@@ -28,7 +31,9 @@ interface Node {
 }
 
 /** The tenant's usage of `kind` as `g` sees it: its own units plus the others' last published ones. */
-async function seen(g: Node, kind: 'leases' | 'locks'): Promise<number> {
+type Kind = 'leases' | 'locks' | 'connections';
+
+async function seen(g: Node, kind: Kind): Promise<number> {
   const text = (await g.rest.request('GET', '/metrics')).body as string;
   const figure = (name: string): number => {
     const m = new RegExp(`^${name}\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)$`, 'm').exec(text);
@@ -37,7 +42,7 @@ async function seen(g: Node, kind: 'leases' | 'locks'): Promise<number> {
   return figure('zkgate_tenant_quota_used') + figure('zkgate_tenant_quota_used_elsewhere');
 }
 
-const sees = (g: Node, kind: 'leases' | 'locks', n: number, timeoutMs = 20_000): Promise<boolean> =>
+const sees = (g: Node, kind: Kind, n: number, timeoutMs = 20_000): Promise<boolean> =>
   eventually(async () => (await seen(g, kind)) === n, timeoutMs, `instance to see ${n} ${kind}`);
 
 describe('cluster › quotas per tenant across three instances', () => {
@@ -55,7 +60,7 @@ describe('cluster › quotas per tenant across three instances', () => {
         cluster: { secret: SECRET },
         instances: { path: INSTANCES },
         tenants: [{ name: 'default', sessionTimeoutMs: 4000 }],
-        limits: { maxLeasesPerTenant: MAX_LEASES, maxLocksPerTenant: MAX_LOCKS },
+        limits: { maxLeasesPerTenant: MAX_LEASES, maxLocksPerTenant: MAX_LOCKS, maxConnectionsPerTenant: MAX_CONNECTIONS },
         log: { level: 'info' },
       });
       gws.push({ p, rest: restClient(p.base) });
@@ -82,6 +87,29 @@ describe('cluster › quotas per tenant across three instances', () => {
     const r = (await g.rest.json('GET', `/v1/locks${path}`)).body as { holder: unknown; queue: unknown[] };
     return r.queue.length;
   };
+
+  test('connections: two WebSockets through two instances; a third on the third instance is refused at the upgrade with 429 until one closes', async () => {
+    const [q1, q2, q3] = gws as [Node, Node, Node];
+    const ws = (g: Node): string => `${g.p.base.replace('http', 'ws')}/v1/ws`;
+    const upgrade = (g: Node): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const s = new WebSocket(ws(g));
+        s.once('unexpected-response', (_req, res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        s.once('open', () => (s.close(), resolve(101)));
+        s.once('error', reject);
+      });
+    const first = await WsTestClient.open(ws(q1));
+    await sees(q2, 'connections', 1);
+    const second = await WsTestClient.open(ws(q2));
+    await sees(q3, 'connections', MAX_CONNECTIONS);
+    assert.equal(await upgrade(q3), 429);
+    assert.equal(await upgrade(q1), 429);
+    first.ws.close();
+    await sees(q3, 'connections', 1);
+    assert.equal(await upgrade(q3), 101);
+    second.ws.close();
+    for (const g of gws) await sees(g, 'connections', 0);
+  });
 
   test('leases and locks: the limit reached through different instances refuses the next on every instance; units come back on release, expiry and instance death', async () => {
     const [q1, q2, q3] = gws as [Node, Node, Node];
