@@ -11,6 +11,7 @@
  *   node dist/bench/run.js --quick
  *   node dist/bench/run.js --only=reads        # or writes, fanout, locks (comma-separated)
  *   node dist/bench/run.js --only=reads --cpu-prof=/tmp/prof   # profile the gateway process
+ *   node dist/bench/run.js --only=reads,writes --no-fast-path  # REST through express only, to compare
  */
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -29,6 +30,8 @@ const only = new Set(onlyArg ? onlyArg.slice('--only='.length).split(',') : ['re
 const P = quick
   ? { rounds: 2, ms: 300, fan: [50, 200], lockClients: [1, 8] }
   : { rounds: 5, ms: 2000, fan: [1000, 10_000], lockClients: [1, 8] };
+/** `--no-fast-path`: the gateway with `http.fastPath: false` (every REST route through express), to compare. */
+const fastPath = !process.argv.includes('--no-fast-path');
 /** `--cpu-prof=DIR`: the gateway process writes a V8 CPU profile there (open it in Chrome DevTools). */
 const profArg = process.argv.find((a) => a.startsWith('--cpu-prof='));
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -119,7 +122,7 @@ async function main(): Promise<void> {
       // 10,000 WebSocket subscribers come from one loopback address.
       // A kept-alive connection idle through the other side's rounds must not be closed just as the
       // load generator reuses it (ECONNRESET): the idle timeout outlasts any pause of the bench.
-      http: { port: 0, maxConnections: 4 * perTenant, maxConnectionsPerAddress: 0, idleTimeoutMs: 600_000 },
+      http: { port: 0, maxConnections: 4 * perTenant, maxConnectionsPerAddress: 0, idleTimeoutMs: 600_000, fastPath },
       log: { level: 'silent' },
       limits: { maxConnectionsPerTenant: perTenant, maxSubscriptionsPerTenant: perTenant, maxLocksPerTenant: 1000 },
     });
@@ -333,7 +336,7 @@ async function main(): Promise<void> {
   }
   console.log(`zkgate benchmark${quick ? ' (--quick: too short to mean anything)' : ''}, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
   console.log(`machine: ${startMachine}; load at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`rounds: ${P.rounds} × ${P.ms} ms per side, alternating; figures are medians of per-round ratios\n`);
+  console.log(`rounds: ${P.rounds} × ${P.ms} ms per side, alternating; figures are medians of per-round ratios${fastPath ? '' : '; REST through express only (--no-fast-path)'}\n`);
   console.log(formatTable(rows));
   if (failure !== undefined) {
     console.log(`\nbench: stopped early: ${(failure as Error).message ?? String(failure)}`);
