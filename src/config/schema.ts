@@ -102,6 +102,12 @@ const watchSchema = z
     maxWaitMs: z.number().int().min(1000).default(300_000),
     /** Interval of WebSocket pings and SSE keep-alive comments, ms; a socket missing a pong is closed. */
     heartbeatMs: z.number().int().min(100).default(30_000),
+    /**
+     * Bytes a WebSocket may have written but not yet taken by its client (replies and events the
+     * kernel could not send: a client that stops reading); past it the socket is dropped as a
+     * SLOW_CONSUMER. At least 2 MiB, so that the largest message (a 1 MiB znode in base64) fits.
+     */
+    maxSendBufferBytes: z.number().int().min(2_097_152).default(8_388_608),
   })
   .strict();
 

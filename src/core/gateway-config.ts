@@ -40,6 +40,8 @@ export interface TenantConfig {
 export interface WatchConfig extends WatchLimits {
   /** Interval of WebSocket pings and SSE keep-alive comments, ms. */
   readonly heartbeatMs: number;
+  /** Bytes a push transport may hold for a client that does not read before it drops it (SLOW_CONSUMER). */
+  readonly maxSendBufferBytes: number;
 }
 
 /** Everything `Gateway` reads. */

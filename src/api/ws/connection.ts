@@ -80,7 +80,18 @@ export class WsConnection {
   private sendText(text: string): Promise<void> {
     if (this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
     this.messagesOut++;
-    return new Promise((resolve) => this.ws.send(text, () => resolve()));
+    const sent = new Promise<void>((resolve) => this.ws.send(text, () => resolve()));
+    // Event pumps wait for each send, but replies do not: a client that keeps calling and never
+    // reads would grow this buffer without bound. Past the bound it is dropped at once (a close
+    // frame queued behind megabytes it does not read would never reach it).
+    if (this.ws.bufferedAmount > this.gw.config.watch.maxSendBufferBytes) this.dropSlowReader();
+    return sent;
+  }
+
+  private dropSlowReader(): void {
+    const max = this.gw.config.watch.maxSendBufferBytes;
+    this.closeWith(new ZkgateError('SLOW_CONSUMER', `more than ${max} bytes not taken by the client (watch.maxSendBufferBytes)`, { limit: 'watch.maxSendBufferBytes', max }));
+    this.ws.terminate();
   }
 
   private replyError(err: unknown, ctx: MessageContext): void {
