@@ -1,7 +1,8 @@
 /**
  * The routes that carry load, answered in plain `node:http` in front of express: `/v1/nodes/{path}`
- * (GET with or without the long-poll, HEAD, POST, PUT, DELETE), `GET /v1/children/{path}` and
- * `POST /v1/leases/{id}/keepalive`. Express, its router and body parsers cost a quarter of a
+ * (GET with or without the long-poll, HEAD, POST, PUT, DELETE), `GET /v1/children/{path}`,
+ * `POST /v1/leases/{id}/keepalive` and lock acquire and release (`POST`, `DELETE /v1/locks/{path}`;
+ * their translation is locks.ts's). Express, its router and body parsers cost a quarter of a
  * GET's CPU and most of its garbage (docs/benchmarks.md). The translation itself is shared:
  * node-routes.ts parses, validates, makes the core call and shapes the answer for both paths, and
  * the access line, request id, metrics and problem bodies come from the same functions. This file
@@ -23,6 +24,7 @@ import { requestId } from '../access-log.js';
 import { openapiPaths } from './app.js';
 import { REQUEST_ID_HEADER, logExchange } from './access-log.js';
 import { createNode, deleteNode, getNode, headNode, listChildren, setNode, type NodeAnswer, type NodeRequest } from './node-routes.js';
+import { acquireLock, releaseLock } from './locks.js';
 import { queryOf } from './params.js';
 import { discardUnreadBody, malformedJson, noteError, payloadTooLarge } from './problem.js';
 import { exchangeSignal } from './request-signal.js';
@@ -32,7 +34,7 @@ import { znodePathFromUrl } from './znode-path.js';
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 type NodeHandler = (r: NodeRequest) => Promise<NodeAnswer>;
-type Family = 'nodes' | 'children';
+type Family = 'nodes' | 'children' | 'locks';
 /** How the request's body is read: none, JSON (UTF-8) or raw bytes. */
 type BodyKind = 'none' | 'json' | 'raw';
 
@@ -40,9 +42,11 @@ type FastRoute =
   | { readonly kind: 'node'; readonly family: Family; readonly handler: NodeHandler; readonly rest: string; readonly search: string; readonly body: BodyKind }
   | { readonly kind: 'keepalive'; readonly id: string };
 
-const PREFIX: Record<Family, string> = { nodes: '/v1/nodes', children: '/v1/children' };
+const PREFIX: Record<Family, string> = { nodes: '/v1/nodes', children: '/v1/children', locks: '/v1/locks' };
 const KEEPALIVE = /^\/v1\/leases\/([A-Za-z0-9_.:-]{1,200})\/keepalive$/;
 const NODE_METHODS: Record<string, NodeHandler> = { GET: getNode, HEAD: headNode, POST: createNode, PUT: setNode, DELETE: deleteNode };
+/** Lock acquire and release (a cycle is one of each); inspection and raw bodies stay with express. */
+const LOCK_METHODS: Record<string, NodeHandler> = { POST: acquireLock, DELETE: releaseLock };
 /** Methods whose route reads a body; on the others a body goes to express (it parses and ignores it). */
 const TAKES_BODY = new Set(['POST', 'PUT']);
 
@@ -55,9 +59,16 @@ export function fastRoute(req: Pick<IncomingMessage, 'method' | 'url' | 'headers
   const method = req.method ?? '';
   const body = bodyKind(req);
   if (body === undefined || (body !== 'none' && !TAKES_BODY.has(method))) return undefined;
-  const family: Family | undefined = pathname.startsWith('/v1/nodes/') ? 'nodes' : pathname.startsWith('/v1/children/') ? 'children' : undefined;
+  const family: Family | undefined = pathname.startsWith('/v1/nodes/')
+    ? 'nodes'
+    : pathname.startsWith('/v1/children/')
+      ? 'children'
+      : pathname.startsWith('/v1/locks/')
+        ? 'locks'
+        : undefined;
   if (family) {
-    const handler = family === 'nodes' ? NODE_METHODS[method] : method === 'GET' ? listChildren : undefined;
+    const handler =
+      family === 'nodes' ? NODE_METHODS[method] : family === 'locks' ? (body === 'raw' ? undefined : LOCK_METHODS[method]) : method === 'GET' ? listChildren : undefined;
     if (!handler || (method === 'GET' && !acceptsJson(req.headers.accept))) return undefined;
     return { kind: 'node', family, handler, rest: pathname.slice(PREFIX[family].length), search, body };
   }
@@ -109,6 +120,7 @@ function metricRoutes(): (route: FastRoute) => string {
   const labels = {
     nodes: { node: routeOf(`${PREFIX.nodes}/x`), root: routeOf(`${PREFIX.nodes}/`) },
     children: { node: routeOf(`${PREFIX.children}/x`), root: routeOf(`${PREFIX.children}/`) },
+    locks: { node: routeOf(`${PREFIX.locks}/x`), root: routeOf(`${PREFIX.locks}/`) },
     keepalive: routeOf('/v1/leases/x/keepalive'),
   };
   return (r) => (r.kind === 'keepalive' ? labels.keepalive : r.rest === '/' ? labels[r.family].root : labels[r.family].node);

@@ -35,8 +35,8 @@ function answer(res: Response, a: NodeAnswer): void {
   else res.end();
 }
 
-/** Runs a node-routes.ts handler on an express exchange. */
-function route(handler: (r: NodeRequest) => Promise<NodeAnswer>): (req: Request, res: Response, path: string) => Promise<void> {
+/** Runs a node-routes.ts handler (or one of its shape: the lock routes') on an express exchange. */
+export function route(handler: (r: NodeRequest) => Promise<NodeAnswer>): (req: Request, res: Response, path: string) => Promise<void> {
   return async (req, res, path) => answer(res, await handler(nodeRequest(req, res, path)));
 }
 

@@ -112,7 +112,12 @@ export function jsonObject(b: unknown): Record<string, unknown> {
 
 /** A required string given as `?name=` or as the same field of the JSON body. @throws INVALID_ARGUMENT */
 export function requiredParam(req: Request, name: string): string {
-  const v = stringParam(req, name) ?? jsonBody(req)[name];
+  return requiredValue(name, queryOf(req.query as Record<string, unknown>), req.body);
+}
+
+/** `requiredParam` from a parsed query and body, as both HTTP paths have them. @throws INVALID_ARGUMENT */
+export function requiredValue(name: string, query: Query, body: unknown): string {
+  const v = query(name) ?? jsonObject(body)[name];
   if (typeof v !== 'string' || v === '') throw invalidArgument(name, 'is required (query parameter or JSON body field)');
   return v;
 }
