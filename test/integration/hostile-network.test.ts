@@ -422,6 +422,14 @@ for (const tls of [false, true]) {
         await settled(env, c);
       });
 
+      test('cluster: a request without a well-formed signature is refused before its body is read', async () => {
+        const c = await rawConnect(env.at('cluster'));
+        c.socket.write(clusterHead('/cluster/v1/call', '', { sign: false, length: 30_000_000 })); // announces 30 MB, sends none
+        assert.equal((await c.response()).status, 401);
+        await c.closed;
+        await settled(env, c);
+      });
+
       test('cluster: connections from one address beyond cluster.maxConnectionsPerAddress are refused with 429', async () => {
         const held = await Promise.all(Array.from({ length: 8 }, () => rawConnect(env.at('cluster'))));
         const refused = await rawConnect(env.at('cluster'));

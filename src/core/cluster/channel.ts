@@ -115,13 +115,22 @@ export class ChannelVerifier {
 
   constructor(private readonly secret: string) {}
 
-  /** The sender's instance id when the request is genuine and fresh, else null. */
-  verify(headers: IncomingMessage['headers'], path: string, body: string): string | null {
+  /**
+   * Whether the head carries a well-formed, fresh signature (not yet checked against the body):
+   * a request without one is refused before its body is read.
+   */
+  plausible(headers: IncomingMessage['headers']): boolean {
     const h = (k: string): string => (typeof headers[k] === 'string' ? (headers[k] as string) : '');
     const [from, time, nonce, sig] = [h('x-zkgate-cluster-from'), h('x-zkgate-cluster-time'), h('x-zkgate-cluster-nonce'), h('x-zkgate-cluster-signature')];
-    if (!from || !/^\d+$/.test(time) || !/^[0-9a-f]{24}$/.test(nonce) || !/^[0-9a-f]{64}$/.test(sig)) return null;
+    if (!from || !/^\d+$/.test(time) || !/^[0-9a-f]{24}$/.test(nonce) || !/^[0-9a-f]{64}$/.test(sig)) return false;
+    return Math.abs(Date.now() - Number(time)) <= SKEW_MS;
+  }
+
+  /** The sender's instance id when the request is genuine and fresh, else null. */
+  verify(headers: IncomingMessage['headers'], path: string, body: string): string | null {
+    if (!this.plausible(headers)) return null;
+    const [from, time, nonce, sig] = ['x-zkgate-cluster-from', 'x-zkgate-cluster-time', 'x-zkgate-cluster-nonce', 'x-zkgate-cluster-signature'].map((k) => headers[k] as string) as [string, string, string, string];
     const now = Date.now();
-    if (Math.abs(now - Number(time)) > SKEW_MS) return null;
     const want = Buffer.from(sign(this.secret, time, nonce, from, path, body), 'hex');
     if (!timingSafeEqual(want, Buffer.from(sig, 'hex'))) return null;
     if (this.seen.has(nonce)) return null;

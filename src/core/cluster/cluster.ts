@@ -502,6 +502,9 @@ export class Cluster implements ClusterHooks {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Only a body that may be genuine is read (up to MAX_BODY): without a well-formed, fresh
+    // signature the request is refused at once and the connection closed, its body unread.
+    if (req.method !== 'POST' || !this.verifier.plausible(req.headers)) return void res.writeHead(401, { connection: 'close' }).end();
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req) {
