@@ -129,4 +129,29 @@ describe('cluster › graceful handoff', () => {
       zkc.close();
     }
   });
+
+  test('a handoff record naming an instance that is gone is deleted by another instance', async () => {
+    const c = await gw('gamma');
+    const d = await gw('delta');
+    const zkc = new NativeZkClient({ connect: zk.connectString, sessionTimeoutMs: 4000 });
+    try {
+      await new Promise((r) => zkc.once('connect', r));
+      const records = async (): Promise<string[]> => (await zkc.children('/zkgate-handoff/handoffs')).children;
+      const id = await grant(c, 30_000);
+      await c.running.shutdown(); // hands its lease to beta, the first live member by id
+      assert.deepEqual((await records()).map((n) => n.split('.')[0]), ['gamma']);
+      const kept = await d.rest.json('POST', `/v1/leases/${id}/keepalive`);
+      assert.equal(kept.status, 200, JSON.stringify(kept.body));
+      // Beta goes without handing anything over: the record names an instance that is gone.
+      await b.running.close();
+      await eventually(async () => (await records()).length === 0, 30_000, 'delta to delete the orphaned record');
+      const gone = await d.rest.json('POST', `/v1/leases/${id}/keepalive`);
+      assert.equal(gone.status, 410, JSON.stringify(gone.body));
+      assert.equal((gone.body as { details?: { reason?: string } }).details?.reason, 'instance_gone');
+    } finally {
+      zkc.close();
+      await d.close();
+      await c.close();
+    }
+  });
 });

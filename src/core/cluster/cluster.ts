@@ -266,7 +266,14 @@ export class Cluster implements ClusterHooks {
       answer = (await readJson(res)) as typeof answer;
     } catch (err) {
       if (signal?.aborted) throw toZkgateError(signal.reason);
-      throw await this.ownerFailed(owner, leaseId, err);
+      const failed = await this.ownerFailed(owner, leaseId, err);
+      // Refused: nothing was sent. A view not yet updated may name an instance that handed its
+      // leases over and exited; `locate` skips it now and reads the handoff records again.
+      if (err instanceof ChannelError && err.kind === 'refused' && attempt < 30) {
+        const now = await this.locate(leaseId).catch(() => null);
+        if (now && !(now.id === owner.id && now.incarnation === owner.incarnation)) return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
+      }
+      throw failed;
     }
     if (answer.moved) {
       // The lease is being handed to another instance (a rolling restart): find it again.
