@@ -25,6 +25,7 @@ import { ERROR_TABLE, mapError } from '../error-table.js';
 import { countError } from '../metrics.js';
 import { leaderStateJson, watchEventText } from '../json.js';
 import { runCall } from './calls.js';
+import type { Heartbeat } from './heartbeat.js';
 import { CLIENT_OPS, messageContext, parseClientMessage, type ClientMessage, type MessageContext, type ServerMessage } from './messages.js';
 
 type Msg<K extends ClientMessage['op']> = Extract<ClientMessage, { op: K }>;
@@ -33,14 +34,22 @@ type Msg<K extends ClientMessage['op']> = Extract<ClientMessage, { op: K }>;
 /** How long a socket being closed for an error may take to receive its close frame before it is dropped, ms. */
 const CUT_GRACE_MS = 30_000;
 
+/** Sent to a subscriber that has none of that kind open, instead of a Map per idle socket. */
+const NO_SUBS: ReadonlyMap<string, { stop(): void }> = new Map();
+
+/**
+ * Per-socket state is made when first needed: an idle socket (welcomed, nothing subscribed)
+ * holds no subscription map, rate bucket or abort controller of its own, and no timer (the
+ * endpoint's one heartbeat pings it).
+ */
 export class WsConnection {
   /** Open subscriptions and election observes by client id; `stop()` ends one. */
-  private readonly subs = new Map<string, { stop(): void }>();
-  private readonly rate: TokenBucket;
-  private readonly closed = new AbortController();
+  private subsMap: Map<string, { stop(): void }> | undefined;
+  private rate: TokenBucket | undefined;
+  private closedController: AbortController | undefined;
+  private isClosed = false;
   private lease: Lease | undefined;
   private alive = true;
-  private readonly heartbeat: NodeJS.Timeout;
   private readonly opened = performance.now();
   private messagesIn = 0;
   private messagesOut = 0;
@@ -50,16 +59,16 @@ export class WsConnection {
     private readonly gw: Gateway,
     private readonly scope: Scope,
     private readonly conn: ScopedConnection,
+    private readonly heartbeat: Heartbeat,
     /** Names the connection in its access lines: the upgrade's X-Request-Id, echoed in the 101. */
     private readonly connId: string = randomUUID(),
   ) {
     const cfg = gw.config.watch;
-    this.rate = new TokenBucket(scope.limits.wsMessagesPerSecond);
     ws.on('message', (data, isBinary) => this.socketOnMessage(data, isBinary));
     ws.on('pong', () => (this.alive = true));
     ws.on('close', (code) => this.socketOnClose(code));
     ws.on('error', () => undefined); // 'close' follows
-    this.heartbeat = setInterval(() => this.beat(), cfg.heartbeatMs);
+    heartbeat.add(this);
     void this.send({
       type: 'welcome',
       tenant: scope.tenant,
@@ -70,6 +79,25 @@ export class WsConnection {
       queueSize: cfg.queueSize,
       ops: CLIENT_OPS,
     });
+  }
+
+  private get subs(): ReadonlyMap<string, { stop(): void }> {
+    return this.subsMap ?? NO_SUBS;
+  }
+
+  private openSub(id: string, sub: { stop(): void }): void {
+    (this.subsMap ??= new Map()).set(id, sub);
+  }
+
+  private dropSub(id: string): void {
+    this.subsMap?.delete(id);
+  }
+
+  /** Aborts when the socket closes (core waits and the bound lease's keepalive take it). */
+  private get closed(): AbortSignal {
+    this.closedController ??= new AbortController();
+    if (this.isClosed) this.closedController.abort();
+    return this.closedController.signal;
   }
 
   /** Queues a message; resolves once the socket took it (backpressure for the event pumps). */
@@ -104,6 +132,7 @@ export class WsConnection {
 
   private socketOnMessage(data: RawData, isBinary: boolean): void {
     this.messagesIn++;
+    this.rate ??= new TokenBucket(this.scope.limits.wsMessagesPerSecond);
     if (!this.rate.take()) {
       const err = new ZkgateError('LIMIT_EXCEEDED', `more than ${this.rate.ratePerSecond} messages a second (limits.wsMessagesPerSecond)`, {
         limit: 'wsMessagesPerSecond',
@@ -150,7 +179,7 @@ export class WsConnection {
         const started = performance.now();
         let result: unknown;
         try {
-          result = await runCall({ scope: this.scope, signal: this.closed.signal }, msg.method, msg.params);
+          result = await runCall({ scope: this.scope, signal: this.closed }, msg.method, msg.params);
         } catch (err) {
           this.logCall(msg, started, mapError(err).error.code);
           throw err;
@@ -167,7 +196,7 @@ export class WsConnection {
   private subscribe(msg: Msg<'subscribe'>): void {
     this.assertNewId(msg.id);
     const stream = this.conn.watch(msg.path, { kind: msg.kind });
-    this.subs.set(msg.id, stream);
+    this.openSub(msg.id, stream);
     void this.send({ type: 'subscribed', id: msg.id, path: msg.path, kind: msg.kind });
     void this.pump(msg.id, stream, msg.encoding);
   }
@@ -196,7 +225,7 @@ export class WsConnection {
   /** Sends a core observation's states as they come, until unsubscribed or the socket closes. */
   private follow<T>(id: string, op: string, ac: AbortController, states: AsyncGenerator<T>, what: { path: string; kind: 'election' | 'service' }, toMsg: (s: T) => ServerMessage): void {
     const sub = { stop: () => ac.abort() };
-    this.subs.set(id, sub);
+    this.openSub(id, sub);
     void this.send({ type: 'subscribed', id, ...what });
     void (async () => {
       try {
@@ -208,7 +237,7 @@ export class WsConnection {
       } catch (err) {
         if (!ac.signal.aborted) this.replyError(err, { op, id });
       } finally {
-        if (this.subs.get(id) === sub) this.subs.delete(id);
+        if (this.subs.get(id) === sub) this.dropSub(id);
       }
     })();
   }
@@ -224,14 +253,14 @@ export class WsConnection {
       if (err instanceof ZkgateError && err.code === 'SLOW_CONSUMER') this.closeWith(err);
       else this.replyError(err, { op: 'subscribe', id });
     } finally {
-      if (this.subs.get(id) === stream) this.subs.delete(id);
+      if (this.subs.get(id) === stream) this.dropSub(id);
     }
   }
 
   private async unsubscribe(msg: Msg<'unsubscribe'>): Promise<void> {
     const stream = this.subs.get(msg.id);
     if (!stream) throw new ZkgateError('NOT_FOUND', `subscription ${msg.id} is not open on this socket`, { id: msg.id });
-    this.subs.delete(msg.id);
+    this.dropSub(msg.id);
     stream.stop();
     await this.send({ type: 'unsubscribed', id: msg.id });
   }
@@ -243,7 +272,7 @@ export class WsConnection {
 
   /** Binds `lease` to the socket: kept alive while it is open, its state changes pushed. */
   private async bindLease(lease: Lease): Promise<void> {
-    await this.scope.leases.keepAliveWhileOpen(lease, this.closed.signal);
+    await this.scope.leases.keepAliveWhileOpen(lease, this.closed);
     this.lease = lease;
     const onState = (e: LeaseStateEvent): void => {
       // Sent with what the lease owned at that moment: on loss, these ephemerals and locks are gone.
@@ -251,13 +280,13 @@ export class WsConnection {
       void this.send({ type: 'lease_state', leaseId: e.leaseId, state: e.state, reason: e.reason, trustMs: e.trustMs, owned });
     };
     lease.on('state', onState);
-    this.closed.signal.addEventListener('abort', () => lease.off('state', onState), { once: true });
+    this.closed.addEventListener('abort', () => lease.off('state', onState), { once: true });
     await this.send({ type: 'lease', lease: lease.info() });
   }
 
   /** Closes the socket with the error's close code and `CODE: message` as the reason. */
   private closeWith(err: ZkgateError): void {
-    if (this.closed.signal.aborted) return;
+    if (this.isClosed) return;
     countError(err, 'ws');
     const code = ERROR_TABLE[err.code].ws;
     this.ws.close(code, `${err.code}: ${err.message}`.slice(0, 123));
@@ -270,7 +299,8 @@ export class WsConnection {
     this.gw.logger.info({ reqId: this.connId, id: msg.id, method: msg.method, status, durationMs: msSince(started), ...callerFields(this.scope.principal) }, 'websocket call');
   }
 
-  private beat(): void {
+  /** Called by the endpoint's heartbeat. */
+  beat(): void {
     if (!this.alive) {
       this.ws.terminate(); // no pong since the last ping
       return;
@@ -281,8 +311,9 @@ export class WsConnection {
 
   /** @param closeCode the close code sent or received; `errorCode` when the gateway cut the socket for an error */
   private socketOnClose(closeCode?: number, errorCode?: string): void {
-    if (this.closed.signal.aborted) return;
-    this.closed.abort();
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closedController?.abort();
     // The connection's access line: who, how long, how it ended, how much went each way.
     this.gw.logger.info(
       {
@@ -296,9 +327,9 @@ export class WsConnection {
       },
       'websocket closed',
     );
-    clearInterval(this.heartbeat);
+    this.heartbeat.delete(this);
     for (const sub of this.subs.values()) sub.stop();
-    this.subs.clear();
+    this.subsMap = undefined;
     this.conn.close();
   }
 }

@@ -14,6 +14,7 @@ import { answerAndClose } from '../listener-guard.js';
 import { requestId } from '../access-log.js';
 import { REQUEST_ID_HEADER } from '../rest/access-log.js';
 import { WsConnection } from './connection.js';
+import { Heartbeat } from './heartbeat.js';
 
 /** The URL path of the endpoint. */
 export const WS_PATH = '/v1/ws';
@@ -81,6 +82,7 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
     if (wss.listenerCount('headers') === 0) wss.on('headers', (headers: string[], req: IncomingMessage) => headers.push(`${REQUEST_ID_HEADER}: ${requestIds.get(req) ?? ''}`));
     return wss;
   };
+  const heartbeat = new Heartbeat(gw.config.watch.heartbeatMs);
   const clients = (): WebSocket[] => [...servers.values()].flatMap((wss) => [...wss.clients]);
   const requestIds = new WeakMap<IncomingMessage, string>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -111,7 +113,7 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
       ws.on('error', (err: Error & { code?: string }) => {
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') countError(messageTooLarge(scope.limits.wsMaxMessageBytes), 'ws');
       });
-      new WsConnection(ws, gw, scope, conn, reqId);
+      new WsConnection(ws, gw, scope, conn, heartbeat, reqId);
     });
   });
   let closed = false;
