@@ -76,7 +76,7 @@ export class BenchChild {
 }
 
 /**
- * The child side: answers calls with `handlers` (plus `mem`: RSS after a full GC, bytes).
+ * The child side: answers calls with `handlers` (plus `mem`: RSS after a full GC, bytes; `cpu`: CPU time used, µs).
  * `close` runs the handler of that name, if any, then exits.
  */
 export function serve(handlers: Record<string, Handler>): void {
@@ -84,6 +84,11 @@ export function serve(handlers: Record<string, Handler>): void {
     mem: () => {
       (globalThis as { gc?: () => void }).gc?.();
       return process.memoryUsage().rss;
+    },
+    /** CPU time this process has used so far (user + system), µs. */
+    cpu: () => {
+      const u = process.cpuUsage();
+      return u.user + u.system;
     },
     ...handlers,
   };
