@@ -42,7 +42,6 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   PERMITS_NOT_ACQUIRED: { http: 409, grpc: 10, ws: 4409, title: 'Semaphore permits not acquired within the wait' },
   NOT_ELECTED: { http: 409, grpc: 10, ws: 4409, title: 'Not elected within the wait' },
   NOT_LEADER: { http: 409, grpc: 9, ws: 4409, title: 'Not the current leader' },
-  CONTENDER_LOST: { http: 410, grpc: 10, ws: 4410, title: 'Queue node deleted by someone else' },
   // ABORTED like LOCK_NOT_ACQUIRED: the wait ended on the gateway's side with an answer.
   QUEUE_EMPTY: { http: 409, grpc: 10, ws: 4409, title: 'No queue item within the wait' },
   BARRIER_TIMEOUT: { http: 409, grpc: 10, ws: 4409, title: 'Barrier not passed within the wait' },

@@ -29,7 +29,6 @@ export const ERROR_CODES = [
   'PERMITS_NOT_ACQUIRED',
   'NOT_ELECTED',
   'NOT_LEADER',
-  'CONTENDER_LOST',
   'QUEUE_EMPTY',
   'BARRIER_TIMEOUT',
   'NOT_MEMBER',
@@ -103,11 +102,12 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = {
 };
 
 /**
- * A wait given up because its caller went away or the caller's own deadline passed: an expected
- * outcome (never INTERNAL, never logged as an error). Transports abort their signals with it.
- * @param reason `client_gone`, `client_cancelled` or `deadline`
+ * A wait given up because its caller went away, the caller's own deadline passed, or its lease
+ * released the node it waited with: an expected outcome (never INTERNAL, never logged as an
+ * error). Transports abort their signals with it.
+ * @param reason `client_gone`, `client_cancelled`, `deadline` or `released`
  */
-export function cancelled(reason: 'client_gone' | 'client_cancelled' | 'deadline', message: string): ZkgateError {
+export function cancelled(reason: 'client_gone' | 'client_cancelled' | 'deadline' | 'released', message: string): ZkgateError {
   return new ZkgateError('CANCELLED', message, { reason });
 }
 

@@ -49,9 +49,6 @@ export const ERROR_COVERAGE: Readonly<Record<ErrorCode, Readonly<Record<Transpor
   LOCK_NOT_ACQUIRED: all('recipes.test.ts'),
   NOT_ELECTED: all('recipes.test.ts'),
   NOT_LEADER: all('recipes.test.ts'),
-  CONTENDER_LOST: nowhere(
-    'the ownership watch on every lease-owned node ends the lease (LEASE_LOST, node_deleted) as soon as a waiting queue node is deleted, before the queue pass can notice; errors.test.ts proves what the waiter is told',
-  ),
   SLOW_CONSUMER: all('quotas.test.ts'),
   UNIMPLEMENTED: all('zookeeper.test.ts'),
   UNAVAILABLE: all('zookeeper.test.ts'),

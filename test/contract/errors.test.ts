@@ -6,6 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Transport } from './clients.js';
 import { KEYS, contractGateway, forEachTransport, rejectsWith, unique, waitFor } from './harness.js';
 
 const { client, errorCount, env } = contractGateway(
@@ -13,6 +14,17 @@ const { client, errorCount, env } = contractGateway(
   // A gRPC message over 1 KiB is refused by grpc-js itself, before the gateway sees it.
   { config: { grpc: { maxMessageBytes: 1024 } } },
 );
+
+/** A lock held by one lease and a second lease waiting for it (25 s): the waiter's queue node. */
+async function waiterBehindHolder(t: Transport, name: string) {
+  const c = await client(t);
+  const p = unique(t, name);
+  const [l1, l2] = [await c.grant(30_000), await c.grant(30_000)];
+  await c.acquire(p, l1.id);
+  const waiting = c.acquire(p, l2.id, 25_000);
+  await waitFor(async () => (await c.inspect(p)).nodes.length === 2);
+  return { c, p, l1, l2, waiting, node: (await c.inspect(p)).nodes[1] as string };
+}
 
 forEachTransport((t) => {
   test('lease › not kept alive past its TTL it ends: its ephemeral is deleted, then LEASE_EXPIRED', async () => {
@@ -43,17 +55,27 @@ forEachTransport((t) => {
     assert.equal(await c.exists(eph), null, 'its ephemeral went with the lease');
   });
 
-  test('lock › a waiter whose queue node someone else deletes is told LEASE_LOST (the ownership watch ends the lease; see CONTENDER_LOST in error-coverage.ts)', async () => {
-    const c = await client(t);
-    const p = unique(t, 'contender');
-    const [l1, l2] = [await c.grant(30_000), await c.grant(30_000)];
-    await c.acquire(p, l1.id);
-    const waiting = c.acquire(p, l2.id, 20_000);
-    await waitFor(async () => (await c.inspect(p)).nodes.length === 2);
-    await c.delete((await c.inspect(p)).nodes[1] as string);
+  test('lock › a waiter whose queue node someone else deletes is told LEASE_LOST (node_deleted; CONTENDER_LOST is retired, docs/errors.md)', async () => {
+    const { c, l1, l2, waiting, node } = await waiterBehindHolder(t, 'contender');
+    await c.delete(node);
     assert.equal((await rejectsWith(waiting, 'LEASE_LOST')).details.reason ?? 'node_deleted', 'node_deleted');
     assert.equal((await c.lease(l2.id)).state, 'lost');
     await c.revoke(l1.id);
+  });
+
+  test('lock › a waiter whose own lease releases its queue node is answered at once: CANCELLED (released), the lease stays active', async () => {
+    const { c, p, l1, l2, waiting, node } = await waiterBehindHolder(t, 'released');
+    const t0 = Date.now();
+    assert.deepEqual(await c.release(p, l2.id, node), { released: true, reason: 'deleted' });
+    const e = await rejectsWith(waiting, 'CANCELLED');
+    // The release itself ends the wait, not its 25 s deadline (a generous bound for a loaded machine).
+    assert.ok(Date.now() - t0 < 15_000, `answered ${Date.now() - t0} ms after the release`);
+    assert.equal(e.details.reason, 'released');
+    const after = await c.lease(l2.id);
+    assert.deepEqual([after.state, after.owned], ['active', []]);
+    assert.equal((await c.inspect(p)).nodes.length, 1);
+    await c.revoke(l1.id);
+    await c.revoke(l2.id);
   });
 
   test('not found › something absent that is neither a node nor a lease is NOT_FOUND', async () => {

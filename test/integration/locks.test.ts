@@ -14,7 +14,9 @@ interface Inspection {
 }
 
 describe('locks against a real ZooKeeper', () => {
-  const env = zkAndGateway();
+  // A 10 s session: with the harness's 4 s one, a gateway start of 5-6 s on a loaded machine
+  // let the first session expire right after it connected (the first grant answered 503).
+  const env = zkAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 10_000 }] });
 
   const lease = async (ttlMs = 30_000): Promise<string> => ((await env.g.rest.json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
   const acquire = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/locks${path}`, body);

@@ -13,7 +13,7 @@
  * session; a custom rule's watches (read-write locks, semaphores) go through the watch hub.
  */
 import { ancestorsOf, joinPath, nameOf, type ChildrenResult, type Stat, type ZkClient } from '../../zk/index.js';
-import { ZkgateError, toZkgateError } from '../errors.js';
+import { ZkgateError, cancelled, toZkgateError } from '../errors.js';
 import type { Lease, OwnedKind } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { WatchEvent } from '../watch/types.js';
@@ -104,9 +104,10 @@ export class SequentialQueue {
   /**
    * Joins the queue under `parent` and waits until our node is among the holders.
    * @throws LIMIT_EXCEEDED past the tenant's maxLocksPerTenant (before anything is created), the
-   *   lease's end (410) when it ends while waiting, LEASE_UNCERTAIN when the session is
-   *   still suspended at the deadline, CONTENDER_LOST when our node is deleted by someone else,
-   *   the signal's reason on abort; our node is deleted in every case
+   *   lease's end (410) when it ends while waiting (LEASE_LOST when our node is deleted by
+   *   someone else), LEASE_UNCERTAIN when the session is still suspended at the deadline,
+   *   CANCELLED (`released`) when our own lease releases our node while we wait, the signal's
+   *   reason on abort; our node is deleted in every case
    */
   async enqueue(lease: Lease, parent: string, opts: EnqueueOptions): Promise<QueueOutcome> {
     lease.assertUsable();
@@ -117,8 +118,11 @@ export class SequentialQueue {
       const deadline = Date.now() + opts.waitMs;
       const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
       const { node, stat, listing } = await this.createContender(lease, parent, opts, deadline, signal);
+      // Our own lease releasing our node (a release or resign naming it) ends the wait at once.
+      const released = new AbortController();
+      lease.own(node, opts.kinds.waiting, () => released.abort(cancelled('released', `${node}: released by its lease while it waited`)));
       try {
-        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, signal);
+        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, AbortSignal.any([signal, released.signal]));
         if (outcome.held) {
           this.owned.own(lease, node, opts.kinds.holding, release);
           kept = true;
@@ -282,7 +286,16 @@ export class SequentialQueue {
     pipelined: Promise<ChildrenResult> | undefined,
     heirIndex: number | undefined,
   ): Promise<{ kind: 'held'; stat: Stat } | { kind: 'wait'; watch: readonly Watched[]; heir: boolean } | { kind: 'unreachable' | 'uncertain' }> {
-    const lost = (): ZkgateError => new ZkgateError('CONTENDER_LOST', `${node}: our queue node was deleted by someone else`, { node });
+    // Our node is missing: deleted by someone else, which ends the lease as lost (as the
+    // ownership watch does, whichever sees it first), or released by our own lease meanwhile.
+    const lost = async (): Promise<never> => {
+      if (lease.owns(node) !== undefined && !lease.isEnded) {
+        lease.disown(node); // gone: nothing to delete, and the path is not ours to delete again
+        await this.leases.lose(lease, lease.tenant.session.generation === lease.generation ? 'node_deleted' : 'session_expired');
+      }
+      lease.assertUsable();
+      throw cancelled('released', `${node}: released by its lease while it waited`);
+    };
     try {
       const client = lease.tenant.client();
       // The listing sent behind our create counts only if it shows our node: one that does not
@@ -291,12 +304,10 @@ export class SequentialQueue {
       const listing =
         early && early.children.includes(nameOf(node))
           ? early
-          : await client.children(parent).catch((err: unknown) => {
-              throw toZkgateError(err, parent).code === 'NO_NODE' ? lost() : err;
-            });
+          : await client.children(parent).catch((err: unknown) => (toZkgateError(err, parent).code === 'NO_NODE' ? lost() : Promise.reject(err)));
       const queue = flavour.order(listing.children);
       const index = queue.indexOf(nameOf(node));
-      if (index < 0) throw lost();
+      if (index < 0) return await lost();
       const turn = await rule({ parent, queue, index, pzxid: listing.stat.pzxid });
       if (turn.held) {
         if (lease.state !== 'active') return { kind: 'uncertain' };
@@ -304,7 +315,7 @@ export class SequentialQueue {
         // after a create found again following a connection loss, the ownership module's watch
         // on it may have read it already; else read it.
         const stat = created ?? this.owned.hub.cached(lease.tenant, node)?.stat ?? (await client.exists(node));
-        if (!stat) throw lost();
+        if (!stat) return await lost();
         return { kind: 'held', stat };
       }
       return { kind: 'wait', watch: turn.watch, heir: index === heirIndex };
