@@ -96,6 +96,10 @@ export async function startTopology(size = 3, opts: { serverKeepAlive?: boolean 
       '  balance roundrobin',
       '  option httpchk GET /readyz',
       '  http-check expect status 200',
+      // Without it a check's read timeout is `inter`: on a loaded machine a /readyz slower than
+      // 250 ms took every gateway out (503 "no server is available"). A draining instance still
+      // answers 503 (or refuses) at once, so it is taken out as fast as before.
+      '  timeout check 2s',
       '  default-server inter 250ms fall 1 rise 2',
       ...ids.map((id, i) => `  server ${id} 127.0.0.1:${ports[i]} check`),
       '',
