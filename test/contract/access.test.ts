@@ -56,7 +56,7 @@ forEachTransport((t) => {
     await admin.delete(out);
   });
 
-  test('lease › a lease belongs to its key: others of write role get PERMISSION_DENIED and do not see it; admin sees all', async () => {
+  test('lease › a lease belongs to its key: others of write role and readers get PERMISSION_DENIED and do not see it; admin sees, inspects and revokes all', async () => {
     const admin = await client(t);
     const w1 = await client(t, 'write');
     const w2 = await client(t, 'write2');
@@ -69,7 +69,12 @@ forEachTransport((t) => {
     await rejectsWith(w2.create(unique(t, 'eph'), { mode: 'ephemeral', leaseId: lease.id }), 'PERMISSION_DENIED');
     await rejectsWith(w2.acquire(unique(t, 'l'), lease.id), 'PERMISSION_DENIED');
     await rejectsWith(w2.revoke(lease.id), 'PERMISSION_DENIED');
+    await rejectsWith((await client(t, 'read')).lease(lease.id), 'PERMISSION_DENIED');
+    const eph = await w1.create(unique(t, 'own'), { mode: 'ephemeral', leaseId: lease.id });
+    assert.ok((await w1.keepAlive(lease.id)).remainingMs > 0, 'its own key keeps it alive');
+    assert.equal((await admin.lease(lease.id)).id, lease.id, 'admin may inspect any lease');
     assert.equal((await admin.revoke(lease.id)).state, 'revoked', 'admin may revoke any lease');
+    assert.equal(await admin.exists(eph), null, "the admin's revoke took the owner's ephemeral");
   });
 
   test('quota › past maxLeasesPerTenant a grant is LIMIT_EXCEEDED naming the limit; revoking gives the unit back', async () => {

@@ -6,13 +6,28 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import type { Transport } from './clients.js';
 import { KEYS, contractGateway, forEachTransport, rejectsWith, unique, waitFor } from './harness.js';
+
+/** Messages the gateway logged at error level or above (a cancelled wait must add none). */
+const errorLogs: string[] = [];
+const logger = pino(
+  { level: 'debug' },
+  new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const line = JSON.parse(chunk.toString('utf8')) as { level: number; msg: string };
+      if (line.level >= 50) errorLogs.push(line.msg);
+      cb();
+    },
+  }),
+);
 
 const { client, errorCount, env } = contractGateway(
   { maxBodyBytes: 1024, wsMaxMessageBytes: 1024, maxDataBytes: 4096, maxChildrenPerListing: 3 },
   // A gRPC message over 1 KiB is refused by grpc-js itself, before the gateway sees it.
-  { config: { grpc: { maxMessageBytes: 1024 } } },
+  { config: { grpc: { maxMessageBytes: 1024 } }, logger },
 );
 
 /** A lock held by one lease and a second lease waiting for it (25 s): the waiter's queue node. */
@@ -123,13 +138,13 @@ forEachTransport((t) => {
     await c.delete(p, { recursive: true });
   });
 
-  test('cancel › a client giving up a lock wait is counted CANCELLED, never INTERNAL, and its waiter node is deleted', async () => {
+  test('cancel › a client giving up a lock wait is counted CANCELLED, never INTERNAL nor logged as an error, and its waiter node is deleted', async () => {
     const c = await client(t);
     const quitter = await client(t);
     const p = unique(t, 'cancel');
     const [l1, l2] = [await c.grant(30_000), await c.grant(30_000)];
     await c.acquire(p, l1.id);
-    const [cancelledBefore, internalBefore] = [await errorCount('CANCELLED', t), await errorCount('INTERNAL', t)];
+    const [cancelledBefore, internalBefore, loggedBefore] = [await errorCount('CANCELLED', t), await errorCount('INTERNAL', t), errorLogs.length];
     const ac = new AbortController();
     const waiting = quitter.acquireUntil(p, l2.id, ac.signal);
     await waitFor(async () => (await c.inspect(p)).nodes.length === 2);
@@ -140,6 +155,7 @@ forEachTransport((t) => {
     assert.deepEqual([quit.state, quit.owned], ['active', []], 'giving up a wait ends the wait, not the lease');
     await waitFor(async () => (await errorCount('CANCELLED', t)) === cancelledBefore + 1);
     assert.equal(await errorCount('INTERNAL', t), internalBefore);
+    assert.deepEqual(errorLogs.slice(loggedBefore), [], 'an expected outcome is not logged as an error');
     await c.revoke(l1.id);
     await c.revoke(l2.id);
   });

@@ -5,7 +5,7 @@
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/config/schema.js';
-import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
+import { generateApiKey, hashApiKey, silentLogger, type Logger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { startZkServer, type ZkServerOptions, type ZkStandalone } from '../support/zk-server.js';
 import { untilReady } from '../support/test-gateway.js';
@@ -33,6 +33,8 @@ export interface GatewayOptions {
   readonly config?: Record<string, unknown>;
   /** The tenant's session timeout, ms. @defaultValue 10000 */
   readonly sessionTimeoutMs?: number;
+  /** The gateway's logger (a test that asserts what is logged). @defaultValue silentLogger */
+  readonly logger?: Logger;
 }
 
 /**
@@ -67,7 +69,7 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
       log: { level: 'silent' },
       ...opts.config,
     });
-    env.gw = await startGateway(config, silentLogger);
+    env.gw = await startGateway(config, opts.logger ?? silentLogger);
     await untilReady(env.gw);
   });
   after(async () => {
