@@ -35,6 +35,22 @@ forEachTransport((t) => {
     assert.equal((await rejectsWith(c.grant(10), 'INVALID_ARGUMENT')).details.field, 'ttlMs');
   });
 
+  test('lease › keepalives keep its ephemeral past the TTL; a second revoke answers LEASE_REVOKED', async () => {
+    const c = await client(t);
+    const p = unique(t, 'keep');
+    const lease = await c.grant(1000);
+    await c.create(p, { mode: 'ephemeral', leaseId: lease.id });
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      await c.keepAlive(lease.id);
+    }
+    assert.notEqual(await c.exists(p), null, 'alive after 2.4 s of keepalives with a 1 s TTL');
+    assert.deepEqual((await c.lease(lease.id)).owned, [{ path: p, kind: 'node' }]);
+    assert.equal((await c.revoke(lease.id)).state, 'revoked');
+    assert.equal(await c.exists(p), null, 'deleted by the revoke itself');
+    await rejectsWith(c.revoke(lease.id), 'LEASE_REVOKED');
+  });
+
   test('lease › the listing shows id, owner key name, TTL and TTL left, state and what each owns', async () => {
     const c = await client(t);
     const p = unique(t, 'list');
@@ -75,6 +91,27 @@ forEachTransport((t) => {
     await rejectsWith(c.acquire(`${p}/bad\u0001`, l1.id), 'INVALID_PATH');
     await c.revoke(l1.id);
     await c.revoke(l2.id);
+  });
+
+  test('lock › a timed wait misses with LOCK_NOT_ACQUIRED after waitMs, leaving no node; revoking a waiter\'s lease tells it LEASE_REVOKED; revoking the holder\'s hands the lock on', async () => {
+    const c = await client(t);
+    const p = unique(t, 'handoff');
+    const [a, b, d] = [await c.grant(30_000), await c.grant(30_000), await c.grant(30_000)];
+    const held = await c.acquire(p, a.id);
+    const t0 = Date.now();
+    await rejectsWith(c.acquire(p, b.id, 600), 'LOCK_NOT_ACQUIRED');
+    assert.ok(Date.now() - t0 >= 550, `answered after ${Date.now() - t0} ms, waitMs 600`);
+    assert.deepEqual((await c.inspect(p)).nodes, [held.node], 'the missed wait left no node');
+    const bWait = c.acquire(p, b.id, 20_000);
+    await waitFor(async () => (await c.inspect(p)).nodes.length === 2);
+    const dWait = c.acquire(p, d.id, 20_000);
+    await waitFor(async () => (await c.inspect(p)).nodes.length === 3);
+    await c.revoke(d.id);
+    await rejectsWith(dWait, 'LEASE_REVOKED');
+    await c.revoke(a.id);
+    const next = await bWait;
+    assert.deepEqual((await c.inspect(p)).nodes, [next.node]);
+    await c.revoke(b.id);
   });
 
   test('lock › locks under a path: every lock with its holder, queue in order and fencing tokens; bounded and marked', async () => {

@@ -26,26 +26,6 @@ describe('leases against a real ZooKeeper', () => {
   };
   const nodeStatus = async (path: string): Promise<number> => (await env.g.rest.json('GET', `/v1/nodes${path}`)).status;
 
-  test('lease › keepalive keeps its ephemerals past the TTL; revoke deletes them at once', async () => {
-    const path = uniquePath('keep');
-    const lease = await grant(1000);
-    await ephemeral(path, lease.id);
-    for (let i = 0; i < 8; i++) {
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal((await env.g.rest.json('POST', `/v1/leases/${lease.id}/keepalive`)).status, 200);
-    }
-    assert.equal(await nodeStatus(path), 200, 'alive after 2.4 s of keepalives with a 1 s TTL');
-    const owned = (await env.g.rest.json('GET', `/v1/leases/${lease.id}`)).body as LeaseBody;
-    assert.deepEqual(owned.owned, [{ path, kind: 'node' }]);
-    const revoked = await env.g.rest.json('DELETE', `/v1/leases/${lease.id}`);
-    assert.equal(revoked.status, 200);
-    assert.equal((revoked.body as LeaseBody).state, 'revoked');
-    assert.equal(await nodeStatus(path), 404, 'deleted by the revoke itself');
-    const again = await env.g.rest.json('DELETE', `/v1/leases/${lease.id}`);
-    assert.equal(again.status, 410);
-    assert.equal((again.body as { code: string }).code, 'LEASE_REVOKED');
-  });
-
   test('lease › changes() streams the current state first, then every transition, and ends with the lease', async () => {
     const gw = env.g.running.gateway;
     const tenant = gw.tenants.get('default');
