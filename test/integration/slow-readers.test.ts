@@ -36,6 +36,8 @@ def frame(obj):
     return head + b'\0\0\0\0' + p  # masked with key 0
 if mode == 'raw':
     s.sendall(bytes.fromhex(path))
+elif mode == 'get':
+    s.sendall(('GET %s HTTP/1.1\r\nhost: x\r\nauthorization: Bearer %s\r\n\r\n' % (path, key)).encode())
 elif mode == 'sse':
     s.sendall(('GET /v1/watch%s?kind=data HTTP/1.1\r\nhost: x\r\nauthorization: Bearer %s\r\n\r\n' % (path, key)).encode())
 else:
@@ -53,8 +55,8 @@ print('sent', flush=True)
 sys.stdin.read()  # hold the socket, unread, until the test ends us
 `;
 
-/** `path` is the node (or, `raw`, the hex of the bytes to send). */
-function slowReader(port: number, path: string, mode: 'sse' | 'ws-subscribe' | 'ws-calls' | 'raw'): Promise<ChildProcess> {
+/** `path` is the node (`get`: the request path; `raw`: the hex of the bytes to send). */
+function slowReader(port: number, path: string, mode: 'sse' | 'get' | 'ws-subscribe' | 'ws-calls' | 'raw'): Promise<ChildProcess> {
   const p = spawn('/usr/bin/python3', ['-c', PY_READER, String(port), KEY, path, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     p.stdout?.once('data', () => resolve(p));
@@ -166,6 +168,32 @@ describe('slow readers', () => {
       reader.kill();
     }
     await eventually(() => usage().connections === 0 && gw.connections().grpc === 0, 10_000, 'the reader gone, nothing held');
+  });
+
+  test('registry SSE reader that goes away while a write waits for drain: the stream lets go (heartbeat timer stopped)', async () => {
+    // Ref'd timers of this process (the in-process gateway's): the stream's heartbeat is one of them.
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const lease = ((await (await fetch(`${base()}/v1/leases`, { method: 'POST', headers: auth, body: JSON.stringify({ ttlMs: 30_000 }) })).json()) as { id: string }).id;
+    const blob = 'b'.repeat(600_000);
+    const register = async (i: number, port: number): Promise<void> => {
+      const res = await fetch(`${base()}/v1/services/fat/instances`, { method: 'POST', headers: auth, body: JSON.stringify({ leaseId: lease, id: `i${i}`, address: 'h', port, payload: { blob } }) });
+      assert.equal(res.status, 201, await res.text());
+    };
+    for (let i = 0; i < 8; i++) await register(i, 1000 + i);
+    const baseline = timers();
+    const reader = await slowReader(gw.httpPort, '/v1/services/fat/watch', 'get');
+    try {
+      await eventually(() => usage().subscriptions === 1, 10_000, 'the reader subscribed');
+      // Sets of ~5 MiB to a reader taking 4 KiB: the write waits for a drain that never comes.
+      const put = await fetch(`${base()}/v1/services/fat/instances/i0`, { method: 'PUT', headers: auth, body: JSON.stringify({ leaseId: lease, port: 2000 }) });
+      assert.equal(put.status, 200, await put.text());
+      assert.ok(timers() > baseline, 'the stream holds a heartbeat timer');
+    } finally {
+      reader.kill('SIGKILL');
+    }
+    await eventually(() => usage().connections === 0 && gw.connections().http === 0, 10_000, 'the reader gone');
+    await eventually(() => timers() <= baseline, 10_000, `the heartbeat timer stopped (ref'd timers back to ${baseline})`);
+    await fetch(`${base()}/v1/leases/${lease}`, { method: 'DELETE', headers: auth });
   });
 
   test('WebSocket client that keeps calling and never reads the replies is dropped past watch.maxSendBufferBytes', async () => {

@@ -17,7 +17,7 @@ import { parseWith } from './nodes.js';
 import { intParam, jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
 import { methodNotAllowed } from './path-router.js';
 import { clientGone } from './request-signal.js';
-import { sseFrame } from './watch.js';
+import { drained, sseFrame } from './watch.js';
 
 /** Fields a provider sets; their values are checked by core (which names the bad one). */
 const any = z.unknown().optional();
@@ -55,7 +55,8 @@ async function watchSse(gw: Gateway, req: Request, res: Response): Promise<void>
   try {
     // The observation only reads on demand: a slow client gets the latest set, never a backlog.
     for await (const set of sets) {
-      if (!res.write(sseFrame('instances', set.index, set))) await new Promise((r) => res.once('drain', r));
+      if (!res.write(sseFrame('instances', set.index, set))) await drained(res);
+      if (res.destroyed) break; // the reader went away: let go of the observation and the heartbeat
     }
   } catch (err) {
     res.write(sseFrame('error', undefined, problemOf(err)));

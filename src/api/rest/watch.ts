@@ -56,8 +56,22 @@ function textFrame(event: string, id: string | undefined, json: string): string 
 }
 
 /** Waits until the response can take more, or the stream ended (e.g. cut as a slow consumer). */
-function drained(res: Response, stream: WatchStream): Promise<unknown> {
-  return Promise.race([new Promise((r) => res.once('drain', r)), stream.closed]);
+/**
+ * Resolves when `res` takes more again ('drain') or never will: the response closed (a reader
+ * gone while a write waits gets no 'drain') or `ended` settled. Callers check `res.destroyed`.
+ */
+export function drained(res: Response, ended?: PromiseLike<unknown>): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+    ended?.then(done, done);
+  });
 }
 
 /** GET /v1/watch/{path}?kind=data|children|subtree&encoding=base64: a Server-Sent Events stream. */
@@ -75,7 +89,8 @@ export function watchRouter(gw: Gateway): Router {
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), gw.config.watch.heartbeatMs);
       try {
         for await (const ev of stream) {
-          if (!res.write(textFrame(ev.type, ev.zxid, watchEventText(ev, encoding)))) await drained(res, stream);
+          if (!res.write(textFrame(ev.type, ev.zxid, watchEventText(ev, encoding)))) await drained(res, stream.closed);
+          if (res.destroyed) break;
         }
       } catch (err) {
         res.write(sseFrame('error', undefined, problemOf(err)));
