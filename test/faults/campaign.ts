@@ -240,51 +240,55 @@ async function runFault(fault: Fault, ens: ZkEnsemble, gw: GatewayProc, sessionT
   // A Kazoo session on the member the gateway uses, to compare reconnect times on the same fault.
   let kazoo: KazooSession | undefined;
   if (fault !== 'stop-gateway' && gwMember >= 0) kazoo = await startKazooSession(hostsWithFirst(ens, gwMember), sessionTimeoutMs);
-  const gatewayHit = fault === 'restart-all' || fault === 'kill-leader' || (member >= 0 && member === gwMember);
-  let ensembleBackMs: number | undefined;
-  const t0 = Date.now();
-  const m = member >= 0 ? ens.members[member] : undefined;
-  switch (fault) {
-    case 'kill-follower':
-    case 'kill-leader':
-      await m?.kill();
-      break;
-    case 'stop-member':
-      m?.pause();
-      await sleep(sessionTimeoutMs + 2000);
-      m?.resume();
-      break;
-    case 'stop-gateway':
-      gw.proc.kill('SIGSTOP');
-      await sleep(sessionTimeoutMs + 2000);
-      gw.proc.kill('SIGCONT');
-      break;
-    case 'restart-all':
-      await Promise.all(ens.members.map((x) => x.kill()));
-      await Promise.all(ens.members.map((x) => startPatiently(x)));
-      ensembleBackMs = Date.now() - t0;
-      break;
+  // Closed however the fault ends: a thrown fault must not leave its kazoo_peer.py running.
+  try {
+    const gatewayHit = fault === 'restart-all' || fault === 'kill-leader' || (member >= 0 && member === gwMember);
+    let ensembleBackMs: number | undefined;
+    const t0 = Date.now();
+    const m = member >= 0 ? ens.members[member] : undefined;
+    switch (fault) {
+      case 'kill-follower':
+      case 'kill-leader':
+        await m?.kill();
+        break;
+      case 'stop-member':
+        m?.pause();
+        await sleep(sessionTimeoutMs + 2000);
+        m?.resume();
+        break;
+      case 'stop-gateway':
+        gw.proc.kill('SIGSTOP');
+        await sleep(sessionTimeoutMs + 2000);
+        gw.proc.kill('SIGCONT');
+        break;
+      case 'restart-all':
+        await Promise.all(ens.members.map((x) => x.kill()));
+        await Promise.all(ens.members.map((x) => startPatiently(x)));
+        ensembleBackMs = Date.now() - t0;
+        break;
+    }
+    await gatewaySession(gw); // ready again (a new session after the gateway's own freeze)
+    await sleep(1000);
+    const after = gw.states.filter((s) => s.atMs >= t0);
+    const back = after.find((s) => s.state === 'reconnected' || s.state === 'connected');
+    const expiries = after.filter((s) => s.state === 'expired').length;
+    // Kazoo may still be backing off: give it time to come back before reading its figure.
+    for (let i = 0; kazoo && kazoo.states.some((x) => x.atMs >= t0) && kazoo.reconnectedAfter(t0) === undefined && i < 300; i++) await sleep(100);
+    const kazooMs = kazoo?.reconnectedAfter(t0);
+    if (m && !m.running) await startPatiently(m);
+    return {
+      fault,
+      member,
+      gatewayHit,
+      gatewayReconnectMs: after.some((s) => s.state === 'suspended') && back ? back.atMs - t0 : undefined,
+      kazooReconnectMs: kazoo && after.some((s) => s.state === 'suspended') ? kazooMs : undefined,
+      expiries,
+      ...(ensembleBackMs === undefined ? {} : { ensembleBackMs }),
+      quorumUp: fault !== 'restart-all' && fault !== 'stop-gateway',
+    };
+  } finally {
+    await kazoo?.close();
   }
-  await gatewaySession(gw); // ready again (a new session after the gateway's own freeze)
-  await sleep(1000);
-  const after = gw.states.filter((s) => s.atMs >= t0);
-  const back = after.find((s) => s.state === 'reconnected' || s.state === 'connected');
-  const expiries = after.filter((s) => s.state === 'expired').length;
-  // Kazoo may still be backing off: give it time to come back before reading its figure.
-  for (let i = 0; kazoo && kazoo.states.some((x) => x.atMs >= t0) && kazoo.reconnectedAfter(t0) === undefined && i < 300; i++) await sleep(100);
-  const kazooMs = kazoo?.reconnectedAfter(t0);
-  await kazoo?.close();
-  if (m && !m.running) await startPatiently(m);
-  return {
-    fault,
-    member,
-    gatewayHit,
-    gatewayReconnectMs: after.some((s) => s.state === 'suspended') && back ? back.atMs - t0 : undefined,
-    kazooReconnectMs: kazoo && after.some((s) => s.state === 'suspended') ? kazooMs : undefined,
-    expiries,
-    ...(ensembleBackMs === undefined ? {} : { ensembleBackMs }),
-    quorumUp: fault !== 'restart-all' && fault !== 'stop-gateway',
-  };
 }
 
 /** Starts a member, trying again when a loaded machine makes a start time out. */

@@ -52,7 +52,10 @@ export function startKazooSession(hosts: string, sessionTimeoutMs: number): Prom
   proc.stderr?.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`kazoo session: not connected within 30 s; stderr: ${err}`)), 30_000);
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL'); // nobody gets a handle to close it
+      reject(new Error(`kazoo session: not connected within 30 s; stderr: ${err}`));
+    }, 30_000);
     void exited.then(() => {
       clearTimeout(t);
       reject(new Error(`kazoo session: exited before READY; stderr: ${err}`));
