@@ -393,7 +393,11 @@ export class Cluster implements ClusterHooks {
   /** Handles one request of the internal listener. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     void this.serve(req, res).catch((err: unknown) => {
-      this.logger.warn({ err }, 'cluster: internal request failed');
+      // A peer that reset or went away mid-request is an expected outcome (issue 9): no stack, not at warn.
+      const code = (err as NodeJS.ErrnoException | undefined)?.code;
+      const peerGone = req.destroyed && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof ZkgateError && err.code === 'CANCELLED'));
+      if (peerGone) this.logger.debug({ code, detail: (err as Error).message }, 'cluster: internal request ended: the peer went away');
+      else this.logger.warn({ err }, 'cluster: internal request failed');
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     });
