@@ -15,6 +15,7 @@ import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
 import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
+import { freezeOnCreate } from '../support/freeze-on-create.js';
 
 interface Entry {
   node: string;
@@ -172,21 +173,14 @@ describe('barriers', () => {
     test('cancel › an enter whose member create hits a connection loss ends with exactly one member node, owned by the lease', async () => {
       const path = uniquePath('b-loss');
       const a = await grant(60_000);
-      const client = tenant().client();
-      const create = client.create.bind(client);
-      client.create = (p, d, m, ttl) => {
-        if (p.startsWith(`${path}/`) && m === 'ephemeral') {
-          env.zk.pause(); // the create below gets no answer: outcome unknown
-          client.create = create;
-        }
-        return create(p, d, m, ttl);
-      };
+      // The member create gets no answer: its outcome is unknown.
+      const restore = freezeOnCreate(tenant().client(), (p, m) => p.startsWith(`${path}/`) && m === 'ephemeral', () => env.zk.pause());
       let pending;
       try {
         pending = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 });
         await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
       } finally {
-        client.create = create;
+        restore();
         env.zk.resume();
       }
       const r = await pending;

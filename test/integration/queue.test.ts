@@ -15,6 +15,7 @@ import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
 import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
+import { freezeOnCreate } from '../support/freeze-on-create.js';
 
 interface Delivery {
   mode: string;
@@ -271,19 +272,13 @@ describe('queue', () => {
       assert.equal((await rest().json('POST', `/v1/queues${path}`, { data: 'x' })).status, 200);
       const a = await grant(60_000);
       // Freeze ZooKeeper exactly when the claim's create is sent: its outcome is then unknown.
-      const client = tenant().client();
-      const create = client.create.bind(client);
-      client.create = (p, d, m, ttl) => {
-        if (p.includes('/claims/')) env.zk.pause();
-        client.create = create;
-        return create(p, d, m, ttl);
-      };
+      const restore = freezeOnCreate(tenant().client(), (p) => p.includes('/claims/'), () => env.zk.pause());
       let pending;
       try {
         pending = take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 30_000 });
         await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
       } finally {
-        client.create = create;
+        restore();
         env.zk.resume();
       }
       const r = await pending;
