@@ -250,7 +250,7 @@ for (const tls of [false, true]) {
     assert.match((await ws.until((b) => b.includes('\r\n\r\n'))).toString('latin1'), /^HTTP\/1.1 101 /);
     assert.equal((await refused.response()).status, 404);
     await h2.until((b) => h2Frames(b).some((f) => f.type === H2.SETTINGS));
-    assert.deepEqual(gw.connections(), { http: 3, grpc: 2 });
+    assert.deepEqual(gw.connections(), { http: 3, grpc: 2, cluster: 0 }); // no cluster listener when alone
     await gw.close();
     await eventually(() => gw.connections().http === 0 && gw.connections().grpc === 0, 4000, 'no accepted connection left after close');
     await eventually(() => [h2, noPreface, ws, refused, headers].every((c) => c.isClosed()), 4000, 'every client saw its connection end');
