@@ -202,6 +202,14 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
   const shutdown = (): Promise<void> =>
     (shuttingDown ??= (async () => {
       const { drainTimeoutMs } = config.shutdown;
+      // A request a balancer routes here between the signal and its next health check would be
+      // refused 503; answering /readyz 503 first while still serving closes that window.
+      const unreadyDelayMs = config.shutdown.unreadyDelayMs ?? (gateway.cluster ? 1000 : 0);
+      if (unreadyDelayMs > 0) {
+        gateway.announceShutdown();
+        logger.info({ unreadyDelayMs }, 'shutdown: /readyz answers 503; still serving until the balancer has seen it');
+        await sleep(unreadyDelayMs);
+      }
       gateway.beginShutdown(); // /readyz 503, watch streams end with UNAVAILABLE
       ws.close(); // 1001 "gateway shutting down"
       http.close(); // no new connections; idle keep-alive ones are closed

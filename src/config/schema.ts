@@ -305,6 +305,12 @@ export const configSchema = z
         drainTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
         /** From the first signal, when the process exits whatever is still closing, ms. */
         exitTimeoutMs: z.number().int().min(1000).max(900_000).default(20_000),
+        /**
+         * On SIGTERM/SIGINT, how long `/readyz` answers 503 while the gateway still serves, before
+         * its listeners close, ms: a balancer's health check takes it out first, so no request
+         * routed meanwhile is refused. Unset: 1000 in a cluster, 0 alone.
+         */
+        unreadyDelayMs: z.number().int().min(0).max(60_000).optional(),
       })
       .strict()
       .default({ drainTimeoutMs: 10_000, exitTimeoutMs: 20_000 })

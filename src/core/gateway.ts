@@ -92,6 +92,8 @@ export class Gateway {
   private readonly services: ScopeServices;
   private lifecycle: 'idle' | 'running' | 'closed' = 'idle';
   private stopping = false;
+  /** Set by `announceShutdown`: `/readyz` answers 503 while requests are still served. */
+  private unready = false;
   private readonly drain = new AbortController();
 
   /**
@@ -286,14 +288,14 @@ export class Gateway {
         ...(reason === null ? {} : { reason }),
       };
     });
-    const ready = !this.stopping && tenants.every((t) => t.ready);
+    const ready = !this.stopping && !this.unready && tenants.every((t) => t.ready);
     const c = this.cluster?.status();
     const cluster: ClusterHealth | undefined = c && {
       instanceId: c.instanceId,
       incarnation: c.incarnation,
       members: c.members.map((m) => ({ id: m.id, address: m.address, version: m.version, startedAt: m.startedAt, self: m.self })),
     };
-    return { ready, ...(this.stopping ? { shuttingDown: true as const } : {}), tenants, ...(cluster ? { cluster } : {}) };
+    return { ready, ...(this.stopping || this.unready ? { shuttingDown: true as const } : {}), tenants, ...(cluster ? { cluster } : {}) };
   }
 
   /** True once `beginShutdown` ran: transports refuse new work. */
@@ -314,6 +316,14 @@ export class Gateway {
    * UNAVAILABLE ("the gateway is shutting down"). Leases, locks and sessions stay as they are
    * until `close`. Idempotent.
    */
+  /**
+   * First step of a graceful shutdown: `/readyz` answers 503 (`shuttingDown`) while every request
+   * is still served, so a balancer stops routing here before anything is refused.
+   */
+  announceShutdown(): void {
+    this.unready = true;
+  }
+
   beginShutdown(): void {
     if (this.stopping) return;
     this.stopping = true;

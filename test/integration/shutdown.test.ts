@@ -94,6 +94,22 @@ describe('shutdown', () => {
     }
   });
 
+  test('SIGTERM with shutdown.unreadyDelayMs › /readyz answers 503 at once while requests are still served, then it drains and exits 0', async () => {
+    const gw = await serveListening(['--zookeeper', zk.connectString], { shutdown: { drainTimeoutMs: 1000, exitTimeoutMs: 20_000, unreadyDelayMs: 4000 } });
+    try {
+      assert.equal((await fetch(`${gw.base}/readyz`)).status, 200);
+      gw.proc.kill('SIGTERM');
+      await gw.waitFor(/still serving/);
+      const ready = await fetch(`${gw.base}/readyz`);
+      assert.equal(ready.status, 503, 'a balancer sees the instance going');
+      assert.equal(((await ready.json()) as { shuttingDown?: boolean }).shuttingDown, true);
+      assert.equal((await post(gw.base, '/v1/leases', { ttlMs: 60_000 })).status, 201, 'a request routed before the balancer noticed is still served');
+      assert.equal(await exitWithin(gw, 20_000), 0, gw.out());
+    } finally {
+      await gw.kill();
+    }
+  });
+
   test('SIGTERM twice › the second signal exits at once', async () => {
     const gw = await serveListening(['--zookeeper', zk.connectString], { shutdown: { drainTimeoutMs: 120_000, exitTimeoutMs: 300_000 } });
     try {
