@@ -141,10 +141,12 @@ describe('logging', () => {
   });
 
   test('access log › a WebSocket upgrade takes the incoming X-Request-Id: echoed in the 101 (and in a refusal), named in the connection\'s access lines', async () => {
-    const upgrade = (headers: Record<string, string>): Promise<{ status: number; reqId: string | undefined; ws: WebSocket }> =>
+    const upgrade = (headers: Record<string, string>): Promise<{ status: number; reqId: string | undefined; ws: WebSocket; welcome?: Promise<unknown> }> =>
       new Promise((resolve, reject) => {
         const ws = new WebSocket(`ws://127.0.0.1:${gw.httpPort}/v1/ws`, 'zkgate.v1', { headers });
-        ws.once('upgrade', (res) => resolve({ status: 101, reqId: res.headers['x-request-id'] as string | undefined, ws }));
+        // The welcome can arrive with the 101 and be emitted (on nextTick) before a listener added
+        // after this promise resolves: listen from the upgrade on.
+        ws.once('upgrade', (res) => resolve({ status: 101, reqId: res.headers['x-request-id'] as string | undefined, ws, welcome: new Promise((r) => ws.once('message', r)) }));
         ws.once('unexpected-response', (_req, res) => {
           resolve({ status: res.statusCode ?? 0, reqId: res.headers['x-request-id'] as string | undefined, ws });
           res.resume();
@@ -154,7 +156,7 @@ describe('logging', () => {
       });
     const ok = await upgrade({ ...auth, 'x-request-id': 'ws-trace-9' });
     assert.deepEqual([ok.status, ok.reqId], [101, 'ws-trace-9']);
-    await new Promise((r) => ok.ws.once('message', r)); // the welcome
+    await ok.welcome;
     ok.ws.send(JSON.stringify({ op: 'call', id: 'r1', method: 'Znodes.Exists', params: { path: '/' } }));
     assert.equal((await accessLine('ws-trace-9', 'websocket call', (l) => l.id === 'r1')).status, 'OK');
     ok.ws.close();
