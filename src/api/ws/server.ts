@@ -12,7 +12,7 @@ import { countError } from '../metrics.js';
 import { mapError } from '../error-table.js';
 import { answerAndClose } from '../listener-guard.js';
 import { requestId } from '../access-log.js';
-import { REQUEST_ID_HEADER } from '../rest/access-log.js';
+const REQUEST_ID_HEADER = 'X-Request-Id'; // as REST names it (src/api/rest/access-log.ts)
 import { WsConnection } from './connection.js';
 import { Heartbeat } from './heartbeat.js';
 
