@@ -7,6 +7,9 @@ import { randomUUID } from 'node:crypto';
 import type { Principal } from '../core/index.js';
 
 /** An incoming request id kept as is; anything else is replaced. */
+/** The header every transport reads a request id from and echoes it in (gRPC: metadata key, lower case). */
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+
 export const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 /** The incoming request id when it is short and plain, else a new UUID. */

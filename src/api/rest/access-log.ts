@@ -6,11 +6,10 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger, Principal, Scope } from '../../core/index.js';
-import { callerFields, msSince, requestId } from '../access-log.js';
+import { REQUEST_ID_HEADER, callerFields, msSince, requestId } from '../access-log.js';
 
 /** Header carrying the request id both ways. */
-export const REQUEST_ID_HEADER = 'X-Request-Id';
-export { SANE_REQUEST_ID } from '../access-log.js';
+export { REQUEST_ID_HEADER, SANE_REQUEST_ID } from '../access-log.js';
 
 /** Probes and scrapes: logged at debug so that they do not drown the requests. */
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);

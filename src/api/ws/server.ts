@@ -11,8 +11,7 @@ import { ZkgateError, type Gateway, type Scope, type ScopedConnection } from '..
 import { countError } from '../metrics.js';
 import { mapError } from '../error-table.js';
 import { answerAndClose } from '../listener-guard.js';
-import { requestId } from '../access-log.js';
-const REQUEST_ID_HEADER = 'X-Request-Id'; // as REST names it (src/api/rest/access-log.ts)
+import { REQUEST_ID_HEADER, requestId } from '../access-log.js';
 import { WsConnection } from './connection.js';
 import { Heartbeat } from './heartbeat.js';
 
