@@ -4,13 +4,18 @@
  * bad paths, no key, a wrong key, a key scoped elsewhere, malformed, empty, doubled and oversized
  * messages, an answer over the size bound, a deadline, a compressed body — and must give the same
  * response headers, message bytes, trailers and access-log line. A grpc-js client reads the fast
- * answers like any other.
+ * answers like any other. Calls with a deadline (`grpc-timeout`, sent by nearly every real
+ * client) take the fast path, from grpc-js and from Python's grpcio alike, and one whose deadline
+ * passes while ZooKeeper is frozen ends DEADLINE_EXCEEDED on both paths.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
+import { fastCallsTaken } from '../../src/api/grpc/fast-path.js';
 import { loadContract } from '../../src/api/grpc/server.js';
 import { validateConfig } from '../../src/config/schema.js';
 import { generateApiKey, hashApiKey, type Logger } from '../../src/core/index.js';
@@ -142,6 +147,8 @@ test('gRPC fast path › the gateway runs it (and not the other)', () => {
 const OVERSIZED_ANSWER = get('/gfp/big');
 const OVERSIZED_REQUEST = frame(Buffer.alloc(MAX + 1, 1));
 const OVER_THE_BOUND = new Set([OVERSIZED_ANSWER, OVERSIZED_REQUEST]);
+/** A `grpc-timeout` grpc-js refuses (INTERNAL, below its interceptors: no request id, no access line), on both. */
+const BAD_TIMEOUT = { ...bearer(ADMIN), 'grpc-timeout': 'soon' };
 
 test('gRPC fast path › every answer equals grpc-js\'s: headers, message bytes, trailers and the access-log line', async () => {
   const cases: [string, Buffer, Record<string, string>][] = [
@@ -164,7 +171,9 @@ test('gRPC fast path › every answer equals grpc-js\'s: headers, message bytes,
     ['Get', frame(Buffer.alloc(3), 0, 9), bearer(ADMIN)], // a message cut short
     ['Get', Buffer.concat([get('/gfp/a'), get('/gfp/a')]), bearer(ADMIN)], // two messages
     ['Get', OVERSIZED_REQUEST, bearer(ADMIN)],
-    ['Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-timeout': '5S' }], // a deadline: grpc-js on both
+    ['Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-timeout': '5S' }], // a deadline
+    ['Get', get('/gfp/missing'), { ...bearer(ADMIN), 'grpc-timeout': '99999999u' }],
+    ['Get', get('/gfp/a'), BAD_TIMEOUT],
     ['Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-encoding': 'gzip' }], // grpc-js on both
     ['Exists', frame(codec('Exists').requestSerialize({ path: '/gfp/a' })), bearer(ADMIN)],
     ['Exists', frame(codec('Exists').requestSerialize({ path: '/gfp/missing' })), bearer(ADMIN)],
@@ -178,6 +187,11 @@ test('gRPC fast path › every answer equals grpc-js\'s: headers, message bytes,
     const what = `${method} #${i} ${JSON.stringify(headers).slice(0, 60)}`;
     const fast = await ask(gws.fast, method, body, { ...headers, 'x-request-id': `gfp-${i}` });
     const slow = await ask(gws.grpcJs, method, body, { ...headers, 'x-request-id': `gfp-${i}` });
+    if (headers === BAD_TIMEOUT) {
+      assert.equal(fast.headers['grpc-status'], '13', what);
+      assert.deepEqual(fast, slow, what);
+      continue;
+    }
     assert.equal(fast.trailers['x-request-id'] ?? fast.headers['x-request-id'], `gfp-${i}`, what);
     if (OVER_THE_BOUND.has(body)) {
       // grpc-js ends these calls beneath its interceptors: no request id, no access line. The
@@ -216,4 +230,96 @@ test('gRPC fast path › a grpc-js client reads fast answers and errors as usual
   } finally {
     client.close();
   }
+});
+
+const DEADLINE_EXCEEDED = 4;
+
+/** A grpc-js call with a deadline: its status code and the answer's path. */
+async function grpcJsCall(gw: RunningGateway, path: string, deadlineMs: number): Promise<{ code: number; path?: string }> {
+  const client = grpcClient(gw.grpcPort, { apiKey: ADMIN });
+  try {
+    const node = await client.unary<{ path: string }>('Znodes', 'Get', { path }, { deadlineMs });
+    return { code: 0, path: node.path };
+  } catch (err) {
+    return { code: (err as { code: number }).code };
+  } finally {
+    client.close();
+  }
+}
+
+/** Python's grpcio (Debian's, /usr/bin/python3) calling Get with `timeout=`: one JSON line per call. */
+const PYTHON = `
+import grpc, json, sys
+port, key, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+with grpc.insecure_channel("127.0.0.1:" + port) as channel:
+    get = channel.unary_unary("/zkgate.v1.Znodes/Get")  # raw bytes both ways: no stubs needed
+    for request in sys.argv[4:]:
+        try:
+            answer = get(bytes.fromhex(request), timeout=timeout, metadata=[("authorization", "Bearer " + key)])
+            print(json.dumps({"code": 0, "answer": answer.hex()}), flush=True)
+        except grpc.RpcError as e:
+            print(json.dumps({"code": e.code().value[0], "details": e.details()}), flush=True)
+`;
+const run = promisify(execFile);
+
+async function pythonCalls(gw: RunningGateway, timeoutS: number, paths: string[]): Promise<{ code: number; answer?: string; details?: string }[]> {
+  const requests = paths.map((p) => codec('Get').requestSerialize({ path: p }).toString('hex'));
+  const { stdout } = await run('/usr/bin/python3', ['-c', PYTHON, String(gw.grpcPort), ADMIN, String(timeoutS), ...requests], { timeout: 30_000 });
+  return stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: number; answer?: string });
+}
+
+test('gRPC fast path › calls with a deadline take it, from grpc-js and from Python grpcio, and answer as grpc-js does', async () => {
+  const taken = fastCallsTaken();
+  const fast = await grpcJsCall(gws.fast, '/gfp/a', 10_000);
+  assert.equal(fastCallsTaken(), taken + 1, 'the grpc-js call with a deadline did not take the fast path');
+  assert.deepEqual(fast, await grpcJsCall(gws.grpcJs, '/gfp/a', 10_000));
+  assert.deepEqual(fast, { code: 0, path: '/gfp/a' });
+
+  const paths = ['/gfp/a', '/gfp/bin', '/gfp/missing'];
+  const before = fastCallsTaken();
+  const py = await pythonCalls(gws.fast, 10, paths);
+  assert.equal(fastCallsTaken(), before + paths.length, 'the grpcio calls (timeout=) did not take the fast path');
+  assert.deepEqual(py, await pythonCalls(gws.grpcJs, 10, paths));
+  assert.deepEqual(py.map((a) => a.code), [0, 0, 5]); // NOT_FOUND for the missing node
+});
+
+test('gRPC fast path › a deadline that passes while ZooKeeper is silent ends DEADLINE_EXCEEDED on both paths; the late answer is dropped', async () => {
+  const taken = fastCallsTaken();
+  zk.pause();
+  let raws: [Answer, Answer];
+  let jsCodes: number[];
+  let pyCodes: number[];
+  try {
+    [raws, jsCodes, pyCodes] = await Promise.all([
+      Promise.all([
+        ask(gws.fast, 'Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-timeout': '300m', 'x-request-id': 'gfp-deadline' }),
+        ask(gws.grpcJs, 'Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-timeout': '300m', 'x-request-id': 'gfp-deadline' }),
+      ]),
+      Promise.all([grpcJsCall(gws.fast, '/gfp/a', 300), grpcJsCall(gws.grpcJs, '/gfp/a', 300)]).then((r) => r.map((a) => a.code)),
+      Promise.all([pythonCalls(gws.fast, 0.3, ['/gfp/a']), pythonCalls(gws.grpcJs, 0.3, ['/gfp/a'])]).then((r) => r.map((a) => (a[0] as { code: number }).code)),
+    ]);
+  } finally {
+    zk.resume();
+  }
+  assert.equal(fastCallsTaken(), taken + 3);
+  assert.deepEqual(jsCodes, [DEADLINE_EXCEEDED, DEADLINE_EXCEEDED]);
+  assert.deepEqual(pyCodes, [DEADLINE_EXCEEDED, DEADLINE_EXCEEDED]);
+  const [fast, slow] = raws;
+  // A trailers-only answer (the status in the headers). grpc-js ends the call below its
+  // interceptors (no request id, no access line); the fast path echoes the id and logs the call.
+  assert.equal(fast.headers['grpc-status'], String(DEADLINE_EXCEEDED));
+  assert.equal(fast.headers['x-request-id'], 'gfp-deadline');
+  delete fast.headers['x-request-id'];
+  assert.deepEqual(fast, slow);
+  assert.equal((await accessLine('fast', 'gfp-deadline')).status, 'DEADLINE_EXCEEDED');
+  // ZooKeeper's late answers were dropped: no second answer, no crash; the next call is served.
+  for (const gw of [gws.fast, gws.grpcJs]) {
+    for (let i = 0; ; i++) {
+      const a = await ask(gw, 'Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-timeout': '10S' });
+      if (a.trailers['grpc-status'] === '0') break;
+      if (i > 100) throw new Error(`gateway not serving after ZooKeeper resumed: ${JSON.stringify(a.trailers)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.equal(gws.logs.fast.filter((l) => l.includes('"reqId":"gfp-deadline"')).length, 1, 'one access line for the expired call');
 });

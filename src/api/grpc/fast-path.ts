@@ -5,9 +5,11 @@
  * unary call took ~3× a REST GET's server CPU, docs/benchmarks.md). These calls do the same work
  * without it: the same decoding (the registered service's deserializer, malformed bytes →
  * INVALID_ARGUMENT), authentication, core call, serialization, error table and trailers, request
- * id in initial and trailing metadata, and access-log line. Anything out of the plain form — a
- * deadline (`grpc-timeout`), a compressed or non-proto body, a shutdown in progress — goes to
- * grpc-js unchanged. test/integration/grpc-fast-path.test.ts holds both paths to identical answers.
+ * id in initial and trailing metadata, access-log line, and deadline (`grpc-timeout`, which
+ * nearly every real client sends: it ends the call with DEADLINE_EXCEEDED and drops the read's
+ * late result, as grpc-js' deadline timer does). Anything out of the plain form — a compressed
+ * or non-proto body, a timeout grpc-js would refuse, a shutdown in progress — goes to grpc-js
+ * unchanged. test/integration/grpc-fast-path.test.ts holds both paths to identical answers.
  */
 import { status, type Metadata } from '@grpc/grpc-js';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
@@ -40,11 +42,29 @@ function header(headers: IncomingHttpHeaders, key: string): string | undefined {
   return first === '' ? undefined : first;
 }
 
+/** grpc-js' reading of `grpc-timeout` (its regex, units and rounding), so both paths time a call alike. */
+const TIMEOUT = /(\d{1,8})\s*([HMSmun])/;
+const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** The call's timeout in ms; undefined without one; null when grpc-js would refuse it (INTERNAL). */
+function timeoutMs(headers: IncomingHttpHeaders): number | undefined | null {
+  const value = headers['grpc-timeout'];
+  if (value === undefined) return undefined;
+  const m = TIMEOUT.exec(String(value));
+  return m ? (Number(m[1]) * (TIMEOUT_UNIT_MS[m[2] as string] as number)) | 0 : null;
+}
+
 /** The request is in the form answered here; else grpc-js answers it. */
 function plainForm(headers: IncomingHttpHeaders): boolean {
   const type = headers['content-type'];
   const encoding = headers['grpc-encoding'];
-  return (type === 'application/grpc' || type === 'application/grpc+proto') && headers['grpc-timeout'] === undefined && (encoding === undefined || encoding === 'identity');
+  return (type === 'application/grpc' || type === 'application/grpc+proto') && (encoding === undefined || encoding === 'identity');
+}
+
+let fastCalls = 0;
+/** How many calls the fast path has taken in this process (tests tell the two paths apart by it). */
+export function fastCallsTaken(): number {
+  return fastCalls;
 }
 
 /** The fast path over `methods` (keyed by `/package.Service/Method`). */
@@ -53,24 +73,39 @@ export function grpcFastPath(gw: Gateway, methods: ReadonlyMap<string, FastMetho
     const path = headers[':path'];
     const method = path === undefined ? undefined : methods.get(path);
     if (!method || gw.shuttingDown || !plainForm(headers)) return false;
+    const timeout = timeoutMs(headers);
+    if (timeout === null) return false;
     opened();
-    serve(gw, method, path as string, maxMessageBytes, stream, headers);
+    fastCalls++;
+    serve(gw, method, path as string, maxMessageBytes, stream, headers, timeout);
     return true;
   };
 }
 
-function serve(gw: Gateway, method: FastMethod, path: string, maxMessageBytes: number, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+function serve(gw: Gateway, method: FastMethod, path: string, maxMessageBytes: number, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, timeout: number | undefined): void {
   const started = performance.now();
   const reqId = requestId(header(headers, REQUEST_ID_METADATA));
   let principal: Principal | undefined;
   let answered = false;
   // As grpc-js: an error event is followed by close, and nothing useful can be sent after it.
   stream.once('error', () => undefined);
+  // The deadline: the call ends with DEADLINE_EXCEEDED and whatever ZooKeeper answers later is
+  // dropped (`answered`); the reads taken here have no wait to cut short. grpc-js' wording.
+  let deadline: NodeJS.Timeout | undefined;
+  if (timeout !== undefined) {
+    deadline = setTimeout(() => fail(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), timeout);
+    stream.once('close', () => clearTimeout(deadline));
+  }
+  const settle = (): boolean => {
+    if (answered) return false;
+    answered = true;
+    if (deadline !== undefined) clearTimeout(deadline);
+    return true;
+  };
 
   /** Ends the call with a non-OK status (a trailers-only response) and its access line. */
   const fail = (code: number, details: string, metadata?: Metadata): void => {
-    if (answered) return;
-    answered = true;
+    if (!settle()) return;
     const trailers: OutgoingHttpHeaders = { 'grpc-status': code, 'grpc-message': encodeURI(details), ':status': 200, 'content-type': 'application/grpc+proto', ...metadata?.toHttp2Headers() };
     trailers[REQUEST_ID_METADATA] = reqId;
     logCall(gw.logger, { reqId, method: path, code, started, principal, errorCode: metadata?.get(ERROR_CODE_METADATA)[0] });
@@ -82,8 +117,7 @@ function serve(gw: Gateway, method: FastMethod, path: string, maxMessageBytes: n
     fail(e.code ?? status.INTERNAL, e.details ?? e.message, e.metadata);
   };
   const succeed = (value: unknown): void => {
-    if (answered) return;
-    answered = true;
+    if (!settle()) return;
     let message: Buffer | undefined;
     let code: number = status.OK;
     let details = 'OK';
