@@ -93,6 +93,9 @@ export class InstanceRegistration extends EventEmitter {
   /** Usage nodes with a data watch armed (one per node, so watches never pile up). */
   private readonly usageArmed = new Set<string>();
   private usageChildrenArmed = false;
+  /** A children watch is armed on the members / on the handoff records (one each, see reload). */
+  private membersArmed = false;
+  private handoffsArmed = false;
   /** This instance's latest usage: written once a write in flight is done, and again after a session expiry. */
   private usageOut: Buffer | null = null;
   private usageLast: Buffer | null = null;
@@ -304,9 +307,23 @@ export class InstanceRegistration extends EventEmitter {
     this.client.close();
   }
 
+  /**
+   * Reads the membership (and the handoff records). With `watch`, keeps exactly one children
+   * watch armed on each: a watch is armed only when none is (a C-client watcher registered twice
+   * fires twice, so re-arming on every read would pile callbacks up), and a read that fails is
+   * retried, since a watch that fired has nothing armed behind it.
+   */
   private async reload(watch = true): Promise<ReadonlyMap<string, MemberRecord>> {
     const client = this.client;
-    const { children } = await client.children(this.opts.path, watch ? () => void this.reload().catch(() => undefined) : undefined);
+    const arm = watch && !this.membersArmed;
+    if (arm) this.membersArmed = true;
+    let children: string[];
+    try {
+      children = (await client.children(this.opts.path, arm ? () => this.membersFired(client) : undefined)).children;
+    } catch (err) {
+      if (arm) this.retryWhenFailed(client, () => (this.membersArmed = false), () => this.reload());
+      throw err;
+    }
     const next = new Map<string, MemberRecord>();
     await Promise.all(
       children.map(async (name) => {
@@ -322,17 +339,46 @@ export class InstanceRegistration extends EventEmitter {
     return next;
   }
 
+  private membersFired(client: NativeZkClient): void {
+    if (client !== this.client) return; // a replaced session's watch: the new session armed its own
+    this.membersArmed = false;
+    void this.reload().catch(() => undefined);
+  }
+
+  private handoffsFired(client: NativeZkClient): void {
+    if (client !== this.client) return;
+    this.handoffsArmed = false;
+    void this.reloadHandoffs(true).catch(() => undefined);
+  }
+
+  /** After a failed watched read: nothing is armed any more, so read (and arm) again in a second. */
+  private retryWhenFailed(client: NativeZkClient, disarm: () => void, again: () => Promise<unknown>): void {
+    disarm();
+    setTimeout(() => {
+      if (this.state === 'running' && client === this.client) void again().catch(() => undefined);
+    }, 1000).unref();
+  }
+
   private async reloadHandoffs(watch: boolean): Promise<void> {
     const client = this.client;
-    const rearm = watch ? () => void this.reloadHandoffs(true).catch(() => undefined) : undefined;
-    const names = await client.children(this.handoffPath, rearm).then(
-      (r) => r.children,
-      async () => {
-        // No record yet: watch for the parent's creation instead.
-        if (rearm) await client.exists(this.handoffPath, rearm).catch(() => null);
-        return [] as string[];
-      },
-    );
+    const arm = watch && !this.handoffsArmed;
+    if (arm) this.handoffsArmed = true;
+    const rearm = arm ? () => this.handoffsFired(client) : undefined;
+    let names: string[];
+    try {
+      names = (await client.children(this.handoffPath, rearm)).children;
+    } catch {
+      // No record yet: watch for the parent's creation instead.
+      if (!rearm) return;
+      const stat = await client.exists(this.handoffPath, rearm).catch(() => 'unreachable' as const);
+      if (stat === 'unreachable') this.retryWhenFailed(client, () => (this.handoffsArmed = false), () => this.reloadHandoffs(true));
+      else if (stat) {
+        // Created between the two calls: its creation will not fire, so read (and arm) again.
+        this.handoffsArmed = false;
+        return this.reloadHandoffs(true);
+      }
+      return;
+    }
     const next = new Map<string, HandoffTarget>();
     await Promise.all(
       names.map(async (name) => {
@@ -356,6 +402,9 @@ export class InstanceRegistration extends EventEmitter {
               await c.create(`${this.opts.path}/${this.opts.instanceId}`, encodeRecord(this.record), 'ephemeral');
               this.client = c;
               this.onClose();
+              // The old session's watches are gone with it: arm new ones.
+              this.membersArmed = false;
+              this.handoffsArmed = false;
               await this.reload();
               // The old session's watches and usage node are gone with it.
               this.usageArmed.clear();

@@ -1,0 +1,88 @@
+/**
+ * The membership and handoff watches of an instance registration (src/zk/instance-registration.ts)
+ * against a real ZooKeeper: one armed watch each, however often the membership changes, and a
+ * watch that survives the server being away (connection loss while the watched read is made).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { registerInstance, type InstanceRegistration } from '../../src/zk/index.js';
+import type { NativeZkClient } from '../../src/zk/native-client.js';
+import { eventually } from '../support/test-gateway.js';
+import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
+
+const PATH = '/zkgate/instances';
+
+async function register(zk: ZkStandalone, id: string): Promise<InstanceRegistration> {
+  const reg = await registerInstance({ connect: zk.connectString, path: PATH, instanceId: id, sessionTimeoutMs: 10_000, connectTimeoutMs: 10_000 });
+  assert.ok(reg, `${id} registered`);
+  return reg;
+}
+
+/** Counts the children reads the registration makes per path (its session handle is private). */
+function countChildrenReads(reg: InstanceRegistration): Map<string, number> {
+  const counts = new Map<string, number>();
+  const client = (reg as unknown as { client: NativeZkClient }).client;
+  const children = client.children.bind(client);
+  client.children = (path, watcher) => {
+    counts.set(path, (counts.get(path) ?? 0) + 1);
+    return children(path, watcher);
+  };
+  return counts;
+}
+
+describe('instance registration watches', () => {
+  let zk: ZkStandalone;
+  before(async () => {
+    zk = await startZkServer();
+  });
+  after(async () => {
+    await zk?.close();
+  });
+
+  test('membership changes do not pile up handoff watches: one handoff record is read once', async () => {
+    const a = await register(zk, 'a');
+    try {
+      const reads = countChildrenReads(a);
+      // Ten membership changes: each fires a's members watch and re-reads the handoff records.
+      for (let i = 0; i < 5; i++) {
+        const other = await register(zk, `other${i}`);
+        await eventually(() => a.members().has(`other${i}`), 10_000, `a sees other${i}`);
+        other.close();
+        await eventually(() => !a.members().has(`other${i}`), 10_000, `a sees other${i} go`);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const before = reads.get(a.handoffPath) ?? 0;
+      const recorder = await register(zk, 'recorder');
+      try {
+        await recorder.recordHandoff('gone.1234', { id: 'recorder', incarnation: 'x' });
+        await eventually(() => a.handoffs().has('gone.1234'), 10_000, 'a sees the handoff record');
+        await new Promise((r) => setTimeout(r, 500));
+        // The recorder's own registration changed the membership once (one read), the record once.
+        const after = (reads.get(a.handoffPath) ?? 0) - before;
+        assert.ok(after <= 3, `handoff records read ${after} times after one record and one member (watch callbacks piled up)`);
+      } finally {
+        recorder.close();
+      }
+    } finally {
+      a.close();
+    }
+  });
+
+  test('a membership change after the server was away is still seen', async () => {
+    const a = await register(zk, 'b');
+    try {
+      await zk.stop();
+      await new Promise((r) => setTimeout(r, 1500));
+      await zk.start();
+      const other = await register(zk, 'late');
+      try {
+        await eventually(() => a.members().has('late'), 15_000, 'b sees the member that registered after the outage');
+      } finally {
+        other.close();
+      }
+      await eventually(() => !a.members().has('late'), 15_000, 'b sees it go');
+    } finally {
+      a.close();
+    }
+  });
+});
