@@ -1,6 +1,8 @@
 /**
- * Issue 11's acceptance campaign, short CI version (docs/cluster.md "The topology test"): a
- * 3-node ensemble, three gateway processes and haproxy round-robin on loopback. Lock workers,
+ * Issue 11's acceptance campaign, short CI version (docs/cluster.md "The topology test"): the
+ * shipped compose.cluster.yaml + deploy/haproxy.cfg started on loopback (a 3-node ensemble, three
+ * gateway processes, haproxy round-robin; test/support/cluster-topology.ts). gRPC and a WebSocket
+ * go through the balancer's two frontends. Lock workers,
  * an elected leader, idle leases kept alive and a long-poll watcher go through the balancer
  * while each instance is restarted gracefully in turn and one is then SIGKILLed. Prints the
  * issue's figures and asserts them.
@@ -8,6 +10,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, lockRate, startTopology, type Res, type Topology } from '../support/cluster-topology.js';
+import { grpcClient } from '../support/grpc-client.js';
+import { WsTestClient } from '../support/ws-client.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const code = (r: Res): string => String(r.body.code ?? r.status);
@@ -19,6 +23,47 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
   });
   after(async () => {
     await t?.close();
+  });
+
+  test("gRPC through haproxy's h2 frontend, round-robin per call, and a WebSocket through its HTTP frontend", async () => {
+    const g = grpcClient(t.lbGrpcPort);
+    try {
+      // Servers start UP; a failing health check takes them out after one `inter` (500 ms). Let
+      // the checks run first, so a gRPC backend whose checks fail answers 503 here.
+      await sleep(1500);
+      // Three grants in a row land on three instances (a lease id starts with its instance's id):
+      // the gRPC backend's health checks pass and calls are balanced one by one.
+      const granted = [];
+      for (let k = 0; k < 3; k++) {
+        const lease = await g.unary<{ id: string }>('Leases', 'Grant', { ttlMs: 20_000 }).catch((err: Error) => {
+          throw new Error(`gRPC Grant through haproxy: ${err.message}; haproxy said:\n${t.haproxyLog()}`);
+        });
+        granted.push(lease.id);
+      }
+      const instances = new Set(granted.map((id) => id.split('.')[0]));
+      // A lock cycle with each lease, each call routed anew: most are forwarded to the lease's instance.
+      for (const leaseId of granted) {
+        const hold = await g.unary<{ node: string; fencingToken: string }>('Locks', 'Acquire', { path: '/haproxy-grpc', leaseId, waitMs: { value: 5000 } });
+        assert.ok(hold.node);
+        await g.unary('Locks', 'Release', { path: '/haproxy-grpc', leaseId, node: hold.node });
+      }
+      const ws = await WsTestClient.open(`${t.lb.replace('http', 'ws')}/v1/ws`);
+      let wsListed: string[];
+      try {
+        ws.send({ op: 'call', id: 'l', method: 'Leases.List', params: {} });
+        const r = await ws.take((m) => m.id === 'l');
+        assert.equal(r.type, 'result', JSON.stringify(r));
+        wsListed = (r.result.leases as { id: string }[]).map((l) => l.id);
+      } finally {
+        ws.ws.close();
+      }
+      for (const id of granted) await g.unary('Leases', 'Revoke', { id });
+      console.log(JSON.stringify({ 'gRPC grants through the balancer landed on instances': [...instances].sort(), 'gRPC lock cycles through the balancer': granted.length }));
+      assert.ok(instances.size >= 2, `gRPC calls are balanced: ${[...instances].join(', ')}`);
+      for (const id of granted) assert.ok(wsListed.includes(id), `the WebSocket listing through the balancer has ${id}`);
+    } finally {
+      g.close();
+    }
   });
 
   test('round-robin through restarts and a SIGKILL: no routing failure, no lease lost by a graceful restart, no double holder, every lease of the killed instance reported lost', async () => {
@@ -132,11 +177,20 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
       await t.restart(i);
       await sleep(1500);
     }
-    // SIGKILL the instance holding the election's lease (it holds adopted leases too).
-    const holders = await Promise.all(t.direct.map(async (d) => ((await call(d, 'GET', '/v1/leases')).body.leases as { id: string }[]).map((l) => l.id)));
-    const victim = holders.findIndex((ids) => ids.includes(idle[1] as string));
-    killedId = t.ids[victim] as string;
-    for (const id of holders[victim] ?? []) killedLeases.add(id);
+    // A fresh lease on every instance (the restarts gathered the others on one successor), kept
+    // alive through the balancer like the rest: the kill must take only the victim's.
+    for (const d of t.direct) idle.push((await call(d, 'POST', '/v1/leases', { ttlMs: 6000 })).body.id as string);
+    // SIGKILL the instance holding the election's lease (it holds adopted leases too). The listing
+    // is cluster-wide: each entry names the instance holding it.
+    const listing = await call(t.lb, 'GET', '/v1/leases');
+    assert.equal(listing.status, 200);
+    const listed = listing.body.leases as { id: string; instance: string }[];
+    killedId = listed.find((l) => l.id === idle[1])?.instance ?? '';
+    const victim = t.ids.indexOf(killedId);
+    assert.ok(victim >= 0, `the election's lease is listed with its instance: ${JSON.stringify(listed)}`);
+    for (const l of listed) if (l.instance === killedId) killedLeases.add(l.id);
+    const survivors = idle.filter((id) => !killedLeases.has(id));
+    assert.ok(survivors.length > 0, 'leases on the surviving instances too');
     killedAt = Date.now();
     await t.kill(victim);
     await sleep(4000);
@@ -147,6 +201,8 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
       if (!lostReported.has(id)) judge('after kill', id, await call(t.lb, 'POST', `/v1/leases/${id}/keepalive`), Date.now());
     }
 
+    // The survivors' leases were kept alive through the kill (a failure there counts against routing).
+    const survivorsAlive = (await Promise.all(survivors.map((id) => call(t.lb, 'GET', `/v1/leases/${id}`)))).filter((r) => r.body.state === 'active').length;
     const figures = {
       'lock cycles': cycles,
       'calls failed by routing': failures.length,
@@ -156,6 +212,8 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
       'double lock holders': doubles,
       'fencing token drops': tokenDrops,
       [`leases of the killed instance (${killedId}) reported LEASE_LOST instance_gone on the next call`]: `${lostReported.size}/${killedLeases.size}`,
+      'idle leases of the surviving instances still active after the kill': `${survivorsAlive}/${survivors.length}`,
+      'graceful restarts that outlasted stop_grace_period (Docker would SIGKILL)': t.graceKills,
       'lock cycles/s through the balancer ÷ through a single instance': `${balanced.toFixed(1)} / ${single.toFixed(1)} = ${(balanced / single).toFixed(2)}`,
       'watch: last written / last seen': `${written} / ${seen}`,
     };
@@ -166,6 +224,8 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
     assert.equal(tokenDrops, 0);
     assert.ok(cycles > 0);
     assert.equal(lostReported.size, killedLeases.size);
+    assert.equal(survivorsAlive, survivors.length);
+    assert.equal(t.graceKills, 0);
     assert.ok(killedLeases.size > 0);
     assert.equal(seen, written);
   });

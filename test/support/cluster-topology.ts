@@ -1,30 +1,248 @@
 /**
- * The deployment of docs/cluster.md without Docker: a 3-node ZooKeeper ensemble, three
- * `zkgate serve` processes in a cluster (fixed HTTP and internal ports, so they can be
- * restarted in place) and Debian's haproxy on loopback in front of them, round-robin, with
- * /readyz health checks, retries on connection failures and redispatch.
+ * The deployment users copy (docs/cluster.md "Deployment to copy"), started without Docker from
+ * the shipped files themselves: each gateway's command and environment come from
+ * compose.cluster.yaml's services and the balancer's config is deploy/haproxy.cfg, so a change to
+ * either file changes what the topology test and the cluster bench run. Only what must differ on
+ * one machine's loopback is rewritten:
+ *
+ * - every `service:port` address of the compose network (zkgate1:7070, zk1:2181, …) becomes
+ *   127.0.0.1 and a free port (the ZooKeeper services are the test ensemble's members, by ZOO_MY_ID);
+ * - a gateway's own ports (HTTP 8080, gRPC 9090, ZKGATE_CLUSTER_PORT) become free ports and its
+ *   `--bind 0.0.0.0` becomes 127.0.0.1 (the containers each had an address of their own);
+ * - haproxy's `bind :PORT` lines listen on 127.0.0.1 and free ports, its `server` addresses and
+ *   `check port`s are the gateways' mapped ports;
+ * - `${ZKGATE_CLUSTER_SECRET:?…}` is interpolated from a test value, as `docker compose` would
+ *   from the shell.
+ *
+ * Added for tests only: `ZKGATE_LOG_LEVEL=warn` unless the compose file sets it (nothing reads
+ * the access log here). A graceful restart waits the service's `stop_grace_period` for the exit,
+ * then SIGKILLs as Docker does (counted in `graceKills`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { validateConfig } from '../../src/config/schema.js';
+import { projectFile } from '../../src/project-files.js';
 import { spawnServe, type CliProcess } from './cli-process.js';
 import { freePorts, startZkEnsemble, type ZkEnsemble } from './zk-server.js';
 
 export const CLUSTER_SECRET = 'topology-test-secret-0123456789abcdef';
+/** The shell environment `docker compose` interpolates the compose file from. */
+const COMPOSE_SHELL: Readonly<Record<string, string>> = { ZKGATE_CLUSTER_SECRET: CLUSTER_SECRET };
 
 export interface Topology {
   readonly zk: ZkEnsemble;
-  /** The balancer's base URL. */
+  /** The balancer's REST/WebSocket base URL (haproxy's plain HTTP frontend). */
   readonly lb: string;
+  /** The balancer's gRPC port (haproxy's `proto h2` frontend), on 127.0.0.1. */
+  readonly lbGrpcPort: number;
   /** Each gateway's own base URL (index = instance number - 1). */
   readonly direct: readonly string[];
+  /** Each gateway's own gRPC port. */
+  readonly directGrpcPorts: readonly number[];
+  /** The gateways' instance ids (ZKGATE_INSTANCE_ID of each compose service). */
   readonly ids: readonly string[];
+  /** Restarts that outlasted the service's `stop_grace_period` and were SIGKILLed, as Docker does. */
+  readonly graceKills: number;
   /** SIGTERM (graceful: hands its leases over) and start again on the same ports. */
   restart(i: number): Promise<void>;
   /** SIGKILL, not started again. */
   kill(i: number): Promise<void>;
+  /** The end of what haproxy printed (server state changes, alerts). */
+  haproxyLog(): string;
+  /** The gateway's process (to SIGSTOP / SIGCONT it), while it runs. */
+  process(i: number): ChildProcess | undefined;
   close(): Promise<void>;
+}
+
+interface ComposeService {
+  hostname?: string;
+  command?: string[];
+  environment?: Record<string, string | number>;
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+  ports?: string[];
+  volumes?: string[];
+}
+
+/** Compose's `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `$$`. */
+export function interpolate(text: string, shell: Readonly<Record<string, string>>): string {
+  return text.replace(/\$\$|\$\{(\w+)(?:(:?)([-?])((?:[^}])*))?\}/g, (all, name: string | undefined, colon: string, op: string, arg: string) => {
+    if (all === '$$') return '$';
+    const v = shell[name as string];
+    const unset = v === undefined || (colon === ':' && v === '');
+    if (!unset) return v as string;
+    if (op === '-') return arg;
+    if (op === '?') throw new Error(`compose: ${name}: ${arg}`);
+    throw new Error(`compose: ${name} is not set (the test gives no value for it)`);
+  });
+}
+
+/** `30s`, `1m30s`, `500ms` → ms (compose durations). */
+function durationMs(d: string | undefined, fallback: number): number {
+  if (d === undefined) return fallback;
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 };
+  let ms = 0;
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|us|h|m|s)/g)) ms += Number(m[1]) * (unit[m[2] as string] as number);
+  if (ms === 0) throw new Error(`compose: cannot read the duration ${d}`);
+  return ms;
+}
+
+/** What a `zkgate serve` service of compose.cluster.yaml runs, mapped to loopback. */
+interface Gateway {
+  readonly service: string;
+  readonly id: string;
+  readonly args: string[];
+  readonly env: Record<string, string>;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  readonly healthcheck: string[] | undefined;
+  readonly graceMs: number;
+}
+
+/** Reads compose.cluster.yaml and deploy/haproxy.cfg and maps them to loopback (see the module comment). */
+async function plan(zk: ZkEnsemble, opts: { serverKeepAlive?: boolean }): Promise<{ gateways: Gateway[]; haproxyCfg: string; lbPort: number; lbGrpcPort: number }> {
+  // Compose interpolates the values (not comments or keys) from the shell's environment.
+  const values = (v: unknown): unknown =>
+    typeof v === 'string' ? interpolate(v, COMPOSE_SHELL) : Array.isArray(v) ? v.map(values) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, values(x)])) : v;
+  const compose = parseYaml(readFileSync(projectFile('compose.cluster.yaml'), 'utf8'), { merge: true }) as unknown;
+  const services = (values(compose) as { services: Record<string, ComposeService> }).services;
+  const env = (s: ComposeService): Record<string, string> => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v)]));
+  const defaults = validateConfig({});
+  /** `host:port` on the compose network → `127.0.0.1:port` here; a service answers to its name and its hostname. */
+  const address = new Map<string, string>();
+  const names = (name: string, s: ComposeService): string[] => [name, ...(s.hostname && s.hostname !== name ? [s.hostname] : [])];
+
+  // ZooKeeper: `server.N=host:peer:election;clientPort` in ZOO_SERVERS names each member's client address.
+  const zkNames = Object.entries(services).filter(([, s]) => env(s).ZOO_MY_ID !== undefined);
+  if (zkNames.length !== zk.members.length) throw new Error(`compose: ${zkNames.length} ZooKeeper services, the test ensemble has ${zk.members.length}`);
+  for (const [name, s] of zkNames) {
+    const e = env(s);
+    const me = Number(e.ZOO_MY_ID);
+    const entry = new RegExp(`server\\.${me}=[^:]+:\\d+:\\d+;(?:[^:\\s]+:)?(\\d+)`).exec(e.ZOO_SERVERS ?? '');
+    const member = zk.members[me - 1];
+    if (!entry || !member) throw new Error(`compose: ${name}: no client port for server.${me} in ZOO_SERVERS`);
+    for (const n of names(name, s)) address.set(`${n}:${entry[1]}`, member.connectString);
+  }
+
+  // Gateways: the services that run `zkgate serve`.
+  const gwNames = Object.entries(services).filter(([, s]) => s.command?.[0] === 'serve');
+  const hostPorts = await freePorts(3 * gwNames.length + 2);
+  const own = new Map<string, Map<number, number>>();
+  const drafts = gwNames.map(([name, s], i) => {
+    const e = env(s);
+    const flag = (f: string): string | undefined => {
+      const k = s.command?.indexOf(f) ?? -1;
+      return k >= 0 ? s.command?.[k + 1] : undefined;
+    };
+    const http = Number(flag('--http-port') ?? e.ZKGATE_HTTP_PORT ?? defaults.http.port);
+    const grpc = Number(flag('--grpc-port') ?? e.ZKGATE_GRPC_PORT ?? defaults.grpc.port);
+    const cluster = Number(e.ZKGATE_CLUSTER_PORT);
+    if (!cluster) throw new Error(`compose: ${name} sets no ZKGATE_CLUSTER_PORT: its advertised address could not name a fixed port`);
+    const ports = new Map([
+      [http, hostPorts[3 * i] as number],
+      [grpc, hostPorts[3 * i + 1] as number],
+      [cluster, hostPorts[3 * i + 2] as number],
+    ]);
+    own.set(name, ports);
+    for (const n of names(name, s)) for (const [c, h] of ports) address.set(`${n}:${c}`, `127.0.0.1:${h}`);
+    return { name, s, e, ports, http, grpc };
+  });
+  const hostNames = new Set(Object.entries(services).flatMap(([n, s]) => names(n, s)));
+  /** Rewrites every compose-network address in `v`; a service name left over is an address this mapping does not know. */
+  const rewrite = (v: string, where: string): string => {
+    const out = v.replace(/([A-Za-z0-9_.-]+):(\d+)/g, (m, h: string, p: string) => address.get(`${h}:${p}`) ?? m);
+    // A service name left in host position (`name:port`, `//name`) is an address not mapped here.
+    const left = [...out.matchAll(/([\w.-]+):\d/g), ...out.matchAll(/\/\/([\w.-]+)/g)].map((m) => m[1] as string).find((h) => hostNames.has(h));
+    if (left) throw new Error(`${where}: ${v}: no loopback mapping for the address of ${left}`);
+    return out;
+  };
+
+  const gateways: Gateway[] = drafts.map(({ name, s, e, ports, http, grpc }) => {
+    const mapped: Record<string, string> = { ZKGATE_LOG_LEVEL: 'warn' };
+    for (const [k, v] of Object.entries(e)) {
+      if (k === 'ZKGATE_HTTP_PORT' || k === 'ZKGATE_GRPC_PORT' || k === 'ZKGATE_CLUSTER_PORT') mapped[k] = String(ports.get(Number(v)));
+      else if (k === 'ZKGATE_BIND') mapped[k] = '127.0.0.1';
+      else mapped[k] = rewrite(v, `compose ${name} ${k}`);
+    }
+    const args: string[] = [];
+    const cmd = (s.command ?? []).slice(1);
+    for (let k = 0; k < cmd.length; k++) {
+      const a = cmd[k] as string;
+      if (a === '--bind') args.push(a, '127.0.0.1');
+      else if (a === '--http-port' || a === '--grpc-port') continue; // given below
+      else {
+        args.push(rewrite(a, `compose ${name} command`));
+        continue;
+      }
+      k += 1;
+    }
+    // Flags, because `spawnServe` passes `--http-port 0 --grpc-port 0`, which win over the environment.
+    args.push('--http-port', String(ports.get(http)), '--grpc-port', String(ports.get(grpc)));
+    const id = e.ZKGATE_INSTANCE_ID;
+    if (!id) throw new Error(`compose: ${name} sets no ZKGATE_INSTANCE_ID`);
+    // Inside its container 127.0.0.1:<port> is the gateway itself.
+    const self = (v: string): string => v.replace(/127\.0\.0\.1:(\d+)/g, (m, p: string) => (ports.has(Number(p)) ? `127.0.0.1:${ports.get(Number(p))}` : m));
+    return {
+      service: name,
+      id,
+      args,
+      env: mapped,
+      httpPort: ports.get(http) as number,
+      grpcPort: ports.get(grpc) as number,
+      healthcheck: s.healthcheck?.test[0] === 'CMD' ? s.healthcheck.test.slice(1).map(self) : undefined,
+      graceMs: durationMs(s.stop_grace_period, 10_000),
+    };
+  });
+
+  // haproxy: the service that mounts deploy/haproxy.cfg; its published ports are the frontends' binds.
+  const lbService = Object.values(services).find((s) => s.volumes?.some((v) => v.startsWith('./deploy/haproxy.cfg:')));
+  if (!lbService) throw new Error('compose: no service mounts ./deploy/haproxy.cfg');
+  const published = new Set((lbService.ports ?? []).map((p) => Number(p.split(':').at(-1))));
+  const lbPorts = new Map<number, number>();
+  let lbPort = 0;
+  let lbGrpcPort = 0;
+  let reuse = false;
+  const cfg = readFileSync(projectFile('deploy/haproxy.cfg'), 'utf8')
+    .split('\n')
+    .map((line) => {
+      const bind = /^(\s*bind\s+)\S*:(\d+)(.*)$/.exec(line);
+      if (bind) {
+        const port = Number(bind[2]);
+        if (!published.has(port)) throw new Error(`deploy/haproxy.cfg binds ${port}, which compose.cluster.yaml does not publish`);
+        const here = lbPorts.get(port) ?? (hostPorts[3 * gateways.length + lbPorts.size] as number);
+        lbPorts.set(port, here);
+        if (/\bproto h2\b/.test(bind[3] as string)) lbGrpcPort = here;
+        else lbPort = here;
+        return `${bind[1]}127.0.0.1:${here}${bind[3]}`;
+      }
+      const server = /^(\s*server\s+\S+\s+)(\S+):(\d+)(.*)$/.exec(line);
+      if (server) {
+        const host = server[2] as string;
+        const ports = own.get(gwNames.find(([n, s]) => names(n, s).includes(host))?.[0] ?? '');
+        if (!ports) throw new Error(`deploy/haproxy.cfg: server ${host} is not a gateway service of compose.cluster.yaml`);
+        const rest = (server[4] as string).replace(/\bport (\d+)/, (m, p: string) => {
+          const h = ports.get(Number(p));
+          if (!h) throw new Error(`deploy/haproxy.cfg: ${line.trim()}: ${host} has no port ${p}`);
+          return `port ${h}`;
+        });
+        return `${server[1]}${rewrite(`${host}:${server[3]}`, 'deploy/haproxy.cfg')}${rest}`;
+      }
+      // The bench's comparison only: server connections kept open instead of one per request.
+      if (opts.serverKeepAlive && /^\s*option http-server-close\s*$/.test(line)) {
+        reuse = true;
+        return '  http-reuse safe';
+      }
+      return line;
+    })
+    .join('\n');
+  if (!lbPort || !lbGrpcPort) throw new Error('deploy/haproxy.cfg: expected a plain HTTP frontend and a `proto h2` (gRPC) one');
+  if (opts.serverKeepAlive && !reuse) throw new Error('deploy/haproxy.cfg: no `option http-server-close` line for serverKeepAlive to replace');
+  return { gateways, haproxyCfg: cfg, lbPort, lbGrpcPort };
 }
 
 async function ready(base: string, timeoutMs = 60_000): Promise<void> {
@@ -38,99 +256,93 @@ async function ready(base: string, timeoutMs = 60_000): Promise<void> {
 }
 
 /**
+ * @param size the number of gateways the caller expects compose.cluster.yaml to run.
  * @param opts.serverKeepAlive haproxy keeps its connections to the gateways open between
  * requests (`http-reuse safe`) instead of one per request (`option http-server-close`, the
  * deployed setting, see docs/cluster.md): for the bench's comparison only.
  */
 export async function startTopology(size = 3, opts: { serverKeepAlive?: boolean } = {}): Promise<Topology> {
   const zk = await startZkEnsemble(3);
-  const ports = await freePorts(2 * size + 1);
-  const lbPort = ports[2 * size] as number;
-  const ids = Array.from({ length: size }, (_, i) => `gw${i + 1}`);
-  const config = (i: number): Record<string, unknown> => ({
-    zookeeper: { connect: zk.connectString },
-    http: { bind: '127.0.0.1' },
-    instanceId: ids[i],
-    cluster: { secret: CLUSTER_SECRET, port: ports[size + i] },
-    tenants: [{ name: 'default', sessionTimeoutMs: 6000 }],
-    shutdown: { drainTimeoutMs: 3000, exitTimeoutMs: 15_000 },
-    log: { level: 'warn' },
-  });
-  const procs: (CliProcess | null)[] = [];
-  const start = async (i: number): Promise<void> => {
-    const p = spawnServe(['--http-port', String(ports[i])], config(i));
-    procs[i] = p;
-    let up = false;
-    const died = p.exited.then((code) => {
-      if (!up) throw new Error(`${ids[i]} exited with ${code} at start:\n${p.out()}`);
-    });
-    died.catch(() => undefined);
-    await Promise.race([ready(`http://127.0.0.1:${ports[i]}`), died]);
-    up = true;
-  };
-  await Promise.all(ids.map((_, i) => start(i)));
   const dir = mkdtempSync(join(tmpdir(), 'zkgate-haproxy-'));
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    cfg,
-    [
-      'global',
-      '  maxconn 2000',
-      'defaults',
-      '  mode http',
-      '  timeout connect 1s',
-      '  timeout client 60s',
-      '  timeout server 60s',
-      // A connection refused (an instance restarting) is tried again on another instance;
-      // nothing reached a gateway, so it is safe for any method.
-      '  retries 3',
-      '  option redispatch 1',
-      '  retry-on conn-failure empty-response',
-      // A new connection per request: a draining instance's closed listener refuses it (retried
-      // elsewhere) instead of a reused connection carrying a request into its 503.
-      opts.serverKeepAlive ? '  http-reuse safe' : '  option http-server-close',
-      'frontend fe',
-      `  bind 127.0.0.1:${lbPort}`,
-      '  default_backend gateways',
-      'backend gateways',
-      '  balance roundrobin',
-      '  option httpchk GET /readyz',
-      '  http-check expect status 200',
-      // Without it a check's read timeout is `inter`: on a loaded machine a /readyz slower than
-      // 250 ms took every gateway out (503 "no server is available"). A draining instance still
-      // answers 503 (or refuses) at once, so it is taken out as fast as before.
-      '  timeout check 2s',
-      '  default-server inter 250ms fall 1 rise 2',
-      ...ids.map((id, i) => `  server ${id} 127.0.0.1:${ports[i]} check`),
-      '',
-    ].join('\n'),
-  );
-  const haproxy: ChildProcess = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const lb = `http://127.0.0.1:${lbPort}`;
-  await ready(lb);
-  return {
-    zk,
-    lb,
-    direct: ids.map((_, i) => `http://127.0.0.1:${ports[i]}`),
-    ids,
-    async restart(i) {
-      const p = procs[i];
-      p?.proc.kill('SIGTERM');
-      await p?.exited;
-      await p?.kill();
-      await start(i);
-    },
-    async kill(i) {
-      await procs[i]?.kill();
-      procs[i] = null;
-    },
-    async close() {
-      haproxy.kill('SIGKILL');
-      await Promise.all(procs.map((p) => p?.kill()));
-      await zk.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const procs: (CliProcess | null)[] = [];
+  let haproxy: ChildProcess | undefined;
+  let graceKills = 0;
+  const close = async (): Promise<void> => {
+    haproxy?.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p?.kill()));
+    await zk.close();
+    rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    const { gateways, haproxyCfg, lbPort, lbGrpcPort } = await plan(zk, opts);
+    if (gateways.length !== size) throw new Error(`compose.cluster.yaml runs ${gateways.length} gateways, the caller expects ${size}`);
+    const start = async (i: number): Promise<void> => {
+      const g = gateways[i] as Gateway;
+      const p = spawnServe(g.args, undefined, g.env);
+      procs[i] = p;
+      let up = false;
+      const died = p.exited.then((code) => {
+        if (!up) throw new Error(`${g.service} exited with ${code} at start:\n${p.out()}`);
+      });
+      died.catch(() => undefined);
+      await Promise.race([ready(`http://127.0.0.1:${g.httpPort}`), died]);
+      up = true;
+    };
+    await Promise.all(gateways.map((_, i) => start(i)));
+    // The compose health check (the one Docker would run in the container) passes as well.
+    await Promise.all(
+      gateways.map(async (g) => {
+        if (!g.healthcheck) return;
+        const [exe, ...args] = g.healthcheck;
+        if (exe !== 'node') throw new Error(`compose ${g.service}: health check runs ${exe}; the test runs node checks only`);
+        await promisify(execFile)(process.execPath, args, { timeout: 5000 });
+      }),
+    );
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyCfg);
+    haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let haproxyOut = '';
+    haproxy.stderr?.on('data', (d: Buffer) => (haproxyOut = (haproxyOut + d.toString()).slice(-4000)));
+    const lb = `http://127.0.0.1:${lbPort}`;
+    await ready(lb, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; haproxy said:\n${haproxyOut}`);
+    });
+    return {
+      zk,
+      lb,
+      lbGrpcPort,
+      direct: gateways.map((g) => `http://127.0.0.1:${g.httpPort}`),
+      directGrpcPorts: gateways.map((g) => g.grpcPort),
+      ids: gateways.map((g) => g.id),
+      get graceKills() {
+        return graceKills;
+      },
+      async restart(i) {
+        const p = procs[i];
+        if (p) {
+          p.proc.kill('SIGTERM');
+          const t = setTimeout(() => {
+            graceKills += 1;
+            p.proc.kill('SIGKILL');
+          }, (gateways[i] as Gateway).graceMs);
+          await p.exited;
+          clearTimeout(t);
+          await p.kill();
+        }
+        await start(i);
+      },
+      async kill(i) {
+        await procs[i]?.kill();
+        procs[i] = null;
+      },
+      haproxyLog: () => haproxyOut,
+      process: (i) => procs[i]?.proc,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
 
 export interface Res {
