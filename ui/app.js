@@ -296,9 +296,10 @@ async function observeElection() {
 
 async function loadLeases() {
   try {
-    const { leases } = await api('GET', '/v1/leases');
+    const { leases, incomplete, unanswered } = await api('GET', '/v1/leases');
     table($('#leases'), leases.map((l) => [l.id, l.ownerName ?? l.owner, l.state, l.ttlMs, l.remainingMs, l.owned.map((o) => `${o.kind} ${o.path}`).join('\n')]), ['id', 'owner', 'state', 'ttl ms', 'left ms', 'owns']);
-    status('');
+    // A cluster instance that did not answer: its leases are missing from the table, say so.
+    status(incomplete ? `incomplete: no leases of ${unanswered.map((u) => `${u.instance} (${u.reason})`).join(', ')}` : '');
   } catch (err) { fail(err); }
 }
 

@@ -21,6 +21,8 @@ import {
   type Leadership,
   type Lease,
   type LeaseInfo,
+  type LeaseListEntry,
+  type LeaseListing,
   type Stat,
   type WatchEvent,
   type WatchEventType,
@@ -179,6 +181,11 @@ export function electionListingJson(l: ElectionListing): Record<string, unknown>
 /** The JSON form of a lease. */
 export function leaseJson(lease: Lease): LeaseInfo {
   return lease.info();
+}
+
+/** A lease listing (REST, WebSocket): `incomplete` and `unanswered` only when an instance did not answer. */
+export function leaseListingJson(l: LeaseListing): { leases: LeaseListEntry[]; incomplete?: true; unanswered?: LeaseListing['unanswered'] } {
+  return l.unanswered.length > 0 ? { leases: l.leases, incomplete: true, unanswered: l.unanswered } : { leases: l.leases };
 }
 
 // ---- problem bodies (RFC 9457)

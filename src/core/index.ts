@@ -8,7 +8,7 @@ export type { ApiKeyConfig, GatewayConfig, TenantConfig, WatchConfig } from './g
 export { LIMIT_DEFAULTS, type Limits } from './limits/limits.js';
 export { Scope } from './facade/scope.js';
 export type { ScopedNodes } from './facade/nodes.js';
-export type { LeaseListEntry, ScopedLeases } from './facade/leases.js';
+export type { LeaseListEntry, LeaseListing, ScopedLeases, UnansweredInstance } from './facade/leases.js';
 export type { ScopedElections, ScopedLocks, ResignResult } from './facade/recipes.js';
 export type { ScopedConnection } from './facade/connection.js';
 export type { Delivery, ScopedQueues, TakeOptions } from './facade/queues.js';

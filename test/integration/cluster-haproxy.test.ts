@@ -184,6 +184,7 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
     // is cluster-wide: each entry names the instance holding it.
     const listing = await call(t.lb, 'GET', '/v1/leases');
     assert.equal(listing.status, 200);
+    assert.equal(listing.body.incomplete, undefined, `every instance answered the listing: ${JSON.stringify(listing.body.unanswered)}`);
     const listed = listing.body.leases as { id: string; instance: string }[];
     killedId = listed.find((l) => l.id === idle[1])?.instance ?? '';
     const victim = t.ids.indexOf(killedId);

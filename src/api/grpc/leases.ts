@@ -72,7 +72,10 @@ export function leasesService(gw: Gateway): UntypedServiceImplementation {
   return {
     Grant: unary((req: GrantRequest, call) => leaseMessage(scopeOf(gw, call).leases.grant(req.ttlMs).info())),
     Revoke: unary(async (req: LeaseRequest, call) => leaseMessage((await scopeOf(gw, call).leases.revoke(req.id)).info())),
-    List: unary(async (req: { includeEnded: boolean }, call) => ({ leases: (await scopeOf(gw, call).leases.list({ includeEnded: req.includeEnded })).map(leaseMessage) })),
+    List: unary(async (req: { includeEnded: boolean }, call) => {
+      const l = await scopeOf(gw, call).leases.listing({ includeEnded: req.includeEnded });
+      return { leases: l.leases.map(leaseMessage), incomplete: l.unanswered.length > 0, unanswered: l.unanswered };
+    }),
     TimeToLive: unary(async (req: LeaseRequest, call) => leaseMessage((await scopeOf(gw, call).leases.get(req.id)).info())),
     KeepAlive: (call: KeepAliveCall) => {
       let scope: Scope;

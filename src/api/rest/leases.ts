@@ -1,7 +1,7 @@
 /** REST lease routes: grant, list, inspect, keepalive, revoke. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { leaseJson } from '../json.js';
+import { leaseJson, leaseListingJson } from '../json.js';
 import { boolParam, jsonBody, scopeOf } from './params.js';
 import { parseWith } from './nodes.js';
 import { methodNotAllowed } from './path-router.js';
@@ -16,7 +16,7 @@ export function leasesRouter(): Router {
     res.status(201).location(`/v1/leases/${lease.id}`).json(leaseJson(lease));
   });
   r.get('/', async (req, res) => {
-    res.json({ leases: await scopeOf(res).leases.list({ includeEnded: boolParam(req, 'ended') ?? false }) });
+    res.json(leaseListingJson(await scopeOf(res).leases.listing({ includeEnded: boolParam(req, 'ended') ?? false })));
   });
   r.get('/:id', async (req, res) => {
     res.json(leaseJson(await scopeOf(res).leases.get(req.params.id)));

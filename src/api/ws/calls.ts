@@ -25,7 +25,7 @@ import {
   type RwMode,
   type Scope,
 } from '../../core/index.js';
-import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, lockInspectionJson, lockListingJson, semaphoreInspectionJson, rwInspectionJson } from '../json.js';
+import { decodeData, electionListingJson, encodeData, leaderStateJson, leadershipJson, leaseListingJson, lockInspectionJson, lockListingJson, semaphoreInspectionJson, rwInspectionJson } from '../json.js';
 
 /** What a call runs with: the socket's caller (the core facade), and a signal aborted when the socket closes. */
 export interface CallContext {
@@ -84,7 +84,7 @@ export const WS_METHODS = {
   'Leases.TimeToLive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.get(p.id)).info()),
   'Leases.KeepAlive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.keepAlive(p.id)).info()),
   'Leases.Revoke': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.revoke(p.id)).info()),
-  'Leases.List': method(o({ includeEnded: z.boolean().optional() }), async (c, p) => ({ leases: await c.scope.leases.list(p) })),
+  'Leases.List': method(o({ includeEnded: z.boolean().optional() }), async (c, p) => leaseListingJson(await c.scope.leases.listing(p))),
   'Locks.Acquire': method(o({ path, leaseId, waitMs: int, flavour, data, encoding }), (c, p) =>
     c.scope.locks.acquire(p.path, p.leaseId, { flavour: p.flavour, waitMs: p.waitMs, data: optBuffer(p.data, p.encoding), signal: c.signal }),
   ),

@@ -15,7 +15,7 @@ import type { Lease, LeaseInfo } from '../leases/lease.js';
 import type { LeaseManager, LeaseRecord } from '../leases/lease-manager.js';
 import type { Logger } from '../logger.js';
 import type { Scope } from '../facade/scope.js';
-import type { LeaseListEntry } from '../facade/leases.js';
+import type { LeaseListEntry, LeaseListing, UnansweredInstance } from '../facade/leases.js';
 import { ChannelClient, ChannelError, ChannelVerifier, readJson, readLines } from './channel.js';
 import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
@@ -367,13 +367,14 @@ export class Cluster implements ClusterHooks {
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
-  async listElsewhere(principal: Principal, opts: { includeEnded?: boolean }): Promise<LeaseListEntry[]> {
-    const others = [...this.membership.members().values()].filter(
-      (m) => m.address && !(m.id === this.opts.instanceId && m.incarnation === this.opts.incarnation) && !this.dead.has(`${m.id}.${m.incarnation}`),
-    );
+  async listElsewhere(principal: Principal, opts: { includeEnded?: boolean }): Promise<LeaseListing> {
+    const others = [...this.membership.members().values()].filter((m) => m.address && !(m.id === this.opts.instanceId && m.incarnation === this.opts.incarnation));
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: 'leases.list', args: encode([opts]) };
+    const unanswered: UnansweredInstance[] = [];
     const lists = await Promise.all(
-      others.map(async (m) => {
+      others.map(async (m): Promise<LeaseListEntry[]> => {
+        // Found not listening earlier and still registered (its session has not expired yet).
+        if (this.dead.has(`${m.id}.${m.incarnation}`)) return (unanswered.push({ instance: m.id, reason: 'not_listening' }), []);
         try {
           const res = await this.client.open(m.address, '/cluster/v1/call', body, { timeoutMs: this.opts.forwardTimeoutMs });
           const answer = (await readJson(res)) as { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> } };
@@ -382,12 +383,15 @@ export class Cluster implements ClusterHooks {
           return Array.isArray(answer.ok) ? (decode(answer.ok, { lease: (info) => this.remoteLease(principal, info) }) as LeaseListEntry[]) : [];
         } catch (err) {
           if (err instanceof ZkgateError && err.code === 'PERMISSION_DENIED') throw err;
-          this.logger.warn({ err, instance: m.id }, 'cluster: an instance did not answer a lease listing; its leases are left out');
+          // Said in the answer (`incomplete`), not only in the log: a silent gap reads as "no leases there".
+          const reason = err instanceof ChannelError && err.kind === 'refused' ? 'not_listening' : err instanceof ZkgateError ? 'error' : 'no_answer';
+          unanswered.push({ instance: m.id, reason });
+          this.logger.warn({ err, instance: m.id, reason }, 'cluster: an instance did not answer a lease listing; the answer says it is incomplete');
           return [];
         }
       }),
     );
-    return lists.flat();
+    return { leases: lists.flat(), unanswered: unanswered.sort((a, b) => a.instance.localeCompare(b.instance)) };
   }
 
   /** Handles one request of the internal listener. */

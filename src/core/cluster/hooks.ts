@@ -4,7 +4,7 @@
  */
 import type { Principal } from '../auth/authenticator.js';
 import type { Lease } from '../leases/lease.js';
-import type { LeaseListEntry } from '../facade/leases.js';
+import type { LeaseListing } from '../facade/leases.js';
 
 /**
  * Thrown by the facade when a call names a lease another instance holds: the forwarding scope
@@ -24,6 +24,6 @@ export interface ClusterHooks {
   isRemote(lease: Lease): boolean;
   /** Keeps a remote lease alive from here until `signal` aborts. @throws its end (410), LEASE_NOT_FOUND */
   keepAliveWhileOpen(principal: Principal, lease: Lease, signal: AbortSignal): Promise<void>;
-  /** The caller's listing (`leases.list`) from every other live instance; one that does not answer is left out. */
-  listElsewhere(principal: Principal, opts: { includeEnded?: boolean }): Promise<LeaseListEntry[]>;
+  /** The caller's listing (`leases.list`) from every other registered instance, naming those that did not answer. */
+  listElsewhere(principal: Principal, opts: { includeEnded?: boolean }): Promise<LeaseListing>;
 }

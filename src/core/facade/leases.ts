@@ -10,6 +10,23 @@ import type { ScopeContext } from './scope.js';
 /** A lease in a listing: its info, the configured name of the key that granted it, and the instance holding it. */
 export type LeaseListEntry = LeaseInfo & { readonly ownerName?: string; readonly instance: string };
 
+/**
+ * A registered instance whose leases a cluster-wide listing lacks: `not_listening` (its address
+ * refuses connections: crashed or stopped, registration not yet expired), `no_answer` (no answer
+ * within cluster.forwardTimeoutMs or the connection broke: hung, partitioned, overloaded),
+ * `error` (it answered with an error).
+ */
+export interface UnansweredInstance {
+  readonly instance: string;
+  readonly reason: 'not_listening' | 'no_answer' | 'error';
+}
+
+/** A cluster-wide listing; `unanswered` names the instances whose leases it lacks (empty: complete). */
+export interface LeaseListing {
+  readonly leases: LeaseListEntry[];
+  readonly unanswered: readonly UnansweredInstance[];
+}
+
 export class ScopedLeases {
   constructor(private readonly ctx: ScopeContext) {}
 
@@ -20,25 +37,35 @@ export class ScopedLeases {
   }
 
   /**
-   * The tenant's leases, oldest first, each with its owner key's name and the instance holding
-   * it: every lease for a key with the admin role, else only the caller's own key's. In a
-   * cluster, those of every live instance (docs/cluster.md). With `includeEnded`, also ended
-   * leases whose id still answers. @throws PERMISSION_DENIED
+   * This instance's leases of the tenant, oldest first, each with its owner key's name and the
+   * instance holding it: every lease for a key with the admin role, else only the caller's own
+   * key's. With `includeEnded`, also ended leases whose id still answers. (What another instance
+   * asks for to build `listing`: the internal channel calls it by name.) @throws PERMISSION_DENIED
    */
   async list(opts: { includeEnded?: boolean } = {}): Promise<LeaseListEntry[]> {
     this.ctx.authorize('lease.read');
-    const { auth, leases, cluster } = this.ctx.services;
+    const { auth, leases } = this.ctx.services;
     const all = auth.isLeaseAdmin(this.ctx.principal);
-    const here = leases
+    return leases
       .list(this.ctx.tenant, opts)
       .filter((l) => all || l.owner === this.ctx.principal.keyId)
       .map((l) => {
         const name = auth.keyName(l.owner);
         return { ...l.info(), ...(name ? { ownerName: name } : {}), instance: leases.instanceId };
       });
-    if (!cluster) return here;
+  }
+
+  /**
+   * The tenant's leases as `list` gives them, in a cluster those of every registered instance
+   * (docs/cluster.md), oldest first; an instance that did not answer is named in `unanswered`
+   * rather than left out silently. @throws PERMISSION_DENIED
+   */
+  async listing(opts: { includeEnded?: boolean } = {}): Promise<LeaseListing> {
+    const here = await this.list(opts);
+    const { cluster } = this.ctx.services;
+    if (!cluster) return { leases: here, unanswered: [] };
     const there = await cluster.listElsewhere(this.ctx.principal, opts);
-    return [...here, ...there].sort((a, b) => a.grantedAtMs - b.grantedAtMs);
+    return { leases: [...here, ...there.leases].sort((a, b) => a.grantedAtMs - b.grantedAtMs), unanswered: there.unanswered };
   }
 
   /** The lease, to inspect. @throws LEASE_NOT_FOUND, PERMISSION_DENIED */
