@@ -4,8 +4,8 @@
  * request older than 30 s or a nonce it has seen (replay). Answers are one JSON value, or
  * newline-delimited JSON for a stream. Closing the request cancels the work on the receiver.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Agent, request, type IncomingMessage } from 'node:http';
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { Agent, request, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 const SKEW_MS = 30_000;
@@ -23,10 +23,38 @@ export class ChannelError extends Error {
   }
 }
 
-/** HMAC-SHA256 signature of a request (exported for tests that play a hostile or a real peer). */
-export function sign(secret: string, time: string, nonce: string, from: string, path: string, body: string): string {
+/**
+ * HMAC-SHA256 signature of a request (exported for tests that play a hostile or a real peer).
+ * `secret` may be the key made once by `secretKey` (a string is turned into a key on every call).
+ */
+export function sign(secret: string | KeyObject, time: string, nonce: string, from: string, path: string, body: string): string {
   const digest = createHash('sha256').update(body).digest('hex');
   return createHmac('sha256', secret).update(`${time}\n${nonce}\n${from}\n${path}\n${digest}`).digest('hex');
+}
+
+/** The cluster secret as an HMAC key, made once per process instead of on every signature. */
+export const secretKey = (secret: string): KeyObject => createSecretKey(Buffer.from(secret, 'utf8'));
+
+/** Where a member's address points, parsed once (a forwarded call is on the hot path). */
+interface Target {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Random nonce bytes drawn in batches: one CSPRNG call per 256 requests instead of one each. */
+class NoncePool {
+  private buf = Buffer.alloc(0);
+  private at = 0;
+  next(): string {
+    if (this.at + 12 > this.buf.length) {
+      this.buf = randomBytes(12 * 256);
+      this.at = 0;
+    }
+    const n = this.buf.toString('hex', this.at, this.at + 12);
+    this.at += 12;
+    return n;
+  }
 }
 
 /** Sends signed requests to other instances. */
@@ -35,38 +63,60 @@ export class ChannelClient {
   // write each way and must not wait for an ACK of the previous segment.
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, noDelay: true });
   private readonly tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256, noDelay: true });
+  private readonly key: KeyObject;
+  private readonly nonces = new NoncePool();
+  private readonly targets = new Map<string, Target>();
 
   constructor(
-    private readonly secret: string,
+    secret: string,
     private readonly from: string,
-  ) {}
+  ) {
+    this.key = secretKey(secret);
+  }
+
+  private target(base: string): Target {
+    let t = this.targets.get(base);
+    if (!t) {
+      const url = new URL(base);
+      const tls = url.protocol === 'https:';
+      // URL keeps an IPv6 literal's brackets; the socket wants the bare address.
+      t = { tls, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : tls ? 443 : 80 };
+      if (this.targets.size >= 1024) this.targets.clear();
+      this.targets.set(base, t);
+    }
+    return t;
+  }
 
   /**
    * POSTs `body` to `base + path`; resolves with the response once its headers arrived.
-   * Aborting `signal` (or `timeoutMs` passing) destroys the request, which cancels the work.
+   * `path` is absolute (`/cluster/v1/…`), without a query. Aborting `signal` (or `timeoutMs`
+   * passing) destroys the request, which cancels the work.
    * @throws ChannelError
    */
   open(base: string, path: string, body: unknown, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<IncomingMessage> {
     const text = JSON.stringify(body);
     const time = String(Date.now());
-    const nonce = randomBytes(12).toString('hex');
-    const url = new URL(path, base);
-    const tls = url.protocol === 'https:';
+    const nonce = this.nonces.next();
+    const { tls, host, port } = this.target(base);
+    const options: RequestOptions = {
+      method: 'POST',
+      host,
+      port,
+      path,
+      agent: tls ? this.tlsAgent : this.agent,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        'x-zkgate-cluster-from': this.from,
+        'x-zkgate-cluster-time': time,
+        'x-zkgate-cluster-nonce': nonce,
+        'x-zkgate-cluster-signature': sign(this.key, time, nonce, this.from, path, text),
+      },
+    };
+    if (opts.signal) options.signal = opts.signal;
+    if (opts.timeoutMs) options.timeout = opts.timeoutMs;
     return new Promise((resolve, reject) => {
-      const req = (tls ? httpsRequest : request)(url, {
-        method: 'POST',
-        agent: tls ? this.tlsAgent : this.agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(text),
-          'x-zkgate-cluster-from': this.from,
-          'x-zkgate-cluster-time': time,
-          'x-zkgate-cluster-nonce': nonce,
-          'x-zkgate-cluster-signature': sign(this.secret, time, nonce, this.from, url.pathname, text),
-        },
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-      });
+      const req = (tls ? httpsRequest : request)(options);
       req.on('timeout', () => req.destroy(new ChannelError(`cluster: no answer from ${base} within ${opts.timeoutMs} ms`, 'failed')));
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err instanceof ChannelError || err.name === 'AbortError') return reject(err);
@@ -84,12 +134,38 @@ export class ChannelClient {
   }
 }
 
+/**
+ * Reads a whole body (an answer, or a request on the owner) as one string; resolves null when
+ * it is longer than `max` bytes (nothing more is kept). Plain events, not an async iterator:
+ * this runs twice per forwarded call. @throws the stream's error, or when it closed before its end
+ */
+export function readBody(stream: IncomingMessage, max = Infinity): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (f: () => void): void => {
+      if (done) return;
+      done = true;
+      stream.off('data', onData);
+      f();
+    };
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > max) finish(() => resolve(null));
+      else chunks.push(c);
+    };
+    stream.on('data', onData);
+    stream.once('end', () => finish(() => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'))));
+    stream.once('error', (err) => finish(() => reject(err)));
+    stream.once('close', () => finish(() => reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))));
+  });
+}
+
 /** Reads a whole response body as JSON. @throws ChannelError */
 export async function readJson(res: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
   try {
-    for await (const c of res) chunks.push(c as Buffer);
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse((await readBody(res)) as string) as unknown;
   } catch (err) {
     throw new ChannelError('cluster: the answer was cut or malformed', 'failed', { cause: err });
   }
@@ -112,8 +188,11 @@ export async function* readLines(res: IncomingMessage): AsyncGenerator<unknown> 
 /** Checks signatures of incoming requests and remembers nonces for the skew window. */
 export class ChannelVerifier {
   private readonly seen = new Map<string, number>();
+  private readonly key: KeyObject;
 
-  constructor(private readonly secret: string) {}
+  constructor(secret: string) {
+    this.key = secretKey(secret);
+  }
 
   /**
    * Whether the head carries a well-formed, fresh signature (not yet checked against the body):
@@ -131,7 +210,7 @@ export class ChannelVerifier {
     if (!this.plausible(headers)) return null;
     const [from, time, nonce, sig] = ['x-zkgate-cluster-from', 'x-zkgate-cluster-time', 'x-zkgate-cluster-nonce', 'x-zkgate-cluster-signature'].map((k) => headers[k] as string) as [string, string, string, string];
     const now = Date.now();
-    const want = Buffer.from(sign(this.secret, time, nonce, from, path, body), 'hex');
+    const want = Buffer.from(sign(this.key, time, nonce, from, path, body), 'hex');
     if (!timingSafeEqual(want, Buffer.from(sig, 'hex'))) return null;
     if (this.seen.has(nonce)) return null;
     this.prune(now);

@@ -16,7 +16,7 @@ import type { LeaseManager, LeaseRecord } from '../leases/lease-manager.js';
 import type { Logger } from '../logger.js';
 import type { Scope } from '../facade/scope.js';
 import type { LeaseListEntry, LeaseListing, UnansweredInstance } from '../facade/leases.js';
-import { ChannelClient, ChannelError, ChannelVerifier, readJson, readLines } from './channel.js';
+import { ChannelClient, ChannelError, ChannelVerifier, readBody, readJson, readLines } from './channel.js';
 import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
@@ -64,6 +64,15 @@ export interface ClusterOptions {
 /** Scope properties that are not facade groups. */
 const NOT_GROUPS = new Set(['principal', 'ctx']);
 const MAX_BODY = 32 * 1_048_576;
+
+/** Aborted when the forwarding instance goes away before its answer was sent, or by `also` (a handoff). */
+function cancelledBy(res: ServerResponse, also: AbortSignal): AbortSignal {
+  const ac = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) ac.abort(cancelled('client_gone', 'cluster: the forwarding instance went away'));
+  });
+  return AbortSignal.any([ac.signal, also]);
+}
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((r) => {
     const t = setTimeout(r, ms);
@@ -520,21 +529,14 @@ export class Cluster implements ClusterHooks {
     // Only a body that may be genuine is read (up to MAX_BODY): without a well-formed, fresh
     // signature the request is refused at once and the connection closed, its body unread.
     if (req.method !== 'POST' || !this.verifier.plausible(req.headers)) return void res.writeHead(401, { connection: 'close' }).end();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > MAX_BODY) return void res.writeHead(413).end();
-      chunks.push(c as Buffer);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method !== 'POST' || !this.verifier.verify(req.headers, path, text)) return void res.writeHead(401).end();
+    const text = await readBody(req, MAX_BODY);
+    if (text === null) return void res.writeHead(413, { connection: 'close' }).end();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    // The path as sent is what was signed (senders sign exactly the path they send).
+    const path = q < 0 ? url : url.slice(0, q);
+    if (!this.verifier.verify(req.headers, path, text)) return void res.writeHead(401).end();
     if (path === '/cluster/v1/ping') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    const ac = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) ac.abort(cancelled('client_gone', 'cluster: the forwarding instance went away'));
-    });
     const reply = (v: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(v)}\n`);
     if (path === '/cluster/v1/adopt') {
       return this.serveAdopt(JSON.parse(text) as SessionHandoff).then(
@@ -547,18 +549,20 @@ export class Cluster implements ClusterHooks {
       await this.handoffDone;
       return reply({ moved: true });
     }
-    const signal = AbortSignal.any([ac.signal, this.handingOff.signal]);
     const msg = JSON.parse(text) as { tenant: string; keyId: string; op?: string; args?: Json; leaseId?: string };
     try {
       const principal = this.deps.auth.principalFor(msg.tenant, msg.keyId);
-      if (path === '/cluster/v1/changes') return await this.tracked(() => this.serveChanges(principal, msg.leaseId ?? '', res, signal));
+      if (path === '/cluster/v1/changes') return await this.tracked(() => this.serveChanges(principal, msg.leaseId ?? '', res, cancelledBy(res, this.handingOff.signal)));
       if (path !== '/cluster/v1/call') return void res.writeHead(404).end();
       const [group, method] = (msg.op ?? '').split('.');
       const scope = this.deps.local(principal) as unknown as Record<string, unknown>;
       const target = group && !NOT_GROUPS.has(group) && Object.hasOwn(scope, group) ? (scope[group] as Record<string, unknown> | null) : null;
       const fn = target && method && method !== 'constructor' && Object.hasOwn(Object.getPrototypeOf(target) as object, method) ? target[method] : undefined;
       if (typeof fn !== 'function') throw new ZkgateError('INVALID_ARGUMENT', `cluster: no facade operation ${msg.op}`, { field: 'op' });
-      const args = decode(msg.args ?? [], { signal, lease: (info) => this.deps.leases.lookup(principal.tenant, info.id) }) as unknown[];
+      // Only a call that waits carries the caller's cancellation (encoded `{"$s":1}`); the others
+      // do not pay for a signal (the exchange's end and a handoff both abort one that waits).
+      const signal = text.includes('{"$s":1}') ? cancelledBy(res, this.handingOff.signal) : undefined;
+      const args = decode(msg.args ?? [], { ...(signal ? { signal } : {}), lease: (info) => this.deps.leases.lookup(principal.tenant, info.id) }) as unknown[];
       reply({ ok: encode(await this.tracked(async () => (fn as (...a: unknown[]) => unknown).apply(target, args))) });
     } catch (err) {
       if (this.handingOff.signal.aborted) {

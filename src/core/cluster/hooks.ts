@@ -13,7 +13,11 @@ import type { LeaseListing } from '../facade/leases.js';
 export class LeaseElsewhere extends Error {
   override readonly name = 'LeaseElsewhere';
   constructor(readonly leaseId: string) {
+    // Thrown and caught once per forwarded call and never shown: no stack trace to capture.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`lease ${leaseId} is held by another instance`);
+    Error.stackTraceLimit = limit;
   }
 }
 

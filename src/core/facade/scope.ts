@@ -6,7 +6,7 @@
  */
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import type { Action } from '../auth/roles.js';
-import { invalidArgument, ZkgateError } from '../errors.js';
+import { invalidArgument } from '../errors.js';
 import { LeaseElsewhere, type ClusterHooks } from '../cluster/hooks.js';
 import type { Lease } from '../leases/lease.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
@@ -81,13 +81,10 @@ export class ScopeContext {
    */
   lease(id: string | undefined, action: 'lease.read' | 'lease.write', required?: string): Lease {
     if (required !== undefined && !id) throw invalidArgument(required, 'is required');
-    let lease: Lease;
-    try {
-      lease = this.services.leases.lookup(this.tenant, id ?? '');
-    } catch (err) {
-      if (id && err instanceof ZkgateError && err.code === 'LEASE_NOT_FOUND' && this.services.cluster?.elsewhere(id)) throw new LeaseElsewhere(id);
-      throw err;
-    }
+    // Asked before the lookup, which would build (and throw away) a LEASE_NOT_FOUND error on
+    // every forwarded call. A lease this instance knows (its own, or adopted in a handoff) is here.
+    if (id && this.services.cluster && !this.services.leases.knows(id) && this.services.cluster.elsewhere(id)) throw new LeaseElsewhere(id);
+    const lease = this.services.leases.lookup(this.tenant, id ?? '');
     this.services.auth.authorizeLease(this.principal, lease, action);
     return lease;
   }
