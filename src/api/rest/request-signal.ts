@@ -37,8 +37,30 @@ export function clientGone(res: Response): AbortSignal {
 /** `clientGone` for any `node:http` response (the fast path's), with the gateway's drain signal. */
 export function exchangeSignal(res: ServerResponse, drain: AbortSignal | undefined): AbortSignal {
   const ac = new AbortController();
+  // One set per drain signal rather than AbortSignal.any, which makes a signal and weak
+  // references per call on the gateway-long drain signal (a lock cycle asks for one), or a
+  // listener per exchange on it (a warning past ten waiters).
+  const open = drain && exchangesOf(drain);
+  if (drain?.aborted) ac.abort(drain.reason);
+  else open?.add(ac);
   res.on('close', () => {
+    open?.delete(ac);
     if (!res.writableFinished) ac.abort(cancelled('client_gone', 'http: client disconnected'));
   });
-  return drain ? AbortSignal.any([ac.signal, drain]) : ac.signal;
+  return ac.signal;
+}
+
+/** The exchanges waiting under each drain signal; its end aborts them all. */
+const draining = new WeakMap<AbortSignal, Set<AbortController>>();
+
+function exchangesOf(drain: AbortSignal): Set<AbortController> {
+  let open = draining.get(drain);
+  if (!open) {
+    const all = (open = new Set());
+    draining.set(drain, all);
+    drain.addEventListener('abort', () => {
+      for (const ac of all) ac.abort(drain.reason);
+    }, { once: true });
+  }
+  return open;
 }

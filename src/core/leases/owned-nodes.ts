@@ -37,6 +37,12 @@ export interface ProtectedCreateOptions {
    * order, so it sees the create's effect — one round trip for both (a lock's listing).
    */
   readonly alongside?: (client: ZkClient) => void;
+  /**
+   * Sets the ownership watch this many ms after the create instead of at once (0, the default:
+   * at once), unless `watchNow` asks for it first; a node disowned before then is never
+   * watched. For lock holds, most of which end within a few ms: see `LOCK_WATCH_AFTER_MS`.
+   */
+  readonly watchAfterMs?: number;
 }
 
 /** A node `OwnedNodes.createWithStat` made; `stat` is null when it was found after a connection loss. */
@@ -55,6 +61,9 @@ export function protectedPath(path: string): string {
 }
 
 export class OwnedNodes {
+  /** Ownership watches not set yet (`watchAfterMs`), by lease and node: each sets its watch. */
+  private readonly deferred = new WeakMap<Lease, Map<string, () => void>>();
+
   constructor(
     readonly leases: LeaseManager,
     readonly hub: WatchHub,
@@ -75,7 +84,6 @@ export class OwnedNodes {
   /** `create`, also answering the node's stat from the create itself when it has it. */
   async createWithStat(lease: Lease, path: string, opts: ProtectedCreateOptions): Promise<OwnedCreated> {
     lease.assertUsable();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
     for (;;) {
       let node: string | null;
       // The create's stat (create2) names our node by its czxid: another lease of the tenant may
@@ -94,12 +102,13 @@ export class OwnedNodes {
         }
         if (e.code !== 'UNAVAILABLE') throw e;
         // The create may have been applied: once connected, look for it.
+        const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
         node = await this.findAfterLoss(lease, path, opts.mode, opts.deadline, signal).catch((err2: unknown) => {
           this.sweepLater(lease, path, opts.mode); // we give up not knowing whether the node exists
           throw err2;
         });
       }
-      if (node) return { node: await this.adopt(lease, node, opts.kind, stat?.czxid), stat };
+      if (node) return { node: await this.adopt(lease, node, opts.kind, stat?.czxid, opts.watchAfterMs), stat };
     }
   }
 
@@ -108,15 +117,38 @@ export class OwnedNodes {
    * by someone else ends the lease as lost. `onDisown` runs when the node is disowned. `czxid`
    * identifies the node when known (else the first state read for the watch does).
    */
-  own(lease: Lease, node: string, kind: OwnedKind, onDisown?: () => void, czxid?: string): void {
+  own(lease: Lease, node: string, kind: OwnedKind, onDisown?: () => void, czxid?: string, watchAfterMs = 0): void {
     const watched = lease.owns(node) !== undefined;
     lease.own(node, kind, onDisown);
-    if (!watched) lease.own(node, kind, this.watchOwned(lease, node, czxid));
+    if (watched) return;
+    if (watchAfterMs <= 0) return void lease.own(node, kind, this.watchOwned(lease, node, czxid));
+    let pending = this.deferred.get(lease);
+    if (!pending) this.deferred.set(lease, (pending = new Map()));
+    const waiting = pending;
+    let unfollow: (() => void) | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      waiting.delete(node);
+      if (unfollow === undefined && lease.owns(node) !== undefined) unfollow = this.watchOwned(lease, node, czxid);
+    };
+    const timer = setTimeout(arm, watchAfterMs);
+    timer.unref();
+    waiting.set(node, arm);
+    lease.own(node, kind, () => {
+      clearTimeout(timer);
+      waiting.delete(node);
+      unfollow?.();
+    });
+  }
+
+  /** Sets now the ownership watch of `node` that `watchAfterMs` put off, if it is not set yet. */
+  watchNow(lease: Lease, node: string): void {
+    this.deferred.get(lease)?.get(node)?.();
   }
 
   /** Owns a freshly created node; deletes it again if the lease ended meanwhile. */
-  private async adopt(lease: Lease, node: string, kind: OwnedKind, czxid: string | undefined): Promise<string> {
-    this.own(lease, node, kind, undefined, czxid);
+  private async adopt(lease: Lease, node: string, kind: OwnedKind, czxid: string | undefined, watchAfterMs: number | undefined): Promise<string> {
+    this.own(lease, node, kind, undefined, czxid, watchAfterMs);
     if (lease.isEnded) {
       await this.leases.deleteOwned(lease, node);
       lease.assertUsable();

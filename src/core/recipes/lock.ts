@@ -29,6 +29,16 @@ export interface AcquireOptions {
 
 export const LOCK_DEFAULTS = { flavour: 'curator', waitMs: 0 } as const satisfies AcquireOptions;
 
+/**
+ * How long after an uncontended acquire the held node's ownership watch (a read with a watch,
+ * the one request per cycle Curator does not make) is set: most holds end within a few ms, and
+ * their watch cost a ZooKeeper read, its answer and the deleted event, all on the gateway's
+ * one session (docs/benchmarks.md › Locks). A deletion of the node behind the gateway's back is
+ * then noticed (the lease told lost) up to this much later; a waiter's node is watched before
+ * it waits.
+ */
+export const LOCK_WATCH_AFTER_MS = 100;
+
 /** A held lock. */
 export interface LockHold {
   readonly lockPath: string;
@@ -108,6 +118,7 @@ export class LockService {
       waitMs: opts.waitMs,
       signal: opts.signal,
       kinds: { waiting: 'lock_wait', holding: 'lock' },
+      watchAfterMs: LOCK_WATCH_AFTER_MS,
     });
     if (!outcome.held) {
       const { holder } = await this.inspect(lease.tenant, lockPath, opts.flavour).catch(() => ({ holder: null }));

@@ -37,6 +37,11 @@ export interface EnqueueOptions {
    * custom driver: a read lock, a semaphore's permit count). Replaces `maxHolders`.
    */
   readonly rule?: TurnRule;
+  /**
+   * Puts off our node's ownership watch (`ProtectedCreateOptions.watchAfterMs`) while it holds
+   * from the first listing; a waiter's is set before it waits (the heir's shortcut reads it).
+   */
+  readonly watchAfterMs?: number;
 }
 
 /** What a waiter waits on: a node's data watch or its children watch. */
@@ -116,13 +121,16 @@ export class SequentialQueue {
     let kept = false;
     try {
       const deadline = Date.now() + opts.waitMs;
-      const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
-      const { node, stat, listing } = await this.createContender(lease, parent, opts, deadline, signal);
-      // Our own lease releasing our node (a release or resign naming it) ends the wait at once.
+      // The caller's signal; createWithStat adds the lease's end itself.
+      const { node, stat, listing } = await this.createContender(lease, parent, opts, deadline, opts.signal);
+      // Our own lease releasing our node (a release or resign naming it) ends the wait at once;
+      // once the wait is over, releasing the node aborts nothing (no error is made for it).
       const released = new AbortController();
-      lease.own(node, opts.kinds.waiting, () => released.abort(cancelled('released', `${node}: released by its lease while it waited`)));
+      let waiting = true;
+      lease.own(node, opts.kinds.waiting, () => void (waiting ? released.abort(cancelled('released', `${node}: released by its lease while it waited`)) : undefined));
       try {
-        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, AbortSignal.any([signal, released.signal]));
+        const aborts = [opts.signal, lease.signal, released.signal].filter((x): x is AbortSignal => x !== undefined);
+        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, aborts).finally(() => (waiting = false));
         if (outcome.held) {
           this.owned.own(lease, node, opts.kinds.holding, release);
           kept = true;
@@ -156,7 +164,7 @@ export class SequentialQueue {
    * first listing of the queue sent right behind the create: ZooKeeper answers both in one round
    * trip, the listing as of after the create (a session's requests are answered in order).
    */
-  private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal): Promise<Contending> {
+  private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal | undefined): Promise<Contending> {
     let listing: Promise<ChildrenResult> | undefined;
     const created = await this.owned.createWithStat(lease, joinPath(parent, opts.flavour.newPrefix()), {
       data: opts.data,
@@ -169,6 +177,7 @@ export class SequentialQueue {
         listing = client.children(parent);
         listing.catch(() => undefined); // a failed create's listing fails too; the first pass lists again
       },
+      watchAfterMs: opts.watchAfterMs,
     });
     return { ...created, listing };
   }
@@ -180,15 +189,18 @@ export class SequentialQueue {
     contending: Contending,
     opts: EnqueueOptions,
     deadline: number,
-    signal: AbortSignal,
+    aborts: readonly AbortSignal[],
   ): Promise<QueueOutcome> {
     const { node } = contending;
+    // Any of `aborts` gives up; one signal for all is made only for a wait (most acquires of an
+    // uncontended lock hold on the first pass and never wait).
+    let signal: AbortSignal | undefined;
     let listing = contending.listing;
     // The standard rule: the first `maxHolders` hold, each waiter watches the node `maxHolders` ahead.
     const standard = opts.rule === undefined;
     const maxHolders = opts.maxHolders ?? 1;
     for (;;) {
-      signal.throwIfAborted();
+      for (const a of aborts) a.throwIfAborted();
       const step = await this.step(lease, parent, contending, opts.rule ?? firstHolders(maxHolders), opts.flavour, listing, standard ? maxHolders : undefined);
       listing = undefined;
       if (step.kind === 'held') return { held: true, node, stat: step.stat };
@@ -198,6 +210,8 @@ export class SequentialQueue {
         lease.assertUsable(); // LEASE_UNCERTAIN while ownership cannot be confirmed
         throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable until the deadline`, { path: parent });
       }
+      // A waiter is watched from now on: a deletion behind our back must end its wait.
+      this.owned.watchNow(lease, node);
       const unfollow: (() => void)[] = [];
       let predecessorGone = false;
       const arm =
@@ -217,7 +231,7 @@ export class SequentialQueue {
                 }
               };
       try {
-        await wake({ deadline, signal, states: [lease.tenant, lease], arm });
+        await wake({ deadline, signal: (signal ??= AbortSignal.any([...aborts])), states: [lease.tenant, lease], arm });
       } finally {
         for (const off of unfollow) off();
       }
