@@ -66,6 +66,31 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
     }
   });
 
+  test('the balancer holds more than 256 connections per instance (deploy/zkgate.yaml: no per-address bound behind it)', async () => {
+    // Every client connection reaches a gateway from haproxy's address: with the default
+    // http.maxConnectionsPerAddress (256) the 257th long-poll on an instance was refused 429.
+    const n = 3 * 256 + 30;
+    await call(t.lb, 'POST', '/v1/nodes/haproxy-many', { data: '0' });
+    const index = (await call(t.lb, 'GET', '/v1/nodes/haproxy-many')).headers.get('x-zkgate-index') as string;
+    const statuses: number[] = [];
+    const polls = Array.from({ length: n }, () => call(t.lb, 'GET', `/v1/nodes/haproxy-many?wait=60000&index=${index}`).then((r) => void statuses.push(r.status)));
+    const open = async (): Promise<number> => {
+      const texts = await Promise.all(t.direct.map(async (d) => (await fetch(`${d}/metrics`)).text()));
+      return texts.reduce((sum, text) => sum + Number(/^zkgate_listener_connections\{listener="http"\} (\d+)$/m.exec(text)?.[1] ?? 0), 0);
+    };
+    // Until every long-poll is held by a gateway; a refused one ends the wait at once.
+    for (;;) {
+      if (statuses.length > 0) break;
+      if ((await open()) >= n) break;
+      await sleep(200);
+    }
+    await call(t.lb, 'PUT', '/v1/nodes/haproxy-many', { data: '1' });
+    await Promise.all(polls);
+    const counts = statuses.reduce<Record<number, number>>((c, s) => ((c[s] = (c[s] ?? 0) + 1), c), {});
+    console.log(JSON.stringify({ 'long-polls held through the balancer at once': n, 'answers by status': counts }));
+    assert.deepEqual(counts, { 200: n });
+  });
+
   test('round-robin through restarts and a SIGKILL: no routing failure, no lease lost by a graceful restart, no double holder, every lease of the killed instance reported lost', async () => {
     const single = await lockRate(t.direct[0] as string, '/rate-single', 3, 4000);
     const balanced = await lockRate(t.lb, '/rate-lb', 3, 4000);

@@ -85,6 +85,8 @@ describe('README', () => {
       'README.md › ## Quick start (Debian 12, Node 20)': 'installs packages and starts the gateway: this suite starts it as `npm start` does; .ci/run is CI itself',
       'docs/grpc.md › ### With reflection (grpcurl and friends)': 'grpcurl is not packaged for Debian 12; test/integration/grpc-health-reflection.test.ts makes the same reflection calls',
       'docs/cli.md › ## A tour': 'run verbatim by test/integration/cli-client.test.ts',
+      'docs/cluster.md › ## Deployment to copy': 'needs a Docker engine; test/integration/cluster-haproxy.test.ts starts the same compose.cluster.yaml services and deploy/haproxy.cfg without Docker',
+      'docs/cluster.md › ### The topology test': 'it is test/integration/cluster-haproxy.test.ts itself, which the suite runs',
       'docs/registry.md › ## PHP: a provider and a consumer': 'a provider runs until stopped; test/integration/registry-php.test.ts runs the same two scripts (two providers, one SIGKILLed) against a test gateway',
     };
     const found = ['README.md', ...readdirSync(projectFile('docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)].flatMap((file) =>

@@ -12,7 +12,8 @@
  * - haproxy's `bind :PORT` lines listen on 127.0.0.1 and free ports, its `server` addresses and
  *   `check port`s are the gateways' mapped ports;
  * - `${ZKGATE_CLUSTER_SECRET:?…}` is interpolated from a test value, as `docker compose` would
- *   from the shell.
+ *   from the shell; a file the service mounts from the repository (deploy/zkgate.yaml, named by
+ *   ZKGATE_CONFIG) is read where it is.
  *
  * Added for tests only: `ZKGATE_LOG_LEVEL=warn` unless the compose file sets it (nothing reads
  * the access log here). A graceful restart waits the service's `stop_grace_period` for the exit,
@@ -164,8 +165,11 @@ async function plan(zk: ZkEnsemble, opts: { serverKeepAlive?: boolean }): Promis
 
   const gateways: Gateway[] = drafts.map(({ name, s, e, ports, http, grpc }) => {
     const mapped: Record<string, string> = { ZKGATE_LOG_LEVEL: 'warn' };
+    // Files the service mounts (`./deploy/zkgate.yaml:/etc/zkgate/zkgate.yaml:ro`): the container path is the repository's file here.
+    const mounts = new Map((s.volumes ?? []).map((v) => v.split(':')).filter((p) => (p[0] as string).startsWith('./')).map((p): [string, string] => [p[1] as string, projectFile(p[0] as string)]));
     for (const [k, v] of Object.entries(e)) {
-      if (k === 'ZKGATE_HTTP_PORT' || k === 'ZKGATE_GRPC_PORT' || k === 'ZKGATE_CLUSTER_PORT') mapped[k] = String(ports.get(Number(v)));
+      if (mounts.has(v)) mapped[k] = mounts.get(v) as string;
+      else if (k === 'ZKGATE_HTTP_PORT' || k === 'ZKGATE_GRPC_PORT' || k === 'ZKGATE_CLUSTER_PORT') mapped[k] = String(ports.get(Number(v)));
       else if (k === 'ZKGATE_BIND') mapped[k] = '127.0.0.1';
       else mapped[k] = rewrite(v, `compose ${name} ${k}`);
     }
