@@ -56,3 +56,49 @@ describe('queued iterator', () => {
     assert.throws(() => q[Symbol.asyncIterator](), TypeError);
   });
 });
+
+describe('queued iterator › push mode (consume)', () => {
+  test('hands over what is queued, then each push at once; a false answer queues until resume()', () => {
+    const q = new QueuedIterator<number>(3);
+    q.push(1);
+    const got: number[] = [];
+    let ready = true;
+    q.consume((v) => {
+      got.push(v);
+      return ready;
+    });
+    assert.deepEqual(got, [1]);
+    q.push(2);
+    assert.deepEqual(got, [1, 2], 'delivered within push');
+    ready = false;
+    q.push(3); // taken, then the consumer says wait
+    q.push(4);
+    q.push(5);
+    assert.deepEqual(got, [1, 2, 3]);
+    assert.equal(q.pending, 2);
+    ready = true;
+    q.resume();
+    assert.deepEqual(got, [1, 2, 3, 4, 5]);
+    assert.equal(q.pending, 0);
+  });
+
+  test('a consumer that stays busy is cut with SLOW_CONSUMER past maxPending, as an iterating one', async () => {
+    const q = new QueuedIterator<number>(2, 'watch /p');
+    q.consume(() => false);
+    assert.equal(q.push(0), true); // taken; the consumer is now busy
+    assert.equal(q.push(1), true);
+    assert.equal(q.push(2), true);
+    assert.equal(q.push(3), false);
+    const err = await q.closed;
+    assert.ok(err instanceof ZkgateError && err.code === 'SLOW_CONSUMER');
+    q.resume(); // nothing left to hand over
+    assert.equal(q.pending, 0);
+  });
+
+  test('one consumer only: consume after iteration (or twice) is refused', () => {
+    const q = new QueuedIterator<number>(1);
+    q.consume(() => true);
+    assert.throws(() => q.consume(() => true), TypeError);
+    assert.throws(() => q[Symbol.asyncIterator](), TypeError);
+  });
+});

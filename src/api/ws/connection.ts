@@ -20,11 +20,13 @@ import {
   type WatchStream,
 } from '../../core/index.js';
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { callerFields, msSince } from '../access-log.js';
 import { ERROR_TABLE, mapError } from '../error-table.js';
 import { countError } from '../metrics.js';
-import { leaderStateJson, watchEventText } from '../json.js';
+import { leaderStateJson } from '../json.js';
 import { runCall } from './calls.js';
+import { EventPump } from './event-pump.js';
 import type { Heartbeat } from './heartbeat.js';
 import { CLIENT_OPS, messageContext, parseClientMessage, type ClientMessage, type MessageContext, type ServerMessage } from './messages.js';
 
@@ -56,6 +58,8 @@ export class WsConnection {
 
   constructor(
     private readonly ws: WebSocket,
+    /** The upgraded socket ws writes to: event frames are written to it directly (EventPump). */
+    private readonly socket: Duplex,
     private readonly gw: Gateway,
     private readonly scope: Scope,
     private readonly conn: ScopedConnection,
@@ -198,7 +202,7 @@ export class WsConnection {
     const stream = this.conn.watch(msg.path, { kind: msg.kind });
     this.openSub(msg.id, stream);
     void this.send({ type: 'subscribed', id: msg.id, path: msg.path, kind: msg.kind });
-    void this.pump(msg.id, stream, msg.encoding);
+    this.pump(msg.id, stream, msg.encoding);
   }
 
   private assertNewId(id: string): void {
@@ -242,19 +246,22 @@ export class WsConnection {
     })();
   }
 
-  private async pump(id: string, stream: WatchStream, encoding: 'utf8' | 'base64' | undefined): Promise<void> {
-    try {
-      for await (const ev of stream) {
-        if (this.subs.get(id) !== stream) break; // unsubscribed: queued events are dropped
-        // The same text as send({ type: 'event', id, event }), the event serialized once per change for all sockets.
-        await this.sendText(`{"type":"event","id":${JSON.stringify(id)},"event":${watchEventText(ev, encoding)}}`);
-      }
-    } catch (err) {
-      if (err instanceof ZkgateError && err.code === 'SLOW_CONSUMER') this.closeWith(err);
-      else this.replyError(err, { op: 'subscribe', id });
-    } finally {
+  /**
+   * Hands the stream's events to the socket as they come (see EventPump). The stream ends with an
+   * error (the subscriber fell `watch.queueSize` behind, the watch failed, the gateway is going)
+   * once, here: the socket is closed with SLOW_CONSUMER's code, else the error is sent.
+   */
+  private pump(id: string, stream: WatchStream, encoding: 'utf8' | 'base64' | undefined): void {
+    stream.onStop((err) => {
       if (this.subs.get(id) === stream) this.dropSub(id);
-    }
+      if (!err) return;
+      // After the hub's delivery that cut it has finished (the cut happens inside a push).
+      queueMicrotask(() => {
+        if (err instanceof ZkgateError && err.code === 'SLOW_CONSUMER') this.closeWith(err);
+        else this.replyError(err, { op: 'subscribe', id });
+      });
+    });
+    new EventPump(this.ws, this.socket, id, stream, encoding, () => this.messagesOut++);
   }
 
   private async unsubscribe(msg: Msg<'unsubscribe'>): Promise<void> {

@@ -112,7 +112,7 @@ export function attachWebSocket(server: Server, gw: Gateway): WebSocketEndpoint 
       ws.on('error', (err: Error & { code?: string }) => {
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') countError(messageTooLarge(scope.limits.wsMaxMessageBytes), 'ws');
       });
-      new WsConnection(ws, gw, scope, conn, heartbeat, reqId);
+      new WsConnection(ws, socket, gw, scope, conn, heartbeat, reqId);
     });
   });
   let closed = false;

@@ -99,6 +99,8 @@ export class NodeWatch {
   /** Sinks that have had their first event. */
   private readonly primed = new WeakSet<Sink>();
   private snap: Snapshot | undefined;
+  /** The `current` event of `snap`, one object for every sink primed with that state (serialized once). */
+  private current: { readonly of: Snapshot; readonly ev: WatchEvent } | undefined;
   /** True while a ZooKeeper watch set by our last read is pending. */
   private armed = false;
   /** Identifies the watcher of the latest watching read; older ones are ignored when they fire. */
@@ -177,11 +179,13 @@ export class NodeWatch {
     clearTimeout(this.retryTimer);
     this.sinks.clear();
     this.snap = undefined; // a pending watcher keeps this object alive until it fires: keep it small
+    this.current = undefined;
   }
 
   private prime(sink: Sink, s: Snapshot): void {
     this.primed.add(sink);
-    sink.deliver(eventOf('current', this.kind, this.path, s));
+    if (this.current?.of !== s) this.current = { of: s, ev: eventOf('current', this.kind, this.path, s) };
+    sink.deliver(this.current.ev);
   }
 
   private kick(): void {

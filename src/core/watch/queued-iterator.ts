@@ -3,6 +3,11 @@
  * the consumer iterates. Past `maxPending` waiting items the iterator stops itself with
  * SLOW_CONSUMER instead of buffering without bound. `break` (or `return`) in the consumer ends
  * the iterator and runs the cleanup; `stop(err)` ends it from the producer side.
+ *
+ * Instead of iterating, a consumer may `consume(handler)`: items are then handed over as they are
+ * pushed, with no promise or microtask per item (a change with 10,000 WebSocket subscribers is
+ * 10,000 deliveries in one turn). A handler that cannot take more returns false (its socket is
+ * backed up); items then queue, within the same bound, until it calls `resume()`.
  */
 import { ZkgateError } from '../errors.js';
 
@@ -15,6 +20,9 @@ export class QueuedIterator<T> implements AsyncIterable<T> {
   private stopped = false;
   private error: Error | undefined;
   private consumed = false;
+  /** The push-mode consumer (`consume`), and whether it asked to wait (`false` from the handler). */
+  private handler: ((item: T) => boolean) | undefined;
+  private paused = false;
   private readonly cleanups: Cleanup[] = [];
   private resolveClosed!: (v: Error | undefined) => void;
   /** Resolves (never rejects) once the iterator ended: with the error it ended with, or undefined. */
@@ -49,6 +57,10 @@ export class QueuedIterator<T> implements AsyncIterable<T> {
   /** Queues an item. Returns false when the iterator has stopped (now or before). */
   push(item: T): boolean {
     if (this.stopped) return false;
+    if (this.handler && !this.paused && this.items.length === 0) {
+      if (!this.handler(item)) this.paused = true;
+      return true;
+    }
     if (this.items.length >= this.maxPending) {
       this.stop(
         new ZkgateError('SLOW_CONSUMER', `${this.what}: consumer fell more than ${this.maxPending} events behind; the stream was cut`, {
@@ -79,9 +91,36 @@ export class QueuedIterator<T> implements AsyncIterable<T> {
 
   /** @throws TypeError when a second consumer tries to iterate. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
+    this.claim();
+    return this.iterate();
+  }
+
+  /**
+   * Push mode: `handler` gets what is queued now, then every item as it is pushed. It returns
+   * false when it cannot take more for now; items then wait in the queue (past `maxPending`:
+   * SLOW_CONSUMER, as for an iterating consumer) until `resume()`. After a plain `stop` it still
+   * gets what was queued; after `stop(err)` nothing more (see `onStop` for the error).
+   * @throws TypeError when the iterator already has a consumer
+   */
+  consume(handler: (item: T) => boolean): void {
+    this.claim();
+    this.handler = handler;
+    this.resume();
+  }
+
+  /** Push mode: the handler can take items again; hands it what waits, until it says false again. */
+  resume(): void {
+    const h = this.handler;
+    if (!h) return;
+    this.paused = false;
+    while (!this.paused && this.items.length > 0) {
+      if (!h(this.items.shift() as T)) this.paused = true;
+    }
+  }
+
+  private claim(): void {
     if (this.consumed) throw new TypeError('queued iterator: already being consumed');
     this.consumed = true;
-    return this.iterate();
   }
 
   private wakeUp(): void {

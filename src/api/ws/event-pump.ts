@@ -1,0 +1,99 @@
+/**
+ * Fan-out to WebSocket subscribers. A change the hub hands to 10,000 subscriptions is one event
+ * object; it becomes one WebSocket frame (header and JSON text) per subscription id and encoding,
+ * built once and written as it is to every subscriber's socket: server frames are not masked
+ * and the endpoint has no per-message compression, so the bytes on the wire are the same for
+ * every socket. Each subscription takes its events in push mode (`QueuedIterator.consume`): no
+ * promise, generator step, string or frame header per event and socket.
+ */
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import type { WatchEvent, WatchStream } from '../../core/index.js';
+import { watchEventText, type Encoding } from '../json.js';
+
+/**
+ * One unfragmented, unmasked text frame carrying `text` as UTF-8 (RFC 6455 §5.2): FIN and opcode
+ * 1, then the length in 7, 7+16 or 7+64 bits. What ws' Sender writes for `send(text)` on a
+ * server socket without compression, in one Buffer.
+ */
+export function textFrame(text: string): Buffer {
+  const n = Buffer.byteLength(text);
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) frame[1] = n;
+  else if (n < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  frame.write(text, head, 'utf8');
+  return frame;
+}
+
+/** Event frames by event (collected with it), encoding (`auto`/`base64`) and subscription id. */
+const frames = new WeakMap<WatchEvent, { auto?: Map<string, Buffer>; base64?: Map<string, Buffer> }>();
+
+/** The frame of `{"type":"event","id":…,"event":…}`, built once per event, id and encoding. */
+export function eventFrame(id: string, ev: WatchEvent, encoding: Encoding | undefined): Buffer {
+  // watchEventText treats every encoding but base64 alike.
+  const key = encoding === 'base64' ? 'base64' : 'auto';
+  let byKey = frames.get(ev);
+  if (!byKey) frames.set(ev, (byKey = {}));
+  const byId = (byKey[key] ??= new Map());
+  let frame = byId.get(id);
+  if (!frame) byId.set(id, (frame = textFrame(`{"type":"event","id":${JSON.stringify(id)},"event":${watchEventText(ev, encoding)}}`)));
+  return frame;
+}
+
+/**
+ * Feeds one subscription's events to its socket. Frames go to the socket ws took over, after
+ * whatever ws wrote before (ws writes each of its frames in one synchronous step, so nothing
+ * interleaves), and only while ws says the socket is OPEN (never after a close frame). While a
+ * write of ours is not wholly handed to the kernel (the client reads slower than we write), the
+ * stream waits and its events pile up in the hub's bounded queue, which cuts the subscriber with
+ * SLOW_CONSUMER once `watch.queueSize` are waiting: the socket's buffer holds at most one event
+ * of this subscription, as when the pump awaited every send. `ws.bufferedAmount` counts these
+ * writes too (it reads the socket's buffer), so the reply bound (`watch.maxSendBufferBytes`)
+ * sees them.
+ */
+export class EventPump {
+  private written = 0;
+  private taken = 0;
+  private waiting = false;
+  /** Called by the socket, in write order, once a write of ours is in the kernel (or failed: the socket is going). */
+  private readonly onTaken = (): void => {
+    if (++this.taken === this.written && this.waiting) {
+      this.waiting = false;
+      this.stream.resume();
+    }
+  };
+
+  constructor(
+    private readonly ws: WebSocket,
+    /** The upgraded socket ws writes to. */
+    private readonly socket: Duplex,
+    private readonly id: string,
+    private readonly stream: WatchStream,
+    private readonly encoding: Encoding | undefined,
+    /** Counts one message sent. */
+    private readonly counted: () => void,
+  ) {
+    stream.consume((ev) => this.deliver(ev));
+  }
+
+  /** Writes `ev`'s frame; false (wait) when the socket did not take all of it at once. */
+  private deliver(ev: WatchEvent): boolean {
+    // Unsubscribed (the stream is stopped then) or closing: what was queued is dropped.
+    if (this.stream.isStopped || this.ws.readyState !== this.ws.OPEN) return true;
+    this.counted();
+    this.written++;
+    this.socket.write(eventFrame(this.id, ev, this.encoding), this.onTaken);
+    // Writes complete in order: anything still buffered includes (the end of) this one.
+    if (this.socket.writableLength === 0) return true;
+    this.waiting = true;
+    return false;
+  }
+}
