@@ -167,11 +167,21 @@ function seqOf(frame: Buffer): number {
   return i < 0 ? -1 : Number(frame.toString('latin1', i + 4, i + 13));
 }
 
-/** What W broadcasts: the gateway's event message for the same change, byte for byte in shape. */
+/**
+ * What W broadcasts: the gateway's own event message for a change (`fanSample` of the gateway's
+ * load process, handed over by the orchestrator), with this change's sequence number in its data,
+ * so both servers write the same bytes. Before a template is set, a message of the same shape.
+ */
+let wTemplate: string | undefined;
 function wMessage(seq: number): string {
+  const data = fanData(seq).toString('utf8');
+  if (wTemplate) return wTemplate.replace(/seq:\d{9}:x*/, data);
   const stat = { czxid: '4', mzxid: String(100 + seq), pzxid: '4', ctimeMs: 1, mtimeMs: Date.now(), version: seq, cversion: 0, aversion: 0, ephemeralOwner: '0', dataLength: 1024, numChildren: 0 };
-  return JSON.stringify({ type: 'event', id: 's', event: { type: 'changed', path: FAN_PATH, zxid: stat.mzxid, stat, data: fanData(seq).toString('utf8'), encoding: 'utf8' } });
+  return JSON.stringify({ type: 'event', id: 's', event: { type: 'data_changed', path: FAN_PATH, zxid: stat.mzxid, stat, data, encoding: 'utf8' } });
 }
+
+/** The last event message a subscriber of this process received. */
+let lastMessage: Buffer | undefined;
 
 function openSocket(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -180,7 +190,9 @@ function openSocket(url: string): Promise<WebSocket> {
     ws.once('error', reject);
     ws.on('message', (data: Buffer) => {
       const seq = seqOf(data);
-      if (seq >= 0) fan?.onDelivery(seq, performance.now());
+      if (seq < 0) return;
+      lastMessage = data;
+      fan?.onDelivery(seq, performance.now());
     });
   });
 }
@@ -229,7 +241,7 @@ let fanSeq = 0;
  * each after every subscriber received the previous one, for `ms`. Deliveries/s and the
  * latency from the change to each delivery.
  */
-async function fanRound(arg: { ms: number }): Promise<RoundResult & { changes: number }> {
+async function fanRound(arg: { ms: number }): Promise<RoundResult & { changes: number; messageBytes: number }> {
   const f = fan as Fan;
   const n = f.subscribed;
   const lat: number[] = [];
@@ -257,7 +269,7 @@ async function fanRound(arg: { ms: number }): Promise<RoundResult & { changes: n
   }
   const elapsed = performance.now() - start;
   lat.sort((a, b) => a - b);
-  return { opsPerSec: (lat.length * 1000) / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), ops: lat.length, changes };
+  return { opsPerSec: (lat.length * 1000) / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), ops: lat.length, changes, messageBytes: lastMessage?.length ?? 0 };
 }
 
 // ---- locks -------------------------------------------------------------------------------
@@ -313,6 +325,9 @@ serve({
   fanConnect,
   fanSubscribe,
   fanRound,
+  /** The last event message received, as text (the gateway's: W's template). */
+  fanSample: () => lastMessage?.toString('utf8'),
+  fanTemplate: (text: string) => void (wTemplate = text),
   lockSetup,
   lockRound,
   close: () => {
