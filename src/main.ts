@@ -165,16 +165,19 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
   logger.info({ httpPort, grpcPort: grpc.port, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');
 
   // HTTP requests running now (a WebSocket is not one): the drain waits for them.
-  let running = 0;
+  const runningResponses = new Set<ServerResponse>();
   let idle: (() => void) | undefined;
   http.on('request', (_req, res: ServerResponse) => {
-    running += 1;
+    runningResponses.add(res);
     res.once('close', () => {
-      running -= 1;
-      if (running === 0) idle?.();
+      runningResponses.delete(res);
+      // Draining: the connection this answer leaves idle is closed at once, so a balancer that
+      // keeps server connections open cannot send it a request that would be refused 503.
+      if (gateway.shuttingDown) http.closeIdleConnections();
+      if (runningResponses.size === 0) idle?.();
     });
   });
-  const drained = (): Promise<void> => (running === 0 ? Promise.resolve() : new Promise((r) => (idle = r)));
+  const drained = (): Promise<void> => (runningResponses.size === 0 ? Promise.resolve() : new Promise((r) => (idle = r)));
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -214,13 +217,16 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       ws.close(); // 1001 "gateway shutting down"
       http.close(); // no new connections; idle keep-alive ones are closed
       http.closeIdleConnections();
+      // Answers still to come say `Connection: close` (Node would keep their connections open):
+      // a balancer reusing server connections learns not to send another request on them.
+      for (const res of runningResponses) if (!res.headersSent) res.setHeader('connection', 'close');
       const grpcDone = grpc.close(drainTimeoutMs);
       // In a cluster the leases and their sessions go to a live instance first; waits running
       // here were stopped and are carried on there, so the drain below does not wait for them.
       if (gateway.cluster) await gateway.cluster.handoff().catch((err: unknown) => logger.error({ err }, 'cluster: handoff failed'));
       await Promise.race([drained(), sleep(drainTimeoutMs)]);
-      if (running > 0) {
-        logger.info({ running }, 'drain time over: answering the waits still running 503');
+      if (runningResponses.size > 0) {
+        logger.info({ running: runningResponses.size }, 'drain time over: answering the waits still running 503');
         gateway.endWaits();
         await Promise.race([drained(), sleep(1000)]);
       }
