@@ -237,7 +237,7 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
       'leases lost through graceful restarts': gracefulLost.length,
       'double lock holders': doubles,
       'fencing token drops': tokenDrops,
-      [`leases of the killed instance (${killedId}) reported LEASE_LOST instance_gone on the next call`]: `${lostReported.size}/${killedLeases.size}`,
+      [`leases of the killed instance (${killedId}) reported LEASE_LOST instance_gone on the next call`]: `${lostReported.size}/${killedLeases.size} (${((100 * lostReported.size) / Math.max(1, killedLeases.size)).toFixed(0)}%)`,
       'idle leases of the surviving instances still active after the kill': `${survivorsAlive}/${survivors.length}`,
       'graceful restarts that outlasted stop_grace_period (Docker would SIGKILL)': t.graceKills,
       'lock cycles/s through the balancer ÷ through a single instance': `${balanced.toFixed(1)} / ${single.toFixed(1)} = ${(balanced / single).toFixed(2)}`,
