@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { contract } from '../support/openapi.js';
+import { fourLetter } from '../support/zk-server.js';
 import { eventually, grantSettled, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 
 interface Hold {
@@ -33,6 +34,28 @@ describe('read-write locks against a real ZooKeeper (Curator InterProcessReadWri
     assert.equal(r.status, 200, JSON.stringify(r.body));
     return r.body as Hold;
   };
+
+  /** Watches the gateway's session holds on `path` on the server (`wchc`; the default tenant has no chroot). */
+  const serverWatches = async (path: string): Promise<number> => {
+    const dump = await fourLetter(env.zk.clientPort, 'wchc');
+    const mine = dump.split(/\n(?=0x)/).find((s) => s.startsWith(`0x${env.g.running.gateway.tenant().session.sessionId}`)) ?? '';
+    return mine.split('\n').filter((l) => l.trim() === path).length;
+  };
+
+  test('rwlock › a reader that waited for a writer leaves no ZooKeeper watch on the deleted writer node', async () => {
+    const path = uniquePath('rw-watch');
+    const [wl, rl] = [await lease(), await lease()];
+    const wh = await held(path, { leaseId: wl, mode: 'write' });
+    const reading = acquire(path, { leaseId: rl, mode: 'read', waitMs: 20_000 });
+    await eventually(async () => (await serverWatches(wh.node)) === 1, 10_000, 'the reader to watch the writer node');
+    assert.equal((await release(path, wl, wh.node)).status, 200);
+    const rh = await reading;
+    assert.equal(rh.status, 200, JSON.stringify(rh.body));
+    // Through the watch hub, the writer's deletion was re-read and left an exists watch on its path for good.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await serverWatches(wh.node), 0, 'no watch left on the deleted writer node');
+    assert.equal((await release(path, rl, (rh.body as Hold).node)).status, 200);
+  });
 
   test('rwlock › readers share; a writer waits for them; a reader after a waiting writer queues behind it; the writer excludes all', async () => {
     const path = uniquePath('rw');

@@ -10,7 +10,9 @@
  * order of events: the first listing goes out right behind the create (one round trip for
  * both), and the waiter right behind the first in line holds on its predecessor's delete
  * without listing again. A standard-rule waiter watches its predecessor straight on the
- * session; a custom rule's watches (read-write locks, semaphores) go through the watch hub.
+ * session, and so does a custom rule's waiter on a node it waits to be gone (a read-write lock's
+ * writer ahead); a custom rule's other watches (a semaphore's count and listing) go through the
+ * watch hub.
  */
 import { ancestorsOf, joinPath, nameOf, type ChildrenResult, type Stat, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, cancelled, toZkgateError } from '../errors.js';
@@ -224,8 +226,15 @@ export class SequentialQueue {
                   w();
                 }, w)
             : (w: () => void): void => {
-                // Wake when the hub sees a watched node change (or cannot follow it): then list again.
+                // Wake when a watched node changes (or cannot be followed): then list again.
                 for (const t of step.watch) {
+                  // A node waited on until it is gone (a read-write lock's writer ahead): a one-shot
+                  // watch, as for the standard rule; through the hub its deletion would leave an
+                  // exists watch on a path no one creates again.
+                  if (t.kind === 'data' && t.seen === undefined) {
+                    this.watchPredecessor(lease, t.path, w, w);
+                    continue;
+                  }
                   const changed = (ev: WatchEvent): boolean => (t.seen === undefined ? !ev.stat : ev.zxid !== t.seen);
                   unfollow.push(this.owned.hub.follow(lease.tenant, t.kind, t.path, { deliver: (ev) => void (changed(ev) ? w() : undefined), fail: () => w() }));
                 }
