@@ -5,7 +5,8 @@
  * gateway, D, gateway…) and reports the median of the per-round ratios, so a machine that gets
  * busier halfway through moves both sides of a ratio alike. Prints one Markdown table with
  * every measure and its goal. Nothing here asserts a speed; `--quick` is a short run that
- * only proves the benchmark works (CI runs it).
+ * only proves the benchmark works (CI runs it). Needs `h2load` (Debian's nghttp2-client) for
+ * the gRPC section's h2load rows.
  *
  *   npm run bench            # ~4 min: 5 rounds of 2 s per side, 1,000 and 10,000 subscribers
  *   node dist/bench/run.js --quick
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { startZkServer, fourLetter, parseMntr, type ZkStandalone } from '../test/support/zk-server.js';
 import { BenchChild } from './ipc.js';
 import type { RoundResult } from './load-proc.js';
+import { checkGrpcGet, grpcGetBody, h2loadRound } from './h2load.js';
 import { f2, formatTable, median, medianRatio, type ResultRow } from './stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -245,6 +247,31 @@ async function main(): Promise<void> {
       }
       ceiling.push(median(ratios));
     }
+    // The same GET with h2load driving both transports (bench/h2load.ts): the gateway, then the
+    // minimal servers (its ceiling), alternating REST and gRPC rounds.
+    const getBody = grpcGetBody('/bench');
+    const h2Targets = { gateway: { httpPort, grpcPort }, minimal: echoPorts };
+    for (const t of Object.values(h2Targets)) {
+      await checkGrpcGet(t.grpcPort, getBody.bytes, '/bench');
+      for (const kind of ['rest', 'grpc'] as const) await h2loadRound(t, kind, 8, Math.min(P.ms, 1000), getBody.file); // warm-up
+    }
+    const h2 = { gateway: [] as number[], minimal: [] as number[], rates: [] as string[] };
+    for (const c of [1, 64]) {
+      const ratios = { gateway: [] as number[], minimal: [] as number[] };
+      const rates = { rest: [] as number[], grpc: [] as number[] };
+      for (let i = 0; i < P.rounds; i++) {
+        for (const [name, t] of Object.entries(h2Targets) as [keyof typeof ratios, (typeof h2Targets)['gateway']][]) {
+          const rest = await h2loadRound(t, 'rest', c, P.ms, getBody.file);
+          const grpc = await h2loadRound(t, 'grpc', c, P.ms, getBody.file);
+          ratios[name].push(grpc / rest);
+          if (name === 'gateway') [rates.rest, rates.grpc].forEach((r, k) => r.push(k === 0 ? rest : grpc));
+        }
+      }
+      h2.gateway.push(median(ratios.gateway));
+      h2.minimal.push(median(ratios.minimal));
+      h2.rates.push(`${median(rates.grpc).toFixed(0)} vs ${median(rates.rest).toFixed(0)}`);
+    }
+    log(`h2load gRPC ÷ REST: gateway ${h2.gateway.map(f2).join(' / ')} (${h2.rates.join(', ')} per s), minimal servers ${h2.minimal.map(f2).join(' / ')}`);
     await load.close();
     await ceilingLoad.close();
     await echo.close();
@@ -252,6 +279,17 @@ async function main(): Promise<void> {
     rows.push({
       measure: 'gRPC ÷ REST with minimal servers and the same clients (the ceiling of gRPC Get ÷ REST GET), 1 / 64 outstanding',
       value: ceiling.map(f2).join(' / '),
+      goal: '',
+    });
+    rows.push({
+      measure: 'gRPC Get ÷ REST GET with h2load driving both (gRPC over h2c, REST over HTTP/1.1 keep-alive), 1 / 64 outstanding',
+      value: `${h2.gateway.map(f2).join(' / ')} (gRPC vs REST calls/s: ${h2.rates.join(', ')})`,
+      goal: '≥ 1.0 / ≥ 1.0',
+      met: h2.gateway.every((x) => x >= 1),
+    });
+    rows.push({
+      measure: 'the same with minimal servers (h2load; the ceiling of the row above), 1 / 64 outstanding',
+      value: h2.minimal.map(f2).join(' / '),
       goal: '',
     });
     const cpuRatio = medianRatio(cpu.rest, cpu.grpc);

@@ -21,6 +21,8 @@ test('bench --quick prints one table with a figure for every measure', { timeout
     'REST PUT (set) throughput ÷ D',
     'REST GET of a watched node (read cache) ÷ D',
     'gRPC Get ÷ REST GET',
+    'gRPC Get ÷ REST GET with h2load driving both',
+    'the same with minimal servers (h2load',
     'WebSocket fan-out events/s ÷ W',
     'fan-out latency p99',
     'idle WebSocket memory per socket ÷ W',
