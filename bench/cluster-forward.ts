@@ -10,11 +10,15 @@
  *    alone, after a warm-up, in rounds alternating which goes first: each round's ratio and the median.
  *
  * Every figure is printed as soon as it is measured (a run cut short still shows what it got).
+ * With the keepalives it prints the gateways' CPU per call (from /proc), which a busy machine
+ * moves less than latency.
  *
  *   npm run bench:cluster     ROUNDS=10 CALLS=200 LOCK_ROUNDS=3 LOCK_MS=4000 by default;
  *                             HAPROXY_REUSE=1 keeps haproxy's server connections open;
- *                             ONLY=keepalive or ONLY=locks runs one of the two
+ *                             ONLY=keepalive or ONLY=locks runs one of the two;
+ *                             WARM_CALLS=1000 keepalives and LOCK_WARM_MS=4000 of lock cycles each way first
  */
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { call, lockRate, startTopology } from '../test/support/cluster-topology.js';
 
@@ -23,6 +27,10 @@ const CALLS = Number(process.env.CALLS ?? 200);
 const LOCK_ROUNDS = Number(process.env.LOCK_ROUNDS ?? 3);
 const LOCK_MS = Number(process.env.LOCK_MS ?? 4000);
 const ONLY = process.env.ONLY ?? '';
+// Warm-up before measuring: a gateway's JIT takes thousands of calls to settle on a busy 2-core
+// machine (a local keepalive cost ~4× more CPU in the first 2,000 calls than later).
+const WARM_CALLS = Number(process.env.WARM_CALLS ?? 1000);
+const LOCK_WARM_MS = Number(process.env.LOCK_WARM_MS ?? 4000);
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -48,6 +56,20 @@ async function timeCalls(url: string, n: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * CPU time (user + system, ms) a process has used, from /proc (Linux; USER_HZ = 100), or NaN.
+ * Per call it is a figure the machine's load moves much less than latency: time spent waiting
+ * for a core is not in it.
+ */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
@@ -63,13 +85,22 @@ try {
   const id = grant.body.id as string;
   if (grant.status !== 201) throw new Error(`grant answered ${grant.status}: ${JSON.stringify(grant.body)}`);
   if (ONLY !== 'locks') {
-    await timeCalls(`${gw2}/v1/leases/${id}/keepalive`, 50); // warm-up: channel sockets, JIT
-    await timeCalls(`${gw1}/v1/leases/${id}/keepalive`, 50);
+    await timeCalls(`${gw2}/v1/leases/${id}/keepalive`, WARM_CALLS); // warm-up: channel sockets, JIT
+    await timeCalls(`${gw1}/v1/leases/${id}/keepalive`, WARM_CALLS);
     const local: number[] = [];
     const forwarded: number[] = [];
     const ratios: number[] = [];
+    // Gateway CPU spent on each side's calls, summed over the rounds: [gw1, gw2] while local, while forwarded.
+    const pids = [t.process(0)?.pid, t.process(1)?.pid];
+    const cpu = { local: [0, 0], forwarded: [0, 0] };
     for (let r = 0; r < ROUNDS; r++) {
-      const measure = (base: string): Promise<number[]> => timeCalls(`${base}/v1/leases/${id}/keepalive`, CALLS);
+      const measure = async (base: string): Promise<number[]> => {
+        const before = pids.map(cpuMs);
+        const out = await timeCalls(`${base}/v1/leases/${id}/keepalive`, CALLS);
+        const side = base === gw1 ? cpu.local : cpu.forwarded;
+        pids.forEach((pid, i) => (side[i] = (side[i] as number) + cpuMs(pid) - (before[i] as number)));
+        return out;
+      };
       let l: number[];
       let f: number[];
       if (r % 2 === 0) {
@@ -87,6 +118,10 @@ try {
     const row = (name: string, xs: number[]): string => `${name.padEnd(10)} p50 ${quantile(xs, 0.5).toFixed(3)} ms   p90 ${quantile(xs, 0.9).toFixed(3)} ms   (${xs.length} calls)`;
     say(row('local', local));
     say(row('forwarded', forwarded));
+    const perCall = (ms: number): string => `${Math.round((ms * 1000) / (ROUNDS * CALLS))} µs`;
+    const [l1, l2] = cpu.local as [number, number];
+    const [f1, f2] = cpu.forwarded as [number, number];
+    say(`gateway CPU per keepalive (/proc, all rounds): local gw1 ${perCall(l1)} (gw2 idle ${perCall(l2)}); forwarded gw2 ${perCall(f2)} + gw1 ${perCall(f1)}; forwarded ÷ local ${((f1 + f2) / l1).toFixed(2)}`);
     say(`forwarding overhead, p50 forwarded ÷ local: median ${median(ratios).toFixed(2)} of ${ROUNDS} rounds (${ratios.map((x) => x.toFixed(2)).join(', ')}); load average ${load()}`);
   }
   if (ONLY !== 'keepalive') await lockRatio(t.lb, gw1);
@@ -98,8 +133,8 @@ try {
 async function lockRatio(lb: string, gw1: string): Promise<void> {
   // Warm-up (JIT, channel and haproxy connections), then rounds in ABBA order so a drift of the
   // machine's load (or a late warm-up) does not favour one side.
-  await lockRate(gw1, '/bench-warm-single', 3, 1500);
-  await lockRate(lb, '/bench-warm-lb', 3, 1500);
+  await lockRate(gw1, '/bench-warm-single', 3, LOCK_WARM_MS);
+  await lockRate(lb, '/bench-warm-lb', 3, LOCK_WARM_MS);
   const ratios: number[] = [];
   for (let r = 0; r < LOCK_ROUNDS; r++) {
     const measure = (base: string, name: string): Promise<number> => lockRate(base, `/bench-${name}-${r}`, 3, LOCK_MS);
