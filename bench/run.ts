@@ -15,6 +15,7 @@
  *   node dist/bench/run.js --only=reads,writes --no-fast-path  # REST through express only, to compare
  */
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
       h2.minimal.push(median(ratios.minimal));
       h2.rates.push(`${median(rates.grpc).toFixed(0)} vs ${median(rates.rest).toFixed(0)}`);
     }
+    rmSync(getBody.file, { force: true });
     log(`h2load gRPC ÷ REST: gateway ${h2.gateway.map(f2).join(' / ')} (${h2.rates.join(', ')} per s), minimal servers ${h2.minimal.map(f2).join(' / ')}`);
     await load.close();
     await ceilingLoad.close();
