@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { eventually, startTestGateway, uniquePath, type TestGateway } from '../support/test-gateway.js';
 import { fourLetter, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { WsTestClient } from '../support/ws-client.js';
-import { NativeZkClient } from '../../src/zk/index.js';
+import { NativeZkClient, registerInstance } from '../../src/zk/index.js';
 
 const SECRET = 'handoff-test-secret-0123456789abcdef';
 
@@ -138,20 +138,60 @@ describe('cluster › graceful handoff', () => {
       await new Promise((r) => zkc.once('connect', r));
       const records = async (): Promise<string[]> => (await zkc.children('/zkgate-handoff/handoffs')).children;
       const id = await grant(c, 30_000);
-      await c.running.shutdown(); // hands its lease to beta, the first live member by id
+      await c.running.shutdown(); // hands its lease to the live member holding the fewest leases
       assert.deepEqual((await records()).map((n) => n.split('.')[0]), ['gamma']);
-      const kept = await d.rest.json('POST', `/v1/leases/${id}/keepalive`);
+      const [record] = await records();
+      const target = (JSON.parse((await zkc.get(`/zkgate-handoff/handoffs/${record}`)).data.toString('utf8')) as { id: string }).id;
+      const [holder, other] = target === 'beta' ? [b, d] : [d, b];
+      const kept = await other.rest.json('POST', `/v1/leases/${id}/keepalive`);
       assert.equal(kept.status, 200, JSON.stringify(kept.body));
-      // Beta goes without handing anything over: the record names an instance that is gone.
-      await b.running.close();
-      await eventually(async () => (await records()).length === 0, 30_000, 'delta to delete the orphaned record');
-      const gone = await d.rest.json('POST', `/v1/leases/${id}/keepalive`);
+      // The holder goes without handing anything over: the record names an instance that is gone.
+      await holder.running.close();
+      await eventually(async () => (await records()).length === 0, 30_000, 'the other instance to delete the orphaned record');
+      const gone = await other.rest.json('POST', `/v1/leases/${id}/keepalive`);
       assert.equal(gone.status, 410, JSON.stringify(gone.body));
       assert.equal((gone.body as { details?: { reason?: string } }).details?.reason, 'instance_gone');
     } finally {
       zkc.close();
       await d.close();
       await c.close();
+    }
+  });
+
+  test('the handoff goes to the live instance holding the fewest leases, past one whose address refuses', async () => {
+    // First by id: a member killed a moment ago, registered (its session has not expired yet),
+    // holding nothing, with nothing listening at its address; then one holding leases; then an
+    // empty one, which should get them.
+    const ghost = await registerInstance({
+      connect: zk.connectString,
+      path: INSTANCES,
+      instanceId: 'aaa-ghost',
+      sessionTimeoutMs: 10_000,
+      connectTimeoutMs: 10_000,
+      record: { address: 'http://127.0.0.1:9', incarnation: 'ghost' },
+    });
+    const loaded = await gw('aab-loaded');
+    const empty = await gw('aac-empty');
+    const source = await gw('zeta');
+    try {
+      for (let i = 0; i < 3; i++) await grant(loaded, 30_000);
+      const moving = await grant(source, 30_000);
+      const lock = uniquePath('spread');
+      const hold = (await source.rest.json('POST', `/v1/locks${lock}`, { leaseId: moving })).body as Hold;
+      await new Promise((r) => setTimeout(r, 500)); // published usage reaches zeta (50 ms + a watch)
+      await source.running.shutdown();
+      const list = (await empty.rest.json('GET', '/v1/leases')).body as { leases: { id: string; instance?: string }[] };
+      assert.equal(list.leases.find((l) => l.id === moving)?.instance, 'aac-empty', JSON.stringify(list));
+      const kept = await loaded.rest.json('POST', `/v1/leases/${moving}/keepalive`);
+      assert.equal(kept.status, 200, JSON.stringify(kept.body));
+      const info = (await empty.rest.json('GET', `/v1/locks${lock}`)).body as { holder?: { node: string } };
+      assert.ok(hold.node, JSON.stringify(hold));
+      assert.equal(info.holder?.node, hold.node, 'the lock is still held through the handoff');
+    } finally {
+      ghost?.close();
+      await source.close();
+      await empty.close();
+      await loaded.close();
     }
   });
 });

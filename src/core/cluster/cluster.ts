@@ -21,7 +21,7 @@ import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
-import type { UsageBoard } from './quotas.js';
+import { publishedLeases, type UsageBoard } from './quotas.js';
 
 /** The membership as this instance sees it (src/zk InstanceRegistration); it also carries quota usage. */
 export interface MembershipView extends UsageBoard {
@@ -455,15 +455,40 @@ export class Cluster implements ClusterHooks {
     try {
       await Promise.race([Promise.allSettled([...this.running]), sleep(5000)]);
       const members = await this.membership.refresh().catch(() => this.membership.members());
-      const successor = [...members.values()].filter((m) => m.id !== this.opts.instanceId && m.address && !this.dead.has(`${m.id}.${m.incarnation}`)).sort((a, b) => a.id.localeCompare(b.id))[0];
+      // The live instance holding the fewest leases (as published for quotas) takes them all: a
+      // rolling restart then spreads them instead of piling every lease on the first id, where
+      // one later crash would lose them all. All go to one instance because handoff records
+      // route by origin: one origin's leases must be held in one place.
+      const usage = this.membership.usage();
+      const candidates = [...members.values()]
+        .filter((m) => m.id !== this.opts.instanceId && m.address && !this.dead.has(`${m.id}.${m.incarnation}`))
+        .map((m) => ({ m, held: publishedLeases(usage.get(m.id)) }))
+        .sort((a, b) => a.held - b.held || a.m.id.localeCompare(b.m.id))
+        .map((c) => c.m);
+      let successor = candidates.shift();
       if (!successor || !this.hooks) return { to: null, sessions: 0, leases: 0, lost: 0 };
       const sessions = this.hooks.detachAll();
       this.handedOff = true;
       let leases = 0;
       let lost = 0;
+      let adoptedAny = false;
       for (const h of sessions) {
         try {
-          const res = await this.client.open(successor.address, '/cluster/v1/adopt', h, { timeoutMs: 30_000 });
+          let res: IncomingMessage;
+          for (;;) {
+            try {
+              res = await this.client.open(successor.address, '/cluster/v1/adopt', h, { timeoutMs: 30_000 });
+              break;
+            } catch (err) {
+              // Refused before anything was sent (gone since the membership was read): the next
+              // candidate is safe to ask, as long as no session went to this one.
+              const next = !adoptedAny && err instanceof ChannelError && err.kind === 'refused' ? candidates.shift() : undefined;
+              if (!next) throw err;
+              this.logger.warn({ from: successor.id, to: next.id }, 'cluster: handoff target refused the connection; trying the next instance');
+              successor = next;
+            }
+          }
+          adoptedAny = true;
           const out = (await readJson(res)) as { ok?: { adopted: number; lost: number }; error?: { message: string } };
           if (!out.ok) throw new Error(out.error?.message ?? `status ${res.statusCode}`);
           leases += out.ok.adopted;

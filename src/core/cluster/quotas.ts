@@ -83,18 +83,30 @@ export class ClusterQuotas implements QuotaSharing {
 
   private resum(): void {
     const sums = new Map<string, Counts>();
-    for (const value of this.board.usage().values()) {
-      const tenants = (value as Partial<Published> | null)?.tenants;
-      if (!tenants || typeof tenants !== 'object') continue;
-      for (const [name, held] of Object.entries(tenants)) {
-        let s = sums.get(name);
-        if (!s) sums.set(name, (s = { leases: 0, locks: 0, subscriptions: 0, connections: 0 }));
-        for (const k of KINDS) {
-          const n = held?.[k];
-          if (typeof n === 'number' && Number.isFinite(n) && n > 0) s[k] += n;
-        }
-      }
-    }
+    for (const value of this.board.usage().values()) addPublished(sums, value);
     this.sums = sums;
   }
+}
+
+/** Adds one instance's published value (any JSON: a malformed one adds nothing) to per-tenant sums. */
+function addPublished(sums: Map<string, Counts>, value: unknown): void {
+  const tenants = (value as Partial<Published> | null)?.tenants;
+  if (!tenants || typeof tenants !== 'object') return;
+  for (const [name, held] of Object.entries(tenants)) {
+    let s = sums.get(name);
+    if (!s) sums.set(name, (s = { leases: 0, locks: 0, subscriptions: 0, connections: 0 }));
+    for (const k of KINDS) {
+      const n = held?.[k];
+      if (typeof n === 'number' && Number.isFinite(n) && n > 0) s[k] += n;
+    }
+  }
+}
+
+/** The leases an instance's published usage counts, all tenants together. */
+export function publishedLeases(value: unknown): number {
+  const sums = new Map<string, Counts>();
+  addPublished(sums, value);
+  let n = 0;
+  for (const c of sums.values()) n += c.leases;
+  return n;
 }
