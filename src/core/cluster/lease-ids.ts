@@ -4,7 +4,8 @@
  * that an instance of this cluster did: the MAC is an HMAC of the cluster secret, so a made-up
  * id stays LEASE_NOT_FOUND (404) instead of being reported gone (410).
  */
-import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { secretKey } from './channel.js';
 
 /** Who granted a lease, as its id says. */
 export interface LeaseOrigin {
@@ -26,7 +27,7 @@ export class LeaseIds {
     readonly instanceId: string,
     readonly incarnation: string,
   ) {
-    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+    this.key = secretKey(secret);
   }
 
   /** A new lease id of this instance. */
