@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Applies patches/zookeeper+<version>.patch to node_modules/zookeeper and recompiles its addon.
+ * Applies patches/zookeeper+<version>.patch (then any zookeeper+<version>-<topic>.patch) to
+ * node_modules/zookeeper and recompiles its addon.
  * Runs as the `postinstall` script, so `npm ci` / `npm install` leave a patched binding; see
  * patches/README.md for what the patch fixes and why.
  *
@@ -14,7 +15,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +31,18 @@ if (!existsSync(patchFile)) {
   console.error(`patches/apply: no ${patchFile} for the installed zookeeper ${version}; port the patch (patches/README.md)`);
   process.exit(1);
 }
-const patchText = readFileSync(patchFile);
-const hash = createHash('sha256').update(patchText).digest('hex');
+// Then `zookeeper+<version>-<topic>.patch` files, in name order, over the main one: separate
+// fixes stay separate files (each one sendable upstream on its own).
+const patchFiles = [
+  patchFile,
+  ...readdirSync(here)
+    .filter((f) => f.startsWith(`zookeeper+${version}-`) && f.endsWith('.patch'))
+    .sort()
+    .map((f) => join(here, f)),
+];
+const hasher = createHash('sha256');
+for (const f of patchFiles) hasher.update(readFileSync(f));
+const hash = hasher.digest('hex');
 const marker = join(pkgDir, 'build', 'zkgate-patch.sha256');
 const addon = join(pkgDir, 'build', 'Release', 'zookeeper.node');
 
@@ -40,16 +51,18 @@ if (existsSync(marker) && existsSync(addon) && readFileSync(marker, 'utf8').trim
   process.exit(0);
 }
 
-const patch = (...args) => spawnSync('patch', ['-p1', '-d', pkgDir, '-i', patchFile, ...args], { encoding: 'utf8' });
-if (patch('--dry-run', '-R', '-s', '-f').status === 0) {
-  console.log(`patches/apply: ${patchFile} already applied to the sources`);
-} else {
-  const r = patch('--forward', '-s', '-f', '--no-backup-if-mismatch');
-  if (r.status !== 0) {
-    console.error(`patches/apply: ${patchFile} does not apply to zookeeper ${version}:\n${r.stdout}${r.stderr}`);
-    process.exit(1);
+for (const file of patchFiles) {
+  const patch = (...args) => spawnSync('patch', ['-p1', '-d', pkgDir, '-i', file, ...args], { encoding: 'utf8' });
+  if (patch('--dry-run', '-R', '-s', '-f').status === 0) {
+    console.log(`patches/apply: ${file} already applied to the sources`);
+  } else {
+    const r = patch('--forward', '-s', '-f', '--no-backup-if-mismatch');
+    if (r.status !== 0) {
+      console.error(`patches/apply: ${file} does not apply to zookeeper ${version}:\n${r.stdout}${r.stderr}`);
+      process.exit(1);
+    }
+    console.log(`patches/apply: applied ${file}`);
   }
-  console.log(`patches/apply: applied ${patchFile}`);
 }
 
 // node-gyp as npm runs it for install scripts, else the copy bundled with npm.

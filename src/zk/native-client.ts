@@ -124,6 +124,9 @@ export interface NativeClientOptions {
   readonly resume?: { readonly sessionId: string; readonly password: string };
 }
 
+/** How often a connected handle looks up its servers' names again (ms; see the constructor). */
+export const RESOLUTION_DELAY_MS = 10_000;
+
 /** Native connection events, forwarded as they come. */
 export type NativeEvent = 'connect' | 'connecting' | 'close';
 
@@ -150,6 +153,10 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
       // The addon closes a handle as "expired" after this many empty polls; a server restart
       // must not look like an expiry, so only real expiry (or our close) ends a handle.
       response_counter_limit: 1 << 30,
+      // The C client re-resolves the connect string after every response by default (a netlink
+      // dump, a /dev/urandom read and a reshuffle each time: patches/README.md #5); while
+      // connected, once per RESOLUTION_DELAY_MS is enough. Every reconnect still resolves.
+      resolution_delay_ms: RESOLUTION_DELAY_MS,
       ...(opts.resume ? { client_id: opts.resume.sessionId, client_password: opts.resume.password } : {}),
     });
     this.handle.on('connect', () => this.emit('connect'));
