@@ -12,7 +12,7 @@ import { withFastPath } from './api/rest/fast-path.js';
 import { startGrpcServer } from './api/grpc/server.js';
 import { attachWebSocket } from './api/ws/server.js';
 import { createHttpListener } from './api/http-listener.js';
-import { registerInstance, startEmbeddedZooKeeper, type EmbeddedZooKeeper, type InstanceRegistration } from './zk/index.js';
+import { registerInstance, setNativeLogLevel, startEmbeddedZooKeeper, type EmbeddedZooKeeper, type InstanceRegistration } from './zk/index.js';
 import { startClusterListener } from './cluster-listener.js';
 import { randomBytes } from 'node:crypto';
 import { projectFile } from './project-files.js';
@@ -121,6 +121,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; key: Buffer } | null, undo: (() => Promise<void> | void)[]): Promise<RunningGateway> {
   let embedded: EmbeddedZooKeeper | null = null;
   let closeInstance = (): void => undefined;
+  setNativeLogLevel(config.zookeeper.clientLogLevel);
   let connect = config.zookeeper.connect;
   if (!connect) {
     embedded = await startEmbeddedZooKeeper({ dataDir: config.embedded.dataDir, port: config.embedded.port });

@@ -242,9 +242,14 @@ export const configSchema = z
       .object({
         /** `host:port,…`; absent means: start the embedded local ZooKeeper. */
         connect: z.string().min(1).optional(),
+        /**
+         * The ZooKeeper C client's own log on stderr (it is process-wide). `error` (default) keeps
+         * connection losses and what the client says before it aborts; `off` silences it.
+         */
+        clientLogLevel: z.enum(['off', 'error', 'warn', 'info', 'debug']).default('error'),
       })
       .strict()
-      .default({}),
+      .default({ clientLogLevel: 'error' }),
     embedded: z
       .object({
         dataDir: z.string().min(1).default('.zkgate/zookeeper'),

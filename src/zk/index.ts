@@ -9,7 +9,7 @@ export { ancestorsOf, joinPath, nameOf, parentOf, pathProblem, sequenceOf } from
 export { ZkSession, type ConnectionState, type RebuildFailure, type StateChange, type ZkSessionOptions } from './session.js';
 export { monotonicMs, type SessionLiveness } from './liveness.js';
 export { backoffDelay } from './backoff.js';
-export { NativeZkClient, type NativeClientOptions } from './native-client.js';
+export { NativeZkClient, setNativeLogLevel, type NativeClientOptions, type NativeLogLevel } from './native-client.js';
 export { startEmbeddedZooKeeper, EmbeddedUnavailableError, freePort, fourLetterWord, type EmbeddedZooKeeper, type EmbeddedOptions } from './embedded-server.js';
 export { spawnClean } from './spawn-clean.js';
 export { registerInstance, DuplicateInstanceError, InstanceRegistration, type HandoffTarget, type InstanceRegistrationOptions, type MemberRecord } from './instance-registration.js';

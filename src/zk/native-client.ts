@@ -63,6 +63,21 @@ const require = createRequire(import.meta.url);
 const ZooKeeper = require('zookeeper') as NativeModule;
 const C = ZooKeeper.constants;
 
+/** Levels of the C client's log (`zoo_set_debug_level`), which writes to stderr. */
+export type NativeLogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug';
+const LOG_LEVELS: Record<NativeLogLevel, number> = { off: 0, error: 1, warn: 2, info: 3, debug: 4 };
+let debugLevel = LOG_LEVELS.error;
+
+/**
+ * Sets the C client's log level for the handles opened from now on (the C client keeps one
+ * level per process). At `error` and above its messages reach stderr, including the one it
+ * writes before it aborts the process; the binding's own lines go there too (patches/README.md, 6).
+ * @defaultValue `error`
+ */
+export function setNativeLogLevel(level: NativeLogLevel): void {
+  debugLevel = LOG_LEVELS[level];
+}
+
 const FLAGS: Record<CreateMode, number> = {
   persistent: C.ZOO_PERSISTENT as number,
   persistent_sequential: C.ZOO_PERSISTENT_SEQUENTIAL as number,
@@ -146,9 +161,9 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
     this.handle = new ZooKeeper({
       connect: opts.connect,
       timeout: opts.sessionTimeoutMs,
-      // The C client prints reconnect noise to stderr at any level above 0; the gateway logs
-      // state changes itself.
-      debug_level: 0,
+      // stderr only, never the gateway's JSON log on stdout; at `error` a connection loss is a
+      // line or two, and a process that dies says why (setNativeLogLevel).
+      debug_level: debugLevel,
       host_order_deterministic: false,
       // The addon closes a handle as "expired" after this many empty polls; a server restart
       // must not look like an expiry, so only real expiry (or our close) ends a handle.

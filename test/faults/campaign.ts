@@ -72,7 +72,11 @@ interface GatewayProc {
   readonly proc: ChildProcess;
   readonly base: string;
   readonly states: { state: string; atMs: number }[];
-  /** Exit code or signal once exited, and the last few KB of its output. */
+  /** Whether the process has exited (crashed: the campaign never stops it before the end). */
+  dead(): boolean;
+  /** Resolves once the process has exited and its stdout and stderr are read to the end. */
+  readonly closed: Promise<void>;
+  /** Exit code or signal once exited, and the last few KB of its stderr and of all its output. */
   describe(): string;
   stop(): Promise<void>;
 }
@@ -89,11 +93,28 @@ async function startGatewayProcess(connect: string, sessionTimeoutMs: number, di
   let out = '';
   let port = 0;
   let tail = '';
+  // stderr on its own too: a dying process's last words (the C client's log, a V8 or libuv
+  // message) must not be pushed out of the tail by request log lines.
+  let errTail = '';
   const keep = (b: Buffer): void => {
     tail = (tail + b.toString('utf8')).slice(-4000);
   };
+  proc.stderr?.on('data', (b: Buffer) => {
+    errTail = (errTail + b.toString('utf8')).slice(-4000);
+  });
   proc.stderr?.on('data', keep);
   proc.stdout?.on('data', keep);
+  // 'close', not 'exit': 'exit' can come before the pipes are drained, and the last lines
+  // written before a crash are the ones that matter.
+  let ended = '';
+  const closed = new Promise<void>((resolve) =>
+    proc.once('close', (code, signal) => {
+      ended = `exit ${String(code ?? signal)}`;
+      resolve();
+    }),
+  );
+  const dead = (): boolean => proc.exitCode !== null || proc.signalCode !== null;
+  const describe = (): string => `${ended || (dead() ? `exit ${String(proc.exitCode ?? proc.signalCode)} (output not yet read to the end)` : 'running')}; stderr tail:\n${errTail}\noutput tail:\n${tail}`;
   proc.stdout?.on('data', (b: Buffer) => {
     out += b.toString('utf8');
     let nl: number;
@@ -112,7 +133,11 @@ async function startGatewayProcess(connect: string, sessionTimeoutMs: number, di
   });
   const deadline = Date.now() + 60_000;
   while (!port) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error('fault campaign: the gateway did not start');
+    if (dead()) {
+      await closed;
+      throw new Error(`fault campaign: the gateway did not start (${describe()})`);
+    }
+    if (Date.now() > deadline) throw new Error(`fault campaign: the gateway did not start in 60 s (${describe()})`);
     await sleep(50);
   }
   const base = `http://127.0.0.1:${port}`;
@@ -121,9 +146,11 @@ async function startGatewayProcess(connect: string, sessionTimeoutMs: number, di
     proc,
     base,
     states,
-    describe: () => `exit ${String(proc.exitCode ?? proc.signalCode ?? 'none yet')}; output tail:\n${tail}`,
+    dead,
+    closed,
+    describe,
     async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      if (dead()) return;
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGCONT');
       proc.kill('SIGTERM');
@@ -139,6 +166,10 @@ async function gatewaySession(gw: GatewayProc): Promise<string> {
   const deadline = Date.now() + 90_000;
   let last = '';
   while (Date.now() < deadline) {
+    if (gw.dead()) {
+      await gw.closed;
+      throw new Error(`fault campaign: the gateway died (${gw.describe()})`);
+    }
     const r = await fetch(`${gw.base}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
     last = r ? `${r.status} ${await r.text()}` : 'no answer';
     if (r?.status === 200) {
