@@ -3,7 +3,9 @@
  * WebSocket fan-out (against the gateway or W) and lock cycles through the gateway's REST API.
  * The orchestrator (`run.ts`) forks one per role so no two roles share an event loop.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -142,11 +144,17 @@ const SET_PATH = '/bench-set';
 
 // ---- fan-out -----------------------------------------------------------------------------
 
+/** What the fan-out needs of a subscriber's socket: `ws`' WebSocket client or a `LightSubscriber`. */
+interface Subscriber {
+  send(text: string): void;
+  terminate(): void;
+}
+
 /** Subscribers of one target (the gateway or W) and the writer that makes the changes. */
 interface Fan {
   readonly kind: 'gateway' | 'w';
   readonly url: string;
-  readonly sockets: WebSocket[];
+  readonly sockets: Subscriber[];
   subscribed: number;
   /** Called with each delivery's sequence number and arrival time. */
   onDelivery: (seq: number, at: number) => void;
@@ -183,22 +191,134 @@ function wMessage(seq: number): string {
 /** The last event message a subscriber of this process received. */
 let lastMessage: Buffer | undefined;
 
-function openSocket(url: string): Promise<WebSocket> {
+/** A frame's payload that may carry a change: finds its sequence number and reports the delivery. */
+function onFanMessage(data: Buffer): void {
+  const seq = seqOf(data);
+  if (seq < 0) return;
+  lastMessage = data;
+  fan?.onDelivery(seq, performance.now());
+}
+
+/**
+ * The subscribers' WebSocket client, light enough that 10,000 of them in one process do not bound
+ * the fan-out (the `ws` client costs this process about what the server spends per frame; see
+ * docs/benchmarks.md). The handshake is `node:http`'s upgrade, the accept key checked; frames
+ * from the server are parsed here: unmasked, unfragmented (anything else fails the bench), text
+ * or binary payloads handed over as they are, pings answered with a pong (the gateway cuts a
+ * socket that misses one), a close frame answered by ending the socket. No UTF-8 validation, no
+ * stream or event per message: per frame a header read and the sequence number's search, which
+ * the `ws` client does too. Its own frames are masked, as RFC 6455 requires of a client.
+ */
+class LightSubscriber implements Subscriber {
+  /** The start of a frame that has not wholly arrived. */
+  private rest: Buffer | undefined;
+
+  constructor(private readonly socket: Socket, head: Buffer) {
+    socket.setNoDelay(true);
+    socket.on('data', (b: Buffer) => this.onData(b));
+    socket.on('error', () => socket.destroy());
+    if (head.length > 0) this.onData(head);
+  }
+
+  static open(url: string): Promise<LightSubscriber> {
+    const u = new URL(url);
+    const key = randomBytes(16).toString('base64');
+    const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    return new Promise((resolve, reject) => {
+      const req = request({
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        agent: false,
+        headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, 'sec-websocket-version': '13' },
+      });
+      req.on('upgrade', (res, socket: Socket, head: Buffer) => {
+        if (res.headers['sec-websocket-accept'] !== accept) {
+          socket.destroy();
+          reject(new Error(`${url}: wrong Sec-WebSocket-Accept`));
+        } else resolve(new LightSubscriber(socket, head));
+      });
+      req.on('response', (res) => reject(new Error(`${url}: upgrade refused with ${res.statusCode}`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  send(text: string): void {
+    this.frame(0x1, Buffer.from(text));
+  }
+
+  terminate(): void {
+    this.socket.destroy();
+  }
+
+  /** A masked client frame (payloads under 64 KiB are all this client sends). */
+  private frame(opcode: number, payload: Buffer): void {
+    const n = payload.length;
+    const head = n < 126 ? 6 : 8;
+    const f = Buffer.allocUnsafe(head + n);
+    f[0] = 0x80 | opcode;
+    if (n < 126) f[1] = 0x80 | n;
+    else {
+      f[1] = 0x80 | 126;
+      f.writeUInt16BE(n, 2);
+    }
+    const mask = randomBytes(4);
+    mask.copy(f, head - 4);
+    for (let i = 0; i < n; i++) f[head + i] = (payload[i] as number) ^ (mask[i & 3] as number);
+    this.socket.write(f);
+  }
+
+  private onData(chunk: Buffer): void {
+    const b = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    let at = 0;
+    for (;;) {
+      if (b.length - at < 2) break;
+      const b0 = b[at] as number;
+      const b1 = b[at + 1] as number;
+      if ((b0 & 0x80) === 0 || (b1 & 0x80) !== 0) throw new Error('fan-out: a fragmented or masked frame from the server');
+      let len = b1 & 0x7f;
+      let head = 2;
+      if (len === 126) {
+        if (b.length - at < 4) break;
+        len = b.readUInt16BE(at + 2);
+        head = 4;
+      } else if (len === 127) {
+        if (b.length - at < 10) break;
+        len = Number(b.readBigUInt64BE(at + 2));
+        head = 10;
+      }
+      if (b.length - at < head + len) break;
+      const payload = b.subarray(at + head, at + head + len);
+      at += head + len;
+      const opcode = b0 & 0x0f;
+      if (opcode === 0x1 || opcode === 0x2) onFanMessage(payload);
+      else if (opcode === 0x9) this.frame(0xa, payload);
+      else if (opcode === 0x8) this.socket.end();
+    }
+    this.rest = at < b.length ? b.subarray(at) : undefined;
+  }
+}
+
+/**
+ * `--fan-client=ws` (run.ts passes it on): the subscribers use `ws`' WebSocket client instead of
+ * LightSubscriber, to compare.
+ */
+let fanClient: 'light' | 'ws' = 'light';
+
+function openSocket(url: string): Promise<Subscriber> {
+  if (fanClient === 'light') return LightSubscriber.open(url);
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
-    ws.on('message', (data: Buffer) => {
-      const seq = seqOf(data);
-      if (seq < 0) return;
-      lastMessage = data;
-      fan?.onDelivery(seq, performance.now());
-    });
+    ws.on('message', onFanMessage);
   });
 }
 
 /** Opens sockets until there are `count`, at most 200 handshakes in flight. */
-async function fanConnect(arg: { kind: 'gateway' | 'w'; url: string; count: number }): Promise<number> {
+async function fanConnect(arg: { kind: 'gateway' | 'w'; url: string; count: number; client?: 'light' | 'ws' }): Promise<number> {
+  fanClient = arg.client ?? 'light';
   fan ??= { kind: arg.kind, url: arg.url, sockets: [], subscribed: 0, onDelivery: () => undefined };
   const f = fan;
   while (f.sockets.length < arg.count) {

@@ -11,7 +11,8 @@
  *   npm run bench            # ~4 min: 5 rounds of 2 s per side, 1,000 and 10,000 subscribers
  *   node dist/bench/run.js --quick
  *   node dist/bench/run.js --only=reads        # or writes, grpc, fanout, locks (comma-separated)
- *   node dist/bench/run.js --only=reads --cpu-prof=/tmp/prof   # profile the gateway process (and W's, named CPU.…<pid>…)
+ *   node dist/bench/run.js --only=reads --cpu-prof=/tmp/prof   # profile the gateway process (and W's and the fan-out subscribers', named CPU.…<pid>…)
+ *   node dist/bench/run.js --only=fanout --fan-client=ws      # fan-out subscribers on `ws`' client instead of the light one
  *   node dist/bench/run.js --only=reads,writes --no-fast-path  # REST through express only, to compare
  */
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
@@ -35,6 +36,8 @@ const P = quick
   : { rounds: 5, ms: 2000, fan: [1000, 10_000], lockClients: [1, 8] };
 /** `--no-fast-path`: the gateway with `http.fastPath: false` (every REST route through express), to compare. */
 const fastPath = !process.argv.includes('--no-fast-path');
+/** `--fan-client=ws`: the fan-out's subscribers use `ws`' client instead of the bench's light one (bench/load-proc.ts), to compare. */
+const fanClient = process.argv.includes('--fan-client=ws') ? 'ws' : 'light';
 /**
  * `--cpu-prof=DIR`: the gateway process and W write V8 CPU profiles there (open them in Chrome
  * DevTools); the file names carry the pid, which the bench logs.
@@ -43,7 +46,7 @@ const profArg = process.argv.find((a) => a.startsWith('--cpu-prof='));
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const children: BenchChild[] = [];
 const fork = (name: string, file: string): BenchChild => {
-  const prof = profArg && (name === 'gateway' || name === 'w') ? ['--cpu-prof', `--cpu-prof-dir=${profArg.slice('--cpu-prof='.length)}`] : [];
+  const prof = profArg && ['gateway', 'w', 'fan-gateway', 'fan-w'].includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${profArg.slice('--cpu-prof='.length)}`] : [];
   const c = BenchChild.fork(name, new URL(file, import.meta.url), prof);
   if (prof.length) log(`${name} (pid ${c.pid}) writes its CPU profile to ${profArg?.slice('--cpu-prof='.length)}`);
   children.push(c);
@@ -320,8 +323,8 @@ async function main(): Promise<void> {
     let connected = 0;
     for (const n of P.fan) {
       const memBefore = { g: await gateway.call<number>('mem'), w: await w.call<number>('mem') };
-      await fanG.call('fanConnect', { kind: 'gateway', url: `ws://127.0.0.1:${httpPort}/v1/ws`, count: n });
-      await fanW.call('fanConnect', { kind: 'w', url: `ws://127.0.0.1:${wPort}/`, count: n });
+      await fanG.call('fanConnect', { kind: 'gateway', url: `ws://127.0.0.1:${httpPort}/v1/ws`, count: n, client: fanClient });
+      await fanW.call('fanConnect', { kind: 'w', url: `ws://127.0.0.1:${wPort}/`, count: n, client: fanClient });
       // Idle sockets: connected, welcomed, nothing subscribed yet.
       const memAfter = { g: await gateway.call<number>('mem'), w: await w.call<number>('mem') };
       memKiB = { g: (memAfter.g - memBefore.g) / (n - connected) / 1024, w: (memAfter.w - memBefore.w) / (n - connected) / 1024 };
@@ -338,18 +341,23 @@ async function main(): Promise<void> {
       let hubReads = 0;
       let reads = 0;
       // CPU time each server process spent per delivery (µs), round by round.
-      const cpuPer = { g: [] as number[], w: [] as number[] };
+      // The subscribers' process (the receiving end) too: whether it or the server bounds a change's fan-out.
+      const cpuPer = { g: [] as number[], w: [] as number[], gLoad: [] as number[], wLoad: [] as number[] };
       for (let i = 0; i < P.rounds; i++) {
         const before = readsServed(await mntr(zk));
         const hubBefore = await gateway.call<number>('watchReads');
         const gCpu = await gateway.call<number>('cpu');
+        const gLoadCpu = await fanG.call<number>('cpu');
         g.push(await fanG.call('fanRound', { ms: P.ms }));
         cpuPer.g.push(((await gateway.call<number>('cpu')) - gCpu) / (g.at(-1) as RoundResult).ops);
+        cpuPer.gLoad.push(((await fanG.call<number>('cpu')) - gLoadCpu) / (g.at(-1) as RoundResult).ops);
         hubReads += (await gateway.call<number>('watchReads')) - hubBefore;
         reads += readsServed(await mntr(zk)) - before;
         const wCpu = await w.call<number>('cpu');
+        const wLoadCpu = await fanW.call<number>('cpu');
         wr.push(await fanW.call('fanRound', { ms: P.ms }));
         cpuPer.w.push(((await w.call<number>('cpu')) - wCpu) / (wr.at(-1) as RoundResult).ops);
+        cpuPer.wLoad.push(((await fanW.call<number>('cpu')) - wLoadCpu) / (wr.at(-1) as RoundResult).ops);
       }
       cpuRatios.push(medianRatio(cpuPer.g, cpuPer.w));
       cpuUs.push({ g: median(cpuPer.g), w: median(cpuPer.w) });
@@ -363,7 +371,8 @@ async function main(): Promise<void> {
       log(
         `fan-out at ${n}: gateway ${median(ops(g)).toFixed(0)} events/s (p99 ${p99s.g.toFixed(0)} ms, ${(cpuUs.at(-1) as { g: number }).g.toFixed(1)} µs CPU each), ` +
           `W ${median(ops(wr)).toFixed(0)}/s (p99 ${p99s.w.toFixed(0)} ms, ${(cpuUs.at(-1) as { w: number }).w.toFixed(1)} µs CPU each); ` +
-          `event message ${(g.at(-1) as { messageBytes: number }).messageBytes} vs ${(wr.at(-1) as { messageBytes: number }).messageBytes} bytes`,
+          `event message ${(g.at(-1) as { messageBytes: number }).messageBytes} vs ${(wr.at(-1) as { messageBytes: number }).messageBytes} bytes; ` +
+          `subscribers' process CPU per delivery ${median(cpuPer.gLoad).toFixed(1)} µs (gateway's rounds) / ${median(cpuPer.wLoad).toFixed(1)} µs (W's)`,
       );
     }
     await fanG.close();
