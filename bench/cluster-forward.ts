@@ -7,7 +7,9 @@
  *    which goes first so both see the same machine load: each round's p50 forwarded ÷ p50 local
  *    and the median of those ratios (with p50/p90 of all calls of each side).
  * 2. Lock cycles per second of 3 contenders on one lock through the balancer ÷ through gw1
- *    alone, after a warm-up, in rounds alternating which goes first: each round's ratio and the median.
+ *    alone (the issue's figure) and ÷ through the same haproxy with gw1 alone behind it, after a
+ *    warm-up, in rounds rotating which goes first: each round's ratios, CPU and ZooKeeper
+ *    requests per cycle, and the medians.
  *
  * Every figure is printed as soon as it is measured (a run cut short still shows what it got).
  * With the keepalives it prints the gateways' CPU per call (from /proc), which a busy machine
@@ -21,6 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { call, lockRate, startTopology } from '../test/support/cluster-topology.js';
+import { fourLetter } from '../test/support/four-letter.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const CALLS = Number(process.env.CALLS ?? 200);
@@ -78,7 +81,7 @@ say(`cluster bench: 3-node ensemble, 3 gateways, haproxy; load average ${load()}
 // what a new connection per request costs the balancer ratio.
 const reuse = process.env.HAPROXY_REUSE === '1';
 if (reuse) say('haproxy: http-reuse safe (server connections kept open), not the deployed option http-server-close');
-const t = await startTopology(3, { serverKeepAlive: reuse });
+const t = await startTopology(3, { serverKeepAlive: reuse, singleBackend: true });
 try {
   const [gw1, gw2] = t.direct as [string, string];
   const grant = await call(gw1, 'POST', '/v1/leases', { ttlMs: 600_000 });
@@ -124,31 +127,60 @@ try {
     say(`gateway CPU per keepalive (/proc, all rounds): local gw1 ${perCall(l1)} (gw2 idle ${perCall(l2)}); forwarded gw2 ${perCall(f2)} + gw1 ${perCall(f1)}; forwarded ÷ local ${((f1 + f2) / l1).toFixed(2)}`);
     say(`forwarding overhead, p50 forwarded ÷ local: median ${median(ratios).toFixed(2)} of ${ROUNDS} rounds (${ratios.map((x) => x.toFixed(2)).join(', ')}); load average ${load()}`);
   }
-  if (ONLY !== 'keepalive') await lockRatio(t.lb, gw1);
+  if (ONLY !== 'keepalive') await lockRatio(t.lb, t.lbSingle as string, gw1);
 } finally {
   await t.close();
 }
 
-/** Lock cycles/s through the balancer ÷ through gw1 alone, rounds alternating which goes first. */
-async function lockRatio(lb: string, gw1: string): Promise<void> {
-  // Warm-up (JIT, channel and haproxy connections), then rounds in ABBA order so a drift of the
-  // machine's load (or a late warm-up) does not favour one side.
-  await lockRate(gw1, '/bench-warm-single', 3, LOCK_WARM_MS);
-  await lockRate(lb, '/bench-warm-lb', 3, LOCK_WARM_MS);
+/** Requests ZooKeeper's members received so far (`mntr` zk_packets_received, summed). */
+async function zkPackets(): Promise<number> {
+  const each = await Promise.all(t.zk.members.map(async (m) => Number(/zk_packets_received\s+(\d+)/.exec(await fourLetter(m.clientPort, 'mntr').catch(() => ''))?.[1] ?? Number.NaN)));
+  return each.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Lock cycles/s through the balancer (3 gateways) ÷ through gw1 alone, the issue's figure, and
+ * ÷ through the same haproxy with gw1 alone behind it (what spreading the calls over instances
+ * costs, apart from the balancer's own hop); rounds rotate which goes first. With each: CPU per
+ * cycle of the gateways, haproxy and ZooKeeper (from /proc) and ZooKeeper requests per cycle —
+ * on this 2-core machine the three settings are bound by CPU per cycle more than by latency.
+ */
+async function lockRatio(lb: string, lbSingle: string, gw1: string): Promise<void> {
+  // Warm-up (JIT, channel and haproxy connections), then rounds in rotating order so a drift of
+  // the machine's load (or a late warm-up) does not favour one side.
+  const sides: [string, string][] = [
+    ['single', gw1],
+    ['lb1', lbSingle],
+    ['lb', lb],
+  ];
+  for (const [name, base] of sides) await lockRate(base, `/bench-warm-${name}`, 3, LOCK_WARM_MS);
+  const pids = [0, 1, 2].map((i) => t.process(i)?.pid).concat(t.haproxyPid, ...t.zk.members.map((m) => m.pid));
   const ratios: number[] = [];
+  const ratios1: number[] = [];
   for (let r = 0; r < LOCK_ROUNDS; r++) {
-    const measure = (base: string, name: string): Promise<number> => lockRate(base, `/bench-${name}-${r}`, 3, LOCK_MS);
-    let single: number;
-    let balanced: number;
-    if (r % 2 === 0) {
-      single = await measure(gw1, 'single');
-      balanced = await measure(lb, 'lb');
-    } else {
-      balanced = await measure(lb, 'lb');
-      single = await measure(gw1, 'single');
+    const rate = new Map<string, number>();
+    const notes: string[] = [];
+    for (let k = 0; k < sides.length; k++) {
+      const [name, base] = sides[(k + r) % sides.length] as [string, string];
+      const cpu0 = pids.map(cpuMs);
+      const zk0 = await zkPackets();
+      const perS = await lockRate(base, `/bench-${name}-${r}`, 3, LOCK_MS);
+      const cycles = (perS * LOCK_MS) / 1000;
+      const cpu = pids.map((p, i) => cpuMs(p) - (cpu0[i] as number));
+      const gw = (cpu[0] as number) + (cpu[1] as number) + (cpu[2] as number);
+      const zk = cpu.slice(4).reduce((a, b) => a + b, 0);
+      const per = (ms: number): string => `${((ms * 1000) / cycles / 1000).toFixed(1)}`;
+      notes.push(`${name} ${perS.toFixed(1)}/s (CPU ms/cycle gateways ${per(gw)}, haproxy ${per(cpu[3] as number)}, ZooKeeper ${per(zk)}; ZooKeeper requests/cycle ${(((await zkPackets()) - zk0) / cycles).toFixed(1)})`);
+      rate.set(name, perS);
     }
+    const single = rate.get('single') as number;
+    const lb1 = rate.get('lb1') as number;
+    const balanced = rate.get('lb') as number;
     ratios.push(balanced / single);
-    say(`  round ${r + 1}/${LOCK_ROUNDS}: lock cycles/s through the balancer ${balanced.toFixed(1)}, through one instance ${single.toFixed(1)}, ratio ${(balanced / single).toFixed(2)}`);
+    ratios1.push(balanced / lb1);
+    say(`  round ${r + 1}/${LOCK_ROUNDS}: ${notes.join('; ')}`);
+    say(`    balancer (3 instances) ÷ one instance direct ${(balanced / single).toFixed(2)}; ÷ the same haproxy with one instance ${(balanced / lb1).toFixed(2)}`);
   }
-  say(`lock cycles/s balancer ÷ single: median ${median(ratios).toFixed(2)} of ${LOCK_ROUNDS} rounds (${ratios.map((x) => x.toFixed(2)).join(', ')}); load average ${load()}`);
+  say(`lock cycles/s balancer (3 instances) ÷ one instance (direct), the issue's figure: median ${median(ratios).toFixed(2)} of ${LOCK_ROUNDS} rounds (${ratios.map((x) => x.toFixed(2)).join(', ')}); load average ${load()}`);
+  say(`lock cycles/s balancer (3 instances) ÷ the same haproxy in front of one instance: median ${median(ratios1).toFixed(2)} (${ratios1.map((x) => x.toFixed(2)).join(', ')})`);
 }

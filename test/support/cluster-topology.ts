@@ -39,6 +39,8 @@ export interface Topology {
   readonly zk: ZkEnsemble;
   /** The balancer's REST/WebSocket base URL (haproxy's plain HTTP frontend). */
   readonly lb: string;
+  /** With `singleBackend`: the same haproxy and backend settings with the first gateway alone. */
+  readonly lbSingle: string | null;
   /** The balancer's gRPC port (haproxy's `proto h2` frontend), on 127.0.0.1. */
   readonly lbGrpcPort: number;
   /** Each gateway's own base URL (index = instance number - 1). */
@@ -53,6 +55,8 @@ export interface Topology {
   restart(i: number): Promise<void>;
   /** SIGKILL, not started again. */
   kill(i: number): Promise<void>;
+  /** haproxy's process id (the bench reads its CPU time). */
+  readonly haproxyPid: number | undefined;
   /** The end of what haproxy printed (server state changes, alerts). */
   haproxyLog(): string;
   /** The gateway's process (to SIGSTOP / SIGCONT it), while it runs. */
@@ -105,8 +109,15 @@ interface Gateway {
   readonly graceMs: number;
 }
 
+export interface TopologyOptions {
+  /** haproxy keeps server connections open (`http-reuse safe`) instead of `option http-server-close`. */
+  readonly serverKeepAlive?: boolean;
+  /** Also a frontend whose backend is the HTTP one with the first gateway alone (`lbSingle`). */
+  readonly singleBackend?: boolean;
+}
+
 /** Reads compose.cluster.yaml and deploy/haproxy.cfg and maps them to loopback (see the module comment). */
-async function plan(zk: ZkEnsemble, opts: { serverKeepAlive?: boolean }): Promise<{ gateways: Gateway[]; haproxyCfg: string; lbPort: number; lbGrpcPort: number }> {
+async function plan(zk: ZkEnsemble, opts: TopologyOptions): Promise<{ gateways: Gateway[]; haproxyCfg: string; lbPort: number; lbGrpcPort: number; lbSinglePort: number }> {
   // Compose interpolates the values (not comments or keys) from the shell's environment.
   const values = (v: unknown): unknown =>
     typeof v === 'string' ? interpolate(v, COMPOSE_SHELL) : Array.isArray(v) ? v.map(values) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, values(x)])) : v;
@@ -132,7 +143,7 @@ async function plan(zk: ZkEnsemble, opts: { serverKeepAlive?: boolean }): Promis
 
   // Gateways: the services that run `zkgate serve`.
   const gwNames = Object.entries(services).filter(([, s]) => s.command?.[0] === 'serve');
-  const hostPorts = await freePorts(3 * gwNames.length + 2);
+  const hostPorts = await freePorts(3 * gwNames.length + 3);
   const own = new Map<string, Map<number, number>>();
   const drafts = gwNames.map(([name, s], i) => {
     const e = env(s);
@@ -246,7 +257,25 @@ async function plan(zk: ZkEnsemble, opts: { serverKeepAlive?: boolean }): Promis
     .join('\n');
   if (!lbPort || !lbGrpcPort) throw new Error('deploy/haproxy.cfg: expected a plain HTTP frontend and a `proto h2` (gRPC) one');
   if (opts.serverKeepAlive && !reuse) throw new Error('deploy/haproxy.cfg: no `option http-server-close` line for serverKeepAlive to replace');
-  return { gateways, haproxyCfg: cfg, lbPort, lbGrpcPort };
+  // The bench's baseline only: the same HTTP backend with its first server alone, on a frontend
+  // of its own, to tell what the balancer's hop costs from what spreading over instances costs.
+  let lbSinglePort = 0;
+  let single = '';
+  if (opts.singleBackend) {
+    const lines = cfg.split('\n');
+    const start = lines.findIndex((l) => /^backend zkgate\s*$/.test(l));
+    if (start < 0) throw new Error('deploy/haproxy.cfg: no `backend zkgate` for singleBackend to copy');
+    const block: string[] = [];
+    let servers = 0;
+    for (const l of lines.slice(start + 1)) {
+      if (/^\S/.test(l)) break;
+      if (/^\s*server\s/.test(l) && servers++ > 0) continue;
+      block.push(l);
+    }
+    lbSinglePort = hostPorts[3 * gateways.length + 2] as number;
+    single = `\nfrontend rest-single\n  bind 127.0.0.1:${lbSinglePort}\n  default_backend zkgate-single\n\nbackend zkgate-single\n${block.join('\n')}\n`;
+  }
+  return { gateways, haproxyCfg: cfg + single, lbPort, lbGrpcPort, lbSinglePort };
 }
 
 async function ready(base: string, timeoutMs = 60_000): Promise<void> {
@@ -265,7 +294,7 @@ async function ready(base: string, timeoutMs = 60_000): Promise<void> {
  * requests (`http-reuse safe`) instead of one per request (`option http-server-close`, the
  * deployed setting, see docs/cluster.md): for the bench's comparison only.
  */
-export async function startTopology(size = 3, opts: { serverKeepAlive?: boolean } = {}): Promise<Topology> {
+export async function startTopology(size = 3, opts: TopologyOptions = {}): Promise<Topology> {
   const zk = await startZkEnsemble(3);
   const dir = mkdtempSync(join(tmpdir(), 'zkgate-haproxy-'));
   const procs: (CliProcess | null)[] = [];
@@ -278,7 +307,7 @@ export async function startTopology(size = 3, opts: { serverKeepAlive?: boolean 
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const { gateways, haproxyCfg, lbPort, lbGrpcPort } = await plan(zk, opts);
+    const { gateways, haproxyCfg, lbPort, lbGrpcPort, lbSinglePort } = await plan(zk, opts);
     if (gateways.length !== size) throw new Error(`compose.cluster.yaml runs ${gateways.length} gateways, the caller expects ${size}`);
     const start = async (i: number): Promise<void> => {
       const g = gateways[i] as Gateway;
@@ -314,6 +343,7 @@ export async function startTopology(size = 3, opts: { serverKeepAlive?: boolean 
     return {
       zk,
       lb,
+      lbSingle: lbSinglePort ? `http://127.0.0.1:${lbSinglePort}` : null,
       lbGrpcPort,
       direct: gateways.map((g) => `http://127.0.0.1:${g.httpPort}`),
       directGrpcPorts: gateways.map((g) => g.grpcPort),
@@ -339,6 +369,7 @@ export async function startTopology(size = 3, opts: { serverKeepAlive?: boolean 
         await procs[i]?.kill();
         procs[i] = null;
       },
+      haproxyPid: haproxy.pid,
       haproxyLog: () => haproxyOut,
       process: (i) => procs[i]?.proc,
       close,

@@ -6,4 +6,4 @@ export { Cluster, instanceGone, type ClusterOptions, type ClusterStatus, type Me
 export { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 export { LeaseIds, type LeaseOrigin } from './lease-ids.js';
 export { RemoteLease } from './remote-lease.js';
-export { ClusterQuotas, PUBLISH_INTERVAL_MS, type UsageBoard } from './quotas.js';
+export { ClusterQuotas, PUBLISH_INTERVAL_MS, RELEASE_DELAY_MS, type UsageBoard } from './quotas.js';

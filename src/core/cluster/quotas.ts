@@ -23,6 +23,12 @@ export interface UsageBoard {
   on(event: 'usage', listener: () => void): unknown;
 }
 
+/**
+ * Most a value that only gives units back waits before it is written, ms: a unit released on
+ * one instance comes back on the others this much later (plus a write and a notification).
+ */
+export const RELEASE_DELAY_MS = 500;
+
 type Counts = Record<QuotaKind, number>;
 /** What an instance publishes: its counts per tenant (tenants holding nothing left out). */
 interface Published {
@@ -37,6 +43,13 @@ export class ClusterQuotas implements QuotaSharing {
   private timer: NodeJS.Timeout | null = null;
   private lastAt = 0;
   private retired = false;
+  /** Whether the pending timer is a release waiting out RELEASE_DELAY_MS. */
+  private deferred = false;
+  /** The counts last handed to the board (and as JSON); null before the first publication. */
+  private last: Readonly<Record<string, Partial<Counts>>> = {};
+  private lastText: string | null = null;
+  /** When the counts first fell below the last written ones without being written yet. */
+  private releasedAt: number | null = null;
 
   constructor(
     private readonly board: UsageBoard,
@@ -52,8 +65,17 @@ export class ClusterQuotas implements QuotaSharing {
   }
 
   changed(): void {
-    if (this.timer || this.retired) return;
-    const wait = Math.max(0, this.lastAt + PUBLISH_INTERVAL_MS - Date.now());
+    if (this.retired) return;
+    if (this.timer) {
+      if (!this.deferred) return;
+      // A take after a deferred release: it goes out at the usual pace, not with the release.
+      clearTimeout(this.timer);
+    }
+    this.schedule(Math.max(0, this.lastAt + PUBLISH_INTERVAL_MS - Date.now()), false);
+  }
+
+  private schedule(wait: number, deferred: boolean): void {
+    this.deferred = deferred;
     this.timer = setTimeout(() => this.publish(), wait);
     this.timer.unref();
   }
@@ -71,13 +93,33 @@ export class ClusterQuotas implements QuotaSharing {
 
   private publish(): void {
     this.timer = null;
+    this.deferred = false;
     if (this.retired) return;
-    this.lastAt = Date.now();
+    const now = Date.now();
     const tenants: Record<string, Partial<Counts>> = {};
     for (const [name, c] of this.local()) {
       const held = Object.fromEntries(KINDS.filter((k) => c[k] > 0).map((k) => [k, c[k]])) as Partial<Counts>;
       if (Object.keys(held).length > 0) tenants[name] = held;
     }
+    // Only a value that differs from the last one written is written: a unit taken and given
+    // back between two publications (a lock cycle) leaves the counts as they were. A value
+    // that only gives units back waits up to RELEASE_DELAY_MS for a take to cancel it out. On a
+    // busy lock each instance's count went 1 → 0 → 1 per cycle and was written at every chance
+    // (20 writes/s per instance, each a quorum write plus a notification and three reads on
+    // every other instance: two thirds of the ensemble's requests in bench:cluster's lock rounds).
+    const text = JSON.stringify(tenants);
+    if (text === this.lastText) {
+      this.releasedAt = null;
+      return;
+    }
+    if (onlyLower(tenants, this.last)) {
+      this.releasedAt ??= now;
+      if (now < this.releasedAt + RELEASE_DELAY_MS) return this.schedule(this.releasedAt + RELEASE_DELAY_MS - now, true);
+    }
+    this.releasedAt = null;
+    this.lastAt = now;
+    this.lastText = text;
+    this.last = tenants;
     this.board.publishUsage({ tenants } satisfies Published);
   }
 
@@ -86,6 +128,12 @@ export class ClusterQuotas implements QuotaSharing {
     for (const value of this.board.usage().values()) addPublished(sums, value);
     this.sums = sums;
   }
+}
+
+/** True when no count of `next` is above its count in `prev` (units only given back). */
+function onlyLower(next: Readonly<Record<string, Partial<Counts>>>, prev: Readonly<Record<string, Partial<Counts>>>): boolean {
+  for (const [name, held] of Object.entries(next)) for (const k of KINDS) if ((held[k] ?? 0) > (prev[name]?.[k] ?? 0)) return false;
+  return true;
 }
 
 /** Adds one instance's published value (any JSON: a malformed one adds nothing) to per-tenant sums. */
