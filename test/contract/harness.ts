@@ -9,6 +9,7 @@ import { generateApiKey, hashApiKey, silentLogger, type Logger } from '../../src
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { startZkServer, type ZkServerOptions, type ZkStandalone } from '../support/zk-server.js';
 import { untilReady } from '../support/test-gateway.js';
+import { contract } from '../support/openapi.js';
 import { CallError, TRANSPORTS, makeClient, quotaUsed, type ContractClient, type Transport } from './clients.js';
 
 export const KEYS = {
@@ -54,6 +55,12 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
   const env = {} as { zk: ZkStandalone; gw: RunningGateway };
   const open: ContractClient[] = [];
   before(async () => {
+    // The REST client checks responses against openapi.yaml, parsed on first use: about a second
+    // of synchronous CPU, 5-15 s of wall time on a loaded machine. The gateway runs in this
+    // process, so doing it inside a test froze the gateway's event loop and with it the ZooKeeper
+    // client (no pings, no reconnect: the session timed out, or an expiry went unnoticed). Parse
+    // it before the gateway has a session.
+    contract();
     env.zk = await startZkServer(opts.zk);
     const apiKeys = [
       { name: 'admin-key', sha256: hashApiKey(KEYS.admin), role: 'admin' },
