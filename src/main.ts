@@ -9,7 +9,7 @@ import { ConfigError, type Config } from './config/schema.js';
 import { Gateway, exposureCheck, type Logger } from './core/index.js';
 import { createRestApp } from './api/rest/app.js';
 import { withFastPath } from './api/rest/fast-path.js';
-import { startGrpcServer } from './api/grpc/server.js';
+import { buildGrpcServer } from './api/grpc/server.js';
 import { attachWebSocket } from './api/ws/server.js';
 import { createHttpListener } from './api/http-listener.js';
 import { registerInstance, setNativeLogLevel, startEmbeddedZooKeeper, type EmbeddedZooKeeper, type InstanceRegistration } from './zk/index.js';
@@ -152,15 +152,20 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
   const gateway = new Gateway({ ...config, ...(instanceId ? { instanceId } : {}) }, connect, logger, member);
   if (internal && gateway.cluster) internal.serve(gateway.cluster);
   undo.push(() => gateway.close());
-  await gateway.start();
+  // The transports are built before the sessions connect: building them (the OpenAPI document,
+  // the gRPC contract, the docs pages) holds the event loop for a second, several on a loaded
+  // machine, and a session that had just connected missed its pings and was suspended, or
+  // expired (session timeout 4 s), before the first request (seen in tests at load 11).
   const express = createRestApp(gateway);
   const app = config.http.fastPath ? withFastPath(gateway, express) : express;
   // Connection bounds and timeouts that close slow or silent clients: see src/api/http-listener.ts.
   const { server: http, guard: httpGuard } = createHttpListener(app, config.http, tls);
   const ws = attachWebSocket(http, gateway);
+  const grpcServer = buildGrpcServer(gateway, { ...config.grpc, bind: config.http.bind, tls });
+  await gateway.start();
   const httpPort = await listen(http, config.http.port, config.http.bind);
   undo.push(() => new Promise<void>((r) => http.close(() => r())));
-  const grpc = await startGrpcServer(gateway, { ...config.grpc, bind: config.http.bind, tls }).catch((err: unknown) => {
+  const grpc = await grpcServer.listen().catch((err: unknown) => {
     throw bindProblem('gRPC', 'grpc.port', '--grpc-port / ZKGATE_GRPC_PORT', config.http.bind, config.grpc.port, err);
   });
   logger.info({ httpPort, grpcPort: grpc.port, bind: config.http.bind, tls: Boolean(tls), auth: gateway.auth.required, zookeeper: connect }, 'zkgate listening');

@@ -6,7 +6,7 @@ import { after, before } from 'node:test';
 import { validateConfig } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
-import { restClient, type RestClient } from './openapi.js';
+import { contract, restClient, type RestClient } from './openapi.js';
 import { startZkServer, type ZkStandalone } from './zk-server.js';
 
 export interface TestGateway {
@@ -26,8 +26,20 @@ export async function startTestGateway(connect: string, overrides: Record<string
     log: { level: 'silent' },
     ...overrides,
   });
+  // openapi.yaml is parsed (and its schemas added to Ajv) before the gateway's session exists:
+  // done lazily at the first checked response it held the event loop for 2.4 s at load 12, and
+  // the test's 4 s session was suspended before the first call (watch-http, contract suites).
+  contract();
   const running = await startGateway(config, silentLogger);
   const base = `http://127.0.0.1:${running.httpPort}`;
+  // Tests start once the sessions are up: on a loaded machine a first call would race the
+  // connect and answer 503 "session connecting" (seen in watch-http at load 10).
+  try {
+    await untilReady(running);
+  } catch (err) {
+    await running.close();
+    throw err;
+  }
   return { running, base, rest: restClient(base), close: () => running.close() };
 }
 

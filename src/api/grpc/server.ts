@@ -23,7 +23,7 @@ import { barriersService } from './barriers.js';
 import { lenientDecoding } from './malformed.js';
 import { accessLogInterceptor } from './access-log.js';
 import { listenGrpc, type GrpcListenerOptions } from './listener.js';
-import { grpcFastPath, type FastMethod } from './fast-path.js';
+import { grpcFastPath, type FastMethod, type FastStreams } from './fast-path.js';
 import type { ConnectionGuard } from '../listener-guard.js';
 import { jobsService } from './jobs.js';
 
@@ -76,7 +76,16 @@ export interface RunningGrpc {
 }
 
 /** Starts the gRPC server for `gw` and resolves once it is bound. */
-export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<RunningGrpc> {
+export function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<RunningGrpc> {
+  return buildGrpcServer(gw, opts).listen();
+}
+
+/**
+ * Builds the gRPC server for `gw` (the contract loaded, the services added) without binding it:
+ * the CPU-heavy part of starting, done before the gateway's ZooKeeper sessions connect (see
+ * `startParts` in main.ts). `listen` binds it.
+ */
+export function buildGrpcServer(gw: Gateway, opts: GrpcOptions): { listen(): Promise<RunningGrpc> } {
   const definition = loadContract();
   const v1 = (loadPackageDefinition(definition).zkgate as GrpcObject).v1 as GrpcObject;
   const server = new Server({
@@ -107,7 +116,11 @@ export async function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<R
   // Reflection describes the contract as written (snake_case fields), not the loader's camelCase view.
   new ReflectionService(loadContract({ ...LOADER_OPTIONS, keepCase: true })).addToServer(server);
 
-  const listener = await listenGrpc(server, opts, opts.fastPath ? grpcFastPath(gw, fast, opts.maxMessageBytes) : undefined);
+  return { listen: () => listenBuilt(server, opts, opts.fastPath ? grpcFastPath(gw, fast, opts.maxMessageBytes) : undefined, stop) };
+}
+
+async function listenBuilt(server: Server, opts: GrpcOptions, fast: FastStreams | undefined, stop: () => void): Promise<RunningGrpc> {
+  const listener = await listenGrpc(server, opts, fast);
   let closing: Promise<void> | undefined;
   const close = (graceMs = 2000): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
