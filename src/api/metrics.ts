@@ -117,6 +117,19 @@ const readCacheHits = new Gauge({
   registers: [registry],
 });
 
+const readCacheAdopted = new Gauge({
+  name: 'zkgate_read_cache_adopted',
+  help: 'Node reads that set a watch and kept the node in the read cache (read-through), by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+const watchIdleBytes = new Gauge({
+  name: 'zkgate_watch_idle_bytes',
+  help: 'Bytes of node data held by watches kept without subscribers (bounded by watch.maxIdleBytes), by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+
 /** Copies the watch hub's figures into the gauges. */
 function updateWatchMetrics(gw: Gateway): void {
   for (const s of gw.watchStats()) {
@@ -128,6 +141,8 @@ function updateWatchMetrics(gw: Gateway): void {
     watchSlow.set({ tenant }, s.slowConsumers);
     watchResyncs.set({ tenant }, s.resyncs);
     readCacheHits.set({ tenant }, s.cacheHits);
+    readCacheAdopted.set({ tenant }, s.adopted);
+    watchIdleBytes.set({ tenant }, s.idleBytes);
   }
 }
 

@@ -98,6 +98,14 @@ const watchSchema = z
      * the oldest is let go; `zkgate_watch_idle_watches` shows how many are kept.
      */
     maxIdleWatches: z.number().int().min(0).default(1000),
+    /**
+     * A read of a node the hub does not watch sets a data watch (the same one round trip) and keeps
+     * the state as an idle watch, so the next read of that node is answered from memory until it
+     * changes (docs/watch.md, "Read cache"). Bounded by `maxIdleWatches` and `maxIdleBytes`.
+     */
+    readThrough: z.boolean().default(true),
+    /** Bytes of node data the idle watches may hold per tenant; past it the least recently read is let go. */
+    maxIdleBytes: z.number().int().min(0).default(67_108_864),
     /** Longest `wait` a long-poll may ask for, ms; longer asks are clamped. */
     maxWaitMs: z.number().int().min(1000).default(300_000),
     /** Interval of WebSocket pings and SSE keep-alive comments, ms; a socket missing a pong is closed. */

@@ -285,6 +285,9 @@ test('gRPC fast path › calls with a deadline take it, from grpc-js and from Py
 
 test('gRPC fast path › a deadline that passes while ZooKeeper is silent ends DEADLINE_EXCEEDED on both paths; the late answer is dropped', async () => {
   const taken = fastCallsTaken();
+  // Nodes no call read before: a read of /gfp/a would be answered from the read cache
+  // (docs/watch.md) without waiting for ZooKeeper.
+  const fresh = (n: string): string => `/gfp/unread-${n}`;
   zk.pause();
   let raws: [Answer, Answer];
   let jsCodes: number[];
@@ -292,11 +295,11 @@ test('gRPC fast path › a deadline that passes while ZooKeeper is silent ends D
   try {
     [raws, jsCodes, pyCodes] = await Promise.all([
       Promise.all([
-        ask(gws.fast, 'Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-timeout': '300m', 'x-request-id': 'gfp-deadline' }),
-        ask(gws.grpcJs, 'Get', get('/gfp/a'), { ...bearer(ADMIN), 'grpc-timeout': '300m', 'x-request-id': 'gfp-deadline' }),
+        ask(gws.fast, 'Get', get(fresh('raw')), { ...bearer(ADMIN), 'grpc-timeout': '300m', 'x-request-id': 'gfp-deadline' }),
+        ask(gws.grpcJs, 'Get', get(fresh('raw')), { ...bearer(ADMIN), 'grpc-timeout': '300m', 'x-request-id': 'gfp-deadline' }),
       ]),
-      Promise.all([grpcJsCall(gws.fast, '/gfp/a', 300), grpcJsCall(gws.grpcJs, '/gfp/a', 300)]).then((r) => r.map((a) => a.code)),
-      Promise.all([pythonCalls(gws.fast, 0.3, ['/gfp/a']), pythonCalls(gws.grpcJs, 0.3, ['/gfp/a'])]).then((r) => r.map((a) => (a[0] as { code: number }).code)),
+      Promise.all([grpcJsCall(gws.fast, fresh('js'), 300), grpcJsCall(gws.grpcJs, fresh('js'), 300)]).then((r) => r.map((a) => a.code)),
+      Promise.all([pythonCalls(gws.fast, 0.3, [fresh('py')]), pythonCalls(gws.grpcJs, 0.3, [fresh('py')])]).then((r) => r.map((a) => (a[0] as { code: number }).code)),
     ]);
   } finally {
     zk.resume();

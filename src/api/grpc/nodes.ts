@@ -43,7 +43,7 @@ interface SetAclRequest extends PathRequest {
  * and the fast path (fast-path.ts) run the same ones. None needs the call (no wait, no deadline).
  */
 export const ZNODES_FAST = {
-  Get: (scope: Scope, req: PathRequest & { sync?: boolean }) => scope.nodes.get(req.path, { sync: req.sync }),
+  Get: (scope: Scope, req: PathRequest & { sync?: boolean; noCache?: boolean }) => scope.nodes.get(req.path, { sync: req.sync, cache: !req.noCache }),
   Exists: async (scope: Scope, req: PathRequest) => {
     const stat: Stat | null = await scope.nodes.exists(req.path);
     return { exists: stat !== null, stat };
@@ -60,7 +60,7 @@ export function znodesService(gw: Gateway): UntypedServiceImplementation {
   const unary = unaryWith(gw.logger);
   const nodes = (call: CallLike) => scopeOf(gw, call).nodes;
   return {
-    Get: unary(async (req: PathRequest & { sync?: boolean }, call) => ZNODES_FAST.Get(scopeOf(gw, call), req)),
+    Get: unary(async (req: PathRequest & { sync?: boolean; noCache?: boolean }, call) => ZNODES_FAST.Get(scopeOf(gw, call), req)),
     Exists: unary(async (req: PathRequest, call) => ZNODES_FAST.Exists(scopeOf(gw, call), req)),
     Children: unary(async (req: ChildrenRequest, call) => ZNODES_FAST.Children(scopeOf(gw, call), req)),
     Tree: unary(async (req: TreeRequest, call) => nodes(call).tree(req.path, { limit: req.limit || undefined, depth: unwrap(req.depth), withStats: req.withStats })),

@@ -72,13 +72,13 @@ function setHeaders(res: ServerResponse, headers: Record<string, string>): void 
   for (const k in headers) res.setHeader(k, headers[k] as string);
 }
 
-/** `GET /v1/nodes/{path}` (`?encoding=`, `?sync=`, the long-poll's `?wait=&index=`). */
+/** `GET /v1/nodes/{path}` (`?encoding=`, `?sync=`, `?cache=`, the long-poll's `?wait=&index=`). */
 export async function getNode(r: NodeRequest): Promise<NodeAnswer> {
   const encoding = parseEncoding(r.query('encoding'));
   const poll = longPollParams(r.query);
   const node = poll
     ? toZnode(await pollState(r.scope, r.res, r.signal(), r.path, 'data', poll))
-    : await r.scope.nodes.get(r.path, { sync: boolValue('sync', r.query('sync')) ?? false });
+    : await r.scope.nodes.get(r.path, { sync: boolValue('sync', r.query('sync')) ?? false, cache: boolValue('cache', r.query('cache')) ?? true });
   r.res.setHeader('X-Zkgate-Index', node.stat.mzxid);
   if (node.source) r.res.setHeader(SOURCE_HEADER, node.source);
   if (r.wantsRaw) {

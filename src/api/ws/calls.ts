@@ -58,8 +58,8 @@ const method = <S extends z.ZodType>(params: S, run: (c: CallContext, p: z.outpu
 const o = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
 
 export const WS_METHODS = {
-  'Znodes.Get': method(o({ path, encoding, sync: z.boolean().optional() }), async (c, p) => {
-    const n = await c.scope.nodes.get(p.path, { sync: p.sync });
+  'Znodes.Get': method(o({ path, encoding, sync: z.boolean().optional(), cache: z.boolean().optional() }), async (c, p) => {
+    const n = await c.scope.nodes.get(p.path, { sync: p.sync, cache: p.cache });
     return { path: n.path, ...encodeData(n.data, p.encoding), stat: n.stat, source: n.source };
   }),
   'Znodes.Exists': method(o({ path }), async (c, p) => {

@@ -17,8 +17,8 @@ export class ScopedNodes {
     return this.ctx.services.nodes(this.ctx.tenant, this.ctx.principal.prefixes);
   }
 
-  /** Data and stat (from the read cache unless `sync`; see `NodeService.get`). @throws NO_NODE, INVALID_PATH, PERMISSION_DENIED */
-  get(path: string, opts: { sync?: boolean } = {}): Promise<Znode> {
+  /** Data and stat (from the read cache unless `sync` or `cache: false`; see `NodeService.get`). @throws NO_NODE, INVALID_PATH, PERMISSION_DENIED */
+  get(path: string, opts: { sync?: boolean; cache?: boolean } = {}): Promise<Znode> {
     return this.service('node.read', path).get(path, opts);
   }
 

@@ -2,7 +2,7 @@
  * Znode CRUD inside one tenant's chroot. Input is validated before anything reaches ZooKeeper,
  * so a rejected request changes nothing.
  */
-import { ancestorsOf, joinPath, parentOf, type AclEntry, type Stat } from '../../zk/index.js';
+import { ZkError, ancestorsOf, joinPath, parentOf, type AclEntry, type Stat } from '../../zk/index.js';
 import { checkPath } from '../paths.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
@@ -60,16 +60,22 @@ export class NodeService {
 
   /**
    * Data and stat: from the hub's watch-fed cache when it holds the node under a watch that
-   * vouches for it, else read from ZooKeeper (`source` says which). With `sync`, ZooKeeper's
-   * `sync` first (the leader's writes reach our server), then a read: never the cache.
+   * vouches for it, else read from ZooKeeper (`source` says which), with a watch that keeps the
+   * node in the cache when read-through is on. With `sync`, ZooKeeper's `sync` first (the
+   * leader's writes reach our server), then a read; with `cache: false` a plain read: never the cache.
    * @throws NO_NODE
    */
-  async get(path: string, opts: { sync?: boolean } = {}): Promise<Znode> {
+  async get(path: string, opts: { sync?: boolean; cache?: boolean } = {}): Promise<Znode> {
     this.check(path);
     if (opts.sync) await this.zk(path, (c) => c.sync(path));
-    else {
-      const hit = this.owned.hub.cached(this.tenant, path);
+    else if (opts.cache !== false) {
+      const hub = this.owned.hub;
+      const hit = hub.cached(this.tenant, path);
       if (hit) return { path, data: hit.data, stat: hit.stat, source: 'cache' };
+      // Not cached: the read that sets the watch which caches it, one round trip as a plain read.
+      const read = await this.zk(path, () => hub.readThrough(this.tenant, path));
+      if (read === 'missing') throw toZkgateError(new ZkError('NO_NODE', -101, `zookeeper: no node (${path})`, path), path);
+      if (read) return { path, data: read.data, stat: read.stat, source: 'zookeeper' };
     }
     const { data, stat } = await this.zk(path, (c) => c.get(path));
     return { path, data, stat, source: 'zookeeper' };
@@ -272,7 +278,12 @@ export class NodeService {
     this.check(path);
     const version = checkVersion(opts.version);
     if (acl.length === 0) throw invalidArgument('acl', 'must have at least one entry');
-    await this.zk(path, (c) => c.setAcl(path, acl, version));
+    try {
+      await this.zk(path, (c) => c.setAcl(path, acl, version));
+    } finally {
+      // Also when the outcome is unknown (connection loss): the change may have applied.
+      this.owned.hub.aclChanged(this.tenant, path);
+    }
     const stat = await this.exists(path);
     if (!stat) throw new ZkgateError('NO_NODE', `${path}: node does not exist`, { path });
     return stat;

@@ -13,7 +13,7 @@ import type { Tenant } from '../tenants/tenant.js';
 import type { NodeWatchKind, Sink } from './node-watch.js';
 import { QueuedIterator } from './queued-iterator.js';
 import { SubtreeWatch } from './subtree.js';
-import { DEFAULT_MAX_IDLE, TenantWatches } from './tenant-watches.js';
+import { DEFAULT_MAX_IDLE, DEFAULT_MAX_IDLE_BYTES, TenantWatches } from './tenant-watches.js';
 import { WATCH_KINDS, type WatchEvent, type WatchLimits, type WatchOptions, type WatchStats } from './types.js';
 
 /** A subscription: iterate it for events; `stop()` (or `break`) ends it; `closed` tells why it ended. */
@@ -88,10 +88,36 @@ export class WatchHub {
    * The read cache: `path`'s data and stat from the hub's shared data watch when that watch
    * vouches for them (docs/watch.md, "Read cache"), else undefined. Nothing is cached beyond
    * what the hub holds for its watches anyway, so memory is bounded by the subscriptions
-   * (`limits.maxSubscriptionsPerTenant`) and `watch.maxIdleWatches`.
+   * (`limits.maxSubscriptionsPerTenant`), `watch.maxIdleWatches` and `watch.maxIdleBytes`.
    */
   cached(tenant: Tenant, path: string): { readonly data: Buffer; readonly stat: Stat } | undefined {
     return this.tenants.get(tenant)?.cached(path);
+  }
+
+  /**
+   * A read that puts `path` in the read cache: read with a data watch and kept as an idle watch
+   * (`TenantWatches.readThrough`); `missing` for a node that does not exist; undefined when that
+   * does not apply (then read plainly).
+   * @throws what the read threw
+   */
+  readThrough(tenant: Tenant, path: string): Promise<{ readonly data: Buffer; readonly stat: Stat } | 'missing' | undefined> {
+    if (this.lifecycle === 'closed') return Promise.resolve(undefined);
+    return this.of(tenant).readThrough(path);
+  }
+
+  /**
+   * `path`'s ACL was changed through `tenant`. ZooKeeper notifies no watch of an ACL change, so
+   * the read cache stops answering for that node — in every tenant whose chroot holds it — until
+   * a read made after a change notification vouches for it again.
+   */
+  aclChanged(tenant: Tenant, path: string): void {
+    const abs = tenant.chroot === '/' ? path : path === '/' ? tenant.chroot : `${tenant.chroot}${path}`;
+    for (const tw of this.tenants.values()) {
+      const root = tw.tenant.chroot;
+      if (root === '/') tw.distrust(abs);
+      else if (abs === root) tw.distrust('/');
+      else if (abs.startsWith(`${root}/`)) tw.distrust(abs.slice(root.length));
+    }
   }
 
   /** Counts a one-shot ZooKeeper watch set outside the hub until the returned call (`TenantWatches.countOneShot`). */
@@ -117,7 +143,11 @@ export class WatchHub {
   private of(tenant: Tenant): TenantWatches {
     let tw = this.tenants.get(tenant);
     if (!tw) {
-      tw = new TenantWatches(tenant, this.log, this.limits.maxIdleWatches ?? DEFAULT_MAX_IDLE);
+      tw = new TenantWatches(tenant, this.log, {
+        maxIdle: this.limits.maxIdleWatches ?? DEFAULT_MAX_IDLE,
+        maxIdleBytes: this.limits.maxIdleBytes ?? DEFAULT_MAX_IDLE_BYTES,
+        readThrough: this.limits.readThrough ?? true,
+      });
       this.tenants.set(tenant, tw);
     }
     return tw;

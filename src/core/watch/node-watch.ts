@@ -114,6 +114,8 @@ export class NodeWatch {
   private retryMs = RETRY_MIN_MS;
   /** The session epoch in which the state held was read with our watch pending all along (-1: none). */
   private coveredEpoch = -1;
+  /** Bumped by `distrust`: a read begun before it does not vouch for its state. */
+  private trustGen = 0;
 
   constructor(
     readonly kind: NodeWatchKind,
@@ -147,6 +149,45 @@ export class NodeWatch {
     const s = this.snap;
     if (this.closed || !this.armed || this.running || this.dirty || this.coveredEpoch !== epoch || !s?.stat || !s.data) return undefined;
     return { data: s.data, stat: s.stat };
+  }
+
+  /** Bytes of node data the state holds (what an idle watch costs beyond its bookkeeping). */
+  get heldBytes(): number {
+    return this.snap?.data?.length ?? 0;
+  }
+
+  /**
+   * The first read of a node watch created for a read (the read-through cache): one read that
+   * sets the watch, like `run`'s, but its failure is the caller's to report rather than retried.
+   * Subscribers that attached meanwhile are primed with its state (or read again if it failed).
+   * @throws what the read threw (a ZkError, UNAVAILABLE while the session is down)
+   */
+  async adopt(): Promise<{ readonly stat: Stat | null; readonly data?: Buffer }> {
+    this.running = true;
+    const epoch = this.host.epoch;
+    const gen = this.trustGen;
+    let next: Snapshot;
+    try {
+      next = await this.read(true);
+    } catch (err) {
+      this.running = false;
+      if (this.dirty && !this.closed) void this.run();
+      throw err;
+    }
+    this.running = false;
+    if (this.armed && this.host.epoch === epoch && this.trustGen === gen) this.coveredEpoch = epoch;
+    if (!this.closed) this.publish(next, undefined);
+    if (this.dirty && !this.closed) void this.run();
+    return next;
+  }
+
+  /**
+   * Something the watch does not see changed (the node's ACL: ZooKeeper fires no watch for it):
+   * the state held answers no read from memory until the next read after a notification.
+   */
+  distrust(): void {
+    this.trustGen++;
+    this.coveredEpoch = -1;
   }
 
   /** Attaches a sink; it gets the current state at once if known, else after the first read. */
@@ -219,6 +260,7 @@ export class NodeWatch {
         this.resyncNote = undefined;
         let next: Snapshot;
         const epoch = this.host.epoch;
+        const gen = this.trustGen;
         this.coveredEpoch = -1;
         try {
           // A pending watch still covers us: a resync then only needs a plain read.
@@ -238,7 +280,7 @@ export class NodeWatch {
         }
         this.retryMs = RETRY_MIN_MS;
         // Still armed (not fired during the read) in the same epoch: the watch covers this state.
-        if (this.armed && this.host.epoch === epoch) this.coveredEpoch = epoch;
+        if (this.armed && this.host.epoch === epoch && this.trustGen === gen) this.coveredEpoch = epoch;
         if (!this.closed) this.publish(next, note);
       }
     } finally {

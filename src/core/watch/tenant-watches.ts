@@ -17,14 +17,33 @@ import type { WatchKind, WatchStats } from './types.js';
  * per tenant, unless config `watch.maxIdleWatches` says otherwise; past it the oldest is dropped.
  */
 export const DEFAULT_MAX_IDLE = 1000;
+/** Bytes of node data the idle watches of one tenant may hold, unless `watch.maxIdleBytes` says otherwise. */
+export const DEFAULT_MAX_IDLE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Let-go data watches (still on the server until their node changes) per idle watch allowed
+ * before reads of new nodes stop adopting them: ZooKeeper keeps a watch for ~100 bytes, and
+ * cannot remove one (the client has no removeWatches), so this bounds what the cache leaves there.
+ */
+export const RELEASED_PER_IDLE = 10;
+
+/** How the hub bounds what it keeps without subscribers, per tenant. */
+export interface IdleBounds {
+  readonly maxIdle: number;
+  readonly maxIdleBytes: number;
+  /** Whether a read of an unwatched node adopts it (the read-through cache). */
+  readonly readThrough: boolean;
+}
 
 const RECONNECTED_NOTE = 'zookeeper connection restored: current state; changes while disconnected may have been coalesced';
 const NEW_SESSION_NOTE = 'zookeeper session expired and a new one was created: current state; changes in between may have been coalesced';
 
 export class TenantWatches implements NodeWatchHost {
   private readonly watches = new Map<string, NodeWatch>();
-  /** Keys of node watches without subscribers, oldest first. */
-  private readonly idle = new Set<string>();
+  /** Node watches without subscribers, least recently used first, with the data bytes each holds. */
+  private readonly idle = new Map<string, number>();
+  private idleBytes = 0;
+  private adopted = 0;
   readonly subscribers: Record<WatchKind, number> = { data: 0, children: 0, subtree: 0 };
   private reads = 0;
   private resyncs = 0;
@@ -34,13 +53,19 @@ export class TenantWatches implements NodeWatchHost {
 
   /** Watches of dropped node watches that ZooKeeper still holds until they fire, by kind. */
   private readonly released = { data: 0, children: 0 };
+  /**
+   * Paths whose data watch was let go while pending, with how many such watchers each has: a read
+   * of one of them adopts without a new watch on the server (ZooKeeper keeps one per path and
+   * session), a read of another only while there are fewer than `maxReleased` of them.
+   */
+  private readonly releasedPaths = new Map<string, number>();
   /** How often the session's watches were lost (the counts reset). */
   private sessionsLost = 0;
 
   constructor(
     readonly tenant: Tenant,
     private readonly log: Logger,
-    private readonly maxIdle = DEFAULT_MAX_IDLE,
+    private readonly bounds: IdleBounds = { maxIdle: DEFAULT_MAX_IDLE, maxIdleBytes: DEFAULT_MAX_IDLE_BYTES, readThrough: true },
   ) {
     tenant.on('state', this.onState);
   }
@@ -72,14 +97,57 @@ export class TenantWatches implements NodeWatchHost {
     const l = this.tenant.session.liveness();
     if (!l.usable || monotonicMs() - l.lastHeardAt > l.sessionTimeoutMs / 3) return undefined;
     const hit = w.cached(l.epoch);
-    if (hit) this.cacheHits++;
+    if (!hit) return undefined;
+    this.cacheHits++;
+    const key = `data:${path}`;
+    const bytes = this.idle.get(key);
+    if (bytes !== undefined) {
+      // Least recently used goes first: a read moves its idle watch to the back.
+      this.idle.delete(key);
+      this.idle.set(key, bytes);
+    }
     return hit;
+  }
+
+  /**
+   * The read-through cache: reads `path` with a data watch (one round trip, like a plain read)
+   * and keeps the node watch idle, so that later reads are answered by `cached` until the node
+   * changes. Undefined when it does not apply — adoption is off, the node is already watched
+   * (its state does not vouch right now), or the node has no let-go watch pending and those of
+   * other nodes reached `RELEASED_PER_IDLE` × `maxIdle` (ZooKeeper cannot remove a watch, so
+   * they must not grow without bound): then read ZooKeeper plainly. `missing` when the node does not exist (its creation is watched).
+   * @throws what the read threw
+   */
+  async readThrough(path: string): Promise<{ readonly data: Buffer; readonly stat: Stat } | 'missing' | undefined> {
+    const key = `data:${path}`;
+    if (!this.bounds.readThrough || this.watches.has(key)) return undefined;
+    if (!this.releasedPaths.has(path) && this.releasedPaths.size >= this.bounds.maxIdle * RELEASED_PER_IDLE) return undefined;
+    const w = new NodeWatch('data', path, this);
+    this.watches.set(key, w);
+    let got: { readonly stat: Stat | null; readonly data?: Buffer };
+    try {
+      got = await w.adopt();
+    } finally {
+      // Nobody else attached meanwhile: keep it idle if its watch is pending, else let it go.
+      if (this.watches.get(key) === w && w.size === 0) this.detached(key, w);
+    }
+    this.adopted++;
+    return got.stat ? { data: got.data ?? Buffer.alloc(0), stat: got.stat } : 'missing';
+  }
+
+  /** `path`'s ACL changed: its state answers no read from memory (an idle watch is let go). */
+  distrust(path: string): void {
+    const key = `data:${path}`;
+    const w = this.watches.get(key);
+    if (!w) return;
+    if (w.size === 0) this.drop(key);
+    else w.distrust();
   }
 
   /** Attaches `sink` to the shared watch of (kind, path), creating it on first use. */
   attach(kind: NodeWatchKind, path: string, sink: Sink): void {
     const key = `${kind}:${path}`;
-    this.idle.delete(key);
+    this.unidle(key);
     let w = this.watches.get(key);
     if (!w) {
       w = new NodeWatch(kind, path, this);
@@ -100,12 +168,29 @@ export class TenantWatches implements NodeWatchHost {
     if (!w) return;
     w.remove(sink);
     if (w.size > 0) return;
+    this.detached(key, w);
+  }
+
+  /** `w` has no subscribers left: kept idle while its watch is pending, within the bounds. */
+  private detached(key: string, w: NodeWatch): void {
     if (!w.canIdle) {
       this.drop(key);
       return;
     }
-    this.idle.add(key);
-    while (this.idle.size > this.maxIdle) this.drop(this.idle.values().next().value as string);
+    const bytes = w.heldBytes;
+    this.unidle(key);
+    this.idle.set(key, bytes);
+    this.idleBytes += bytes;
+    while (this.idle.size > this.bounds.maxIdle || this.idleBytes > this.bounds.maxIdleBytes) {
+      this.drop(this.idle.keys().next().value as string);
+    }
+  }
+
+  private unidle(key: string): void {
+    const bytes = this.idle.get(key);
+    if (bytes === undefined) return;
+    this.idle.delete(key);
+    this.idleBytes -= bytes;
   }
 
   idleWatchFired(w: NodeWatch): void {
@@ -114,11 +199,15 @@ export class TenantWatches implements NodeWatchHost {
   }
 
   releasedWatchSet(w: NodeWatch): void {
-    this.released[w.kind]++;
+    this.release(w);
   }
 
   releasedWatchFired(w: NodeWatch): void {
     if (this.released[w.kind] > 0) this.released[w.kind]--;
+    if (w.kind !== 'data') return;
+    const n = this.releasedPaths.get(w.path) ?? 0;
+    if (n > 1) this.releasedPaths.set(w.path, n - 1);
+    else this.releasedPaths.delete(w.path);
   }
 
   /**
@@ -136,11 +225,17 @@ export class TenantWatches implements NodeWatchHost {
     };
   }
 
+  /** Counts `w`'s pending ZooKeeper watch as let go (still on the server until it fires). */
+  private release(w: NodeWatch): void {
+    this.released[w.kind]++;
+    if (w.kind === 'data') this.releasedPaths.set(w.path, (this.releasedPaths.get(w.path) ?? 0) + 1);
+  }
+
   private drop(key: string): void {
-    this.idle.delete(key);
+    this.unidle(key);
     const w = this.watches.get(key);
     // ZooKeeper keeps a pending watch until it fires: still ours, and still counted.
-    if (w?.isArmed) this.released[w.kind]++;
+    if (w?.isArmed) this.release(w);
     w?.close();
     this.watches.delete(key);
   }
@@ -157,6 +252,8 @@ export class TenantWatches implements NodeWatchHost {
       slowConsumers: this.slowConsumers,
       resyncs: this.resyncs,
       cacheHits: this.cacheHits,
+      idleBytes: this.idleBytes,
+      adopted: this.adopted,
     };
   }
 
@@ -165,17 +262,19 @@ export class TenantWatches implements NodeWatchHost {
     for (const w of this.watches.values()) w.close();
     this.watches.clear();
     this.idle.clear();
+    this.idleBytes = 0;
   }
 
   private tenantOnState(change: StateChange): void {
     // Idle node watches are not worth a read: drop them.
     if (change.state === 'expired' || change.state === 'reconnected' || change.state === 'connected') {
-      for (const key of [...this.idle]) this.drop(key);
+      for (const key of [...this.idle.keys()]) this.drop(key);
     }
     switch (change.state) {
       case 'expired':
         for (const w of this.watches.values()) w.sessionLost();
         this.released.data = this.released.children = 0; // the session's watches are gone
+        this.releasedPaths.clear();
         this.sessionsLost++;
         return;
       case 'reconnected':
@@ -184,6 +283,7 @@ export class TenantWatches implements NodeWatchHost {
       case 'connected':
         for (const w of this.watches.values()) w.sessionLost();
         this.released.data = this.released.children = 0;
+        this.releasedPaths.clear();
         this.sessionsLost++;
         this.resyncAll(NEW_SESSION_NOTE);
         return;

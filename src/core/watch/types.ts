@@ -57,6 +57,10 @@ export interface WatchLimits {
   readonly maxWaitMs: number;
   /** ZooKeeper watches per tenant kept without subscribers. @defaultValue 1000 */
   readonly maxIdleWatches?: number;
+  /** Bytes of node data idle watches may hold per tenant. @defaultValue 64 MiB */
+  readonly maxIdleBytes?: number;
+  /** Whether a read of an unwatched node adopts it as an idle watch (the read-through cache). @defaultValue true */
+  readonly readThrough?: boolean;
 }
 
 /** Counters and gauges of one tenant's watches, for /metrics. */
@@ -80,4 +84,8 @@ export interface WatchStats {
   readonly resyncs: number;
   /** Node reads answered from a shared data watch's state instead of ZooKeeper (the read cache). */
   readonly cacheHits: number;
+  /** Bytes of node data the idle watches hold (bounded by `watch.maxIdleBytes`). */
+  readonly idleBytes: number;
+  /** Reads that set a watch and kept the node as an idle watch (the read-through cache). */
+  readonly adopted: number;
 }
