@@ -76,7 +76,6 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
       log: { level: 'silent' },
       ...opts.config,
     });
-    contract(); // parsed before the session exists (see startTestGateway)
     env.gw = await startGateway(config, opts.logger ?? silentLogger);
     await untilReady(env.gw);
   });
