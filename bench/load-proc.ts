@@ -401,7 +401,8 @@ async function lockSetup(arg: { clients: number }): Promise<number> {
   const deadline = Date.now() + 60_000;
   while (leases.length < arg.clients) {
     // After 10,000 sockets on a busy machine the session may be reconnecting for a moment.
-    const lease = await expectOk('POST', '/v1/leases', { ttlMs: 60_000 }).catch(async (err: unknown) => {
+    // Long enough for the whole lock section (warm-ups and rounds of both sides; nothing keeps it alive).
+    const lease = await expectOk('POST', '/v1/leases', { ttlMs: 600_000 }).catch(async (err: unknown) => {
       if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 500));
       return undefined;

@@ -32,8 +32,12 @@ const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='));
 const only = new Set(onlyArg ? onlyArg.slice('--only='.length).split(',') : ['reads', 'writes', 'grpc', 'fanout', 'locks']);
 const P = quick
-  ? { rounds: 2, ms: 300, fan: [50, 200], lockClients: [1, 8] }
-  : { rounds: 5, ms: 2000, fan: [1000, 10_000], lockClients: [1, 8] };
+  ? { rounds: 2, ms: 300, fan: [50, 200], lockClients: [1, 8], readWarmMs: 300, lockWarmMs: 300 }
+  : // Warm-ups long enough for V8's optimizing compiler to be done with the gateway's paths: with
+    // 1 s, the first measured rounds ran half-optimized code (a fresh gateway needed ~10 s of lock
+    // cycles at load 13 to reach its steady rate, its CPU per cycle 4.4 → 1.4 ms; REST GET ~3 s).
+    // Both sides of each ratio get the same warm-up (D, Curator's JVM too).
+    { rounds: 5, ms: 2000, fan: [1000, 10_000], lockClients: [1, 8], readWarmMs: 4000, lockWarmMs: 8000 };
 /** `--no-fast-path`: the gateway with `http.fastPath: false` (every REST route through express), to compare. */
 const fastPath = !process.argv.includes('--no-fast-path');
 /** `--fan-client=ws`: the fan-out's subscribers use `ws`' client instead of the bench's light one (bench/load-proc.ts), to compare. */
@@ -149,7 +153,7 @@ async function main(): Promise<void> {
     const read = (target: string, concurrency: number, ms = P.ms): Promise<RoundResult> => reads.call('reads', { target, concurrency, ms });
     // A second node, watched by a WebSocket subscriber: its REST reads come from the read cache.
     await reads.call('watchForCache', { url: `ws://127.0.0.1:${httpPort}/v1/ws` });
-    for (const t of ['direct', 'rest', 'grpc', 'rest-cached']) await read(t, 8, Math.min(P.ms, 1000)); // warm-up, not counted
+    for (const t of ['direct', 'rest', 'grpc', 'rest-cached']) await read(t, 8, P.readWarmMs); // warm-up, not counted
     const byC = new Map<number, { d: RoundResult[]; rest: RoundResult[]; grpc: RoundResult[]; cached: RoundResult[] }>();
     for (const c of [1, 64]) {
       const r = { d: [] as RoundResult[], rest: [] as RoundResult[], grpc: [] as RoundResult[], cached: [] as RoundResult[] };
@@ -434,9 +438,11 @@ async function main(): Promise<void> {
     curator = await CuratorLocks.start(zk.connectString, maxClients);
     const lockRatios: number[] = [];
     const fired = { g: 0, gCycles: 0, c: 0, cCycles: 0 };
-    for (const c of P.lockClients) {
-      await locks.call('lockRound', { clients: c, ms: Math.min(P.ms, 1000) }); // warm-up
-      await curator.round(c, Math.min(P.ms, 1000));
+    for (const [i, c] of P.lockClients.entries()) {
+      // Warm-up, not counted: long for the first client count, 1 s for the next (the code is hot by then).
+      const warm = i === 0 ? P.lockWarmMs : Math.min(P.ms, 1000);
+      await locks.call('lockRound', { clients: c, ms: warm });
+      await curator.round(c, warm);
       const g: RoundResult[] = [];
       const cu: { opsPerSec: number }[] = [];
       for (let i = 0; i < P.rounds; i++) {

@@ -169,7 +169,7 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
       // must not look like an expiry, so only real expiry (or our close) ends a handle.
       response_counter_limit: 1 << 30,
       // The C client re-resolves the connect string after every response by default (a netlink
-      // dump, a /dev/urandom read and a reshuffle each time: patches/README.md #5); while
+      // dump, a /dev/urandom read and a reshuffle each time: patches/README.md, resolution-delay patch); while
       // connected, once per RESOLUTION_DELAY_MS is enough. Every reconnect still resolves.
       resolution_delay_ms: RESOLUTION_DELAY_MS,
       ...(opts.resume ? { client_id: opts.resume.sessionId, client_password: opts.resume.password } : {}),

@@ -1,6 +1,6 @@
 /**
  * The gateway's ZooKeeper client does not look its servers up again after every response
- * (patches/README.md #5). By default the C client re-resolves the connect string each time it
+ * (patches/README.md, the resolution-delay patch). By default the C client re-resolves the connect string each time it
  * checks the socket: getaddrinfo (a netlink dump) plus a `read` of /dev/urandom to reseed its
  * shuffle, so the process's read-syscall count (`syscr` in /proc/self/io; socket `recv` calls do
  * not count there) grows by at least one per response. The raw binding with its default shows
