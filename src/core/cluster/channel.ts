@@ -94,7 +94,10 @@ export class ChannelClient {
    * @throws ChannelError
    */
   open(base: string, path: string, body: unknown, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<IncomingMessage> {
-    const text = JSON.stringify(body);
+    return this.send(base, path, JSON.stringify(body), opts, true);
+  }
+
+  private send(base: string, path: string, text: string, opts: { signal?: AbortSignal; timeoutMs?: number }, mayRetry: boolean): Promise<IncomingMessage> {
     const time = String(Date.now());
     const nonce = this.nonces.next();
     const { tls, host, port } = this.target(base);
@@ -120,6 +123,10 @@ export class ChannelClient {
       req.on('timeout', () => req.destroy(new ChannelError(`cluster: no answer from ${base} within ${opts.timeoutMs} ms`, 'failed')));
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err instanceof ChannelError || err.name === 'AbortError') return reject(err);
+        // A kept-alive socket the peer closed as this request went out (a draining instance
+        // closes its idle connections): the peer never read it, so it is sent again, once, on a
+        // new connection (signed anew: the receiver refuses a nonce it has seen).
+        if (mayRetry && req.reusedSocket && err.code === 'ECONNRESET' && !opts.signal?.aborted) return resolve(this.send(base, path, text, opts, false));
         reject(new ChannelError(`cluster: ${base}: ${err.code ?? err.message}`, err.code === 'ECONNREFUSED' ? 'refused' : 'failed', { cause: err }));
       });
       req.on('response', resolve);
