@@ -12,7 +12,10 @@ import { projectFile } from '../../src/project-files.js';
 const run = promisify(execFile);
 
 test('bench --quick prints one table with a figure for every measure', { timeout: 240_000 }, async () => {
-  const { stdout } = await run(process.execPath, [projectFile('dist/bench/run.js'), '--quick'], { timeout: 230_000, maxBuffer: 1 << 20 });
+  const { stdout } = await run(process.execPath, [projectFile('dist/bench/run.js'), '--quick'], { timeout: 230_000, maxBuffer: 1 << 20 }).catch((err: Error & { stdout?: string }) => {
+    // The bench says why it stopped on stdout ("bench: stopped early: …"), which execFile's error leaves out.
+    throw new Error(`${err.message}\nstdout:\n${err.stdout ?? ''}`, { cause: err });
+  });
   const rows = stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| measure'));
   const measures = rows.map((r) => r.split(' | ')[0]?.slice(2) ?? '');
   for (const m of [

@@ -24,6 +24,10 @@ interface HttpError {
 /** Maps body-parser failures (malformed JSON, oversize body) to stable codes. */
 function fromHttpError(err: HttpError & Error): ZkgateError | null {
   if (err.type === 'entity.parse.failed') return malformedJson(err.message);
+  // The router could not percent-decode a path parameter (`/v1/jobs/%ZZ`): the client's URL.
+  if (err instanceof URIError && err.status === 400) {
+    return new ZkgateError('INVALID_ARGUMENT', `malformed percent-escape in the URL path: ${err.message}`, { field: 'path' });
+  }
   if (err.type === 'entity.too.large') {
     // body-parser's error carries the limit it enforced (limits.maxBodyBytes) and the declared length.
     return payloadTooLarge(typeof err.limit === 'number' ? err.limit : undefined, typeof err.length === 'number' ? err.length : undefined);
