@@ -63,9 +63,16 @@ export function toZkError(err: unknown, path?: string): ZkError {
   const m = /^(-?\d+)\s/.exec(text) ?? /result: "\w+ (-?\d+)"/.exec(text);
   const rc = m ? Number(m[1]) : -1;
   const code = BY_RC.get(rc) ?? 'SYSTEM_ERROR';
-  return new ZkError(code, rc, `zookeeper: ${code.toLowerCase().replace(/_/g, ' ')}${path ? ` (${path})` : ''}`, path, {
-    cause: err,
-  });
+  return new ZkError(code, rc, messageOf(code, path), path, { cause: err });
+}
+
+/** The error a read of the missing `path` gets, for an answer known without a read (the read cache). */
+export function noNode(path: string): ZkError {
+  return new ZkError('NO_NODE', -101, messageOf('NO_NODE', path), path);
+}
+
+function messageOf(code: ZkErrorCode, path: string | undefined): string {
+  return `zookeeper: ${code.toLowerCase().replace(/_/g, ' ')}${path ? ` (${path})` : ''}`;
 }
 
 /** True for failures after which a write's outcome is unknown (it may or may not have applied). */

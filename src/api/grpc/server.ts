@@ -75,11 +75,6 @@ export interface RunningGrpc {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts the gRPC server for `gw` and resolves once it is bound. */
-export function startGrpcServer(gw: Gateway, opts: GrpcOptions): Promise<RunningGrpc> {
-  return buildGrpcServer(gw, opts).listen();
-}
-
 /**
  * Builds the gRPC server for `gw` (the contract loaded, the services added) without binding it:
  * the CPU-heavy part of starting, done before the gateway's ZooKeeper sessions connect (see
@@ -116,9 +111,11 @@ export function buildGrpcServer(gw: Gateway, opts: GrpcOptions): { listen(): Pro
   // Reflection describes the contract as written (snake_case fields), not the loader's camelCase view.
   new ReflectionService(loadContract({ ...LOADER_OPTIONS, keepCase: true })).addToServer(server);
 
-  return { listen: () => listenBuilt(server, opts, opts.fastPath ? grpcFastPath(gw, fast, opts.maxMessageBytes) : undefined, stop) };
+  const fastPath = opts.fastPath ? grpcFastPath(gw, fast, opts.maxMessageBytes) : undefined;
+  return { listen: () => listenBuilt(server, opts, fastPath, stop) };
 }
 
+/** Binds a built server; its `close` also detaches the health service (`stop`). */
 async function listenBuilt(server: Server, opts: GrpcOptions, fast: FastStreams | undefined, stop: () => void): Promise<RunningGrpc> {
   const listener = await listenGrpc(server, opts, fast);
   let closing: Promise<void> | undefined;

@@ -45,7 +45,7 @@ export class ClusterQuotas implements QuotaSharing {
   private retired = false;
   /** Whether the pending timer is a release waiting out RELEASE_DELAY_MS. */
   private deferred = false;
-  /** The counts last handed to the board (and as JSON); null before the first publication. */
+  /** The counts last handed to the board, and as JSON (null before the first publication). */
   private last: Readonly<Record<string, Partial<Counts>>> = {};
   private lastText: string | null = null;
   /** When the counts first fell below the last written ones without being written yet. */

@@ -2,7 +2,7 @@
  * Znode CRUD inside one tenant's chroot. Input is validated before anything reaches ZooKeeper,
  * so a rejected request changes nothing.
  */
-import { ZkError, ancestorsOf, joinPath, parentOf, type AclEntry, type Stat } from '../../zk/index.js';
+import { noNode, ancestorsOf, joinPath, parentOf, type AclEntry, type Stat } from '../../zk/index.js';
 import { checkPath } from '../paths.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
@@ -74,7 +74,7 @@ export class NodeService {
       if (hit) return { path, data: hit.data, stat: hit.stat, source: 'cache' };
       // Not cached: the read that sets the watch which caches it, one round trip as a plain read.
       const read = await this.zk(path, () => hub.readThrough(this.tenant, path));
-      if (read === 'missing') throw toZkgateError(new ZkError('NO_NODE', -101, `zookeeper: no node (${path})`, path), path);
+      if (read === 'missing') throw toZkgateError(noNode(path), path);
       if (read) return { path, data: read.data, stat: read.stat, source: 'zookeeper' };
     }
     const { data, stat } = await this.zk(path, (c) => c.get(path));
