@@ -180,4 +180,56 @@ describe('lock round trips', () => {
     assert.deepEqual(made, [`delete ${first.node}`], 'the hand-over makes no request but the delete');
     await release(path, b, handed.result.node);
   });
+
+  test('lock round trips › along a queue: a waiter further back holds on its predecessor\'s delete with no request once that node has held', async () => {
+    const path = uniquePath('chain');
+    const ids = await Promise.all([0, 1, 2, 3].map(() => grantSettled(g.rest)));
+    let current = await acquire(path, ids[0] as string);
+    // B, C, D queue behind A: C and D listed with a node between them and the holder, so only
+    // B is the heir; C and D each wait on a predecessor that holds (here) before it goes.
+    const waiting: Promise<Hold>[] = [];
+    for (let i = 1; i < ids.length; i++) {
+      waiting.push(acquire(path, ids[i] as string, 20_000));
+      await eventually(async () => ((await g.rest.json('GET', `/v1/locks${path}`)).body as { queue: unknown[] }).queue.length === i + 1, 10_000, `waiter ${i} queued`);
+    }
+    for (let i = 1; i < ids.length; i++) {
+      const prev = current;
+      const handed = await traced(async () => {
+        await release(path, ids[i - 1] as string, prev.node);
+        return waiting[i - 1] as Promise<Hold>;
+      });
+      current = handed.result;
+      assert.ok(BigInt(current.fencingToken) > BigInt(prev.fencingToken), 'a higher fencing token');
+      const made = handed.trace.filter((c) => c.path.startsWith(`${path}/`) || c.path === path).map((c) => `${c.op} ${c.path}`);
+      assert.deepEqual(made, [`delete ${prev.node}`], `hand-over ${i}: no request but the delete (Curator's waiter lists again)`);
+    }
+    await release(path, ids[3] as string, current.node);
+  });
+
+  test('lock round trips › a waiter whose predecessor gives up without holding lists again and keeps waiting for the holder', async () => {
+    const path = uniquePath('gaveup');
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => grantSettled(g.rest)));
+    const first = await acquire(path, a as string);
+    const queued = async (n: number): Promise<unknown> =>
+      eventually(async () => ((await g.rest.json('GET', `/v1/locks${path}`)).body as { queue: unknown[] }).queue.length === n, 10_000, `${n} in the queue`);
+    const missed = g.rest.json('POST', `/v1/locks${path}`, { leaseId: b, waitMs: 1500 });
+    await queued(2);
+    let cHolds = false;
+    const third = traced(async () => {
+      const hold = await acquire(path, c as string, 20_000);
+      cHolds = true;
+      return hold;
+    });
+    await queued(3);
+    assert.equal((await missed).status, 409, 'B gives up');
+    await queued(2);
+    const inspection = (await g.rest.json('GET', `/v1/locks${path}`)).body as { holder: { node: string } };
+    assert.equal(inspection.holder.node, first.node, 'A still holds');
+    assert.equal(cHolds, false, 'C does not hold while A does');
+    await release(path, a as string, first.node);
+    const { result, trace } = await third;
+    const listings = trace.filter((x) => x.op === 'children' && x.path === path).length;
+    assert.ok(listings >= 2, `C listed again after B went (${listings} listings)`);
+    await release(path, c as string, result.node);
+  });
 });

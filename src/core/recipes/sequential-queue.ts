@@ -8,8 +8,8 @@
  * the queue. Our node is created (create2: with its stat), found after a connection loss, swept
  * and watched by the ownership module (`OwnedNodes`). Fewer round trips than Curator, same
  * order of events: the first listing goes out right behind the create (one round trip for
- * both), and the waiter right behind the first in line holds on its predecessor's delete
- * without listing again. A standard-rule waiter watches its predecessor straight on the
+ * both), and the waiter right behind the first in line — or behind a node that held in this
+ * process — holds on its predecessor's delete without listing again. A standard-rule waiter watches its predecessor straight on the
  * session, and so does a custom rule's waiter on a node it waits to be gone (a read-write lock's
  * writer ahead); a custom rule's other watches (a semaphore's count and listing) go through the
  * watch hub.
@@ -95,8 +95,38 @@ interface Contending {
   readonly listing: Promise<ChildrenResult> | undefined;
 }
 
+/** The standard rule with one holder: a hold hands over to the next waiter (`SequentialQueue.hold`). */
+function oneHolder(opts: EnqueueOptions): boolean {
+  return opts.rule === undefined && (opts.maxHolders ?? 1) === 1;
+}
+
+/** What a contender holds as: the recipe and the ordering, which a follower must share. */
+function holdsAs(opts: EnqueueOptions): string {
+  return `${opts.kinds.holding}:${opts.flavour.name}`;
+}
+
+/** A node of this process holding under a one-holder standard rule (a lock, a leader). */
+interface Holding {
+  readonly tenant: Lease['tenant'];
+  /** The recipe and ordering it holds under: only a waiter of the same follows it. */
+  readonly as: string;
+}
+
+/** A waiter of this process on its predecessor: told when that node holds. */
+interface Follower {
+  readonly tenant: Lease['tenant'];
+  readonly as: string;
+  /** The predecessor held (here, under our rule) since we listed. */
+  predecessorHeld: boolean;
+}
+
 /** Runs the queue algorithm for lease-owned contenders in one tenant. */
 export class SequentialQueue {
+  /** Nodes holding now, by path: a waiter behind one holds once it is gone (`waitForTurn`). */
+  private readonly holding = new Map<string, Holding>();
+  /** Waiters by the predecessor they watch. */
+  private readonly following = new Map<string, Set<Follower>>();
+
   constructor(private readonly owned: OwnedNodes) {}
 
   /** The watch hub the queue (and election observe) follow nodes through. */
@@ -134,7 +164,7 @@ export class SequentialQueue {
         const aborts = [opts.signal, lease.signal, released.signal].filter((x): x is AbortSignal => x !== undefined);
         const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, aborts).finally(() => (waiting = false));
         if (outcome.held) {
-          this.owned.own(lease, node, opts.kinds.holding, release);
+          this.owned.own(lease, node, opts.kinds.holding, oneHolder(opts) ? this.hold(lease, node, holdsAs(opts), release) : release);
           kept = true;
         } else await this.leases.deleteOwned(lease, node);
         return outcome;
@@ -146,6 +176,38 @@ export class SequentialQueue {
     } finally {
       if (!kept) release();
     }
+  }
+
+  /**
+   * Records that `node` holds under a one-holder rule and tells its waiter, if it is ours;
+   * returns what its disowning must run (`release`, and the record goes: a waiter that starts
+   * following it later lists again).
+   */
+  private hold(lease: Lease, node: string, as: string, release: () => void): () => void {
+    const entry: Holding = { tenant: lease.tenant, as };
+    this.holding.set(node, entry);
+    for (const f of this.following.get(node) ?? []) if (f.tenant === lease.tenant && f.as === as) f.predecessorHeld = true;
+    return () => {
+      if (this.holding.get(node) === entry) this.holding.delete(node);
+      release();
+    };
+  }
+
+  /** Follows `predecessor` until the returned function is called (see `hold`). */
+  private follow(lease: Lease, predecessor: string, as: string): { readonly follower: Follower; readonly unfollow: () => void } {
+    const held = this.holding.get(predecessor);
+    const follower: Follower = { tenant: lease.tenant, as, predecessorHeld: held !== undefined && held.tenant === lease.tenant && held.as === as };
+    let set = this.following.get(predecessor);
+    if (!set) this.following.set(predecessor, (set = new Set()));
+    const mine = set;
+    mine.add(follower);
+    return {
+      follower,
+      unfollow: () => {
+        mine.delete(follower);
+        if (mine.size === 0 && this.following.get(predecessor) === mine) this.following.delete(predecessor);
+      },
+    };
   }
 
   /**
@@ -194,13 +256,12 @@ export class SequentialQueue {
     aborts: readonly AbortSignal[],
   ): Promise<QueueOutcome> {
     const { node } = contending;
-    // Any of `aborts` gives up; one signal for all is made only for a wait (most acquires of an
-    // uncontended lock hold on the first pass and never wait).
-    let signal: AbortSignal | undefined;
     let listing = contending.listing;
     // The standard rule: the first `maxHolders` hold, each waiter watches the node `maxHolders` ahead.
     const standard = opts.rule === undefined;
     const maxHolders = opts.maxHolders ?? 1;
+    // What a one-holder standard rule holds as (`hold`): its waiters may hold on a hand-over.
+    const handOver = oneHolder(opts) ? holdsAs(opts) : undefined;
     for (;;) {
       for (const a of aborts) a.throwIfAborted();
       const step = await this.step(lease, parent, contending, opts.rule ?? firstHolders(maxHolders), opts.flavour, listing, standard ? maxHolders : undefined);
@@ -216,15 +277,24 @@ export class SequentialQueue {
       this.owned.watchNow(lease, node);
       const unfollow: (() => void)[] = [];
       let predecessorGone = false;
+      // A one-holder waiter whose predecessor held (here) is first once it is gone: no listing.
+      let follower: Follower | undefined;
       const arm =
         step.kind !== 'wait'
           ? undefined
           : standard
-            ? (w: () => void): void =>
-                this.watchPredecessor(lease, (step.watch[0] as Watched).path, () => {
+            ? (w: () => void): void => {
+                const predecessor = (step.watch[0] as Watched).path;
+                if (handOver) {
+                  const f = this.follow(lease, predecessor, handOver);
+                  follower = f.follower;
+                  unfollow.push(f.unfollow);
+                }
+                this.watchPredecessor(lease, predecessor, () => {
                   predecessorGone = true;
                   w();
-                }, w)
+                }, w);
+              }
             : (w: () => void): void => {
                 // Wake when a watched node changes (or cannot be followed): then list again.
                 for (const t of step.watch) {
@@ -240,11 +310,11 @@ export class SequentialQueue {
                 }
               };
       try {
-        await wake({ deadline, signal: (signal ??= AbortSignal.any([...aborts])), states: [lease.tenant, lease], arm });
+        await wake({ deadline, signal: aborts, states: [lease.tenant, lease], arm });
       } finally {
         for (const off of unfollow) off();
       }
-      if (predecessorGone && step.kind === 'wait' && step.heir) {
+      if (predecessorGone && step.kind === 'wait' && (step.heir || follower?.predecessorHeld === true)) {
         const stat = this.heldWithoutListing(lease, contending);
         if (stat) return { held: true, node, stat };
       }
@@ -285,9 +355,12 @@ export class SequentialQueue {
   /**
    * The heir (the waiter right behind the first in line when it listed) holds once that node is
    * gone, without listing again: a node created since sorts after ours — the rule every holder
-   * relies on — so none is ahead of us any more. Our own node must still be there: the
-   * ownership watch's state vouches for it (had it been deleted first, that event came before
-   * the predecessor's). Undefined when nothing vouches for it: then list again.
+   * relies on — so none is ahead of us any more. So does a waiter whose predecessor held in this
+   * process (`hold`), wherever it was when it listed: nothing was ahead of that node when it
+   * held, nothing between it and us when we listed, and whatever was created since sorts after
+   * us. Our own node must still be there: the ownership watch's state vouches for it (had it
+   * been deleted first, that event came before the predecessor's). Undefined when nothing
+   * vouches for it: then list again.
    */
   private heldWithoutListing(lease: Lease, { node, stat }: Contending): Stat | undefined {
     if (lease.state !== 'active' || !stat) return undefined;

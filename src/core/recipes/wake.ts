@@ -34,8 +34,12 @@ export type WakeReason = 'event' | 'timeout' | 'state';
 export interface WakeOptions {
   /** Absolute deadline, ms since the epoch; `Infinity` for none. */
   readonly deadline: number;
-  /** Aborting it rejects the wait with the signal's reason. */
-  readonly signal: AbortSignal;
+  /**
+   * Aborting it (any of them) rejects the wait with that signal's reason. Several are followed
+   * each with a listener, cheaper than one `AbortSignal.any` per wait (a signal, weak references
+   * and a finalizer each: a contended lock waits once per cycle).
+   */
+  readonly signal: AbortSignal | readonly AbortSignal[];
   /** Wakes on any `state` event of these (the tenant's session, the lease). */
   readonly states: readonly EventEmitter[];
   /** Called once with the function that ends the wait with 'event' (e.g. from a watcher). */
@@ -48,23 +52,27 @@ export interface WakeOptions {
  * @throws the signal's reason when it aborts (also when it is already aborted)
  */
 export function wake(opts: WakeOptions): Promise<WakeReason> {
-  const { signal, states } = opts;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  const { states } = opts;
+  const signals: readonly AbortSignal[] = 'aborted' in opts.signal ? [opts.signal] : opts.signal;
+  const aborted = signals.find((s) => s.aborted);
+  if (aborted) return Promise.reject(aborted.reason as Error);
   return new Promise<WakeReason>((resolve, reject) => {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
     let offs: (() => void)[] = [];
-    const finish = (reason: WakeReason | null): void => {
+    const finish = (reason: WakeReason | null, by?: AbortSignal): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      for (const s of signals) s.removeEventListener('abort', onAbort);
       for (const off of offs) off();
       if (reason) resolve(reason);
-      else reject(signal.reason as Error);
+      else reject(by?.reason as Error);
     };
-    const onAbort = (): void => finish(null);
-    signal.addEventListener('abort', onAbort, { once: true });
+    function onAbort(this: AbortSignal): void {
+      finish(null, this);
+    }
+    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
     offs = states.map((e) => onState(e, () => finish('state')));
     if (Number.isFinite(opts.deadline)) timer = setTimeout(() => finish('timeout'), Math.max(0, opts.deadline - Date.now()));
     opts.arm?.(() => finish('event'));
