@@ -23,10 +23,10 @@ export interface H2Target {
   readonly grpcPort: number;
 }
 
-/** A framed `Znodes/Get` request for `path`, written to a file for h2load's `-d`. */
+/** A framed `Znodes/Get` request for `path` (`noCache`: every call reads ZooKeeper), written to a file for h2load's `-d`. */
 export function grpcGetBody(path: string): { bytes: Buffer; file: string } {
   const codec = (loadContract()['zkgate.v1.Znodes'] as unknown as Record<string, { requestSerialize(v: unknown): Buffer }>).Get as { requestSerialize(v: unknown): Buffer };
-  const message = codec.requestSerialize({ path });
+  const message = codec.requestSerialize({ path, noCache: true });
   const bytes = Buffer.alloc(5 + message.length);
   bytes.writeUInt32BE(message.length, 1);
   message.copy(bytes, 5);
@@ -65,7 +65,7 @@ export async function h2loadRound(target: H2Target, kind: 'rest' | 'grpc', outst
   const duration = ['-D', `${Math.max(1, Math.round(ms))}ms`];
   const args =
     kind === 'rest'
-      ? ['--h1', '-c', String(outstanding), '-m', '1', ...duration, `http://127.0.0.1:${target.httpPort}/v1/nodes/bench`]
+      ? ['--h1', '-c', String(outstanding), '-m', '1', ...duration, `http://127.0.0.1:${target.httpPort}/v1/nodes/bench?cache=false`]
       : ['-c', '1', '-m', String(outstanding), ...duration, '-d', grpcBodyFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${target.grpcPort}/zkgate.v1.Znodes/Get`];
   const { stdout } = await run('h2load', args, { maxBuffer: 1 << 20 });
   const rate = /finished in [^,]+, ([\d.]+) req\/s/.exec(stdout);

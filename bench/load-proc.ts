@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { LightHttpGets } from './light-http.js';
 import { grpcClient, type GrpcTestClient } from '../test/support/grpc-client.js';
 import { serve } from './ipc.js';
 import { percentile } from './stats.js';
@@ -86,36 +87,38 @@ async function closedLoop(concurrency: number, ms: number, op: (worker: number) 
 
 // ---- reads -------------------------------------------------------------------------------
 
-type ReadTarget = 'direct' | 'rest' | 'grpc' | 'rest-cached';
-const restGet = async (path: string): Promise<void> => {
-  const r = await http('GET', `/v1/nodes${path}`);
+type ReadTarget = 'direct' | 'rest' | 'rest-default' | 'rest-lib' | 'grpc';
+/** Every read goes to ZooKeeper: `?cache=false` (REST), `noCache` (gRPC) skip the read-through cache. */
+const restGet = async (path: string, query = '?cache=false'): Promise<void> => {
+  const r = await http('GET', `/v1/nodes${path}${query}`);
   if (r.status !== 200) throw new Error(`GET ${path}: ${r.status}`);
 };
-/** A 1 KiB node the gateway holds a data watch on (a WebSocket subscriber): its reads come from the read cache. */
-const WATCHED_PATH = '/bench-watched';
-const READS: Record<ReadTarget, () => Promise<unknown>> = {
+/**
+ * A 1 KiB node read with the gateway's defaults: the read-through cache adopts it at the first
+ * read and answers the next ones from memory until ZooKeeper notifies a change (docs/watch.md).
+ */
+const DEFAULT_PATH = '/bench-default';
+/** Light keep-alive GET clients (bench/light-http.ts), one connection per worker, opened by `init`. */
+let light: { uncached: LightHttpGets; defaults: LightHttpGets } | undefined;
+const lightGets = (): NonNullable<typeof light> => {
+  if (!light) throw new Error('load-proc: init was not given an httpPort');
+  return light;
+};
+const READS: Record<ReadTarget, (worker: number) => Promise<unknown>> = {
   direct: () => (zk as RawZk).get('/bench', false),
-  rest: () => restGet('/bench'),
-  grpc: () => (grpc as GrpcTestClient).unary('Znodes', 'Get', { path: '/bench' }),
-  'rest-cached': () => restGet(WATCHED_PATH),
+  // REST ÷ D: the light client, so that the load generator costs little next to the gateway.
+  rest: (w) => lightGets().uncached.get(w),
+  'rest-default': (w) => lightGets().defaults.get(w),
+  // gRPC ÷ REST: both through their usual Node libraries (node:http, grpc-js), every read to ZooKeeper.
+  'rest-lib': () => restGet('/bench'),
+  grpc: () => (grpc as GrpcTestClient).unary('Znodes', 'Get', { path: '/bench', noCache: true }),
 };
 
-let watcher: WebSocket | undefined;
-
-/** Subscribes to WATCHED_PATH's data over the gateway's WebSocket and waits until a GET of it says `X-Zkgate-Source: cache`. */
-async function watchForCache(arg: { url: string }): Promise<void> {
-  const ws = await new Promise<WebSocket>((resolve, reject) => {
-    const w = new WebSocket(arg.url, { perMessageDeflate: false });
-    w.once('open', () => resolve(w));
-    w.once('error', reject);
-  });
-  watcher = ws;
-  const first = new Promise<void>((resolve) => ws.on('message', (m: Buffer) => void (m.includes('"type":"event"') && resolve())));
-  ws.send(JSON.stringify({ op: 'subscribe', id: 'w', path: WATCHED_PATH, kind: 'data' }));
-  await first;
+/** Reads DEFAULT_PATH until the gateway says it answered from its read cache (`X-Zkgate-Source: cache`). */
+async function waitForCache(): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const source = await new Promise<string | undefined>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: httpPort, path: `/v1/nodes${WATCHED_PATH}`, agent }, (res) => {
+      const req = request({ host: '127.0.0.1', port: httpPort, path: `/v1/nodes${DEFAULT_PATH}`, agent }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.headers['x-zkgate-source'] as string | undefined));
       });
@@ -125,7 +128,7 @@ async function watchForCache(arg: { url: string }): Promise<void> {
     if (source === 'cache') return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`GET ${WATCHED_PATH} is not answered from the read cache while watched`);
+  throw new Error(`GET ${DEFAULT_PATH} is not answered from the read cache`);
 }
 
 // ---- writes ------------------------------------------------------------------------------
@@ -424,7 +427,7 @@ async function lockRound(arg: { clients: number; ms: number }): Promise<RoundRes
 
 serve({
   /** Connects the clients this process needs; creates the benchmark nodes when asked. */
-  init: async (arg: { zk?: string; httpPort?: number; grpcPort?: number; create?: boolean }) => {
+  init: async (arg: { zk?: string; httpPort?: number; grpcPort?: number; create?: boolean; lightGets?: boolean }) => {
     if (arg.zk) zk = await rawZk(arg.zk);
     if (arg.httpPort) {
       httpPort = arg.httpPort;
@@ -437,11 +440,13 @@ serve({
       await c.create('/bench', Buffer.alloc(1024, 'x'), 0).catch(() => undefined);
       await c.create(FAN_PATH, fanData(0), 0).catch(() => undefined);
       await c.create(SET_PATH, SET_DATA, 0).catch(() => undefined);
-      await c.create(WATCHED_PATH, Buffer.alloc(1024, 'x'), 0).catch(() => undefined);
+      await c.create(DEFAULT_PATH, Buffer.alloc(1024, 'x'), 0).catch(() => undefined);
     }
+    // After the nodes exist: each connection makes a first GET as it opens.
+    if (arg.lightGets) light = { uncached: await LightHttpGets.open(httpPort, '/v1/nodes/bench?cache=false', 64), defaults: await LightHttpGets.open(httpPort, `/v1/nodes${DEFAULT_PATH}`, 64) };
   },
   reads: (arg: { target: ReadTarget; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, READS[arg.target]),
-  watchForCache,
+  waitForCache,
   writes: (arg: { target: 'direct' | 'rest'; concurrency: number; ms: number }) => closedLoop(arg.concurrency, arg.ms, () => WRITES[arg.target](SET_PATH)),
   fanConnect,
   fanSubscribe,
@@ -453,7 +458,8 @@ serve({
   lockRound,
   close: () => {
     for (const ws of fan?.sockets ?? []) ws.terminate();
-    watcher?.terminate();
+    light?.uncached.close();
+    light?.defaults.close();
     fan?.publisher?.terminate();
     grpc?.close();
     agent?.destroy();

@@ -22,7 +22,7 @@ test('bench --quick prints one table with a figure for every measure', { timeout
     'REST GET throughput ÷ D',
     'REST GET latency ÷ D',
     'REST PUT (set) throughput ÷ D',
-    'REST GET of a watched node (read cache) ÷ D',
+    'REST GET with every read sent to ZooKeeper (`?cache=false`) ÷ D',
     'gRPC Get ÷ REST GET',
     'gRPC Get ÷ REST GET with h2load driving both',
     'the same with minimal servers (h2load',
