@@ -5,8 +5,12 @@
  * is a hostile client like any other: the listener is the public one's (src/api/http-listener.ts)
  * with `cluster.*` connection bounds and deadlines, so slow senders are cut, connections are
  * counted per listener and per address, and closing it destroys every connection it accepted.
+ * A signed upgrade request opens a peer's persistent connection for forwarded calls
+ * (src/core/cluster/frames.ts); it was admitted by the same bounds and header deadline.
  */
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Cluster } from './core/index.js';
 import { createHttpListener, type HttpListenerConfig } from './api/http-listener.js';
 
@@ -32,6 +36,11 @@ export async function startClusterListener(opts: HttpListenerConfig & { port: nu
     null,
     'cluster',
   );
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (target) return target.upgrade(req, socket, head);
+    socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    socket.destroy();
+  });
   const bind = opts.bind ?? httpBind;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -50,9 +59,13 @@ export async function startClusterListener(opts: HttpListenerConfig & { port: nu
     close: () =>
       (closing ??= new Promise<void>((r) => {
         server.close(() => r());
-        server.closeAllConnections();
-        // closeAllConnections knows only sockets with an HTTP request: a half-closed or refused one goes too.
-        guard.destroyAll();
+        // Peers' persistent connections first hear that this instance goes away and are closed
+        // by them once the calls they sent are answered (≤ 1 s): new connections are refused.
+        void (target?.closeConnections() ?? Promise.resolve()).finally(() => {
+          server.closeAllConnections();
+          // closeAllConnections knows only sockets with an HTTP request: a half-closed or refused one goes too.
+          guard.destroyAll();
+        });
       })),
   };
 }

@@ -176,6 +176,27 @@ describe('cluster › two instances behind no balancer', () => {
     assert.equal(((await a.rest.json('GET', `/v1/leases/${id}`)).body as { state: string }).state, 'active');
   });
 
+  test('channel › forwarded calls share one persistent connection; an unsigned or forged upgrade is 401 and changes nothing', async () => {
+    const id = await grant(a);
+    const before = a.running.connections().cluster;
+    const many = await Promise.all(Array.from({ length: 40 }, () => b.rest.json('POST', `/v1/leases/${id}/keepalive`)));
+    assert.deepEqual([...new Set(many.map((r) => r.status))], [200]);
+    // One connection from beta (opened by an earlier test or now); 40 POSTs at once needed up to 40.
+    assert.ok(a.running.connections().cluster <= Math.max(before, 1), `alpha's cluster listener holds ${a.running.connections().cluster} connections`);
+    const address = (await ready(a)).cluster?.members.find((m) => m.self)?.address as string;
+    const upgrade = (headers: Record<string, string>): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = request(`${address}/cluster/v1/frames`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers } });
+        req.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        req.on('upgrade', (res, socket) => (socket.destroy(), resolve(res.statusCode ?? 0)));
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal(await upgrade({}), 401);
+    assert.equal(await upgrade({ 'x-zkgate-cluster-from': 'beta', 'x-zkgate-cluster-time': String(Date.now()), 'x-zkgate-cluster-nonce': 'ab'.repeat(12), 'x-zkgate-cluster-signature': 'cd'.repeat(32) }), 401);
+    assert.equal(((await a.rest.json('GET', `/v1/leases/${id}`)).body as { state: string }).state, 'active');
+  });
+
   test('loss › a registered instance that accepts but never answers: 503 UNAVAILABLE owner_unreachable, outcome unknown', async () => {
     // A member record whose address is a socket that swallows requests (a hung process).
     const hung: Server = createServer(() => undefined);

@@ -18,7 +18,8 @@ import { startGateway, type RunningGateway } from '../../src/main.js';
 import { validateConfig } from '../../src/config/schema.js';
 import { randomBytes } from 'node:crypto';
 import { generateApiKey, hashApiKey, silentLogger } from '../../src/core/index.js';
-import { sign } from '../../src/core/cluster/channel.js';
+import { secretKey, sign } from '../../src/core/cluster/channel.js';
+import { connectionKey, FRAMES_PATH, seal } from '../../src/core/cluster/frames.js';
 import { keyIdOf } from '../../src/core/auth/api-key.js';
 import { encode } from '../../src/core/cluster/codec.js';
 import { loadContract } from '../../src/api/grpc/server.js';
@@ -149,6 +150,30 @@ function clusterHead(path: string, body: string, opts: { sign?: boolean | string
 
 /** A forwarded call's body as a peer sends it (src/core/cluster/cluster.ts). */
 const clusterCall = (op: string, args: unknown[]): string => JSON.stringify({ tenant: 'hostile', keyId: keyIdOf(hashApiKey(KEY)), op, args: encode(args) });
+
+/**
+ * A peer's persistent connection (src/core/cluster/frames.ts), opened by a signed upgrade on a
+ * raw socket; `frame(counter, payload)` seals a frame of this connection as the peer would.
+ */
+async function framedConnection(env: Env): Promise<{ c: RawConn; frame(counter: number, payload: string): Buffer }> {
+  const c = await rawConnect(env.at('cluster'));
+  const time = String(Date.now());
+  const nonce = randomBytes(12).toString('hex');
+  const from = 'hostile-peer';
+  c.socket.write(
+    upgradeRequest(FRAMES_PATH, { 'x-zkgate-cluster-from': from, 'x-zkgate-cluster-time': time, 'x-zkgate-cluster-nonce': nonce, 'x-zkgate-cluster-signature': sign(CLUSTER_SECRET, time, nonce, from, FRAMES_PATH, '') }),
+  );
+  const head = (await c.until((b) => b.includes('\r\n\r\n'))).toString('latin1');
+  assert.match(head, /^HTTP\/1.1 101 /);
+  const key = connectionKey(secretKey(CLUSTER_SECRET), from, nonce, /x-zkgate-cluster-nonce: ([0-9a-f]+)/i.exec(head)?.[1] ?? '');
+  return {
+    c,
+    frame: (counter, payload) => {
+      const sealed = seal(key, 0, counter, payload);
+      return Buffer.concat([wsFrameHead(sealed.length, 0x2), sealed]);
+    },
+  };
+}
 
 /** A forwarded create without a valid signature, answered 401 (nothing created); the connection stays open. */
 async function refusedClusterCall(env: Env, signature: false | string): Promise<RawConn> {
@@ -316,6 +341,13 @@ const CLUSTER_STAGES: Record<string, Stage> = {
     await eventually(async () => (await rest(env, 'GET', '/v1/nodes/hn/held')).body.includes('"numChildren":2'), 5000, 'the forwarded lock wait queued');
     return c;
   },
+  'cluster: mid-stream in a forwarded lock wait on a persistent connection': async (env) => {
+    const leaseId = await restLease(env, 1000);
+    const { c, frame } = await framedConnection(env);
+    c.socket.write(frame(0, `C1 ${clusterCall('locks.acquire', ['/hn/held', leaseId, { waitMs: 30_000, signal: new AbortController().signal }])}`));
+    await eventually(async () => (await rest(env, 'GET', '/v1/nodes/hn/held')).body.includes('"numChildren":2'), 5000, 'the framed lock wait queued');
+    return c;
+  },
   'cluster: mid-stream in a lease state stream': async (env) => {
     const leaseId = await restLease(env, 1000);
     const c = await rawConnect(env.at('cluster'));
@@ -328,6 +360,24 @@ const CLUSTER_STAGES: Record<string, Stage> = {
 };
 
 const CLUSTER_GARBAGE: Record<string, Stage> = {
+  'cluster: an unsigned upgrade (401)': async (env) => {
+    const c = await rawConnect(env.at('cluster'));
+    c.socket.write(upgradeRequest(FRAMES_PATH));
+    assert.equal((await c.response()).status, 401);
+    return c;
+  },
+  'cluster: a forged frame on a persistent connection (nothing runs)': async (env) => {
+    const { c, frame } = await framedConnection(env);
+    const forged = frame(0, `C1 ${clusterCall('znodes.create', [unique('cluster-forged'), Buffer.alloc(0), {}])}`);
+    forged[forged.length - 3] ^= 1; // one bit of the payload changed after sealing
+    c.socket.write(forged);
+    return c;
+  },
+  'cluster: a frame over the size cap on a persistent connection': async (env) => {
+    const { c } = await framedConnection(env);
+    c.socket.write(wsFrameHead(64 * 1_048_576, 0x2)); // announces 64 MiB, sends none
+    return c;
+  },
   'cluster: garbage instead of a request': async (env) => {
     const c = await rawConnect(env.at('cluster'));
     c.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0xde, 0xad, 0x0d, 0x0a, 0x0d, 0x0a])); // a TLS hello, and worse

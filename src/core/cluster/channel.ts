@@ -3,44 +3,22 @@
  * the cluster secret over time, nonce, sender, path and body digest. The receiver refuses a
  * request older than 30 s or a nonce it has seen (replay). Answers are one JSON value, or
  * newline-delimited JSON for a stream. Closing the request cancels the work on the receiver.
+ * Forwarded facade calls (`/cluster/v1/call`, the hot path) go as frames on one persistent
+ * connection per peer instead (frames.ts), and as POSTs to a peer that does not take it (an
+ * instance of an older version during a rolling upgrade).
  */
-import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { Agent, request, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { ChannelError, secretKey, sign } from './channel-auth.js';
+import { FrameClient, POST, type Target } from './frames.js';
+
+export { ChannelError, secretKey, sign } from './channel-auth.js';
 
 const SKEW_MS = 30_000;
 
-/** Why a channel call failed before any answer: the owner refused the connection (not listening) or something else. */
-export class ChannelError extends Error {
-  override readonly name = 'ChannelError';
-  constructor(
-    message: string,
-    /** `refused`: nothing listens at the address (the process is gone); `failed`: reset, timeout, bad answer. */
-    readonly kind: 'refused' | 'failed',
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
-/**
- * HMAC-SHA256 signature of a request (exported for tests that play a hostile or a real peer).
- * `secret` may be the key made once by `secretKey` (a string is turned into a key on every call).
- */
-export function sign(secret: string | KeyObject, time: string, nonce: string, from: string, path: string, body: string): string {
-  const digest = createHash('sha256').update(body).digest('hex');
-  return createHmac('sha256', secret).update(`${time}\n${nonce}\n${from}\n${path}\n${digest}`).digest('hex');
-}
-
-/** The cluster secret as an HMAC key, made once per process instead of on every signature. */
-export const secretKey = (secret: string): KeyObject => createSecretKey(Buffer.from(secret, 'utf8'));
-
-/** Where a member's address points, parsed once (a forwarded call is on the hot path). */
-interface Target {
-  readonly tls: boolean;
-  readonly host: string;
-  readonly port: number;
-}
+/** The path of a forwarded facade call: carried as frames when the peer takes them. */
+export const CALL_PATH = '/cluster/v1/call';
 
 /** Random nonce bytes drawn in batches: one CSPRNG call per 256 requests instead of one each. */
 class NoncePool {
@@ -66,12 +44,14 @@ export class ChannelClient {
   private readonly key: KeyObject;
   private readonly nonces = new NoncePool();
   private readonly targets = new Map<string, Target>();
+  private readonly frames: FrameClient;
 
   constructor(
     secret: string,
     private readonly from: string,
   ) {
     this.key = secretKey(secret);
+    this.frames = new FrameClient(this.key, from, () => this.nonces.next());
   }
 
   private target(base: string): Target {
@@ -80,7 +60,8 @@ export class ChannelClient {
       const url = new URL(base);
       const tls = url.protocol === 'https:';
       // URL keeps an IPv6 literal's brackets; the socket wants the bare address.
-      t = { tls, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : tls ? 443 : 80 };
+      const port = url.port ? Number(url.port) : tls ? 443 : 80;
+      t = { tls, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port, authority: `${url.hostname}:${port}` };
       if (this.targets.size >= 1024) this.targets.clear();
       this.targets.set(base, t);
     }
@@ -95,6 +76,21 @@ export class ChannelClient {
    */
   open(base: string, path: string, body: unknown, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<IncomingMessage> {
     return this.send(base, path, JSON.stringify(body), opts, true);
+  }
+
+  /**
+   * Sends `body` to `base + path` and resolves with its JSON answer: a forwarded facade call
+   * (`CALL_PATH`) as a frame on the peer's connection, anything else (or to a peer that does not
+   * take the connection) as a POST. Aborting `signal` (or `timeoutMs` passing) cancels the work.
+   * @throws ChannelError
+   */
+  async call(base: string, path: string, body: unknown, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<unknown> {
+    const text = JSON.stringify(body);
+    if (path === CALL_PATH) {
+      const v = await this.frames.call(base, this.target(base), text, opts);
+      if (v !== POST) return v;
+    }
+    return readJson(await this.send(base, path, text, opts, true));
   }
 
   private send(base: string, path: string, text: string, opts: { signal?: AbortSignal; timeoutMs?: number }, mayRetry: boolean): Promise<IncomingMessage> {
@@ -134,8 +130,9 @@ export class ChannelClient {
     });
   }
 
-  /** Ends idle keep-alive sockets. */
+  /** Ends idle keep-alive sockets and the peers' connections (calls open on them fail). */
   close(): void {
+    this.frames.close();
     this.agent.destroy();
     this.tlsAgent.destroy();
   }

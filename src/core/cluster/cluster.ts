@@ -8,6 +8,7 @@
  * Reads and watches never name a lease and stay local.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { HandoffTarget, MemberRecord } from '../../zk/index.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import { ZkgateError, cancelled, toZkgateError } from '../errors.js';
@@ -16,7 +17,8 @@ import type { LeaseManager, LeaseRecord } from '../leases/lease-manager.js';
 import type { Logger } from '../logger.js';
 import type { Scope } from '../facade/scope.js';
 import type { LeaseListEntry, LeaseListing, UnansweredInstance } from '../facade/leases.js';
-import { ChannelClient, ChannelError, ChannelVerifier, readBody, readJson, readLines } from './channel.js';
+import { CALL_PATH, ChannelClient, ChannelError, ChannelVerifier, readBody, readJson, readLines, secretKey } from './channel.js';
+import { FrameServer, MAX_BODY } from './frames.js';
 import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
@@ -61,17 +63,25 @@ export interface ClusterOptions {
   readonly tombstoneMs?: number;
 }
 
+/** The body of a forwarded call (`op`, `args`) or of a stream of a lease's changes (`leaseId`). */
+interface InternalRequest {
+  readonly tenant: string;
+  readonly keyId: string;
+  readonly op?: string;
+  readonly args?: Json;
+  readonly leaseId?: string;
+}
+
 /** Scope properties that are not facade groups. */
 const NOT_GROUPS = new Set(['principal', 'ctx']);
-const MAX_BODY = 32 * 1_048_576;
 
-/** Aborted when the forwarding instance goes away before its answer was sent, or by `also` (a handoff). */
-function cancelledBy(res: ServerResponse, also: AbortSignal): AbortSignal {
+/** Aborted when the forwarding instance goes away before the POST's answer was sent. */
+function closedBefore(res: ServerResponse): AbortSignal {
   const ac = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) ac.abort(cancelled('client_gone', 'cluster: the forwarding instance went away'));
   });
-  return AbortSignal.any([ac.signal, also]);
+  return ac.signal;
 }
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((r) => {
@@ -104,6 +114,8 @@ export class Cluster implements ClusterHooks {
   readonly ids: LeaseIds;
   private readonly client: ChannelClient;
   private readonly verifier: ChannelVerifier;
+  /** Forwarded calls arriving as frames on peers' persistent connections (frames.ts). */
+  private readonly frames: FrameServer;
   private readonly remotes = new Map<string, RemoteLease>();
   /** `<instance>.<incarnation>` of instances found not listening: gone for good. */
   private readonly dead = new Set<string>();
@@ -139,6 +151,7 @@ export class Cluster implements ClusterHooks {
     this.ids = new LeaseIds(opts.secret, opts.instanceId, opts.incarnation);
     this.client = new ChannelClient(opts.secret, opts.instanceId);
     this.verifier = new ChannelVerifier(opts.secret);
+    this.frames = new FrameServer(secretKey(opts.secret), this.verifier, (body, gone, reply) => this.serveCall(body, gone, reply), (err) => this.failedInternally(err, false));
     this.sweep = setInterval(() => this.sweepRemotes(), 30_000);
     this.sweep.unref();
     const every = Math.min(30_000, Math.max(500, opts.tombstoneMs ?? 30_000));
@@ -271,8 +284,7 @@ export class Cluster implements ClusterHooks {
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op, args: encode(args) };
     let answer: { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> }; moved?: true };
     try {
-      const res = await this.client.open(owner.address, '/cluster/v1/call', body, signal ? { signal } : { timeoutMs: this.opts.forwardTimeoutMs });
-      answer = (await readJson(res)) as typeof answer;
+      answer = (await this.client.call(owner.address, CALL_PATH, body, signal ? { signal } : { timeoutMs: this.opts.forwardTimeoutMs })) as typeof answer;
     } catch (err) {
       if (signal?.aborted) throw toZkgateError(signal.reason);
       const failed = await this.ownerFailed(owner, leaseId, err);
@@ -385,8 +397,7 @@ export class Cluster implements ClusterHooks {
         // Found not listening earlier and still registered (its session has not expired yet).
         if (this.dead.has(`${m.id}.${m.incarnation}`)) return (unanswered.push({ instance: m.id, reason: 'not_listening' }), []);
         try {
-          const res = await this.client.open(m.address, '/cluster/v1/call', body, { timeoutMs: this.opts.forwardTimeoutMs });
-          const answer = (await readJson(res)) as { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> } };
+          const answer = (await this.client.call(m.address, CALL_PATH, body, { timeoutMs: this.opts.forwardTimeoutMs })) as { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> } };
           if (answer.error) throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
           // A draining instance answers `moved`: its leases are being listed by its successor.
           return Array.isArray(answer.ok) ? (decode(answer.ok, { lease: (info) => this.remoteLease(principal, info) }) as LeaseListEntry[]) : [];
@@ -406,14 +417,28 @@ export class Cluster implements ClusterHooks {
   /** Handles one request of the internal listener. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     void this.serve(req, res).catch((err: unknown) => {
-      // A peer that reset or went away mid-request is an expected outcome (issue 9): no stack, not at warn.
-      const code = (err as NodeJS.ErrnoException | undefined)?.code;
-      const peerGone = req.destroyed && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof ZkgateError && err.code === 'CANCELLED'));
-      if (peerGone) this.logger.debug({ code, detail: (err as Error).message }, 'cluster: internal request ended: the peer went away');
-      else this.logger.warn({ err }, 'cluster: internal request failed');
+      this.failedInternally(err, req.destroyed);
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     });
+  }
+
+  /** Handles an upgrade request of the internal listener: a peer's persistent connection for forwarded calls (frames.ts). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.frames.upgrade(req, socket, head);
+  }
+
+  /** Tells the peers' connections this instance goes away, waits (≤ 1 s) for them to close, then ends them. */
+  closeConnections(): Promise<void> {
+    return this.frames.close();
+  }
+
+  private failedInternally(err: unknown, peerWentAway: boolean): void {
+    // A peer that reset or went away mid-request is an expected outcome (issue 9): no stack, not at warn.
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const peerGone = peerWentAway && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err instanceof ZkgateError && err.code === 'CANCELLED'));
+    if (peerGone) this.logger.debug({ code, detail: (err as Error).message }, 'cluster: internal request ended: the peer went away');
+    else this.logger.warn({ err }, 'cluster: internal request failed');
   }
 
   /** Runs `work` (which uses this instance's sessions) so that a handoff waits for it to end. */
@@ -569,16 +594,20 @@ export class Cluster implements ClusterHooks {
         (err: unknown) => reply({ error: { message: toZkgateError(err).message } }),
       );
     }
-    // While this instance hands its leases over, calls about them wait, then go to the successor.
-    if (this.handingOff.signal.aborted) {
-      await this.handoffDone;
-      return reply({ moved: true });
-    }
-    const msg = JSON.parse(text) as { tenant: string; keyId: string; op?: string; args?: Json; leaseId?: string };
-    try {
-      const principal = this.deps.auth.principalFor(msg.tenant, msg.keyId);
-      if (path === '/cluster/v1/changes') return await this.tracked(() => this.serveChanges(principal, msg.leaseId ?? '', res, cancelledBy(res, this.handingOff.signal)));
-      if (path !== '/cluster/v1/call') return void res.writeHead(404).end();
+    if (path === CALL_PATH) return this.serveCall(text, () => closedBefore(res), reply);
+    if (path !== '/cluster/v1/changes') return void res.writeHead(404).end();
+    return this.answered(text, reply, (msg, principal) =>
+      this.tracked(() => this.serveChanges(principal, msg.leaseId ?? '', res, AbortSignal.any([closedBefore(res), this.handingOff.signal]))),
+    );
+  }
+
+  /**
+   * Runs one forwarded facade call (`text`, as POSTed or framed) on the caller's principal,
+   * re-checked here; `gone` makes the signal standing for the caller going away (only for a call
+   * that waits), `reply` sends the answer. @throws on a malformed call (answered 500 / `E`)
+   */
+  private serveCall(text: string, gone: () => AbortSignal, reply: (v: unknown) => void): Promise<void> {
+    return this.answered(text, reply, async (msg, principal) => {
       const [group, method] = (msg.op ?? '').split('.');
       const scope = this.deps.local(principal) as unknown as Record<string, unknown>;
       const target = group && !NOT_GROUPS.has(group) && Object.hasOwn(scope, group) ? (scope[group] as Record<string, unknown> | null) : null;
@@ -586,9 +615,26 @@ export class Cluster implements ClusterHooks {
       if (typeof fn !== 'function') throw new ZkgateError('INVALID_ARGUMENT', `cluster: no facade operation ${msg.op}`, { field: 'op' });
       // Only a call that waits carries the caller's cancellation (encoded `{"$s":1}`); the others
       // do not pay for a signal (the exchange's end and a handoff both abort one that waits).
-      const signal = text.includes('{"$s":1}') ? cancelledBy(res, this.handingOff.signal) : undefined;
+      const signal = text.includes('{"$s":1}') ? AbortSignal.any([gone(), this.handingOff.signal]) : undefined;
       const args = decode(msg.args ?? [], { ...(signal ? { signal } : {}), lease: (info) => this.deps.leases.lookup(principal.tenant, info.id) }) as unknown[];
       reply({ ok: encode(await this.tracked(async () => (fn as (...a: unknown[]) => unknown).apply(target, args))) });
+    });
+  }
+
+  /**
+   * Runs `work` for the principal internal request `text` names (re-checked against this
+   * instance's configuration); its errors are answered with `reply`, and during a handoff
+   * `moved` (the caller goes to the successor).
+   */
+  private async answered(text: string, reply: (v: unknown) => void, work: (msg: InternalRequest, principal: Principal) => Promise<void>): Promise<void> {
+    // While this instance hands its leases over, calls about them wait, then go to the successor.
+    if (this.handingOff.signal.aborted) {
+      await this.handoffDone;
+      return reply({ moved: true });
+    }
+    const msg = JSON.parse(text) as InternalRequest;
+    try {
+      await work(msg, this.deps.auth.principalFor(msg.tenant, msg.keyId));
     } catch (err) {
       if (this.handingOff.signal.aborted) {
         // Stopped by the handoff (a wait) or refused after it: the successor carries it out.

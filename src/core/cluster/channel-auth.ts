@@ -1,0 +1,31 @@
+/**
+ * What both forms of the internal channel (signed POSTs in channel.ts, frames on a persistent
+ * connection in frames.ts) share: the request signature, the secret as a key, the error a call
+ * fails with before any answer.
+ */
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+
+/** Why a channel call failed before any answer: the owner refused the connection (not listening) or something else. */
+export class ChannelError extends Error {
+  override readonly name = 'ChannelError';
+  constructor(
+    message: string,
+    /** `refused`: nothing listens at the address (the process is gone); `failed`: reset, timeout, bad answer. */
+    readonly kind: 'refused' | 'failed',
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * HMAC-SHA256 signature of a request (exported for tests that play a hostile or a real peer).
+ * `secret` may be the key made once by `secretKey` (a string is turned into a key on every call).
+ */
+export function sign(secret: string | KeyObject, time: string, nonce: string, from: string, path: string, body: string): string {
+  const digest = createHash('sha256').update(body).digest('hex');
+  return createHmac('sha256', secret).update(`${time}\n${nonce}\n${from}\n${path}\n${digest}`).digest('hex');
+}
+
+/** The cluster secret as an HMAC key, made once per process instead of on every signature. */
+export const secretKey = (secret: string): KeyObject => createSecretKey(Buffer.from(secret, 'utf8'));
