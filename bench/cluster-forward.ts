@@ -16,7 +16,8 @@
  * moves less than latency.
  *
  *   npm run bench:cluster     ROUNDS=10 CALLS=200 LOCK_ROUNDS=3 LOCK_MS=4000 by default;
- *                             HAPROXY_REUSE=1 keeps haproxy's server connections open;
+ *                             HAPROXY_SERVER_CLOSE=1 makes haproxy open a server connection
+ *                             per request (the setting before http-reuse safe was deployed);
  *                             ONLY=keepalive or ONLY=locks runs one of the two;
  *                             WARM_CALLS=1000 keepalives and LOCK_WARM_MS=4000 of lock cycles each way first
  */
@@ -77,11 +78,11 @@ const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 say(`cluster bench: 3-node ensemble, 3 gateways, haproxy; load average ${load()} (${ROUNDS}×${CALLS} keepalives each way, ${LOCK_ROUNDS}×${LOCK_MS} ms of lock cycles each way)`);
-// HAPROXY_REUSE=1: haproxy keeps server connections open (not the deployed setting) to measure
-// what a new connection per request costs the balancer ratio.
-const reuse = process.env.HAPROXY_REUSE === '1';
-if (reuse) say('haproxy: http-reuse safe (server connections kept open), not the deployed option http-server-close');
-const t = await startTopology(3, { serverKeepAlive: reuse, singleBackend: true });
+// HAPROXY_SERVER_CLOSE=1: haproxy opens a server connection per request (the setting before
+// http-reuse safe was deployed), to measure what that costs the balancer ratio.
+const serverClose = process.env.HAPROXY_SERVER_CLOSE === '1';
+if (serverClose) say('haproxy: option http-server-close (a server connection per request), not the deployed http-reuse safe');
+const t = await startTopology(3, { serverClose, singleBackend: true });
 try {
   const [gw1, gw2] = t.direct as [string, string];
   const grant = await call(gw1, 'POST', '/v1/leases', { ttlMs: 600_000 });

@@ -159,7 +159,7 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
   const express = createRestApp(gateway);
   const app = config.http.fastPath ? withFastPath(gateway, express) : express;
   // Connection bounds and timeouts that close slow or silent clients: see src/api/http-listener.ts.
-  const { server: http, guard: httpGuard } = createHttpListener(app, config.http, tls);
+  const { server: http, guard: httpGuard, drain: drainListener } = createHttpListener(app, config.http, tls);
   const ws = attachWebSocket(http, gateway);
   const grpcServer = buildGrpcServer(gateway, { ...config.grpc, bind: config.http.bind, tls });
   await gateway.start();
@@ -177,9 +177,6 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
     runningResponses.add(res);
     res.once('close', () => {
       runningResponses.delete(res);
-      // Draining: the connection this answer leaves idle is closed at once, so a balancer that
-      // keeps server connections open cannot send it a request that would be refused 503.
-      if (gateway.shuttingDown) http.closeIdleConnections();
       if (runningResponses.size === 0) idle?.();
     });
   });
@@ -221,8 +218,11 @@ async function startParts(config: Config, logger: Logger, tls: { cert: Buffer; k
       }
       gateway.beginShutdown(); // /readyz 503, watch streams end with UNAVAILABLE
       ws.close(); // 1001 "gateway shutting down"
-      http.close(); // no new connections; idle keep-alive ones are closed
-      http.closeIdleConnections();
+      // No new connections; idle keep-alive ones are ended now and the others once their
+      // answer is sent, so a balancer that keeps server connections open cannot send one a
+      // request that would be refused 503 (a request racing the close is never run: the
+      // balancer reads a clean close and retries it elsewhere; src/api/http-listener.ts).
+      drainListener();
       // Answers still to come say `Connection: close` (Node would keep their connections open):
       // a balancer reusing server connections learns not to send another request on them.
       for (const res of runningResponses) if (!res.headersSent) res.setHeader('connection', 'close');

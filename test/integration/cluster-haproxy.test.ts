@@ -96,6 +96,10 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
     const balanced = await lockRate(t.lb, '/rate-lb', 3, 4000);
 
     const failures: string[] = [];
+    // When each call failed against what happened to the instances (ms since the campaign began).
+    const t0 = Date.now();
+    const since = (at: number): string => `+${at - t0} ms`;
+    const events: string[] = [];
     let inFlightAtKill = 0;
     let unknownBeforeExpiry = 0;
     let killedAt = Infinity;
@@ -112,14 +116,14 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
         // Until ZooKeeper expires the killed instance's registration it is registered but silent:
         // 503 (outcome unknown, retry) is the documented answer then, not a routing failure.
         else if (code(r) === 'UNAVAILABLE') unknownBeforeExpiry += 1;
-        else failures.push(`${what} on a killed lease: ${r.status} ${code(r)}`);
+        else failures.push(`${what} on a killed lease (${since(startedAt)}): ${r.status} ${code(r)}`);
         return 'lost';
       }
       if (startedAt < killedAt && Date.now() >= killedAt && startedAt >= killedAt - 15_000) {
         inFlightAtKill += 1;
         return 'lost';
       }
-      failures.push(`${what}: ${r.status} ${code(r)} ${JSON.stringify(r.body).slice(0, 200)}`);
+      failures.push(`${what} (${since(startedAt)} → ${since(Date.now())}): ${r.status} ${code(r)} ${JSON.stringify(r.body).slice(0, 300)}`);
       return 'fail';
     };
 
@@ -204,7 +208,9 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
     const running = [worker(), worker(), worker(), keeper(), writer(), watcher()];
     await sleep(2000);
     for (let i = 0; i < 3; i++) {
+      events.push(`${since(Date.now())} SIGTERM ${t.ids[i]}`);
       await t.restart(i);
+      events.push(`${since(Date.now())} ${t.ids[i]} ready again`);
       await sleep(1500);
     }
     // A fresh lease on every instance (the restarts gathered the others on one successor), kept
@@ -223,6 +229,7 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
     const survivors = idle.filter((id) => !killedLeases.has(id));
     assert.ok(survivors.length > 0, 'leases on the surviving instances too');
     killedAt = Date.now();
+    events.push(`${since(killedAt)} SIGKILL ${killedId}`);
     await t.kill(victim);
     await sleep(4000);
     stop = true;
@@ -248,7 +255,7 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
       'lock cycles/s through the balancer ÷ through a single instance': `${balanced.toFixed(1)} / ${single.toFixed(1)} = ${(balanced / single).toFixed(2)}`,
       'watch: last written / last seen': `${written} / ${seen}`,
     };
-    console.log(JSON.stringify(figures, null, 2));
+    console.log(JSON.stringify(failures.length > 0 ? { ...figures, failures, events } : figures, null, 2));
     assert.deepEqual(failures, []);
     assert.deepEqual(gracefulLost, []);
     assert.equal(doubles, 0);

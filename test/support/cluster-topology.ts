@@ -21,7 +21,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,11 @@ import { spawnServe, type CliProcess } from './cli-process.js';
 import { freePorts, startZkEnsemble, type ZkEnsemble } from './zk-server.js';
 
 export const CLUSTER_SECRET = 'topology-test-secret-0123456789abcdef';
+/**
+ * TOPOLOGY_LOG_DIR=<dir>: to look into a failure, every gateway process's output (at log level
+ * info) and haproxy's log of every request (termination state, retries, timings) are kept there.
+ */
+const LOG_DIR = process.env.TOPOLOGY_LOG_DIR || '';
 /** The shell environment `docker compose` interpolates the compose file from. */
 const COMPOSE_SHELL: Readonly<Record<string, string>> = { ZKGATE_CLUSTER_SECRET: CLUSTER_SECRET };
 
@@ -110,8 +115,8 @@ interface Gateway {
 }
 
 export interface TopologyOptions {
-  /** haproxy keeps server connections open (`http-reuse safe`) instead of `option http-server-close`. */
-  readonly serverKeepAlive?: boolean;
+  /** haproxy opens a server connection per request (`option http-server-close`, the setting before 2026-12-01) instead of the deployed `http-reuse safe`. */
+  readonly serverClose?: boolean;
   /** Also a frontend whose backend is the HTTP one with the first gateway alone (`lbSingle`). */
   readonly singleBackend?: boolean;
 }
@@ -175,7 +180,7 @@ async function plan(zk: ZkEnsemble, opts: TopologyOptions): Promise<{ gateways: 
   };
 
   const gateways: Gateway[] = drafts.map(({ name, s, e, ports, http, grpc }) => {
-    const mapped: Record<string, string> = { ZKGATE_LOG_LEVEL: 'warn' };
+    const mapped: Record<string, string> = { ZKGATE_LOG_LEVEL: LOG_DIR ? 'info' : 'warn' };
     // Files the service mounts (`./deploy/zkgate.yaml:/etc/zkgate/zkgate.yaml:ro`): the container path is the repository's file here.
     const mounts = new Map((s.volumes ?? []).map((v) => v.split(':')).filter((p) => (p[0] as string).startsWith('./')).map((p): [string, string] => [p[1] as string, projectFile(p[0] as string)]));
     for (const [k, v] of Object.entries(e)) {
@@ -247,16 +252,16 @@ async function plan(zk: ZkEnsemble, opts: TopologyOptions): Promise<{ gateways: 
         });
         return `${server[1]}${rewrite(`${host}:${server[3]}`, 'deploy/haproxy.cfg')}${rest}`;
       }
-      // The bench's comparison only: server connections kept open instead of one per request.
-      if (opts.serverKeepAlive && /^\s*option http-server-close\s*$/.test(line)) {
+      // The bench's comparison only: a server connection per request instead of kept ones.
+      if (opts.serverClose && /^\s*http-reuse safe\s*$/.test(line)) {
         reuse = true;
-        return '  http-reuse safe';
+        return '  option http-server-close';
       }
       return line;
     })
     .join('\n');
   if (!lbPort || !lbGrpcPort) throw new Error('deploy/haproxy.cfg: expected a plain HTTP frontend and a `proto h2` (gRPC) one');
-  if (opts.serverKeepAlive && !reuse) throw new Error('deploy/haproxy.cfg: no `option http-server-close` line for serverKeepAlive to replace');
+  if (opts.serverClose && !reuse) throw new Error('deploy/haproxy.cfg: no `http-reuse safe` line for serverClose to replace');
   // The bench's baseline only: the same HTTP backend with its first server alone, on a frontend
   // of its own, to tell what the balancer's hop costs from what spreading over instances costs.
   let lbSinglePort = 0;
@@ -275,7 +280,8 @@ async function plan(zk: ZkEnsemble, opts: TopologyOptions): Promise<{ gateways: 
     lbSinglePort = hostPorts[3 * gateways.length + 2] as number;
     single = `\nfrontend rest-single\n  bind 127.0.0.1:${lbSinglePort}\n  default_backend zkgate-single\n\nbackend zkgate-single\n${block.join('\n')}\n`;
   }
-  return { gateways, haproxyCfg: cfg + single, lbPort, lbGrpcPort, lbSinglePort };
+  const logged = LOG_DIR ? cfg.replace(/^global\n/m, 'global\n  log stderr format raw local0 info\n').replace(/^defaults\n/m, 'defaults\n  log global\n  option httplog\n  option log-health-checks\n') : cfg;
+  return { gateways, haproxyCfg: logged + single, lbPort, lbGrpcPort, lbSinglePort };
 }
 
 async function ready(base: string, timeoutMs = 60_000): Promise<void> {
@@ -290,11 +296,12 @@ async function ready(base: string, timeoutMs = 60_000): Promise<void> {
 
 /**
  * @param size the number of gateways the caller expects compose.cluster.yaml to run.
- * @param opts.serverKeepAlive haproxy keeps its connections to the gateways open between
- * requests (`http-reuse safe`) instead of one per request (`option http-server-close`, the
- * deployed setting, see docs/cluster.md): for the bench's comparison only.
+ * @param opts.serverClose haproxy opens a connection to a gateway per request (`option
+ * http-server-close`) instead of keeping them open (`http-reuse safe`, the deployed setting, see
+ * docs/cluster.md): for the bench's comparison only.
  */
 export async function startTopology(size = 3, opts: TopologyOptions = {}): Promise<Topology> {
+  if (LOG_DIR) mkdirSync(LOG_DIR, { recursive: true });
   const zk = await startZkEnsemble(3);
   const dir = mkdtempSync(join(tmpdir(), 'zkgate-haproxy-'));
   const procs: (CliProcess | null)[] = [];
@@ -313,6 +320,7 @@ export async function startTopology(size = 3, opts: TopologyOptions = {}): Promi
       const g = gateways[i] as Gateway;
       const p = spawnServe(g.args, undefined, g.env);
       procs[i] = p;
+      if (LOG_DIR) void p.exited.then(() => appendFileSync(join(LOG_DIR, `${g.service}.log`), p.out()));
       let up = false;
       const died = p.exited.then((code) => {
         if (!up) throw new Error(`${g.service} exited with ${code} at start:\n${p.out()}`);
@@ -336,6 +344,7 @@ export async function startTopology(size = 3, opts: TopologyOptions = {}): Promi
     haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
     let haproxyOut = '';
     haproxy.stderr?.on('data', (d: Buffer) => (haproxyOut = (haproxyOut + d.toString()).slice(-4000)));
+    if (LOG_DIR) haproxy.stderr?.on('data', (d: Buffer) => appendFileSync(join(LOG_DIR, 'haproxy.log'), d));
     const lb = `http://127.0.0.1:${lbPort}`;
     await ready(lb, 30_000).catch((err: Error) => {
       throw new Error(`${err.message}; haproxy said:\n${haproxyOut}`);
@@ -387,7 +396,11 @@ export interface Res {
 }
 /** One JSON call; the body parsed (an unparsable one as `{raw}`). */
 export const call = async (base: string, method: string, path: string, body?: unknown): Promise<Res> => {
-  const r = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) }).catch((err: Error) => {
+    // undici says only "fetch failed"; what failed (a reset, a refusal, a close before the answer) is its cause.
+    const cause = err.cause as (Error & { code?: string }) | undefined;
+    throw new Error(`${method} ${base}${path}: ${err.message}${cause ? `: ${cause.code ?? ''} ${cause.message}` : ''}`, { cause: err });
+  });
   const text = await r.text();
   let parsed: Record<string, unknown> = {};
   try {
