@@ -1,6 +1,6 @@
 /**
  * A keep-alive HTTP/1.1 GET client light enough that the load generator does not bound the
- * REST read rows. `node:http`'s client (ClientRequest, IncomingMessage, the agent's socket pool)
+ * REST read rows (and, as `LightHttpRequests`, the lock loop's POST and DELETE). `node:http`'s client (ClientRequest, IncomingMessage, the agent's socket pool)
  * costs the load process more CPU per request than a cached read costs the gateway, so at 64
  * outstanding on two cores the rows measured the client (docs/benchmarks.md, "The REST rows'
  * load generator"). D, the baseline, has no HTTP at all. One request at a time per connection;
@@ -13,7 +13,7 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 class Connection {
   private buf: Buffer = Buffer.alloc(0);
-  private waiting: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private waiting: { resolve: (body: Buffer) => void; reject: (e: Error) => void } | undefined;
   private failed: Error | undefined;
 
   constructor(
@@ -31,11 +31,16 @@ class Connection {
     socket.on('close', () => fail(new Error('light-http: the server closed the connection')));
   }
 
-  get(): Promise<void> {
+  get(): Promise<Buffer> {
+    return this.send(this.request);
+  }
+
+  /** Writes a whole HTTP/1.1 request; resolves with the answer's body. */
+  send(request: Buffer): Promise<Buffer> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
-      this.socket.write(this.request);
+      this.socket.write(request);
     });
   }
 
@@ -51,10 +56,11 @@ class Connection {
     }
     const total = end + 4 + Number(m[1]);
     if (this.buf.length < total) return;
+    const body = this.buf.subarray(end + 4, total);
     this.buf = this.buf.subarray(total);
     const w = this.waiting;
     this.waiting = undefined;
-    w?.resolve();
+    w?.resolve(body);
   }
 
   close(): void {
@@ -67,26 +73,60 @@ export class LightHttpGets {
   private constructor(private readonly conns: Connection[]) {}
 
   static async open(port: number, path: string, size: number): Promise<LightHttpGets> {
-    const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`, 'latin1');
-    const conns = await Promise.all(
-      Array.from(
-        { length: size },
-        () =>
-          new Promise<Connection>((resolve, reject) => {
-            const s = connect(port, '127.0.0.1');
-            s.once('connect', () => resolve(new Connection(s, request)));
-            s.once('error', reject);
-          }),
-      ),
-    );
-    // A first GET on each at once: the gateway cuts a connection that sends no request within
-    // its header deadline (408), and keep-alive idleness is bounded by the far longer idle timeout.
-    await Promise.all(conns.map((c) => c.get()));
-    return new LightHttpGets(conns);
+    return new LightHttpGets(await openConnections(port, path, size));
   }
 
-  get(worker: number): Promise<void> {
+  get(worker: number): Promise<unknown> {
     return (this.conns[worker] as Connection).get();
+  }
+
+  close(): void {
+    for (const c of this.conns) c.close();
+  }
+}
+
+/**
+ * `size` keep-alive connections to `127.0.0.1:port`, each first GETting `path`: the gateway cuts
+ * a connection that sends no request within its header deadline (408), and keep-alive idleness
+ * is bounded by the far longer idle timeout.
+ */
+async function openConnections(port: number, path: string, size: number): Promise<Connection[]> {
+  const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`, 'latin1');
+  const conns = await Promise.all(
+    Array.from(
+      { length: size },
+      () =>
+        new Promise<Connection>((resolve, reject) => {
+          const s = connect(port, '127.0.0.1');
+          s.once('connect', () => resolve(new Connection(s, request)));
+          s.once('error', reject);
+        }),
+    ),
+  );
+  await Promise.all(conns.map((c) => c.get()));
+  return conns;
+}
+
+/**
+ * The same light client for any JSON request (the lock loop's POST and DELETE): `size`
+ * connections, worker `w` uses connection `w`, one request at a time on each.
+ */
+export class LightHttpRequests {
+  private constructor(
+    private readonly port: number,
+    private readonly conns: Connection[],
+  ) {}
+
+  /** Opens the connections, each GETting `path` once (see `openConnections`). */
+  static async open(port: number, path: string, size: number): Promise<LightHttpRequests> {
+    return new LightHttpRequests(port, await openConnections(port, path, size));
+  }
+
+  /** `method path` with `json` as the body if given; resolves with the answer's body (200 only). */
+  request(worker: number, method: string, path: string, json?: unknown): Promise<Buffer> {
+    const body = json === undefined ? '' : JSON.stringify(json);
+    const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\n${body ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n`;
+    return (this.conns[worker] as Connection).send(Buffer.from(head + body, 'utf8'));
   }
 
   close(): void {

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { LightHttpGets } from './light-http.js';
+import { LightHttpGets, LightHttpRequests } from './light-http.js';
 import { grpcClient, type GrpcTestClient } from '../test/support/grpc-client.js';
 import { serve } from './ipc.js';
 import { percentile } from './stats.js';
@@ -399,6 +399,13 @@ async function fanRound(arg: { ms: number }): Promise<RoundResult & { changes: n
 
 const LOCK_PATH = '/bench-lock';
 let leases: string[] = [];
+/**
+ * The lock loop's HTTP client: the light one (bench/light-http.ts), one connection per client,
+ * so that the load process's CPU on each cycle's critical path (two exchanges, one after the
+ * other) is not node:http's ~200 µs per request — Curator's side has no HTTP client at all.
+ * `lockRound`'s `client: 'node-http'` uses node:http instead, to compare (`--lock-client=node-http`).
+ */
+let lockConns: LightHttpRequests | undefined;
 
 async function lockSetup(arg: { clients: number }): Promise<number> {
   const deadline = Date.now() + 60_000;
@@ -412,16 +419,21 @@ async function lockSetup(arg: { clients: number }): Promise<number> {
     });
     if (lease) leases.push(String(lease.id));
   }
+  lockConns ??= await LightHttpRequests.open(httpPort, `/v1/locks${LOCK_PATH}`, arg.clients);
   return leases.length;
 }
 
 /** `clients` lease holders acquire and release the one lock in a loop for `ms`; cycles/s. */
-async function lockRound(arg: { clients: number; ms: number }): Promise<RoundResult> {
+async function lockRound(arg: { clients: number; ms: number; client?: 'light' | 'node-http' }): Promise<RoundResult> {
+  const conns = lockConns;
+  const light = arg.client !== 'node-http' && conns !== undefined;
+  const send = async (w: number, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> =>
+    light ? (JSON.parse((await conns.request(w, method, path, body)).toString()) as Record<string, unknown>) : expectOk(method, path, body);
   // One lease per client: a lease holds the lock at most once at a time.
   return closedLoop(arg.clients, arg.ms, async (w) => {
     const leaseId = leases[w] as string;
-    const hold = await expectOk('POST', `/v1/locks${LOCK_PATH}`, { leaseId, waitMs: 30_000 });
-    await expectOk('DELETE', `/v1/locks${LOCK_PATH}?leaseId=${encodeURIComponent(leaseId)}&node=${encodeURIComponent(String(hold.node))}`);
+    const hold = await send(w, 'POST', `/v1/locks${LOCK_PATH}`, { leaseId, waitMs: 30_000 });
+    await send(w, 'DELETE', `/v1/locks${LOCK_PATH}?leaseId=${encodeURIComponent(leaseId)}&node=${encodeURIComponent(String(hold.node))}`);
   });
 }
 
@@ -460,6 +472,7 @@ serve({
     for (const ws of fan?.sockets ?? []) ws.terminate();
     light?.uncached.close();
     light?.defaults.close();
+    lockConns?.close();
     fan?.publisher?.terminate();
     grpc?.close();
     agent?.destroy();

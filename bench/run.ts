@@ -14,6 +14,7 @@
  *   node dist/bench/run.js --only=reads --cpu-prof=/tmp/prof   # profile the gateway process (and W's and the fan-out subscribers', named CPU.…<pid>…)
  *   node dist/bench/run.js --only=fanout --fan-client=ws      # fan-out subscribers on `ws`' client instead of the light one
  *   node dist/bench/run.js --only=reads,writes --no-fast-path  # REST through express only, to compare
+ *   node dist/bench/run.js --only=locks --lock-client=node-http  # the lock loop on node:http's client instead of the light one
  */
 import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -42,6 +43,8 @@ const P = quick
 const fastPath = !process.argv.includes('--no-fast-path');
 /** `--fan-client=ws`: the fan-out's subscribers use `ws`' client instead of the bench's light one (bench/load-proc.ts), to compare. */
 const fanClient = process.argv.includes('--fan-client=ws') ? 'ws' : 'light';
+/** `--lock-client=node-http`: the lock loop's REST calls on node:http's client instead of the light one (bench/load-proc.ts), to compare. */
+const lockClient = process.argv.includes('--lock-client=node-http') ? 'node-http' : 'light';
 /**
  * `--cpu-prof=DIR`: the gateway process and W write V8 CPU profiles there (open them in Chrome
  * DevTools); the file names carry the pid, which the bench logs.
@@ -438,13 +441,13 @@ async function main(): Promise<void> {
     for (const [i, c] of P.lockClients.entries()) {
       // Warm-up, not counted: long for the first client count, 1 s for the next (the code is hot by then).
       const warm = i === 0 ? P.lockWarmMs : Math.min(P.ms, 1000);
-      await locks.call('lockRound', { clients: c, ms: warm });
+      await locks.call('lockRound', { clients: c, ms: warm, client: lockClient });
       await curator.round(c, warm);
       const g: RoundResult[] = [];
       const cu: { opsPerSec: number }[] = [];
       for (let i = 0; i < P.rounds; i++) {
         let before = watchersFired(await mntr(zk));
-        const gr = await locks.call<RoundResult>('lockRound', { clients: c, ms: P.ms });
+        const gr = await locks.call<RoundResult>('lockRound', { clients: c, ms: P.ms, client: lockClient });
         g.push(gr);
         if (c === maxClients) {
           fired.g += watchersFired(await mntr(zk)) - before;
@@ -459,7 +462,7 @@ async function main(): Promise<void> {
         }
       }
       lockRatios.push(medianRatio(ops(g), cu.map((x) => x.opsPerSec)));
-      log(`locks at ${c}: gateway ${median(ops(g)).toFixed(0)} cycles/s, Curator ${median(cu.map((x) => x.opsPerSec)).toFixed(0)}/s`);
+      log(`locks at ${c} (${lockClient} HTTP client): gateway ${median(ops(g)).toFixed(0)} cycles/s, Curator ${median(cu.map((x) => x.opsPerSec)).toFixed(0)}/s`);
     }
     await locks.close();
     rows.push({
