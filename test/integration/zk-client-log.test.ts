@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { spawnClean, freePort } from '../../src/zk/index.js';
 import { CLI } from '../support/cli-process.js';
 
-/** Runs `zkgate serve` against a port nobody listens on until stderr matches `until`, then kills it. */
+/**
+ * Runs `zkgate serve` against a port nobody listens on until stderr matches `until`, then kills it.
+ * The session (and its log) starts after the transports are built: 10 s and more at load 15.
+ */
 async function serveRefused(config: string, until: RegExp): Promise<{ stdout: string; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'zkgate-clientlog-'));
   writeFileSync(join(dir, 'zkgate.yaml'), config);
@@ -25,7 +28,7 @@ async function serveRefused(config: string, until: RegExp): Promise<{ stdout: st
   const closed = new Promise((r) => proc.once('close', r));
   try {
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${until} on stderr in 20 s; stderr:\n${stderr}\nstdout:\n${stdout}`)), 20_000);
+      const t = setTimeout(() => reject(new Error(`no ${until} on stderr in 60 s; stderr:\n${stderr}\nstdout:\n${stdout}`)), 60_000);
       proc.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
       proc.stderr?.on('data', (b: Buffer) => {
         stderr += b.toString();

@@ -88,7 +88,9 @@ export function spawnServe(args: string[], config?: Record<string, unknown>, env
 export async function serveListening(args: string[], config?: Record<string, unknown>, env?: Record<string, string>): Promise<Listening> {
   const p = spawnServe(args, config, env);
   try {
-    const m = await p.waitFor(/"httpPort":(\d+),"grpcPort":(\d+)/);
+    // 60 s: with ZooKeeper down at boot the gateway waits 15 s for a session before it listens,
+    // after building its transports, which took 10-15 s more at load 15 (CI beside benchmarks).
+    const m = await p.waitFor(/"httpPort":(\d+),"grpcPort":(\d+)/, 60_000);
     const httpPort = Number(m[1]);
     return { ...p, httpPort, grpcPort: Number(m[2]), base: `http://127.0.0.1:${httpPort}` };
   } catch (err) {
