@@ -229,8 +229,10 @@ const clusterSchema = z
     advertise: z.string().url().optional(),
     /** How long a forwarded call that does not wait (keepalive, release…) may take, ms. */
     forwardTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
-    // A peer's channel pools up to 256 sockets per instance (src/core/cluster/channel.ts): the
-    // per-address default leaves room for 4 instances behind one address (NAT, one host).
+    // A peer holds one persistent connection for forwarded calls and pools up to 256 sockets for
+    // POSTs (src/core/cluster/channel.ts; all its calls when this instance is of an older version,
+    // during a rolling upgrade): the per-address default leaves room for 4 instances behind one
+    // address (NAT, one host).
     ...connectionLimitsWith(1024),
     // Idle: peers keep pooled connections for reuse; a shorter idle timeout than theirs races
     // a reused socket against its close (a forwarded call then fails as owner_unreachable).
