@@ -171,7 +171,7 @@ async function lockRatio(lb: string, lbSingle: string, gw1: string): Promise<voi
       const gw = (cpu[0] as number) + (cpu[1] as number) + (cpu[2] as number);
       const zk = cpu.slice(4).reduce((a, b) => a + b, 0);
       const per = (ms: number): string => `${((ms * 1000) / cycles / 1000).toFixed(1)}`;
-      notes.push(`${name} ${perS.toFixed(1)}/s (CPU ms/cycle gateways ${per(gw)}, haproxy ${per(cpu[3] as number)}, ZooKeeper ${per(zk)}; ZooKeeper requests/cycle ${(((await zkPackets()) - zk0) / cycles).toFixed(1)})`);
+      notes.push(`${name} ${perS.toFixed(1)}/s (CPU ms/cycle gateways ${per(gw)} = ${[0, 1, 2].map((i) => per(cpu[i] as number)).join(' + ')}, haproxy ${per(cpu[3] as number)}, ZooKeeper ${per(zk)}; ZooKeeper requests/cycle ${(((await zkPackets()) - zk0) / cycles).toFixed(1)})`);
       rate.set(name, perS);
     }
     const single = rate.get('single') as number;

@@ -101,7 +101,9 @@ export class InstanceRegistration extends EventEmitter {
   private usageLast: Buffer | null = null;
   private usageWriting = false;
   private usageReading = false;
-  private usageAgain = false;
+  /** What the next read covers: the children list (and every node not read yet), and nodes whose data changed. */
+  private usageListDirty = true;
+  private readonly usageDirty = new Set<string>();
 
   constructor(
     private client: NativeZkClient,
@@ -172,50 +174,65 @@ export class InstanceRegistration extends EventEmitter {
   }
 
   /**
-   * Reads the usage nodes again soon: every watch event lands here. Reads are serialized (one
-   * in flight; events meanwhile ask for one more), so the last read starts after the last event.
+   * Reads usage again soon: every watch event lands here — `name` when that instance's node
+   * changed (only it is read again: one read per write elsewhere, where reading every node was
+   * one per instance), none when the list of nodes may have. Reads are serialized (one in flight;
+   * events meanwhile are gathered for the next), so the last read starts after the last event.
    */
-  private rereadUsage(): void {
+  private rereadUsage(name?: string): void {
     if (this.state === 'closed') return;
-    if (this.usageReading) {
-      this.usageAgain = true;
-      return;
-    }
+    if (name === undefined) this.usageListDirty = true;
+    else this.usageDirty.add(name);
+    if (this.usageReading) return;
     this.usageReading = true;
-    void this.reloadUsage()
+    const list = this.usageListDirty;
+    const changed = [...this.usageDirty];
+    this.usageListDirty = false;
+    this.usageDirty.clear();
+    void this.reloadUsage(list, changed)
       .catch(() => undefined)
       .finally(() => {
         this.usageReading = false;
-        if (this.usageAgain) {
-          this.usageAgain = false;
-          this.rereadUsage();
-        }
+        if (this.usageListDirty) this.rereadUsage();
+        else if (this.usageDirty.size > 0) this.rereadUsage([...this.usageDirty][0]);
       });
   }
 
-  /** Reads the usage nodes; keeps one children watch and one data watch per node armed. */
-  private async reloadUsage(): Promise<void> {
+  /**
+   * Reads the usage nodes named in `changed`, and with `list` the children list and every node
+   * not in the view yet; keeps one children watch and one data watch per node armed.
+   */
+  private async reloadUsage(list: boolean, changed: readonly string[]): Promise<void> {
     const client = this.client;
-    const fired = (): void => {
-      this.usageChildrenArmed = false;
-      this.rereadUsage();
-    };
-    const arm = !this.usageChildrenArmed;
-    this.usageChildrenArmed = true;
-    let names: string[];
-    try {
-      names = (await client.children(this.usagePath, arm ? fired : undefined)).children;
-    } catch {
-      // No usage node yet: watch for the parent's creation instead (created meanwhile: read again).
-      this.usageChildrenArmed = false;
-      const stat = await client.exists(this.usagePath, fired).catch(() => 'unreachable' as const);
-      if (stat === 'unreachable') setTimeout(() => this.rereadUsage(), 1000).unref();
-      else if (stat) this.usageAgain = true;
-      else this.usageChildrenArmed = true;
-      names = [];
+    let names = [...this.usageView.keys()];
+    if (list) {
+      const fired = (): void => {
+        this.usageChildrenArmed = false;
+        this.rereadUsage();
+      };
+      const arm = !this.usageChildrenArmed;
+      this.usageChildrenArmed = true;
+      try {
+        names = (await client.children(this.usagePath, arm ? fired : undefined)).children.filter((n) => n !== this.opts.instanceId);
+      } catch {
+        // No usage node yet: watch for the parent's creation instead (created meanwhile: read again).
+        this.usageChildrenArmed = false;
+        const stat = await client.exists(this.usagePath, fired).catch(() => 'unreachable' as const);
+        if (stat === 'unreachable') setTimeout(() => this.rereadUsage(), 1000).unref();
+        else if (stat) this.usageListDirty = true;
+        else this.usageChildrenArmed = true;
+        names = [];
+      }
     }
     const next = new Map<string, unknown>();
-    await Promise.all(names.filter((n) => n !== this.opts.instanceId).map(async (name) => next.set(name, await this.readUsage(name))));
+    const read = new Set(changed);
+    await Promise.all(
+      names.map(async (name) => {
+        // Read again: a node whose data changed, and one without a watch armed (new in the
+        // list, a failed read, a new session); the others' data is as last read.
+        next.set(name, read.has(name) || !this.usageArmed.has(name) || !this.usageView.has(name) ? await this.readUsage(name) : this.usageView.get(name));
+      }),
+    );
     for (const name of [...this.usageArmed]) if (!next.has(name)) this.usageArmed.delete(name);
     this.usageView = next;
     this.emit('usage');
@@ -226,10 +243,12 @@ export class InstanceRegistration extends EventEmitter {
     this.usageArmed.add(name);
     const fired = (): void => {
       this.usageArmed.delete(name);
-      this.rereadUsage();
+      this.rereadUsage(name);
     };
-    const got = await this.client.get(`${this.usagePath}/${name}`, arm ? fired : undefined).catch(() => {
+    const got = await this.client.get(`${this.usagePath}/${name}`, arm ? fired : undefined).catch((err: unknown) => {
       if (arm) this.usageArmed.delete(name);
+      // Gone: the children watch drops it. Unreachable: nothing is armed for it, so read it again.
+      if (!(err instanceof ZkError && err.code === 'NO_NODE')) setTimeout(() => this.rereadUsage(name), 1000).unref();
       return null;
     });
     try {

@@ -18,17 +18,18 @@ async function register(zk: ZkStandalone, id: string): Promise<InstanceRegistrat
   return reg;
 }
 
-/** Counts the children reads the registration makes per path (its session handle is private). */
-function countChildrenReads(reg: InstanceRegistration): Map<string, number> {
+/** Counts the reads (`children` or `get`) the registration makes per path (its session handle is private). */
+function countReads(reg: InstanceRegistration, method: 'children' | 'get'): Map<string, number> {
   const counts = new Map<string, number>();
   const client = (reg as unknown as { client: NativeZkClient }).client;
-  const children = client.children.bind(client);
-  client.children = (path, watcher) => {
+  const read = client[method].bind(client) as (path: string, watcher?: () => void) => Promise<unknown>;
+  (client as unknown as Record<string, unknown>)[method] = (path: string, watcher?: () => void) => {
     counts.set(path, (counts.get(path) ?? 0) + 1);
-    return children(path, watcher);
+    return read(path, watcher);
   };
   return counts;
 }
+const countChildrenReads = (reg: InstanceRegistration): Map<string, number> => countReads(reg, 'children');
 
 describe('instance registration watches', () => {
   let zk: ZkStandalone;
@@ -83,6 +84,42 @@ describe('instance registration watches', () => {
       await eventually(() => !a.members().has('late'), 15_000, 'b sees it go');
     } finally {
       a.close();
+    }
+  });
+  test('a usage write elsewhere is one read: only the node that changed is read again', async () => {
+    const a = await register(zk, 'usage-a');
+    const b = await register(zk, 'usage-b');
+    const c = await register(zk, 'usage-c');
+    try {
+      b.publishUsage({ n: 0 });
+      c.publishUsage({ n: 0 });
+      await eventually(() => a.usage().has('usage-b') && a.usage().has('usage-c'), 10_000, 'a sees both usage nodes');
+      await new Promise((r) => setTimeout(r, 300));
+      const gets = countReads(a, 'get');
+      const lists = countChildrenReads(a);
+      for (let n = 1; n <= 5; n++) {
+        b.publishUsage({ n });
+        await eventually(() => (a.usage().get('usage-b') as { n: number } | undefined)?.n === n, 10_000, `a sees b's usage ${n}`);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      // Before: every write re-read the list and every node (3 reads here, 1 per instance).
+      assert.equal(gets.get(`${a.usagePath}/usage-b`), 5, 'b\'s node read once per write');
+      assert.equal(gets.get(`${a.usagePath}/usage-c`) ?? 0, 0, 'c\'s node, unchanged, not read');
+      assert.equal(lists.get(a.usagePath) ?? 0, 0, 'the list, unchanged, not read');
+      // A node that goes and one that comes are still seen (the children watch).
+      c.close();
+      await eventually(() => !a.usage().has('usage-c'), 20_000, 'a sees c\'s usage node go');
+      const d = await register(zk, 'usage-d');
+      try {
+        d.publishUsage({ n: 7 });
+        await eventually(() => (a.usage().get('usage-d') as { n: number } | undefined)?.n === 7, 10_000, 'a sees d\'s usage');
+      } finally {
+        d.close();
+      }
+    } finally {
+      a.close();
+      b.close();
+      c.close();
     }
   });
 });
