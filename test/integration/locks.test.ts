@@ -21,7 +21,11 @@ describe('locks against a real ZooKeeper', () => {
   const lease = async (ttlMs = 30_000): Promise<string> => ((await env.g.rest.json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
   const acquire = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/locks${path}`, body);
   const release = (path: string, leaseId: string, node: string) => env.g.rest.json('DELETE', `/v1/locks${path}`, undefined, { query: { leaseId, node } });
-  const inspect = async (path: string): Promise<Inspection> => (await env.g.rest.json('GET', `/v1/locks${path}`)).body as Inspection;
+  const inspect = async (path: string): Promise<Inspection> => {
+    const r = await env.g.rest.json('GET', `/v1/locks${path}`);
+    assert.equal(r.status, 200, `inspect ${path}: ${JSON.stringify(r.body)}`); // say what came back, not "undefined.map"
+    return r.body as Inspection;
+  };
 
   test('lock › waiters acquire in arrival order, each watching only its predecessor', async () => {
     const path = uniquePath('fair');
