@@ -106,7 +106,8 @@ export function jsonBody(req: Request): Record<string, unknown> {
 /** A parsed body as a JSON object; an absent or empty body is an empty object. @throws INVALID_ARGUMENT */
 export function jsonObject(b: unknown): Record<string, unknown> {
   if (b === undefined || (Buffer.isBuffer(b) && b.length === 0)) return {};
-  if (typeof b !== 'object' || Array.isArray(b) || Buffer.isBuffer(b)) throw invalidArgument('body', 'must be a JSON object');
+  // `null` is a JSON value of its own, not an absent body (typeof null is 'object').
+  if (b === null || typeof b !== 'object' || Array.isArray(b) || Buffer.isBuffer(b)) throw invalidArgument('body', 'must be a JSON object');
   return b as Record<string, unknown>;
 }
 
