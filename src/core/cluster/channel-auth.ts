@@ -5,13 +5,17 @@
  */
 import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
-/** Why a channel call failed before any answer: the owner refused the connection (not listening) or something else. */
+/** Why a channel call failed before any answer: the owner refused the connection (not listening), its TLS certificate was not trusted, or something else. */
 export class ChannelError extends Error {
   override readonly name = 'ChannelError';
   constructor(
     message: string,
-    /** `refused`: nothing listens at the address (the process is gone); `failed`: reset, timeout, bad answer. */
-    readonly kind: 'refused' | 'failed',
+    /**
+     * `refused`: nothing listens at the address (the process is gone); `untrusted`: an `https://`
+     * address whose certificate this instance does not trust (nothing was sent: a configuration
+     * error, not a failure of the peer); `failed`: reset, timeout, bad answer.
+     */
+    readonly kind: 'refused' | 'untrusted' | 'failed',
     options?: ErrorOptions,
   ) {
     super(message, options);
@@ -29,3 +33,15 @@ export function sign(secret: string | KeyObject, time: string, nonce: string, fr
 
 /** The cluster secret as an HMAC key, made once per process instead of on every signature. */
 export const secretKey = (secret: string): KeyObject => createSecretKey(Buffer.from(secret, 'utf8'));
+
+/**
+ * The ChannelError for a connection that failed: `refused` (ECONNREFUSED), `untrusted` (the TLS
+ * peer's certificate failed verification: OpenSSL's verify codes, Node's altname check) or
+ * `failed`, naming `base` and the cause.
+ */
+export function channelError(base: string, err: NodeJS.ErrnoException): ChannelError {
+  const code = err.code ?? '';
+  if (code === 'ECONNREFUSED') return new ChannelError(`cluster: ${base}: ECONNREFUSED`, 'refused', { cause: err });
+  if (/CERT|SIGNATURE|ISSUER/.test(code)) return new ChannelError(`cluster: ${base}: TLS certificate not trusted: ${err.message} (${code})`, 'untrusted', { cause: err });
+  return new ChannelError(`cluster: ${base}: ${code || err.message}`, 'failed', { cause: err });
+}

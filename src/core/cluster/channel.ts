@@ -10,7 +10,7 @@
 import { randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { Agent, request, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ChannelError, secretKey, sign } from './channel-auth.js';
+import { ChannelError, channelError, secretKey, sign } from './channel-auth.js';
 import { FrameClient, POST, type Target } from './frames.js';
 
 export { ChannelError, secretKey, sign } from './channel-auth.js';
@@ -123,7 +123,7 @@ export class ChannelClient {
         // closes its idle connections): the peer never read it, so it is sent again, once, on a
         // new connection (signed anew: the receiver refuses a nonce it has seen).
         if (mayRetry && req.reusedSocket && err.code === 'ECONNRESET' && !opts.signal?.aborted) return resolve(this.send(base, path, text, opts, false));
-        reject(new ChannelError(`cluster: ${base}: ${err.code ?? err.message}`, err.code === 'ECONNREFUSED' ? 'refused' : 'failed', { cause: err }));
+        reject(channelError(base, err));
       });
       req.on('response', resolve);
       req.end(text);

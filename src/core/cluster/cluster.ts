@@ -119,6 +119,8 @@ export class Cluster implements ClusterHooks {
   private readonly remotes = new Map<string, RemoteLease>();
   /** `<instance>.<incarnation>` of instances found not listening: gone for good. */
   private readonly dead = new Set<string>();
+  /** Internal addresses whose certificate was not trusted, logged once each (every call to them fails). */
+  private readonly untrusted = new Set<string>();
   private readonly forwarded = new Map<string, number>();
   private readonly sweep: NodeJS.Timeout;
   /** Aborted when a handoff starts: internal calls running here stop, and answer `moved` once it is done. */
@@ -312,6 +314,12 @@ export class Cluster implements ClusterHooks {
    * it is not listening any more (crashed or stopped), else UNAVAILABLE (outcome unknown).
    */
   private async ownerFailed(owner: MemberRecord, leaseId: string, err: unknown): Promise<ZkgateError> {
+    // Its certificate is not trusted here: nothing was sent, and a probe would meet the same one.
+    if (err instanceof ChannelError && err.kind === 'untrusted') {
+      if (this.untrusted.size < 1024 && !this.untrusted.has(owner.address) && this.untrusted.add(owner.address))
+        this.logger.warn({ instance: owner.id, address: owner.address, err: err.message }, 'cluster: the internal address\'s TLS certificate is not trusted; calls to it fail');
+      return new ZkgateError('UNAVAILABLE', `cluster: instance ${owner.id} holding lease ${leaseId} cannot be reached: the TLS certificate of its internal address is not trusted by this instance (${(err.cause as Error | undefined)?.message ?? 'verification failed'}); nothing was done`, { leaseId, instance: owner.id, reason: 'owner_unreachable', outcome: 'not_applied' }, { cause: err });
+    }
     let refused = err instanceof ChannelError && err.kind === 'refused';
     if (!refused) {
       // Cut mid-call: probe once whether the process still listens.

@@ -37,7 +37,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ZkgateError, cancelled } from '../errors.js';
-import { ChannelError, secretKey, sign } from './channel-auth.js';
+import { ChannelError, channelError, secretKey, sign } from './channel-auth.js';
 import type { ChannelVerifier } from './channel.js';
 
 /** The path of the upgrade request (signed as a POST's path). */
@@ -359,10 +359,12 @@ export class FrameClient {
       );
       ws.on('error', (err: NodeJS.ErrnoException) =>
         finish(() => {
-          // Refused: nothing listens (the process is gone), as for a POST. A handshake that timed
-          // out: a hung peer. Anything else (reset mid-upgrade…): this call goes as a POST,
-          // which tells refused from failed as it always did.
-          if (err.code === 'ECONNREFUSED') reject(new ChannelError(`cluster: ${base}: ECONNREFUSED`, 'refused', { cause: err }));
+          // Refused: nothing listens (the process is gone), as for a POST. A certificate not
+          // trusted: a POST would meet the same one. A handshake that timed out: a hung peer.
+          // Anything else (reset mid-upgrade…): this call goes as a POST, which tells refused
+          // from failed as it always did.
+          const known = channelError(base, err);
+          if (known.kind !== 'failed') reject(known);
           else if (/handshake has timed out/.test(err.message)) reject(new ChannelError(`cluster: ${base}: no answer to the upgrade`, 'failed', { cause: err }));
           else resolve({ http: true });
         }),
