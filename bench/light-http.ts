@@ -1,7 +1,8 @@
 /**
- * A keep-alive HTTP/1.1 GET client light enough that the load generator does not bound the
- * REST read rows (and, as `LightHttpRequests`, the lock loop's POST and DELETE). `node:http`'s client (ClientRequest, IncomingMessage, the agent's socket pool)
- * costs the load process more CPU per request than a cached read costs the gateway, so at 64
+ * A keep-alive HTTP/1.1 client light enough that the load generator does not bound the REST
+ * read rows (`LightHttpGets`) or the lock loop's POST and DELETE (`LightHttpRequests`).
+ * `node:http`'s client (ClientRequest, IncomingMessage, the agent's socket pool) costs the load
+ * process more CPU per request than a cached read costs the gateway, so at 64
  * outstanding on two cores the rows measured the client (docs/benchmarks.md, "The REST rows'
  * load generator"). D, the baseline, has no HTTP at all. One request at a time per connection;
  * each connection writes a prebuilt request and reads `Content-Length` bytes of answer; any
