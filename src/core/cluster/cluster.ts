@@ -290,13 +290,26 @@ export class Cluster implements ClusterHooks {
     } catch (err) {
       if (signal?.aborted) throw toZkgateError(signal.reason);
       const failed = await this.ownerFailed(owner, leaseId, err);
-      // Refused: nothing was sent. A view not yet updated may name an instance that handed its
-      // leases over and exited; `locate` skips it now and reads the handoff records again.
-      if (err instanceof ChannelError && err.kind === 'refused' && attempt < 30) {
-        const now = await this.locate(leaseId).catch(() => null);
-        if (now && !(now.id === owner.id && now.incarnation === owner.incarnation)) return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
-      }
-      throw failed;
+      if (failed.code !== 'LEASE_LOST') throw failed;
+      // The owner is not listening (marked dead now). It may have handed its leases over and
+      // exited, with a view here not yet updated or a call open across its exit: `locate` skips
+      // it now and reads the handoff records again. Only when no live instance holds the lease
+      // is it lost; ZooKeeper not answering that question is UNAVAILABLE, not a loss.
+      const now = await this.locate(leaseId);
+      if (!now) throw failed;
+      // Refused: nothing was sent, so the call can go to the successor.
+      if (err instanceof ChannelError && err.kind === 'refused' && attempt < 30) return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
+      // Cut while open: the owner may have carried it out before it went; sending it again is
+      // the client's call (a keepalive may, a lock acquire re-reads first).
+      const refused = err instanceof ChannelError && err.kind === 'refused';
+      throw new ZkgateError(
+        'UNAVAILABLE',
+        refused
+          ? `cluster: lease ${leaseId} is being handed over; retry`
+          : `cluster: instance ${owner.id} holding lease ${leaseId} handed it to instance ${now.id} and went away while this call was open; the outcome is unknown, retry`,
+        { leaseId, instance: owner.id, reason: 'handoff', outcome: refused ? 'not_applied' : 'unknown' },
+        { cause: err },
+      );
     }
     if (answer.moved) {
       // The lease is being handed to another instance (a rolling restart): find it again.
