@@ -195,29 +195,35 @@ function startWatchdog(jvmPid: number, dir: string): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Picks `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released). */
+/**
+ * Ports below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768–60999 here):
+ * a port the kernel picked for `listen(0)` and that we released could be taken again by any
+ * outgoing connection (a ZooKeeper client, an HTTP agent) before the server meant for it binds
+ * it, which made a test fail with EADDRINUSE now and then. Outgoing connections never take a
+ * port in this range, and a port handed out once is not handed out again by this process.
+ */
+const PORT_RANGE = { from: 20_000, to: 32_000 } as const;
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** Picks `n` distinct free TCP ports on 127.0.0.1, outside the ephemeral range (see PORT_RANGE). */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = createServer();
-      servers.push(s);
-      ports.push(
-        await new Promise<number>((resolve, reject) => {
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => {
-            const addr = s.address();
-            if (addr && typeof addr === 'object') resolve(addr.port);
-            else reject(new Error('freePorts: no address'));
-          });
-        }),
-      );
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < n; tries++) {
+    if (tries > 10_000) throw new Error(`freePorts: no ${n} free ports in ${PORT_RANGE.from}-${PORT_RANGE.to}`);
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    ports.push(port);
   }
+  return ports;
 }
 
 function logTail(file: string, lines = 40): string {
