@@ -75,6 +75,15 @@ function toGrpc(method: string, p: Obj): Obj {
     out.address = w(p.address);
     out.uriSpec = w(p.uriSpec);
     if (p.payload !== undefined) out.payloadJson = { value: JSON.stringify(p.payload) };
+    // REST's and WebSocket's JSON null is gRPC's `clear` (a wrapper cannot hold null).
+    const clear = p.clear === undefined ? [] : [...(p.clear as string[])];
+    for (const [field, name] of [['port', 'port'], ['sslPort', 'ssl_port'], ['uriSpec', 'uri_spec'], ['payload', 'payload_json']] as const) {
+      if (p[field] !== null) continue;
+      delete out[field];
+      if (field === 'payload') delete out.payloadJson;
+      clear.push(name);
+    }
+    if (clear.length) out.clear = clear;
   }
   return out;
 }
@@ -175,6 +184,9 @@ forEachTransport((t) => {
     assert.equal((await call('GetInstance', { base: b, service: 'svc', id: 'b' })).address, '10.0.0.2');
     const up = await call('Update', { base: b, service: 'svc', id: 'a', leaseId: l.id, enabled: false });
     assert.deepEqual([up.instance.enabled, up.instance.version, up.instance.port], [false, 1, 80]);
+    // JSON null removes a field (gRPC: `clear`); the others stay.
+    const cleared = await call('Update', { base: b, service: 'svc', id: 'a', leaseId: l.id, port: null, uriSpec: null, payload: null, sslPort: 8443 });
+    assert.deepEqual([cleared.instance.port, cleared.instance.sslPort, cleared.instance.uriSpec, cleared.instance.uri, cleared.instance.payload, cleared.instance.address, cleared.instance.enabled], [null, 8443, null, null, null, '10.0.0.1', false]);
     for (let i = 0; i < 2; i++) assert.equal((await call('Pick', { base: b, service: 'svc', caller: 'me' })).id, 'b', 'the disabled one is never picked');
     assert.deepEqual(await call('Deregister', { base: b, service: 'svc', id: 'b', leaseId: l.id }), { deregistered: true, reason: 'deleted', path: `${b}/svc/b` });
     assert.deepEqual(await call('Deregister', { base: b, service: 'svc', id: 'b', leaseId: l.id }), { deregistered: false, reason: 'not_registered', path: `${b}/svc/b` });
@@ -205,6 +217,13 @@ forEachTransport((t) => {
     await call('Register', { base: b, service: 'svc', leaseId: l1.id, id: 'x', address: 'one' });
     await rejectsWith(call('Register', { base: b, service: 'svc', leaseId: l2.id, id: 'x', address: 'two' }), 'NODE_EXISTS');
     await rejectsWith(call('Update', { base: b, service: 'svc', id: 'x', leaseId: l2.id, port: 1 }), 'INSTANCE_NOT_OWNED');
+    if (t === 'grpc') {
+      // gRPC's `clear`: only fields that may be null, never one also given.
+      for (const params of [{ clear: ['address'] }, { clear: ['enabled'] }, { clear: ['sslPort'] }, { clear: ['port'], port: 2 }]) {
+        const e = await rejectsWith(call('Update', { base: b, service: 'svc', id: 'x', leaseId: l1.id, ...params }), 'INVALID_ARGUMENT');
+        assert.equal(e.details.field, 'clear', JSON.stringify(params));
+      }
+    }
     await rejectsWith(call('Deregister', { base: b, service: 'svc', id: 'x', leaseId: l2.id }), 'INSTANCE_NOT_OWNED');
     await rejectsWith(call('GetInstance', { base: b, service: 'svc', id: 'nope' }), 'NO_NODE');
     const reader = (await registryCaller(t, 'read')).call;

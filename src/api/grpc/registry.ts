@@ -34,6 +34,7 @@ interface UpdateRequest extends InstanceRequest {
   payloadJson: Wrapped<string>;
   uriSpec: Wrapped<string>;
   enabled: Wrapped<boolean>;
+  clear: string[];
 }
 interface PickRequest extends ServiceRequest {
   strategy: string;
@@ -89,6 +90,21 @@ function fieldsOf(r: Partial<Omit<UpdateRequest, 'address'>> & { address?: strin
   return out;
 }
 
+/** `UpdateInstanceRequest.clear`'s names and the fields they set to null (proto3 wrappers cannot say null). */
+const CLEARABLE: Readonly<Record<string, string>> = { port: 'port', ssl_port: 'sslPort', uri_spec: 'uriSpec', payload_json: 'payload' };
+
+/** An update's fields with `clear`'s set to null. @throws INVALID_ARGUMENT (clear) */
+function updateFieldsOf(r: UpdateRequest): Record<string, unknown> {
+  const out = fieldsOf(r);
+  for (const name of r.clear ?? []) {
+    const field = Object.hasOwn(CLEARABLE, name) ? CLEARABLE[name] : undefined;
+    if (field === undefined) throw invalidArgument('clear', `${JSON.stringify(name)} cannot be cleared: name port, ssl_port, uri_spec or payload_json`);
+    if (out[field] !== undefined) throw invalidArgument('clear', `${name} is both given and cleared`);
+    out[field] = null;
+  }
+  return out;
+}
+
 const base = (r: ServiceRequest): string | undefined => optionalString(r.base);
 
 /** The Registry service implementation over `gw`. */
@@ -100,7 +116,7 @@ export function registryService(gw: Gateway): UntypedServiceImplementation {
       const out = await scopeOf(gw, call).registry.register(base(r), r.service, { leaseId: r.leaseId, id: optionalString(r.id), replace: r.replace, fields, signal: callSignal(call) });
       return registrationMessage(out);
     }),
-    Update: unary(async (r: UpdateRequest, call) => registrationMessage(await scopeOf(gw, call).registry.update(base(r), r.service, r.id, r.leaseId, fieldsOf(r)))),
+    Update: unary(async (r: UpdateRequest, call) => registrationMessage(await scopeOf(gw, call).registry.update(base(r), r.service, r.id, r.leaseId, updateFieldsOf(r)))),
     Deregister: unary(async (r: InstanceRequest, call) => scopeOf(gw, call).registry.deregister(base(r), r.service, r.id, r.leaseId)),
     ListServices: unary(async (r: { base: string }, call) => scopeOf(gw, call).registry.services(optionalString(r.base))),
     ListInstances: unary(async (r: ServiceRequest, call) => setMessage(await scopeOf(gw, call).registry.instances(base(r), r.service))),
