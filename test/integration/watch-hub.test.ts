@@ -133,6 +133,39 @@ describe('watch hub', () => {
     assert.equal(stats()?.reads, reads, 'no read after a watch nobody listens to fires');
   });
 
+  test('sinks added or removed by a delivery: a newcomer gets the new state once as current, a removed one nothing more', async () => {
+    // The hub walks its sinks in place while it publishes a change (no copy per change).
+    await zkc().create('/loop', Buffer.from('v1'), 'persistent');
+    const seen: Record<string, string[]> = { a: [], b: [], c: [] };
+    const sink = (name: string) => ({ deliver: (e: WatchEvent) => void seen[name]?.push(brief(e)), fail: () => undefined });
+    const b = sink('b');
+    let stopB: (() => void) | undefined;
+    let stopC: (() => void) | undefined;
+    const a = {
+      deliver: (e: WatchEvent) => {
+        seen.a?.push(brief(e));
+        if (e.type !== 'data_changed' || stopB) return;
+        stopB = core.watches.follow(tenant, 'data', '/loop', b); // joins during the delivery of v2
+        stopC?.(); // leaves before its turn
+      },
+      fail: () => undefined,
+    };
+    const stopA = core.watches.follow(tenant, 'data', '/loop', a);
+    stopC = core.watches.follow(tenant, 'data', '/loop', sink('c'));
+    await eventually(() => seen.c?.length === 1, 5000, 'c has the current state');
+    await zkc().set('/loop', Buffer.from('v2'));
+    await eventually(() => seen.b?.length === 1, 5000, 'b joined');
+    await zkc().set('/loop', Buffer.from('v3'));
+    await eventually(() => seen.a?.length === 3 && seen.b?.length === 2, 5000, 'v3 delivered');
+    assert.deepEqual(seen, {
+      a: ['current /loop=v1', 'data_changed /loop=v2', 'data_changed /loop=v3'],
+      b: ['current /loop=v2', 'data_changed /loop=v3'],
+      c: ['current /loop=v1'],
+    });
+    stopA();
+    stopB?.();
+  });
+
   test('repeated long-polls on a quiet node share one pending watch: no read and no new watch per poll', async () => {
     await zkc().create('/quiet', Buffer.from('q'), 'persistent');
     const stats = () => core.watches.stats().find((x) => x.tenant === tenant.name);

@@ -23,19 +23,34 @@ for _ in range(int(sys.argv[3])):
 ws.close()
 `;
 
-/** Subscribes, then stops reading until stdin says so; then reads to the close frame and prints its code. */
-const PY_SLOW_CLIENT = `
+/**
+ * Subscribes with a small fixed receive buffer, then stops reading until stdin says so. Then,
+ * with `close` as the third argument, reads to the close frame and prints its code; else prints
+ * each message's type (for an event, its type and the part of its data before a colon) until the
+ * event whose data is that argument.
+ */
+const PY_STALLED_CLIENT = `
 import json, socket, sys, websocket
 ws = websocket.create_connection(sys.argv[1], timeout=60, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
 ws.recv()
 ws.send(json.dumps({"op": "subscribe", "id": "slow", "path": sys.argv[2]}))
 print("subscribed", flush=True)
 sys.stdin.readline()
-while True:
+while sys.argv[3] == "close":
     op, data = ws.recv_data(control_frame=True)
     if op == websocket.ABNF.OPCODE_CLOSE:
         print("closed", int.from_bytes(data[:2], "big"), data[2:].decode(), flush=True)
+        sys.exit(0)
+while True:
+    m = json.loads(ws.recv())
+    if m["type"] != "event":
+        print(m["type"], flush=True)
+        continue
+    data = m["event"].get("data") or ""
+    print(m["event"]["type"], data.split(":")[0], flush=True)
+    if data == sys.argv[3]:
         break
+ws.close()
 `;
 
 describe('watch over WebSocket', () => {
@@ -50,6 +65,23 @@ describe('watch over WebSocket', () => {
   const open = async (headers?: Record<string, string>) => {
     const c = await WsTestClient.open(url, headers);
     clients.push(c);
+    return c;
+  };
+  /** Runs a Python client (`script` with `args`), its output lines in `out`, once it says `subscribed`. */
+  const python = async (script: string, args: string[]) => {
+    const p = spawnClean('/usr/bin/python3', ['-c', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    procs.push(p);
+    const out: string[] = [];
+    createInterface({ input: p.stdout as NodeJS.ReadableStream }).on('line', (l) => out.push(l));
+    await eventually(() => out.includes('subscribed'), 10_000, 'python client subscribed');
+    return { p, out };
+  };
+  /** A subscriber of `path` on `wsUrl` (id `f`) that reads, once it has the current state. */
+  const reader = async (wsUrl: string, path: string) => {
+    const c = await WsTestClient.open(wsUrl);
+    clients.push(c);
+    c.send({ op: 'subscribe', id: 'f', path });
+    await c.event('f', 'current');
     return c;
   };
 
@@ -211,15 +243,8 @@ describe('watch over WebSocket', () => {
     try {
       await t2.client().create('/flood', Buffer.alloc(0), 'persistent');
       // The slow one: Python's websocket client with a small fixed receive buffer that stops reading.
-      const slow = spawnClean('/usr/bin/python3', ['-c', PY_SLOW_CLIENT, url2, '/flood'], { stdio: ['pipe', 'pipe', 'inherit'] });
-      procs.push(slow);
-      const out: string[] = [];
-      createInterface({ input: slow.stdout as NodeJS.ReadableStream }).on('line', (l) => out.push(l));
-      await eventually(() => out.includes('subscribed'), 10_000, 'slow client subscribed');
-      const fast = await WsTestClient.open(url2);
-      clients.push(fast);
-      fast.send({ op: 'subscribe', id: 'f', path: '/flood' });
-      await fast.event('f', 'current');
+      const { p: slow, out } = await python(PY_STALLED_CLIENT, [url2, '/flood', 'close']);
+      const fast = await reader(url2, '/flood');
       const big = 'x'.repeat(400_000);
       const cut = () => (gw2.running.gateway.watches.stats()[0]?.slowConsumers ?? 0) >= 1;
       for (let i = 0; i < 100 && !cut(); i++) {
@@ -234,6 +259,37 @@ describe('watch over WebSocket', () => {
       await t2.client().set('/flood', Buffer.from('after'));
       assert.equal((await fast.event('f', 'data_changed')).event.data, 'after');
       assert.equal(fast.ws.readyState, fast.ws.OPEN);
+      fast.close();
+    } finally {
+      await gw2.close();
+    }
+  });
+
+  test('a subscriber that falls behind within queueSize gets every event in order once it reads again, then live ones', async () => {
+    // More event bytes than the kernel buffers of a socket whose reader stopped: the pump must
+    // wait for the socket and resume once it drained (events meanwhile in the bounded queue).
+    const gw2 = await startTestGateway(zk.connectString, { watch: { queueSize: 64 } });
+    const t2 = gw2.running.gateway.tenant();
+    const url2 = `${gw2.base.replace('http', 'ws')}/v1/ws`;
+    try {
+      await t2.client().create('/behind', Buffer.from('start'), 'persistent');
+      const { p: py, out } = await python(PY_STALLED_CLIENT, [url2, '/behind', 'after']);
+      // A second subscriber that reads: each set is published (not coalesced) before the next.
+      const fast = await reader(url2, '/behind');
+      const big = 'x'.repeat(400_000);
+      const sets = 24; // 9.6 MB of events
+      for (let i = 0; i < sets; i++) {
+        await t2.client().set('/behind', Buffer.from(`${i}:${big}`));
+        await fast.event('f', 'data_changed');
+      }
+      py.stdin?.end('read\n');
+      await eventually(() => out.at(-1) === `data_changed ${sets - 1}`, 30_000, 'caught up');
+      await t2.client().set('/behind', Buffer.from('after'));
+      const code = await new Promise<number | null>((r) => py.on('exit', r));
+      assert.equal(code, 0);
+      const events = out.slice(out.indexOf('subscribed') + 1);
+      assert.deepEqual(events, ['subscribed', 'current start', ...Array.from({ length: sets }, (_, i) => `data_changed ${i}`), 'data_changed after']);
+      assert.equal(gw2.running.gateway.watches.stats()[0]?.slowConsumers, 0);
       fast.close();
     } finally {
       await gw2.close();

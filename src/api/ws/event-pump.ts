@@ -33,18 +33,27 @@ export function textFrame(text: string): Buffer {
   return frame;
 }
 
+/** Queued behind a write that was not wholly taken, for its callback (see EventPump). */
+const EMPTY = Buffer.alloc(0);
+
 /** Event frames by event (collected with it), encoding (`auto`/`base64`) and subscription id. */
 const frames = new WeakMap<WatchEvent, { auto?: Map<string, Buffer>; base64?: Map<string, Buffer> }>();
+
+/** The frame `eventFrame` returned last (it holds one event alive until the next). */
+let last: { readonly ev: WatchEvent | undefined; readonly id: string; readonly key: string; readonly frame: Buffer } = { ev: undefined, id: '', key: '', frame: EMPTY };
 
 /** The frame of `{"type":"event","id":…,"event":…}`, built once per event, id and encoding. */
 export function eventFrame(id: string, ev: WatchEvent, encoding: Encoding | undefined): Buffer {
   // watchEventText treats every encoding but base64 alike.
   const key = encoding === 'base64' ? 'base64' : 'auto';
+  // A change's deliveries come one after another and mostly share an id: no lookup for those.
+  if (ev === last.ev && id === last.id && key === last.key) return last.frame;
   let byKey = frames.get(ev);
   if (!byKey) frames.set(ev, (byKey = {}));
   const byId = (byKey[key] ??= new Map());
   let frame = byId.get(id);
   if (!frame) byId.set(id, (frame = textFrame(`{"type":"event","id":${JSON.stringify(id)},"event":${watchEventText(ev, encoding)}}`)));
+  last = { ev, id, key, frame };
   return frame;
 }
 
@@ -58,17 +67,21 @@ export function eventFrame(id: string, ev: WatchEvent, encoding: Encoding | unde
  * of this subscription, as when the pump awaited every send. `ws.bufferedAmount` counts these
  * writes too (it reads the socket's buffer), so the reply bound (`watch.maxSendBufferBytes`)
  * sees them.
+ *
+ * A frame is written without a callback: Node's Writable runs a write's callback on a
+ * `process.nextTick` of its own (a tick and an object per socket per change, and a second pass
+ * over every socket's state after the loop), while a callback-less write the kernel took at once
+ * costs nothing after it. Only a write that was not wholly taken (`writableLength` above 0) gets
+ * an empty write queued behind it, whose callback says when the socket's buffer has gone out
+ * (writes complete in order): one callback per wait instead of one per event.
  */
 export class EventPump {
-  private written = 0;
-  private taken = 0;
   private waiting = false;
-  /** Called by the socket, in write order, once a write of ours is in the kernel (or failed: the socket is going). */
-  private readonly onTaken = (): void => {
-    if (++this.taken === this.written && this.waiting) {
-      this.waiting = false;
-      this.stream.resume();
-    }
+  /** Called by the socket once what it buffered before our empty write is in the kernel (or failed: the socket is going). */
+  private readonly onFlushed = (): void => {
+    if (!this.waiting) return;
+    this.waiting = false;
+    this.stream.resume();
   };
 
   constructor(
@@ -89,11 +102,13 @@ export class EventPump {
     // Unsubscribed (the stream is stopped then) or closing: what was queued is dropped.
     if (this.stream.isStopped || this.ws.readyState !== this.ws.OPEN) return true;
     this.counted();
-    this.written++;
-    this.socket.write(eventFrame(this.id, ev, this.encoding), this.onTaken);
-    // Writes complete in order: anything still buffered includes (the end of) this one.
-    if (this.socket.writableLength === 0) return true;
+    const socket = this.socket;
+    socket.write(eventFrame(this.id, ev, this.encoding));
+    if (socket.writableLength === 0) return true;
+    // Writes complete in order: the empty one's callback comes once this frame (and anything
+    // before it) has gone out.
     this.waiting = true;
+    socket.write(EMPTY, this.onFlushed);
     return false;
   }
 }

@@ -94,10 +94,17 @@ export async function readNodeState(client: ZkClient, kind: NodeWatchKind, path:
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 
+/** A sink's mark before its first event. */
+const UNPRIMED = -1;
+
 export class NodeWatch {
-  private readonly sinks = new Set<Sink>();
-  /** Sinks that have had their first event. */
-  private readonly primed = new WeakSet<Sink>();
+  /**
+   * Attached sinks, each with the number of the state (`stateNo`) it was primed with, or
+   * UNPRIMED: one map walked in place by `publish` (no copy, no lookup per sink).
+   */
+  private readonly sinks = new Map<Sink, number>();
+  /** Counts the states published; a sink primed with the state being published is not sent its changes. */
+  private stateNo = 0;
   private snap: Snapshot | undefined;
   /** The `current` event of `snap`, one object for every sink primed with that state (serialized once). */
   private current: { readonly of: Snapshot; readonly ev: WatchEvent } | undefined;
@@ -192,7 +199,7 @@ export class NodeWatch {
 
   /** Attaches a sink; it gets the current state at once if known, else after the first read. */
   add(sink: Sink): void {
-    this.sinks.add(sink);
+    this.sinks.set(sink, UNPRIMED);
     if (this.snap) this.prime(sink, this.snap);
     else this.kick();
   }
@@ -224,7 +231,7 @@ export class NodeWatch {
   }
 
   private prime(sink: Sink, s: Snapshot): void {
-    this.primed.add(sink);
+    this.sinks.set(sink, this.stateNo);
     if (this.current?.of !== s) this.current = { of: s, ev: eventOf('current', this.kind, this.path, s) };
     sink.deliver(this.current.ev);
   }
@@ -349,18 +356,18 @@ export class NodeWatch {
     const prev = this.snap;
     this.snap = next;
     const events = note ? [eventOf('resync', this.kind, this.path, next, note)] : prev ? changes(this.kind, this.path, prev, next) : [];
-    for (const sink of [...this.sinks]) {
-      if (!this.sinks.has(sink)) continue; // removed by an earlier delivery (e.g. a cut consumer)
-      if (!this.primed.has(sink)) {
-        this.prime(sink, next);
-        continue;
-      }
-      for (const ev of events) sink.deliver(ev);
-    }
+    const no = ++this.stateNo;
+    // Walked in place: a sink removed by an earlier delivery (e.g. a cut consumer) is not visited,
+    // one added meanwhile is, but `add` primed it with `next` already (marked `no`): skipped.
+    this.sinks.forEach((primedWith, sink) => {
+      if (primedWith === no) return;
+      if (primedWith === UNPRIMED) this.prime(sink, next);
+      else for (const ev of events) sink.deliver(ev);
+    });
   }
 
   private fail(err: ZkgateError): void {
-    for (const sink of [...this.sinks]) sink.fail(err);
+    for (const sink of [...this.sinks.keys()]) sink.fail(err);
     this.sinks.clear();
   }
 }
