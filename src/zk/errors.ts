@@ -61,9 +61,13 @@ export function toZkError(err: unknown, path?: string): ZkError {
   if (err instanceof ZkError) return err;
   const text = err instanceof Error ? err.message : String(err);
   const m = /^(-?\d+)\s/.exec(text) ?? /result: "\w+ (-?\d+)"/.exec(text);
-  const rc = m ? Number(m[1]) : -1;
+  return zkErrorOf(m ? Number(m[1]) : -1, path, err);
+}
+
+/** The `ZkError` of a native return code (`cause`: what reported it); unknown codes are SYSTEM_ERROR. */
+export function zkErrorOf(rc: number, path?: string, cause?: unknown): ZkError {
   const code = BY_RC.get(rc) ?? 'SYSTEM_ERROR';
-  return new ZkError(code, rc, messageOf(code, path), path, { cause: err });
+  return new ZkError(code, rc, messageOf(code, path), path, cause === undefined ? undefined : { cause });
 }
 
 /** The error a read of the missing `path` gets, for an answer known without a read (the read cache). */

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import type { AclEntry, ChildrenResult, CreateMode, Created, NodeData, Stat, Watcher, WatchEventType, ZkClient } from './client.js';
-import { ZkError, toZkError } from './errors.js';
+import { ZkError, toZkError, zkErrorOf } from './errors.js';
 import { SERVER_ANSWERS, monotonicMs } from './liveness.js';
 
 interface NativeStat {
@@ -53,7 +53,24 @@ interface NativeHandle extends EventEmitter {
   set_acl(path: string, version: number, acl: NativeAcl[]): Promise<void>;
   sync(path: string): Promise<void>;
   add_auth(scheme: string, auth: string, cb: (rc: number, error: string) => void): void;
+  // The callback API under the promise one (`lib/zookeeper.js`): each returns the C call's
+  // return code (below 0: refused before anything was sent, the callback never runs).
+  a_create(path: string, data: Buffer, flags: number, cb: NativeCb<string>): number;
+  a_createTtl(path: string, data: Buffer, flags: number, ttl: number, cb: NativeCb<string>): number;
+  /** Present with the patched binding (patches/README.md): ZooKeeper's create2. */
+  a_create2?(path: string, data: Buffer, flags: number, cb: NativeCb<string, NativeStat>): number;
+  a_get(path: string, watch: boolean, cb: NativeCb<NativeStat, Buffer | null>): number;
+  aw_get(path: string, watcher: NativeWatchCb, cb: NativeCb<NativeStat, Buffer | null>): number;
+  a_exists(path: string, watch: boolean, cb: NativeCb<NativeStat>): number;
+  aw_exists(path: string, watcher: NativeWatchCb, cb: NativeCb<NativeStat>): number;
+  a_get_children2(path: string, watch: boolean, cb: NativeCb<string[], NativeStat>): number;
+  aw_get_children2(path: string, watcher: NativeWatchCb, cb: NativeCb<string[], NativeStat>): number;
+  a_set(path: string, data: Buffer, version: number, cb: NativeCb<NativeStat>): number;
+  a_delete_(path: string, version: number, cb: NativeCb): number;
+  a_sync(path: string, cb: NativeCb): number;
 }
+/** A completion of the callback API: `rc` 0 and the results, or a ZooKeeper error code. */
+type NativeCb<A = undefined, B = undefined> = (rc: number, error: string, a: A, b: B) => void;
 interface NativeModule {
   new (config: object): NativeHandle;
   readonly constants: Record<string, number>;
@@ -121,6 +138,14 @@ export function toStat(s: NativeStat): Stat {
     numChildren: s.numChildren,
   };
 }
+
+const NO_NODE_RC = -101;
+const created = (path: string): string => path;
+const createdWithStat = (path: string, stat: NativeStat): Created => ({ path, stat: toStat(stat) });
+const nodeData = (stat: NativeStat, data: Buffer | null): NodeData => ({ stat: toStat(stat), data: data ?? Buffer.alloc(0) });
+const childrenResult = (children: string[], stat: NativeStat): ChildrenResult => ({ children, stat: toStat(stat) });
+const noStat = (): null => null;
+const nothing = (): void => undefined;
 
 function wrapWatcher(watcher: Watcher): NativeWatchCb {
   return (type, _state, path) => {
@@ -225,6 +250,7 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
     return true;
   }
 
+  /** For the calls still made through the package's promise API (ACLs, auth). */
   private async call<T>(path: string, op: () => Promise<T>): Promise<T> {
     if (this.closed) throw new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path);
     const sentAt = monotonicMs();
@@ -239,17 +265,59 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
     }
   }
 
+  /**
+   * One request through the package's callback API, answered by one native promise: its
+   * promise API wraps each call in a `Promise` subclass (which every `await` re-wraps, two more
+   * microtask turns), a bound function, argument and result arrays, and `call()` above added an
+   * async layer — a lock cycle makes three requests (docs/benchmarks.md, locks, 11:00 UTC).
+   * `answer` shapes the completion's results; `missing`, when given, is the answer to NONODE.
+   */
+  private request<A, B, T>(path: string, send: (cb: NativeCb<A, B>) => number, answer: (a: A, b: B) => T, missing?: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path));
+    const sentAt = monotonicMs();
+    return new Promise<T>((resolve, reject) => {
+      const complete = (code: number, error: string, a: A, b: B): void => {
+        try {
+          if (code === 0) {
+            this.heard(sentAt);
+            resolve(answer(a, b));
+            return;
+          }
+          if (code === NO_NODE_RC && missing) {
+            this.heard(sentAt);
+            resolve(missing());
+            return;
+          }
+          const e = zkErrorOf(code, path, new Error(`${code} ${error}`));
+          if (SERVER_ANSWERS.has(e.code)) this.heard(sentAt);
+          reject(e);
+        } catch (err) {
+          reject(toZkError(err, path));
+        }
+      };
+      let rc: number;
+      try {
+        rc = send(complete);
+      } catch (err) {
+        return reject(toZkError(err, path));
+      }
+      if (rc < 0) reject(zkErrorOf(rc, path, new Error(`zookeeper: request refused before it was sent (${rc})`)));
+    });
+  }
+
   private heard(sentAt: number): void {
     if (!this.closed && sentAt > this.heardAt) this.heardAt = sentAt;
   }
 
   create(path: string, data: Buffer, mode: CreateMode, ttlMs?: number): Promise<string> {
-    return this.call(path, () => this.handle.create(path, data, FLAGS[mode], ttlMs));
+    const h = this.handle;
+    const flags = FLAGS[mode];
+    return this.request(path, (cb: NativeCb<string>) => (ttlMs ? h.a_createTtl(path, data, flags, ttlMs, cb) : h.a_create(path, data, flags, cb)), created);
   }
 
   async createWithStat(path: string, data: Buffer, mode: Exclude<CreateMode, 'ttl' | 'ttl_sequential'>): Promise<Created> {
     const handle = this.handle;
-    if (!handle.create2) {
+    if (!handle.a_create2) {
       // A binding built before the patch had create2 (node_modules older than the patch file):
       // the same answer in two round trips.
       const created = await this.create(path, data, mode);
@@ -257,43 +325,38 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
       if (!stat) throw new ZkError('NO_NODE', -101, `${created}: deleted right after its create`, created);
       return { path: created, stat };
     }
-    const [created, stat] = await this.call(path, () => (handle.create2 as NonNullable<NativeHandle['create2']>)(path, data, FLAGS[mode]));
-    return { path: created, stat: toStat(stat) };
+    type Create2 = NonNullable<NativeHandle['a_create2']>;
+    return this.request(path, (cb: NativeCb<string, NativeStat>) => (handle.a_create2 as Create2)(path, data, FLAGS[mode], cb), createdWithStat);
   }
 
-  async get(path: string, watcher?: Watcher): Promise<NodeData> {
-    const [stat, data] = await this.call(path, () =>
-      watcher ? this.handle.w_get(path, wrapWatcher(watcher)) : this.handle.get(path, false),
+  get(path: string, watcher?: Watcher): Promise<NodeData> {
+    const h = this.handle;
+    return this.request(path, (cb: NativeCb<NativeStat, Buffer | null>) => (watcher ? h.aw_get(path, wrapWatcher(watcher), cb) : h.a_get(path, false, cb)), nodeData);
+  }
+
+  exists(path: string, watcher?: Watcher): Promise<Stat | null> {
+    const h = this.handle;
+    // A missing node is an answer (null); the watch is still set by the server.
+    return this.request(path, (cb: NativeCb<NativeStat>) => (watcher ? h.aw_exists(path, wrapWatcher(watcher), cb) : h.a_exists(path, false, cb)), toStat, noStat);
+  }
+
+  children(path: string, watcher?: Watcher): Promise<ChildrenResult> {
+    const h = this.handle;
+    return this.request(
+      path,
+      (cb: NativeCb<string[], NativeStat>) => (watcher ? h.aw_get_children2(path, wrapWatcher(watcher), cb) : h.a_get_children2(path, false, cb)),
+      childrenResult,
     );
-    return { stat: toStat(stat), data: data ?? Buffer.alloc(0) };
   }
 
-  async exists(path: string, watcher?: Watcher): Promise<Stat | null> {
-    try {
-      const stat = await this.call(path, () =>
-        watcher ? this.handle.w_exists(path, wrapWatcher(watcher)) : this.handle.exists(path, false),
-      );
-      return toStat(stat);
-    } catch (err) {
-      // The package rejects a missing node with NONODE; the watch is still set by the server.
-      if (err instanceof ZkError && err.code === 'NO_NODE') return null;
-      throw err;
-    }
-  }
-
-  async children(path: string, watcher?: Watcher): Promise<ChildrenResult> {
-    const [children, stat] = await this.call(path, () =>
-      watcher ? this.handle.w_get_children2(path, wrapWatcher(watcher)) : this.handle.get_children2(path, false),
-    );
-    return { children, stat: toStat(stat) };
-  }
-
-  async set(path: string, data: Buffer, version = -1): Promise<Stat> {
-    return toStat(await this.call(path, () => this.handle.set(path, data, version)));
+  set(path: string, data: Buffer, version = -1): Promise<Stat> {
+    const h = this.handle;
+    return this.request(path, (cb: NativeCb<NativeStat>) => h.a_set(path, data, version, cb), toStat);
   }
 
   delete(path: string, version = -1): Promise<void> {
-    return this.call(path, () => this.handle.delete_(path, version));
+    const h = this.handle;
+    return this.request(path, (cb: NativeCb) => h.a_delete_(path, version, cb), nothing);
   }
 
   async getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }> {
@@ -312,7 +375,8 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
   }
 
   sync(path: string): Promise<void> {
-    return this.call(path, () => this.handle.sync(path));
+    const h = this.handle;
+    return this.request(path, (cb: NativeCb) => h.a_sync(path, cb), nothing);
   }
 
   addAuth(scheme: string, auth: string): Promise<void> {

@@ -7,6 +7,8 @@ import { ZkgateError } from '../../core/index.js';
  */
 export function znodePathFromUrl(rest: string): string {
   if (rest === '' || rest === '/') return '/';
+  // Nothing encoded: every segment decodes to itself (a path per request on the hot routes).
+  if (!rest.includes('%')) return rest;
   const segments = rest.split('/');
   const out = segments.map((s) => {
     let d: string;
