@@ -123,7 +123,7 @@ test("the caller's signal aborting cancels the call on the owner; the owner's an
   let ownerSignal: AbortSignal | undefined;
   const o = await owner(async (body, gone, reply) => {
     if (!body.includes('"args":[1]')) return reply({ ok: 'next' });
-    ownerSignal = gone();
+    ownerSignal = gone().signal;
     await new Promise((r) => ownerSignal?.addEventListener('abort', r, { once: true }));
     reply({ ok: 'late' });
   });
@@ -147,7 +147,7 @@ test("the caller's signal aborting cancels the call on the owner; the owner's an
 
 test("the connection dropping fails the caller's open calls ('failed') and cancels them on the owner", async () => {
   const signals: AbortSignal[] = [];
-  const o = await owner(async (_body, gone) => void signals.push(gone())); // never answers
+  const o = await owner(async (_body, gone) => void signals.push(gone().signal)); // never answers
   const client = new ChannelClient(SECRET, 'caller');
   try {
     const calls = [1, 2, 3].map((n) => client.call(o.base, CALL_PATH, callBody(n), { signal: new AbortController().signal }));
@@ -219,7 +219,7 @@ test('an unsigned, forged, stale or replayed upgrade is answered 401 and nothing
 test('forged, replayed, reordered frames and garbage close the connection before anything runs; its running calls are cancelled', async () => {
   const signals: AbortSignal[] = [];
   const o = await owner(async (body, gone, reply) => {
-    if (body.includes('wait')) return void signals.push(gone());
+    if (body.includes('wait')) return void signals.push(gone().signal);
     reply({ ok: 1 });
   });
   try {

@@ -32,7 +32,8 @@
  * The connection dropping fails every call still open on the caller (ChannelError 'failed', as a
  * reset POST) and cancels every call still running on the owner (as a closed POST).
  */
-import { createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -62,29 +63,73 @@ export function connectionKey(secret: KeyObject, from: string, clientNonce: stri
   return secretKey(createHmac('sha256', secret).update(`zkgate-frames-v1\n${from}\n${clientNonce}\n${serverNonce}`).digest('hex'));
 }
 
-/** A frame: its MAC over (direction, counter, payload), then the payload (exported for tests that play a peer). */
-export function seal(key: KeyObject, direction: number, counter: number, payload: string): Buffer {
-  const len = Buffer.byteLength(payload);
-  const out = Buffer.allocUnsafe(MAC_BYTES + len);
-  out.write(payload, MAC_BYTES, 'utf8');
-  mac(key, direction, counter, out.subarray(MAC_BYTES)).copy(out, 0);
-  return out;
+/**
+ * HMAC-SHA256 under one connection key with its padded key blocks made once (RFC 2104:
+ * H((K ^ opad) || H((K ^ ipad) || message))): per frame two one-shot hashes (`crypto.hash`) and
+ * no HMAC object, key schedule or stream, where `createHmac` made and keyed a new object (four
+ * calls into the binding) for every frame both ways — the channel's largest own cost in the
+ * profiles (docs/cluster.md "Forwarding overhead"). The bytes are createHmac's exactly
+ * (test/unit/frame-mac.test.ts): the wire format is unchanged.
+ */
+export class FrameMac {
+  /** K ^ ipad, written in front of every message hashed. */
+  private readonly ipad = Buffer.alloc(BLOCK);
+  /** K ^ opad, then room for the inner digest: the outer hash's whole input. */
+  private readonly outer = Buffer.alloc(BLOCK + MAC_BYTES);
+
+  constructor(readonly key: KeyObject) {
+    const raw = key.export();
+    const k = raw.length > BLOCK ? createHash('sha256').update(raw).digest() : raw;
+    for (let i = 0; i < BLOCK; i++) {
+      const b = i < k.length ? (k[i] as number) : 0;
+      this.ipad[i] = b ^ 0x36;
+      this.outer[i] = b ^ 0x5c;
+    }
+  }
+
+  /** A frame: its MAC over (direction, counter, payload), then the payload. */
+  seal(direction: number, counter: number, payload: string): Buffer {
+    const len = Buffer.byteLength(payload);
+    // [K ^ ipad | head | payload] is hashed; the MAC then overwrites the 32 bytes before the
+    // payload, and the frame is that view: the payload is written once.
+    const buf = Buffer.allocUnsafe(SEALED_AT + MAC_BYTES + len);
+    buf.write(payload, BLOCK + HEAD, 'utf8');
+    this.digest(buf, direction, counter).copy(buf, SEALED_AT);
+    return buf.subarray(SEALED_AT);
+  }
+
+  /** A frame's payload when its MAC is right for `counter`, else null. */
+  open(direction: number, counter: number, frame: Buffer): Buffer | null {
+    if (frame.length <= MAC_BYTES) return null;
+    const payload = frame.subarray(MAC_BYTES);
+    const buf = Buffer.allocUnsafe(BLOCK + HEAD + payload.length);
+    payload.copy(buf, BLOCK + HEAD);
+    return timingSafeEqual(frame.subarray(0, MAC_BYTES), this.digest(buf, direction, counter)) ? payload : null;
+  }
+
+  /** The MAC of the message in `buf` after its first BLOCK + HEAD bytes (which it overwrites). */
+  private digest(buf: Buffer, direction: number, counter: number): Buffer {
+    this.ipad.copy(buf, 0);
+    buf[BLOCK] = direction;
+    buf.writeUInt32BE(Math.floor(counter / 2 ** 32), BLOCK + 1);
+    buf.writeUInt32BE(counter >>> 0, BLOCK + 5);
+    if (!oneShot) return createHmac('sha256', this.key).update(buf.subarray(BLOCK)).digest();
+    oneShot('sha256', buf, 'buffer').copy(this.outer, BLOCK);
+    return oneShot('sha256', this.outer, 'buffer');
+  }
 }
 
-function mac(key: KeyObject, direction: number, counter: number, payload: Buffer): Buffer {
-  const head = Buffer.allocUnsafe(9);
-  head[0] = direction;
-  head.writeUInt32BE(Math.floor(counter / 2 ** 32), 1);
-  head.writeUInt32BE(counter >>> 0, 5);
-  return createHmac('sha256', key).update(head).update(payload).digest();
-}
+/** `crypto.hash` (Node 20.12+); without it the MAC is made with createHmac, the same bytes. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer }).hash;
+/** SHA-256's block size, and the MAC's head: direction (1 byte), counter (8 bytes, big-endian). */
+const BLOCK = 64;
+const HEAD = 9;
+/** Where a sealed frame starts in the buffer it was hashed in. */
+const SEALED_AT = BLOCK + HEAD - MAC_BYTES;
 
-/** A frame's payload when its MAC is right for `counter`, else null. */
-function open(key: KeyObject, direction: number, counter: number, data: RawData): Buffer | null {
-  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-  if (buf.length <= MAC_BYTES) return null;
-  const payload = buf.subarray(MAC_BYTES);
-  return timingSafeEqual(buf.subarray(0, MAC_BYTES), mac(key, direction, counter, payload)) ? payload : null;
+/** A frame sealed with `key` (for tests that play a peer; connections keep a FrameMac). */
+export function seal(key: KeyObject | FrameMac, direction: number, counter: number, payload: string): Buffer {
+  return (key instanceof FrameMac ? key : new FrameMac(key)).seal(direction, counter, payload);
 }
 
 /** A payload's type, id and rest. */
@@ -121,16 +166,19 @@ abstract class FramedConnection {
   private received = 0;
   private alive = true;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly mac: FrameMac;
 
   constructor(
     protected readonly ws: WebSocket,
-    private readonly key: KeyObject,
+    key: KeyObject,
     private readonly outgoing: number,
     incoming: number,
     onGone: () => void,
   ) {
+    const mac = (this.mac = new FrameMac(key));
     ws.on('message', (data: RawData) => {
-      const payload = open(key, incoming, this.received++, data);
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      const payload = mac.open(incoming, this.received++, buf);
       // Forged, replayed, reordered or cut: nothing on this connection can be trusted any
       // more; the close fails (caller) or cancels (owner) what it carried.
       if (!payload) return void ws.terminate();
@@ -152,7 +200,7 @@ abstract class FramedConnection {
   }
 
   protected send(payload: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(seal(this.key, this.outgoing, this.sent++, payload));
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(this.mac.seal(this.outgoing, this.sent++, payload));
   }
 
   protected abstract onPayload(payload: Buffer): void;
@@ -382,11 +430,11 @@ export class FrameClient {
 }
 
 /**
- * Runs one call on the owner: `body` is the call (JSON text), `gone` the signal that stands for
- * the caller going away (made only when the call waits), `reply` its answer. A rejection is
- * answered with an `E` frame (a POST's 500).
+ * Runs one call on the owner: `body` is the call (JSON text), `gone` the controller whose signal
+ * stands for the caller going away (made only when the call waits; the handler may abort it too,
+ * for a handoff), `reply` its answer. A rejection is answered with an `E` frame (a POST's 500).
  */
-export type FrameHandler = (body: string, gone: () => AbortSignal, reply: (answer: unknown) => void) => Promise<void>;
+export type FrameHandler = (body: string, gone: () => AbortController, reply: (answer: unknown) => void) => Promise<void>;
 
 interface Running {
   ac: AbortController | undefined;
@@ -436,7 +484,7 @@ class OwnerConnection extends FramedConnection {
     };
     this.handler(
       rest,
-      () => (r.ac ??= new AbortController()).signal,
+      () => (r.ac ??= new AbortController()),
       (answer) => {
         if (answered()) this.send(`R${id} ${JSON.stringify(answer)}`);
       },
