@@ -237,6 +237,9 @@ const DEADLINE_EXCEEDED = 4;
 /** A grpc-js call with a deadline: its status code and the answer's path. */
 async function grpcJsCall(gw: RunningGateway, path: string, deadlineMs: number): Promise<{ code: number; path?: string }> {
   const client = grpcClient(gw.grpcPort, { apiKey: ADMIN });
+  // Connected first: on a loaded machine the connection alone can outlast a short deadline, and
+  // the call then ends in the client without reaching the gateway.
+  await new Promise<void>((resolve, reject) => client.services.Znodes.waitForReady(Date.now() + 20_000, (err) => (err ? reject(err) : resolve())));
   try {
     const node = await client.unary<{ path: string }>('Znodes', 'Get', { path }, { deadlineMs });
     return { code: 0, path: node.path };
@@ -252,6 +255,7 @@ const PYTHON = `
 import grpc, json, sys
 port, key, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
 with grpc.insecure_channel("127.0.0.1:" + port) as channel:
+    grpc.channel_ready_future(channel).result(timeout=20)  # connected before any deadline starts
     get = channel.unary_unary("/zkgate.v1.Znodes/Get")  # raw bytes both ways: no stubs needed
     for request in sys.argv[4:]:
         try:
