@@ -73,7 +73,7 @@ interface ComposeService {
   hostname?: string;
   command?: string[];
   environment?: Record<string, string | number>;
-  healthcheck?: { test: string[] };
+  healthcheck?: { test: string[]; retries?: number };
   stop_grace_period?: string;
   ports?: string[];
   volumes?: string[];
@@ -111,6 +111,8 @@ interface Gateway {
   readonly httpPort: number;
   readonly grpcPort: number;
   readonly healthcheck: string[] | undefined;
+  /** How many failed checks in a row make the service unhealthy (compose's `retries`, Docker's default 3). */
+  readonly healthcheckRetries: number;
   readonly graceMs: number;
 }
 
@@ -215,6 +217,7 @@ async function plan(zk: ZkEnsemble, opts: TopologyOptions): Promise<{ gateways: 
       httpPort: ports.get(http) as number,
       grpcPort: ports.get(grpc) as number,
       healthcheck: s.healthcheck?.test[0] === 'CMD' ? s.healthcheck.test.slice(1).map(self) : undefined,
+      healthcheckRetries: s.healthcheck?.retries ?? 3,
       graceMs: durationMs(s.stop_grace_period, 10_000),
     };
   });
@@ -336,7 +339,17 @@ export async function startTopology(size = 3, opts: TopologyOptions = {}): Promi
         if (!g.healthcheck) return;
         const [exe, ...args] = g.healthcheck;
         if (exe !== 'node') throw new Error(`compose ${g.service}: health check runs ${exe}; the test runs node checks only`);
-        await promisify(execFile)(process.execPath, args, { timeout: 5000 });
+        // As Docker runs it: a failed check is tried again (compose's `retries`), since a gateway
+        // whose ZooKeeper session is reconnecting on a loaded machine says 503 for a moment.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await promisify(execFile)(process.execPath, args, { timeout: 5000 });
+            return;
+          } catch (err) {
+            if (attempt >= g.healthcheckRetries) throw err;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
       }),
     );
     const cfg = join(dir, 'haproxy.cfg');
