@@ -30,7 +30,8 @@ describe('seed 002 scenarios with curl', () => {
   });
 
   test('seed › /master fails over to the backup when the master stops keeping its lease alive', async () => {
-    const m1 = await lease(1500);
+    // Long enough for the next four calls on a loaded machine (1.5 s ran out before the 409 at load 13).
+    const m1 = await lease(5000);
     assert.equal((await c('POST', '/v1/nodes/master', { mode: 'ephemeral', data: 'master1.example.com:2223', leaseId: m1 })).status, 201);
     const got = (await c('GET', '/v1/nodes/master')).body as { data: string; stat: { ephemeralOwner: string } };
     assert.equal(got.data, 'master1.example.com:2223');
@@ -38,7 +39,7 @@ describe('seed 002 scenarios with curl', () => {
     const m2 = await lease(30_000);
     assert.equal((await c('POST', '/v1/nodes/master', { mode: 'ephemeral', data: 'master2.example.com:2223', leaseId: m2 })).status, 409);
     // The backup waits for /master to go (the master crashed: no more keepalives), then takes over.
-    await eventually(async () => (await c('POST', '/v1/nodes/master', { mode: 'ephemeral', data: 'master2.example.com:2223', leaseId: m2 })).status === 201, 5000, 'failover');
+    await eventually(async () => (await c('POST', '/v1/nodes/master', { mode: 'ephemeral', data: 'master2.example.com:2223', leaseId: m2 })).status === 201, 15_000, 'failover');
     assert.equal(((await c('GET', '/v1/nodes/master')).body as { data: string }).data, 'master2.example.com:2223');
     const ka = await c('POST', `/v1/leases/${m1}/keepalive`);
     assert.equal((ka.body as { code: string }).code, 'LEASE_EXPIRED', 'the old master is told it lost');
