@@ -62,13 +62,15 @@ export interface Exchange {
   readonly pathname: string;
   /** `performance.now()` when it began. */
   readonly started: number;
+  /** `performance.now()` when it ended, for a line logged later (the fast path's); else now. */
+  readonly ended?: number;
   readonly principal?: Principal;
   /** The error code of an error answer. */
   readonly code?: string;
 }
 
 /** Logs the access line of an exchange that ended (both HTTP paths: express and the fast path). */
-export function logExchange(logger: Logger, res: ServerResponse, x: Exchange): void {
+export function logExchange(logger: Logger, res: Pick<ServerResponse, 'statusCode' | 'writableFinished'>, x: Exchange): void {
   // Quiet routes log at debug, the others at info: below info nothing is logged, and then the
   // line (and the route's template) is not worth building on every request.
   if (!logger.isLevelEnabled('info')) return;
@@ -80,7 +82,7 @@ export function logExchange(logger: Logger, res: ServerResponse, x: Exchange): v
     method: x.method,
     route,
     status: res.statusCode,
-    durationMs: msSince(x.started),
+    durationMs: x.ended === undefined ? msSince(x.started) : Math.round((x.ended - x.started) * 10) / 10,
     ...callerFields(x.principal),
     ...(x.code ? { code: x.code } : {}),
     // The client went away before the answer was complete.

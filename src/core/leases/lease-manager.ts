@@ -194,10 +194,28 @@ export class LeaseManager {
    * NONODE, or a session that has expired (taking the node with it), count as `gone`.
    */
   async deleteOwned(lease: Lease, path: string): Promise<'deleted' | 'gone' | 'pending'> {
-    lease.disown(path);
-    if (!this.sameSession(lease)) return 'gone';
+    if (!this.sameSession(lease)) {
+      lease.disown(path);
+      return 'gone';
+    }
+    // Disowned right after the delete is sent rather than before: no answer or watch event can
+    // come in between (they come on a later turn of the loop), and the disowning's bookkeeping
+    // (a hold's record, its quota, the ownership watch's timer) then runs while ZooKeeper works
+    // instead of before the request leaves — a lock release (docs/benchmarks.md, locks, 11:00 UTC).
+    let deleting: Promise<void>;
     try {
-      await lease.tenant.client().delete(path);
+      deleting = lease.tenant.client().delete(path);
+    } catch (err) {
+      deleting = Promise.reject(err);
+    }
+    try {
+      lease.disown(path);
+    } catch (err) {
+      deleting.catch(() => undefined);
+      throw err;
+    }
+    try {
+      await deleting;
       return 'deleted';
     } catch (err) {
       const e = toZkgateError(err, path);
