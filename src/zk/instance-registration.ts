@@ -183,7 +183,12 @@ export class InstanceRegistration extends EventEmitter {
     if (this.state === 'closed') return;
     if (name === undefined) this.usageListDirty = true;
     else this.usageDirty.add(name);
-    if (this.usageReading) return;
+    this.readPendingUsage();
+  }
+
+  /** Starts one read of what events asked for, unless one is in flight (it starts the next). */
+  private readPendingUsage(): void {
+    if (this.usageReading || this.state === 'closed' || (!this.usageListDirty && this.usageDirty.size === 0)) return;
     this.usageReading = true;
     const list = this.usageListDirty;
     const changed = [...this.usageDirty];
@@ -193,8 +198,7 @@ export class InstanceRegistration extends EventEmitter {
       .catch(() => undefined)
       .finally(() => {
         this.usageReading = false;
-        if (this.usageListDirty) this.rereadUsage();
-        else if (this.usageDirty.size > 0) this.rereadUsage([...this.usageDirty][0]);
+        this.readPendingUsage();
       });
   }
 

@@ -321,10 +321,10 @@ export class Cluster implements ClusterHooks {
       const now = await this.locate(leaseId);
       if (!now) throw failed;
       // Refused: nothing was sent, so the call can go to the successor.
-      if (err instanceof ChannelError && err.kind === 'refused' && attempt < 30) return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
+      const refused = err instanceof ChannelError && err.kind === 'refused';
+      if (refused && attempt < 30) return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
       // Cut while open: the owner may have carried it out before it went; sending it again is
       // the client's call (a keepalive may, a lock acquire re-reads first).
-      const refused = err instanceof ChannelError && err.kind === 'refused';
       throw new ZkgateError(
         'UNAVAILABLE',
         refused

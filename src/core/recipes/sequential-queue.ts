@@ -10,9 +10,9 @@
  * order of events: the first listing goes out right behind the create (one round trip for
  * both), and the waiter right behind the first in line — or behind a node that held in this
  * process — holds on its predecessor's delete without listing again. A standard-rule waiter
- * watches its predecessor straight on the session, and so does a custom rule's waiter on a node it waits to be gone (a read-write lock's
- * writer ahead); a custom rule's other watches (a semaphore's count and listing) go through the
- * watch hub.
+ * watches its predecessor straight on the session, and so does a custom rule's waiter on a node
+ * it waits to be gone (a read-write lock's writer ahead); a custom rule's other watches (a
+ * semaphore's count and listing) go through the watch hub.
  */
 import { ancestorsOf, joinPath, nameOf, type ChildrenResult, type Stat, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, cancelled, toZkgateError } from '../errors.js';
