@@ -195,6 +195,32 @@ describe('barriers', () => {
     });
   });
 
+  test('barrier › a member waiting through a ZooKeeper outage (session suspended, then back) still passes when the last member enters', async () => {
+    const path = uniquePath('b-blip');
+    const [a, b] = [await grant(60_000), await grant(60_000)];
+    const waiting = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 2, waitMs: 40_000 });
+    await eventually(async () => (await children(path)).length === 1, 10_000, 'the first member node');
+    try {
+      env.zk.pause();
+      await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
+    } finally {
+      env.zk.resume();
+    }
+    await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
+    const second = await rest().json('POST', `/v1/double-barriers${path}`, { leaseId: b, members: 2, waitMs: 20_000 });
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    const first = await waiting;
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal((first.body as { members: number }).members, 2);
+    const left = await Promise.all(
+      ([[a, first], [b, second]] as const).map(([lease, entry]) =>
+        rest().json('DELETE', `/v1/double-barriers${path}`, undefined, { query: { leaseId: lease, node: (entry.body as Entry).node, waitMs: 10_000 } }),
+      ),
+    );
+    assert.deepEqual(left.map((l) => l.status), [200, 200], JSON.stringify(left.map((l) => l.body)));
+    assert.deepEqual(await children(path), []);
+  });
+
   test('barrier › inspect shows ready and members; leave by another lease is NOT_MEMBER; bad input is 400 and changes nothing', async () => {
     const path = uniquePath('b-bad');
     const [a, b] = [await grant(), await grant()];

@@ -162,7 +162,7 @@ export class BarrierService {
     this.owned.own(lease, node, 'barrier_member', release);
     try {
       if (!wasReady) await this.awaitReady(lease, path, memberQty, deadline, signal, waitMs);
-      const members = barrierMembers(await this.list(client, path)).length;
+      const members = barrierMembers(await this.reachable(lease, path, Math.max(deadline, Date.now() + 5000), signal, () => this.list(client, path))).length;
       return { barrierPath: path, node, memberQty, members, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
     } catch (err) {
       await this.owned.leases.deleteOwned(lease, node).catch(() => undefined);
@@ -242,13 +242,17 @@ export class BarrierService {
     const ready = joinPath(path, READY_NODE);
     for (;;) {
       signal.throwIfAborted();
-      const children = await this.list(client, path);
+      const children = await this.reachable(lease, path, deadline, signal, () => this.list(client, path));
       if (children.includes(READY_NODE)) return;
-      // Curator counts every child, as here (`ready` is absent).
+      // Curator counts every child, as here (`ready` is absent). A create cut by a connection
+      // loss is simply sent again: NODE_EXISTS says the first one was applied.
       if (children.length >= memberQty) {
-        await client.create(ready, Buffer.alloc(0), 'persistent').catch((err: unknown) => {
-          if (toZkgateError(err).code !== 'NODE_EXISTS') throw toZkgateError(err, ready);
-        });
+        await this.reachable(lease, ready, deadline, signal, () =>
+          client.create(ready, Buffer.alloc(0), 'persistent').catch((err: unknown) => {
+            if (toZkgateError(err).code !== 'NODE_EXISTS') throw toZkgateError(err, ready);
+            return ready;
+          }),
+        );
         return;
       }
       if (Date.now() >= deadline) throw timeout(path, waitMs, `${children.length} of ${memberQty} members entered`);
@@ -257,6 +261,31 @@ export class BarrierService {
       await this.until(lease.tenant, [lease.tenant, lease], ready, (ev) => ev.stat !== null, deadline, signal, (w) =>
         this.owned.hub.follow(lease.tenant, 'children', path, { deliver: (ev) => void ((ev.children?.length ?? 0) >= memberQty && ev.children?.length !== seen ? w() : undefined), fail: () => w() }),
       );
+    }
+  }
+
+  /**
+   * Runs `op` (a read, or a write that may simply be sent again) until it is answered. A
+   * connection loss does not end a member's wait, as it does not end a lock waiter's: the wait
+   * goes on once the session is back (a state change, or a second at most in case the change
+   * came before the wait), until `deadline`.
+   * @throws UNAVAILABLE when ZooKeeper stays unreachable until `deadline` (LEASE_UNCERTAIN while
+   *   the lease's session is suspended); `op`'s other errors; the signal's reason
+   */
+  private async reachable<T>(lease: Lease, path: string, deadline: number, signal: AbortSignal, op: () => Promise<T>): Promise<T> {
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        return await op();
+      } catch (err) {
+        const e = toZkgateError(err, path);
+        if (e.code !== 'UNAVAILABLE') throw e;
+        if (Date.now() >= deadline) {
+          lease.assertUsable();
+          throw new ZkgateError('UNAVAILABLE', `${path}: zookeeper unreachable until the deadline`, { path });
+        }
+        await wake({ deadline: Math.min(deadline, Date.now() + 1000), signal, states: [lease.tenant, lease] });
+      }
     }
   }
 
