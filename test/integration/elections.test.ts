@@ -48,6 +48,25 @@ describe('elections against a real ZooKeeper', () => {
     assert.notEqual(changed.index, now.index);
   });
 
+  test('election › a campaign by the leader answers its leadership again (its value replaced when it names another): one candidate node', async () => {
+    const path = uniquePath('again');
+    const [a, b] = [await lease(), await lease()];
+    const won = (await campaign(path, { leaseId: a, value: 'x' })).body as Leadership;
+    const again = await campaign(path, { leaseId: a });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual(again.body, { ...won, trustMs: (again.body as { trustMs: number }).trustMs, leaseState: 'active' });
+    const renamed = await campaign(path, { leaseId: a, value: 'y', waitMs: 1000 });
+    assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
+    assert.deepEqual([(renamed.body as Leadership).node, (renamed.body as Leadership).term, (renamed.body as Leadership).value], [won.node, won.term, 'y']);
+    assert.equal((await leader(path)).leader?.value, 'y');
+    const owned = ((await env.g.rest.json('GET', `/v1/leases/${a}`)).body as { owned: { kind: string }[] }).owned;
+    assert.deepEqual(owned.map((o) => o.kind), ['candidate'], 'no second candidate of the leader');
+    assert.equal((await campaign(path, { leaseId: b })).status, 409, 'another lease is not elected');
+    await resign(path, a, won.node);
+    const next = await campaign(path, { leaseId: b });
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+  });
+
   test('election › observe yields the current state first, then every change including no leader', async () => {
     const path = uniquePath('observe');
     const gw = env.g.running.gateway;

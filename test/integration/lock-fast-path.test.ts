@@ -111,7 +111,7 @@ test('lock fast path › acquire and release answer as express does: status, hea
   const held: Record<Side, string> = { fast: 'none', express: 'none' };
   const cases: Case[] = [
     ['POST', '/v1/locks/lfp/a', json(ADMIN), '{"leaseId":"L","data":"me"}'],
-    ['POST', '/v1/locks/lfp/a', json(ADMIN), '{"leaseId":"L"}'], // a second hold of the same lease: a try-lock that fails on the holder
+    ['POST', '/v1/locks/lfp/a', json(ADMIN), '{"leaseId":"L"}'], // the holder acquires again: its hold, answered again
     ['POST', '/v1/locks/lfp/a', json(ADMIN), '{"leaseId":"no-such-lease"}'],
     ['POST', '/v1/locks/lfp/a', json(ADMIN), '{"waitMs":5}'],
     ['POST', '/v1/locks/lfp/a', json(ADMIN), '{"leaseId":"L","flavour":"other"}'],

@@ -61,6 +61,29 @@ describe('locks against a real ZooKeeper', () => {
     for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, 'fencing tokens rise with every holder');
   });
 
+  test('lock › an acquire by the holder answers its hold again (a retried or replayed acquire): one node, one release frees it', async () => {
+    const path = uniquePath('again');
+    const [a, b] = [await lease(), await lease()];
+    const first = await acquire(path, { leaseId: a, data: 'A' });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const hold = first.body as Hold;
+    for (const body of [{ leaseId: a }, { leaseId: a, waitMs: 2000, data: 'other' }]) {
+      const again = await acquire(path, body);
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.deepEqual([(again.body as Hold).node, (again.body as Hold).fencingToken], [hold.node, hold.fencingToken]);
+    }
+    const seen = await inspect(path);
+    assert.deepEqual(seen.queue.map((q) => q.data), ['A'], 'no second node of the holder');
+    const owned = ((await env.g.rest.json('GET', `/v1/leases/${a}`)).body as { owned: { kind: string }[] }).owned;
+    assert.deepEqual(owned.map((o) => o.kind), ['lock']);
+    assert.equal((await acquire(path, { leaseId: b })).status, 409, 'another lease is still refused');
+    const freed = await release(path, a, hold.node);
+    assert.equal((freed.body as { released: boolean }).released, true);
+    const next = await acquire(path, { leaseId: b });
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.ok(BigInt((next.body as Hold).fencingToken) > BigInt(hold.fencingToken));
+  });
+
   test('lock › fencing tokens strictly rise over many acquisitions', async () => {
     const path = uniquePath('fence');
     const leases = [await lease(), await lease()];

@@ -169,6 +169,12 @@ export class Lease extends EventEmitter {
   owns(path: string): OwnedKind | undefined {
     return this.owned.get(path);
   }
+  /** A node the lease owns as `kind` directly under `parent` (the first, if several). */
+  ownedChild(parent: string, kind: OwnedKind): string | undefined {
+    const prefix = parent === '/' ? '/' : `${parent}/`;
+    for (const [path, k] of this.owned) if (k === kind && path.startsWith(prefix) && path.indexOf('/', prefix.length) < 0) return path;
+    return undefined;
+  }
   ownedPaths(): string[] {
     return [...this.owned.keys()];
   }

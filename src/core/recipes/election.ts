@@ -89,6 +89,8 @@ export class ElectionService {
     checkRecipePath(electionPath);
     const data = value ?? Buffer.from(lease.id, 'utf8');
     const waitMs = checkWaitMs(opts.waitMs ?? 0);
+    const again = await this.leadingAlready(lease, electionPath, value);
+    if (again) return again;
     const outcome = await this.queue.enqueue(lease, electionPath, {
       flavour: LATCH,
       data,
@@ -102,7 +104,24 @@ export class ElectionService {
       if (leader) Object.assign(details, { leader: leader.node, term: leader.term });
       throw new ZkgateError('NOT_ELECTED', `election ${electionPath}: not leader within ${waitMs} ms`, details);
     }
-    return this.leadership(lease, electionPath, outcome.node, outcome.stat, data);
+    return this.leadership(lease, electionPath, outcome.node, outcome.stat.czxid, data);
+  }
+
+  /**
+   * The leadership this lease has at `electionPath` already: a campaign by the leader answers it
+   * again (its value replaced when the campaign names another one), as etcd's campaign reuses
+   * its session's key, instead of queueing a second candidate behind the first. So a campaign
+   * sent twice — a retry after a lost answer, a balancer's replay — leaves one candidacy. A
+   * candidate of this lease still waiting is left alone: the second campaign queues as before.
+   */
+  private async leadingAlready(lease: Lease, electionPath: string, value: Buffer | undefined): Promise<Leadership | undefined> {
+    const ours = lease.ownedChild(electionPath, 'candidate');
+    if (ours === undefined) return undefined;
+    lease.assertUsable();
+    const { leader } = await this.leader(lease.tenant, electionPath).catch((err: unknown) => Promise.reject(toZkgateError(err, electionPath)));
+    if (leader?.node !== ours) return undefined;
+    if (value !== undefined && !value.equals(leader.value)) return this.proclaim(lease, electionPath, ours, value);
+    return this.leadership(lease, electionPath, ours, leader.term, leader.value);
   }
 
   /**
@@ -122,7 +141,7 @@ export class ElectionService {
     }
     try {
       const stat = await lease.tenant.client().set(full, value, -1);
-      return this.leadership(lease, electionPath, full, stat, value);
+      return this.leadership(lease, electionPath, full, stat.czxid, value);
     } catch (err) {
       throw toZkgateError(err, full);
     }
@@ -184,8 +203,8 @@ export class ElectionService {
     return { path: found.path, truncated: found.truncated, limit: found.limit, elections: read.filter((e) => e.candidates.length > 0) };
   }
 
-  private leadership(lease: Lease, electionPath: string, node: string, stat: Stat, value: Buffer): Leadership {
-    return { electionPath, leader: true, node, term: stat.czxid, value, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
+  private leadership(lease: Lease, electionPath: string, node: string, term: string, value: Buffer): Leadership {
+    return { electionPath, leader: true, node, term, value, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
   }
 }
 

@@ -112,6 +112,8 @@ export class LockService {
     checkWaitMs(opts.waitMs);
     if (!LOCK_FLAVOURS.includes(opts.flavour)) throw invalidArgument('flavour', `must be one of ${LOCK_FLAVOURS.join(', ')}`);
     const flavour = lockFlavour(opts.flavour);
+    const again = await this.heldAlready(lease, lockPath);
+    if (again) return this.hold(lease, lockPath, again.node, again.czxid, opts.flavour);
     const outcome = await this.queue.enqueue(lease, lockPath, {
       flavour,
       data: opts.data ?? Buffer.from(lease.id, 'utf8'),
@@ -126,15 +128,28 @@ export class LockService {
       if (holder) Object.assign(details, { holder: holder.node, holderFencingToken: holder.fencingToken, holderSession: holder.ephemeralOwner });
       throw new ZkgateError('LOCK_NOT_ACQUIRED', `lock ${lockPath}: not acquired within ${opts.waitMs} ms`, details);
     }
-    return {
-      lockPath,
-      node: outcome.node,
-      fencingToken: outcome.stat.czxid,
-      flavour: opts.flavour,
-      leaseId: lease.id,
-      leaseState: lease.state,
-      trustMs: lease.trustMs(),
-    };
+    return this.hold(lease, lockPath, outcome.node, outcome.stat.czxid, opts.flavour);
+  }
+
+  private hold(lease: Lease, lockPath: string, node: string, czxid: string, flavour: LockFlavour): LockHold {
+    return { lockPath, node, fencingToken: czxid, flavour, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
+  }
+
+  /**
+   * The lock node this lease holds at `lockPath` already, with its czxid: an acquire by the
+   * holder answers that hold again (as etcd's mutex does for its session's key, and Consul's
+   * acquire for its session), instead of queueing behind itself until its wait ends. So an
+   * acquire sent twice — a client retrying after a lost answer, a balancer replaying a request
+   * whose connection closed (deploy/haproxy.cfg) — leaves one hold, which one release ends.
+   */
+  private async heldAlready(lease: Lease, lockPath: string): Promise<{ node: string; czxid: string } | undefined> {
+    const node = lease.ownedChild(lockPath, 'lock');
+    if (node === undefined) return undefined;
+    lease.assertUsable();
+    const stat = await this.queue.statOf(lease, node);
+    // Gone behind our back: the ownership watch ends the lease lost (node_deleted).
+    if (!stat) return undefined;
+    return { node, czxid: stat.czxid };
   }
 
   /**

@@ -166,6 +166,17 @@ export class SequentialQueue {
     return this.owned.leases;
   }
 
+  /** The stat of a node the lease owns (from the hub when it follows it), null when it is gone. @throws UNAVAILABLE */
+  async statOf(lease: Lease, node: string): Promise<Stat | null> {
+    const cached = this.owned.hub.cached(lease.tenant, node)?.stat;
+    if (cached) return cached;
+    try {
+      return await lease.tenant.client().exists(node);
+    } catch (err) {
+      throw toZkgateError(err, node);
+    }
+  }
+
   /**
    * Joins the queue under `parent` and waits until our node is among the holders.
    * @throws LIMIT_EXCEEDED past the tenant's maxLocksPerTenant (before anything is created), the
