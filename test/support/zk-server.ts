@@ -112,6 +112,12 @@ export interface ZkServerOptions {
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Extra `zoo.cfg` lines (`key=value`), appended after the harness's own. */
   readonly extraConfig?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Java system properties (`-Dkey=value`) for settings zoo.cfg does not carry, such as
+   * `znode.container.checkIntervalMs` (how often the server deletes empty containers and
+   * expired TTL nodes; 60000 by default).
+   */
+  readonly systemProperties?: Readonly<Record<string, string | number>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +265,7 @@ interface NodeSpec {
   readonly cfg: Record<string, string | number | boolean>;
   readonly logLevel: string;
   readonly startTimeoutMs: number;
+  readonly systemProperties: Readonly<Record<string, string | number>>;
 }
 
 class ZkNode implements ZkServerHandle {
@@ -333,6 +340,7 @@ class ZkNode implements ZkServerHandle {
           '-Dzookeeper.jmx.log4j.disable=true',
           `-Dzookeeper.log.dir=${this.spec.baseDir}`,
           `-Dzookeeper.root.logger=${this.spec.logLevel},CONSOLE`,
+          ...Object.entries(this.spec.systemProperties).map(([k, v]) => `-D${k}=${v}`),
           '-cp',
           cp,
           'org.apache.zookeeper.server.quorum.QuorumPeerMain',
@@ -483,6 +491,7 @@ export async function startZkServer(opts: ZkServerOptions = {}): Promise<ZkStand
       cfg: { ...baseCfg(opts, clientPort as number), ...opts.extraConfig },
       logLevel: opts.logLevel ?? 'INFO',
       startTimeoutMs: opts.startTimeoutMs ?? 30_000,
+      systemProperties: opts.systemProperties ?? {},
     });
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
@@ -539,6 +548,7 @@ export async function startZkEnsemble(size = 3, opts: ZkServerOptions = {}): Pro
         },
         logLevel: opts.logLevel ?? 'INFO',
         startTimeoutMs: opts.startTimeoutMs ?? 45_000,
+        systemProperties: opts.systemProperties ?? {},
       });
     });
     let closing: Promise<void> | undefined;
