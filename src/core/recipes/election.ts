@@ -89,7 +89,8 @@ export class ElectionService {
     checkRecipePath(electionPath);
     const data = value ?? Buffer.from(lease.id, 'utf8');
     const waitMs = checkWaitMs(opts.waitMs ?? 0);
-    const again = await this.leadingAlready(lease, electionPath, value);
+    const ours = lease.ownedChild(electionPath, 'candidate');
+    const again = ours === undefined ? undefined : await this.leadingAlready(lease, electionPath, ours, value);
     if (again) return again;
     const outcome = await this.queue.enqueue(lease, electionPath, {
       flavour: LATCH,
@@ -108,15 +109,13 @@ export class ElectionService {
   }
 
   /**
-   * The leadership this lease has at `electionPath` already: a campaign by the leader answers it
-   * again (its value replaced when the campaign names another one), as etcd's campaign reuses
+   * The leadership of `ours`, this lease's candidate at `electionPath`, if it leads: a campaign
+   * by the leader answers it again (its value replaced when the campaign names another one), as etcd's campaign reuses
    * its session's key, instead of queueing a second candidate behind the first. So a campaign
    * sent twice — a retry after a lost answer, a balancer's replay — leaves one candidacy. A
    * candidate of this lease still waiting is left alone: the second campaign queues as before.
    */
-  private async leadingAlready(lease: Lease, electionPath: string, value: Buffer | undefined): Promise<Leadership | undefined> {
-    const ours = lease.ownedChild(electionPath, 'candidate');
-    if (ours === undefined) return undefined;
+  private async leadingAlready(lease: Lease, electionPath: string, ours: string, value: Buffer | undefined): Promise<Leadership | undefined> {
     lease.assertUsable();
     const { leader } = await this.leader(lease.tenant, electionPath).catch((err: unknown) => Promise.reject(toZkgateError(err, electionPath)));
     if (leader?.node !== ours) return undefined;

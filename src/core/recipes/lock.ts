@@ -112,7 +112,9 @@ export class LockService {
     checkWaitMs(opts.waitMs);
     if (!LOCK_FLAVOURS.includes(opts.flavour)) throw invalidArgument('flavour', `must be one of ${LOCK_FLAVOURS.join(', ')}`);
     const flavour = lockFlavour(opts.flavour);
-    const again = await this.heldAlready(lease, lockPath);
+    // Looked up without an await: most acquires come from a lease that holds nothing there.
+    const mine = lease.ownedChild(lockPath, 'lock');
+    const again = mine === undefined ? undefined : await this.heldAlready(lease, mine);
     if (again) return this.hold(lease, lockPath, again.node, again.czxid, opts.flavour);
     const outcome = await this.queue.enqueue(lease, lockPath, {
       flavour,
@@ -136,15 +138,13 @@ export class LockService {
   }
 
   /**
-   * The lock node this lease holds at `lockPath` already, with its czxid: an acquire by the
+   * The lock `node` this lease holds already, with its czxid: an acquire by the
    * holder answers that hold again (as etcd's mutex does for its session's key, and Consul's
    * acquire for its session), instead of queueing behind itself until its wait ends. So an
    * acquire sent twice — a client retrying after a lost answer, a balancer replaying a request
    * whose connection closed (deploy/haproxy.cfg) — leaves one hold, which one release ends.
    */
-  private async heldAlready(lease: Lease, lockPath: string): Promise<{ node: string; czxid: string } | undefined> {
-    const node = lease.ownedChild(lockPath, 'lock');
-    if (node === undefined) return undefined;
+  private async heldAlready(lease: Lease, node: string): Promise<{ node: string; czxid: string } | undefined> {
     lease.assertUsable();
     const stat = await this.queue.statOf(lease, node);
     // Gone behind our back: the ownership watch ends the lease lost (node_deleted).
