@@ -19,11 +19,13 @@
  *                             HAPROXY_SERVER_CLOSE=1 makes haproxy open a server connection
  *                             per request (the setting before http-reuse safe was deployed);
  *                             ONLY=keepalive or ONLY=locks runs one of the two;
- *                             WARM_CALLS=1000 keepalives and LOCK_WARM_MS=4000 of lock cycles each way first
+ *                             WARM_CALLS=1000 keepalives each way first; LOCK_WARM_MS=20000 of lock
+ *                             cycles through one instance and 3× that through the balancer first
+ *                             (the same calls per gateway process: JIT warm-up, see lockRatio)
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { call, lockRate, startTopology } from '../test/support/cluster-topology.js';
+import { call, lockRate, startTopology, type LockRateCounts } from '../test/support/cluster-topology.js';
 import { fourLetter } from '../test/support/four-letter.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
@@ -34,7 +36,7 @@ const ONLY = process.env.ONLY ?? '';
 // Warm-up before measuring: a gateway's JIT takes thousands of calls to settle on a busy 2-core
 // machine (a local keepalive cost ~4× more CPU in the first 2,000 calls than later).
 const WARM_CALLS = Number(process.env.WARM_CALLS ?? 1000);
-const LOCK_WARM_MS = Number(process.env.LOCK_WARM_MS ?? 4000);
+const LOCK_WARM_MS = Number(process.env.LOCK_WARM_MS ?? 20_000);
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -72,6 +74,26 @@ function cpuMs(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** Context switches of a process's threads so far (voluntary: it slept and was woken), from /proc, or NaN. */
+function wakeups(pid: number | undefined): number {
+  try {
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Calls forwarded by the gateways so far (every outcome), from their metrics. */
+async function forwardedCalls(bases: readonly string[]): Promise<number> {
+  const each = await Promise.all(
+    bases.map(async (b) => {
+      const text = await fetch(`${b}/metrics`).then((r) => r.text(), () => '');
+      return [...text.matchAll(/^zkgate_cluster_forwarded_calls\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    }),
+  );
+  return each.reduce((a, b) => a + b, 0);
 }
 
 const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
@@ -147,15 +169,33 @@ async function zkPackets(): Promise<number> {
  * on this 2-core machine the three settings are bound by CPU per cycle more than by latency.
  */
 async function lockRatio(lb: string, lbSingle: string, gw1: string): Promise<void> {
-  // Warm-up (JIT, channel and haproxy connections), then rounds in rotating order so a drift of
-  // the machine's load (or a late warm-up) does not favour one side.
   const sides: [string, string][] = [
     ['single', gw1],
     ['lb1', lbSingle],
     ['lb', lb],
   ];
-  for (const [name, base] of sides) await lockRate(base, `/bench-warm-${name}`, 3, LOCK_WARM_MS);
   const pids = [0, 1, 2].map((i) => t.process(i)?.pid).concat(t.haproxyPid, ...t.zk.members.map((m) => m.pid));
+  // Warm-up (JIT, channel and haproxy connections), then rounds in rotating order so a drift of
+  // the machine's load does not favour one side. V8 optimizes a function after it ran enough
+  // times in that process, so what counts is calls per gateway process: through the balancer each
+  // gateway serves a third of the calls, so that side warms 3× as long. With 4 s each way (until
+  // 2026-12-01) gw2 and gw3 had served about a ninth of gw1's calls when measuring began, and
+  // the gateways' CPU per balanced cycle was still falling by half over the next minute
+  // (docs/cluster.md "Forwarding overhead", 14:00): the ratio measured the JIT's warm-up.
+  // Printed in slices, so the fall is seen.
+  for (const [name, base] of sides) {
+    const total = name === 'lb' ? 3 * LOCK_WARM_MS : LOCK_WARM_MS;
+    const slices: string[] = [];
+    for (let done = 0, k = 0; done < total; k++) {
+      const ms = Math.min(10_000, total - done);
+      const cpu0 = pids.slice(0, 3).map(cpuMs);
+      const perS = await lockRate(base, `/bench-warm-${name}-${k}`, 3, ms);
+      const gw = pids.slice(0, 3).reduce<number>((a, p, i) => a + cpuMs(p) - (cpu0[i] as number), 0);
+      slices.push(`${perS.toFixed(0)}/s ${(gw / ((perS * ms) / 1000)).toFixed(1)} ms`);
+      done += ms;
+    }
+    say(`  warm-up ${name} (${total / 1000} s): cycles/s and gateways' CPU per cycle by ${10} s slice: ${slices.join(', ')}`);
+  }
   const ratios: number[] = [];
   const ratios1: number[] = [];
   for (let r = 0; r < LOCK_ROUNDS; r++) {
@@ -163,15 +203,22 @@ async function lockRatio(lb: string, lbSingle: string, gw1: string): Promise<voi
     const notes: string[] = [];
     for (let k = 0; k < sides.length; k++) {
       const [name, base] = sides[(k + r) % sides.length] as [string, string];
+      const fwd0 = await forwardedCalls(t.direct);
       const cpu0 = pids.map(cpuMs);
+      const wake0 = pids.slice(0, 3).map(wakeups);
       const zk0 = await zkPackets();
-      const perS = await lockRate(base, `/bench-${name}-${r}`, 3, LOCK_MS);
+      const counts: LockRateCounts = { acquires: new Map(), releases: new Map() };
+      const perS = await lockRate(base, `/bench-${name}-${r}`, 3, LOCK_MS, counts);
       const cycles = (perS * LOCK_MS) / 1000;
       const cpu = pids.map((p, i) => cpuMs(p) - (cpu0[i] as number));
+      const woke = pids.slice(0, 3).reduce<number>((a, p, i) => a + wakeups(p) - (wake0[i] as number), 0);
+      const fwd = (await forwardedCalls(t.direct)) - fwd0;
+      const acquires = [...counts.acquires.values()].reduce((a, b) => a + b, 0);
+      const not200 = [...counts.acquires, ...counts.releases].filter(([s]) => s !== '200');
       const gw = (cpu[0] as number) + (cpu[1] as number) + (cpu[2] as number);
       const zk = cpu.slice(4).reduce((a, b) => a + b, 0);
       const per = (ms: number): string => `${((ms * 1000) / cycles / 1000).toFixed(1)}`;
-      notes.push(`${name} ${perS.toFixed(1)}/s (CPU ms/cycle gateways ${per(gw)} = ${[0, 1, 2].map((i) => per(cpu[i] as number)).join(' + ')}, haproxy ${per(cpu[3] as number)}, ZooKeeper ${per(zk)}; ZooKeeper requests/cycle ${(((await zkPackets()) - zk0) / cycles).toFixed(1)})`);
+      notes.push(`${name} ${perS.toFixed(1)}/s (CPU ms/cycle gateways ${per(gw)} = ${[0, 1, 2].map((i) => per(cpu[i] as number)).join(' + ')}, haproxy ${per(cpu[3] as number)}, ZooKeeper ${per(zk)}; ZooKeeper requests/cycle ${(((await zkPackets()) - zk0) / cycles).toFixed(1)}; acquires/cycle ${(acquires / cycles).toFixed(2)}${not200.length ? ` (not 200: ${not200.map(([st, n]) => `${st}×${n}`).join(' ')})` : ''}, forwarded calls/cycle ${(fwd / cycles).toFixed(2)}, gateway wake-ups/cycle ${(woke / cycles).toFixed(1)})`);
       rate.set(name, perS);
     }
     const single = rate.get('single') as number;

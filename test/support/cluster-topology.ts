@@ -424,8 +424,19 @@ export const call = async (base: string, method: string, path: string, body?: un
   return { status: r.status, body: parsed, headers: r.headers };
 };
 
-/** Lock cycles per second of `workers` contenders on one lock through `base` for `ms`. */
-export async function lockRate(base: string, path: string, workers: number, ms: number): Promise<number> {
+/** What `lockRate` counted: answers to the acquires and releases by status (`"200"`, `"409"`…). */
+export interface LockRateCounts {
+  readonly acquires: Map<string, number>;
+  readonly releases: Map<string, number>;
+}
+
+/**
+ * Lock cycles per second of `workers` contenders on one lock through `base` for `ms`; `counts`,
+ * when given, gets every acquire's and release's status (an acquire not answered 200 is tried
+ * again and makes the cycle cost more calls).
+ */
+export async function lockRate(base: string, path: string, workers: number, ms: number, counts?: LockRateCounts): Promise<number> {
+  const note = (m: Map<string, number> | undefined, status: number): void => void m?.set(String(status), (m.get(String(status)) ?? 0) + 1);
   const leases = await Promise.all(Array.from({ length: workers }, async () => (await call(base, 'POST', '/v1/leases', { ttlMs: 10_000 })).body.id as string));
   let cycles = 0;
   const end = Date.now() + ms;
@@ -433,8 +444,10 @@ export async function lockRate(base: string, path: string, workers: number, ms: 
     leases.map(async (leaseId) => {
       while (Date.now() < end) {
         const got = await call(base, 'POST', `/v1/locks${path}`, { leaseId, waitMs: 5000 });
+        note(counts?.acquires, got.status);
         if (got.status !== 200) continue;
-        await call(base, 'DELETE', `/v1/locks${path}?leaseId=${leaseId}&node=${encodeURIComponent(got.body.node as string)}`);
+        const released = await call(base, 'DELETE', `/v1/locks${path}?leaseId=${leaseId}&node=${encodeURIComponent(got.body.node as string)}`);
+        note(counts?.releases, released.status);
         cycles += 1;
       }
     }),
