@@ -195,11 +195,8 @@ describe('barriers', () => {
     });
   });
 
-  test('barrier › a member waiting through a ZooKeeper outage (session suspended, then back) still passes when the last member enters', async () => {
-    const path = uniquePath('b-blip');
-    const [a, b] = [await grant(60_000), await grant(60_000)];
-    const waiting = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 2, waitMs: 40_000 });
-    await eventually(async () => (await children(path)).length === 1, 10_000, 'the first member node');
+  /** Freezes ZooKeeper until the session is suspended, then thaws it and waits until the same session is back. */
+  const outage = async (): Promise<void> => {
     try {
       env.zk.pause();
       await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
@@ -207,6 +204,14 @@ describe('barriers', () => {
       env.zk.resume();
     }
     await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
+  };
+
+  test('barrier › a member waiting through a ZooKeeper outage (session suspended, then back) still passes when the last member enters', async () => {
+    const path = uniquePath('b-blip');
+    const [a, b] = [await grant(60_000), await grant(60_000)];
+    const waiting = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 2, waitMs: 40_000 });
+    await eventually(async () => (await children(path)).length === 1, 10_000, 'the first member node');
+    await outage();
     const second = await rest().json('POST', `/v1/double-barriers${path}`, { leaseId: b, members: 2, waitMs: 20_000 });
     assert.equal(second.status, 200, JSON.stringify(second.body));
     const first = await waiting;
@@ -219,6 +224,35 @@ describe('barriers', () => {
     );
     assert.deepEqual(left.map((l) => l.status), [200, 200], JSON.stringify(left.map((l) => l.body)));
     assert.deepEqual(await children(path), []);
+  });
+
+  test('barrier › a leaving member waiting through a ZooKeeper outage (session suspended, then back) returns once the last member leaves', async () => {
+    const path = uniquePath('b-leave-blip');
+    const [a, b] = [await grant(60_000), await grant(60_000)];
+    const entered = await Promise.all([a, b].map((lease) => rest().json('POST', `/v1/double-barriers${path}`, { leaseId: lease, members: 2, waitMs: 20_000 })));
+    assert.deepEqual(entered.map((e) => e.status), [200, 200], JSON.stringify(entered.map((e) => e.body)));
+    const [nodeA, nodeB] = entered.map((e) => (e.body as Entry).node) as [string, string];
+    const leaving = rest().json('DELETE', `/v1/double-barriers${path}`, undefined, { query: { leaseId: a, node: nodeA, waitMs: 40_000 } });
+    await eventually(async () => !(await children(path)).includes(nodeA.slice(path.length + 1)), 10_000, "a's member node to be deleted (a waits for b)");
+    await outage();
+    const second = await rest().json('DELETE', `/v1/double-barriers${path}`, undefined, { query: { leaseId: b, node: nodeB, waitMs: 20_000 } });
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    const first = await leaving;
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(await children(path), []);
+  });
+
+  test('barrier › a simple-barrier waiter outlives a ZooKeeper outage (session suspended, then back) and passes once the barrier is removed', async () => {
+    const path = uniquePath('sb-blip');
+    assert.equal((await rest().json('PUT', `/v1/barriers${path}`)).status, 200);
+    const waiting = rest().json('GET', `/v1/barriers${path}`, undefined, { query: { wait: 40_000 } });
+    // Whether the wait has begun before ZooKeeper freezes or its first look is cut by the freeze, it must ride through.
+    await sleep(300);
+    await outage();
+    assert.equal((await rest().json('DELETE', `/v1/barriers${path}`)).status, 200);
+    const r = await waiting;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body, { barrierPath: path, set: false });
   });
 
   test('barrier › inspect shows ready and members; leave by another lease is NOT_MEMBER; bad input is 400 and changes nothing', async () => {

@@ -19,6 +19,7 @@ import type { Lease, LeaseState } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
+import { reachable } from './reachable.js';
 import { createContainers } from './sequential-queue.js';
 import { wake } from './wake.js';
 
@@ -109,8 +110,10 @@ export class BarrierService {
   }
 
   /**
-   * Waits up to `waitMs` until the simple barrier is removed (Curator's `waitOnBarrier`).
-   * @throws BARRIER_TIMEOUT when it is still up at the end; the signal's reason on abort
+   * Waits up to `waitMs` until the simple barrier is removed (Curator's `waitOnBarrier`). A
+   * connection loss does not end the wait: the barrier is looked at again once the session is back.
+   * @throws BARRIER_TIMEOUT when it is still up at the end; UNAVAILABLE when ZooKeeper stays
+   *   unreachable until the end; the signal's reason on abort
    */
   async waitRemoved(tenant: Tenant, path: string, opts: BarrierWaitOptions = {}): Promise<BarrierState> {
     checkRecipePath(path);
@@ -119,9 +122,9 @@ export class BarrierService {
     const signal = opts.signal ?? new AbortController().signal;
     for (;;) {
       signal.throwIfAborted();
-      const up = await this.exists(tenant.client(), path);
+      const up = await reachable(tenant, path, deadline, signal, () => tenant.client().exists(path));
       if (up === null) return { barrierPath: path, set: false };
-      if (Date.now() >= deadline) throw timeout(path, waitMs, up ? 'the barrier is still set' : 'zookeeper unreachable');
+      if (Date.now() >= deadline) throw timeout(path, waitMs, 'the barrier is still set');
       await this.until(tenant, [tenant], path, (ev) => !ev.stat, deadline, signal);
     }
   }
@@ -162,7 +165,7 @@ export class BarrierService {
     this.owned.own(lease, node, 'barrier_member', release);
     try {
       if (!wasReady) await this.awaitReady(lease, path, memberQty, deadline, signal, waitMs);
-      const members = barrierMembers(await this.reachable(lease, path, Math.max(deadline, Date.now() + 5000), signal, () => this.list(client, path))).length;
+      const members = barrierMembers(await reachable(lease, path, Math.max(deadline, Date.now() + 5000), signal, () => this.list(lease.tenant.client(), path))).length;
       return { barrierPath: path, node, memberQty, members, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
     } catch (err) {
       await this.owned.leases.deleteOwned(lease, node).catch(() => undefined);
@@ -188,9 +191,11 @@ export class BarrierService {
 
   /**
    * Leaves the double barrier: deletes our member `node`, then waits up to `waitMs` until every
-   * member has left (Curator's `leave`), and deletes `ready`.
+   * member has left (Curator's `leave`), and deletes `ready`. A connection loss does not end the
+   * wait: the members are counted again once the session is back.
    * @throws NOT_MEMBER when `node` is not this lease's member of `path`; BARRIER_TIMEOUT when
-   *   members are still inside at the end (our node is gone already); the lease's end (410)
+   *   members are still inside at the end (our node is gone already); the lease's end (410);
+   *   UNAVAILABLE (LEASE_UNCERTAIN) when ZooKeeper stays unreachable until the end
    */
   async leave(lease: Lease, path: string, node: string, opts: BarrierWaitOptions = {}): Promise<{ barrierPath: string; node: string; left: true }> {
     checkRecipePath(path);
@@ -200,12 +205,12 @@ export class BarrierService {
     if (lease.owns(ours) !== 'barrier_member') throw new ZkgateError('NOT_MEMBER', `double barrier ${path}: ${ours} is not a member node of lease ${lease.id}`, { barrierPath: path, node: ours });
     const deadline = Date.now() + waitMs;
     const signal = opts.signal ?? new AbortController().signal;
-    const client = lease.tenant.client();
     let mine = true;
     try {
       for (;;) {
         signal.throwIfAborted();
-        const members = barrierMembers(await this.list(client, path));
+        // A connection loss does not end the wait (as for enter): the members are counted again once the session is back.
+        const members = barrierMembers(await reachable(lease, path, deadline, signal, () => this.list(lease.tenant.client(), path)));
         if (members.length === 0) break;
         const highest = members[members.length - 1] as string;
         if (mine) {
@@ -217,9 +222,15 @@ export class BarrierService {
         if (Date.now() >= deadline) throw timeout(path, waitMs, `${members.length} member(s) still inside`);
         await this.until(lease.tenant, [lease.tenant], joinPath(path, highest), (ev) => !ev.stat, deadline, signal);
       }
-      await client.delete(joinPath(path, READY_NODE)).catch((err: unknown) => {
-        if (toZkgateError(err).code !== 'NO_NODE') throw toZkgateError(err, path);
-      });
+      const ready = joinPath(path, READY_NODE);
+      await reachable(lease, ready, Math.max(deadline, Date.now() + 5000), signal, () =>
+        lease.tenant
+          .client()
+          .delete(ready)
+          .catch((err: unknown) => {
+            if (toZkgateError(err).code !== 'NO_NODE') throw toZkgateError(err, ready);
+          }),
+      );
       return { barrierPath: path, node: ours, left: true };
     } finally {
       if (mine) await this.owned.leases.deleteOwned(lease, ours).catch(() => undefined);
@@ -238,20 +249,22 @@ export class BarrierService {
 
   /** Counts members until `memberQty` (then creates `ready`) or `ready` appears. */
   private async awaitReady(lease: Lease, path: string, memberQty: number, deadline: number, signal: AbortSignal, waitMs: number): Promise<void> {
-    const client = lease.tenant.client();
     const ready = joinPath(path, READY_NODE);
     for (;;) {
       signal.throwIfAborted();
-      const children = await this.reachable(lease, path, deadline, signal, () => this.list(client, path));
+      const children = await reachable(lease, path, deadline, signal, () => this.list(lease.tenant.client(), path));
       if (children.includes(READY_NODE)) return;
       // Curator counts every child, as here (`ready` is absent). A create cut by a connection
       // loss is simply sent again: NODE_EXISTS says the first one was applied.
       if (children.length >= memberQty) {
-        await this.reachable(lease, ready, deadline, signal, () =>
-          client.create(ready, Buffer.alloc(0), 'persistent').catch((err: unknown) => {
-            if (toZkgateError(err).code !== 'NODE_EXISTS') throw toZkgateError(err, ready);
-            return ready;
-          }),
+        await reachable(lease, ready, deadline, signal, () =>
+          lease.tenant
+            .client()
+            .create(ready, Buffer.alloc(0), 'persistent')
+            .catch((err: unknown) => {
+              if (toZkgateError(err).code !== 'NODE_EXISTS') throw toZkgateError(err, ready);
+              return ready;
+            }),
         );
         return;
       }
@@ -261,31 +274,6 @@ export class BarrierService {
       await this.until(lease.tenant, [lease.tenant, lease], ready, (ev) => ev.stat !== null, deadline, signal, (w) =>
         this.owned.hub.follow(lease.tenant, 'children', path, { deliver: (ev) => void ((ev.children?.length ?? 0) >= memberQty && ev.children?.length !== seen ? w() : undefined), fail: () => w() }),
       );
-    }
-  }
-
-  /**
-   * Runs `op` (a read, or a write that may simply be sent again) until it is answered. A
-   * connection loss does not end a member's wait, as it does not end a lock waiter's: the wait
-   * goes on once the session is back (a state change, or a second at most in case the change
-   * came before the wait), until `deadline`.
-   * @throws UNAVAILABLE when ZooKeeper stays unreachable until `deadline` (LEASE_UNCERTAIN while
-   *   the lease's session is suspended); `op`'s other errors; the signal's reason
-   */
-  private async reachable<T>(lease: Lease, path: string, deadline: number, signal: AbortSignal, op: () => Promise<T>): Promise<T> {
-    for (;;) {
-      signal.throwIfAborted();
-      try {
-        return await op();
-      } catch (err) {
-        const e = toZkgateError(err, path);
-        if (e.code !== 'UNAVAILABLE') throw e;
-        if (Date.now() >= deadline) {
-          lease.assertUsable();
-          throw new ZkgateError('UNAVAILABLE', `${path}: zookeeper unreachable until the deadline`, { path });
-        }
-        await wake({ deadline: Math.min(deadline, Date.now() + 1000), signal, states: [lease.tenant, lease] });
-      }
     }
   }
 
