@@ -291,6 +291,45 @@ describe('queue', () => {
     });
   });
 
+  /**
+   * Freezes ZooKeeper, sends `call` (its first look at the queue gets no answer: the connection
+   * drops under it), thaws ZooKeeper once the session is suspended and waits until it is back.
+   * Resolves with the call's answer still pending (wrapped: an async function would await it).
+   */
+  const cutFirstLook = async <T>(call: () => Promise<T>): Promise<{ pending: Promise<T> }> => {
+    let pending: Promise<T>;
+    try {
+      env.zk.pause();
+      pending = call();
+      await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
+    } finally {
+      env.zk.resume();
+    }
+    await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
+    return { pending };
+  };
+
+  test('queue › a waiting take whose look at the queue is cut by a connection loss waits for the session and gets the item put later', async () => {
+    const path = uniquePath('t-blip');
+    const { pending: waiting } = await cutFirstLook(() => take(rest(), path, { waitMs: 40_000 }));
+    assert.equal((await rest().json('POST', `/v1/queues${path}`, { data: 'after the outage' })).status, 200);
+    const r = await waiting;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((r.body as Delivery).data, 'after the outage');
+    assert.equal((await inspect(path)).length, 0);
+  });
+
+  test('queue › a waiting claim whose look at the queue is cut by a connection loss waits for the session and claims the item put later', async () => {
+    const path = uniquePath('c-blip');
+    const a = await grant(60_000);
+    const { pending: waiting } = await cutFirstLook(() => take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 40_000 }));
+    assert.equal((await rest().json('POST', `/v1/queues${path}`, { data: 'after the outage' })).status, 200);
+    const r = await waiting;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((r.body as Delivery).data, 'after the outage');
+    assert.deepEqual(await claimNodes(path), [(r.body as Delivery).item]);
+  });
+
   test('queue › bad input is 400 and changes nothing', async () => {
     const path = uniquePath('bad');
     const a = await grant();

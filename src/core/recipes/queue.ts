@@ -25,6 +25,7 @@ import type { Lease, LeaseState } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
+import { reachable } from './reachable.js';
 import { createContainers } from './sequential-queue.js';
 import { wake } from './wake.js';
 
@@ -105,6 +106,9 @@ export function queueOrder(children: readonly string[]): string[] {
   return children.filter((c) => c.startsWith(ITEM_PREFIX)).sort(byName);
 }
 
+/** Runs a read through `reachable`: sent again after a connection loss until the wait's deadline. */
+type Look = <R>(op: (client: ZkClient) => Promise<R>) => Promise<R>;
+
 /** One look at the queue: its items head first and the names claimed. */
 interface Snapshot {
   readonly items: readonly string[];
@@ -145,7 +149,7 @@ export class QueueService {
     checkRecipePath(queuePath);
     const waitMs = checkWaitMs(opts.waitMs ?? 0);
     const signal = opts.signal ?? new AbortController().signal;
-    return this.poll(tenant, queuePath, waitMs, signal, [tenant], (snap) => this.tryTake(tenant.client(), queuePath, snap));
+    return this.poll(tenant, queuePath, waitMs, signal, (snap, look) => this.tryTake(queuePath, snap, look));
   }
 
   /**
@@ -162,7 +166,7 @@ export class QueueService {
     const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
     const deadline = Date.now() + waitMs;
     try {
-      return await this.poll(lease.tenant, queuePath, waitMs, signal, [lease.tenant, lease], (snap) => this.tryClaim(lease, queuePath, snap, deadline, signal));
+      return await this.poll(lease, queuePath, waitMs, signal, (snap, look) => this.tryClaim(lease, queuePath, snap, deadline, signal, look));
     } catch (err) {
       if (lease.isEnded) lease.assertUsable();
       throw err;
@@ -221,56 +225,49 @@ export class QueueService {
   /**
    * The wait loop shared by take and claim: look, try each candidate in order, else wait until
    * a new item appears or a claim goes (both through the watch hub), the deadline, a session
-   * state change or an abort. @throws QUEUE_EMPTY at the deadline
+   * state change or an abort. A connection loss does not end the wait: the reads (`look`) are
+   * sent again once the session is back; only a delete cut by it (outcome unknown) ends a take.
+   * @param by the claim's lease, or the tenant of a take
+   * @throws QUEUE_EMPTY at the deadline; UNAVAILABLE (LEASE_UNCERTAIN) when ZooKeeper stays
+   *   unreachable until then
    */
   private async poll<T>(
-    tenant: Tenant,
+    by: Lease | Tenant,
     queuePath: string,
     waitMs: number,
     signal: AbortSignal,
-    states: Parameters<typeof wake>[0]['states'],
-    attempt: (snap: Snapshot) => Promise<T | null>,
+    attempt: (snap: Snapshot, look: Look) => Promise<T | null>,
   ): Promise<T> {
+    const lease = 'assertUsable' in by ? by : undefined;
+    const tenant = 'assertUsable' in by ? by.tenant : by;
     const deadline = Date.now() + waitMs;
+    const look: Look = (op) => reachable(by, queuePath, deadline, signal, () => op(tenant.client()));
     for (;;) {
       signal.throwIfAborted();
-      let snap: Snapshot | null = null;
-      try {
-        snap = await this.snapshot(tenant.client(), queuePath);
-        const got = await attempt(snap);
-        if (got) return got;
-      } catch (err) {
-        const e = toZkgateError(err, queuePath);
-        if (e.code !== 'UNAVAILABLE' || e.details.outcome === 'unknown') throw e;
-        snap = null; // unreachable: wait for the session, then look again
-      }
-      if (Date.now() >= deadline) {
-        if (!snap) throw new ZkgateError('UNAVAILABLE', `${queuePath}: zookeeper unreachable until the deadline`, { path: queuePath });
-        throw new ZkgateError('QUEUE_EMPTY', `queue ${queuePath}: no item within ${waitMs} ms`, { queuePath, waitMs });
-      }
-      const seen = snap;
+      const seen = await look((client) => this.snapshot(client, queuePath));
+      const got = await attempt(seen, look);
+      if (got) return got;
+      if (Date.now() >= deadline) throw new ZkgateError('QUEUE_EMPTY', `queue ${queuePath}: no item within ${waitMs} ms`, { queuePath, waitMs });
       const offs: (() => void)[] = [];
-      const arm = seen
-        ? (w: () => void): void => {
-            // Wake for an item we have not seen, or for a claim that went away.
-            offs.push(
-              this.owned.hub.follow(tenant, 'children', queuePath, {
-                deliver: (ev) => void (ev.children?.some((c) => c.startsWith(ITEM_PREFIX) && !seen.items.includes(c)) ? w() : undefined),
-                fail: () => w(),
-              }),
-            );
-            if (seen.claimed.size > 0) {
-              offs.push(
-                this.owned.hub.follow(tenant, 'children', joinPath(queuePath, CLAIMS_NODE), {
-                  deliver: (ev) => void ([...seen.claimed].some((c) => !ev.children?.includes(c)) ? w() : undefined),
-                  fail: () => w(),
-                }),
-              );
-            }
-          }
-        : undefined;
+      const arm = (w: () => void): void => {
+        // Wake for an item we have not seen, or for a claim that went away.
+        offs.push(
+          this.owned.hub.follow(tenant, 'children', queuePath, {
+            deliver: (ev) => void (ev.children?.some((c) => c.startsWith(ITEM_PREFIX) && !seen.items.includes(c)) ? w() : undefined),
+            fail: () => w(),
+          }),
+        );
+        if (seen.claimed.size > 0) {
+          offs.push(
+            this.owned.hub.follow(tenant, 'children', joinPath(queuePath, CLAIMS_NODE), {
+              deliver: (ev) => void ([...seen.claimed].some((c) => !ev.children?.includes(c)) ? w() : undefined),
+              fail: () => w(),
+            }),
+          );
+        }
+      };
       try {
-        await wake({ deadline, signal, states, arm });
+        await wake({ deadline, signal, states: lease ? [tenant, lease] : [tenant], arm });
       } finally {
         for (const off of offs) off();
       }
@@ -302,12 +299,14 @@ export class QueueService {
     }
   }
 
-  private async tryTake(client: ZkClient, queuePath: string, snap: Snapshot): Promise<QueueItem | null> {
+  private async tryTake(queuePath: string, snap: Snapshot, look: Look): Promise<QueueItem | null> {
     for (const name of snap.items) {
       if (snap.claimed.has(name)) continue;
-      const got = await this.read(client, queuePath, name);
+      const got = await look((client) => this.read(client, queuePath, name));
       if (!got) continue;
+      const client = await look(async (c) => c); // no session now: nothing is sent yet
       try {
+        // Not sent again after a connection loss: the item may be consumed (UNAVAILABLE, outcome unknown).
         await client.delete(got.node);
         return got;
       } catch (err) {
@@ -318,8 +317,7 @@ export class QueueService {
     return null;
   }
 
-  private async tryClaim(lease: Lease, queuePath: string, snap: Snapshot, deadline: number, signal: AbortSignal): Promise<QueueClaim | null> {
-    const client = lease.tenant.client();
+  private async tryClaim(lease: Lease, queuePath: string, snap: Snapshot, deadline: number, signal: AbortSignal, look: Look): Promise<QueueClaim | null> {
     const claims = joinPath(queuePath, CLAIMS_NODE);
     for (const name of snap.items) {
       if (snap.claimed.has(name)) continue;
@@ -327,13 +325,15 @@ export class QueueService {
       // A claimer counts against the tenant's maxLocksPerTenant until its claim is disowned.
       const release = lease.tenant.quotas.take('locks');
       try {
+        // The session just came back: wait (as for a read) until the lease is active again.
+        await look(async () => lease.assertUsable());
         await this.owned.create(lease, claim, {
           data: Buffer.from(lease.id, 'utf8'),
           mode: 'ephemeral',
           kind: 'queue_claim',
           deadline,
           signal,
-          onNoNode: async () => void (await createContainers(client, claims)),
+          onNoNode: async () => void (await createContainers(lease.tenant.client(), claims)),
         });
       } catch (err) {
         release();
@@ -342,8 +342,8 @@ export class QueueService {
       }
       this.owned.own(lease, claim, 'queue_claim', release);
       try {
-        const got = await this.read(client, queuePath, name);
-        const stat = got && (await client.exists(claim));
+        const got = await look((client) => this.read(client, queuePath, name));
+        const stat = got && (await look((client) => client.exists(claim)));
         signal.throwIfAborted(); // the caller went away meanwhile: give the item back
         if (got && stat) return { ...got, claim, fencingToken: stat.czxid, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
         await this.owned.leases.deleteOwned(lease, claim); // acked by its last claimer meanwhile
