@@ -43,6 +43,7 @@ export { checkPathLimits } from './limits/path-limits.js';
 export { lettersToPerms, permsToLetters } from './acl-perms.js';
 export { LOCK_FLAVOURS, curatorFlavour, curatorSortKey, kazooFlavour, lockFlavour, type LockFlavour, type QueueFlavour } from './recipes/flavours.js';
 export { SequentialQueue, listContenders, type Contender, type EnqueueOptions, type LeaveOutcome, type QueueOutcome } from './recipes/sequential-queue.js';
+export { LazySignal } from './recipes/wake.js';
 export { LockService, LOCK_DEFAULTS, MAX_WAIT_MS, type AcquireOptions, type LockHold, type LockInspection, type LockListing, type ReleaseResult } from './recipes/lock.js';
 export { ElectionService, type CampaignOptions, type ElectionListing, type ElectionSummary, type Leader, type LeaderPoll, type LeaderState, type Leadership } from './recipes/election.js';
 export { RwLockService, RW_MODES, type RwAcquireOptions, type RwContender, type RwHold, type RwInspection, type RwMode } from './recipes/rw-lock.js';

@@ -27,7 +27,7 @@ import { createNode, deleteNode, getNode, headNode, listChildren, setNode, type 
 import { acquireLock, releaseLock } from './locks.js';
 import { queryOf } from './params.js';
 import { discardUnreadBody, malformedJson, noteError, payloadTooLarge } from './problem.js';
-import { exchangeSignal } from './request-signal.js';
+import { exchangeSignal, lazyExchangeSignal } from './request-signal.js';
 import { znodePathFromUrl } from './znode-path.js';
 
 /** A `node:http` request listener (express apps are one). */
@@ -202,6 +202,7 @@ function nodeRequest(gw: Gateway, scope: Scope, route: Extract<FastRoute, { kind
     wantsRaw: false, // fastRoute leaves every Accept that might ask for raw bytes to express
     res,
     signal: () => exchangeSignal(res, gw.drainSignal),
+    lazySignal: () => lazyExchangeSignal(res, gw.drainSignal),
   };
 }
 

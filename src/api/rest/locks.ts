@@ -26,7 +26,7 @@ const acquireBody = z
 export async function acquireLock(r: NodeRequest): Promise<NodeAnswer> {
   const b = parseWith(acquireBody, jsonObject(r.body));
   const data = b.data === undefined ? undefined : decodeData(b.data, b.encoding);
-  return { status: 200, json: await r.scope.locks.acquire(r.path, b.leaseId, { flavour: b.flavour, waitMs: b.waitMs, data, signal: r.signal() }) };
+  return { status: 200, json: await r.scope.locks.acquire(r.path, b.leaseId, { flavour: b.flavour, waitMs: b.waitMs, data, signal: r.lazySignal() }) };
 }
 
 /** `DELETE /v1/locks/{path}?leaseId=&node=` (or the two in a JSON body): release, fenced by the node. */

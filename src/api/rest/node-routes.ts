@@ -8,7 +8,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { CREATE_MODES, invalidArgument, type CreateMode, type Scope, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
+import { CREATE_MODES, invalidArgument, type CreateMode, type LazySignal, type Scope, type Stat, type WatchEvent, type Znode } from '../../core/index.js';
 import { decodeData, encodeData, parseEncoding } from '../json.js';
 import { boolValue, intValue, jsonObject, statHeaders, type Query } from './params.js';
 import { longPollParams, pollState } from './watch.js';
@@ -31,6 +31,8 @@ export interface NodeRequest {
   readonly res: ServerResponse;
   /** Aborted when the client goes away or a shutdown's drain time ends (made on first use). */
   readonly signal: () => AbortSignal;
+  /** The same, its `AbortSignal` made only if something listens to it (`lazyExchangeSignal`). */
+  readonly lazySignal: () => LazySignal;
 }
 
 /** The answer's status and body: JSON, raw bytes (`application/octet-stream`), or none. */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { aclFromJson, aclToJson } from '../json.js';
 import { boolParam, intParam, isRawBody, jsonBody, queryOf, scopeOf, wantsRaw } from './params.js';
 import { pathRouter } from './path-router.js';
-import { clientGone } from './request-signal.js';
+import { clientGone, lazyExchangeSignal } from './request-signal.js';
 import { createNode, deleteNode, getNode, headNode, listChildren, parseWith, setNode, type NodeAnswer, type NodeRequest } from './node-routes.js';
 import type { AclEntry } from '../../core/index.js';
 
@@ -24,6 +24,7 @@ function nodeRequest(req: Request, res: Response, path: string): NodeRequest {
     wantsRaw: req.method === 'GET' && wantsRaw(req),
     res,
     signal: () => clientGone(res),
+    lazySignal: () => lazyExchangeSignal(res, res.locals.drainSignal as AbortSignal | undefined),
   };
 }
 

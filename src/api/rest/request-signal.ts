@@ -4,7 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { RequestHandler, Response } from 'express';
-import { ZkgateError, cancelled, type Gateway } from '../../core/index.js';
+import { LazySignal, ZkgateError, cancelled, type Gateway } from '../../core/index.js';
 
 /** Routes still answered while shutting down: probes must see the gateway going away. */
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -37,17 +37,60 @@ export function clientGone(res: Response): AbortSignal {
 /** `clientGone` for any `node:http` response (the fast path's), with the gateway's drain signal. */
 export function exchangeSignal(res: ServerResponse, drain: AbortSignal | undefined): AbortSignal {
   const ac = new AbortController();
+  if (drain?.aborted) {
+    ac.abort(drain.reason);
+    return ac.signal;
+  }
+  // Made late (`lazyExchangeSignal`): the exchange may have ended already.
+  if (res.closed) {
+    if (!res.writableFinished) ac.abort(gone());
+    return ac.signal;
+  }
   // One set per drain signal rather than AbortSignal.any, which makes a signal and weak
   // references per call on the gateway-long drain signal (a lock cycle asks for one), or a
   // listener per exchange on it (a warning past ten waiters).
   const open = drain && exchangesOf(drain);
-  if (drain?.aborted) ac.abort(drain.reason);
-  else open?.add(ac);
+  open?.add(ac);
   res.on('close', () => {
     open?.delete(ac);
-    if (!res.writableFinished) ac.abort(cancelled('client_gone', 'http: client disconnected'));
+    if (!res.writableFinished) ac.abort(gone());
   });
   return ac.signal;
+}
+
+function gone(): Error {
+  return cancelled('client_gone', 'http: client disconnected');
+}
+
+/**
+ * `exchangeSignal` made only when something listens to it (a lock acquire that waits): checking
+ * it reads the exchange's state instead. Most acquires hold at once and only check it; making
+ * the signal for each was ~2 % of a lock cycle's CPU (docs/benchmarks.md, locks2).
+ */
+export function lazyExchangeSignal(res: ServerResponse, drain: AbortSignal | undefined): LazySignal {
+  return new ExchangeAbort(res, drain);
+}
+
+class ExchangeAbort extends LazySignal {
+  private made: AbortSignal | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly drain: AbortSignal | undefined,
+  ) {
+    super();
+  }
+
+  throwIfAborted(): void {
+    if (this.made) return this.made.throwIfAborted();
+    if (this.drain?.aborted) throw this.drain.reason;
+    // As the signal's 'close' listener: closed before the answer was finished.
+    if (this.res.closed && !this.res.writableFinished) throw gone();
+  }
+
+  get signal(): AbortSignal {
+    return (this.made ??= exchangeSignal(this.res, this.drain));
+  }
 }
 
 /** The exchanges waiting under each drain signal; its end aborts them all. */

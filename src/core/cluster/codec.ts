@@ -3,6 +3,7 @@
  * cancellation, re-created on the owner), leases (by info) and undefined survive the trip.
  */
 import { Lease, type LeaseInfo } from '../leases/lease.js';
+import { LazySignal } from '../recipes/wake.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -13,7 +14,7 @@ export function encode(v: unknown): Json {
   if (typeof v === 'number') return Number.isFinite(v) ? v : { $num: String(v) };
   if (typeof v === 'bigint') return { $big: v.toString() };
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { $b: Buffer.from(v).toString('base64') };
-  if (v instanceof AbortSignal) return { $s: 1 };
+  if (v instanceof AbortSignal || v instanceof LazySignal) return { $s: 1 };
   if (v instanceof Lease) return { $l: v.info() as unknown as Json };
   if (Array.isArray(v)) return v.map(encode);
   if (typeof v === 'object') {
@@ -49,6 +50,7 @@ export function decode(v: Json, ctx: DecodeContext): unknown {
 /** True when `args` carry a cancellation signal (the call may wait). */
 export function findSignal(v: unknown, depth = 0): AbortSignal | undefined {
   if (v instanceof AbortSignal) return v;
+  if (v instanceof LazySignal) return v.signal; // a call that goes elsewhere needs the signal itself
   if (depth > 2 || v === null || typeof v !== 'object' || Buffer.isBuffer(v) || v instanceof Lease) return undefined;
   for (const x of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)) {
     const s = findSignal(x, depth + 1);
@@ -59,7 +61,7 @@ export function findSignal(v: unknown, depth = 0): AbortSignal | undefined {
 
 /** `v` with the signal `from` replaced by `to` (as deep as `findSignal` looks); the rest shared. */
 export function withSignal<T>(v: T, from: AbortSignal, to: AbortSignal, depth = 0): T {
-  if (v === from) return to as T;
+  if (v === from || (v instanceof LazySignal && v.signal === from)) return to as T;
   if (depth > 2 || v === null || typeof v !== 'object' || Buffer.isBuffer(v) || v instanceof Lease || v instanceof AbortSignal) return v;
   if (Array.isArray(v)) return v.map((x: unknown) => withSignal(x, from, to, depth + 1)) as T;
   if (Object.getPrototypeOf(v) !== Object.prototype) return v;

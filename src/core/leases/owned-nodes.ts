@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { joinPath, type Stat, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, toZkgateError } from '../errors.js';
-import { onState, wake } from '../recipes/wake.js';
+import { onState, signalOf, wake, type Abort } from '../recipes/wake.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import type { WatchEvent } from '../watch/types.js';
@@ -28,7 +28,7 @@ export interface ProtectedCreateOptions {
   /** Until when (ms since the epoch) a create cut by a connection loss looks for its node. */
   readonly deadline: number;
   /** Aborting gives up (the node, if it was created, is swept); the lease's end aborts too. */
-  readonly signal?: AbortSignal;
+  readonly signal?: Abort;
   /** Called on NO_NODE (e.g. to create container parents); the create is then tried again. Absent: NO_NODE is thrown. */
   readonly onNoNode?: () => Promise<void>;
   /**
@@ -102,7 +102,7 @@ export class OwnedNodes {
         }
         if (e.code !== 'UNAVAILABLE') throw e;
         // The create may have been applied: once connected, look for it.
-        const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
+        const signal = opts.signal ? AbortSignal.any([signalOf(opts.signal), lease.signal]) : lease.signal;
         node = await this.findAfterLoss(lease, path, opts.mode, opts.deadline, signal).catch((err2: unknown) => {
           this.sweepLater(lease, path, opts.mode); // we give up not knowing whether the node exists
           throw err2;

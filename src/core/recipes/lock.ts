@@ -12,6 +12,7 @@ import type { Tenant } from '../tenants/tenant.js';
 import { LOCK_FLAVOURS, lockFlavour, type LockFlavour } from './flavours.js';
 import { findQueues, type CatalogBounds, type CatalogOptions } from './catalog.js';
 import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';
+import type { Abort } from './wake.js';
 
 /** Longest wait an acquire or campaign accepts, ms. */
 export const MAX_WAIT_MS = 600_000;
@@ -23,8 +24,8 @@ export interface AcquireOptions {
   readonly waitMs?: number;
   /** The lock node's data (the holder's id). @defaultValue the lease id as UTF-8 */
   readonly data?: Buffer;
-  /** Aborting it gives up the wait; the queue node is deleted. */
-  readonly signal?: AbortSignal;
+  /** Aborting it gives up the wait; the queue node is deleted. A lazy one is made only for a wait. */
+  readonly signal?: Abort;
 }
 
 export const LOCK_DEFAULTS = { flavour: 'curator', waitMs: 0 } as const satisfies AcquireOptions;

@@ -20,7 +20,7 @@ import type { Lease, OwnedKind } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { WatchEvent } from '../watch/types.js';
 import type { QueueFlavour } from './flavours.js';
-import { wake } from './wake.js';
+import { signalOf, wake, type Abort } from './wake.js';
 
 export interface EnqueueOptions {
   readonly flavour: QueueFlavour;
@@ -29,7 +29,7 @@ export interface EnqueueOptions {
   /** How long to wait for a place among the holders, ms; 0 tries once (try-lock). */
   readonly waitMs: number;
   /** Aborting it gives up: our node is deleted and the call rejects with the signal's reason. */
-  readonly signal?: AbortSignal;
+  readonly signal?: Abort;
   /** What the lease owns our node as while it waits, and once it holds. */
   readonly kinds: { readonly waiting: OwnedKind; readonly holding: OwnedKind };
   /** How many contenders hold at once (1 for a mutex or a leader). @defaultValue 1 */
@@ -200,7 +200,7 @@ export class SequentialQueue {
       let waiting = true;
       lease.own(node, opts.kinds.waiting, () => void (waiting ? released.abort(cancelled('released', `${node}: released by its lease while it waited`)) : undefined));
       try {
-        const aborts = opts.signal ? [opts.signal, lease.signal] : [lease.signal];
+        const aborts: readonly Abort[] = opts.signal ? [opts.signal, lease.signal] : [lease.signal];
         const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, aborts, released).finally(() => (waiting = false));
         if (outcome.held) {
           this.owned.own(lease, node, opts.kinds.holding, oneHolder(opts) ? this.hold(lease, node, holdsAs(opts), release) : release);
@@ -267,7 +267,7 @@ export class SequentialQueue {
    * first listing of the queue sent right behind the create: ZooKeeper answers both in one round
    * trip, the listing as of after the create (a session's requests are answered in order).
    */
-  private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: AbortSignal | undefined): Promise<Contending> {
+  private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: Abort | undefined): Promise<Contending> {
     let listing: Promise<ChildrenResult> | undefined;
     const created = await this.owned.createWithStat(lease, joinPath(parent, opts.flavour.newPrefix()), {
       data: opts.data,
@@ -292,7 +292,7 @@ export class SequentialQueue {
     contending: Contending,
     opts: EnqueueOptions,
     deadline: number,
-    aborts: readonly AbortSignal[],
+    aborts: readonly Abort[],
     released: Released,
   ): Promise<QueueOutcome> {
     const { node } = contending;
@@ -351,7 +351,7 @@ export class SequentialQueue {
                 }
               };
       try {
-        await wake({ deadline, signal: [...aborts, released.signal], states: [lease.tenant, lease], arm });
+        await wake({ deadline, signal: [...aborts.map(signalOf), released.signal], states: [lease.tenant, lease], arm });
       } finally {
         for (const off of unfollow) off();
       }

@@ -28,6 +28,28 @@ export function onState(emitter: EventEmitter, cb: (event: unknown) => void): ()
   return () => void mine.delete(entry);
 }
 
+/**
+ * An abort whose `AbortSignal` is made only when something must listen to it: checking it
+ * makes none. An HTTP exchange's (a client that goes away) is one — most lock acquires hold at
+ * once and only check it, and an `AbortController` with its signal and a 'close' listener per
+ * exchange was ~2 % of a lock cycle's CPU (docs/benchmarks.md, locks2). A class, so that a
+ * forwarded call (src/core/cluster/codec.ts) finds it as it finds an `AbortSignal`.
+ */
+export abstract class LazySignal {
+  /** Throws the reason when it has aborted, as `AbortSignal.throwIfAborted`. */
+  abstract throwIfAborted(): void;
+  /** The signal itself, made on first use (then aborted at once if it has aborted already). */
+  abstract get signal(): AbortSignal;
+}
+
+/** An abort given either way. */
+export type Abort = AbortSignal | LazySignal;
+
+/** The `AbortSignal` of an abort (a lazy one makes it now). */
+export function signalOf(a: Abort): AbortSignal {
+  return a instanceof LazySignal ? a.signal : a;
+}
+
 /** Why a wait ended without an abort. */
 export type WakeReason = 'event' | 'timeout' | 'state';
 
