@@ -152,6 +152,39 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     await eventually(async () => (await nodesOf(path)).length === 0, 15_000, 'the unknown-outcome nodes to be swept');
   });
 
+  test('semaphore › an acquire of 2 permits outlives a connection loss between its two rounds (the lease uncertain until the session is back)', async () => {
+    const path = uniquePath('sem-rounds');
+    const a = await lease(60_000);
+    const suspended = (): boolean => env.g.running.gateway.tenants.get('default').session.state === 'suspended';
+    // The first round lets the internal lock go: ZooKeeper freezes as that delete is sent, and
+    // the delete goes out once the session is suspended, so the second round starts while the
+    // lease is uncertain.
+    const client = env.g.running.gateway.tenants.get('default').client();
+    const del = client.delete.bind(client);
+    let froze = false;
+    client.delete = (p, version) => {
+      if (froze || !p.startsWith(`${path}/locks/`)) return del(p, version);
+      froze = true;
+      client.delete = del;
+      env.zk.pause();
+      return eventually(suspended, 15_000, 'the session to be suspended').then(() => del(p, version));
+    };
+    let answer;
+    try {
+      answer = acquire(path, { leaseId: a, maxPermits: 2, permits: 2, waitMs: 30_000 });
+      await eventually(() => froze && suspended(), 15_000, 'the lock release to be cut');
+    } finally {
+      client.delete = del;
+      env.zk.resume();
+    }
+    const r = await answer;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((r.body as Grant).permits.length, 2);
+    await eventually(async () => (await children(`${path}/locks`)).length === 0, 10_000, 'the internal lock to be let go');
+    assert.equal((await children(`${path}/leases`)).length, 2);
+    assert.equal((await release(path, a)).status, 200);
+  });
+
   test('semaphore › N from a Curator SharedCount: seeded, a mismatched max refused, a raised count wakes the waiter', async () => {
     const path = uniquePath('sem-count');
     const countPath = `${uniquePath('count')}/max`;

@@ -17,6 +17,7 @@ import { checkPath } from '../paths.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { curatorFlavour } from './flavours.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
+import { reachable } from './reachable.js';
 import { SequentialQueue, createContainers, listContenders, type Contender, type LeaveOutcome, type TurnRule } from './sequential-queue.js';
 
 /** Largest max the gateway accepts (SharedCount is a Java int). */
@@ -106,7 +107,8 @@ export class SemaphoreService {
    * @throws PERMITS_NOT_ACQUIRED when the wait ends first (nothing of this call is left);
    *   INVALID_ARGUMENT (permits below 1 or above N, N missing or not matching the shared count,
    *   a count node that is not a SharedCount); INVALID_PATH; LIMIT_EXCEEDED; the lease's end;
-   *   the signal's reason on abort
+   *   LEASE_UNCERTAIN when a ZooKeeper outage lasts until the end of the wait (a shorter one is
+   *   ridden through, between rounds too); the signal's reason on abort
    */
   async acquire(lease: Lease, path: string, opts: SemaphoreAcquireOptions): Promise<SemaphoreGrant> {
     checkRecipePath(path);
@@ -125,6 +127,12 @@ export class SemaphoreService {
     let done = false;
     try {
       while (taken.length < k) {
+        // A connection loss between two rounds does not end the wait: the next round starts once
+        // the session is back and the lease active again (until the deadline), as a round's own wait does.
+        if (taken.length > 0 && lease.state === 'uncertain') {
+          const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
+          await reachable(lease, path, deadline, signal, async () => lease.assertUsable());
+        }
         const permit = await this.takeOne(lease, path, { data, rule, wait, signal: opts.signal });
         if (!permit) break;
         taken.push(permit);
