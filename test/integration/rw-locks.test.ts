@@ -101,6 +101,25 @@ describe('read-write locks against a real ZooKeeper (Curator InterProcessReadWri
     await held(path, { leaseId: b, mode: 'read' });
   });
 
+  test('rwlock › an acquire of a mode the lease holds answers that hold again (a retried or replayed acquire): no second node, no wait behind itself', async () => {
+    const path = uniquePath('rw-again');
+    const [a, b] = [await lease(), await lease()];
+    const r1 = await held(path, { leaseId: a, mode: 'read' });
+    // A writer queues behind the reader: a second read node would queue behind the writer, which waits for the first.
+    const writer = acquire(path, { leaseId: b, mode: 'write', waitMs: 20_000 });
+    await eventually(async () => (await nodes(path)) === 2, 10_000, 'the writer queued');
+    const r2 = await held(path, { leaseId: a, mode: 'read', waitMs: 300 });
+    assert.deepEqual([r2.node, r2.fencingToken], [r1.node, r1.fencingToken]);
+    assert.equal(await nodes(path), 2, 'no second read node');
+    assert.equal((await release(path, a, r1.node)).status, 200);
+    const w = (await writer).body as Hold;
+    const again = await held(path, { leaseId: b, mode: 'write', waitMs: 300 });
+    assert.deepEqual([again.node, again.fencingToken], [w.node, w.fencingToken]);
+    assert.equal(await nodes(path), 1);
+    assert.equal((await release(path, b, w.node)).status, 200);
+    assert.equal(await nodes(path), 0);
+  });
+
   test('rwlock › cancel-safety: a wait that times out, a client that disconnects, a revoked lease leave no node', async () => {
     const path = uniquePath('rw-cancel');
     const a = await lease();

@@ -9,7 +9,6 @@
  * Curator, a lease that holds the write lock may also take the read lock (downgrade). Fencing
  * tokens are czxids: a later writer's is greater than every earlier reader's and writer's.
  */
-import { parentOf } from '../../zk/index.js';
 import { ZkgateError, invalidArgument } from '../errors.js';
 import type { Lease, LeaseState } from '../leases/lease.js';
 import type { Tenant } from '../tenants/tenant.js';
@@ -69,7 +68,7 @@ const modeOf = (name: string): RwContender['mode'] => (name.includes(WRITE) ? 'w
 /** Curator's read predicate: hold unless a `__WRIT__` node is ahead (or the lease holds the write lock here). */
 function readRule(lease: Lease, lockPath: string): TurnRule {
   return ({ parent, queue, index }) => {
-    if (lease.ownedPaths().some((p) => lease.owns(p) === 'write_lock' && parentOf(p) === lockPath)) return { held: true };
+    if (lease.ownedChild(lockPath, 'write_lock') !== undefined) return { held: true };
     const writer = queue.findIndex((n, i) => i < index && n.includes(WRITE));
     return writer < 0 ? { held: true } : { held: false, watch: [{ kind: 'data', path: `${parent}/${queue[writer] as string}` }] };
   };
@@ -89,6 +88,15 @@ export class RwLockService {
     const mode = opts.mode;
     if (mode === undefined || !RW_MODES.includes(mode)) throw invalidArgument('mode', `must be one of ${RW_MODES.join(', ')}`);
     const waitMs = checkWaitMs(opts.waitMs ?? 0);
+    // A lease that holds this mode already gets that hold again (as the mutex: LockService), so
+    // an acquire sent twice leaves one hold — a second read node could queue behind a writer
+    // that waits for the first, and a second write node waits for the first until its wait ends.
+    const mine = lease.ownedChild(lockPath, KIND[mode]);
+    if (mine !== undefined) {
+      lease.assertUsable();
+      const stat = await this.queue.statOf(lease, mine);
+      if (stat) return this.hold(lease, lockPath, mode, mine, stat.czxid);
+    }
     const outcome = await this.queue.enqueue(lease, lockPath, {
       flavour: FLAVOURS[mode],
       data: opts.data ?? Buffer.from(lease.id, 'utf8'),
@@ -104,7 +112,11 @@ export class RwLockService {
       if (blocker) Object.assign(details, { holder: blocker.node, holderMode: blocker.mode, holderFencingToken: blocker.fencingToken });
       throw new ZkgateError('LOCK_NOT_ACQUIRED', `rwlock ${lockPath}: ${mode} lock not acquired within ${waitMs} ms`, details);
     }
-    return { lockPath, mode, node: outcome.node, fencingToken: outcome.stat.czxid, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
+    return this.hold(lease, lockPath, mode, outcome.node, outcome.stat.czxid);
+  }
+
+  private hold(lease: Lease, lockPath: string, mode: RwMode, node: string, czxid: string): RwHold {
+    return { lockPath, mode, node, fencingToken: czxid, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
   }
 
   /**
