@@ -170,6 +170,26 @@ describe('barriers', () => {
       assert.equal(((await rest().json('GET', `/v1/leases/${b}`)).body as { reason: string }).reason, 'node_deleted');
     });
 
+    test('cancel › an enter whose container create (the barrier path) hits a connection loss makes it once the session is back, then enters', async () => {
+      const path = uniquePath('b-parent-loss');
+      const a = await grant(60_000);
+      const restore = freezeOnCreate(tenant().client(), (p, m) => p === path && m === 'container', () => env.zk.pause());
+      let pending;
+      try {
+        pending = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 });
+        await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
+      } finally {
+        restore();
+        env.zk.resume();
+      }
+      const r = await pending;
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const node = (r.body as Entry).node;
+      assert.deepEqual((await children(path)).sort(), [node.slice(path.length + 1), 'ready'].sort());
+      const left = await rest().json('DELETE', `/v1/double-barriers${path}`, undefined, { query: { leaseId: a, node } });
+      assert.equal(left.status, 200, JSON.stringify(left.body));
+    });
+
     test('cancel › an enter whose member create hits a connection loss ends with exactly one member node, owned by the lease', async () => {
       const path = uniquePath('b-loss');
       const a = await grant(60_000);

@@ -96,13 +96,15 @@ export class OwnedNodes {
         ({ path: node, stat } = await creating);
       } catch (err) {
         const e = toZkgateError(err, path);
+        const signal = opts.signal ? AbortSignal.any([signalOf(opts.signal), lease.signal]) : lease.signal;
         if (e.code === 'NO_NODE' && opts.onNoNode) {
-          await opts.onNoNode();
+          // Making the parents is idempotent: cut by a connection loss, it is done again (and
+          // the create sent again) once the session is back, as a cut create is looked for.
+          await opts.onNoNode().catch((err2: unknown) => (toZkgateError(err2, path).code === 'UNAVAILABLE' ? this.untilUsable(lease, path, opts.deadline, signal) : Promise.reject(err2)));
           continue;
         }
         if (e.code !== 'UNAVAILABLE') throw e;
         // The create may have been applied: once connected, look for it.
-        const signal = opts.signal ? AbortSignal.any([signalOf(opts.signal), lease.signal]) : lease.signal;
         node = await this.findAfterLoss(lease, path, opts.mode, opts.deadline, signal).catch((err2: unknown) => {
           this.sweepLater(lease, path, opts.mode); // we give up not knowing whether the node exists
           throw err2;
@@ -217,6 +219,15 @@ export class OwnedNodes {
           path,
           outcome: 'unknown',
         });
+      }
+    }
+  }
+
+  /** Resolves once the lease's session is usable again. @throws UNAVAILABLE at `deadline`; the signal's reason */
+  private async untilUsable(lease: Lease, path: string, deadline: number, signal: AbortSignal): Promise<void> {
+    while (!lease.tenant.session.isUsable) {
+      if ((await wake({ deadline, signal, states: [lease.tenant, lease] })) === 'timeout') {
+        throw new ZkgateError('UNAVAILABLE', `${path}: zookeeper unreachable until the deadline`, { path });
       }
     }
   }
