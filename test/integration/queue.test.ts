@@ -330,6 +330,44 @@ describe('queue', () => {
     assert.deepEqual(await claimNodes(path), [(r.body as Delivery).item]);
   });
 
+  test('queue › a claim whose look at the queue is answered right after a reconnect, before its lease is active again, waits for the lease and claims', async () => {
+    const path = uniquePath('c-uncertain');
+    for (const data of ['one', 'two']) assert.equal((await rest().json('POST', `/v1/queues${path}`, { data })).status, 200);
+    const a = await grant(60_000);
+    const first = await take(rest(), path, { mode: 'claim', leaseId: a });
+    assert.equal(first.status, 200, JSON.stringify(first.body)); // the lease owns a claim: its re-check after the reconnect reads it
+    // ZooKeeper freezes as the next claim looks at the queue; its listings are sent the moment the
+    // same session is back — before the lease's re-check of its claim, which answers after them.
+    const t = tenant();
+    const client = t.client();
+    const children = client.children.bind(client);
+    let held = 0;
+    client.children = (p, watcher) => {
+      if (p !== path && p !== `${path}/claims`) return children(p, watcher);
+      if (held++ === 0) env.zk.pause();
+      return new Promise((resolve, reject) => {
+        const onState = (c: { state: string }): void => {
+          if (c.state !== 'reconnected') return;
+          t.off('state', onState);
+          children(p, watcher).then(resolve, reject);
+        };
+        t.on('state', onState);
+      });
+    };
+    let pending;
+    try {
+      pending = take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 30_000 });
+      await eventually(() => held === 2 && t.session.state === 'suspended', 15_000, 'the listings to be held and the session suspended');
+    } finally {
+      client.children = children;
+      env.zk.resume();
+    }
+    const r = await pending;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((r.body as Delivery).data, 'two');
+    assert.deepEqual((await claimNodes(path)).sort(), [(first.body as Delivery).item, (r.body as Delivery).item].sort());
+  });
+
   test('queue › bad input is 400 and changes nothing', async () => {
     const path = uniquePath('bad');
     const a = await grant();
