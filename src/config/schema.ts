@@ -3,6 +3,7 @@
  */
 import { z } from 'zod';
 import { pathProblem } from '../zk/index.js';
+import { SERVE_DEFAULTS } from './defaults.js';
 import { ROLES, type Role } from '../core/auth/roles.js';
 import { LIMIT_DEFAULTS, type Limits as CoreLimits } from '../core/limits/limits.js';
 import type { GatewayConfig } from '../core/gateway-config.js';
@@ -172,8 +173,8 @@ const headersWithinRequest: [(h: { headersTimeoutMs: number; requestTimeoutMs: n
 /** The REST/WebSocket listener: address, connection bounds and timeouts (see docs/security.md › Limits). */
 const httpSchema = z
   .object({
-    port: z.number().int().min(0).max(65535).default(8080),
-    bind: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(SERVE_DEFAULTS.httpPort),
+    bind: z.string().min(1).default(SERVE_DEFAULTS.bind),
     /** Answer the hot REST routes in plain node:http in front of express (src/api/rest/fast-path.ts); off only to compare. */
     fastPath: z.boolean().default(true),
     ...connectionLimits,
@@ -262,11 +263,11 @@ export const configSchema = z
       .default({ clientLogLevel: 'error' }),
     embedded: z
       .object({
-        dataDir: z.string().min(1).default('.zkgate/zookeeper'),
+        dataDir: z.string().min(1).default(SERVE_DEFAULTS.embeddedDataDir),
         port: z.number().int().min(0).max(65535).default(0),
       })
       .strict()
-      .default({ dataDir: '.zkgate/zookeeper', port: 0 }),
+      .default({ dataDir: SERVE_DEFAULTS.embeddedDataDir, port: 0 }),
     tenants: z
       .array(tenantSchema)
       .min(1)
@@ -343,12 +344,12 @@ export const configSchema = z
     /** Several instances behind a load balancer (docs/cluster.md); see clusterSchema. */
     cluster: clusterSchema.default(() => clusterSchema.parse({})),
     log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(SERVE_DEFAULTS.logLevel) })
       .strict()
-      .default({ level: 'info' }),
+      .default({ level: SERVE_DEFAULTS.logLevel }),
   })
   .strict()
-  .transform((c) => ({ ...c, grpc: { ...c.grpc, port: c.grpc.port ?? (c.http.port === 0 ? 0 : 9090) } }));
+  .transform((c) => ({ ...c, grpc: { ...c.grpc, port: c.grpc.port ?? (c.http.port === 0 ? 0 : SERVE_DEFAULTS.grpcPort) } }));
 
 function uniqueKeys(ts: readonly { apiKeys: readonly { sha256: string }[] }[]): boolean {
   const all = ts.flatMap((t) => t.apiKeys.map((k) => k.sha256));
