@@ -39,6 +39,9 @@ export interface CallLine {
 
 /** Writes a call's access line; health checks and reflection at debug so that probes do not drown calls. */
 export function logCall(logger: Logger, c: CallLine): void {
+  const level = c.method.startsWith('/grpc.') ? 'debug' : 'info';
+  // Most deployments log calls at info; one that does not pays nothing per call (as REST's lines).
+  if (!logger.isLevelEnabled(level)) return;
   const line = {
     reqId: c.reqId,
     method: c.method,
@@ -47,7 +50,7 @@ export function logCall(logger: Logger, c: CallLine): void {
     ...callerFields(c.principal),
     ...(typeof c.errorCode === 'string' ? { code: c.errorCode } : {}),
   };
-  logger[c.method.startsWith('/grpc.') ? 'debug' : 'info'](line, 'grpc call');
+  logger[level](line, 'grpc call');
 }
 
 /** The interceptor. */
