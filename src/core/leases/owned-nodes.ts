@@ -63,6 +63,8 @@ export function protectedPath(path: string): string {
 export class OwnedNodes {
   /** Ownership watches not set yet (`watchAfterMs`), by lease and node: each sets its watch. */
   private readonly deferred = new WeakMap<Lease, Map<string, () => void>>();
+  /** When each of those is due. */
+  private readonly later = new Later();
 
   constructor(
     readonly leases: LeaseManager,
@@ -129,15 +131,14 @@ export class OwnedNodes {
     const waiting = pending;
     let unfollow: (() => void) | undefined;
     const arm = (): void => {
-      clearTimeout(timer);
+      putOff();
       waiting.delete(node);
       if (unfollow === undefined && lease.owns(node) !== undefined) unfollow = this.watchOwned(lease, node, czxid);
     };
-    const timer = setTimeout(arm, watchAfterMs);
-    timer.unref();
+    const putOff = this.later.add(watchAfterMs, arm);
     waiting.set(node, arm);
     lease.own(node, kind, () => {
-      clearTimeout(timer);
+      putOff();
       waiting.delete(node);
       unfollow?.();
     });
@@ -281,5 +282,47 @@ export class OwnedNodes {
     const finish = (): void => off();
     const off = onState(tenant, () => void attempt());
     void attempt();
+  }
+}
+
+/**
+ * Calls due after a delay, on one timer armed for the earliest instead of a `setTimeout` and a
+ * `clearTimeout` per call: most deferred ownership watches are called off within a few ms (a
+ * lock hold's release), and a timer per hold was a timer list made and dropped per lock cycle
+ * (docs/benchmarks.md, locks2). A call runs no earlier than its delay, as with `setTimeout`.
+ */
+class Later {
+  private readonly pending = new Set<{ readonly due: number; readonly run: () => void }>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+
+  /** Runs `run` after `ms`; the returned function calls it off (a no-op once it ran). */
+  add(ms: number, run: () => void): () => void {
+    const entry = { due: performance.now() + ms, run };
+    this.pending.add(entry);
+    if (entry.due < this.armedFor) this.arm(entry.due);
+    return () => void this.pending.delete(entry);
+  }
+
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.armedFor = at;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(at - performance.now())));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const entry of [...this.pending]) {
+      if (entry.due <= now) {
+        this.pending.delete(entry);
+        entry.run();
+      } else if (entry.due < next) next = entry.due;
+    }
+    // A call that ran may have added another (and armed for it): keep the earlier.
+    if (next < this.armedFor) this.arm(next);
   }
 }
