@@ -246,6 +246,26 @@ describe('barriers', () => {
     assert.deepEqual(await children(path), []);
   });
 
+  test('barrier › an enter whose first look is cut by a connection loss waits for the session and passes when the last member enters', async () => {
+    const path = uniquePath('b-cut');
+    const [a, b] = [await grant(60_000), await grant(60_000)];
+    let waiting;
+    try {
+      env.zk.pause(); // the enter's first read gets no answer: the client drops the connection under it
+      waiting = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 2, waitMs: 40_000 });
+      await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
+    } finally {
+      env.zk.resume();
+    }
+    await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
+    const second = await rest().json('POST', `/v1/double-barriers${path}`, { leaseId: b, members: 2, waitMs: 20_000 });
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    const first = await waiting;
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal((await children(path)).length, 3, 'two members and ready');
+    for (const lease of [a, b]) assert.equal((await rest().json('DELETE', `/v1/leases/${lease}`)).status, 200);
+  });
+
   test('barrier › a leaving member waiting through a ZooKeeper outage (session suspended, then back) returns once the last member leaves', async () => {
     const path = uniquePath('b-leave-blip');
     const [a, b] = [await grant(60_000), await grant(60_000)];

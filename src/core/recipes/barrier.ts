@@ -144,7 +144,8 @@ export class BarrierService {
     const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
     const client = lease.tenant.client();
     const ready = joinPath(path, READY_NODE);
-    const wasReady = (await client.exists(ready)) !== null;
+    // Cut by a connection loss, this look is sent again once the session is back, as the wait's are.
+    const wasReady = (await reachable(lease, ready, deadline, signal, () => lease.tenant.client().exists(ready))) !== null;
     const release = lease.tenant.quotas.take('locks');
     const containers: string[] = [];
     let node: string;
