@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Transport } from './clients.js';
-import { KEYS, contractGateway, forEachTransport, rejectsWith, unique, waitFor } from './harness.js';
+import { KEYS, contractGateway, forEachTransport, pending, rejectsWith, unique, waitFor } from './harness.js';
 
 /** Messages the gateway logged at error level or above (a cancelled wait must add none). */
 const errorLogs: string[] = [];
@@ -36,7 +36,7 @@ async function waiterBehindHolder(t: Transport, name: string) {
   const p = unique(t, name);
   const [l1, l2] = [await c.grant(30_000), await c.grant(30_000)];
   await c.acquire(p, l1.id);
-  const waiting = c.acquire(p, l2.id, 25_000);
+  const waiting = pending(c.acquire(p, l2.id, 25_000));
   await waitFor(async () => (await c.inspect(p)).nodes.length === 2);
   return { c, p, l1, l2, waiting, node: (await c.inspect(p)).nodes[1] as string };
 }

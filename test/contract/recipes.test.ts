@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { contractGateway, forEachTransport, rejectsWith, unique } from './harness.js';
+import { contractGateway, forEachTransport, pending, rejectsWith, unique } from './harness.js';
 
 const { client } = contractGateway({ maxChildrenPerListing: 30 });
 
@@ -104,7 +104,7 @@ forEachTransport((t) => {
     assert.deepEqual((await c.inspect(p)).nodes, [held.node], 'the missed wait left no node');
     const bWait = c.acquire(p, b.id, 20_000);
     await waitFor(async () => (await c.inspect(p)).nodes.length === 2);
-    const dWait = c.acquire(p, d.id, 20_000);
+    const dWait = pending(c.acquire(p, d.id, 20_000));
     await waitFor(async () => (await c.inspect(p)).nodes.length === 3);
     await c.revoke(d.id);
     await rejectsWith(dWait, 'LEASE_REVOKED');
