@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { joinPath, type Stat, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, toZkgateError } from '../errors.js';
+import { reachable } from '../recipes/reachable.js';
 import { onState, signalOf, wake, type Abort } from '../recipes/wake.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
@@ -102,7 +103,7 @@ export class OwnedNodes {
         if (e.code === 'NO_NODE' && opts.onNoNode) {
           // Making the parents is idempotent: cut by a connection loss, it is done again (and
           // the create sent again) once the session is back, as a cut create is looked for.
-          await opts.onNoNode().catch((err2: unknown) => (toZkgateError(err2, path).code === 'UNAVAILABLE' ? this.untilUsable(lease, path, opts.deadline, signal) : Promise.reject(err2)));
+          await reachable(lease, path, opts.deadline, signal, opts.onNoNode);
           continue;
         }
         if (e.code !== 'UNAVAILABLE') throw e;
@@ -220,15 +221,6 @@ export class OwnedNodes {
           path,
           outcome: 'unknown',
         });
-      }
-    }
-  }
-
-  /** Resolves once the lease's session is usable again. @throws UNAVAILABLE at `deadline`; the signal's reason */
-  private async untilUsable(lease: Lease, path: string, deadline: number, signal: AbortSignal): Promise<void> {
-    while (!lease.tenant.session.isUsable) {
-      if ((await wake({ deadline, signal, states: [lease.tenant, lease] })) === 'timeout') {
-        throw new ZkgateError('UNAVAILABLE', `${path}: zookeeper unreachable until the deadline`, { path });
       }
     }
   }
