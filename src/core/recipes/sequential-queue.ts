@@ -20,7 +20,7 @@ import type { Lease, OwnedKind } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { WatchEvent } from '../watch/types.js';
 import type { QueueFlavour } from './flavours.js';
-import { signalOf, wake, type Abort } from './wake.js';
+import { LazySignal, signalOf, wake, type Abort } from './wake.js';
 
 export interface EnqueueOptions {
   readonly flavour: QueueFlavour;
@@ -121,11 +121,11 @@ interface Follower {
 }
 
 /**
- * Our lease's release of our node while it waits, as an abort: its `AbortController` is made
- * only for a wait (most acquires hold at once, and a controller with its signal was a few µs of
- * every lock cycle: docs/benchmarks.md, locks, 11:00 UTC).
+ * Our lease's release of our node while it waits, as a lazy abort: its `AbortController` is
+ * made only for a wait (most acquires hold at once, and a controller with its signal was a few
+ * µs of every lock cycle: docs/benchmarks.md, locks, 11:00 UTC).
  */
-class Released {
+class Released extends LazySignal {
   private controller: AbortController | undefined;
   private reason: Error | undefined;
 
@@ -200,8 +200,8 @@ export class SequentialQueue {
       let waiting = true;
       lease.own(node, opts.kinds.waiting, () => void (waiting ? released.abort(cancelled('released', `${node}: released by its lease while it waited`)) : undefined));
       try {
-        const aborts: readonly Abort[] = opts.signal ? [opts.signal, lease.signal] : [lease.signal];
-        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, aborts, released).finally(() => (waiting = false));
+        const aborts: readonly Abort[] = opts.signal ? [opts.signal, lease.signal, released] : [lease.signal, released];
+        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, aborts).finally(() => (waiting = false));
         if (outcome.held) {
           this.owned.own(lease, node, opts.kinds.holding, oneHolder(opts) ? this.hold(lease, node, holdsAs(opts), release) : release);
           kept = true;
@@ -293,7 +293,6 @@ export class SequentialQueue {
     opts: EnqueueOptions,
     deadline: number,
     aborts: readonly Abort[],
-    released: Released,
   ): Promise<QueueOutcome> {
     const { node } = contending;
     let listing = contending.listing;
@@ -304,7 +303,6 @@ export class SequentialQueue {
     const handOver = oneHolder(opts) ? holdsAs(opts) : undefined;
     for (;;) {
       for (const a of aborts) a.throwIfAborted();
-      released.throwIfAborted();
       const step = await this.step(lease, parent, contending, opts.rule ?? firstHolders(maxHolders), opts.flavour, listing, standard ? maxHolders : undefined);
       listing = undefined;
       if (step.kind === 'held') return { held: true, node, stat: step.stat };
@@ -351,7 +349,7 @@ export class SequentialQueue {
                 }
               };
       try {
-        await wake({ deadline, signal: [...aborts.map(signalOf), released.signal], states: [lease.tenant, lease], arm });
+        await wake({ deadline, signal: aborts.map(signalOf), states: [lease.tenant, lease], arm });
       } finally {
         for (const off of unfollow) off();
       }
