@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ZkClient } from '../../src/zk/index.js';
+import type { CreateMode, ZkClient } from '../../src/zk/index.js';
 import { connectRaw } from '../support/zk-tree.js';
 import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
 import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
-import { freezeOnCreate } from '../support/freeze-on-create.js';
+import { callWithCreateCut } from '../support/freeze-on-create.js';
 
 interface Entry {
   node: string;
@@ -60,6 +60,9 @@ describe('barriers', () => {
   });
   beforeEach(async () => void (await eventually(() => tenant().ready, 20_000, 'the session to be connected')));
   const rest = (): RestClient => env.g.rest;
+  /** `call`'s answer, ZooKeeper frozen at the first create `match` accepts until the session is suspended. */
+  const cutCreate = <T>(match: (path: string, mode: CreateMode) => boolean, call: () => Promise<T>): Promise<T> =>
+    callWithCreateCut(tenant().client(), match, env.zk, () => tenant().session.state === 'suspended', call);
   const grant = async (ttlMs = 30_000): Promise<string> => ((await rest().json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
   const raw = async <T>(f: (c: ZkClient) => Promise<T>): Promise<T> => {
     const c = await connectRaw(env.zk.connectString);
@@ -173,16 +176,10 @@ describe('barriers', () => {
     test('cancel › an enter whose container create (the barrier path) hits a connection loss makes it once the session is back, then enters', async () => {
       const path = uniquePath('b-parent-loss');
       const a = await grant(60_000);
-      const restore = freezeOnCreate(tenant().client(), (p, m) => p === path && m === 'container', () => env.zk.pause());
-      let pending;
-      try {
-        pending = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 });
-        await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
-      } finally {
-        restore();
-        env.zk.resume();
-      }
-      const r = await pending;
+      const r = await cutCreate(
+        (p, m) => p === path && m === 'container',
+        () => rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 }),
+      );
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const node = (r.body as Entry).node;
       assert.deepEqual((await children(path)).sort(), [node.slice(path.length + 1), 'ready'].sort());
@@ -194,16 +191,10 @@ describe('barriers', () => {
       const path = uniquePath('b-loss');
       const a = await grant(60_000);
       // The member create gets no answer: its outcome is unknown.
-      const restore = freezeOnCreate(tenant().client(), (p, m) => p.startsWith(`${path}/`) && m === 'ephemeral', () => env.zk.pause());
-      let pending;
-      try {
-        pending = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 });
-        await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
-      } finally {
-        restore();
-        env.zk.resume();
-      }
-      const r = await pending;
+      const r = await cutCreate(
+        (p, m) => p.startsWith(`${path}/`) && m === 'ephemeral',
+        () => rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 }),
+      );
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const node = (r.body as Entry).node;
       assert.deepEqual((await children(path)).sort(), [node.slice(path.length + 1), 'ready'].sort(), 'no orphan and no duplicate member');

@@ -15,7 +15,7 @@ import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
 import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
-import { freezeOnCreate } from '../support/freeze-on-create.js';
+import { callWithCreateCut } from '../support/freeze-on-create.js';
 
 interface Delivery {
   mode: string;
@@ -272,16 +272,13 @@ describe('queue', () => {
       assert.equal((await rest().json('POST', `/v1/queues${path}`, { data: 'x' })).status, 200);
       const a = await grant(60_000);
       // Freeze ZooKeeper exactly when the claim's create is sent: its outcome is then unknown.
-      const restore = freezeOnCreate(tenant().client(), (p) => p.includes('/claims/'), () => env.zk.pause());
-      let pending;
-      try {
-        pending = take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 30_000 });
-        await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
-      } finally {
-        restore();
-        env.zk.resume();
-      }
-      const r = await pending;
+      const r = await callWithCreateCut(
+        tenant().client(),
+        (p) => p.includes('/claims/'),
+        env.zk,
+        () => tenant().session.state === 'suspended',
+        () => take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 30_000 }),
+      );
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const claim = (r.body as Delivery).claim as string;
       assert.deepEqual(await claimNodes(path), [(r.body as Delivery).item], 'no orphan and no duplicate claim');

@@ -3,6 +3,7 @@
  * unknown to the gateway (the connection-loss case of a protected create).
  */
 import type { CreateMode, ZkClient } from '../../src/zk/index.js';
+import { eventually } from './test-gateway.js';
 
 /**
  * Hooks `client`'s creates (plain and create2: the ownership module sends create2 for the
@@ -30,4 +31,28 @@ export function freezeOnCreate(client: ZkClient, match: (path: string, mode: Cre
     return createWithStat(p, d, m);
   };
   return restore;
+}
+
+/**
+ * Starts `call` with ZooKeeper (`zk`) paused the moment the gateway sends the first create
+ * `match` accepts, resumes it once `suspended()` says the gateway's session is suspended (the
+ * create's outcome is then unknown to it), and resolves with the call's answer.
+ */
+export async function callWithCreateCut<T>(
+  client: ZkClient,
+  match: (path: string, mode: CreateMode) => boolean,
+  zk: { pause(): void; resume(): void },
+  suspended: () => boolean,
+  call: () => Promise<T>,
+): Promise<T> {
+  const restore = freezeOnCreate(client, match, () => zk.pause());
+  let pending: Promise<T>;
+  try {
+    pending = call();
+    await eventually(suspended, 15_000, 'the session to be suspended');
+  } finally {
+    restore();
+    zk.resume();
+  }
+  return pending;
 }
