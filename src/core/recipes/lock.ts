@@ -113,10 +113,16 @@ export class LockService {
     checkWaitMs(opts.waitMs);
     if (!LOCK_FLAVOURS.includes(opts.flavour)) throw invalidArgument('flavour', `must be one of ${LOCK_FLAVOURS.join(', ')}`);
     const flavour = lockFlavour(opts.flavour);
-    // Looked up without an await: most acquires come from a lease that holds nothing there.
+    // The holder acquiring again gets its hold again (as etcd's mutex for its session's key, and
+    // Consul's acquire for its session) instead of queueing behind itself until its wait ends:
+    // an acquire sent twice — a retry after a lost answer, a balancer's replay of a request whose
+    // connection closed (deploy/haproxy.cfg) — leaves one hold, which one release ends. Looked
+    // up without an await: most acquires come from a lease that holds nothing there.
     const mine = lease.ownedChild(lockPath, 'lock');
-    const again = mine === undefined ? undefined : await this.heldAlready(lease, mine);
-    if (again) return this.hold(lease, lockPath, again.node, again.czxid, opts.flavour);
+    if (mine !== undefined) {
+      const stat = await this.queue.heldStat(lease, mine);
+      if (stat) return this.hold(lease, lockPath, mine, stat.czxid, opts.flavour);
+    }
     const outcome = await this.queue.enqueue(lease, lockPath, {
       flavour,
       data: opts.data ?? Buffer.from(lease.id, 'utf8'),
@@ -136,21 +142,6 @@ export class LockService {
 
   private hold(lease: Lease, lockPath: string, node: string, czxid: string, flavour: LockFlavour): LockHold {
     return { lockPath, node, fencingToken: czxid, flavour, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
-  }
-
-  /**
-   * The lock `node` this lease holds already, with its czxid: an acquire by the
-   * holder answers that hold again (as etcd's mutex does for its session's key, and Consul's
-   * acquire for its session), instead of queueing behind itself until its wait ends. So an
-   * acquire sent twice — a client retrying after a lost answer, a balancer replaying a request
-   * whose connection closed (deploy/haproxy.cfg) — leaves one hold, which one release ends.
-   */
-  private async heldAlready(lease: Lease, node: string): Promise<{ node: string; czxid: string } | undefined> {
-    lease.assertUsable();
-    const stat = await this.queue.statOf(lease, node);
-    // Gone behind our back: the ownership watch ends the lease lost (node_deleted).
-    if (!stat) return undefined;
-    return { node, czxid: stat.czxid };
   }
 
   /**

@@ -93,8 +93,7 @@ export class RwLockService {
     // that waits for the first, and a second write node waits for the first until its wait ends.
     const mine = lease.ownedChild(lockPath, KIND[mode]);
     if (mine !== undefined) {
-      lease.assertUsable();
-      const stat = await this.queue.statOf(lease, mine);
+      const stat = await this.queue.heldStat(lease, mine);
       if (stat) return this.hold(lease, lockPath, mode, mine, stat.czxid);
     }
     const outcome = await this.queue.enqueue(lease, lockPath, {

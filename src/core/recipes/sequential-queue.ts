@@ -166,8 +166,14 @@ export class SequentialQueue {
     return this.owned.leases;
   }
 
-  /** The stat of a node the lease owns (from the hub when it follows it), null when it is gone. @throws UNAVAILABLE */
-  async statOf(lease: Lease, node: string): Promise<Stat | null> {
+  /**
+   * The stat of a node the lease holds, for an acquire by the holder that answers the hold again
+   * (its czxid is the fencing token): from the hub when it follows the node, else read; null when
+   * the node is gone (the ownership watch then ends the lease lost).
+   * @throws the lease's end (410), LEASE_UNCERTAIN, UNAVAILABLE
+   */
+  async heldStat(lease: Lease, node: string): Promise<Stat | null> {
+    lease.assertUsable();
     const cached = this.owned.hub.cached(lease.tenant, node)?.stat;
     if (cached) return cached;
     try {
