@@ -162,6 +162,12 @@ const clusterForwarded = new Gauge({
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
+const clusterPlacements = new Gauge({
+  name: 'zkgate_cluster_lease_placements',
+  help: 'Lease grants received here, by where they were carried out: local, home (the tenant\'s home instance, another one), fallback (the home did not answer: granted here); cumulative',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
 const clusterFollowed = new Gauge({
   name: 'zkgate_cluster_followed_remote_leases',
   help: 'Leases held by other instances whose state callers of this instance follow now (KeepAlive streams, bound WebSockets)',
@@ -174,6 +180,7 @@ function updateClusterMetrics(gw: Gateway): void {
   if (!c) return;
   clusterInstances.set(c.members.length);
   for (const [outcome, n] of Object.entries(c.forwarded)) clusterForwarded.set({ outcome }, n);
+  for (const [outcome, n] of Object.entries(c.placements)) clusterPlacements.set({ outcome }, n);
   clusterFollowed.set(c.followedRemoteLeases);
 }
 

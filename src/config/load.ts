@@ -101,5 +101,6 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   if (env.ZKGATE_INSTANCE_ID) raw.instanceId = env.ZKGATE_INSTANCE_ID;
   if (intEnv(env, 'ZKGATE_CLUSTER_PORT') !== undefined) cluster.port = intEnv(env, 'ZKGATE_CLUSTER_PORT');
   if (env.ZKGATE_CLUSTER_ADVERTISE) cluster.advertise = env.ZKGATE_CLUSTER_ADVERTISE;
+  if (env.ZKGATE_CLUSTER_LEASE_PLACEMENT) cluster.leasePlacement = env.ZKGATE_CLUSTER_LEASE_PLACEMENT;
   return validateConfig({ ...raw, http, grpc, zookeeper, log, security, cluster, ...(Object.keys(tls).length > 0 ? { tls } : {}) });
 }

@@ -53,5 +53,5 @@ export interface GatewayConfig {
   /** Prefix of lease ids (so a load balancer can route a lease back); absent = random. */
   readonly instanceId?: string;
   /** Several instances (docs/cluster.md); forwarding is on when `secret` is set. */
-  readonly cluster?: { readonly secret?: string; readonly forwardTimeoutMs?: number };
+  readonly cluster?: { readonly secret?: string; readonly forwardTimeoutMs?: number; readonly leasePlacement?: 'tenant' | 'local' };
 }

@@ -137,7 +137,7 @@ export class Gateway {
     if (secret && member) {
       const local = { ...this.services };
       this.cluster = new Cluster(
-        { secret, instanceId, incarnation: member.incarnation, forwardTimeoutMs: config.cluster?.forwardTimeoutMs ?? 10_000, tombstoneMs: leaseLimits.tombstoneMs },
+        { secret, instanceId, incarnation: member.incarnation, forwardTimeoutMs: config.cluster?.forwardTimeoutMs ?? 10_000, leasePlacement: config.cluster?.leasePlacement ?? 'local', tombstoneMs: leaseLimits.tombstoneMs },
         member.membership,
         { auth: this.auth, leases: this.leases, logger, local: (p) => new Scope(local, p) },
       );
@@ -322,11 +322,19 @@ export class Gateway {
    */
   announceShutdown(): void {
     this.unready = true;
+    this.drainPlacement();
+  }
+
+  /** A draining instance is no tenant's home: said to the others at once (docs/cluster.md "Lease placement"). */
+  private drainPlacement(): void {
+    this.cluster?.drain();
+    this.sharedQuotas?.drain();
   }
 
   beginShutdown(): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.drainPlacement();
     // In a cluster, running waits stop first (and move to the successor with the handoff);
     // long-polls answer the state they have instead of ending with the watch hub.
     this.cluster?.beginHandoff();

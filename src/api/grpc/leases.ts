@@ -70,7 +70,7 @@ function keepAliveStream(scope: Scope, conn: ScopedConnection, call: KeepAliveCa
 export function leasesService(gw: Gateway): UntypedServiceImplementation {
   const unary = unaryWith(gw.logger);
   return {
-    Grant: unary((req: GrantRequest, call) => leaseMessage(scopeOf(gw, call).leases.grant(req.ttlMs).info())),
+    Grant: unary(async (req: GrantRequest, call) => leaseMessage((await scopeOf(gw, call).leases.grant(req.ttlMs)).info())),
     Revoke: unary(async (req: LeaseRequest, call) => leaseMessage((await scopeOf(gw, call).leases.revoke(req.id)).info())),
     List: unary(async (req: { includeEnded: boolean }, call) => {
       const l = await scopeOf(gw, call).leases.listing({ includeEnded: req.includeEnded });

@@ -10,9 +10,9 @@ const grantBody = z.object({ ttlMs: z.number().int() }).strict();
 
 export function leasesRouter(): Router {
   const r = Router();
-  r.post('/', (req, res) => {
+  r.post('/', async (req, res) => {
     const b = parseWith(grantBody, jsonBody(req));
-    const lease = scopeOf(res).leases.grant(b.ttlMs);
+    const lease = await scopeOf(res).leases.grant(b.ttlMs);
     res.status(201).location(`/v1/leases/${lease.id}`).json(leaseJson(lease));
   });
   r.get('/', async (req, res) => {

@@ -80,7 +80,7 @@ export const WS_METHODS = {
     await c.scope.nodes.delete(p.path, p);
     return {};
   }),
-  'Leases.Grant': method(o({ ttlMs: z.number().int() }), (c, p) => c.scope.leases.grant(p.ttlMs).info()),
+  'Leases.Grant': method(o({ ttlMs: z.number().int() }), async (c, p) => (await c.scope.leases.grant(p.ttlMs)).info()),
   'Leases.TimeToLive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.get(p.id)).info()),
   'Leases.KeepAlive': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.keepAlive(p.id)).info()),
   'Leases.Revoke': method(o({ id: leaseId }), async (c, p) => (await c.scope.leases.revoke(p.id)).info()),

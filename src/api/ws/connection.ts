@@ -171,7 +171,7 @@ export class WsConnection {
         return this.unsubscribe(msg);
       case 'lease_grant':
         this.assertNoLease();
-        return this.bindLease(this.scope.leases.grant(msg.ttlMs));
+        return this.bindLease(await this.scope.leases.grant(msg.ttlMs));
       case 'lease_attach':
         this.assertNoLease();
         return this.bindLease(await this.scope.leases.attach(msg.leaseId));

@@ -7,6 +7,7 @@
  * facade methods that resolve their lease first are forwarded without code of their own.
  * Reads and watches never name a lease and stay local.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HandoffTarget, MemberRecord } from '../../zk/index.js';
@@ -23,7 +24,7 @@ import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
-import { publishedLeases, type UsageBoard } from './quotas.js';
+import { publishedDraining, publishedLeases, type UsageBoard } from './quotas.js';
 
 /** The membership as this instance sees it (src/zk InstanceRegistration); it also carries quota usage. */
 export interface MembershipView extends UsageBoard {
@@ -59,6 +60,8 @@ export interface ClusterOptions {
   readonly incarnation: string;
   /** How long a forwarded call that does not wait may take, ms. */
   readonly forwardTimeoutMs: number;
+  /** Where lease grants are carried out (docs/cluster.md "Lease placement"). @defaultValue 'local' */
+  readonly leasePlacement?: 'tenant' | 'local';
   /** How long an ended lease's id is remembered (`LeaseLimits.tombstoneMs`): handoff records are swept at this pace, at most every 30 s. */
   readonly tombstoneMs?: number;
 }
@@ -74,6 +77,33 @@ interface InternalRequest {
 
 /** Scope properties that are not facade groups. */
 const NOT_GROUPS = new Set(['principal', 'ctx']);
+
+/** The facade call that placement carries out on the tenant's home instance. */
+const GRANT = 'leases.grant';
+/**
+ * Longest a placed grant waits for the home's answer before granting here, ms (at most
+ * `forwardTimeoutMs`): placement must never make a grant fail, and only a little slower.
+ */
+const PLACEMENT_TIMEOUT_MS = 2000;
+
+/** Rendezvous (highest-random-weight) weight of `instance` for `tenant`: 48 bits of SHA-1. */
+function weight(tenant: string, instance: string): number {
+  return createHash('sha1').update(`${tenant}\n${instance}`).digest().readUIntBE(0, 6);
+}
+
+/**
+ * The tenant's home among `ids` (docs/cluster.md "Lease placement"): the id of highest weight.
+ * Removing an instance moves only the tenants homed there; adding one takes about 1/N of them.
+ */
+export function homeOf(tenant: string, ids: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestW = -1;
+  for (const id of ids) {
+    const w = weight(tenant, id);
+    if (w > bestW || (w === bestW && best !== undefined && id < best)) [best, bestW] = [id, w];
+  }
+  return best;
+}
 
 /** Aborted when the forwarding instance goes away before the POST's answer was sent. */
 function closedBefore(res: ServerResponse): AbortController {
@@ -106,6 +136,8 @@ export interface ClusterStatus {
   readonly members: readonly (MemberRecord & { readonly self: boolean })[];
   /** Forwarded calls by outcome (`ok` or an error code). */
   readonly forwarded: Readonly<Record<string, number>>;
+  /** Lease grants by where they were carried out: `local`, `home` (another instance, the tenant's home), `fallback` (the home did not answer: here). */
+  readonly placements: Readonly<Record<string, number>>;
   /** Leases held elsewhere that callers here follow now. */
   readonly followedRemoteLeases: number;
 }
@@ -122,6 +154,9 @@ export class Cluster implements ClusterHooks {
   /** Internal addresses whose certificate was not trusted, logged once each (every call to them fails). */
   private readonly untrusted = new Set<string>();
   private readonly forwarded = new Map<string, number>();
+  private readonly placements = new Map<string, number>();
+  /** Set from the start of a graceful shutdown: this instance is no tenant's home. */
+  private draining = false;
   private readonly sweep: NodeJS.Timeout;
   /** Aborted when a handoff starts: internal calls running here stop, and answer `moved` once it is done. */
   private readonly handingOff = new AbortController();
@@ -182,7 +217,14 @@ export class Cluster implements ClusterHooks {
       .sort((a, b) => a.id.localeCompare(b.id))
       .map((m) => ({ ...m, self: m.id === this.opts.instanceId && m.incarnation === this.opts.incarnation }));
     const followed = [...this.remotes.values()].filter((l) => l.followed).length;
-    return { instanceId: this.opts.instanceId, incarnation: this.opts.incarnation, members, forwarded: Object.fromEntries(this.forwarded), followedRemoteLeases: followed };
+    return {
+      instanceId: this.opts.instanceId,
+      incarnation: this.opts.incarnation,
+      members,
+      forwarded: Object.fromEntries(this.forwarded),
+      placements: Object.fromEntries(this.placements),
+      followedRemoteLeases: followed,
+    };
   }
 
   /** The facade for a caller: calls naming another instance's lease are carried out there. */
@@ -217,6 +259,11 @@ export class Cluster implements ClusterHooks {
    * handoff is done it is run again — on the successor, which now holds the lease.
    */
   private invoke(op: string, target: () => object, fn: (...a: unknown[]) => unknown, principal: Principal, args: unknown[]): unknown {
+    if (op === GRANT) {
+      const home = this.opts.leasePlacement === 'tenant' ? this.home(principal.tenant.name) : null;
+      if (home) return this.grantOnHome(home, principal, args, () => fn.apply(target(), args));
+      this.place('local');
+    }
     const signal = findSignal(args);
     const stoppable = signal !== undefined && !this.handingOff.signal.aborted;
     // AbortSignal.any, not a controller unhooked when the call settles (as a forwarded wait's on
@@ -261,6 +308,63 @@ export class Cluster implements ClusterHooks {
 
   private unstop(ac: AbortController): void {
     this.stoppable.delete(ac);
+  }
+
+  /** From the start of a graceful shutdown: new leases are placed on the other instances. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /**
+   * The tenant's home when it is another instance (null: this one): the rendezvous hash of the
+   * tenant over the registered members that are listening and not shutting down, as this
+   * instance sees them. Membership changes move only where new leases go.
+   */
+  private home(tenant: string): MemberRecord | null {
+    const usage = this.membership.usage();
+    const live = new Map<string, MemberRecord>();
+    for (const m of this.membership.members().values()) {
+      const self = m.id === this.opts.instanceId && m.incarnation === this.opts.incarnation;
+      if (self ? this.draining : !m.address || this.dead.has(`${m.id}.${m.incarnation}`) || publishedDraining(usage.get(m.id))) continue;
+      live.set(m.id, m);
+    }
+    const id = homeOf(tenant, live.keys());
+    return id === undefined || id === this.opts.instanceId ? null : (live.get(id) ?? null);
+  }
+
+  private place(outcome: 'local' | 'home' | 'fallback'): void {
+    this.placements.set(outcome, (this.placements.get(outcome) ?? 0) + 1);
+  }
+
+  /**
+   * A lease grant carried out on the tenant's home (one forwarded call; the home re-checks the
+   * principal and grants with its own session, so the id is the home's). Availability first:
+   * when the home does not answer — gone, unreachable, shutting down, overloaded — the lease is
+   * granted here (`local`) and counted as a `fallback`; errors about the grant itself (limits,
+   * permission, arguments) are the caller's answer as for a local grant.
+   */
+  private async grantOnHome(home: MemberRecord, principal: Principal, args: unknown[], local: () => unknown): Promise<unknown> {
+    const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: GRANT, args: encode(args) };
+    let answer: { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> }; moved?: true };
+    try {
+      answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs: Math.min(this.opts.forwardTimeoutMs, PLACEMENT_TIMEOUT_MS) })) as typeof answer;
+    } catch (err) {
+      if (err instanceof ChannelError && err.kind === 'refused') this.dead.add(`${home.id}.${home.incarnation}`);
+      return this.grantHere(home, local, err instanceof ChannelError ? err.kind : 'failed');
+    }
+    if (answer.moved) return this.grantHere(home, local, 'shutting_down');
+    if (answer.error) {
+      if (answer.error.code === 'UNAVAILABLE') return this.grantHere(home, local, 'unavailable');
+      throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
+    }
+    this.place('home');
+    return decode(answer.ok ?? null, { lease: (info) => this.remoteLease(principal, info) });
+  }
+
+  private grantHere(home: MemberRecord, local: () => unknown, reason: string): unknown {
+    this.place('fallback');
+    this.logger.info({ home: home.id, reason }, 'cluster: the tenant\'s home instance did not take a lease grant; granted here');
+    return local();
   }
 
   /**
@@ -532,14 +636,28 @@ export class Cluster implements ClusterHooks {
       // one later crash would lose them all. All go to one instance because handoff records
       // route by origin: one origin's leases must be held in one place.
       const usage = this.membership.usage();
-      const candidates = [...members.values()]
+      const ranked = [...members.values()]
         .filter((m) => m.id !== this.opts.instanceId && m.address && !this.dead.has(`${m.id}.${m.incarnation}`))
-        .map((m) => ({ m, held: publishedLeases(usage.get(m.id)) }))
-        .sort((a, b) => a.held - b.held || a.m.id.localeCompare(b.m.id))
-        .map((c) => c.m);
-      let successor = candidates.shift();
-      if (!successor || !this.hooks) return { to: null, sessions: 0, leases: 0, lost: 0 };
+        .map((m) => ({ m, held: publishedLeases(usage.get(m.id)), draining: publishedDraining(usage.get(m.id)) }));
+      if (ranked.length === 0 || !this.hooks) return { to: null, sessions: 0, leases: 0, lost: 0 };
       const sessions = this.hooks.detachAll();
+      // With tenant placement, the instance that is now the next home of most of these leases'
+      // tenants (the rendezvous hash over the instances not shutting down) takes them, so they
+      // again share a process with their tenant's new leases (not a session: the adopted one
+      // stays separate). One origin's leases must go to one place, so a mix of tenants cannot
+      // follow each its own home.
+      const homed = new Map<string, number>();
+      if (this.opts.leasePlacement === 'tenant') {
+        const live = ranked.filter((c) => !c.draining).map((c) => c.m.id);
+        for (const h of sessions) {
+          const id = homeOf(h.tenant, live);
+          if (id !== undefined) homed.set(id, (homed.get(id) ?? 0) + h.leases.length);
+        }
+      }
+      const candidates = ranked
+        .sort((a, b) => Number(a.draining) - Number(b.draining) || (homed.get(b.m.id) ?? 0) - (homed.get(a.m.id) ?? 0) || a.held - b.held || a.m.id.localeCompare(b.m.id))
+        .map((c) => c.m);
+      let successor = candidates.shift() as MemberRecord;
       this.handedOff = true;
       let leases = 0;
       let lost = 0;
@@ -683,12 +801,14 @@ export class Cluster implements ClusterHooks {
    * `moved` (the caller goes to the successor).
    */
   private async answered(text: string, reply: (v: unknown) => void, work: (msg: InternalRequest, principal: Principal) => Promise<void>): Promise<void> {
+    const msg = JSON.parse(text) as InternalRequest;
+    // A shutting-down instance is no tenant's home: the caller grants the lease itself, at once.
+    if (msg.op === GRANT && this.draining) return reply({ moved: true });
     // While this instance hands its leases over, calls about them wait, then go to the successor.
     if (this.handingOff.signal.aborted) {
       await this.handoffDone;
       return reply({ moved: true });
     }
-    const msg = JSON.parse(text) as InternalRequest;
     try {
       await work(msg, this.deps.auth.principalFor(msg.tenant, msg.keyId));
     } catch (err) {

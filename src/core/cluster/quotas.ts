@@ -33,6 +33,8 @@ type Counts = Record<QuotaKind, number>;
 /** What an instance publishes: its counts per tenant (tenants holding nothing left out). */
 interface Published {
   readonly tenants: Readonly<Record<string, Partial<Counts>>>;
+  /** Set from the start of a graceful shutdown: the instance is no tenant's home any more (docs/cluster.md "Lease placement"). */
+  readonly draining?: true;
 }
 
 const KINDS = Object.keys(QUOTA_LIMITS) as QuotaKind[];
@@ -50,6 +52,7 @@ export class ClusterQuotas implements QuotaSharing {
   private lastText: string | null = null;
   /** When the counts first fell below the last written ones without being written yet. */
   private releasedAt: number | null = null;
+  private draining = false;
 
   constructor(
     private readonly board: UsageBoard,
@@ -88,7 +91,38 @@ export class ClusterQuotas implements QuotaSharing {
     this.retired = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.board.publishUsage({ tenants: {} } satisfies Published);
+    this.board.publishUsage(this.value({}));
+  }
+
+  /**
+   * Says at once, and in every later publication, that this instance is shutting down: the
+   * others stop placing new leases here (`publishedDraining`). Idempotent.
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.deferred = false;
+    this.releasedAt = null;
+    const tenants = this.retired ? {} : this.counts();
+    this.lastAt = Date.now();
+    this.lastText = JSON.stringify(tenants);
+    this.last = tenants;
+    this.board.publishUsage(this.value(tenants));
+  }
+
+  private value(tenants: Readonly<Record<string, Partial<Counts>>>): Published {
+    return this.draining ? { tenants, draining: true } : { tenants };
+  }
+
+  private counts(): Record<string, Partial<Counts>> {
+    const tenants: Record<string, Partial<Counts>> = {};
+    for (const [name, c] of this.local()) {
+      const held = Object.fromEntries(KINDS.filter((k) => c[k] > 0).map((k) => [k, c[k]])) as Partial<Counts>;
+      if (Object.keys(held).length > 0) tenants[name] = held;
+    }
+    return tenants;
   }
 
   private publish(): void {
@@ -96,11 +130,7 @@ export class ClusterQuotas implements QuotaSharing {
     this.deferred = false;
     if (this.retired) return;
     const now = Date.now();
-    const tenants: Record<string, Partial<Counts>> = {};
-    for (const [name, c] of this.local()) {
-      const held = Object.fromEntries(KINDS.filter((k) => c[k] > 0).map((k) => [k, c[k]])) as Partial<Counts>;
-      if (Object.keys(held).length > 0) tenants[name] = held;
-    }
+    const tenants = this.counts();
     // Only a value that differs from the last one written is written: a unit taken and given
     // back between two publications (a lock cycle) leaves the counts as they were. A value
     // that only gives units back waits up to RELEASE_DELAY_MS for a take to cancel it out. On a
@@ -120,7 +150,7 @@ export class ClusterQuotas implements QuotaSharing {
     this.lastAt = now;
     this.lastText = text;
     this.last = tenants;
-    this.board.publishUsage({ tenants } satisfies Published);
+    this.board.publishUsage(this.value(tenants));
   }
 
   private resum(): void {
@@ -157,4 +187,9 @@ export function publishedLeases(value: unknown): number {
   let n = 0;
   for (const c of sums.values()) n += c.leases;
   return n;
+}
+
+/** True when an instance's published usage says it is shutting down (`ClusterQuotas.drain`). */
+export function publishedDraining(value: unknown): boolean {
+  return (value as Partial<Published> | null)?.draining === true;
 }

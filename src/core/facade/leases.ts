@@ -30,8 +30,12 @@ export interface LeaseListing {
 export class ScopedLeases {
   constructor(private readonly ctx: ScopeContext) {}
 
-  /** Grants a lease of `ttlMs` owned by the caller's key. @throws INVALID_ARGUMENT, LIMIT_EXCEEDED, UNAVAILABLE, PERMISSION_DENIED */
-  grant(ttlMs: number): Lease {
+  /**
+   * Grants a lease of `ttlMs` owned by the caller's key. A Promise: in a cluster with tenant
+   * placement the forwarding scope carries the grant out on the tenant's home instance
+   * (docs/cluster.md "Lease placement"). @throws INVALID_ARGUMENT, LIMIT_EXCEEDED, UNAVAILABLE, PERMISSION_DENIED
+   */
+  async grant(ttlMs: number): Promise<Lease> {
     this.ctx.authorize('lease.write');
     return this.ctx.services.leases.grant(this.ctx.tenant, ttlMs, this.ctx.principal.keyId);
   }
