@@ -103,6 +103,13 @@ export class ZkSession extends EventEmitter {
   get state(): ConnectionState {
     return this.current;
   }
+  /**
+   * Bumped by every state transition (a connection lost or back, an expiry, a new session): a
+   * fact learned on the session holds only while this has not moved (`liveness().epoch`).
+   */
+  get epoch(): number {
+    return this.epochs;
+  }
   get generation(): number {
     return this.gen;
   }

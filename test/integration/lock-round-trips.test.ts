@@ -8,67 +8,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { LOCK_WATCH_AFTER_MS } from '../../src/core/recipes/lock.js';
-import { NativeZkClient } from '../../src/zk/native-client.js';
 import { eventually, grantSettled, startTestGateway, uniquePath, type TestGateway } from '../support/test-gateway.js';
+import { roundTrips, traced, type Call } from '../support/zk-trace.js';
 import { fourLetter, parseMntr, startZkServer, type ZkStandalone } from '../support/zk-server.js';
 
 interface Hold {
   node: string;
   fencingToken: string;
-}
-interface Call {
-  readonly op: string;
-  readonly path: string;
-  /** A watcher was passed (a watch is set). */
-  readonly watch: boolean;
-  readonly start: number;
-  end: number;
-}
-
-/** Every call of the gateway's ZooKeeper clients while `calls` is set. */
-let calls: Call[] | undefined;
-const OPS = ['create', 'createWithStat', 'get', 'exists', 'children', 'set', 'delete', 'sync'] as const;
-for (const op of OPS) {
-  const proto = NativeZkClient.prototype as unknown as Record<string, (this: NativeZkClient, path: string, ...rest: unknown[]) => Promise<unknown>>;
-  const orig = proto[op] as (this: NativeZkClient, path: string, ...rest: unknown[]) => Promise<unknown>;
-  proto[op] = function (this: NativeZkClient, path: string, ...rest: unknown[]): Promise<unknown> {
-    const c: Call = { op, path, watch: rest.some((a) => typeof a === 'function'), start: performance.now(), end: Number.POSITIVE_INFINITY };
-    calls?.push(c);
-    const p = orig.call(this, path, ...rest);
-    const done = (): void => void (c.end = performance.now());
-    p.then(done, done);
-    return p;
-  };
-}
-
-/**
- * The longest chain of calls under `prefix` in which each was sent after the previous one's
- * answer, leaving out the ownership watch on `held` (set once the create has named the node;
- * nothing waits for its answer, but it may well arrive before the HTTP answer does).
- */
-function roundTrips(trace: readonly Call[], prefix: string, held?: string): number {
-  const mine = trace
-    .filter((c) => c.path === prefix || c.path.startsWith(`${prefix}/`))
-    .filter((c) => !(c.path === held && c.watch))
-    .sort((a, b) => a.start - b.start);
-  const depth: number[] = [];
-  mine.forEach((c, i) => {
-    depth[i] = 1 + Math.max(0, ...mine.slice(0, i).flatMap((p, j) => (p.end <= c.start ? [depth[j] as number] : [])));
-  });
-  return Math.max(0, ...depth);
-}
-
-/** Runs `fn` with the trace on; resolves with its result and the calls it made. */
-async function traced<T>(fn: () => Promise<T>): Promise<{ result: T; trace: Call[] }> {
-  calls = [];
-  try {
-    const result = await fn();
-    return { result, trace: calls };
-  } finally {
-    calls = undefined;
-  }
 }
 
 describe('lock round trips', () => {
@@ -114,8 +61,10 @@ describe('lock round trips', () => {
     let acquireTrips = 0;
     let releaseTrips = 0;
     let ownershipReads = 0;
+    let listings = 0;
     for (let i = 0; i < cycles; i++) {
       const a = await traced(() => acquire(path, lease));
+      listings += a.trace.filter((c) => c.op === 'children' && c.path === path).length;
       acquireTrips = Math.max(acquireTrips, roundTrips(a.trace, path, a.result.node));
       const r = await traced(() => release(path, lease, a.result.node));
       // The ownership watch is put off for LOCK_WATCH_AFTER_MS after the create's answer: a hold
@@ -133,13 +82,16 @@ describe('lock round trips', () => {
     const after = await counters();
     const reads = (after.reads - before.reads - ownershipReads) / cycles;
     const writes = (after.writes - before.writes) / cycles;
-    // create + delete; the listing — Curator's three requests. (The ownership watch's read of
-    // the held node, a fourth until 2026-12-01, is put off for LOCK_WATCH_AFTER_MS.)
+    // create + delete, no listing: the first cycle's listing showed our node alone and the
+    // parent watched, so every later create's sequence number proves it alone again (SoleDirs).
+    // Curator makes three requests. (The ownership watch's read of the held node, a fourth until
+    // 2026-12-01, is put off for LOCK_WATCH_AFTER_MS.)
     assert.ok(writes <= 2, `${writes} ZooKeeper writes per cycle (want ≤ 2)`);
-    assert.ok(reads <= 1.2, `${reads} ZooKeeper reads per cycle (want ≤ 1)`);
+    assert.ok(reads <= 0.2, `${reads} ZooKeeper reads per cycle (want 0: no listing)`);
+    assert.equal(listings, 0, 'no listing of the lock in the uncontended cycles');
     // The listing goes out right behind the create (answered after it, in session order) and
     // the create answers the node's stat (create2): an uncontended acquire waits for one.
-    assert.equal(acquireTrips, 1, 'an uncontended acquire waits for one round trip (create2 + the listing sent with it)');
+    assert.equal(acquireTrips, 1, 'an uncontended acquire waits for one round trip (create2)');
     assert.equal(releaseTrips, 1, 'a release waits for its delete only');
   });
 

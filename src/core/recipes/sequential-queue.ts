@@ -9,7 +9,9 @@
  * and watched by the ownership module (`OwnedNodes`). Fewer round trips than Curator, same
  * order of events: the first listing goes out right behind the create (one round trip for
  * both), and the waiter right behind the first in line — or behind a node that held in this
- * process — holds on its predecessor's delete without listing again. A standard-rule waiter
+ * process — holds on its predecessor's delete without listing again; in a one-holder queue whose
+ * parent held only our last node, an acquire lists not at all when its node's sequence number
+ * proves it alone (`SoleDirs`). A standard-rule waiter
  * watches its predecessor straight on the session, and so does a custom rule's waiter on a node
  * it waits to be gone (a read-write lock's writer ahead); a custom rule's other watches (a
  * semaphore's count and listing) go through the watch hub.
@@ -20,6 +22,7 @@ import type { Lease, OwnedKind } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { WatchEvent } from '../watch/types.js';
 import type { QueueFlavour } from './flavours.js';
+import { SoleDirs, sequenceOf, type SolePrediction } from './sole-dirs.js';
 import { LazySignal, signalOf, wake, type Abort } from './wake.js';
 
 export interface EnqueueOptions {
@@ -88,11 +91,17 @@ export interface LeaveOutcome {
   readonly reason: 'deleted' | 'pending_reconnect' | 'not_owned';
 }
 
-/** Our node in the queue: its stat from the create (null when found after a loss) and the listing sent with it. */
+/**
+ * Our node in the queue: its stat from the create (null when found after a loss), the listing
+ * sent with it, and whether it is proven alone in the parent without one (`SoleDirs`).
+ */
 interface Contending {
   readonly node: string;
   readonly stat: Stat | null;
   readonly listing: Promise<ChildrenResult> | undefined;
+  readonly alone: boolean;
+  /** Its sequence number (one-holder queues only: what `SoleDirs` records). */
+  readonly seq?: number;
 }
 
 /** The standard rule with one holder: a hold hands over to the next waiter (`SequentialQueue.hold`). */
@@ -154,8 +163,12 @@ export class SequentialQueue {
   private readonly holding = new Map<string, Holding>();
   /** Waiters by the predecessor they watch. */
   private readonly following = new Map<string, Set<Follower>>();
+  /** One-holder queues' parents where our last node was alone: an acquire there skips the listing. */
+  private readonly sole: SoleDirs;
 
-  constructor(private readonly owned: OwnedNodes) {}
+  constructor(private readonly owned: OwnedNodes) {
+    this.sole = new SoleDirs(owned.hub);
+  }
 
   /** The watch hub the queue (and election observe) follow nodes through. */
   get hub(): OwnedNodes['hub'] {
@@ -199,7 +212,8 @@ export class SequentialQueue {
     try {
       const deadline = Date.now() + opts.waitMs;
       // The caller's signal; createWithStat adds the lease's end itself.
-      const { node, stat, listing } = await this.createContender(lease, parent, opts, deadline, opts.signal);
+      const contending = await this.createContender(lease, parent, opts, deadline, opts.signal);
+      const { node } = contending;
       // Our own lease releasing our node (a release or resign naming it) ends the wait at once;
       // once the wait is over, releasing the node aborts nothing (no error is made for it).
       const released = new Released();
@@ -207,7 +221,7 @@ export class SequentialQueue {
       lease.own(node, opts.kinds.waiting, () => void (waiting ? released.abort(cancelled('released', `${node}: released by its lease while it waited`)) : undefined));
       try {
         const aborts: readonly Abort[] = opts.signal ? [opts.signal, lease.signal, released] : [lease.signal, released];
-        const outcome = await this.waitForTurn(lease, parent, { node, stat, listing }, opts, deadline, aborts).finally(() => (waiting = false));
+        const outcome = await this.waitForTurn(lease, parent, contending, opts, deadline, aborts).finally(() => (waiting = false));
         if (outcome.held) {
           this.owned.own(lease, node, opts.kinds.holding, oneHolder(opts) ? this.hold(lease, node, holdsAs(opts), release) : release);
           kept = true;
@@ -265,17 +279,24 @@ export class SequentialQueue {
     const kind = lease.owns(node);
     if (!kind || !kinds.includes(kind)) return { left: false, reason: 'not_owned' };
     const done = await this.leases.deleteOwned(lease, node);
+    if (done === 'deleted') this.sole.released(lease.tenant, node);
     return { left: true, reason: done === 'pending' ? 'pending_reconnect' : 'deleted' };
   }
 
   /**
    * Creates our ephemeral-sequential node (and container parents, as Curator does), with the
    * first listing of the queue sent right behind the create: ZooKeeper answers both in one round
-   * trip, the listing as of after the create (a session's requests are answered in order).
+   * trip, the listing as of after the create (a session's requests are answered in order). In a
+   * one-holder queue whose parent held only our previous node, released since (`SoleDirs`), no
+   * listing is sent: the create's sequence number says whether our node is alone, and only when
+   * it is not is the queue listed after the answer.
    */
   private async createContender(lease: Lease, parent: string, opts: EnqueueOptions, deadline: number, signal: Abort | undefined): Promise<Contending> {
     let listing: Promise<ChildrenResult> | undefined;
-    const created = await this.owned.createWithStat(lease, joinPath(parent, opts.flavour.newPrefix()), {
+    const requested = joinPath(parent, opts.flavour.newPrefix());
+    const sole = oneHolder(opts);
+    let predicted: SolePrediction;
+    const created = await this.owned.createWithStat(lease, requested, {
       data: opts.data,
       mode: 'ephemeral_sequential',
       kind: opts.kinds.waiting,
@@ -283,12 +304,16 @@ export class SequentialQueue {
       signal,
       onNoNode: async () => void (await createContainers(lease.tenant.client(), parent)),
       alongside: (client) => {
+        predicted = sole ? this.sole.predict(lease.tenant, parent, client) : undefined;
+        if (predicted) return void (listing = undefined);
         listing = client.children(parent);
         listing.catch(() => undefined); // a failed create's listing fails too; the first pass lists again
       },
       watchAfterMs: opts.watchAfterMs,
     });
-    return { ...created, listing };
+    if (!sole) return { ...created, listing, alone: false };
+    const seq = sequenceOf(requested, created.node);
+    return { ...created, listing, seq, alone: this.sole.confirm(lease.tenant, predicted, created.node, seq, created.stat) };
   }
 
   /** The loop: list, order, hold or watch the predecessor, repeat. */
@@ -307,6 +332,8 @@ export class SequentialQueue {
     const maxHolders = opts.maxHolders ?? 1;
     // What a one-holder standard rule holds as (`hold`): its waiters may hold on a hand-over.
     const handOver = oneHolder(opts) ? holdsAs(opts) : undefined;
+    // Proven alone by its sequence number (`SoleDirs`): first in line, nothing to list.
+    if (contending.alone && contending.stat && lease.state === 'active') return { held: true, node, stat: contending.stat };
     for (;;) {
       for (const a of aborts) a.throwIfAborted();
       const step = await this.step(lease, parent, contending, opts.rule ?? firstHolders(maxHolders), opts.flavour, listing, standard ? maxHolders : undefined);
@@ -421,7 +448,7 @@ export class SequentialQueue {
   private async step(
     lease: Lease,
     parent: string,
-    { node, stat: created }: Contending,
+    { node, stat: created, seq }: Contending,
     rule: TurnRule,
     flavour: QueueFlavour,
     pipelined: Promise<ChildrenResult> | undefined,
@@ -446,6 +473,8 @@ export class SequentialQueue {
         early && early.children.includes(nameOf(node))
           ? early
           : await client.children(parent).catch((err: unknown) => (toZkgateError(err, parent).code === 'NO_NODE' ? lost() : Promise.reject(err)));
+      // Our node alone in a one-holder queue's parent: the next acquire may skip its listing.
+      if (seq !== undefined && listing.children.length === 1 && listing.children[0] === nameOf(node)) this.sole.seenAlone(lease.tenant, node, seq);
       const queue = flavour.order(listing.children);
       const index = queue.indexOf(nameOf(node));
       if (index < 0) return await lost();
