@@ -30,7 +30,7 @@ import { WatchHub } from './watch/hub.js';
 import { Cluster, type ClusterStatus, type MembershipView, type SessionHandoff } from './cluster/cluster.js';
 import { LeaseIds } from './cluster/lease-ids.js';
 import { ClusterQuotas } from './cluster/quotas.js';
-import { JobStore, RunService, ShardService } from './jobs/index.js';
+import { JobLeaseRelease, JobStore, RunService, ShardService } from './jobs/index.js';
 
 /** How this instance takes part in a cluster (docs/cluster.md). */
 export interface ClusterMembership {
@@ -151,7 +151,7 @@ export class Gateway {
 
   /** Run-once triggers and sharded jobs, over the shared lease-owned nodes and watch hub. */
   private jobServices(): ScopeServices['jobs'] {
-    const store = new JobStore();
+    const store = new JobStore(new JobLeaseRelease(this.leases, this.watches));
     return { store, runs: new RunService(store, this.owned, this.leases), shards: new ShardService(store, this.owned, this.leases, this.watches) };
   }
 

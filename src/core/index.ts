@@ -17,7 +17,7 @@ export { BarrierService, READY_NODE, MAX_BARRIER_MEMBERS, barrierMembers, type B
 export { QueueService, DELIVERY_MODES, ITEM_PREFIX, CLAIMS_NODE, queueOrder, type ClaimOutcome, type DeliveryMode, type QueueClaim, type QueueInspection, type QueueItem, type QueuedItem } from './recipes/queue.js';
 export type { ScopedSemaphores } from './facade/semaphores.js';
 export type { ScopedJobs } from './facade/jobs.js';
-export { JOB_STATES, RUN_OUTCOMES, RUN_STATES, type Assignment, type JobInfo, type JobState, type MemberView, type RunOutcome, type RunRecord, type RunState } from './jobs/index.js';
+export { JOB_STATES, RUN_OUTCOMES, RUN_STATES, type Assignment, type JobDeleted, type JobInfo, type JobState, type MemberView, type RunOutcome, type RunRecord, type RunState } from './jobs/index.js';
 export type { ScopedRegistry, RegisterRequest } from './facade/registry.js';
 export { RegistryService, type Deregistration, type InstancePoll, type Registration, type ServiceNames } from './registry/registry.js';
 export { DEFAULT_BASE, type Instance, type InstanceSet } from './registry/instance-set.js';

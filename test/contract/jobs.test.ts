@@ -23,6 +23,7 @@ after(() => closers.forEach((c) => c()));
 const REST_ROUTES: Record<string, (p: Obj) => [string, string, Obj | undefined, Record<string, string>?]> = {
   Put: (p) => ['PUT', `/v1/jobs/${p.name}`, { shardCount: p.shardCount, retentionMs: p.retentionMs }],
   Get: (p) => ['GET', `/v1/jobs/${p.name}`, undefined],
+  Delete: (p) => ['DELETE', `/v1/jobs/${p.name}`, undefined, p.version === undefined ? undefined : { version: String(p.version) }],
   SetState: (p) => ['POST', `/v1/jobs/${p.name}/${({ paused: 'pause', active: 'resume', disabled: 'disable' } as Obj)[p.state]}`, undefined],
   ClaimRun: (p) => ['POST', `/v1/jobs/${p.job}/runs`, { trigger: p.trigger, leaseId: p.leaseId, claimer: p.claimer, shard: p.shard }],
   CompleteRun: (p) => ['POST', `/v1/jobs/${p.job}/runs/${encodeURIComponent(p.runId)}/complete`, { leaseId: p.leaseId, outcome: p.outcome }],
@@ -60,16 +61,17 @@ async function jobsCaller(t: Transport, key: KeyName): Promise<JobsCall> {
     const v1 = (loadPackageDefinition(loadContract()).zkgate as GrpcObject).v1 as GrpcObject;
     const jobs = new (v1.Jobs as ServiceClientConstructor)(`127.0.0.1:${env.gw.grpcPort}`, credentials.createInsecure()) as Client & Record<string, Function>;
     closers.push(() => jobs.close());
-    const wrap = (p: Obj): Obj => ({
+    const wrap = (method: string, p: Obj): Obj => ({
       ...p,
       ...(p.shardCount !== undefined ? { shardCount: { value: p.shardCount } } : {}),
       ...(p.shard !== undefined ? { shard: { value: p.shard } } : {}),
+      ...(method === 'Delete' && p.version !== undefined ? { version: { value: p.version } } : {}),
     });
     return (method, p) =>
       new Promise((resolve, reject) => {
         const md = new Metadata();
         md.set('authorization', `Bearer ${apiKey}`);
-        jobs[method]!.call(jobs, wrap(p), md, (err: ServiceError | null, res: Obj) => {
+        jobs[method]!.call(jobs, wrap(method, p), md, (err: ServiceError | null, res: Obj) => {
           if (!err) return resolve(fromGrpc(method, res));
           const code = err.metadata.get('zkgate-error-code')[0];
           const details = err.metadata.get('zkgate-error-details')[0];
@@ -205,6 +207,26 @@ forEachTransport((t) => {
     await c.revoke(l.id); // the member's lease ends: it leaves
     const left = await next(Number(paused.generation));
     assert.deepEqual([left.members, left.items], [[], {}]);
+  });
+
+  test('jobs › Delete: BAD_VERSION changes nothing; then the job, its runs and members are gone and its members told JOB_NOT_FOUND', async () => {
+    const c = await client(t);
+    const j = await jobsCaller(t, 'admin');
+    const name = job('delete');
+    const v = Number((await j('Put', { name, shardCount: 2 })).version);
+    const l = await c.grant(30_000);
+    await j('Join', { job: name, memberId: 'm', leaseId: l.id });
+    await j('ClaimRun', { job: name, trigger: 't', leaseId: l.id });
+    assert.equal((await rejectsWith(j('Delete', { name, version: v + 3 }), 'BAD_VERSION')).details.version, v);
+    assert.equal((await j('Get', { name })).name, name, 'nothing changed');
+    await rejectsWith((await jobsCaller(t, 'read'))('Delete', { name }), 'PERMISSION_DENIED');
+    const out = await j('Delete', { name, version: v });
+    assert.deepEqual([out.name, out.version, out.runs, out.runningRuns, out.members, out.resumed], [name, v, 1, 1, 1, false]);
+    await rejectsWith(j('Get', { name }), 'JOB_NOT_FOUND');
+    await rejectsWith(j('Sync', { job: name, memberId: 'm', leaseId: l.id }), 'JOB_NOT_FOUND');
+    await rejectsWith(j('CompleteRun', { job: name, runId: 't', leaseId: l.id, outcome: 'succeeded' }), 'JOB_NOT_FOUND');
+    await rejectsWith(j('Delete', { name }), 'JOB_NOT_FOUND');
+    await c.revoke(l.id);
   });
 
   test('jobs › a reader may read but not claim; a key scoped elsewhere may do neither', async () => {

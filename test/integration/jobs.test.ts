@@ -293,6 +293,7 @@ describe('jobs against a real ZooKeeper', () => {
       ['POST', '/members/m/sync', { leaseId: l }],
       ['GET', '/assignment', undefined],
       ['GET', '', undefined],
+      ['DELETE', '', undefined],
     ];
     for (const [method, tail, body] of routes) {
       const wrong = await rest().json('PATCH', `/v1/jobs/${job}${tail.split('?')[0]}`, {});
@@ -313,6 +314,9 @@ describe('jobs against a real ZooKeeper', () => {
     assert.equal((await rest().json('PUT', `/v1/jobs/${job}`, {}, { headers: { 'zkgate-tenant': 'nope' } })).status, 404);
     const stale = await rest().json('PUT', `/v1/jobs/${job}`, { shardCount: 2, version: 99 });
     assert.equal((stale.body as Problem).code, 'BAD_VERSION');
+    const staleDelete = await rest().json('DELETE', `/v1/jobs/${job}?version=99`);
+    assert.equal((staleDelete.body as Problem).code, 'BAD_VERSION');
+    assert.equal((await rest().json('DELETE', `/v1/jobs/${job}`)).status, 200); // jobs-delete.test.ts covers what it does
   });
 
   test('sharding › two gateway instances recomputing at once: one write per generation, both read the same assignment', async () => {

@@ -77,6 +77,7 @@ describe('README', () => {
       'docs/jobs.md › ## Run once from every crontab',
       'docs/jobs.md › ## Sharded jobs',
       'docs/jobs.md › ## A PHP cron worker',
+      'docs/jobs.md › ## Deleting a job',
       'docs/registry.md › ## With curl',
       'docs/recipes.md › ## Read-write locks (Curator InterProcessReadWriteLock layout)',
       'docs/recipes.md › ## Barriers',
@@ -169,6 +170,8 @@ describe('README', () => {
     }
     const php = await bash(shBlock('## A PHP cron worker', 0, 'docs/jobs.md'), { timeout: 60_000 });
     assert.deepEqual(php.trim().split('\n').slice(-2), ['5', '20'], php);
+    const deleted = await bash(shBlock('## Deleting a job', 0, 'docs/jobs.md'));
+    assert.deepEqual(deleted.trim().split('\n'), ['412', '{"name":"old-report","runs":0,"runningRuns":0,"members":0,"resumed":false}', '404'], deleted);
   });
 
   test('the service registry works as written: register, list, pick, update, deregister, long-poll', async () => {

@@ -52,6 +52,7 @@ export function jobsService(gw: Gateway): UntypedServiceImplementation {
       return jobMessage(job);
     }),
     Get: unary(async (req: { name: string }, call) => jobMessage(await jobs(call).get(req.name))),
+    Delete: unary(async (req: { name: string; version: Wrapped<number> }, call) => jobs(call).delete(req.name, { version: unwrap(req.version) })),
     List: unary(async (_req: object, call) => ({ jobs: (await jobs(call).list()).map(jobMessage) })),
     SetState: unary(async (req: { name: string; state: string }, call) => jobMessage(await jobs(call).setState(req.name, oneOf<JobState>(req.state, JOB_STATES, 'state')))),
     ClaimRun: unary(async (req: ClaimRequest, call) =>

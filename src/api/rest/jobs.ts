@@ -34,6 +34,9 @@ export function jobsRouter(): Router {
   r.get('/:job', async (req, res) => {
     res.json(await scopeOf(res).jobs.get(req.params.job));
   });
+  r.delete('/:job', async (req, res) => {
+    res.json(await scopeOf(res).jobs.delete(req.params.job, { version: intParam(req, 'version') }));
+  });
   for (const [op, state] of Object.entries(STATE_OPS)) {
     r.post(`/:job/${op}`, async (req, res) => {
       res.json(await scopeOf(res).jobs.setState(req.params.job, state));
@@ -77,7 +80,7 @@ export function jobsRouter(): Router {
     res.json(assignment);
   });
   r.all('/', methodNotAllowed(['GET']));
-  r.all('/:job', methodNotAllowed(['GET', 'PUT']));
+  r.all('/:job', methodNotAllowed(['GET', 'PUT', 'DELETE']));
   for (const op of Object.keys(STATE_OPS)) r.all(`/:job/${op}`, methodNotAllowed(['POST']));
   r.all('/:job/runs', methodNotAllowed(['GET', 'POST']));
   r.all('/:job/runs/:runId', methodNotAllowed(['GET']));

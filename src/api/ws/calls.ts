@@ -132,6 +132,7 @@ export const WS_METHODS = {
   'Semaphores.Inspect': method(o({ path, maxPermits: int, countPath: z.string().optional() }), async (c, p) => semaphoreInspectionJson(await c.scope.semaphores.inspect(p.path, p))),
   'Jobs.Put': method(o({ name: job, shardCount: int, retentionMs: int, version: int }), async (c, p) => (await c.scope.jobs.put(p.name, p)).job),
   'Jobs.Get': method(o({ name: job }), (c, p) => c.scope.jobs.get(p.name)),
+  'Jobs.Delete': method(o({ name: job, version: int }), (c, p) => c.scope.jobs.delete(p.name, { version: p.version })),
   'Jobs.List': method(o({}), async (c) => ({ jobs: await c.scope.jobs.list() })),
   'Jobs.SetState': method(o({ name: job, state: z.enum(JOB_STATES as [JobState, ...JobState[]]) }), (c, p) => c.scope.jobs.setState(p.name, p.state)),
   'Jobs.ClaimRun': method(o({ job, trigger: z.string(), leaseId, claimer: z.string().optional(), shard: int }), (c, p) =>

@@ -8,7 +8,7 @@ import type { Action } from '../auth/roles.js';
 import { parseJson } from '../jobs/job-store.js';
 import type { JobUpdate } from '../jobs/job-store.js';
 import type { ClaimOptions, ListRunsOptions } from '../jobs/runs.js';
-import { checkName, jobPaths, type Assignment, type JobInfo, type JobState, type MemberView, type RunOutcome, type RunRecord } from '../jobs/types.js';
+import { checkName, jobPaths, type Assignment, type JobDeleted, type JobInfo, type JobState, type MemberView, type RunOutcome, type RunRecord } from '../jobs/types.js';
 import type { ScopedConnection } from './connection.js';
 import type { ScopeContext } from './scope.js';
 
@@ -25,6 +25,16 @@ export class ScopedJobs {
     const out = await this.ctx.services.jobs.store.put(this.ctx.tenant, job, update);
     await this.settled(job);
     return out;
+  }
+
+  /**
+   * Deletes the job and everything it owns in ZooKeeper (see `JobStore.delete`); with `version`,
+   * only if the job is still at that version. Needs the role a PUT needs.
+   * @throws JOB_NOT_FOUND, BAD_VERSION, INVALID_ARGUMENT, PERMISSION_DENIED, UNAVAILABLE
+   */
+  delete(job: string, opts: { version?: number } = {}): Promise<JobDeleted> {
+    this.allow('job', job);
+    return this.ctx.services.jobs.store.delete(this.ctx.tenant, job, opts);
   }
 
   /** The job's settings and state. @throws JOB_NOT_FOUND */
@@ -132,13 +142,16 @@ export class ScopedJobs {
    */
   async watchAssignment(conn: ScopedConnection, job: string, signal?: AbortSignal): Promise<AsyncGenerator<Assignment>> {
     this.allow('job.read', job);
-    await this.ctx.services.jobs.shards.assignment(this.ctx.tenant, job);
+    const { shards } = this.ctx.services.jobs;
+    const tenant = this.ctx.tenant;
+    await shards.assignment(tenant, job);
     const path = jobPaths(job).assignment;
     const stream = conn.watch(path, { kind: 'data', signal });
     return (async function* assignments() {
       let last = -1;
       try {
         for await (const ev of stream) {
+          if (!ev.stat) await shards.assignment(tenant, job); // deleted: JOB_NOT_FOUND ends the stream (else it is made again)
           if (!ev.stat || !ev.data) continue;
           const a = { job, ...parseJson<Omit<Assignment, 'job'>>(ev.data, path) };
           if (a.generation === last) continue; // a resync of the same state

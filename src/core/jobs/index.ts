@@ -5,6 +5,7 @@
  * layout and the safety argument.
  */
 export { averageAllocation } from './allocation.js';
+export { JobLeaseRelease, type JobRemoval } from './deletion.js';
 export { JobStore, type JobUpdate } from './job-store.js';
 export { RunService, type ClaimOptions, type ListRunsOptions } from './runs.js';
 export { ShardService } from './sharding.js';
@@ -18,6 +19,7 @@ export {
   jobPaths,
   runIdOf,
   type Assignment,
+  type JobDeleted,
   type JobInfo,
   type JobState,
   type MemberView,

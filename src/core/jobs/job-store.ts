@@ -6,6 +6,7 @@
 import type { Stat, ZkClient } from '../../zk/index.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
+import { removeJobTree, type JobLeaseRelease } from './deletion.js';
 import {
   JOB_DEFAULTS,
   JOB_STATES,
@@ -15,6 +16,7 @@ import {
   MIN_RETENTION_MS,
   checkName,
   jobPaths,
+  type JobDeleted,
   type JobInfo,
   type JobSettings,
   type JobState,
@@ -48,8 +50,12 @@ export async function readJson<T>(client: ZkClient, path: string): Promise<{ val
   }
 }
 
-/** Creates a persistent node (and its missing parents); an existing one is left as it is. Returns true if it created `path`. */
-export async function ensurePersistent(client: ZkClient, path: string, data: Buffer = Buffer.alloc(0)): Promise<boolean> {
+/**
+ * Creates a persistent node (and its missing parents); an existing one is left as it is. Returns
+ * true if it created `path`. With `within`, parents are created below `within` only: a missing
+ * `within` is NO_NODE (a job's nodes never bring back a deleted job's node).
+ */
+export async function ensurePersistent(client: ZkClient, path: string, data: Buffer = Buffer.alloc(0), within?: string): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
     try {
       await client.create(path, data, 'persistent');
@@ -59,9 +65,24 @@ export async function ensurePersistent(client: ZkClient, path: string, data: Buf
       if (e.code === 'NODE_EXISTS') return false;
       if (e.code !== 'NO_NODE' || attempt > 0) throw e;
       const parent = path.slice(0, path.lastIndexOf('/')) || '/';
-      if (parent !== '/') await ensurePersistent(client, parent);
+      if (within !== undefined && !parent.startsWith(`${within}/`)) throw e;
+      if (parent !== '/') await ensurePersistent(client, parent, Buffer.alloc(0), within);
     }
   }
+}
+
+/** `ensurePersistent` inside the job's node, which it never creates. @throws JOB_NOT_FOUND when the job node is gone */
+export async function ensureInJob(client: ZkClient, job: string, path: string, data?: Buffer): Promise<boolean> {
+  try {
+    return await ensurePersistent(client, path, data, jobPaths(job).job);
+  } catch (err) {
+    if (toZkgateError(err).code === 'NO_NODE') throw jobNotFound(job);
+    throw err;
+  }
+}
+
+function jobNotFound(name: string): ZkgateError {
+  return new ZkgateError('JOB_NOT_FOUND', `job ${name}: no such job (create it with PUT /v1/jobs/${name})`, { job: name });
 }
 
 /** The children of `path`, or none when it does not exist. */
@@ -85,18 +106,63 @@ function checkUpdate(u: JobUpdate): void {
   if (u.version !== undefined && !(Number.isInteger(u.version) && u.version >= -1)) throw invalidArgument('version', 'must be an integer >= -1');
 }
 
+function badVersion(name: string, current: number, expected: number): ZkgateError {
+  return new ZkgateError('BAD_VERSION', `job ${name}: version is ${current}, not ${expected}`, { job: name, version: current });
+}
+
 function info(name: string, s: JobSettings, stat: Stat): JobInfo {
   return { name, shardCount: s.shardCount, retentionMs: s.retentionMs, state: s.state, version: stat.version, createdAtMs: stat.ctimeMs };
 }
 
 /** Job configuration nodes of one tenant. */
 export class JobStore {
-  /** The job's settings. @throws JOB_NOT_FOUND, INVALID_ARGUMENT (name), UNAVAILABLE */
+  /** @param release what a delete does to this instance's leases that own nodes of the job */
+  constructor(readonly release: JobLeaseRelease) {}
+
+  /** The job's settings; a job being deleted (tombstone) reads as absent. @throws JOB_NOT_FOUND, INVALID_ARGUMENT (name), UNAVAILABLE */
   async get(tenant: Tenant, name: string): Promise<JobInfo> {
     checkName(name, 'job');
     const r = await readJson<JobSettings>(tenant.client(), jobPaths(name).job);
-    if (!r) throw new ZkgateError('JOB_NOT_FOUND', `job ${name}: no such job (create it with PUT /v1/jobs/${name})`, { job: name });
+    if (!r || r.value.deleting) throw jobNotFound(name);
     return info(name, r.value, r.stat);
+  }
+
+  /** Reads the job node now (after the caller's writes): JOB_NOT_FOUND when it is gone or being deleted. */
+  async assertLive(client: ZkClient, name: string): Promise<void> {
+    const r = await readJson<JobSettings>(client, jobPaths(name).job);
+    if (!r || r.value.deleting) throw jobNotFound(name);
+  }
+
+  /**
+   * Deletes the job: its settings, run records and claims, members, item claims and assignment
+   * (deletion.ts has the order and why each state in between is safe). With `version`, only if
+   * the job's version is still that (compare-and-delete). A delete that finds the job already
+   * being deleted (an earlier delete was cut) finishes it, whatever `version` says.
+   * @throws JOB_NOT_FOUND, BAD_VERSION (`details.version`: the current one), INVALID_ARGUMENT, UNAVAILABLE (cut: DELETE again finishes it)
+   */
+  async delete(tenant: Tenant, name: string, opts: { version?: number } = {}): Promise<JobDeleted> {
+    checkName(name, 'job');
+    const v = opts.version;
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw invalidArgument('version', 'must be an integer >= 0');
+    const client = tenant.client();
+    for (;;) {
+      const current = await readJson<JobSettings>(client, jobPaths(name).job);
+      if (!current) throw jobNotFound(name);
+      let version = current.value.deleting?.fromVersion ?? current.stat.version;
+      const resumed = current.value.deleting !== undefined;
+      if (!resumed) {
+        if (v !== undefined && v !== current.stat.version) throw badVersion(name, current.stat.version, v);
+        const tombstone: JobSettings = { ...current.value, deleting: { fromVersion: current.stat.version, atMs: Date.now() } };
+        if (!(await this.cas(client, jobPaths(name).job, tombstone, current.stat.version))) {
+          if (v !== undefined) throw new ZkgateError('BAD_VERSION', `job ${name}: changed meanwhile`, { job: name });
+          continue;
+        }
+        version = current.stat.version;
+      }
+      this.release.disown(tenant, name);
+      const removed = await removeJobTree(client, name);
+      return { name, version, ...removed, resumed };
+    }
   }
 
   /**
@@ -110,6 +176,12 @@ export class JobStore {
     const p = jobPaths(name);
     for (;;) {
       const current = await readJson<JobSettings>(client, p.job);
+      if (current?.value.deleting) {
+        // An earlier delete was cut: finish it, then create the job afresh.
+        this.release.disown(tenant, name);
+        await removeJobTree(client, name);
+        continue;
+      }
       if (!current) {
         if (update.version !== undefined && update.version !== -1) throw new ZkgateError('BAD_VERSION', `job ${name}: does not exist (version ${update.version} expected)`, { job: name });
         const settings: JobSettings = {
@@ -119,12 +191,10 @@ export class JobStore {
         };
         await ensurePersistent(client, JOBS_ROOT);
         if (!(await ensurePersistent(client, p.job, Buffer.from(JSON.stringify(settings))))) continue; // created meanwhile: update it
-        for (const child of [p.runs, p.members, p.items]) await ensurePersistent(client, child);
+        for (const child of [p.runs, p.members, p.items]) await ensureInJob(client, name, child);
         return { job: await this.get(tenant, name), created: true };
       }
-      if (update.version !== undefined && update.version !== current.stat.version) {
-        throw new ZkgateError('BAD_VERSION', `job ${name}: version is ${current.stat.version}, not ${update.version}`, { job: name, version: current.stat.version });
-      }
+      if (update.version !== undefined && update.version !== current.stat.version) throw badVersion(name, current.stat.version, update.version);
       const next: JobSettings = { ...current.value, shardCount: update.shardCount ?? current.value.shardCount, retentionMs: update.retentionMs ?? current.value.retentionMs };
       const stat = await this.cas(client, p.job, next, current.stat.version);
       if (stat) return { job: info(name, next, stat), created: false };

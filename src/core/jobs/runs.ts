@@ -16,7 +16,7 @@ import type { Lease } from '../leases/lease.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { Tenant } from '../tenants/tenant.js';
-import { childrenOf, ensurePersistent, readJson, type JobStore } from './job-store.js';
+import { childrenOf, ensureInJob, readJson, type JobStore } from './job-store.js';
 import { RUN_OUTCOMES, checkShard, checkTrigger, jobPaths, parseRunId, runIdOf, type RunOutcome, type RunRecord, type RunState } from './types.js';
 
 type StoredRun = Omit<RunRecord, 'job' | 'runId' | 'version'>;
@@ -86,6 +86,7 @@ export class RunService {
     const claimPath = p.claim(runId);
     const client = lease.tenant.client();
     this.pruneSoon(lease.tenant, job, cfg.retentionMs);
+    this.store.release.follow(lease.tenant, job); // a delete on another instance disowns the claim here first
 
     const existing = await readJson<StoredRun>(client, path);
     if (existing && (await this.stateOf(client, claimPath, existing.value)) !== 'orphaned' && existing.value.state !== 'pending') {
@@ -93,7 +94,7 @@ export class RunService {
       throw claimed(job, runId, existing.value.state === 'running' ? 'running' : existing.value.state, existing.value.claimer, existing.value.attempt);
     }
     const pending = (): Buffer => Buffer.from(JSON.stringify(this.fresh(trigger, shard)));
-    if (!existing) await ensurePersistent(client, path, pending());
+    if (!existing) await ensureInJob(client, job, path, pending());
     try {
       await this.owned.create(lease, claimPath, {
         data: Buffer.from(JSON.stringify({ leaseId: lease.id, claimer } satisfies ClaimData)),
@@ -101,7 +102,7 @@ export class RunService {
         kind: 'run',
         deadline: Date.now() + CLAIM_FIND_MS,
         signal: opts.signal,
-        onNoNode: async () => void (await ensurePersistent(client, path, pending())),
+        onNoNode: async () => void (await ensureInJob(client, job, path, pending())),
       });
     } catch (err) {
       if (toZkgateError(err).code !== 'NODE_EXISTS') throw err;
@@ -113,9 +114,14 @@ export class RunService {
       throw claimed(job, runId, 'running', holder?.value.claimer ?? 'unknown', existing?.value.attempt ?? 0);
     }
     try {
-      return await this.start(client, job, runId, lease, claimer);
+      const rec = await this.start(client, job, runId, lease, claimer);
+      // Read after our claim and record were written: a delete whose tombstone came first is
+      // seen here; one that came later lists our nodes and deletes them (deletion.ts).
+      await this.store.assertLive(client, job);
+      return rec;
     } catch (err) {
       await this.leases.deleteOwned(lease, claimPath).catch(() => undefined);
+      if (toZkgateError(err).code === 'NO_NODE') await this.store.assertLive(client, job); // deleted under us
       throw err;
     }
   }
@@ -137,7 +143,10 @@ export class RunService {
     const client = lease.tenant.client();
     for (;;) {
       const r = await readJson<StoredRun>(client, path);
-      if (!r) throw new ZkgateError('NOT_FOUND', `job ${job}: no run ${runId}`, { job, runId });
+      if (!r) {
+        await this.store.assertLive(client, job); // deleted meanwhile: JOB_NOT_FOUND rather than no run
+        throw new ZkgateError('NOT_FOUND', `job ${job}: no run ${runId}`, { job, runId });
+      }
       const rec = r.value;
       if (rec.leaseId === lease.id && rec.state === outcome) return this.record(job, runId, rec, r.stat.version);
       lease.assertUsable();
@@ -197,7 +206,10 @@ export class RunService {
     const path = jobPaths(job).run(runId);
     for (;;) {
       const r = await readJson<StoredRun>(client, path);
-      if (!r) throw new ZkgateError('INTERNAL', `job ${job}: run ${runId} vanished under its claim`, { job, runId });
+      if (!r) {
+        await this.store.assertLive(client, job); // the job was deleted under the claim
+        throw new ZkgateError('INTERNAL', `job ${job}: run ${runId} vanished under its claim`, { job, runId });
+      }
       const rec = r.value;
       if (TERMINAL.includes(rec.state)) throw claimed(job, runId, rec.state, rec.claimer, rec.attempt);
       const previous =

@@ -21,7 +21,7 @@ import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import { blockingRead } from '../watch/long-poll.js';
 import { averageAllocation } from './allocation.js';
-import { childrenOf, ensurePersistent, parseJson, readJson, type JobStore } from './job-store.js';
+import { childrenOf, ensureInJob, parseJson, readJson, type JobStore } from './job-store.js';
 import { checkName, jobPaths, type Assignment, type JobInfo, type MemberView } from './types.js';
 
 type StoredAssignment = Omit<Assignment, 'job'>;
@@ -54,13 +54,14 @@ export class ShardService {
     if (mine !== undefined && mine !== memberId) throw invalidArgument('memberId', `lease ${lease.id} already joined job ${job} as ${mine}`);
     if (mine === undefined) {
       const client = lease.tenant.client();
+      this.store.release.follow(lease.tenant, job); // a delete on another instance disowns the membership here first
       try {
         await this.owned.create(lease, p.member(memberId), {
           data: Buffer.from(JSON.stringify({ memberId, leaseId: lease.id, joinedAtMs: Date.now() })),
           mode: 'ephemeral',
           kind: 'job_member',
           deadline: Date.now() + FIND_MS,
-          onNoNode: async () => void (await ensurePersistent(client, p.members)),
+          onNoNode: async () => void (await ensureInJob(client, job, p.members)),
         });
       } catch (err) {
         const e = toZkgateError(err);
@@ -122,7 +123,7 @@ export class ShardService {
           mode: 'ephemeral',
           kind: 'shard',
           deadline: Date.now() + FIND_MS,
-          onNoNode: async () => void (await ensurePersistent(client, p.items)),
+          onNoNode: async () => void (await ensureInJob(client, job, p.items)),
         });
         items.push(n);
       } catch (err) {
@@ -150,6 +151,7 @@ export class ShardService {
     while (current.generation <= after && Date.now() < deadline && !signal?.aborted) {
       const r = await blockingRead(this.hub, tenant, jobPaths(job).assignment, 'data', { index, waitMs: deadline - Date.now(), signal });
       if (r.state.stat && r.state.data) current = { job, ...parseJson<StoredAssignment>(r.state.data, jobPaths(job).assignment) };
+      else current = await this.rebalance(tenant, job); // gone: JOB_NOT_FOUND if the job was deleted, else made again
       if (r.unchanged) break;
       index = r.state.zxid;
     }
@@ -180,7 +182,7 @@ export class ShardService {
       };
       const data = Buffer.from(JSON.stringify(next));
       if (!cur) {
-        if (await ensurePersistent(client, p.assignment, data)) return { job, ...next };
+        if (await ensureInJob(client, job, p.assignment, data)) return { job, ...next };
       } else if (await this.store.cas(client, p.assignment, next, cur.stat.version)) {
         return { job, ...next };
       }

@@ -36,6 +36,8 @@ export interface JobSettings {
   readonly shardCount: number;
   readonly retentionMs: number;
   readonly state: JobState;
+  /** The tombstone of a delete under way (deletion.ts): the job reads as absent. */
+  readonly deleting?: { readonly fromVersion: number; readonly atMs: number };
 }
 
 /** A job as read: settings plus name and the config node's version (for compare-and-set). */
@@ -44,6 +46,21 @@ export interface JobInfo extends JobSettings {
   /** The job node's data version: pass it back as `version` to update only this state. */
   readonly version: number;
   readonly createdAtMs: number;
+}
+
+/** What DELETE of a job answers: the job as it was and what went with it. */
+export interface JobDeleted {
+  readonly name: string;
+  /** The version the job had when it was deleted. */
+  readonly version: number;
+  /** Run records deleted. */
+  readonly runs: number;
+  /** Runs that were running: their claims were deleted and their claimers' next call answers JOB_NOT_FOUND. */
+  readonly runningRuns: number;
+  /** Members removed (their next sync answers JOB_NOT_FOUND; their leases stay alive). */
+  readonly members: number;
+  /** True when this call finished a delete an earlier call had started (and was cut). */
+  readonly resumed: boolean;
 }
 
 /** One earlier attempt of a run, kept in its record when a claimer's lease ended before it reported. */
