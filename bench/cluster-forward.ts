@@ -2,14 +2,17 @@
  * Cluster figures (issue 11, docs/cluster.md "Forwarding overhead"), on the deployment of the
  * topology test: a 3-node ensemble, three `zkgate serve` processes and haproxy round-robin.
  *
- * 1. Forwarding overhead: a lease granted by gw1 is kept alive through gw1 (local) and through
- *    gw2 (forwarded to gw1 over the internal channel), one call at a time, in rounds alternating
- *    which goes first so both see the same machine load: each round's p50 forwarded ÷ p50 local
- *    and the median of those ratios (with p50/p90 of all calls of each side).
- * 2. Lock cycles per second of 3 contenders on one lock through the balancer ÷ through gw1
- *    alone (the issue's figure) and ÷ through the same haproxy with gw1 alone behind it, after a
- *    warm-up, in rounds rotating which goes first: each round's ratios, CPU and ZooKeeper
- *    requests per cycle, and the medians.
+ * 1. Forwarding overhead: a lease granted through gw1 (held by gw1, or with tenant placement by
+ *    the tenant's home: the id says which) is kept alive through its holder (local) and through
+ *    another instance (forwarded to the holder over the internal channel), one call at a time, in
+ *    rounds alternating which goes first so both see the same machine load: each round's p50
+ *    forwarded ÷ p50 local and the median of those ratios (with p50/p90 of all calls of each side).
+ * 2. Lock cycles per second of 3 contenders on one lock through the balancer ÷ through one
+ *    instance alone (the issue's figure) and ÷ through the same haproxy with that instance alone
+ *    behind it, after a warm-up, in rounds rotating which goes first: each round's ratios, CPU and
+ *    ZooKeeper requests per cycle, and the medians. The one instance is the bench tenant's home
+ *    (docs/cluster.md "Lease placement"), so with tenant placement it is a single gateway too
+ *    (its grants are not forwarded); with local placement every instance is alike.
  *
  * Every figure is printed as soon as it is measured (a run cut short still shows what it got).
  * With the keepalives it prints the gateways' CPU per call (from /proc), which a busy machine
@@ -21,11 +24,17 @@
  *                             ONLY=keepalive or ONLY=locks runs one of the two;
  *                             WARM_CALLS=1000 keepalives each way first; LOCK_WARM_MS=20000 of lock
  *                             cycles through one instance and 3× that through the balancer first
- *                             (the same calls per gateway process: JIT warm-up, see lockRatio)
+ *                             (the same calls per gateway process: JIT warm-up, see lockRatio);
+ *                             LOCK_PLACEMENT=tenant|local runs the gateways with that
+ *                             cluster.leasePlacement (unset: as configured), LOCK_PLACEMENT=both
+ *                             runs the lock part four times, tenant / local / tenant / local, the
+ *                             gateways restarted with the setting (and warmed up) before each, and
+ *                             prints each setting's rounds and medians at the end
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { call, lockRate, startTopology, type LockRateCounts } from '../test/support/cluster-topology.js';
+import { homeOf } from '../src/core/cluster/cluster.js';
 import { fourLetter } from '../test/support/four-letter.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
@@ -37,6 +46,13 @@ const ONLY = process.env.ONLY ?? '';
 // machine (a local keepalive cost ~4× more CPU in the first 2,000 calls than later).
 const WARM_CALLS = Number(process.env.WARM_CALLS ?? 1000);
 const LOCK_WARM_MS = Number(process.env.LOCK_WARM_MS ?? 20_000);
+// The lock part's cluster.leasePlacement: one setting, or both in alternating blocks (restarts between).
+const PLACEMENT = process.env.LOCK_PLACEMENT ?? '';
+if (!['', 'tenant', 'local', 'both'].includes(PLACEMENT)) throw new Error(`LOCK_PLACEMENT=${PLACEMENT}: tenant, local or both`);
+const BLOCKS: (string | null)[] = PLACEMENT === 'both' ? ['tenant', 'local', 'tenant', 'local'] : [PLACEMENT || null];
+const placementEnv = (p: string | null): Record<string, string> => (p ? { ZKGATE_CLUSTER_LEASE_PLACEMENT: p } : {});
+/** The tenant every call of the bench uses (no API keys, no tenant header). */
+const TENANT = 'default';
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -104,20 +120,25 @@ say(`cluster bench: 3-node ensemble, 3 gateways, haproxy; load average ${load()}
 // http-reuse safe was deployed), to measure what that costs the balancer ratio.
 const serverClose = process.env.HAPROXY_SERVER_CLOSE === '1';
 if (serverClose) say('haproxy: option http-server-close (a server connection per request), not the deployed http-reuse safe');
-const t = await startTopology(3, { serverClose, singleBackend: true });
+const t = await startTopology(3, { serverClose, singleBackend: true, singleServer: (ids) => homeOf(TENANT, ids) as string, gatewayEnv: placementEnv(BLOCKS[0] ?? null) });
 try {
-  const [gw1, gw2] = t.direct as [string, string];
-  const grant = await call(gw1, 'POST', '/v1/leases', { ttlMs: 600_000 });
-  const id = grant.body.id as string;
-  if (grant.status !== 201) throw new Error(`grant answered ${grant.status}: ${JSON.stringify(grant.body)}`);
+  const home = t.ids.indexOf(homeOf(TENANT, t.ids) as string);
   if (ONLY !== 'locks') {
+    const grant = await call(t.direct[0] as string, 'POST', '/v1/leases', { ttlMs: 600_000 });
+    const id = grant.body.id as string;
+    if (grant.status !== 201) throw new Error(`grant answered ${grant.status}: ${JSON.stringify(grant.body)}`);
+    // gw1: the lease's holder (local calls); gw2: another instance (forwarded calls).
+    const holder = t.ids.indexOf(id.slice(0, id.indexOf('.')));
+    const gw1 = t.direct[holder] as string;
+    const gw2 = t.direct[(holder + 1) % 3] as string;
+    say(`keepalives: the lease is held by ${t.ids[holder]} (local), forwarded through ${t.ids[(holder + 1) % 3]}`);
     await timeCalls(`${gw2}/v1/leases/${id}/keepalive`, WARM_CALLS); // warm-up: channel sockets, JIT
     await timeCalls(`${gw1}/v1/leases/${id}/keepalive`, WARM_CALLS);
     const local: number[] = [];
     const forwarded: number[] = [];
     const ratios: number[] = [];
     // Gateway CPU spent on each side's calls, summed over the rounds: [gw1, gw2] while local, while forwarded.
-    const pids = [t.process(0)?.pid, t.process(1)?.pid];
+    const pids = [t.process(holder)?.pid, t.process((holder + 1) % 3)?.pid];
     const cpu = { local: [0, 0], forwarded: [0, 0] };
     for (let r = 0; r < ROUNDS; r++) {
       const measure = async (base: string): Promise<number[]> => {
@@ -149,10 +170,48 @@ try {
     const [f1, f2] = cpu.forwarded as [number, number];
     say(`gateway CPU per keepalive (/proc, all rounds): local gw1 ${perCall(l1)} (gw2 idle ${perCall(l2)}); forwarded gw2 ${perCall(f2)} + gw1 ${perCall(f1)}; forwarded ÷ local ${((f1 + f2) / l1).toFixed(2)}`);
     say(`forwarding overhead, p50 forwarded ÷ local: median ${median(ratios).toFixed(2)} of ${ROUNDS} rounds (${ratios.map((x) => x.toFixed(2)).join(', ')}); load average ${load()}`);
+    await call(gw1, 'DELETE', `/v1/leases/${id}`);
   }
-  if (ONLY !== 'keepalive') await lockRatio(t.lb, t.lbSingle as string, gw1);
+  if (ONLY !== 'keepalive') {
+    const bySetting = new Map<string, { ratios: number[]; ratios1: number[] }>();
+    for (let b = 0; b < BLOCKS.length; b++) {
+      const setting = BLOCKS[b] ?? null;
+      if (b > 0) {
+        // Fresh processes with the setting: each block warms its own up (see lockRatio).
+        t.setGatewayEnv(placementEnv(setting));
+        for (let i = 0; i < 3; i++) await t.restart(i);
+        await new Promise((r) => setTimeout(r, 3000)); // haproxy's checks see each one up (rise 2, inter 500ms)
+      }
+      say(`lock part${BLOCKS.length > 1 ? ` ${b + 1}/${BLOCKS.length}` : ''}: cluster.leasePlacement ${setting ?? 'as configured'}; one instance = ${t.ids[home]} (the tenant's home); load average ${load()}`);
+      const placed0 = await placements(t.direct);
+      const out = await lockRatio(t.lb, t.lbSingle as string, t.direct[home] as string);
+      const placed = await placements(t.direct);
+      say(`  lease grants by placement outcome, all gateways: ${[...placed].map(([k, n]) => `${k} ${n - (placed0.get(k) ?? 0)}`).join(', ') || 'none'}`);
+      const key = setting ?? 'as configured';
+      const acc = bySetting.get(key) ?? { ratios: [], ratios1: [] };
+      acc.ratios.push(...out.ratios);
+      acc.ratios1.push(...out.ratios1);
+      bySetting.set(key, acc);
+    }
+    if (BLOCKS.length > 1) {
+      for (const [key, { ratios, ratios1 }] of bySetting) {
+        say(`placement ${key}: balancer ÷ one instance median ${median(ratios).toFixed(2)} of ${ratios.length} rounds (${ratios.map((x) => x.toFixed(2)).join(', ')}); ÷ the same haproxy with one instance median ${median(ratios1).toFixed(2)}`);
+      }
+      say(`load average ${load()}`);
+    }
+  }
 } finally {
   await t.close();
+}
+
+/** Lease grants by placement outcome so far, summed over the gateways (zkgate_cluster_lease_placements). */
+async function placements(bases: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const b of bases) {
+    const text = await fetch(`${b}/metrics`).then((r) => r.text(), () => '');
+    for (const m of text.matchAll(/^zkgate_cluster_lease_placements\{outcome="(\w+)"\} (\d+)/gm)) out.set(m[1] as string, (out.get(m[1] as string) ?? 0) + Number(m[2]));
+  }
+  return out;
 }
 
 /** Requests ZooKeeper's members received so far (`mntr` zk_packets_received, summed). */
@@ -168,7 +227,7 @@ async function zkPackets(): Promise<number> {
  * cycle of the gateways, haproxy and ZooKeeper (from /proc) and ZooKeeper requests per cycle —
  * on this 2-core machine the three settings are bound by CPU per cycle more than by latency.
  */
-async function lockRatio(lb: string, lbSingle: string, gw1: string): Promise<void> {
+async function lockRatio(lb: string, lbSingle: string, gw1: string): Promise<{ ratios: number[]; ratios1: number[] }> {
   const sides: [string, string][] = [
     ['single', gw1],
     ['lb1', lbSingle],
@@ -231,4 +290,5 @@ async function lockRatio(lb: string, lbSingle: string, gw1: string): Promise<voi
   }
   say(`lock cycles/s balancer (3 instances) ÷ one instance (direct), the issue's figure: median ${median(ratios).toFixed(2)} of ${LOCK_ROUNDS} rounds (${ratios.map((x) => x.toFixed(2)).join(', ')}); load average ${load()}`);
   say(`lock cycles/s balancer (3 instances) ÷ the same haproxy in front of one instance: median ${median(ratios1).toFixed(2)} (${ratios1.map((x) => x.toFixed(2)).join(', ')})`);
+  return { ratios, ratios1 };
 }

@@ -234,9 +234,9 @@ const clusterSchema = z
      * Where a lease grant is carried out (docs/cluster.md "Lease placement"): `tenant` on the
      * tenant's home instance (a rendezvous hash of tenant and instance id over the live members),
      * so one lock's contenders share a ZooKeeper session and a process; `local` on the instance
-     * the grant reached. Also `ZKGATE_CLUSTER_LEASE_PLACEMENT`.
+     * the grant reached (for a tenant too busy for one instance). Also `ZKGATE_CLUSTER_LEASE_PLACEMENT`.
      */
-    leasePlacement: z.enum(['tenant', 'local']).default('local'),
+    leasePlacement: z.enum(['tenant', 'local']).default('tenant'),
     // A peer holds one persistent connection for forwarded calls and pools up to 256 sockets for
     // POSTs (src/core/cluster/channel.ts; all its calls when this instance is of an older version,
     // during a rolling upgrade): the per-address default leaves room for 4 instances behind one

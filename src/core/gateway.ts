@@ -137,7 +137,7 @@ export class Gateway {
     if (secret && member) {
       const local = { ...this.services };
       this.cluster = new Cluster(
-        { secret, instanceId, incarnation: member.incarnation, forwardTimeoutMs: config.cluster?.forwardTimeoutMs ?? 10_000, leasePlacement: config.cluster?.leasePlacement ?? 'local', tombstoneMs: leaseLimits.tombstoneMs },
+        { secret, instanceId, incarnation: member.incarnation, forwardTimeoutMs: config.cluster?.forwardTimeoutMs ?? 10_000, leasePlacement: config.cluster?.leasePlacement ?? 'tenant', tombstoneMs: leaseLimits.tombstoneMs },
         member.membership,
         { auth: this.auth, leases: this.leases, logger, local: (p) => new Scope(local, p) },
       );

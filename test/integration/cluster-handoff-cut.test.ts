@@ -49,7 +49,7 @@ describe('cluster › a call cut by an instance that handed its leases over and 
   const gw = (id: string): Promise<TestGateway> =>
     startTestGateway(zk.connectString, {
       instanceId: id,
-      cluster: { secret: SECRET, forwardTimeoutMs: 15_000 },
+      cluster: { secret: SECRET, forwardTimeoutMs: 15_000, leasePlacement: 'local' },
       instances: { path: INSTANCES },
       tenants: [{ name: 'default', sessionTimeoutMs: 8000 }],
     });

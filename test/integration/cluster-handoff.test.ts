@@ -39,7 +39,8 @@ describe('cluster › graceful handoff', () => {
   const gw = (id: string): Promise<TestGateway> =>
     startTestGateway(zk.connectString, {
       instanceId: id,
-      cluster: { secret: SECRET, forwardTimeoutMs: 5000 },
+      // Grants stay where they arrive (lease placement is cluster-placement.test's).
+      cluster: { secret: SECRET, forwardTimeoutMs: 5000, leasePlacement: 'local' },
       instances: { path: INSTANCES },
       shutdown: { drainTimeoutMs: 1000, exitTimeoutMs: 10_000 },
       tenants: [{ name: 'default', sessionTimeoutMs: 6000 }],

@@ -12,9 +12,14 @@ import assert from 'node:assert/strict';
 import { call, lockRate, startTopology, type Res, type Topology } from '../support/cluster-topology.js';
 import { grpcClient } from '../support/grpc-client.js';
 import { WsTestClient } from '../support/ws-client.js';
+import { homeOf } from '../../src/core/cluster/cluster.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const code = (r: Res): string => String(r.body.code ?? r.status);
+/** Lease grants each gateway received so far, wherever they were carried out (zkgate_cluster_lease_placements). */
+async function grantsReceived(bases: readonly string[]): Promise<number[]> {
+  return Promise.all(bases.map(async (b) => [...(await (await fetch(`${b}/metrics`)).text()).matchAll(/^zkgate_cluster_lease_placements\{outcome="\w+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)));
+}
 
 describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () => {
   let t: Topology;
@@ -31,8 +36,10 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
       // Servers start UP; a failing health check takes them out after one `inter` (500 ms). Let
       // the checks run first, so a gRPC backend whose checks fail answers 503 here.
       await sleep(1500);
-      // Three grants in a row land on three instances (a lease id starts with its instance's id):
-      // the gRPC backend's health checks pass and calls are balanced one by one.
+      // Three grants in a row reach three instances (each counts the grants it received, wherever
+      // lease placement carried them out): the gRPC backend's health checks pass and calls are
+      // balanced one by one.
+      const received0 = await grantsReceived(t.direct);
       const granted = [];
       for (let k = 0; k < 3; k++) {
         const lease = await g.unary<{ id: string }>('Leases', 'Grant', { ttlMs: 20_000 }).catch((err: Error) => {
@@ -40,7 +47,8 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
         });
         granted.push(lease.id);
       }
-      const instances = new Set(granted.map((id) => id.split('.')[0]));
+      const received = (await grantsReceived(t.direct)).map((n, i) => n - (received0[i] as number));
+      const instances = new Set(t.ids.filter((_, i) => (received[i] as number) > 0));
       // A lock cycle with each lease, each call routed anew: most are forwarded to the lease's instance.
       for (const leaseId of granted) {
         const hold = await g.unary<{ node: string; fencingToken: string }>('Locks', 'Acquire', { path: '/haproxy-grpc', leaseId, waitMs: { value: 5000 } });
@@ -58,7 +66,7 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
         ws.ws.close();
       }
       for (const id of granted) await g.unary('Leases', 'Revoke', { id });
-      console.log(JSON.stringify({ 'gRPC grants through the balancer landed on instances': [...instances].sort(), 'gRPC lock cycles through the balancer': granted.length }));
+      console.log(JSON.stringify({ 'gRPC grants through the balancer reached instances': [...instances].sort(), 'held by': [...new Set(granted.map((id) => id.split('.')[0]))].sort(), 'gRPC lock cycles through the balancer': granted.length }));
       assert.ok(instances.size >= 2, `gRPC calls are balanced: ${[...instances].join(', ')}`);
       for (const id of granted) assert.ok(wsListed.includes(id), `the WebSocket listing through the balancer has ${id}`);
     } finally {
@@ -92,7 +100,8 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
   });
 
   test('round-robin through restarts and a SIGKILL: no routing failure, no lease lost by a graceful restart, no double holder, every lease of the killed instance reported lost', async () => {
-    const single = await lockRate(t.direct[0] as string, '/rate-single', 3, 4000);
+    // One instance: the tenant's home, whose grants are not forwarded with tenant placement.
+    const single = await lockRate(t.direct[t.ids.indexOf(homeOf('default', t.ids) as string)] as string, '/rate-single', 3, 4000);
     const balanced = await lockRate(t.lb, '/rate-lb', 3, 4000);
 
     const failures: string[] = [];
@@ -213,8 +222,10 @@ describe('cluster › three gateways behind haproxy', { timeout: 240_000 }, () =
       events.push(`${since(Date.now())} ${t.ids[i]} ready again`);
       await sleep(1500);
     }
-    // A fresh lease on every instance (the restarts gathered the others on one successor), kept
-    // alive through the balancer like the rest: the kill must take only the victim's.
+    // A fresh lease granted through every instance (the restarts gathered the others on one
+    // successor; with tenant placement they all land on the tenant's home, which is no longer the
+    // successor it handed them to), kept alive through the balancer like the rest: the kill must
+    // take only the victim's.
     for (const d of t.direct) idle.push((await call(d, 'POST', '/v1/leases', { ttlMs: 6000 })).body.id as string);
     // SIGKILL the instance holding the election's lease (it holds adopted leases too). The listing
     // is cluster-wide: each entry names the instance holding it.

@@ -38,7 +38,8 @@ describe('cluster › a lease listing names the instances that did not answer', 
 
   before(async () => {
     zk = await startZkServer();
-    const cluster = { secret: SECRET, forwardTimeoutMs: 1000 };
+    // Grants stay where they arrive (lease placement is cluster-placement.test's): one lease per instance.
+    const cluster = { secret: SECRET, forwardTimeoutMs: 1000, leasePlacement: 'local' };
     alpha = await startTestGateway(zk.connectString, { instanceId: 'alpha', cluster, instances: { path: INSTANCES } });
     beta = await startTestGateway(zk.connectString, { instanceId: 'beta', cluster, instances: { path: INSTANCES } });
     gamma = await serveListening([], { zookeeper: { connect: zk.connectString }, instanceId: 'gamma', cluster, instances: { path: INSTANCES } });

@@ -57,7 +57,7 @@ describe('cluster › quotas per tenant across three instances', () => {
         zookeeper: { connect: zk.connectString },
         http: { bind: '127.0.0.1' },
         instanceId: id,
-        cluster: { secret: SECRET },
+        cluster: { secret: SECRET, leasePlacement: 'local' }, // each instance grants its own leases here
         instances: { path: INSTANCES },
         tenants: [{ name: 'default', sessionTimeoutMs: 4000 }],
         limits: { maxLeasesPerTenant: MAX_LEASES, maxLocksPerTenant: MAX_LOCKS, maxConnectionsPerTenant: MAX_CONNECTIONS },

@@ -97,14 +97,14 @@ describe('cluster › the internal channel behind TLS terminators, with an https
       http: { bind: '127.0.0.1' },
       tenants: [{ name: 'default', sessionTimeoutMs: 6000 }],
       instanceId: id,
-      cluster: { secret: SECRET, port, bind: '127.0.0.1', advertise: `https://127.0.0.1:${t.port}`, forwardTimeoutMs: 5000 },
+      cluster: { secret: SECRET, port, bind: '127.0.0.1', advertise: `https://127.0.0.1:${t.port}`, forwardTimeoutMs: 5000, leasePlacement: 'local' },
       instances: { path: INSTANCES },
     });
     // The callers trust the private CA the standard Node way; the CLI needs nothing of its own.
     const trust = { NODE_EXTRA_CA_CERTS: cert.certFile };
     [gw1, gw2] = await Promise.all([serveListening([], config('tls-a', p1, t1), trust), serveListening([], config('tls-b', p2, t2), trust)]);
     // A member that does not trust the certificate (this test process has no NODE_EXTRA_CA_CERTS).
-    gw3 = await startTestGateway(zk.connectString, { instanceId: 'tls-c', cluster: { secret: SECRET, forwardTimeoutMs: 5000 }, instances: { path: INSTANCES } });
+    gw3 = await startTestGateway(zk.connectString, { instanceId: 'tls-c', cluster: { secret: SECRET, forwardTimeoutMs: 5000, leasePlacement: 'local' }, instances: { path: INSTANCES } });
     for (const base of [gw1.base, gw2.base, gw3.base])
       await eventually(async () => ((await rest(base, 'GET', '/readyz')).body.cluster as { members: unknown[] } | undefined)?.members.length === 3, 20_000, `${base} to see three members`);
   });

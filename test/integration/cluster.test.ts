@@ -34,8 +34,10 @@ describe('cluster › two instances behind no balancer', () => {
   let zk: ZkStandalone;
   let a: TestGateway;
   let b: TestGateway;
+  // Grants stay where they arrive (`local`): each test puts a lease on a chosen instance (lease
+  // placement is cluster-placement.test's).
   const gw = (id: string): Promise<TestGateway> =>
-    startTestGateway(zk.connectString, { instanceId: id, cluster: { secret: SECRET, forwardTimeoutMs: 1000 }, instances: { path: INSTANCES } });
+    startTestGateway(zk.connectString, { instanceId: id, cluster: { secret: SECRET, forwardTimeoutMs: 1000, leasePlacement: 'local' }, instances: { path: INSTANCES } });
   const INSTANCES = `/zkgate-test/${process.pid}`;
 
   before(async () => {

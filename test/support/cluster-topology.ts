@@ -44,7 +44,7 @@ export interface Topology {
   readonly zk: ZkEnsemble;
   /** The balancer's REST/WebSocket base URL (haproxy's plain HTTP frontend). */
   readonly lb: string;
-  /** With `singleBackend`: the same haproxy and backend settings with the first gateway alone. */
+  /** With `singleBackend`: the same haproxy and backend settings with the first gateway (or `singleServer`'s) alone. */
   readonly lbSingle: string | null;
   /** The balancer's gRPC port (haproxy's `proto h2` frontend), on 127.0.0.1. */
   readonly lbGrpcPort: number;
@@ -60,6 +60,8 @@ export interface Topology {
   restart(i: number): Promise<void>;
   /** SIGKILL, not started again. */
   kill(i: number): Promise<void>;
+  /** Environment added to every gateway's own from its next start on (a setting to compare: the bench restarts them). */
+  setGatewayEnv(env: Readonly<Record<string, string>>): void;
   /** haproxy's process id (the bench reads its CPU time). */
   readonly haproxyPid: number | undefined;
   /** The end of what haproxy printed (server state changes, alerts). */
@@ -121,6 +123,10 @@ export interface TopologyOptions {
   readonly serverClose?: boolean;
   /** Also a frontend whose backend is the HTTP one with the first gateway alone (`lbSingle`). */
   readonly singleBackend?: boolean;
+  /** With `singleBackend`: which gateway is alone behind it, by instance id (default the first server). */
+  readonly singleServer?: (ids: readonly string[]) => string;
+  /** Environment added to every gateway's own (see `setGatewayEnv`). */
+  readonly gatewayEnv?: Readonly<Record<string, string>>;
 }
 
 /** Reads compose.cluster.yaml and deploy/haproxy.cfg and maps them to loopback (see the module comment). */
@@ -275,11 +281,15 @@ async function plan(zk: ZkEnsemble, opts: TopologyOptions): Promise<{ gateways: 
     if (start < 0) throw new Error('deploy/haproxy.cfg: no `backend zkgate` for singleBackend to copy');
     const block: string[] = [];
     let servers = 0;
+    // The chosen gateway's `server` line: the servers are named after the gateways' services or host names.
+    const alone = opts.singleServer ? gateways.find((g) => g.id === opts.singleServer?.(gateways.map((x) => x.id))) : undefined;
+    const keep = (l: string): boolean => (alone ? new RegExp(`^\\s*server\\s+${alone.service}\\s`).test(l) : servers++ === 0);
     for (const l of lines.slice(start + 1)) {
       if (/^\S/.test(l)) break;
-      if (/^\s*server\s/.test(l) && servers++ > 0) continue;
+      if (/^\s*server\s/.test(l) && !keep(l)) continue;
       block.push(l);
     }
+    if (alone && !block.some((l) => /^\s*server\s/.test(l))) throw new Error(`deploy/haproxy.cfg: no server line named ${alone.service} for singleServer`);
     lbSinglePort = hostPorts[3 * gateways.length + 2] as number;
     single = `\nfrontend rest-single\n  bind 127.0.0.1:${lbSinglePort}\n  default_backend zkgate-single\n\nbackend zkgate-single\n${block.join('\n')}\n`;
   }
@@ -310,6 +320,7 @@ export async function startTopology(size = 3, opts: TopologyOptions = {}): Promi
   const procs: (CliProcess | null)[] = [];
   let haproxy: ChildProcess | undefined;
   let graceKills = 0;
+  let extraEnv: Readonly<Record<string, string>> = opts.gatewayEnv ?? {};
   const close = async (): Promise<void> => {
     haproxy?.kill('SIGKILL');
     await Promise.all(procs.map((p) => p?.kill()));
@@ -321,7 +332,7 @@ export async function startTopology(size = 3, opts: TopologyOptions = {}): Promi
     if (gateways.length !== size) throw new Error(`compose.cluster.yaml runs ${gateways.length} gateways, the caller expects ${size}`);
     const start = async (i: number): Promise<void> => {
       const g = gateways[i] as Gateway;
-      const p = spawnServe(g.args, undefined, g.env);
+      const p = spawnServe(g.args, undefined, { ...g.env, ...extraEnv });
       procs[i] = p;
       if (LOG_DIR) void p.exited.then(() => appendFileSync(join(LOG_DIR, `${g.service}.log`), p.out()));
       let up = false;
@@ -390,6 +401,9 @@ export async function startTopology(size = 3, opts: TopologyOptions = {}): Promi
       async kill(i) {
         await procs[i]?.kill();
         procs[i] = null;
+      },
+      setGatewayEnv(env) {
+        extraEnv = env;
       },
       haproxyPid: haproxy.pid,
       haproxyLog: () => haproxyOut,

@@ -60,7 +60,7 @@ export interface ClusterOptions {
   readonly incarnation: string;
   /** How long a forwarded call that does not wait may take, ms. */
   readonly forwardTimeoutMs: number;
-  /** Where lease grants are carried out (docs/cluster.md "Lease placement"). @defaultValue 'local' */
+  /** Where lease grants are carried out (docs/cluster.md "Lease placement"). @defaultValue 'local' (the config's default is 'tenant') */
   readonly leasePlacement?: 'tenant' | 'local';
   /** How long an ended lease's id is remembered (`LeaseLimits.tombstoneMs`): handoff records are swept at this pace, at most every 30 s. */
   readonly tombstoneMs?: number;
