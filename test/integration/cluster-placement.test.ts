@@ -121,6 +121,21 @@ describe('cluster › tenant placement: a grant is carried out on the tenant\'s 
     }
   });
 
+  test('a second lease_grant on a socket while its first grant travels to the home is refused, as once bound', async () => {
+    const ws = await WsTestClient.open(`${gw[O]!.base.replace('http', 'ws')}/v1/ws`);
+    try {
+      ws.send({ op: 'lease_grant', ttlMs: 60_000 });
+      ws.send({ op: 'lease_grant', ttlMs: 60_000 });
+      const first = (await ws.take((m) => m.type === 'lease')).lease as Lease;
+      const second = await ws.take((m) => m.type === 'lease' || m.type === 'error');
+      assert.equal(second.type, 'error', `one lease per socket: ${JSON.stringify(second)}`);
+      assert.equal(second.code, 'INVALID_ARGUMENT');
+      await rest(gw[O]!.base, 'DELETE', `/v1/leases/${first.id}`);
+    } finally {
+      ws.ws.close();
+    }
+  });
+
   test('a shutting-down home is no home: new leases go to the next home, and so do its own', async () => {
     // The home holds one lease of the tenant; the next home holds two of another tenant, so the
     // handoff's usual choice (the instance holding fewest leases) would be the third instance.

@@ -51,6 +51,8 @@ export class WsConnection {
   private closedController: AbortController | undefined;
   private isClosed = false;
   private lease: Lease | undefined;
+  /** A lease_grant or lease_attach is under way. */
+  private binding = false;
   private alive = true;
   private readonly opened = performance.now();
   private messagesIn = 0;
@@ -170,11 +172,9 @@ export class WsConnection {
       case 'unsubscribe':
         return this.unsubscribe(msg);
       case 'lease_grant':
-        this.assertNoLease();
-        return this.bindLease(await this.scope.leases.grant(msg.ttlMs));
+        return this.bindOne(() => this.scope.leases.grant(msg.ttlMs));
       case 'lease_attach':
-        this.assertNoLease();
-        return this.bindLease(await this.scope.leases.attach(msg.leaseId));
+        return this.bindOne(() => this.scope.leases.attach(msg.leaseId));
       case 'observe':
         return this.observe(msg);
       case 'instances':
@@ -274,7 +274,22 @@ export class WsConnection {
 
   /** One lease per socket; another may be bound once it ended. */
   private assertNoLease(): void {
+    if (this.binding) throw invalidArgument('op', 'a lease is being bound to this socket');
     if (this.lease && !this.lease.isEnded) throw invalidArgument('op', `lease ${this.lease.id} is already bound to this socket`);
+  }
+
+  /**
+   * Binds the lease `get` gives, refusing a second bind while the first is under way (a grant
+   * may travel to the tenant's home instance: docs/cluster.md "Lease placement").
+   */
+  private async bindOne(get: () => Promise<Lease>): Promise<void> {
+    this.assertNoLease();
+    this.binding = true;
+    try {
+      await this.bindLease(await get());
+    } finally {
+      this.binding = false;
+    }
   }
 
   /** Binds `lease` to the socket: kept alive while it is open, its state changes pushed. */
