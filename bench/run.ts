@@ -445,9 +445,18 @@ async function main(): Promise<void> {
       await curator.round(c, warm);
       const g: RoundResult[] = [];
       const cu: { opsPerSec: number }[] = [];
+      // The gateway's CPU and ZooKeeper's requests (reads, writes) per cycle, gateway rounds only.
+      const per = { cpu: [] as number[], reads: 0, writes: 0, cycles: 0 };
       for (let i = 0; i < P.rounds; i++) {
-        let before = watchersFired(await mntr(zk));
+        const m0 = await mntr(zk);
+        let before = watchersFired(m0);
+        const cpu0 = await gateway.call<number>('cpu');
         const gr = await locks.call<RoundResult>('lockRound', { clients: c, ms: P.ms, client: lockClient });
+        per.cpu.push(((await gateway.call<number>('cpu')) - cpu0) / gr.ops);
+        const m1 = await mntr(zk);
+        per.reads += readsServed(m1) - readsServed(m0);
+        per.writes += (m1.get('zk_cnt_updatelatency') ?? 0) - (m0.get('zk_cnt_updatelatency') ?? 0);
+        per.cycles += gr.ops;
         g.push(gr);
         if (c === maxClients) {
           fired.g += watchersFired(await mntr(zk)) - before;
@@ -462,7 +471,10 @@ async function main(): Promise<void> {
         }
       }
       lockRatios.push(medianRatio(ops(g), cu.map((x) => x.opsPerSec)));
-      log(`locks at ${c} (${lockClient} HTTP client): gateway ${median(ops(g)).toFixed(0)} cycles/s, Curator ${median(cu.map((x) => x.opsPerSec)).toFixed(0)}/s`);
+      log(
+        `locks at ${c} (${lockClient} HTTP client): gateway ${median(ops(g)).toFixed(0)} cycles/s, Curator ${median(cu.map((x) => x.opsPerSec)).toFixed(0)}/s; ` +
+          `gateway CPU per cycle ${median(per.cpu).toFixed(0)} µs, ZooKeeper requests per cycle ${f2(per.reads / per.cycles)} reads + ${f2(per.writes / per.cycles)} writes`,
+      );
     }
     await locks.close();
     rows.push({

@@ -53,6 +53,7 @@ export type SolePrediction = Alone | undefined;
 /** The parents of one tenant, by path. */
 class TenantDirs {
   readonly dirs = new Map<string, Dir>();
+  private newest: Dir | undefined;
   constructor(readonly tenant: Tenant) {}
 
   get epoch(): number {
@@ -62,6 +63,7 @@ class TenantDirs {
   /** The parent's record, made most recently used; made if missing (the oldest goes past the bound). */
   dir(path: string): Dir {
     let d = this.dirs.get(path);
+    if (d && d === this.newest) return d; // most recently used already: no reordering per acquire
     if (d) {
       this.dirs.delete(path);
     } else {
@@ -69,6 +71,7 @@ class TenantDirs {
       if (this.dirs.size >= SOLE_DIRS_PER_TENANT) this.dirs.delete(this.dirs.keys().next().value as string);
     }
     this.dirs.set(path, d);
+    this.newest = d;
     return d;
   }
 }
