@@ -567,6 +567,7 @@ describe('recipes, queues, barriers and jobs', () => {
       ['DELETE', `/v1/jobs/j/members/m?leaseId=${lease.id}`, undefined],
       ['POST', '/v1/jobs/j/members/m/sync', { leaseId: lease.id }],
       ['GET', '/v1/jobs/j/assignment', undefined],
+      ['DELETE', '/v1/jobs/j', undefined],
     ];
     const before = await walkTree(root);
     for (const [method, url, body] of [...routes, ...jobs]) {
