@@ -56,6 +56,7 @@ describe('lock round trips', () => {
     const path = uniquePath('rt');
     const lease = await grantSettled(g.rest);
     await release(path, lease, (await acquire(path, lease)).node); // creates the lock's parent
+    await release(path, lease, (await acquire(path, lease)).node); // our node seen alone before: the parent is watched
     const before = await counters();
     const cycles = 10;
     let acquireTrips = 0;
@@ -82,7 +83,7 @@ describe('lock round trips', () => {
     const after = await counters();
     const reads = (after.reads - before.reads - ownershipReads) / cycles;
     const writes = (after.writes - before.writes) / cycles;
-    // create + delete, no listing: the first cycle's listing showed our node alone and the
+    // create + delete, no listing: the two cycles before showed our node alone and the
     // parent watched, so every later create's sequence number proves it alone again (SoleDirs).
     // Curator makes three requests. (The ownership watch's read of the held node, a fourth until
     // 2026-12-01, is put off for LOCK_WATCH_AFTER_MS.)

@@ -61,19 +61,29 @@ describe('lock acquire without a listing', () => {
     assert.equal(r.status, 409, `acquired while another session's node is first: ${JSON.stringify(r.body)}`);
   };
 
-  test('sole › after one listing that showed our node alone, uncontended cycles list no more', async () => {
+  test('sole › a lock path used once costs no parent watch; from the third uncontended cycle on, no listing', async () => {
     const path = uniquePath('sole');
     const lease = await grantSettled(g.rest);
+    const parentWatches = (trace: Call[]) => trace.filter((c) => c.op === 'exists' && c.path === path).length;
     const first = await cycle(path, lease);
     // (Twice: the first create finds no parent, makes it and is sent again with its listing.)
     assert.ok(first.listings.length >= 1, 'the first acquire lists (sent with its create)');
-    for (let i = 0; i < 5; i++) assert.equal((await cycle(path, lease)).listings.length, 0, `cycle ${i + 2}: no listing`);
+    assert.equal(parentWatches(first.trace), 0, 'a lock path used once: no exists request on the parent');
+    const second = await cycle(path, lease);
+    assert.equal(second.listings.length, 1, 'the second acquire still lists');
+    assert.equal(parentWatches(second.trace), 1, 'and, its parent once seen holding our node alone, watches it');
+    for (let i = 0; i < 5; i++) {
+      const c = await cycle(path, lease);
+      assert.equal(c.listings.length, 0, `cycle ${i + 3}: no listing`);
+      assert.equal(parentWatches(c.trace), 0, `cycle ${i + 3}: the parent's watch is set already`);
+    }
   });
 
   test('sole › a child created and deleted by another session between two cycles: the next acquire lists after its create, and holds; one kept: it is refused', async () => {
     const path = uniquePath('sole-foreign');
     const lease = await grantSettled(g.rest);
     await cycle(path, lease);
+    await cycle(path, lease); // our node seen alone before: the parent is watched from here
     assert.equal((await cycle(path, lease)).listings.length, 0);
     await raw.delete(await foreign(path));
     const after = await cycle(path, lease);
@@ -95,14 +105,15 @@ describe('lock acquire without a listing', () => {
     const path = uniquePath('sole-recreated');
     const lease = await grantSettled(g.rest);
     await cycle(path, lease); // our node 0, alone
-    const second = await cycle(path, lease); // our node 1, alone without a listing
-    assert.equal(second.listings.length, 0);
-    assert.match(second.hold.node, /0000000001$/);
-    // The parent restarts its sequence: the contenders get 0 and 1, our next create 2 — the
+    await cycle(path, lease); // our node 1, alone; the parent is watched from here
+    const third = await cycle(path, lease); // our node 2, alone without a listing
+    assert.equal(third.listings.length, 0);
+    assert.match(third.hold.node, /0000000002$/);
+    // The parent restarts its sequence: the contenders get 0, 1 and 2, our next create 3 — the
     // number that follows our last node's, in a parent that is not the one it was alone in.
     await raw.delete(path);
     await raw.create(path, Buffer.alloc(0), 'persistent');
-    const contenders = [await foreign(path), await foreign(path)];
+    const contenders = [await foreign(path), await foreign(path), await foreign(path)];
     try {
       await refused(path, lease);
     } finally {
@@ -114,6 +125,7 @@ describe('lock acquire without a listing', () => {
   test('sole › a lost and re-established connection drops what was known: the next acquire lists and watches the parent again', async () => {
     const path = uniquePath('sole-reconnect');
     const lease = await grantSettled(g.rest);
+    await cycle(path, lease);
     await cycle(path, lease);
     assert.equal((await cycle(path, lease)).listings.length, 0);
     zk.pause();

@@ -12,7 +12,8 @@
  *
  * That counter restarts when the parent is deleted and created again (a container swept once
  * empty, or anyone's delete), so the argument also needs the parent to be the same node: an
- * exists watch on it, set once per parent and session, clears what is known of it when it fires
+ * exists watch on it, set once per parent and session (from the acquire after one that found
+ * our node alone there: a lock path used once costs nothing extra), clears what is known of it when it fires
  * (deleted or changed). ZooKeeper sends a session its watch events before the answers to its
  * later requests, and the C client and the binding deliver both in that order, each on its own
  * callback (the watcher synchronously): a deletion before N's create is known before N's answer
@@ -40,6 +41,11 @@ class Dir {
   armedAt = -1;
   /** The epoch an exists watch is in flight under, if one is. */
   armingAt = -1;
+  /**
+   * A listing once showed our node alone here: only then is the parent watched. A lock path used
+   * once (a lock per order id) costs no exists request and no watch held on the server.
+   */
+  seenAlone = false;
   /** Watch events seen on the parent: an arming that saw one in flight does not count. */
   events = 0;
   alone: Alone | undefined;
@@ -92,16 +98,16 @@ export class SoleDirs {
   }
 
   /**
-   * Called right after our create under `parent` is sent: sets the parent's exists watch if it
-   * is not set on this session (it goes after the create, which the parent cannot lose while
-   * our node is in it), and answers the record that predicts our node will be alone — then no
+   * Called right after our create under `parent` is sent: sets the parent's exists watch if a
+   * listing once showed our node alone there and it is not set on this session (it goes after
+   * the create, which the parent cannot lose while our node is in it), and answers the record that predicts our node will be alone — then no
    * listing need be sent with the create.
    */
   predict(tenant: Tenant, parent: string, client: ZkClient): SolePrediction {
     const t = this.of(tenant);
     const d = t.dir(parent);
     const epoch = t.epoch;
-    if (d.armedAt !== epoch && d.armingAt !== epoch) this.arm(t, d, client, epoch);
+    if (d.seenAlone && d.armedAt !== epoch && d.armingAt !== epoch) this.arm(t, d, client, epoch);
     const a = d.alone;
     return a && a.released && a.epoch === epoch && d.armedAt === epoch ? a : undefined;
   }
@@ -153,7 +159,10 @@ export class SoleDirs {
   seenAlone(tenant: Tenant, node: string, seq: number): void {
     const t = this.of(tenant);
     const d = t.dirs.get(parentOf(node));
-    if (d && d.armedAt === t.epoch) d.alone = { node, seq, epoch: t.epoch, released: false };
+    if (!d) return;
+    d.seenAlone = true;
+    // Only a watch armed while our node was in the parent proves it the same parent later.
+    if (d.armedAt === t.epoch) d.alone = { node, seq, epoch: t.epoch, released: false };
   }
 
   /** Our delete of `node` was answered (it is gone, deleted by us before anything we send next). */
