@@ -1013,6 +1013,7 @@ describe('REST with two tenants, then without ZooKeeper', () => {
  *   can refuse): test/integration/security.test.ts produces and checks them.
  */
 const SECURITY_ONLY = new Set([
+  'GET /v1/whoami 403',
   'HEAD /v1/nodes/{path} 403',
   'HEAD /v1/nodes 403',
   'POST /v1/nodes 403',

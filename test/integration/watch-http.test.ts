@@ -139,6 +139,7 @@ describe('watch over HTTP: long-poll and Server-Sent Events', () => {
     }
     const bad = await rest.json('GET', '/v1/watch/lp', undefined, { query: { kind: 'everything' } });
     assert.equal(bad.status, 400);
+    assert.equal((await rest.json('GET', '/v1/watch/lp', undefined, { headers: { 'zkgate-tenant': 'no-such-tenant' } })).status, 404, 'an unknown tenant');
     const badPath = await rest.json('GET', '/v1/watch/a//b');
     assert.equal(badPath.status, 400);
     assert.equal((badPath.body as { code: string }).code, 'INVALID_PATH');
