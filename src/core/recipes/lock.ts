@@ -84,10 +84,10 @@ export function checkWaitMs(waitMs: number, field = 'waitMs'): number {
   return waitMs;
 }
 
-/** Validates a recipe path (a lock or election); the root is refused. */
+/** Validates a recipe's path (lock, election, semaphore, read-write lock, queue, barrier); the root is refused. */
 export function checkRecipePath(path: string): string {
   checkPath(path);
-  if (path === '/') throw new ZkgateError('INVALID_PATH', 'the root cannot be a lock or election path', { path });
+  if (path === '/') throw new ZkgateError('INVALID_PATH', 'the root cannot be a recipe path: name a node below it', { path });
   return path;
 }
 
