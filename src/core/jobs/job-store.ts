@@ -122,15 +122,15 @@ export class JobStore {
   /** The job's settings; a job being deleted (tombstone) reads as absent. @throws JOB_NOT_FOUND, INVALID_ARGUMENT (name), UNAVAILABLE */
   async get(tenant: Tenant, name: string): Promise<JobInfo> {
     checkName(name, 'job');
-    const r = await readJson<JobSettings>(tenant.client(), jobPaths(name).job);
-    if (!r || r.value.deleting) throw jobNotFound(name);
+    const r = await this.assertLive(tenant.client(), name);
     return info(name, r.value, r.stat);
   }
 
   /** Reads the job node now (after the caller's writes): JOB_NOT_FOUND when it is gone or being deleted. */
-  async assertLive(client: ZkClient, name: string): Promise<void> {
+  async assertLive(client: ZkClient, name: string): Promise<{ value: JobSettings; stat: Stat }> {
     const r = await readJson<JobSettings>(client, jobPaths(name).job);
     if (!r || r.value.deleting) throw jobNotFound(name);
+    return r;
   }
 
   /**
