@@ -84,6 +84,72 @@ describe('locks against a real ZooKeeper', () => {
     assert.ok(BigInt((next.body as Hold).fencingToken) > BigInt(hold.fencingToken));
   });
 
+  test('lock › an acquire by a lease whose earlier acquire still waits joins that wait: one node, both answered with the same hold', async () => {
+    const path = uniquePath('again-waiting');
+    const [a, b] = [await lease(), await lease()];
+    const held = (await acquire(path, { leaseId: a, data: 'A' })).body as Hold;
+    const first = acquire(path, { leaseId: b, waitMs: 20_000, data: 'B' });
+    await eventually(async () => (await inspect(path)).queue.length === 2, 10_000, 'b to wait');
+    // The retry (its client's first request timed out, say) and a try-lock meanwhile: no second node.
+    const retry = acquire(path, { leaseId: b, waitMs: 20_000, data: 'B again' });
+    const tried = await acquire(path, { leaseId: b });
+    assert.equal(tried.status, 409, JSON.stringify(tried.body));
+    assert.equal((tried.body as Problem).code, 'LOCK_NOT_ACQUIRED');
+    // A caller whose own wait ends first answers LOCK_NOT_ACQUIRED and leaves the node to the others.
+    const short = await acquire(path, { leaseId: b, waitMs: 300 });
+    assert.equal(short.status, 409, JSON.stringify(short.body));
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.data), ['A', 'B'], 'one node of b, still waiting');
+    const owned = ((await env.g.rest.json('GET', `/v1/leases/${b}`)).body as { owned: { kind: string }[] }).owned;
+    assert.deepEqual(owned.map((o) => o.kind), ['lock_wait']);
+    assert.equal((await release(path, a, held.node)).status, 200);
+    const [r1, r2] = await Promise.all([first, retry]);
+    assert.equal(r1.status, 200, JSON.stringify(r1.body));
+    assert.equal(r2.status, 200, JSON.stringify(r2.body));
+    assert.deepEqual([(r2.body as Hold).node, (r2.body as Hold).fencingToken], [(r1.body as Hold).node, (r1.body as Hold).fencingToken]);
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.data), ['B']);
+    assert.equal(((await release(path, b, (r1.body as Hold).node)).body as { released: boolean }).released, true);
+    assert.equal((await acquire(path, { leaseId: a })).status, 200, 'one release freed it');
+  });
+
+  test('lock › a joined wait outlives the caller that started it: its client leaving keeps the node for the retry', async () => {
+    const path = uniquePath('again-left');
+    const [a, b] = [await lease(), await lease()];
+    const held = (await acquire(path, { leaseId: a, data: 'A' })).body as Hold;
+    const ac = new AbortController();
+    const gone = fetch(`${env.g.base}/v1/locks${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ leaseId: b, waitMs: 20_000, data: 'B' }),
+      signal: ac.signal,
+    }).catch((e: Error) => e);
+    await eventually(async () => (await inspect(path)).queue.length === 2, 10_000, 'b to wait');
+    const node = (await inspect(path)).queue[1]!.node;
+    const retry = acquire(path, { leaseId: b, waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 500)); // for the retry to reach the gateway (nothing shows it: it makes no node)
+    ac.abort();
+    assert.ok((await gone) instanceof Error);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual((await inspect(path)).queue.map((q) => q.node), [held.node, node], 'the node stays for the retry');
+    assert.equal((await release(path, a, held.node)).status, 200);
+    const r = await retry;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((r.body as Hold).node, node);
+    assert.equal((await release(path, b, node)).status, 200);
+    // Every caller gone: the node goes.
+    const ac2 = new AbortController();
+    assert.equal((await acquire(path, { leaseId: a })).status, 200);
+    const left = fetch(`${env.g.base}/v1/locks${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ leaseId: b, waitMs: 20_000 }),
+      signal: ac2.signal,
+    }).catch((e: Error) => e);
+    await eventually(async () => (await inspect(path)).queue.length === 2, 10_000, 'b to wait again');
+    ac2.abort();
+    await left;
+    await eventually(async () => (await inspect(path)).queue.length === 1, 5000, 'b\'s node to go');
+  });
+
   test('lock › fencing tokens strictly rise over many acquisitions', async () => {
     const path = uniquePath('fence');
     const leases = [await lease(), await lease()];

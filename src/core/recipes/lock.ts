@@ -11,7 +11,8 @@ import { checkPath } from '../paths.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { LOCK_FLAVOURS, lockFlavour, type LockFlavour } from './flavours.js';
 import { findQueues, type CatalogBounds, type CatalogOptions } from './catalog.js';
-import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';
+import { JoinedWaits } from './joined-wait.js';
+import { SequentialQueue, listContenders, type Contender, type LeaveOutcome, type QueueOutcome } from './sequential-queue.js';
 import type { Abort } from './wake.js';
 
 /** Longest wait an acquire or campaign accepts, ms. */
@@ -99,10 +100,16 @@ export function childNode(parent: string, node: string, field = 'node'): string 
 }
 
 export class LockService {
+  /** Acquires waiting now, by lease and lock path: an acquire by the same lease joins its wait. */
+  private readonly waits = new JoinedWaits<QueueOutcome>({ held: false, reason: 'timeout' });
+
   constructor(private readonly queue: SequentialQueue) {}
 
   /**
-   * Takes the lock at `lockPath` for the lease, waiting up to `waitMs`.
+   * Takes the lock at `lockPath` for the lease, waiting up to `waitMs`. The holder acquiring
+   * again gets its hold again; an acquire by a lease whose earlier acquire still waits joins that
+   * wait (one node; each caller ends at its own deadline or abort, the node stays while any is
+   * left, and all still there are answered with the same hold).
    * @throws LOCK_NOT_ACQUIRED (holder in details) when the wait ends first; the lease's end
    *   (410) or LEASE_UNCERTAIN; INVALID_ARGUMENT/INVALID_PATH; the signal's reason on abort.
    *   The queue node is gone in every failure case.
@@ -123,14 +130,19 @@ export class LockService {
       const stat = await this.queue.heldStat(lease, mine);
       if (stat) return this.hold(lease, lockPath, mine, stat.czxid, opts.flavour);
     }
-    const outcome = await this.queue.enqueue(lease, lockPath, {
-      flavour,
-      data: opts.data ?? Buffer.from(lease.id, 'utf8'),
-      waitMs: opts.waitMs,
-      signal: opts.signal,
-      kinds: { waiting: 'lock_wait', holding: 'lock' },
-      watchAfterMs: LOCK_WATCH_AFTER_MS,
-    });
+    // The same for an acquire sent twice while the first still waits: the second joins its wait
+    // (its data and flavour are the first's) instead of queueing a second node behind the first.
+    const outcome = await this.waits.wait(lease, lockPath, Date.now() + opts.waitMs, opts.signal, (joined) =>
+      this.queue.enqueue(lease, lockPath, {
+        flavour,
+        data: opts.data ?? Buffer.from(lease.id, 'utf8'),
+        waitMs: opts.waitMs,
+        until: joined.until,
+        signal: joined.signal,
+        kinds: { waiting: 'lock_wait', holding: 'lock' },
+        watchAfterMs: LOCK_WATCH_AFTER_MS,
+      }),
+    );
     if (!outcome.held) {
       const { holder } = await this.inspect(lease.tenant, lockPath, opts.flavour).catch(() => ({ holder: null }));
       const details: Record<string, string | number> = { lockPath, waitMs: opts.waitMs };

@@ -31,6 +31,11 @@ export interface EnqueueOptions {
   readonly data: Buffer;
   /** How long to wait for a place among the holders, ms; 0 tries once (try-lock). */
   readonly waitMs: number;
+  /**
+   * The wait's deadline (ms since the epoch) read again at every pass, instead of `waitMs`
+   * from now: a joined wait's (`JoinedWaits`) moves later when a caller joins.
+   */
+  readonly until?: () => number;
   /** Aborting it gives up: our node is deleted and the call rejects with the signal's reason. */
   readonly signal?: Abort;
   /** What the lease owns our node as while it waits, and once it holds. */
@@ -210,9 +215,10 @@ export class SequentialQueue {
     const release = lease.tenant.quotas.take('locks');
     let kept = false;
     try {
-      const deadline = Date.now() + opts.waitMs;
+      const fixed = Date.now() + opts.waitMs;
+      const until = opts.until ?? ((): number => fixed);
       // The caller's signal; createWithStat adds the lease's end itself.
-      const contending = await this.createContender(lease, parent, opts, deadline, opts.signal);
+      const contending = await this.createContender(lease, parent, opts, until(), opts.signal);
       const { node } = contending;
       // Our own lease releasing our node (a release or resign naming it) ends the wait at once;
       // once the wait is over, releasing the node aborts nothing (no error is made for it).
@@ -221,7 +227,7 @@ export class SequentialQueue {
       lease.own(node, opts.kinds.waiting, () => void (waiting ? released.abort(cancelled('released', `${node}: released by its lease while it waited`)) : undefined));
       try {
         const aborts: readonly Abort[] = opts.signal ? [opts.signal, lease.signal, released] : [lease.signal, released];
-        const outcome = await this.waitForTurn(lease, parent, contending, opts, deadline, aborts).finally(() => (waiting = false));
+        const outcome = await this.waitForTurn(lease, parent, contending, opts, until, aborts).finally(() => (waiting = false));
         if (outcome.held) {
           this.owned.own(lease, node, opts.kinds.holding, oneHolder(opts) ? this.hold(lease, node, holdsAs(opts), release) : release);
           kept = true;
@@ -322,7 +328,7 @@ export class SequentialQueue {
     parent: string,
     contending: Contending,
     opts: EnqueueOptions,
-    deadline: number,
+    deadline: () => number,
     aborts: readonly Abort[],
   ): Promise<QueueOutcome> {
     const { node } = contending;
@@ -339,8 +345,8 @@ export class SequentialQueue {
       const step = await this.step(lease, parent, contending, opts.rule ?? firstHolders(maxHolders), opts.flavour, listing, standard ? maxHolders : undefined);
       listing = undefined;
       if (step.kind === 'held') return { held: true, node, stat: step.stat };
-      if (step.kind === 'wait' && opts.waitMs === 0) return { held: false, reason: 'timeout' };
-      if (Date.now() >= deadline) {
+      // A try-lock's deadline is its start: it waits only once a caller with a wait joins it.
+      if (Date.now() >= deadline()) {
         if (step.kind === 'wait') return { held: false, reason: 'timeout' };
         lease.assertUsable(); // LEASE_UNCERTAIN while ownership cannot be confirmed
         throw new ZkgateError('UNAVAILABLE', `${parent}: zookeeper unreachable until the deadline`, { path: parent });
@@ -382,7 +388,7 @@ export class SequentialQueue {
                 }
               };
       try {
-        await wake({ deadline, signal: aborts.map(signalOf), states: [lease.tenant, lease], arm });
+        await wake({ deadline: deadline(), signal: aborts.map(signalOf), states: [lease.tenant, lease], arm });
       } finally {
         for (const off of unfollow) off();
       }
