@@ -110,6 +110,48 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     await eventually(async () => (await nodesOf(path)).length === 1, 5000, 'c\'s nodes to go');
   });
 
+  test('semaphore › an acquire by a lease that holds permits answers them again; a wrong count is refused; nothing more is taken', async () => {
+    const path = uniquePath('sem-again');
+    const [a, b] = [await lease(), await lease()];
+    const first = await acquire(path, { leaseId: a, maxPermits: 3, permits: 2 });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const held = (first.body as Grant).permits;
+    for (const body of [{ leaseId: a, maxPermits: 3, permits: 2 }, { leaseId: a, maxPermits: 3, permits: 2, waitMs: 2000, data: 'other' }]) {
+      const again = await acquire(path, body);
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.deepEqual((again.body as Grant).permits, held);
+    }
+    const other = await acquire(path, { leaseId: a, maxPermits: 3 });
+    assert.equal(other.status, 400, JSON.stringify(other.body));
+    assert.deepEqual([(other.body as Problem).code, (other.body as Problem).details?.heldPermits], ['INVALID_ARGUMENT', 2]);
+    assert.equal((await children(`${path}/leases`)).length, 2, 'no permit taken by the retries');
+    assert.equal((await acquire(path, { leaseId: b, maxPermits: 3 })).status, 200, 'the third permit is still free');
+    assert.deepEqual(((await release(path, a)).body as { nodes: string[] }).nodes.sort(), held.map((p) => p.node).sort());
+  });
+
+  test('semaphore › an acquire by a lease whose earlier acquire still waits joins that wait: one slot, both answered with the same permits', async () => {
+    const path = uniquePath('sem-again-waiting');
+    const [a, b] = [await lease(), await lease()];
+    assert.equal((await acquire(path, { leaseId: a, maxPermits: 2, permits: 2 })).status, 200);
+    const first = acquire(path, { leaseId: b, maxPermits: 2, waitMs: 20_000 });
+    await eventually(async () => (await nodesOf(path)).length === 4, 10_000, 'b to wait (lease node + lock node)');
+    const retry = acquire(path, { leaseId: b, maxPermits: 2, waitMs: 20_000 });
+    const tried = await acquire(path, { leaseId: b, maxPermits: 2 });
+    assert.equal(tried.status, 409, JSON.stringify(tried.body));
+    assert.equal((tried.body as Problem).code, 'PERMITS_NOT_ACQUIRED');
+    const wrong = await acquire(path, { leaseId: b, maxPermits: 2, permits: 2, waitMs: 20_000 });
+    assert.equal(wrong.status, 400, JSON.stringify(wrong.body));
+    assert.deepEqual([(wrong.body as Problem).code, (wrong.body as Problem).details?.waitingPermits], ['INVALID_ARGUMENT', 1]);
+    assert.equal((await nodesOf(path)).length, 4, 'no second slot of b');
+    assert.equal((await release(path, a)).status, 200);
+    const [r1, r2] = await Promise.all([first, retry]);
+    assert.equal(r1.status, 200, JSON.stringify(r1.body));
+    assert.equal(r2.status, 200, JSON.stringify(r2.body));
+    assert.deepEqual((r2.body as Grant).permits, (r1.body as Grant).permits);
+    assert.deepEqual(await children(`${path}/leases`), [(r1.body as Grant).permits[0]!.node.split('/').at(-1)]);
+    assert.equal((await release(path, b)).status, 200);
+  });
+
   test('semaphore › a permit deleted behind the gateway ends its lease as lost', async () => {
     const path = uniquePath('sem-lost');
     const a = await lease();

@@ -51,7 +51,11 @@ class SharedWait<T> extends LazySignal {
 
   readonly until = (): number => this.latest;
 
-  constructor(private readonly expired: T) {
+  constructor(
+    private readonly expired: T,
+    /** What the work was started for (e.g. a semaphore acquire's permit count). */
+    readonly label: string,
+  ) {
     super();
   }
 
@@ -142,24 +146,30 @@ class SharedWait<T> extends LazySignal {
 
 /** The running waits of leases, by key (e.g. the lock's path). */
 export class JoinedWaits<T> {
-  private readonly running = new WeakMap<Lease, Map<string, SharedWait<T>>>();
+  private readonly byLease = new WeakMap<Lease, Map<string, SharedWait<T>>>();
 
   /** @param expired what a caller whose deadline passes first is answered */
   constructor(private readonly expired: T) {}
 
+  /** The label of the lease's wait for `key` running now, if one is. */
+  running(lease: Lease, key: string): string | undefined {
+    return this.byLease.get(lease)?.get(key)?.label;
+  }
+
   /**
    * The lease's wait for `key`: joins the one running, else starts `work`.
    * @param deadline this caller's, ms since the epoch
+   * @param label what the work is started for (see `running`); a joining caller's is not compared
    * @returns the work's outcome, or `expired` when this caller's deadline passes first
    * @throws the work's error; the caller's signal's reason when it aborts first
    */
-  wait(lease: Lease, key: string, deadline: number, signal: Abort | undefined, work: (joined: Joined) => Promise<T>): Promise<T> {
-    let byKey = this.running.get(lease);
+  wait(lease: Lease, key: string, deadline: number, signal: Abort | undefined, work: (joined: Joined) => Promise<T>, label = ''): Promise<T> {
+    let byKey = this.byLease.get(lease);
     const running = byKey?.get(key);
     if (running) return running.join(deadline, signal);
-    if (!byKey) this.running.set(lease, (byKey = new Map()));
+    if (!byKey) this.byLease.set(lease, (byKey = new Map()));
     const mine = byKey;
-    const shared = new SharedWait<T>(this.expired);
+    const shared = new SharedWait<T>(this.expired, label);
     mine.set(key, shared);
     const answer = shared.join(deadline, signal);
     let started: Promise<T>;
@@ -170,7 +180,7 @@ export class JoinedWaits<T> {
     }
     shared.run(started, () => {
       if (mine.get(key) === shared) mine.delete(key);
-      if (mine.size === 0 && this.running.get(lease) === mine) this.running.delete(lease);
+      if (mine.size === 0 && this.byLease.get(lease) === mine) this.byLease.delete(lease);
     });
     return answer;
   }

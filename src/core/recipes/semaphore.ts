@@ -17,7 +17,9 @@ import { checkPath } from '../paths.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { curatorFlavour } from './flavours.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
+import { JoinedWaits, type Joined } from './joined-wait.js';
 import { reachable } from './reachable.js';
+import { signalOf, type Abort } from './wake.js';
 import { SequentialQueue, createContainers, listContenders, type Contender, type LeaveOutcome, type TurnRule } from './sequential-queue.js';
 
 /** Largest max the gateway accepts (SharedCount is a Java int). */
@@ -98,15 +100,24 @@ function checkCount(value: number, field: string, min: number): number {
   return value;
 }
 
+/** What an acquire's rounds took: every permit, and the N last seen; null when the wait ended first. */
+type Taken = { readonly permits: readonly Permit[]; readonly maxPermits: number } | null;
+
 export class SemaphoreService {
+  /** Acquires waiting now, by lease and semaphore path (labelled with their permit count). */
+  private readonly waits = new JoinedWaits<Taken>(null);
+
   constructor(private readonly queue: SequentialQueue) {}
 
   /**
    * Takes `permits` permits of the semaphore at `path` for the lease, waiting up to `waitMs`.
-   * Validates everything (and reads the shared count) before anything is created.
+   * Validates everything (and reads the shared count) before anything is created. A lease that
+   * holds permits of the semaphore gets them again, and an acquire by a lease whose earlier
+   * acquire still waits joins that wait (as `LockService.acquire`): a retry takes nothing more.
    * @throws PERMITS_NOT_ACQUIRED when the wait ends first (nothing of this call is left);
    *   INVALID_ARGUMENT (permits below 1 or above N, N missing or not matching the shared count,
-   *   a count node that is not a SharedCount); INVALID_PATH; LIMIT_EXCEEDED; the lease's end;
+   *   a count node that is not a SharedCount; permits other than the count the lease holds,
+   *   `details.heldPermits`, or waits for, `details.waitingPermits`); INVALID_PATH; LIMIT_EXCEEDED; the lease's end;
    *   LEASE_UNCERTAIN when a ZooKeeper outage lasts until the end of the wait (a shorter one is
    *   ridden through, between rounds too); the signal's reason on abort
    */
@@ -119,8 +130,50 @@ export class SemaphoreService {
     lease.assertUsable(); // before a shared count may be seeded: a refused call changes nothing
     const max = await this.agreedMax(lease.tenant, path, opts);
     if (k > max) throw invalidArgument('permits', `must be at most maxPermits (${max})`);
-    const deadline = Date.now() + waitMs;
-    const wait = (): number => (waitMs === 0 ? 0 : Math.max(0, deadline - Date.now()));
+    // Sent twice (a retry after a lost answer, a balancer's replay), taken once: no await from
+    // here to the join, so two first acquires cannot both start.
+    const waiting = this.waits.running(lease, path);
+    const held = waiting === undefined ? this.heldPermits(lease, path) : [];
+    if (held.length > 0) {
+      const again = await this.heldAgain(lease, path, held, k);
+      if (again) return this.grant(lease, path, { permits: again, maxPermits: max });
+    } else if (waiting !== undefined && waiting !== String(k)) {
+      throw new ZkgateError('INVALID_ARGUMENT', `permits: lease ${lease.id} waits for ${waiting} permits of ${path} already`, { field: 'permits', waitingPermits: Number(waiting) });
+    }
+    const taken = await this.waits.wait(lease, path, Date.now() + waitMs, opts.signal, (joined) => this.take(lease, path, k, max, opts, joined), String(k));
+    if (!taken) {
+      const seen = await this.inspect(lease.tenant, path, { maxPermits: max }).catch(() => null);
+      const details: Record<string, string | number> = { semaphorePath: path, waitMs, permits: k, maxPermits: max };
+      if (seen) details.holders = seen.holders.length;
+      throw new ZkgateError('PERMITS_NOT_ACQUIRED', `semaphore ${path}: ${k} of ${max} permits not acquired within ${waitMs} ms`, details);
+    }
+    return this.grant(lease, path, taken);
+  }
+
+  private grant(lease: Lease, path: string, taken: NonNullable<Taken>): SemaphoreGrant {
+    return { semaphorePath: path, maxPermits: taken.maxPermits, permits: taken.permits, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
+  }
+
+  /** The lease nodes the lease holds permits with on the semaphore, in the order taken. */
+  private heldPermits(lease: Lease, path: string): string[] {
+    const leases = joinPath(path, LEASES);
+    return lease.ownedPaths().filter((p) => lease.owns(p) === 'permit' && parentOf(p) === leases);
+  }
+
+  /**
+   * The permits `held` answered again to their holder's acquire; undefined when one of them is
+   * gone (the ownership watch then ends the lease lost). @throws INVALID_ARGUMENT when it holds
+   * another count than `k`
+   */
+  private async heldAgain(lease: Lease, path: string, held: readonly string[], k: number): Promise<Permit[] | undefined> {
+    if (held.length !== k) throw new ZkgateError('INVALID_ARGUMENT', `permits: lease ${lease.id} holds ${held.length} permits of ${path} already`, { field: 'permits', heldPermits: held.length });
+    const stats = await Promise.all(held.map((n) => this.queue.heldStat(lease, n)));
+    const permits = held.map((node, i) => ({ node, fencingToken: stats[i]?.czxid }));
+    return permits.every((p): p is Permit => p.fencingToken !== undefined) ? permits : undefined;
+  }
+
+  /** The rounds of an acquire (the work every joined caller shares): k permits, or null once the wait ended first (nothing left). */
+  private async take(lease: Lease, path: string, k: number, max: number, opts: SemaphoreAcquireOptions, joined: Joined): Promise<Taken> {
     const data = opts.data ?? Buffer.from(lease.id, 'utf8');
     const { rule, current } = this.countRule(lease.tenant, max, opts.countPath);
     const taken: Permit[] = [];
@@ -130,10 +183,10 @@ export class SemaphoreService {
         // A connection loss between two rounds does not end the wait: the next round starts once
         // the session is back and the lease active again (until the deadline), as a round's own wait does.
         if (taken.length > 0 && lease.state === 'uncertain') {
-          const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
-          await reachable(lease, path, deadline, signal, async () => lease.assertUsable());
+          const signal = AbortSignal.any([signalOf(joined.signal), lease.signal]);
+          await reachable(lease, path, joined.until(), signal, async () => lease.assertUsable());
         }
-        const permit = await this.takeOne(lease, path, { data, rule, wait, signal: opts.signal });
+        const permit = await this.takeOne(lease, path, { data, rule, until: joined.until, signal: joined.signal });
         if (!permit) break;
         taken.push(permit);
       }
@@ -141,13 +194,7 @@ export class SemaphoreService {
     } finally {
       if (!done) await this.giveBack(lease, taken);
     }
-    if (!done) {
-      const seen = await this.inspect(lease.tenant, path, { maxPermits: max }).catch(() => null);
-      const details: Record<string, string | number> = { semaphorePath: path, waitMs, permits: k, maxPermits: max };
-      if (seen) details.holders = seen.holders.length;
-      throw new ZkgateError('PERMITS_NOT_ACQUIRED', `semaphore ${path}: ${k} of ${max} permits not acquired within ${waitMs} ms`, details);
-    }
-    return { semaphorePath: path, maxPermits: current(), permits: taken, leaseId: lease.id, leaseState: lease.state, trustMs: lease.trustMs() };
+    return done ? { permits: taken, maxPermits: current() } : null;
   }
 
   /**
@@ -194,16 +241,18 @@ export class SemaphoreService {
   private async takeOne(
     lease: Lease,
     path: string,
-    o: { data: Buffer; rule: TurnRule; wait: () => number; signal?: AbortSignal },
+    o: { data: Buffer; rule: TurnRule; until: () => number; signal: Abort },
   ): Promise<Permit | null> {
     const kinds = { waiting: 'permit_wait', holding: 'permit_wait' } as const;
-    const lock = await this.queue.enqueue(lease, joinPath(path, LOCKS), { flavour: LOCK_FLAVOUR, data: o.data, waitMs: o.wait(), signal: o.signal, kinds });
+    // Each round waits until the acquire's deadline (`until`; a try's is its start: it tries once).
+    const lock = await this.queue.enqueue(lease, joinPath(path, LOCKS), { flavour: LOCK_FLAVOUR, data: o.data, waitMs: 0, until: o.until, signal: o.signal, kinds });
     if (!lock.held) return null;
     try {
       const got = await this.queue.enqueue(lease, joinPath(path, LEASES), {
         flavour: LEASE_FLAVOUR,
         data: o.data,
-        waitMs: o.wait(),
+        waitMs: 0,
+        until: o.until,
         signal: o.signal,
         kinds: { waiting: 'permit_wait', holding: 'permit' },
         rule: o.rule,

@@ -33,7 +33,8 @@ export interface EnqueueOptions {
   readonly waitMs: number;
   /**
    * The wait's deadline (ms since the epoch) read again at every pass, instead of `waitMs`
-   * from now: a joined wait's (`JoinedWaits`) moves later when a caller joins.
+   * from now (then ignored): a joined wait's (`JoinedWaits`) moves later when a caller joins;
+   * a deadline already past tries once.
    */
   readonly until?: () => number;
   /** Aborting it gives up: our node is deleted and the call rejects with the signal's reason. */
