@@ -51,7 +51,7 @@ export { SemaphoreService, MAX_PERMITS, MAX_PERMITS_PER_ACQUIRE, type Permit, ty
 export { findQueues, type CatalogBounds, type CatalogOptions } from './recipes/catalog.js';
 export { checkLimit, pageOf, walkTree, type Page, type PageOptions, type TreeNode, type TreeWalk } from './nodes/listing.js';
 export { WatchHub, type WatchStream } from './watch/hub.js';
-export { QueuedIterator, type Cleanup } from './watch/queued-iterator.js';
+export { QueuedIterator, type Cleanup, type Consumer } from './watch/queued-iterator.js';
 export { blockingRead, type BlockingReadOptions, type BlockingReadResult } from './watch/long-poll.js';
 export { WATCH_KINDS, type WatchEvent, type WatchEventType, type WatchKind, type WatchLimits, type WatchOptions, type WatchStats } from './watch/types.js';
 export { keepAliveWhileOpen } from './leases/lease-binding.js';

@@ -63,9 +63,11 @@ describe('queued iterator › push mode (consume)', () => {
     q.push(1);
     const got: number[] = [];
     let ready = true;
-    q.consume((v) => {
-      got.push(v);
-      return ready;
+    q.consume({
+      take: (v) => {
+        got.push(v);
+        return ready;
+      },
     });
     assert.deepEqual(got, [1]);
     q.push(2);
@@ -82,9 +84,32 @@ describe('queued iterator › push mode (consume)', () => {
     assert.equal(q.pending, 0);
   });
 
+  test('an item pushed while resume hands over the queue comes after what was queued', () => {
+    const q = new QueuedIterator<number>(5);
+    const got: number[] = [];
+    let ready = false;
+    q.consume({
+      take: (v) => {
+        got.push(v);
+        // Taking 2 makes the producer push again, as a socket write could run a hub delivery.
+        if (v === 2) q.push(9);
+        return ready;
+      },
+    });
+    q.push(1); // taken; the consumer says wait
+    q.push(2);
+    q.push(3);
+    ready = true;
+    q.resume();
+    assert.deepEqual(got, [1, 2, 3, 9]);
+    q.push(4);
+    assert.deepEqual(got, [1, 2, 3, 9, 4], 'delivered within push again once the queue is empty');
+    assert.equal(q.pending, 0);
+  });
+
   test('a consumer that stays busy is cut with SLOW_CONSUMER past maxPending, as an iterating one', async () => {
     const q = new QueuedIterator<number>(2, 'watch /p');
-    q.consume(() => false);
+    q.consume({ take: () => false });
     assert.equal(q.push(0), true); // taken; the consumer is now busy
     assert.equal(q.push(1), true);
     assert.equal(q.push(2), true);
@@ -97,8 +122,8 @@ describe('queued iterator › push mode (consume)', () => {
 
   test('one consumer only: consume after iteration (or twice) is refused', () => {
     const q = new QueuedIterator<number>(1);
-    q.consume(() => true);
-    assert.throws(() => q.consume(() => true), TypeError);
+    q.consume({ take: () => true });
+    assert.throws(() => q.consume({ take: () => true }), TypeError);
     assert.throws(() => q[Symbol.asyncIterator](), TypeError);
   });
 });

@@ -252,7 +252,10 @@ export class WsConnection {
    * once, here: the socket is closed with SLOW_CONSUMER's code, else the error is sent.
    */
   private pump(id: string, stream: WatchStream, encoding: 'utf8' | 'base64' | undefined): void {
+    const pump = new EventPump(this.ws, this.socket, id, stream, encoding);
     stream.onStop((err) => {
+      // The pump writes nothing once its stream stopped: its count is final.
+      this.messagesOut += pump.sent;
       if (this.subs.get(id) === stream) this.dropSub(id);
       if (!err) return;
       // After the hub's delivery that cut it has finished (the cut happens inside a push).
@@ -261,7 +264,6 @@ export class WsConnection {
         else this.replyError(err, { op: 'subscribe', id });
       });
     });
-    new EventPump(this.ws, this.socket, id, stream, encoding, () => this.messagesOut++);
   }
 
   private async unsubscribe(msg: Msg<'unsubscribe'>): Promise<void> {
@@ -336,6 +338,10 @@ export class WsConnection {
     if (this.isClosed) return;
     this.isClosed = true;
     this.closedController?.abort();
+    this.heartbeat.delete(this);
+    // First, so that their pumps' event messages are in messagesOut.
+    for (const sub of this.subs.values()) sub.stop();
+    this.subsMap = undefined;
     // The connection's access line: who, how long, how it ended, how much went each way.
     this.gw.logger.info(
       {
@@ -349,9 +355,6 @@ export class WsConnection {
       },
       'websocket closed',
     );
-    this.heartbeat.delete(this);
-    for (const sub of this.subs.values()) sub.stop();
-    this.subsMap = undefined;
     this.conn.close();
   }
 }

@@ -4,11 +4,12 @@
  * built once and written as it is to every subscriber's socket: server frames are not masked
  * and the endpoint has no per-message compression, so the bytes on the wire are the same for
  * every socket. Each subscription takes its events in push mode (`QueuedIterator.consume`): no
- * promise, generator step, string or frame header per event and socket.
+ * promise, generator step, string or frame header per event and socket, and no closure: the hub
+ * calls the stream, the stream the pump (see `Consumer`).
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { WatchEvent, WatchStream } from '../../core/index.js';
+import type { Consumer, WatchEvent, WatchStream } from '../../core/index.js';
 import { watchEventText, type Encoding } from '../json.js';
 
 /**
@@ -75,7 +76,9 @@ export function eventFrame(id: string, ev: WatchEvent, encoding: Encoding | unde
  * an empty write queued behind it, whose callback says when the socket's buffer has gone out
  * (writes complete in order): one callback per wait instead of one per event.
  */
-export class EventPump {
+export class EventPump implements Consumer<WatchEvent> {
+  /** Event messages written (counted here, on an object each delivery touches anyway; the connection adds them up). */
+  sent = 0;
   private waiting = false;
   /** Called by the socket once what it buffered before our empty write is in the kernel (or failed: the socket is going). */
   private readonly onFlushed = (): void => {
@@ -91,17 +94,15 @@ export class EventPump {
     private readonly id: string,
     private readonly stream: WatchStream,
     private readonly encoding: Encoding | undefined,
-    /** Counts one message sent. */
-    private readonly counted: () => void,
   ) {
-    stream.consume((ev) => this.deliver(ev));
+    stream.consume(this);
   }
 
   /** Writes `ev`'s frame; false (wait) when the socket did not take all of it at once. */
-  private deliver(ev: WatchEvent): boolean {
+  take(ev: WatchEvent): boolean {
     // Unsubscribed (the stream is stopped then) or closing: what was queued is dropped.
     if (this.stream.isStopped || this.ws.readyState !== this.ws.OPEN) return true;
-    this.counted();
+    this.sent++;
     const socket = this.socket;
     socket.write(eventFrame(this.id, ev, this.encoding));
     if (socket.writableLength === 0) return true;
