@@ -15,7 +15,7 @@ import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
 import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
-import { callWithCreateCut } from '../support/freeze-on-create.js';
+import { callWithCreateCut, callWithFirstRequestCut } from '../support/freeze-on-create.js';
 
 interface Delivery {
   mode: string;
@@ -294,16 +294,9 @@ describe('queue', () => {
    * Resolves with the call's answer still pending (wrapped: an async function would await it).
    */
   const cutFirstLook = async <T>(call: () => Promise<T>): Promise<{ pending: Promise<T> }> => {
-    let pending: Promise<T>;
-    try {
-      env.zk.pause();
-      pending = call();
-      await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
-    } finally {
-      env.zk.resume();
-    }
+    const cut = await callWithFirstRequestCut(env.zk, () => tenant().session.state === 'suspended', call);
     await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
-    return { pending };
+    return cut;
   };
 
   test('queue › a waiting take whose look at the queue is cut by a connection loss waits for the session and gets the item put later', async () => {

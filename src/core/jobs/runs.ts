@@ -16,6 +16,7 @@ import type { Lease } from '../leases/lease.js';
 import type { LeaseManager } from '../leases/lease-manager.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { Tenant } from '../tenants/tenant.js';
+import { reachable } from '../recipes/reachable.js';
 import { childrenOf, ensureInJob, readJson, type JobStore } from './job-store.js';
 import { RUN_OUTCOMES, checkShard, checkTrigger, jobPaths, parseRunId, runIdOf, type RunOutcome, type RunRecord, type RunState } from './types.js';
 
@@ -73,23 +74,31 @@ export class RunService {
     checkTrigger(trigger);
     const claimer = opts.claimer ?? lease.id;
     if (!CLAIMER.test(claimer)) throw invalidArgument('claimer', 'must be 1-200 printable ASCII characters');
-    const cfg = await this.store.get(lease.tenant, job);
-    const shard = opts.shard === undefined ? null : checkShard(opts.shard, cfg.shardCount);
-    lease.assertUsable();
-    if (cfg.state !== 'active') throw new ZkgateError('JOB_NOT_ACTIVE', `job ${job}: ${cfg.state}; no run is started`, { job, state: cfg.state });
     const p = jobPaths(job);
+    // The reads before the claim's create ride through a connection loss as the create does
+    // (CLAIM_FIND_MS): they may simply be sent again once the session is back.
+    const findUntil = Date.now() + CLAIM_FIND_MS;
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
+    const cfg = await reachable(lease, p.job, findUntil, signal, async () => {
+      const read = await this.store.get(lease.tenant, job);
+      lease.assertUsable(); // LEASE_UNCERTAIN right after a reconnect: read again once it is settled
+      return read;
+    });
+    const shard = opts.shard === undefined ? null : checkShard(opts.shard, cfg.shardCount);
+    if (cfg.state !== 'active') throw new ZkgateError('JOB_NOT_ACTIVE', `job ${job}: ${cfg.state}; no run is started`, { job, state: cfg.state });
     if (shard !== null && lease.owns(p.item(shard)) !== 'shard') {
       throw new ZkgateError('SHARD_NOT_HELD', `job ${job}: shard ${shard} is not claimed by lease ${lease.id} (sync the member first)`, { job, shard, leaseId: lease.id });
     }
     const runId = runIdOf(trigger, shard);
     const path = p.run(runId);
     const claimPath = p.claim(runId);
+    const existing = await reachable(lease, path, findUntil, signal, () => readJson<StoredRun>(lease.tenant.client(), path));
+    const state = existing && (await reachable(lease, claimPath, findUntil, signal, () => this.stateOf(lease.tenant.client(), claimPath, existing.value)));
     const client = lease.tenant.client();
     this.pruneSoon(lease.tenant, job, cfg.retentionMs);
     this.store.release.follow(lease.tenant, job); // a delete on another instance disowns the claim here first
 
-    const existing = await readJson<StoredRun>(client, path);
-    if (existing && (await this.stateOf(client, claimPath, existing.value)) !== 'orphaned' && existing.value.state !== 'pending') {
+    if (existing && state !== 'orphaned' && existing.value.state !== 'pending') {
       if (existing.value.leaseId === lease.id && lease.owns(claimPath) === 'run') return this.record(job, runId, existing.value, existing.stat.version);
       throw claimed(job, runId, existing.value.state === 'running' ? 'running' : existing.value.state, existing.value.claimer, existing.value.attempt);
     }

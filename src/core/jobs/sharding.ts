@@ -20,6 +20,7 @@ import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { Tenant } from '../tenants/tenant.js';
 import type { WatchHub } from '../watch/hub.js';
 import { blockingRead } from '../watch/long-poll.js';
+import { reachable } from '../recipes/reachable.js';
 import { averageAllocation } from './allocation.js';
 import { childrenOf, ensureInJob, parseJson, readJson, type JobStore } from './job-store.js';
 import { checkName, jobPaths, type Assignment, type JobInfo, type MemberView } from './types.js';
@@ -47,9 +48,12 @@ export class ShardService {
    */
   async join(lease: Lease, job: string, memberId: string): Promise<MemberView> {
     checkName(memberId, 'memberId');
-    await this.store.get(lease.tenant, job);
-    lease.assertUsable();
     const p = jobPaths(job);
+    // Rides through a connection loss as the member's create does (FIND_MS): a read may be sent again.
+    await reachable(lease, p.job, Date.now() + FIND_MS, lease.signal, async () => {
+      await this.store.get(lease.tenant, job);
+      lease.assertUsable(); // LEASE_UNCERTAIN right after a reconnect: read again once it is settled
+    });
     const mine = this.membership(lease, job);
     if (mine !== undefined && mine !== memberId) throw invalidArgument('memberId', `lease ${lease.id} already joined job ${job} as ${mine}`);
     if (mine === undefined) {

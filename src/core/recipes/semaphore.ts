@@ -128,7 +128,8 @@ export class SemaphoreService {
     const waitMs = checkWaitMs(opts.waitMs ?? 0);
     if (opts.maxPermits !== undefined && k > checkCount(opts.maxPermits, 'maxPermits', 1)) throw invalidArgument('permits', `must be at most maxPermits (${opts.maxPermits})`);
     lease.assertUsable(); // before a shared count may be seeded: a refused call changes nothing
-    const max = await this.agreedMax(lease.tenant, path, opts);
+    const deadline = Date.now() + waitMs;
+    const max = await this.agreedMax(lease, path, opts, deadline);
     if (k > max) throw invalidArgument('permits', `must be at most maxPermits (${max})`);
     // Sent twice (a retry after a lost answer, a balancer's replay), taken once: no await from
     // here to the join, so two first acquires cannot both start.
@@ -140,7 +141,7 @@ export class SemaphoreService {
     } else if (waiting !== undefined && waiting !== String(k)) {
       throw new ZkgateError('INVALID_ARGUMENT', `permits: lease ${lease.id} waits for ${waiting} permits of ${path} already`, { field: 'permits', waitingPermits: Number(waiting) });
     }
-    const taken = await this.waits.wait(lease, path, Date.now() + waitMs, opts.signal, (joined) => this.take(lease, path, k, max, opts, joined), String(k));
+    const taken = await this.waits.wait(lease, path, deadline, opts.signal, (joined) => this.take(lease, path, k, max, opts, joined), String(k));
     if (!taken) {
       const seen = await this.inspect(lease.tenant, path, { maxPermits: max }).catch(() => null);
       const details: Record<string, string | number> = { semaphorePath: path, waitMs, permits: k, maxPermits: max };
@@ -282,10 +283,12 @@ export class SemaphoreService {
 
   /**
    * N for this acquire: `maxPermits`, or the SharedCount at `countPath` (seeded with
-   * `maxPermits` when missing, as Curator's SharedCount does); both given must agree.
-   * @throws INVALID_ARGUMENT
+   * `maxPermits` when missing, as Curator's SharedCount does); both given must agree. A
+   * connection loss is ridden through until the acquire's `deadline`, as its wait is (reading and
+   * seeding may simply be sent again).
+   * @throws INVALID_ARGUMENT; UNAVAILABLE or LEASE_UNCERTAIN when the outage lasts until `deadline`
    */
-  private async agreedMax(tenant: Tenant, path: string, opts: SemaphoreAcquireOptions): Promise<number> {
+  private async agreedMax(lease: Lease, path: string, opts: SemaphoreAcquireOptions, deadline: number): Promise<number> {
     if (opts.maxPermits !== undefined) checkCount(opts.maxPermits, 'maxPermits', 1);
     if (opts.countPath === undefined) {
       if (opts.maxPermits === undefined) throw invalidArgument('maxPermits', 'is required (or countPath naming a shared count)');
@@ -293,10 +296,12 @@ export class SemaphoreService {
     }
     const countPath = checkPath(opts.countPath);
     if (countPath === path || countPath.startsWith(`${path}/`) || countPath === '/') throw invalidArgument('countPath', 'must lie outside the semaphore path');
-    let count = await this.readCount(tenant, countPath);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal;
+    const seed = opts.maxPermits;
+    let count = await reachable(lease, countPath, deadline, signal, () => this.readCount(lease.tenant, countPath));
     if (count.value === null) {
-      if (opts.maxPermits === undefined) throw invalidArgument('countPath', `${countPath} does not exist: give maxPermits to seed it`);
-      count = await this.seedCount(tenant, countPath, opts.maxPermits);
+      if (seed === undefined) throw invalidArgument('countPath', `${countPath} does not exist: give maxPermits to seed it`);
+      count = await reachable(lease, countPath, deadline, signal, () => this.seedCount(lease.tenant, countPath, seed));
     }
     const agreed = count.value as number;
     if (opts.maxPermits !== undefined && opts.maxPermits !== agreed) {

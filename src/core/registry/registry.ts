@@ -6,11 +6,12 @@
  * `ServiceDiscovery` on the same base sees gateway instances, and the gateway lists Curator's.
  */
 import { randomUUID } from 'node:crypto';
-import { ZkError, joinPath } from '../../zk/index.js';
+import { ZkError, joinPath, type ZkClient } from '../../zk/index.js';
 import { ZkgateError, toZkgateError } from '../errors.js';
 import type { Lease, LeaseState } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import { checkWaitMs } from '../recipes/lock.js';
+import { reachable } from '../recipes/reachable.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkFields, newDocument, serialize, withFields, type InstanceDocument } from './instance.js';
 import { instanceOf, instancePath, instanceSetOf, checkSegment, type Instance, type InstanceSet, type ServiceRef } from './instance-set.js';
@@ -68,11 +69,13 @@ export class RegistryService {
     const path = instancePath(ref, id);
     const fields = checkFields(input);
     lease.assertUsable();
-    if (lease.owns(path) === 'node') return this.update(lease, ref, id, input);
+    const deadline = Date.now() + lease.tenant.sessionTimeoutMs;
+    // Sent again by its owner: an update whose read rides through a connection loss as the create does.
+    if (lease.owns(path) === 'node') return this.rewrite(lease, ref, id, path, fields, { deadline, signal: opts.signal ?? lease.signal });
     const doc = newDocument(ref.service, id, fields);
     const data = this.bytes(lease.tenant, doc);
     const create = (): Promise<string> =>
-      this.owned.create(lease, path, { data, mode: 'ephemeral', kind: 'node', deadline: Date.now() + lease.tenant.sessionTimeoutMs, signal: opts.signal, onNoNode: opts.ensureService });
+      this.owned.create(lease, path, { data, mode: 'ephemeral', kind: 'node', deadline, signal: opts.signal, onNoNode: opts.ensureService });
     try {
       await create();
     } catch (err) {
@@ -97,16 +100,31 @@ export class RegistryService {
     const path = instancePath(ref, id);
     const fields = checkFields(input);
     lease.assertUsable();
+    return this.rewrite(lease, ref, id, path, fields);
+  }
+
+  /**
+   * `update` with checked fields; with `ride`, its reads are sent again after a connection loss
+   * until `ride.deadline` (a write's outcome is unknown: it is not).
+   */
+  private async rewrite(
+    lease: Lease,
+    ref: ServiceRef,
+    id: string,
+    path: string,
+    fields: ReturnType<typeof checkFields>,
+    ride?: { deadline: number; signal: AbortSignal },
+  ): Promise<Registration> {
     await this.assertOwned(lease, path, ref, id);
-    const client = lease.tenant.client();
+    const read = (): ReturnType<ZkClient['get']> => lease.tenant.client().get(path);
     for (let attempt = 0; ; attempt++) {
       try {
-        const { data, stat } = await client.get(path);
+        const { data, stat } = await (ride ? reachable(lease, path, ride.deadline, ride.signal, read) : read());
         const current = instanceOf(ref, id, data, stat);
         if (typeof current === 'string') throw new ZkgateError('NOT_FOUND', `registry: ${path} holds no instance document (${current})`, { path });
         const next = withFields(stripView(current), fields);
         const bytes = this.bytes(lease.tenant, next);
-        const written = await client.set(path, bytes, stat.version);
+        const written = await lease.tenant.client().set(path, bytes, stat.version);
         return this.registration(lease, instanceOf(ref, id, bytes, written) as Instance);
       } catch (err) {
         const e = toZkgateError(err, path);
