@@ -4,17 +4,20 @@
  * every `everyMs` and terminated at its next turn when no pong came in between, so a client has
  * `everyMs` to answer. The timer runs only while a socket is open.
  *
- * The sockets are pinged in groups spread over the interval (up to `GROUPS`, one every
- * `everyMs / GROUPS`), each socket always in the same group, rather than all in one tick: a ping
- * is a socket write (~15–40 µs here), so 10,000 of them at once held the event loop ~0.3–0.4 s,
- * and a change arriving meanwhile reached its subscribers that much later.
+ * The sockets are pinged in groups spread over the interval (a tick every 100 ms, up to
+ * `MAX_GROUPS` groups), each socket always in the same group, rather than all in one tick: a
+ * ping is a socket write (~15–40 µs here) and its pong a read, so 10,000 of them at once held the
+ * event loop ~0.3–0.4 s, and a change arriving meanwhile reached its subscribers that much later.
+ * With ten groups a tick at 10,000 sockets was still ~1,000 pings and their pongs, some 30–60 ms
+ * every 3 s, landing in most 2 s rounds of the fan-out bench; at 30 s a tick is now 1/300 of the
+ * sockets (~33 at 10,000, about a millisecond).
  */
 export interface Beating {
   beat(): void;
 }
 
 /** Most groups the sockets are pinged in; fewer when `everyMs` is short (a tick every ≥ 100 ms). */
-const GROUPS = 10;
+const MAX_GROUPS = 300;
 
 export class Heartbeat {
   private readonly groups: Set<Beating>[];
@@ -25,7 +28,7 @@ export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly everyMs: number) {
-    this.groups = Array.from({ length: Math.max(1, Math.min(GROUPS, Math.floor(everyMs / 100))) }, () => new Set<Beating>());
+    this.groups = Array.from({ length: Math.max(1, Math.min(MAX_GROUPS, Math.floor(everyMs / 100))) }, () => new Set<Beating>());
   }
 
   add(m: Beating): void {
