@@ -151,6 +151,11 @@ export class Cluster implements ClusterHooks {
   private readonly remotes = new Map<string, RemoteLease>();
   /** `<instance>.<incarnation>` of instances found not listening: gone for good. */
   private readonly dead = new Set<string>();
+  /**
+   * `<instance>.<incarnation>` of instances that answered a grant `moved` (shutting down) before
+   * their usage node said so here: no tenant's home any more. A restart is a new incarnation.
+   */
+  private readonly leaving = new Set<string>();
   /** Internal addresses whose certificate was not trusted, logged once each (every call to them fails). */
   private readonly untrusted = new Set<string>();
   private readonly forwarded = new Map<string, number>();
@@ -325,7 +330,8 @@ export class Cluster implements ClusterHooks {
     const live = new Map<string, MemberRecord>();
     for (const m of this.membership.members().values()) {
       const self = m.id === this.opts.instanceId && m.incarnation === this.opts.incarnation;
-      if (self ? this.draining : !m.address || this.dead.has(`${m.id}.${m.incarnation}`) || publishedDraining(usage.get(m.id))) continue;
+      const key = `${m.id}.${m.incarnation}`;
+      if (self ? this.draining : !m.address || this.dead.has(key) || this.leaving.has(key) || publishedDraining(usage.get(m.id))) continue;
       live.set(m.id, m);
     }
     const id = homeOf(tenant, live.keys());
@@ -338,10 +344,12 @@ export class Cluster implements ClusterHooks {
 
   /**
    * A lease grant carried out on the tenant's home (one forwarded call; the home re-checks the
-   * principal and grants with its own session, so the id is the home's). Availability first:
-   * when the home does not answer — gone, unreachable, shutting down, overloaded — the lease is
-   * granted here (`local`) and counted as a `fallback`; errors about the grant itself (limits,
-   * permission, arguments) are the caller's answer as for a local grant.
+   * principal and grants with its own session, so the id is the home's). A home that answers it
+   * is shutting down (its `draining` usage has not reached this instance yet) is no home: the
+   * grant goes to the next one, as it will once the usage arrives. Availability first: when the
+   * home does not answer — gone, unreachable, overloaded — the lease is granted here (`local`)
+   * and counted as a `fallback`; errors about the grant itself (limits, permission, arguments)
+   * are the caller's answer as for a local grant.
    */
   private async grantOnHome(home: MemberRecord, principal: Principal, args: unknown[], local: () => unknown): Promise<unknown> {
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: GRANT, args: encode(args) };
@@ -352,7 +360,13 @@ export class Cluster implements ClusterHooks {
       if (err instanceof ChannelError && err.kind === 'refused') this.dead.add(`${home.id}.${home.incarnation}`);
       return this.grantHere(home, local, err instanceof ChannelError ? err.kind : 'failed');
     }
-    if (answer.moved) return this.grantHere(home, local, 'shutting_down');
+    if (answer.moved) {
+      this.leaving.add(`${home.id}.${home.incarnation}`);
+      const next = this.home(principal.tenant.name);
+      if (next) return this.grantOnHome(next, principal, args, local);
+      this.place('local');
+      return local();
+    }
     if (answer.error) {
       if (answer.error.code === 'UNAVAILABLE') return this.grantHere(home, local, 'unavailable');
       throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
