@@ -134,6 +134,19 @@ const watchIdleBytes = new Gauge({
   registers: [registry],
 });
 
+const registryCacheHits = new Gauge({
+  name: 'zkgate_registry_cache_hits',
+  help: 'Service registry picks and listings answered from a followed instance set instead of ZooKeeper, by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+const registryFollowed = new Gauge({
+  name: 'zkgate_registry_followed_services',
+  help: 'Services whose instance sets the registry follows for picks from memory (bounded by watch.maxCachedServices), by tenant',
+  labelNames: ['tenant'] as const,
+  registers: [registry],
+});
+
 /** Copies the watch hub's figures into the gauges. */
 function updateWatchMetrics(gw: Gateway): void {
   for (const s of gw.watchStats()) {
@@ -147,6 +160,10 @@ function updateWatchMetrics(gw: Gateway): void {
     readCacheHits.set({ tenant }, s.cacheHits);
     readCacheAdopted.set({ tenant }, s.adopted);
     watchIdleBytes.set({ tenant }, s.idleBytes);
+  }
+  for (const s of gw.registryCacheStats()) {
+    registryCacheHits.set({ tenant: s.tenant }, s.hits);
+    registryFollowed.set({ tenant: s.tenant }, s.followed);
   }
 }
 

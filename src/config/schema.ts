@@ -107,6 +107,14 @@ const watchSchema = z
     readThrough: z.boolean().default(true),
     /** Bytes of node data the idle watches may hold per tenant; past it the least recently read is let go. */
     maxIdleBytes: z.number().int().min(0).default(67_108_864),
+    /**
+     * Services per tenant whose instance sets the registry keeps following after a pick or
+     * listing, so the next ones are answered from memory (docs/registry.md, "Picks from
+     * memory"); past it the least recently used is let go. 0: every pick and listing reads ZooKeeper.
+     */
+    maxCachedServices: z.number().int().min(0).max(100_000).default(100),
+    /** A followed service nobody picked or listed for this long is let go, ms. */
+    cachedServiceIdleMs: z.number().int().min(1000).default(300_000),
     /** Longest `wait` a long-poll may ask for, ms; longer asks are clamped. */
     maxWaitMs: z.number().int().min(1000).default(300_000),
     /** Interval of WebSocket pings and SSE keep-alive comments, ms; a socket missing a pong is closed. */

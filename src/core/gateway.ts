@@ -20,6 +20,7 @@ import { BarrierService } from './recipes/barrier.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { OwnedNodes } from './leases/owned-nodes.js';
 import { RegistryService } from './registry/registry.js';
+import type { ServiceCacheStats } from './registry/service-cache.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { Authenticator, type Credentials, type Principal } from './auth/authenticator.js';
 import { Scope, type ScopeServices } from './facade/scope.js';
@@ -256,6 +257,11 @@ export class Gateway {
     return this.watches.stats();
   }
 
+  /** Per-tenant figures of the registry's followed services (picks from memory), for /metrics. */
+  registryCacheStats(): ServiceCacheStats[] {
+    return this.registry.cacheStats();
+  }
+
   /** Calls `listener` whenever a tenant's session changes state (health may have changed); returns the detach function. */
   onHealthChange(listener: () => void): () => void {
     const tenants = this.tenants.all();
@@ -338,6 +344,7 @@ export class Gateway {
     // In a cluster, running waits stop first (and move to the successor with the handoff);
     // long-polls answer the state they have instead of ending with the watch hub.
     this.cluster?.beginHandoff();
+    this.registry.close();
     this.watches.close();
   }
 

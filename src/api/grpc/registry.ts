@@ -11,6 +11,8 @@ import { optionalString, toEnum, unwrap, type Wrapped } from './proto-values.js'
 interface ServiceRequest {
   base: string;
   service: string;
+  /** ListInstances and Pick: sync, then read ZooKeeper. */
+  sync?: boolean;
 }
 interface InstanceRequest extends ServiceRequest {
   id: string;
@@ -44,7 +46,7 @@ interface PickRequest extends ServiceRequest {
 const wrap = <T>(v: T | null): { value: T } | null => (v === null ? null : { value: v });
 
 /** The proto form of an instance. */
-export function instanceMessage(i: Instance & { strategy?: string }): Record<string, unknown> {
+export function instanceMessage(i: Instance & { strategy?: string; source?: string }): Record<string, unknown> {
   return {
     name: i.name,
     id: i.id,
@@ -61,11 +63,12 @@ export function instanceMessage(i: Instance & { strategy?: string }): Record<str
     version: i.version,
     ephemeralOwner: i.ephemeralOwner,
     strategy: i.strategy ?? '',
+    source: i.source ?? '',
   };
 }
 
-function setMessage(s: InstanceSet): Record<string, unknown> {
-  return { base: s.base, service: s.service, index: s.index, instances: s.instances.map(instanceMessage), invalid: s.invalid };
+function setMessage(s: InstanceSet & { source?: string }): Record<string, unknown> {
+  return { base: s.base, service: s.service, index: s.index, instances: s.instances.map(instanceMessage), invalid: s.invalid, source: s.source ?? '' };
 }
 
 function registrationMessage(r: Registration): Record<string, unknown> {
@@ -119,10 +122,10 @@ export function registryService(gw: Gateway): UntypedServiceImplementation {
     Update: unary(async (r: UpdateRequest, call) => registrationMessage(await scopeOf(gw, call).registry.update(base(r), r.service, r.id, r.leaseId, updateFieldsOf(r)))),
     Deregister: unary(async (r: InstanceRequest, call) => scopeOf(gw, call).registry.deregister(base(r), r.service, r.id, r.leaseId)),
     ListServices: unary(async (r: { base: string }, call) => scopeOf(gw, call).registry.services(optionalString(r.base))),
-    ListInstances: unary(async (r: ServiceRequest, call) => setMessage(await scopeOf(gw, call).registry.instances(base(r), r.service))),
+    ListInstances: unary(async (r: ServiceRequest, call) => setMessage(await scopeOf(gw, call).registry.instances(base(r), r.service, { sync: r.sync }))),
     GetInstance: unary(async (r: InstanceRequest, call) => instanceMessage(await scopeOf(gw, call).registry.instance(base(r), r.service, r.id))),
     Pick: unary(async (r: PickRequest, call) =>
-      instanceMessage(await scopeOf(gw, call).registry.pick(base(r), r.service, optionalString(r.strategy), optionalString(r.caller))),
+      instanceMessage(await scopeOf(gw, call).registry.pick(base(r), r.service, optionalString(r.strategy), optionalString(r.caller), { sync: r.sync })),
     ),
     Watch: (call: ServerWritableStream<ServiceRequest, Record<string, unknown>>) => {
       void (async () => {

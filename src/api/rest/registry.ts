@@ -13,8 +13,8 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { invalidArgument, type Gateway } from '../../core/index.js';
 import { problemOf } from '../json.js';
-import { parseWith } from './nodes.js';
-import { intParam, jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
+import { SOURCE_HEADER, parseWith } from './nodes.js';
+import { boolParam, intParam, jsonBody, requiredParam, scopeOf, stringParam } from './params.js';
 import { methodNotAllowed } from './path-router.js';
 import { clientGone } from './request-signal.js';
 import { drained, sseFrame } from './watch.js';
@@ -29,6 +29,15 @@ type Fields = Record<string, unknown>;
 const fieldsOf = (b: Fields): Fields => Object.fromEntries(Object.keys(fields).filter((k) => b[k] !== undefined).map((k) => [k, b[k]]));
 const base = (req: Request): string | undefined => stringParam(req, 'base');
 const param = (req: Request, name: string): string => String(req.params[name]);
+/** `?sync=true`: ZooKeeper's sync, then a read (never from memory). */
+const listOptions = (req: Request): { sync: boolean } => ({ sync: boolParam(req, 'sync') ?? false });
+
+/** Answers a listing or pick: where it came from in `X-Zkgate-Source` (as node reads), the rest as JSON. */
+function sourced<T extends { source: string }>(res: Response, answer: T): Omit<T, 'source'> {
+  const { source, ...body } = answer;
+  res.set(SOURCE_HEADER, source);
+  return body;
+}
 
 /** `?wait=&index=` of the instance list; undefined without `wait`. */
 function poll(req: Request): { waitMs: number; index?: string } | undefined {
@@ -76,7 +85,7 @@ export function registryRouter(gw: Gateway): Router {
   r.get('/:service', async (req, res) => {
     const reg = scopeOf(res).registry;
     const p = poll(req);
-    const set = p ? await reg.waitForChange(base(req), param(req, 'service'), p.index, p.waitMs, clientGone(res)) : await reg.instances(base(req), param(req, 'service'));
+    const set = p ? await reg.waitForChange(base(req), param(req, 'service'), p.index, p.waitMs, clientGone(res)) : sourced(res, await reg.instances(base(req), param(req, 'service'), listOptions(req)));
     res.set('X-Zkgate-Index', set.index).json(set);
   });
   r.all('/:service', methodNotAllowed(['GET']));
@@ -98,7 +107,7 @@ export function registryRouter(gw: Gateway): Router {
   });
   r.all('/:service/instances/:id', methodNotAllowed(['GET', 'PUT', 'DELETE']));
   r.get('/:service/pick', async (req, res) => {
-    res.json(await scopeOf(res).registry.pick(base(req), param(req, 'service'), stringParam(req, 'strategy'), stringParam(req, 'caller')));
+    res.json(sourced(res, await scopeOf(res).registry.pick(base(req), param(req, 'service'), stringParam(req, 'strategy'), stringParam(req, 'caller'), listOptions(req))));
   });
   r.all('/:service/pick', methodNotAllowed(['GET']));
   r.get('/:service/watch', (req, res) => watchSse(gw, req, res));

@@ -6,10 +6,11 @@
  * is opened on a streaming connection (`ScopedConnection.instances`).
  */
 import { ZkgateError } from '../errors.js';
-import { DEFAULT_BASE, instancePath, serviceRef, type Instance, type InstanceSet, type ServiceRef } from '../registry/instance-set.js';
-import type { Deregistration, InstancePoll, Registration, ServiceNames } from '../registry/registry.js';
+import { DEFAULT_BASE, instancePath, serviceRef, type Instance, type ServiceRef } from '../registry/instance-set.js';
+import type { Deregistration, InstancePoll, ListOptions, Registration, ServiceNames, SourcedInstanceSet } from '../registry/registry.js';
 import type { Strategy } from '../registry/strategies.js';
 import { checkPath } from '../paths.js';
+import type { ReadSource } from '../types.js';
 import type { ScopeContext } from './scope.js';
 
 /** What a provider sends to register (Curator's settable fields; see registry/instance.ts). */
@@ -67,9 +68,9 @@ export class ScopedRegistry {
     return this.ctx.services.registry.services(this.ctx.tenant, b);
   }
 
-  /** Every instance of the service, read now. */
-  instances(base: string | undefined, service: string): Promise<InstanceSet> {
-    return this.ctx.services.registry.instances(this.ctx.tenant, this.read(base, service));
+  /** Every instance of the service: from memory when its followed set vouches for it, else read (`source` says which). */
+  instances(base: string | undefined, service: string, opts: ListOptions = {}): Promise<SourcedInstanceSet> {
+    return this.ctx.services.registry.instances(this.ctx.tenant, this.read(base, service), opts);
   }
 
   /** One instance. @throws NO_NODE */
@@ -83,10 +84,10 @@ export class ScopedRegistry {
    * One enabled instance chosen by `strategy`; round-robin and sticky state is kept per
    * `caller` (default: the caller's API key id). @throws NO_INSTANCES, INVALID_ARGUMENT
    */
-  pick(base: string | undefined, service: string, strategy: Strategy | string = 'round_robin', caller?: string): Promise<Instance & { strategy: Strategy }> {
+  pick(base: string | undefined, service: string, strategy: Strategy | string = 'round_robin', caller?: string, opts: ListOptions = {}): Promise<Instance & { strategy: Strategy; source: ReadSource }> {
     const ref = this.read(base, service);
     if (caller !== undefined && (caller === '' || caller.length > 256)) throw new ZkgateError('INVALID_ARGUMENT', 'caller: must be 1 to 256 characters', { field: 'caller' });
-    return this.ctx.services.registry.pick(this.ctx.tenant, ref, strategy, `${this.ctx.principal.keyId}\0${caller ?? ''}`);
+    return this.ctx.services.registry.pick(this.ctx.tenant, ref, strategy, `${this.ctx.principal.keyId}\0${caller ?? ''}`, opts);
   }
 
   /**

@@ -17,6 +17,8 @@ export class InstanceSetWatch extends FollowedState<InstanceSet> {
   private listed: readonly string[] = [];
   private readonly data = new Map<string, { event: WatchEvent | undefined; stop: () => void }>();
   private readonly stopChildren: () => void;
+  /** The set built from the events so far; cleared by every event. */
+  private memo: InstanceSet | undefined;
 
   constructor(
     private readonly hub: WatchHub,
@@ -29,6 +31,12 @@ export class InstanceSetWatch extends FollowedState<InstanceSet> {
 
   /** The set, or undefined while some listed instance has not been read yet. */
   protected current(): InstanceSet | undefined {
+    // Built once per change: a pick from memory costs no parse of the instance documents.
+    this.memo ??= this.compute();
+    return this.memo;
+  }
+
+  private compute(): InstanceSet | undefined {
     if (this.pzxid === undefined) return undefined;
     const nodes: { id: string; event: WatchEvent }[] = [];
     for (const id of this.listed) {
@@ -39,6 +47,19 @@ export class InstanceSetWatch extends FollowedState<InstanceSet> {
     return instanceSetOf(this.ref, this.pzxid, nodes);
   }
 
+  /**
+   * The set when memory may answer for it: every watch it is built from (the children watch and
+   * each listed instance's data watch) vouches for the state it delivered (`WatchHub.vouch`, the
+   * read cache's rule); else undefined. @throws the watch's failure
+   */
+  vouched(): InstanceSet | undefined {
+    const set = this.state();
+    if (set === undefined) return undefined;
+    const keys = [`children:${this.ref.path}`];
+    for (const id of this.data.keys()) keys.push(`data:${joinPath(this.ref.path, id)}`);
+    return this.hub.vouch(this.tenant, keys) ? set : undefined;
+  }
+
   /** Stops following (the hub keeps quiet watches idle, within its bound). */
   close(): void {
     this.stopChildren();
@@ -47,6 +68,7 @@ export class InstanceSetWatch extends FollowedState<InstanceSet> {
   }
 
   private onChildren(ev: WatchEvent): void {
+    this.memo = undefined;
     this.pzxid = ev.stat ? ev.stat.pzxid : '0';
     this.listed = ev.stat ? (ev.children ?? []) : [];
     const keep = new Set(this.listed);
@@ -62,6 +84,7 @@ export class InstanceSetWatch extends FollowedState<InstanceSet> {
       entry.stop = this.hub.follow(this.tenant, 'data', joinPath(this.ref.path, id), {
         deliver: (d) => {
           entry.event = d;
+          this.memo = undefined;
           this.wake();
         },
         fail: (err) => this.fail(err),

@@ -18,6 +18,8 @@ import { instanceOf, instancePath, instanceSetOf, checkSegment, type Instance, t
 import { InstanceSetWatch } from './instance-watch.js';
 import { observeLatest, pollObserved } from '../watch/followed.js';
 import { Picker, STRATEGIES, type Strategy } from './strategies.js';
+import { SERVICE_CACHE_DEFAULTS, ServiceCache, type ServiceCacheStats } from './service-cache.js';
+import type { ReadSource } from '../types.js';
 
 /** A registration or update as its provider sees it. */
 export interface Registration {
@@ -51,13 +53,29 @@ export interface ServiceNames {
   readonly services: readonly string[];
 }
 
+/** A listing, and where it was answered from: a followed set the watches vouch for (`cache`) or a read. */
+export type SourcedInstanceSet = InstanceSet & { readonly source: ReadSource };
+
+/** How a pick or listing reads. */
+export interface ListOptions {
+  /** ZooKeeper's `sync` on the service node first, then a read: never from memory. */
+  readonly sync?: boolean;
+}
+
 /** A long-poll answer: `unchanged` when the wait ended without a change after `index`. */
 export type InstancePoll = InstanceSet & { readonly unchanged: boolean };
 
 export class RegistryService {
   private readonly picker = new Picker();
+  private readonly cache: ServiceCache;
 
-  constructor(private readonly owned: OwnedNodes) {}
+  constructor(private readonly owned: OwnedNodes) {
+    const l = owned.hub.limits;
+    this.cache = new ServiceCache(owned.hub, {
+      maxServices: l.maxCachedServices ?? SERVICE_CACHE_DEFAULTS.maxServices,
+      idleMs: l.cachedServiceIdleMs ?? SERVICE_CACHE_DEFAULTS.idleMs,
+    });
+  }
 
   /**
    * Registers an instance owned by `lease`. Registering again with the lease that owns the id
@@ -158,8 +176,38 @@ export class RegistryService {
     }
   }
 
-  /** Every instance of the service, read now (Curator's `queryForInstances`). @throws TOO_MANY_CHILDREN, UNAVAILABLE */
-  async instances(tenant: Tenant, ref: ServiceRef): Promise<InstanceSet> {
+  /**
+   * Every instance of the service: from memory when the service is followed and its watches
+   * vouch for the set (Curator's `ServiceCache`), else read now (`queryForInstances`) and
+   * followed from then on, within `watch.maxCachedServices` (docs/registry.md, "Picks from
+   * memory"). With `sync`, ZooKeeper's `sync` and a read. @throws TOO_MANY_CHILDREN, UNAVAILABLE
+   */
+  async instances(tenant: Tenant, ref: ServiceRef, opts: ListOptions = {}): Promise<SourcedInstanceSet> {
+    if (opts.sync) {
+      await tenant.client().sync(ref.path).catch((err: unknown) => {
+        throw toZkgateError(err, ref.path);
+      });
+      return { ...(await this.read(tenant, ref)), source: 'zookeeper' };
+    }
+    const hit = this.cache.get(tenant, ref);
+    if (hit) return { ...hit, source: 'cache' };
+    const set = await this.read(tenant, ref);
+    this.cache.follow(tenant, ref);
+    return { ...set, source: 'zookeeper' };
+  }
+
+  /** Followed services and answers from memory, per tenant, for /metrics. */
+  cacheStats(): ServiceCacheStats[] {
+    return this.cache.stats();
+  }
+
+  /** Lets every followed service go (the gateway is shutting down). Idempotent. */
+  close(): void {
+    this.cache.close();
+  }
+
+  /** The instance set read from ZooKeeper now: the listing, then each instance. */
+  private async read(tenant: Tenant, ref: ServiceRef): Promise<InstanceSet> {
     const client = tenant.client();
     let listing;
     try {
@@ -200,12 +248,13 @@ export class RegistryService {
   }
 
   /**
-   * One enabled instance chosen by `strategy` for `caller` (see strategies.ts).
+   * One enabled instance chosen by `strategy` for `caller` (see strategies.ts), from the set
+   * `instances` answers (`source` says where from).
    * @throws INVALID_ARGUMENT (strategy), NO_INSTANCES
    */
-  async pick(tenant: Tenant, ref: ServiceRef, strategy: string, caller: string): Promise<Instance & { strategy: Strategy }> {
+  async pick(tenant: Tenant, ref: ServiceRef, strategy: string, caller: string, opts: ListOptions = {}): Promise<Instance & { strategy: Strategy; source: ReadSource }> {
     if (!(STRATEGIES as readonly string[]).includes(strategy)) throw new ZkgateError('INVALID_ARGUMENT', `strategy: must be one of ${STRATEGIES.join(', ')}`, { field: 'strategy' });
-    const set = await this.instances(tenant, ref);
+    const set = await this.instances(tenant, ref, opts);
     const enabled = set.instances.filter((i) => i.enabled);
     if (enabled.length === 0) {
       throw new ZkgateError('NO_INSTANCES', `registry: service ${ref.service} has no enabled instance (${set.instances.length} registered)`, {
@@ -214,7 +263,7 @@ export class RegistryService {
       });
     }
     const id = this.picker.pick(strategy as Strategy, `${tenant.name}\0${ref.path}\0${caller}`, enabled.map((i) => i.id));
-    return { ...(enabled.find((i) => i.id === id) as Instance), strategy: strategy as Strategy };
+    return { ...(enabled.find((i) => i.id === id) as Instance), strategy: strategy as Strategy, source: set.source };
   }
 
   /**
@@ -234,7 +283,7 @@ export class RegistryService {
    */
   async waitForChange(tenant: Tenant, ref: ServiceRef, index: string | undefined, waitMs: number, signal?: AbortSignal): Promise<InstancePoll> {
     checkWaitMs(waitMs, 'wait');
-    return pollObserved((stop) => this.observe(tenant, ref, { signal: stop }), () => this.instances(tenant, ref), index, waitMs, signal);
+    return pollObserved((stop) => this.observe(tenant, ref, { signal: stop }), () => this.read(tenant, ref), index, waitMs, signal);
   }
 
   private registration(lease: Lease, instance: Instance): Registration {

@@ -105,6 +105,15 @@ export class WatchHub {
   }
 
   /**
+   * Whether the shared watches named (`data:<path>` / `children:<path>`) all vouch for the state
+   * they last delivered, so that a state built from them may answer from memory: the read
+   * cache's rule (`TenantWatches.vouch`). False for a watch the hub does not hold.
+   */
+  vouch(tenant: Tenant, keys: Iterable<string>): boolean {
+    return this.tenants.get(tenant)?.vouch(keys) ?? false;
+  }
+
+  /**
    * A read that puts `path` in the read cache: read with a data watch and kept as an idle watch
    * (`TenantWatches.readThrough`); `missing` for a node that does not exist; undefined when that
    * does not apply (then read plainly).

@@ -147,14 +147,19 @@ export class NodeWatch {
   }
 
   /**
-   * The state held, when it is still the node's state as far as this session can tell: our
+   * Whether the state held is still the node's state as far as this session can tell: our
    * ZooKeeper watch is pending (so no change was notified since the read), no read is running
    * or due, and the read was made in `epoch` with the watch pending (no suspension, reconnect or
-   * expiry since). Undefined otherwise, and for a missing node.
+   * expiry since). Every subscriber has been sent that state.
    */
+  vouches(epoch: number): boolean {
+    return !this.closed && this.armed && !this.running && !this.dirty && this.coveredEpoch === epoch && this.snap !== undefined;
+  }
+
+  /** The data and stat held when the watch `vouches` for them; undefined otherwise, and for a missing node. */
   cached(epoch: number): { readonly data: Buffer; readonly stat: Stat } | undefined {
     const s = this.snap;
-    if (this.closed || !this.armed || this.running || this.dirty || this.coveredEpoch !== epoch || !s?.stat || !s.data) return undefined;
+    if (!this.vouches(epoch) || !s?.stat || !s.data) return undefined;
     return { data: s.data, stat: s.stat };
   }
 

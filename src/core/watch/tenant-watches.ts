@@ -94,9 +94,9 @@ export class TenantWatches implements NodeWatchHost {
   cached(path: string): { readonly data: Buffer; readonly stat: Stat } | undefined {
     const w = this.watches.get(`data:${path}`);
     if (!w) return undefined;
-    const l = this.tenant.session.liveness();
-    if (!l.usable || monotonicMs() - l.lastHeardAt > l.sessionTimeoutMs / 3) return undefined;
-    const hit = w.cached(l.epoch);
+    const epoch = this.trustedEpoch();
+    if (epoch === undefined) return undefined;
+    const hit = w.cached(epoch);
     if (!hit) return undefined;
     this.cacheHits++;
     const key = `data:${path}`;
@@ -107,6 +107,29 @@ export class TenantWatches implements NodeWatchHost {
       this.idle.set(key, bytes);
     }
     return hit;
+  }
+
+  /**
+   * Whether memory may answer for every node watch named (`kind:path`, as `attach` keys them):
+   * each exists and vouches for its state (`NodeWatch.vouches`), under the same session
+   * liveness rule as `cached`. What a state built from several watches (a service's instance
+   * set) checks before it answers from memory.
+   */
+  vouch(keys: Iterable<string>): boolean {
+    const epoch = this.trustedEpoch();
+    if (epoch === undefined) return false;
+    for (const key of keys) if (!this.watches.get(key)?.vouches(epoch)) return false;
+    return true;
+  }
+
+  /**
+   * The session epoch, when the session is connected and ZooKeeper answered it within a third
+   * of its timeout (so a silent partition cannot hide a missed notification); else undefined.
+   */
+  private trustedEpoch(): number | undefined {
+    const l = this.tenant.session.liveness();
+    if (!l.usable || monotonicMs() - l.lastHeardAt > l.sessionTimeoutMs / 3) return undefined;
+    return l.epoch;
   }
 
   /**

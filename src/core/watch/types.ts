@@ -61,6 +61,10 @@ export interface WatchLimits {
   readonly maxIdleBytes?: number;
   /** Whether a read of an unwatched node adopts it as an idle watch (the read-through cache). @defaultValue true */
   readonly readThrough?: boolean;
+  /** Services per tenant the registry keeps following for picks from memory (0: none). @defaultValue 100 */
+  readonly maxCachedServices?: number;
+  /** A followed service unused for this long is let go, ms. @defaultValue 300000 */
+  readonly cachedServiceIdleMs?: number;
 }
 
 /** Counters and gauges of one tenant's watches, for /metrics. */
