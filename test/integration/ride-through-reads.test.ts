@@ -12,7 +12,9 @@ import { callWithFirstRequestCut } from '../support/freeze-on-create.js';
 import { eventually, uniquePath, zkAndGateway } from '../support/test-gateway.js';
 
 describe('reads at the start of a call ride through a short disconnection', () => {
-  const env = zkAndGateway();
+  // 8 s as queue.test's: the session is suspended ~5 s into the freeze, and a 4 s one risked
+  // expiring (or the registration's bound, the session timeout, passing) before the reconnect.
+  const env = zkAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
   const rest = () => env.g.rest;
   const tenant = () => env.g.running.gateway.tenants.get('default');
   const lease = async (): Promise<string> => ((await rest().json('POST', '/v1/leases', { ttlMs: 60_000 })).body as { id: string }).id;
