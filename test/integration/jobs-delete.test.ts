@@ -10,7 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { errorCode, grpcClient, type GrpcTestClient } from '../support/grpc-client.js';
-import { zkAndGateway, type Problem } from '../support/test-gateway.js';
+import { eventually, zkAndGateway, type Problem } from '../support/test-gateway.js';
+import { fourLetter } from '../support/zk-server.js';
 
 let n = 0;
 const jobName = (what: string): string => `${what}-${process.pid}-${++n}`;
@@ -53,6 +54,26 @@ describe('jobs › delete', () => {
     const version = ((await rest().json('GET', `/v1/jobs/${job}`)).body as { version: number }).version;
     return { job, version, runner, member };
   }
+
+  test('a deleted job is no longer followed: no watch of the gateway is left on its nodes, in ZooKeeper or in its count', async () => {
+    /** The paths of the job that hold a data or exists watch in ZooKeeper (`wchp`: every such path, then its sessions). */
+    const watchedPaths = async (job: string): Promise<string[]> =>
+      (await fourLetter(env.zk.clientPort, 'wchp')).split('\n').filter((l) => l === base(job) || l.startsWith(`${base(job)}/`));
+    const gatewayWatches = async (): Promise<number> => {
+      const text = await (await fetch(`${env.g.base}/metrics`)).text();
+      return [...text.matchAll(/^zkgate_watch_zk_watches\{tenant="default",kind="\w+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const job = jobName('unfollow');
+    const before = await gatewayWatches();
+    assert.equal((await put(job, { shardCount: 2 })).status, 201);
+    const member = await lease();
+    assert.equal((await rest().json('POST', `/v1/jobs/${job}/members`, { memberId: 'm1', leaseId: member })).status, 200);
+    assert.ok((await watchedPaths(job)).includes(base(job)), 'the job node is followed while the job lives');
+    assert.equal((await del(job)).status, 200);
+    await eventually(async () => (await watchedPaths(job)).length === 0, 10_000, `no watch left on the job's nodes (${(await watchedPaths(job)).join(' ')})`);
+    await eventually(async () => (await gatewayWatches()) <= before, 10_000, `the gateway's watch count back to ${before} (${await gatewayWatches()})`);
+    assert.equal(await leaseState(member), 'active');
+  });
 
   test('a wrong version answers 412 BAD_VERSION and changes nothing', async () => {
     const { job, version, runner, member } = await busyJob('cas');

@@ -92,7 +92,7 @@ export class JobLeaseRelease {
 }
 
 /** True when the job node's JSON carries a tombstone. */
-function isTombstone(data: Buffer): boolean {
+export function isTombstone(data: Buffer): boolean {
   try {
     return (JSON.parse(data.toString('utf8')) as { deleting?: unknown }).deleting !== undefined;
   } catch {

@@ -22,6 +22,7 @@ import type { WatchHub } from '../watch/hub.js';
 import { blockingRead } from '../watch/long-poll.js';
 import { reachable } from '../recipes/reachable.js';
 import { averageAllocation } from './allocation.js';
+import { isTombstone } from './deletion.js';
 import { childrenOf, ensureInJob, parseJson, readJson, type JobStore } from './job-store.js';
 import { checkName, jobPaths, type Assignment, type JobInfo, type MemberView } from './types.js';
 
@@ -213,15 +214,27 @@ export class ShardService {
   /**
    * Follows the job's members and settings (once per tenant and job, through the hub): a member
    * that joins, leaves or dies — on any instance, or with the gateway that held it — and a change
-   * of state or shard count recompute the assignment here too; recomputations are serialized per job.
+   * of state or shard count recompute the assignment here too; recomputations are serialized per
+   * job. A tombstone or the job node's deletion ends the following (its watches are let go
+   * before the deletions fire them, so none is re-armed on a deleted path); a job of that name
+   * made again is followed again by its next rebalance.
    */
   private follow(tenant: Tenant, job: string): void {
     let jobs = this.followed.get(tenant);
     if (!jobs) this.followed.set(tenant, (jobs = new Map()));
     if (jobs.has(job)) return;
+    const known = jobs;
     const flight = { running: false, again: false };
-    jobs.set(job, flight);
+    known.set(job, flight);
+    const offs: (() => void)[] = [];
+    let gone = false;
+    const end = (): void => {
+      gone = true;
+      if (known.get(job) === flight) known.delete(job);
+      for (const off of offs) off();
+    };
     const run = async (): Promise<void> => {
+      if (gone) return;
       if (flight.running) return void (flight.again = true);
       flight.running = true;
       try {
@@ -233,9 +246,15 @@ export class ShardService {
         flight.running = false;
       }
     };
-    const sink = { deliver: () => void run(), fail: () => undefined };
-    this.hub.follow(tenant, 'children', jobPaths(job).members, sink);
-    this.hub.follow(tenant, 'data', jobPaths(job).job, sink); // pause, disable, a new shard count
+    offs.push(this.hub.follow(tenant, 'children', jobPaths(job).members, { deliver: () => void run(), fail: () => undefined }));
+    offs.push(
+      this.hub.follow(tenant, 'data', jobPaths(job).job, {
+        // pause, disable, a new shard count; or the job's end
+        deliver: (ev) => (!ev.stat || (ev.data && isTombstone(ev.data)) ? end() : void run()),
+        fail: () => undefined,
+      }),
+    );
+    if (gone) end(); // the job's state came at once and said gone: let go of what was followed since
   }
 }
 
