@@ -19,7 +19,8 @@ let raw: NativeZkClient;
 let lease: string;
 
 const MAX_SERVICES = 3;
-const IDLE_MS = 1500;
+// Long enough that following five services one after another under load outlasts no one of them.
+const IDLE_MS = 4000;
 
 before(async () => {
   zk = await startZkServer();
@@ -105,6 +106,7 @@ test('registry cache › repeated picks of a followed service read ZooKeeper no 
   assert.equal(first.source, 'zookeeper');
   await untilCached(base, 'svc');
   const before = await zkReads();
+  const started = Date.now();
   const seen = new Set<string>();
   for (let i = 0; i < 30; i++) {
     const p = await pick(base, 'svc');
@@ -113,8 +115,11 @@ test('registry cache › repeated picks of a followed service read ZooKeeper no 
     seen.add(p.body.id ?? '');
   }
   // 30 picks read ZooKeeper 120 times without the cache (a listing and three instances each).
+  // What may remain: the session's heartbeat (`exists /` after a sixth of the 6 s timeout of
+  // silence, src/zk/liveness.ts), one a second at most.
   const reads = (await zkReads()) - before;
-  assert.ok(reads <= 2, `${reads} ZooKeeper reads for 30 picks`);
+  const heartbeats = Math.ceil((Date.now() - started) / 1000) + 1;
+  assert.ok(reads <= heartbeats, `${reads} ZooKeeper reads for 30 picks (heartbeats allowed: ${heartbeats})`);
   assert.deepEqual([...seen].sort(), ['a', 'b', 'c'], 'round robin still goes round');
   const metrics = await (await fetch(`${gw.base}/metrics`)).text();
   assert.match(metrics, /zkgate_registry_cache_hits\{tenant="default"\} [1-9]/);
