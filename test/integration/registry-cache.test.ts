@@ -208,3 +208,22 @@ test('registry cache › at most watch.maxCachedServices services are followed, 
   await eventually(async () => (await followed()) === 0, IDLE_MS * 4, 'the unused services to be let go');
   assert.equal((await list(base, 'svc4')).source, 'zookeeper');
 });
+
+test('registry cache › nothing is answered from memory while ZooKeeper is away; once it is back the set is read again before memory serves', async () => {
+  const base = newBase();
+  await followedService(base, 'svc', 'd1');
+  await zk.stop();
+  try {
+    await eventually(() => !gw.running.gateway.health().ready, 10_000, 'the session to be suspended');
+    const p = await pick(base, 'svc');
+    assert.equal(p.status, 503, `answered ${p.status} from ${p.source} with ZooKeeper away`);
+  } finally {
+    await zk.start();
+  }
+  // The test's own client reconnects too; its write lands once ZooKeeper answers it.
+  await eventually(() => rawInstance(base, 'svc', 'd2').then(() => true, (err: Error) => err.message.includes('exists')), 20_000, 'a write after the restart');
+  await eventually(async () => {
+    const a = await list(base, 'svc');
+    return a.status === 200 && a.source === 'cache' && ids(a).join() === 'd1,d2';
+  }, 20_000, 'memory to serve the set with d2 after the reconnect');
+});
