@@ -31,6 +31,16 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     // While ZooKeeper thaws the gateway may answer 503: a marker no expected listing matches.
     return r.status === 200 ? (r.body as { children: { name: string }[] }).children.map((c) => c.name) : [`(${r.status})`];
   };
+  /**
+   * `children` once the gateway answers it: right after a freeze the session may be suspended
+   * again for a moment on a loaded machine (the C client's 2/3-of-timeout rule), and what these
+   * tests check is which nodes exist, not that every read in that moment is served.
+   */
+  const listed = async (path: string): Promise<string[]> => {
+    let got: string[] = [];
+    await eventually(async () => !(got = await children(path)).some((c) => /^\(\d+\)$/.test(c)), 15_000, `${path} to be listed`);
+    return got;
+  };
   /** Every node under the semaphore's `leases` and `locks`. */
   const nodesOf = async (path: string): Promise<string[]> => [...(await children(`${path}/leases`)), ...(await children(`${path}/locks`))];
   const owned = async (id: string): Promise<{ state: string; owned: { path: string; kind: string }[] }> =>
@@ -177,8 +187,8 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     }
     const held = await answer;
     assert.equal(held.status, 200, JSON.stringify(held.body));
-    assert.deepEqual(await children(`${path}/leases`), [(held.body as Grant).permits[0]!.node.split('/').at(-1)], 'no orphan, no duplicate');
-    assert.deepEqual(await children(`${path}/locks`), []);
+    assert.deepEqual(await listed(`${path}/leases`), [(held.body as Grant).permits[0]!.node.split('/').at(-1)], 'no orphan, no duplicate');
+    assert.deepEqual(await listed(`${path}/locks`), []);
     assert.equal((await release(path, a)).status, 200);
 
     env.zk.pause();
@@ -223,7 +233,7 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal((r.body as Grant).permits.length, 2);
     await eventually(async () => (await children(`${path}/locks`)).length === 0, 10_000, 'the internal lock to be let go');
-    assert.equal((await children(`${path}/leases`)).length, 2);
+    assert.equal((await listed(`${path}/leases`)).length, 2);
     assert.equal((await release(path, a)).status, 200);
   });
 
