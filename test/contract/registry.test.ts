@@ -26,7 +26,7 @@ const { env, client } = contractGateway();
 const closers: (() => void)[] = [];
 after(() => closers.forEach((c) => c()));
 
-const q = (p: Obj): Record<string, string> => Object.fromEntries(Object.entries({ base: p.base, leaseId: p.leaseId, strategy: p.strategy, caller: p.caller }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+const q = (p: Obj): Record<string, string> => Object.fromEntries(Object.entries({ base: p.base, leaseId: p.leaseId, strategy: p.strategy, caller: p.caller, sync: p.sync === undefined ? undefined : String(p.sync) }).filter(([, v]) => v !== undefined)) as Record<string, string>;
 const FIELDS = ['address', 'port', 'sslPort', 'payload', 'uriSpec', 'enabled'];
 const pickFields = (p: Obj, extra: string[]): Obj => Object.fromEntries(Object.entries(p).filter(([k, v]) => v !== undefined && [...FIELDS, ...extra].includes(k)));
 
@@ -97,7 +97,9 @@ async function registryCaller(t: Transport, key: KeyName): Promise<{ call: Regis
       const res = await rest.json(verb, url, body, { headers: { authorization: `Bearer ${apiKey}` }, query });
       const b = (res.body ?? {}) as Obj;
       if (res.status >= 400) throw new CallError(b.code, b.details ?? {}, b.detail ?? '');
-      return b;
+      // Where a listing or pick came from: a header in REST, a field in gRPC and WebSocket.
+      const source = res.headers.get('x-zkgate-source');
+      return source === null ? b : { ...b, source };
     };
     // REST's stream for curl and PHP: the long-poll, each answer's index sent back.
     const watch = async (p: Obj): Promise<SetStream> => {
@@ -234,6 +236,27 @@ forEachTransport((t) => {
     assert.equal((await call('GetInstance', { base: b, service: 'svc', id: 'x' })).address, 'one', 'nothing changed');
     await c.revoke(l1.id);
     await c.revoke(l2.id);
+  });
+
+  test('registry › a repeated pick is answered from memory and says so; sync reads ZooKeeper', async () => {
+    const c = await client(t);
+    const { call } = await registryCaller(t, 'admin');
+    const b = base('cache');
+    const l = await c.grant(30_000);
+    await call('Register', { base: b, service: 'svc', leaseId: l.id, id: 'a', address: 'a' });
+    assert.equal((await call('ListInstances', { base: b, service: 'svc' })).source, 'zookeeper');
+    const sources: string[] = [];
+    for (let i = 0; i < 40 && !sources.includes('cache'); i++) {
+      const p = await call('Pick', { base: b, service: 'svc', caller: 'me' });
+      assert.equal(p.id, 'a');
+      sources.push(p.source as string);
+      if (p.source !== 'cache') await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(sources.includes('cache'), `pick sources: ${sources.join()}`);
+    assert.equal((await call('Pick', { base: b, service: 'svc', sync: true })).source, 'zookeeper');
+    const listed = await call('ListInstances', { base: b, service: 'svc', sync: true });
+    assert.deepEqual([listed.source, listed.instances.map((i: Obj) => i.id)], ['zookeeper', ['a']]);
+    await c.revoke(l.id);
   });
 
   test('registry › the watch sends the instance set now, then after each change', async () => {
