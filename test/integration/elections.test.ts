@@ -67,6 +67,28 @@ describe('elections against a real ZooKeeper', () => {
     assert.equal(next.status, 200, JSON.stringify(next.body));
   });
 
+  test('election › a campaign by a lease whose earlier campaign still waits joins it: one candidate node, both answered with the same leadership', async () => {
+    const path = uniquePath('again-waiting');
+    const [a, b] = [await lease(), await lease()];
+    const won = (await campaign(path, { leaseId: a, value: 'A' })).body as Leadership;
+    const first = campaign(path, { leaseId: b, value: 'B', waitMs: 20_000 });
+    const candidates = async (): Promise<number> => ((await env.g.rest.json('GET', `/v1/children${path}`)).body as { children: unknown[] }).children.length;
+    await eventually(async () => (await candidates()) === 2, 10_000, 'b to be a candidate');
+    const retry = campaign(path, { leaseId: b, value: 'B', waitMs: 20_000 });
+    const tried = await campaign(path, { leaseId: b, value: 'B' });
+    assert.equal(tried.status, 409, JSON.stringify(tried.body));
+    assert.equal((tried.body as Problem).code, 'NOT_ELECTED');
+    assert.equal(await candidates(), 2, 'no second candidate of b');
+    const owned = ((await env.g.rest.json('GET', `/v1/leases/${b}`)).body as { owned: { kind: string }[] }).owned;
+    assert.deepEqual(owned.map((o) => o.kind), ['candidate']);
+    assert.equal((await resign(path, a, won.node)).status, 200);
+    const [r1, r2] = await Promise.all([first, retry]);
+    assert.equal(r1.status, 200, JSON.stringify(r1.body));
+    assert.equal(r2.status, 200, JSON.stringify(r2.body));
+    assert.deepEqual([(r2.body as Leadership).node, (r2.body as Leadership).term], [(r1.body as Leadership).node, (r1.body as Leadership).term]);
+    assert.equal(await candidates(), 1);
+  });
+
   test('election › observe yields the current state first, then every change including no leader', async () => {
     const path = uniquePath('observe');
     const gw = env.g.running.gateway;

@@ -11,7 +11,8 @@ import type { Lease, LeaseState } from '../leases/lease.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { curatorFlavour } from './flavours.js';
 import { checkRecipePath, checkWaitMs, childNode } from './lock.js';
-import { SequentialQueue, listContenders, type Contender, type LeaveOutcome } from './sequential-queue.js';
+import { JoinedWaits } from './joined-wait.js';
+import { SequentialQueue, listContenders, type Contender, type LeaveOutcome, type QueueOutcome } from './sequential-queue.js';
 import { LeaderWatch } from './leader-watch.js';
 import { observeLatest, pollObserved } from '../watch/followed.js';
 import { findQueues, type CatalogBounds, type CatalogOptions } from './catalog.js';
@@ -78,10 +79,15 @@ export type LeaderPoll = LeaderState & { readonly unchanged: boolean };
 const maxZxid = (a: string, b: string): string => (BigInt(a) >= BigInt(b) ? a : b);
 
 export class ElectionService {
+  /** Campaigns waiting now, by lease and election path: a campaign by the same lease joins its wait. */
+  private readonly waits = new JoinedWaits<QueueOutcome>({ held: false, reason: 'timeout' });
+
   constructor(private readonly queue: SequentialQueue) {}
 
   /**
-   * Becomes a candidate with `value` (default: the lease id as UTF-8) and waits up to `waitMs` to lead.
+   * Becomes a candidate with `value` (default: the lease id as UTF-8) and waits up to `waitMs` to
+   * lead. A campaign by a lease whose earlier campaign still waits joins that wait (one
+   * candidate, the first's value; see `LockService.acquire`).
    * @throws NOT_ELECTED (current leader in details) when the wait ends first, the candidacy
    *   withdrawn; the lease's end (410) or LEASE_UNCERTAIN; the signal's reason on abort
    */
@@ -92,13 +98,16 @@ export class ElectionService {
     const ours = lease.ownedChild(electionPath, 'candidate');
     const again = ours === undefined ? undefined : await this.leadingAlready(lease, electionPath, ours, value);
     if (again) return again;
-    const outcome = await this.queue.enqueue(lease, electionPath, {
-      flavour: LATCH,
-      data,
-      waitMs,
-      signal: opts.signal,
-      kinds: { waiting: 'candidate', holding: 'candidate' },
-    });
+    const outcome = await this.waits.wait(lease, electionPath, Date.now() + waitMs, opts.signal, (joined) =>
+      this.queue.enqueue(lease, electionPath, {
+        flavour: LATCH,
+        data,
+        waitMs,
+        until: joined.until,
+        signal: joined.signal,
+        kinds: { waiting: 'candidate', holding: 'candidate' },
+      }),
+    );
     if (!outcome.held) {
       const { leader } = await this.leader(lease.tenant, electionPath).catch(() => ({ leader: null }));
       const details: Record<string, string | number> = { electionPath, waitMs };
@@ -113,7 +122,7 @@ export class ElectionService {
    * by the leader answers it again (its value replaced when the campaign names another one), as etcd's campaign reuses
    * its session's key, instead of queueing a second candidate behind the first. So a campaign
    * sent twice — a retry after a lost answer, a balancer's replay — leaves one candidacy. A
-   * candidate of this lease still waiting is left alone: the second campaign queues as before.
+   * candidate of this lease still waiting is not the leader: the campaign joins its wait.
    */
   private async leadingAlready(lease: Lease, electionPath: string, ours: string, value: Buffer | undefined): Promise<Leadership | undefined> {
     lease.assertUsable();
