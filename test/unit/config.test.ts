@@ -30,6 +30,14 @@ describe('config', () => {
     assert.throws(() => validateConfig({ htp: {} }), (e: unknown) => e instanceof ConfigError && /htp|unrecognized/i.test(e.message));
     assert.throws(() => validateConfig({ limits: { maxDataBytes: 5_000_000 } }), /limits\.maxDataBytes/);
   });
+  test('the registry keeps following 100 services per tenant for 5 min by default; 0 turns it off, bad values name the key', () => {
+    const w = validateConfig({}).watch;
+    assert.deepEqual([w.maxCachedServices, w.cachedServiceIdleMs], [100, 300_000]);
+    assert.equal(validateConfig({ watch: { maxCachedServices: 0 } }).watch.maxCachedServices, 0);
+    assert.throws(() => validateConfig({ watch: { maxCachedServices: -1 } }), /watch\.maxCachedServices/);
+    assert.throws(() => validateConfig({ watch: { maxCachedServices: 1.5 } }), /watch\.maxCachedServices/);
+    assert.throws(() => validateConfig({ watch: { cachedServiceIdleMs: 10 } }), /watch\.cachedServiceIdleMs/);
+  });
   test('YAML file, environment and flags merge in that priority', () => {
     const dir = mkdtempSync(join(tmpdir(), 'zkgate-cfg-'));
     const file = join(dir, 'zkgate.yaml');
