@@ -120,6 +120,26 @@ describe('read-write locks against a real ZooKeeper (Curator InterProcessReadWri
     assert.equal(await nodes(path), 0);
   });
 
+  test('rwlock › an acquire by a lease whose earlier acquire of that mode still waits joins that wait: one node, both answered with the same hold', async () => {
+    const path = uniquePath('rw-again-waiting');
+    const [a, b] = [await lease(), await lease()];
+    for (const mode of ['read', 'write']) {
+      const w = await held(path, { leaseId: a, mode: 'write' });
+      const first = acquire(path, { leaseId: b, mode, waitMs: 20_000 });
+      await eventually(async () => (await nodes(path)) === 2, 10_000, `b to wait (${mode})`);
+      const retry = acquire(path, { leaseId: b, mode, waitMs: 20_000 });
+      const tried = await acquire(path, { leaseId: b, mode });
+      assert.equal(tried.status, 409, JSON.stringify(tried.body));
+      assert.equal(await nodes(path), 2, `no second ${mode} node of b`);
+      assert.equal((await release(path, a, w.node)).status, 200);
+      const [r1, r2] = await Promise.all([first, retry]);
+      assert.equal(r1.status, 200, JSON.stringify(r1.body));
+      assert.equal(r2.status, 200, JSON.stringify(r2.body));
+      assert.deepEqual([(r2.body as Hold).node, (r2.body as Hold).fencingToken], [(r1.body as Hold).node, (r1.body as Hold).fencingToken]);
+      assert.equal((await release(path, b, (r1.body as Hold).node)).status, 200);
+    }
+  });
+
   test('rwlock › cancel-safety: a wait that times out, a client that disconnects, a revoked lease leave no node', async () => {
     const path = uniquePath('rw-cancel');
     const a = await lease();

@@ -14,7 +14,8 @@ import type { Lease, LeaseState } from '../leases/lease.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { curatorFlavour, curatorSortKey } from './flavours.js';
 import { checkRecipePath, checkWaitMs, childNode, type ReleaseResult } from './lock.js';
-import { SequentialQueue, firstHolders, listContenders, type Contender, type TurnRule } from './sequential-queue.js';
+import { JoinedWaits } from './joined-wait.js';
+import { SequentialQueue, firstHolders, listContenders, type Contender, type QueueOutcome, type TurnRule } from './sequential-queue.js';
 
 export type RwMode = 'read' | 'write';
 export const RW_MODES: readonly RwMode[] = ['read', 'write'];
@@ -75,6 +76,9 @@ function readRule(lease: Lease, lockPath: string): TurnRule {
 }
 
 export class RwLockService {
+  /** Acquires waiting now, by lease, mode and lock path: an acquire of that mode by the same lease joins its wait. */
+  private readonly waits = new JoinedWaits<QueueOutcome>({ held: false, reason: 'timeout' });
+
   constructor(private readonly queue: SequentialQueue) {}
 
   /**
@@ -96,14 +100,18 @@ export class RwLockService {
       const stat = await this.queue.heldStat(lease, mine);
       if (stat) return this.hold(lease, lockPath, mode, mine, stat.czxid);
     }
-    const outcome = await this.queue.enqueue(lease, lockPath, {
-      flavour: FLAVOURS[mode],
-      data: opts.data ?? Buffer.from(lease.id, 'utf8'),
-      waitMs,
-      signal: opts.signal,
-      kinds: { waiting: 'rwlock_wait', holding: KIND[mode] },
-      rule: mode === 'read' ? readRule(lease, lockPath) : firstHolders(1),
-    });
+    // And one sent while the first still waits joins its wait (as LockService.acquire).
+    const outcome = await this.waits.wait(lease, `${mode}:${lockPath}`, Date.now() + waitMs, opts.signal, (joined) =>
+      this.queue.enqueue(lease, lockPath, {
+        flavour: FLAVOURS[mode],
+        data: opts.data ?? Buffer.from(lease.id, 'utf8'),
+        waitMs,
+        until: joined.until,
+        signal: joined.signal,
+        kinds: { waiting: 'rwlock_wait', holding: KIND[mode] },
+        rule: mode === 'read' ? readRule(lease, lockPath) : firstHolders(1),
+      }),
+    );
     if (!outcome.held) {
       const seen = await this.inspect(lease.tenant, lockPath).catch(() => null);
       const details: Record<string, string | number> = { lockPath, mode, waitMs };
