@@ -9,7 +9,6 @@
  * wait goes on for the others; the last one to leave gives the wait up (its node is deleted)
  * before it is answered.
  */
-import type { Lease } from '../leases/lease.js';
 import { cancelled } from '../errors.js';
 import { LazySignal, signalOf, type Abort } from './wake.js';
 
@@ -144,30 +143,30 @@ class SharedWait<T> extends LazySignal {
   }
 }
 
-/** The running waits of leases, by key (e.g. the lock's path). */
+/** The running waits of owners (leases), by key (e.g. the lock's path). */
 export class JoinedWaits<T> {
-  private readonly byLease = new WeakMap<Lease, Map<string, SharedWait<T>>>();
+  private readonly byOwner = new WeakMap<object, Map<string, SharedWait<T>>>();
 
   /** @param expired what a caller whose deadline passes first is answered */
   constructor(private readonly expired: T) {}
 
-  /** The label of the lease's wait for `key` running now, if one is. */
-  running(lease: Lease, key: string): string | undefined {
-    return this.byLease.get(lease)?.get(key)?.label;
+  /** The label of the owner's wait for `key` running now, if one is. */
+  running(owner: object, key: string): string | undefined {
+    return this.byOwner.get(owner)?.get(key)?.label;
   }
 
   /**
-   * The lease's wait for `key`: joins the one running, else starts `work`.
+   * The owner's (a lease's) wait for `key`: joins the one running, else starts `work`.
    * @param deadline this caller's, ms since the epoch
    * @param label what the work is started for (see `running`); a joining caller's is not compared
    * @returns the work's outcome, or `expired` when this caller's deadline passes first
    * @throws the work's error; the caller's signal's reason when it aborts first
    */
-  wait(lease: Lease, key: string, deadline: number, signal: Abort | undefined, work: (joined: Joined) => Promise<T>, label = ''): Promise<T> {
-    let byKey = this.byLease.get(lease);
+  wait(owner: object, key: string, deadline: number, signal: Abort | undefined, work: (joined: Joined) => Promise<T>, label = ''): Promise<T> {
+    let byKey = this.byOwner.get(owner);
     const running = byKey?.get(key);
     if (running) return running.join(deadline, signal);
-    if (!byKey) this.byLease.set(lease, (byKey = new Map()));
+    if (!byKey) this.byOwner.set(owner, (byKey = new Map()));
     const mine = byKey;
     const shared = new SharedWait<T>(this.expired, label);
     mine.set(key, shared);
@@ -180,7 +179,7 @@ export class JoinedWaits<T> {
     }
     shared.run(started, () => {
       if (mine.get(key) === shared) mine.delete(key);
-      if (mine.size === 0 && this.byLease.get(lease) === mine) this.byLease.delete(lease);
+      if (mine.size === 0 && this.byOwner.get(owner) === mine) this.byOwner.delete(owner);
     });
     return answer;
   }
