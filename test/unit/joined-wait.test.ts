@@ -21,7 +21,7 @@ function controlledWork(): { start: (j: Joined) => Promise<string>; joined: () =
       last = j;
       return new Promise<string>((resolve, reject) => {
         finish = resolve;
-        const s = signalOf(j.signal);
+        const s = signalOf(j.abort);
         s.addEventListener('abort', () => setTimeout(() => reject(s.reason as Error), 20), { once: true }); // "deleting its node" takes a moment
       });
     },
@@ -63,7 +63,7 @@ describe('joined waits', () => {
     assert.equal(w.joined().until(), t0 + 5000);
     assert.equal(await short, EXPIRED);
     assert.ok(Date.now() - t0 >= 45);
-    assert.equal(signalOf(w.joined().signal).aborted, false, 'the work goes on for the other caller');
+    assert.equal(signalOf(w.joined().abort).aborted, false, 'the work goes on for the other caller');
     w.finish('held');
     assert.equal(await long, 'held');
   });
@@ -79,10 +79,10 @@ describe('joined waits', () => {
     const b = waits.wait(owner, 'k', t0 + 5000, retry.signal, w.start);
     retry.abort(new Error('retry gone'));
     await assert.rejects(b, /retry gone/);
-    assert.equal(signalOf(w.joined().signal).aborted, false, 'the first caller still waits');
+    assert.equal(signalOf(w.joined().abort).aborted, false, 'the first caller still waits');
     // The first caller's deadline passes: it is the last, so the work is given up first.
     assert.equal(await a, EXPIRED);
-    assert.equal(signalOf(w.joined().signal).aborted, true);
+    assert.equal(signalOf(w.joined().abort).aborted, true);
     assert.equal(waits.running(owner, 'k'), undefined, 'the given-up work has ended');
   });
 
@@ -92,7 +92,7 @@ describe('joined waits', () => {
     const w = controlledWork();
     const ac = new AbortController();
     const a = waits.wait(owner, 'k', Date.now() + 5000, ac.signal, w.start);
-    signalOf(w.joined().signal); // the work waits: it follows the callers from now on
+    signalOf(w.joined().abort); // the work waits: it follows the callers from now on
     ac.abort(new Error('client gone'));
     await assert.rejects(a, /client gone/);
     assert.equal(waits.running(owner, 'k'), undefined);

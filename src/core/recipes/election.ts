@@ -104,7 +104,7 @@ export class ElectionService {
         data,
         waitMs,
         until: joined.until,
-        signal: joined.signal,
+        signal: joined.abort,
         kinds: { waiting: 'candidate', holding: 'candidate' },
       }),
     );

@@ -138,7 +138,7 @@ export class LockService {
         data: opts.data ?? Buffer.from(lease.id, 'utf8'),
         waitMs: opts.waitMs,
         until: joined.until,
-        signal: joined.signal,
+        signal: joined.abort,
         kinds: { waiting: 'lock_wait', holding: 'lock' },
         watchAfterMs: LOCK_WATCH_AFTER_MS,
       }),

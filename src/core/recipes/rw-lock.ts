@@ -107,7 +107,7 @@ export class RwLockService {
         data: opts.data ?? Buffer.from(lease.id, 'utf8'),
         waitMs,
         until: joined.until,
-        signal: joined.signal,
+        signal: joined.abort,
         kinds: { waiting: 'rwlock_wait', holding: KIND[mode] },
         rule: mode === 'read' ? readRule(lease, lockPath) : firstHolders(1),
       }),

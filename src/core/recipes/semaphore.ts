@@ -184,10 +184,10 @@ export class SemaphoreService {
         // A connection loss between two rounds does not end the wait: the next round starts once
         // the session is back and the lease active again (until the deadline), as a round's own wait does.
         if (taken.length > 0 && lease.state === 'uncertain') {
-          const signal = AbortSignal.any([signalOf(joined.signal), lease.signal]);
+          const signal = AbortSignal.any([signalOf(joined.abort), lease.signal]);
           await reachable(lease, path, joined.until(), signal, async () => lease.assertUsable());
         }
-        const permit = await this.takeOne(lease, path, { data, rule, until: joined.until, signal: joined.signal });
+        const permit = await this.takeOne(lease, path, { data, rule, until: joined.until, signal: joined.abort });
         if (!permit) break;
         taken.push(permit);
       }
