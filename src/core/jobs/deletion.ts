@@ -71,28 +71,43 @@ export class JobLeaseRelease {
     if (!jobs) this.followed.set(tenant, (jobs = new Map()));
     if (jobs.has(job)) return;
     const known = jobs;
-    let stop: (() => void) | undefined;
-    let gone = false;
-    const end = (): void => {
-      gone = true;
-      this.disown(tenant, job);
-      known.delete(job);
-      stop?.();
-    };
-    known.set(job, () => stop?.());
-    stop = this.hub.follow(tenant, 'data', jobPaths(job).job, {
-      deliver: (ev) => {
-        if (gone) return;
-        if (!ev.stat || (ev.data && isTombstone(ev.data))) end();
+    const entry = { stop: (): void => undefined };
+    known.set(job, () => entry.stop());
+    entry.stop = followJobNode(this.hub, tenant, job, {
+      gone: () => {
+        this.disown(tenant, job);
+        known.delete(job);
       },
       fail: () => known.delete(job),
     });
-    if (gone) stop(); // `current` came synchronously and said gone
   }
 }
 
+/**
+ * Follows a job's node through the hub until its end — a tombstone or the node's deletion —
+ * calling `change` for every other state and then `gone` once; the watch is let go at the end
+ * (also when the state that came synchronously already said gone), before the deletions that
+ * follow a tombstone fire it, so it is never set again on a deleted path. Returns the stop.
+ */
+export function followJobNode(hub: WatchHub, tenant: Tenant, job: string, on: { change?: () => void; gone: () => void; fail?: () => void }): () => void {
+  let stop: (() => void) | undefined;
+  let ended = false;
+  stop = hub.follow(tenant, 'data', jobPaths(job).job, {
+    deliver: (ev) => {
+      if (ended) return;
+      if (ev.stat && !(ev.data && isTombstone(ev.data))) return on.change?.();
+      ended = true;
+      on.gone();
+      stop?.();
+    },
+    fail: () => on.fail?.(),
+  });
+  if (ended) stop(); // the state came synchronously and said gone
+  return stop;
+}
+
 /** True when the job node's JSON carries a tombstone. */
-export function isTombstone(data: Buffer): boolean {
+function isTombstone(data: Buffer): boolean {
   try {
     return (JSON.parse(data.toString('utf8')) as { deleting?: unknown }).deleting !== undefined;
   } catch {

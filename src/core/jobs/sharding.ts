@@ -22,7 +22,7 @@ import type { WatchHub } from '../watch/hub.js';
 import { blockingRead } from '../watch/long-poll.js';
 import { reachable } from '../recipes/reachable.js';
 import { averageAllocation } from './allocation.js';
-import { isTombstone } from './deletion.js';
+import { followJobNode } from './deletion.js';
 import { childrenOf, ensureInJob, parseJson, readJson, type JobStore } from './job-store.js';
 import { checkName, jobPaths, type Assignment, type JobInfo, type MemberView } from './types.js';
 
@@ -247,14 +247,8 @@ export class ShardService {
       }
     };
     offs.push(this.hub.follow(tenant, 'children', jobPaths(job).members, { deliver: () => void run(), fail: () => undefined }));
-    offs.push(
-      this.hub.follow(tenant, 'data', jobPaths(job).job, {
-        // pause, disable, a new shard count; or the job's end
-        deliver: (ev) => (!ev.stat || (ev.data && isTombstone(ev.data)) ? end() : void run()),
-        fail: () => undefined,
-      }),
-    );
-    if (gone) end(); // the job's state came at once and said gone: let go of what was followed since
+    // Pause, disable, a new shard count: recomputed; the job's end: the members' watch let go too.
+    offs.push(followJobNode(this.hub, tenant, job, { change: () => void run(), gone: end }));
   }
 }
 
