@@ -231,7 +231,7 @@ async function main(): Promise<void> {
     const load = fork('grpc-load', './load-proc.js');
     await load.call('init', { zk: zk.connectString, httpPort, grpcPort, create: true });
     const echo = fork('echo', './echo-proc.js');
-    const echoPorts = await echo.call<{ httpPort: number; grpcPort: number }>('start');
+    const echoPorts = await echo.call<{ httpPort: number; grpcPort: number; bareGrpcPort: number }>('start');
     const ceilingLoad = fork('echo-load', './load-proc.js');
     await ceilingLoad.call('init', echoPorts);
     /** A round against `server` (the gateway or the minimal servers): ops/s and that server's CPU µs per call. */
@@ -260,16 +260,17 @@ async function main(): Promise<void> {
       ceiling.push(median(ratios));
     }
     // The same GET with h2load driving both transports (bench/h2load.ts): the gateway, then the
-    // minimal servers (its ceiling), alternating REST and gRPC rounds.
+    // minimal servers (its ceiling), then Node's own (bare node:http2 vs node:http), alternating
+    // REST and gRPC rounds.
     const getBody = grpcGetBody('/bench');
-    const h2Targets = { gateway: { httpPort, grpcPort }, minimal: echoPorts };
+    const h2Targets = { gateway: { httpPort, grpcPort }, minimal: echoPorts, bare: { httpPort: echoPorts.httpPort, grpcPort: echoPorts.bareGrpcPort } };
     for (const t of Object.values(h2Targets)) {
       await checkGrpcGet(t.grpcPort, getBody.bytes, '/bench');
       for (const kind of ['rest', 'grpc'] as const) await h2loadRound(t, kind, 8, Math.min(P.ms, 1000), getBody.file); // warm-up
     }
-    const h2 = { gateway: [] as number[], minimal: [] as number[], rates: [] as string[] };
+    const h2 = { gateway: [] as number[], minimal: [] as number[], bare: [] as number[], rates: [] as string[] };
     for (const c of [1, 64]) {
-      const ratios = { gateway: [] as number[], minimal: [] as number[] };
+      const ratios = { gateway: [] as number[], minimal: [] as number[], bare: [] as number[] };
       const rates = { rest: [] as number[], grpc: [] as number[] };
       for (let i = 0; i < P.rounds; i++) {
         for (const [name, t] of Object.entries(h2Targets) as [keyof typeof ratios, (typeof h2Targets)['gateway']][]) {
@@ -281,10 +282,11 @@ async function main(): Promise<void> {
       }
       h2.gateway.push(median(ratios.gateway));
       h2.minimal.push(median(ratios.minimal));
+      h2.bare.push(median(ratios.bare));
       h2.rates.push(`${median(rates.grpc).toFixed(0)} vs ${median(rates.rest).toFixed(0)}`);
     }
     rmSync(getBody.file, { force: true });
-    log(`h2load gRPC ÷ REST: gateway ${h2.gateway.map(f2).join(' / ')} (${h2.rates.join(', ')} per s), minimal servers ${h2.minimal.map(f2).join(' / ')}`);
+    log(`h2load gRPC ÷ REST: gateway ${h2.gateway.map(f2).join(' / ')} (${h2.rates.join(', ')} per s), minimal servers ${h2.minimal.map(f2).join(' / ')}, bare node:http2 ÷ node:http ${h2.bare.map(f2).join(' / ')}`);
     await load.close();
     await ceilingLoad.close();
     await echo.close();
@@ -303,6 +305,11 @@ async function main(): Promise<void> {
     rows.push({
       measure: 'the same with minimal servers (h2load; the ceiling of the row above), 1 / 64 outstanding',
       value: h2.minimal.map(f2).join(' / '),
+      goal: '',
+    });
+    rows.push({
+      measure: "the same with a bare node:http2 handler (no gRPC library; respond, end, trailers) and the minimal node:http server (h2load; Node's own ceiling), 1 / 64 outstanding",
+      value: h2.bare.map(f2).join(' / '),
       goal: '',
     });
     const cpuRatio = medianRatio(cpu.rest, cpu.grpc);
