@@ -7,7 +7,7 @@
  * facade methods that resolve their lease first are forwarded without code of their own.
  * Reads and watches never name a lease and stay local.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HandoffTarget, MemberRecord } from '../../zk/index.js';
@@ -25,6 +25,7 @@ import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
 import { publishedDraining, publishedLeases, type UsageBoard } from './quotas.js';
+import { AbandonedGrants, PlacedGrants, SKEW_MS, placementOf, type AbandonOutcome } from './placed-grants.js';
 
 /** The membership as this instance sees it (src/zk InstanceRegistration); it also carries quota usage. */
 export interface MembershipView extends UsageBoard {
@@ -73,6 +74,8 @@ interface InternalRequest {
   readonly op?: string;
   readonly args?: Json;
   readonly leaseId?: string;
+  /** A placed grant's token and deadline (placed-grants.ts). */
+  readonly placement?: unknown;
 }
 
 /** Scope properties that are not facade groups. */
@@ -80,6 +83,8 @@ const NOT_GROUPS = new Set(['principal', 'ctx']);
 
 /** The facade call that placement carries out on the tenant's home instance. */
 const GRANT = 'leases.grant';
+/** The internal operation by which a caller that gave up on a placed grant's answer tells the home (placed-grants.ts). */
+const ABANDON = 'placement.abandon';
 /**
  * Longest a placed grant waits for the home's answer before granting here, ms (at most
  * `forwardTimeoutMs`): placement must never make a grant fail, and only a little slower.
@@ -160,6 +165,10 @@ export class Cluster implements ClusterHooks {
   private readonly untrusted = new Set<string>();
   private readonly forwarded = new Map<string, number>();
   private readonly placements = new Map<string, number>();
+  /** Home side: placed grants by token (a lost answer leaves no lease behind). */
+  private readonly placedGrants = new PlacedGrants();
+  /** Caller side: homes being told of grants whose answer was lost. */
+  private readonly abandoned = new AbandonedGrants();
   /** Set from the start of a graceful shutdown: this instance is no tenant's home. */
   private draining = false;
   private readonly sweep: NodeJS.Timeout;
@@ -352,13 +361,20 @@ export class Cluster implements ClusterHooks {
    * are the caller's answer as for a local grant.
    */
   private async grantOnHome(home: MemberRecord, principal: Principal, args: unknown[], local: () => unknown): Promise<unknown> {
-    const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: GRANT, args: encode(args) };
+    // A token and a deadline (placed-grants.ts): if the answer is lost, the home is told to drop
+    // what it granted under the token, and refuses the grant if it only arrives after the deadline.
+    const timeoutMs = Math.min(this.opts.forwardTimeoutMs, PLACEMENT_TIMEOUT_MS);
+    const placement = { token: randomBytes(16).toString('hex'), deadline: Date.now() + timeoutMs };
+    const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: GRANT, args: encode(args), placement };
     let answer: { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> }; moved?: true };
     try {
-      answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs: Math.min(this.opts.forwardTimeoutMs, PLACEMENT_TIMEOUT_MS) })) as typeof answer;
+      answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs })) as typeof answer;
     } catch (err) {
-      if (err instanceof ChannelError && err.kind === 'refused') this.dead.add(`${home.id}.${home.incarnation}`);
-      return this.grantHere(home, local, err instanceof ChannelError ? err.kind : 'failed');
+      const kind = err instanceof ChannelError ? err.kind : 'failed';
+      if (kind === 'refused') this.dead.add(`${home.id}.${home.incarnation}`);
+      // Refused or untrusted: nothing was sent. Otherwise the home may have granted it.
+      else if (kind === 'failed') this.abandonGrant(home, principal, placement.token, placement.deadline, typeof args[0] === 'number' ? args[0] : 0);
+      return this.grantHere(home, local, kind);
     }
     if (answer.moved) {
       this.leaving.add(`${home.id}.${home.incarnation}`);
@@ -373,6 +389,63 @@ export class Cluster implements ClusterHooks {
     }
     this.place('home');
     return decode(answer.ok ?? null, { lease: (info) => this.remoteLease(principal, info) });
+  }
+
+  /**
+   * Tells `home`, in the background, that the grant under `token` was given up on (its answer
+   * lost): it revokes the lease granted under it, or refuses the grant if it has not arrived.
+   * Tried again until the deadline plus the lease's TTL and the clock skew tolerated have passed:
+   * a lease granted under the token by its deadline has lapsed by then unless kept alive, and
+   * nobody holds its id to keep it alive. A home found not listening is gone with its leases.
+   */
+  private abandonGrant(home: MemberRecord, principal: Principal, token: string, deadline: number, ttlMs: number): void {
+    const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: ABANDON, args: [token, deadline] };
+    const attempt = async (): Promise<AbandonOutcome> => {
+      try {
+        const answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs: PLACEMENT_TIMEOUT_MS })) as { ok?: Json; error?: { code: string } };
+        // An error other than UNAVAILABLE: the home cannot do it (an instance of an older version: no such operation).
+        return answer.error?.code === 'UNAVAILABLE' ? 'retry' : 'done';
+      } catch (err) {
+        return err instanceof ChannelError && err.kind !== 'failed' ? 'done' : 'retry';
+      }
+    };
+    const until = deadline + ttlMs + SKEW_MS;
+    this.abandoned.tell(attempt, until, () => this.logger.warn({ home: home.id, token }, 'cluster: could not tell the home that a lease grant was given up on; a lease granted there lapses by its TTL'));
+  }
+
+  /** A placed grant on this instance (its home): one lease per token, none after its deadline or once abandoned. */
+  private placedGrant(msg: InternalRequest, principal: Principal, ttlMs: unknown, grant: () => Promise<unknown>): Promise<Lease> {
+    return this.placedGrants.grant(placementOf(msg.placement), principal.tenant.name, typeof ttlMs === 'number' ? ttlMs : 0, grant as () => Promise<Lease>, (l) => this.revokeAbandoned(principal, l.id));
+  }
+
+  /** Ends a lease granted under a token its caller gave up on; one that ended already (or is gone) is fine. */
+  private async revokeAbandoned(principal: Principal, id: string): Promise<void> {
+    const ended = (err: unknown): void => {
+      const code = toZkgateError(err).code;
+      if (code !== 'LEASE_NOT_FOUND' && code !== 'LEASE_EXPIRED' && code !== 'LEASE_REVOKED' && code !== 'LEASE_LOST') throw err;
+    };
+    try {
+      await this.deps.local(principal).leases.revoke(id);
+      this.logger.info({ leaseId: id }, 'cluster: revoked a placed lease whose caller did not get the answer');
+    } catch (err) {
+      // Handed over since (a graceful restart of this instance): revoked where it is now.
+      if (err instanceof LeaseElsewhere) await this.forward(principal, 'leases.revoke', [id], id).catch(ended);
+      else ended(err);
+    }
+  }
+
+  /** A caller gave up on a placed grant here (`ABANDON`: token, deadline). */
+  private async serveAbandon(msg: InternalRequest, reply: (v: unknown) => void): Promise<void> {
+    const [token, deadline] = Array.isArray(msg.args) ? msg.args : [];
+    try {
+      const { token: t, deadline: d } = placementOf({ token, deadline });
+      const principal = this.deps.auth.principalFor(msg.tenant, msg.keyId);
+      await this.placedGrants.abandon(t, d, principal.tenant.name, (l) => this.revokeAbandoned(principal, l.id));
+      reply({ ok: true });
+    } catch (err) {
+      const e = toZkgateError(err);
+      reply({ error: { code: e.code, message: e.message, details: e.details } });
+    }
   }
 
   private grantHere(home: MemberRecord, local: () => unknown, reason: string): unknown {
@@ -802,7 +875,8 @@ export class Cluster implements ClusterHooks {
       const signal = ac?.signal;
       try {
         const args = decode(msg.args ?? [], { ...(signal ? { signal } : {}), lease: (info) => this.deps.leases.lookup(principal.tenant, info.id) }) as unknown[];
-        reply({ ok: encode(await this.tracked(async () => (fn as (...a: unknown[]) => unknown).apply(target, args))) });
+        const run = (): Promise<unknown> => this.tracked(async () => (fn as (...a: unknown[]) => unknown).apply(target, args));
+        reply({ ok: encode(await (msg.op === GRANT && msg.placement !== undefined ? this.placedGrant(msg, principal, args[0], run) : run())) });
       } finally {
         if (ac) this.unstop(ac);
       }
@@ -816,6 +890,9 @@ export class Cluster implements ClusterHooks {
    */
   private async answered(text: string, reply: (v: unknown) => void, work: (msg: InternalRequest, principal: Principal) => Promise<void>): Promise<void> {
     const msg = JSON.parse(text) as InternalRequest;
+    // Before the handoff's `moved`: a lease granted here under the token may have been handed
+    // over, and is then revoked on the successor (revokeAbandoned).
+    if (msg.op === ABANDON) return this.serveAbandon(msg, reply);
     // A shutting-down instance is no tenant's home: the caller grants the lease itself, at once.
     if (msg.op === GRANT && this.draining) return reply({ moved: true });
     // While this instance hands its leases over, calls about them wait, then go to the successor.
@@ -851,6 +928,7 @@ export class Cluster implements ClusterHooks {
     clearInterval(this.sweep);
     clearInterval(this.recordSweep);
     for (const l of this.remotes.values()) l.removeAllListeners('state');
+    this.abandoned.close();
     this.client.close();
   }
 }
