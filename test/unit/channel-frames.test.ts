@@ -33,7 +33,7 @@ interface Owner {
  * An owner: `handler` runs framed calls; POSTs to /cluster/v1/call are answered `{"ok":"post"}`
  * (so a test sees which way a call went).
  */
-async function owner(handler: FrameHandler = async (body, _gone, reply) => reply({ ok: JSON.parse(body) as unknown })): Promise<Owner> {
+async function owner(handler: FrameHandler = async (body, _gone, reply) => reply({ ok: JSON.parse(body) as unknown }), port = 0): Promise<Owner> {
   const ran: string[] = [];
   const frames = new FrameServer(
     secretKey(SECRET),
@@ -46,7 +46,7 @@ async function owner(handler: FrameHandler = async (body, _gone, reply) => reply
   const server = createServer((req, res) => void readBody(req).then(() => res.writeHead(200).end('{"ok":"post"}')));
   server.on('connection', (s: Socket) => (accepted++, sockets.add(s), s.once('close', () => sockets.delete(s))));
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => frames.upgrade(req, socket, head));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   return {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     server,
@@ -314,5 +314,56 @@ test('an owner going away (listener closing) answers the calls already sent, the
   } finally {
     client.close();
     await o.close();
+  }
+});
+
+test('an address that refuses: calls to that process fail at once while the open backs off (bounded); one that comes up is used', async () => {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const base = `http://127.0.0.1:${port}`;
+  const client = new ChannelClient(SECRET, 'caller');
+  let o: Owner | undefined;
+  try {
+    const refusal = async (process: string): Promise<ChannelError> => {
+      const err = await client.call(base, CALL_PATH, callBody(0), { timeoutMs: 5000, process }).then(
+        () => assert.fail('answered'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof ChannelError, String(err));
+      return err;
+    };
+    const first = await refusal('gw-a.1');
+    assert.equal(first.kind, 'refused');
+    assert.doesNotMatch(first.message, /connecting failed/);
+    // Failing again and again (each time a new attempt once the last back-off is over) backs off
+    // further: 100 ms doubling, never past 5 s (with jitter).
+    for (let i = 0; i < 6; i++) {
+      let e: ChannelError;
+      do e = await refusal('gw-a.1');
+      while (/connecting failed/.test(e.message) && (await sleep(10), true));
+      assert.equal(e.kind, 'refused');
+    }
+    // Meanwhile: the same honest answer (refused) at once, without a new attempt.
+    const t0 = Date.now();
+    const backing = await refusal('gw-a.1');
+    assert.ok(Date.now() - t0 < 100, 'failed fast');
+    assert.equal(backing.kind, 'refused');
+    assert.match(backing.message, /ECONNREFUSED \(connecting failed \d+ ms ago; tried again in \d+ ms\)/);
+    const wait = Number(/tried again in (\d+) ms/.exec(backing.message)?.[1]);
+    assert.ok(wait > 1000 && wait <= 5000, `grown, and bounded: ${backing.message}`);
+    // The address comes up. Within the back-off a call meant for the process that refused is
+    // still answered at once (no attempt: that process is gone); one meant for the process now
+    // there connects at once.
+    o = await owner(undefined, port);
+    const held = await refusal('gw-a.1');
+    assert.match(held.message, /connecting failed/);
+    assert.equal(o.accepted(), 0, 'no connection attempt while backing off');
+    assert.deepEqual(await client.call(base, CALL_PATH, callBody(1), { timeoutMs: 5000, process: 'gw-a.2' }), { ok: callBody(1) });
+    assert.equal(o.accepted(), 1);
+  } finally {
+    client.close();
+    await o?.close();
   }
 });

@@ -11,7 +11,7 @@ import { randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { Agent, request, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ChannelError, channelError, secretKey, sign } from './channel-auth.js';
-import { FrameClient, POST, type Target } from './frames.js';
+import { FrameClient, POST, type FrameCallOptions, type Target } from './frames.js';
 
 export { ChannelError, secretKey, sign } from './channel-auth.js';
 
@@ -84,7 +84,7 @@ export class ChannelClient {
    * take the connection) as a POST. Aborting `signal` (or `timeoutMs` passing) cancels the work.
    * @throws ChannelError
    */
-  async call(base: string, path: string, body: unknown, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<unknown> {
+  async call(base: string, path: string, body: unknown, opts: FrameCallOptions): Promise<unknown> {
     const text = JSON.stringify(body);
     if (path === CALL_PATH) {
       const v = await this.frames.call(base, this.target(base), text, opts);

@@ -110,6 +110,9 @@ export function homeOf(tenant: string, ids: Iterable<string>): string | undefine
   return best;
 }
 
+/** `<instanceId>.<incarnation>`: one start of an instance (a restart at the same address is another). */
+const processOf = (m: MemberRecord): string => `${m.id}.${m.incarnation}`;
+
 /** Aborted when the forwarding instance goes away before the POST's answer was sent. */
 function closedBefore(res: ServerResponse): AbortController {
   const ac = new AbortController();
@@ -368,7 +371,7 @@ export class Cluster implements ClusterHooks {
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: GRANT, args: encode(args), placement };
     let answer: { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> }; moved?: true };
     try {
-      answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs })) as typeof answer;
+      answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs, process: processOf(home) })) as typeof answer;
     } catch (err) {
       const kind = err instanceof ChannelError ? err.kind : 'failed';
       if (kind === 'refused') this.dead.add(`${home.id}.${home.incarnation}`);
@@ -402,7 +405,7 @@ export class Cluster implements ClusterHooks {
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: ABANDON, args: [token, deadline] };
     const attempt = async (): Promise<AbandonOutcome> => {
       try {
-        const answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs: PLACEMENT_TIMEOUT_MS })) as { ok?: Json; error?: { code: string } };
+        const answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs: PLACEMENT_TIMEOUT_MS, process: processOf(home) })) as { ok?: Json; error?: { code: string } };
         // An error other than UNAVAILABLE: the home cannot do it (an instance of an older version: no such operation).
         return answer.error?.code === 'UNAVAILABLE' ? 'retry' : 'done';
       } catch (err) {
@@ -500,7 +503,7 @@ export class Cluster implements ClusterHooks {
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op, args: encode(args) };
     let answer: { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> }; moved?: true };
     try {
-      answer = (await this.client.call(owner.address, CALL_PATH, body, signal ? { signal } : { timeoutMs: this.opts.forwardTimeoutMs })) as typeof answer;
+      answer = (await this.client.call(owner.address, CALL_PATH, body, signal ? { signal, process: processOf(owner) } : { timeoutMs: this.opts.forwardTimeoutMs, process: processOf(owner) })) as typeof answer;
     } catch (err) {
       if (signal?.aborted) throw toZkgateError(signal.reason);
       const failed = await this.ownerFailed(owner, leaseId, err);
@@ -632,7 +635,7 @@ export class Cluster implements ClusterHooks {
         // Found not listening earlier and still registered (its session has not expired yet).
         if (this.dead.has(`${m.id}.${m.incarnation}`)) return (unanswered.push({ instance: m.id, reason: 'not_listening' }), []);
         try {
-          const answer = (await this.client.call(m.address, CALL_PATH, body, { timeoutMs: this.opts.forwardTimeoutMs })) as { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> } };
+          const answer = (await this.client.call(m.address, CALL_PATH, body, { timeoutMs: this.opts.forwardTimeoutMs, process: processOf(m) })) as { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> } };
           if (answer.error) throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
           // A draining instance answers `moved`: its leases are being listed by its successor.
           return Array.isArray(answer.ok) ? (decode(answer.ok, { lease: (info) => this.remoteLease(principal, info) }) as LeaseListEntry[]) : [];

@@ -37,6 +37,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual, type KeyObject } 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { backoffDelay } from '../../zk/backoff.js';
 import { ZkgateError, cancelled } from '../errors.js';
 import { ChannelError, channelError, secretKey, sign } from './channel-auth.js';
 import type { ChannelVerifier } from './channel.js';
@@ -297,6 +298,26 @@ interface Peer {
   opening: Promise<Opened> | null;
   /** Until then (ms since the epoch) calls go as POSTs: the peer did not take the upgrade (an older version). */
   httpUntil: number;
+  /** Opens that failed in a row (reset by one that succeeds, or by a call to another process at the address). */
+  failures: number;
+  /** The last failed open: until `until`, calls to the same process fail at once with its error. */
+  failed: { readonly err: ChannelError; readonly at: number; readonly until: number; readonly process: string } | null;
+}
+
+/** Back-off after a failed open, ms: from 100, doubling, at most 5 s (with jitter). */
+const OPEN_BACKOFF_BASE_MS = 100;
+const OPEN_BACKOFF_CAP_MS = 5000;
+
+/** A call's options: its cancellation or time limit, and which process it is meant for. */
+export interface FrameCallOptions {
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  /**
+   * The process the call is meant for (`<instanceId>.<incarnation>`): a failed open is held
+   * against later calls to that process only, never against another one that has since taken
+   * the address (a restart on the same address is a new incarnation). Absent: the address alone.
+   */
+  readonly process?: string;
 }
 
 /** The caller side: a connection per peer, opened on first use, again after it closed. */
@@ -315,18 +336,35 @@ export class FrameClient {
    * Runs call `text` on the peer at `base` over its connection; resolves `POST` when the peer
    * does not take the upgrade (the caller sends a POST instead). @throws ChannelError
    */
-  call(base: string, target: Target, text: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<unknown> {
+  call(base: string, target: Target, text: string, opts: FrameCallOptions): Promise<unknown> {
     let peer = this.peers.get(base);
     if (!peer) {
       if (this.peers.size >= 1024) this.peers.clear();
-      this.peers.set(base, (peer = { conn: null, opening: null, httpUntil: 0 }));
+      this.peers.set(base, (peer = { conn: null, opening: null, httpUntil: 0, failures: 0, failed: null }));
     }
-    if (this.closed || peer.httpUntil > Date.now()) return Promise.resolve(POST);
+    const now = Date.now();
+    if (this.closed || peer.httpUntil > now) return Promise.resolve(POST);
     if (peer.conn?.usable) return peer.conn.call(text, opts.signal, opts.timeoutMs);
     const p = peer;
-    const opening = (p.opening ??= this.connect(base, target, p).finally(() => (p.opening = null)));
+    const process = opts.process ?? '';
+    // Backing off after a failed open: the same answer at once, no new connection attempt. For
+    // another process at the address the past failure says nothing: it is tried now.
+    const failed = p.failed;
+    if (failed && failed.process === process && failed.until > now && !p.opening) {
+      return Promise.reject(new ChannelError(`${failed.err.message} (connecting failed ${now - failed.at} ms ago; tried again in ${failed.until - now} ms)`, failed.err.kind, { cause: failed.err }));
+    }
+    if (failed && failed.process !== process) p.failures = 0;
+    const opening = (p.opening ??= this.connect(base, target, p).then(
+      (c) => ((p.failures = 0), (p.failed = null), c),
+      (err: unknown) => {
+        const at = Date.now();
+        if (err instanceof ChannelError) p.failed = { err, at, until: at + backoffDelay(p.failures++, OPEN_BACKOFF_BASE_MS, OPEN_BACKOFF_CAP_MS), process };
+        throw err;
+      },
+    ).finally(() => (p.opening = null)));
     return this.whileOpening(opening, base, opts).then((c) => ('http' in c ? POST : c.call(text, opts.signal, opts.timeoutMs)));
   }
+
 
   /** `opening`, given up when the call's signal aborts or its time passes first. */
   private whileOpening(opening: Promise<Opened>, base: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Opened> {
