@@ -36,13 +36,13 @@ describe('cluster › graceful handoff', () => {
   let a: TestGateway;
   let b: TestGateway;
   const INSTANCES = `/zkgate-handoff/${process.pid}`;
-  const gw = (id: string): Promise<TestGateway> =>
+  const gw = (id: string, drainTimeoutMs = 1000): Promise<TestGateway> =>
     startTestGateway(zk.connectString, {
       instanceId: id,
       // Grants stay where they arrive (lease placement is cluster-placement.test's).
       cluster: { secret: SECRET, forwardTimeoutMs: 5000, leasePlacement: 'local' },
       instances: { path: INSTANCES },
-      shutdown: { drainTimeoutMs: 1000, exitTimeoutMs: 10_000 },
+      shutdown: { drainTimeoutMs, exitTimeoutMs: drainTimeoutMs + 10_000 },
       tenants: [{ name: 'default', sessionTimeoutMs: 6000 }],
       // Ended lease ids are forgotten after 3 s, so the handoff record's cleanup is seen quickly.
       leases: { tombstoneMs: 3000 },
@@ -194,5 +194,52 @@ describe('cluster › graceful handoff', () => {
       await empty.close();
       await loaded.close();
     }
+  });
+
+  test('a joined lock wait (one acquire on the lease\'s instance, its repeat forwarded) moves with the handoff: both answered with one hold, one node', async () => {
+    const lock = uniquePath('joined');
+    // Instances of its own: earlier tests may have closed beta.
+    const t = await gw('theta');
+    const holder = await grant(t, 60_000);
+    // Its own client's request stays open while its wait is carried on by the successor, for as
+    // long as the drain lasts (drainTimeoutMs; after it, 503 "shutting down").
+    const e = await gw('eta', 20_000);
+    const waiter = await grant(e, 30_000);
+    const hold = (await t.rest.json('POST', `/v1/locks${lock}`, { leaseId: holder })).body as Hold;
+    // The first acquire on eta (the lease's instance), its repeat through theta (forwarded to
+    // eta, where it joins the first's wait: still one queued node).
+    const first = e.rest.json('POST', `/v1/locks${lock}`, { leaseId: waiter, waitMs: 20_000 });
+    await eventually(async () => ((await t.rest.json('GET', `/v1/locks${lock}`)).body as { queue: unknown[] }).queue.length === 2, 5000, 'the waiter queued');
+    const second = t.rest.json('POST', `/v1/locks${lock}`, { leaseId: waiter, waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(((await t.rest.json('GET', `/v1/locks${lock}`)).body as { queue: unknown[] }).queue.length, 2, 'the repeat joined the wait');
+
+    // Eta drains: the joined wait is stopped there (its node deleted) and both callers are run
+    // again on the successor (theta, or another live member), where the second joins
+    // the first again.
+    const shutdown = e.running.shutdown();
+    const moved = async (): Promise<boolean> => {
+      const at = ((await t.rest.json('GET', '/v1/leases')).body as { leases: { id: string; instance: string }[] }).leases.find((l) => l.id === waiter)?.instance;
+      return at !== undefined && at !== 'eta';
+    };
+    await eventually(moved, 10_000, 'the lease to move to its successor');
+    await eventually(async () => ((await t.rest.json('GET', `/v1/locks${lock}`)).body as { queue: unknown[] }).queue.length === 2, 5000, 'the wait re-queued on the successor');
+    await new Promise((r) => setTimeout(r, 300));
+    const queue = ((await t.rest.json('GET', `/v1/locks${lock}`)).body as { queue: { node: string; data?: string }[] }).queue;
+    assert.equal(queue.length, 2, `the holder and one node of the waiter: ${JSON.stringify(queue)}`);
+
+    assert.equal((await t.rest.json('DELETE', `/v1/locks${lock}`, undefined, { query: { leaseId: holder, node: hold.node } })).status, 200);
+    const [r1, r2] = await Promise.all([first, second]);
+    await shutdown;
+    assert.equal(r1.status, 200, JSON.stringify(r1.body));
+    assert.equal(r2.status, 200, JSON.stringify(r2.body));
+    assert.equal((r1.body as Hold).node, (r2.body as Hold).node, 'one hold answers both');
+    assert.equal((r1.body as Hold).leaseId, waiter);
+    const after = (await t.rest.json('GET', `/v1/locks${lock}`)).body as { holder: { node: string } | null; queue: unknown[] };
+    assert.equal(after.holder?.node, (r1.body as Hold).node);
+    assert.equal(after.queue.length, 1, 'nothing else queued');
+    for (const id of [holder, waiter]) assert.equal((await t.rest.json('DELETE', `/v1/leases/${id}`)).status, 200);
+    await e.close();
+    await t.close();
   });
 });
