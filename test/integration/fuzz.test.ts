@@ -769,6 +769,17 @@ const wsCaseArb: fc.Arbitrary<WsCase> = fc
   .record({ auth: fc.oneof({ weight: 3, arbitrary: fc.constant(`Bearer ${KEYS.admin}`) }, { weight: 2, arbitrary: authHeader }), tenant: fc.constantFrom(undefined, undefined, undefined, 'fz-a', 'fz-b'), frames: fc.array(wsFrame, { minLength: 1, maxLength: 3 }) })
   .map(({ auth, tenant, frames }) => ({ headers: { ...(auth ? { authorization: auth } : {}), ...(tenant ? { 'zkgate-tenant': tenant } : {}) }, frames }));
 
+/** A text frame the gateway takes as a `call`: it answers it once, with `result` or an `error` of op `call`. */
+function isCall(f: { data: string | Buffer; binary: boolean }): boolean {
+  if (f.binary || typeof f.data !== 'string') return false;
+  try {
+    const m = JSON.parse(f.data) as unknown;
+    return typeof m === 'object' && m !== null && (m as { op?: unknown }).op === 'call';
+  } catch {
+    return false;
+  }
+}
+
 /** Close codes that mean "the client did something wrong" (or a normal end). */
 const okClose = (code: number): boolean => code === 1000 || code === 1003 || code === 1008 || code === 1009 || (code >= 4400 && code < 4500);
 
@@ -784,10 +795,13 @@ function sendWs(c: WsCase): Promise<Answer> {
     let settled = false;
     const seen: string[] = [];
     let refused = false;
+    /** Resolves the wait for the answer of the call just sent. */
+    let callAnswered: (() => void) | undefined;
     const finish = (a: Answer | Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      callAnswered?.(); // a close ends the wait for a call's answer too
       if (ws.readyState === WebSocket.OPEN) ws.close(1000);
       if (a instanceof Error) reject(a);
       else resolve(a);
@@ -802,12 +816,22 @@ function sendWs(c: WsCase): Promise<Answer> {
       finish({ kind: st >= 500 ? 'server' : 'refused', status: `upgrade-${st}`, detail: '' });
     });
     ws.on('error', (err) => finish(new Error(`crash: ${err.message}`)));
-    ws.on('open', () => {
-      for (const f of c.frames) ws.send(f.data, { binary: f.binary });
-      ws.send(JSON.stringify({ op: 'ping', data: 'barrier' }));
-    });
+    // Calls run concurrently on the gateway and the ping is answered at once: a call still
+    // running at the barrier's pong went on writing (or, cut by the close, deleting its node)
+    // into the next request's check. So each call's answer is awaited before the next frame.
+    const sendFrames = async (): Promise<void> => {
+      for (const f of c.frames) {
+        if (settled || ws.readyState !== WebSocket.OPEN) return;
+        const answered = isCall(f) ? new Promise<void>((resolve) => (callAnswered = resolve)) : undefined;
+        ws.send(f.data, { binary: f.binary });
+        await answered;
+      }
+      if (!settled && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ op: 'ping', data: 'barrier' }));
+    };
+    ws.on('open', () => void sendFrames());
     ws.on('message', (data) => {
-      const m = JSON.parse(data.toString()) as { type: string; code?: ErrorCode; data?: unknown; message?: string };
+      const m = JSON.parse(data.toString()) as { type: string; op?: string; code?: ErrorCode; data?: unknown; message?: string };
+      if (m.type === 'result' || (m.type === 'error' && m.op === 'call')) callAnswered?.();
       if (m.type === 'error') {
         const row = m.code ? ERROR_TABLE[m.code] : undefined;
         seen.push(`error:${m.code}`);
