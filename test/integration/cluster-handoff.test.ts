@@ -196,16 +196,24 @@ describe('cluster › graceful handoff', () => {
     }
   });
 
-  test('a joined lock wait (one acquire on the lease\'s instance, its repeat forwarded) moves with the handoff: both answered with one hold, one node', async () => {
-    const lock = uniquePath('joined');
-    // Instances of its own: earlier tests may have closed beta.
-    const t = await gw('theta');
+  /**
+   * Two instances of its own (earlier tests may have closed beta): `other` holding a lock with a
+   * lease of its own, `drained` (to be shut down) granting the waiter's lease. Its own client's
+   * request stays open while its wait is carried on by the successor, for as long as the drain
+   * lasts (drainTimeoutMs 20 s; after it, 503 "shutting down").
+   */
+  async function lockScene(what: string, other: string, drained: string): Promise<{ lock: string; t: TestGateway; holder: string; e: TestGateway; waiter: string; hold: Hold }> {
+    const lock = uniquePath(what);
+    const t = await gw(other);
     const holder = await grant(t, 60_000);
-    // Its own client's request stays open while its wait is carried on by the successor, for as
-    // long as the drain lasts (drainTimeoutMs; after it, 503 "shutting down").
-    const e = await gw('eta', 20_000);
+    const e = await gw(drained, 20_000);
     const waiter = await grant(e, 30_000);
     const hold = (await t.rest.json('POST', `/v1/locks${lock}`, { leaseId: holder })).body as Hold;
+    return { lock, t, holder, e, waiter, hold };
+  }
+
+  test('a joined lock wait (one acquire on the lease\'s instance, its repeat forwarded) moves with the handoff: both answered with one hold, one node', async () => {
+    const { lock, t, holder, e, waiter, hold } = await lockScene('joined', 'theta', 'eta');
     // The first acquire on eta (the lease's instance), its repeat through theta (forwarded to
     // eta, where it joins the first's wait: still one queued node).
     const first = e.rest.json('POST', `/v1/locks${lock}`, { leaseId: waiter, waitMs: 20_000 });
@@ -237,6 +245,43 @@ describe('cluster › graceful handoff', () => {
     assert.equal((r1.body as Hold).leaseId, waiter);
     const after = (await t.rest.json('GET', `/v1/locks${lock}`)).body as { holder: { node: string } | null; queue: unknown[] };
     assert.equal(after.holder?.node, (r1.body as Hold).node);
+    assert.equal(after.queue.length, 1, 'nothing else queued');
+    for (const id of [holder, waiter]) assert.equal((await t.rest.json('DELETE', `/v1/leases/${id}`)).status, 200);
+    await e.close();
+    await t.close();
+  });
+
+  test('a lock acquire that starts once the handoff has begun is stopped like the running ones and carried out on the successor', async () => {
+    const { lock, t, holder, e, waiter, hold } = await lockScene('late', 'kappa', 'iota');
+    const queue = async (): Promise<string[]> => ((await t.rest.json('GET', `/v1/locks${lock}`)).body as { queue: { node: string }[] }).queue.map((q) => q.node);
+    // The first step of a graceful shutdown (gateway.beginShutdown) without the rest yet: an
+    // acquire that arrives now (a request read just before the listeners closed). Before the
+    // change it queued its node in the session about to be handed over and then waited on the
+    // detached handle: answered 503 at its deadline, while the successor's session held the node
+    // — after the release, the lock held for the lease with nobody told.
+    e.running.gateway.cluster?.beginHandoff();
+    const late = e.rest.json('POST', `/v1/locks${lock}`, { leaseId: waiter, waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(await queue(), [hold.node], 'nothing queued in the session being handed over');
+    const shutdown = e.running.shutdown();
+    // Released only once the lease (and its session) is the successor's.
+    await eventually(
+      async () => {
+        const at = ((await t.rest.json('GET', '/v1/leases')).body as { leases: { id: string; instance: string }[] }).leases.find((l) => l.id === waiter)?.instance;
+        return at !== undefined && at !== 'iota';
+      },
+      10_000,
+      'the lease to move to its successor',
+    );
+    await eventually(async () => (await queue()).length === 2, 5000, 'the acquire queued on the successor');
+    const queued = (await queue())[1];
+    assert.equal((await t.rest.json('DELETE', `/v1/locks${lock}`, undefined, { query: { leaseId: holder, node: hold.node } })).status, 200);
+    const r = await late;
+    await shutdown;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((r.body as Hold).node, queued, 'answered with the one node it queued');
+    const after = (await t.rest.json('GET', `/v1/locks${lock}`)).body as { holder: { node: string } | null; queue: unknown[] };
+    assert.equal(after.holder?.node, queued, 'the answer holds the lock');
     assert.equal(after.queue.length, 1, 'nothing else queued');
     for (const id of [holder, waiter]) assert.equal((await t.rest.json('DELETE', `/v1/leases/${id}`)).status, 200);
     await e.close();

@@ -188,6 +188,8 @@ export class Cluster implements ClusterHooks {
   private finishHandoff = (): void => undefined;
   /** True once this instance's leases are held elsewhere. */
   private handedOff = false;
+  /** True once a handoff has ended (done or failed): waits starting later are not stopped by it. */
+  private handoffFinished = false;
   /** Facade calls and streams of internal requests running now (a handoff waits for them to stop). */
   private readonly running = new Set<Promise<void>>();
   /** Set by the gateway: how to detach and adopt sessions. */
@@ -282,7 +284,12 @@ export class Cluster implements ClusterHooks {
       this.place('local');
     }
     const signal = findSignal(args);
-    const stoppable = signal !== undefined && !this.handingOff.signal.aborted;
+    // A wait that starts while a handoff of this instance runs (a request read just before the
+    // listeners closed) is stopped at once like those running when it began, and run again once
+    // it is done: left to run here, it would queue its node in a session about to be handed over,
+    // then wait on a detached handle until its deadline (answered 503) while the successor's
+    // session held the node — the lock then held for the lease with nobody told.
+    const stoppable = signal !== undefined && !this.handoffFinished;
     // AbortSignal.any, not a controller unhooked when the call settles (as a forwarded wait's on
     // the owner): what a call returns may use its signal after that (keepAliveWhileOpen's timer,
     // a generator), and must still stop when the caller goes or a handoff begins.
@@ -782,6 +789,7 @@ export class Cluster implements ClusterHooks {
       return { to: successor.id, sessions: sessions.length, leases, lost };
     } finally {
       this.handedOff = true;
+      this.handoffFinished = true;
       this.finishHandoff();
     }
   }
