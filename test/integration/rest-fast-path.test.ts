@@ -6,6 +6,7 @@
  * bodies too large or malformed — and must give the same status, headers, body and access-log
  * line, valid against openapi.yaml. Writes start from the same ZooKeeper state on both sides
  * (zxids and times aside). Then hostile clients: resets mid-body and mid-wait, garbage bodies.
+ * Last, the probes (/healthz, /readyz) ready and while shutting down.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -96,7 +97,8 @@ async function ask(gw: RunningGateway, method: string, path: string, headers: Re
   const normal = text
     .replace(/gw-[0-9a-f]+/g, 'gw-X') // each gateway names itself in a lease's 'not granted by this instance' detail
     .replace(/"(czxid|mzxid|pzxid|zxid)":"\d+"/g, '"$1":"X"')
-    .replace(/"(ctimeMs|mtimeMs)":\d+/g, '"$1":0');
+    .replace(/"(ctimeMs|mtimeMs)":\d+/g, '"$1":0')
+    .replace(/"sessionId":"0x[0-9a-f]+"/g, '"sessionId":"0xX"'); // /readyz: each gateway has its own session
   return { status: res.status, headers: out, body: normal };
 }
 
@@ -395,4 +397,36 @@ test('fast path › hostile clients: a reset mid-body changes nothing, garbage g
   const after = await ask(gws.fast, 'GET', `/v1/nodes/fp/a?wait=10&index=${index}`, bearer(ADMIN));
   assert.equal(after.status, 200);
   assert.equal(after.headers['x-zkgate-unchanged'], 'true');
+});
+
+test('fast path › /healthz and /readyz answer as express does and as documented, ready and while shutting down', async () => {
+  const probes = (tag: string): Promise<void> =>
+    sameAnswers(tag, [
+      ['GET', '/healthz', {}],
+      ['HEAD', '/healthz', {}],
+      ['GET', '/readyz', {}],
+      ['HEAD', '/readyz', {}],
+      ['GET', '/readyz?verbose=1', { ...bearer('not-a-key'), accept: 'text/html' }],
+      ['POST', '/readyz', {}, undefined, 'express'],
+    ]);
+  // The documented answers (ask checks each against openapi.yaml): the health and readiness bodies.
+  const documented = async (ready: boolean): Promise<void> => {
+    assert.deepEqual(JSON.parse((await ask(gws.fast, 'GET', '/healthz', {})).body), { status: 'ok' });
+    const r = await ask(gws.fast, 'GET', '/readyz', {});
+    assert.equal(r.status, ready ? 200 : 503);
+    assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
+    const health = gws.fast.gateway.health();
+    assert.equal(health.ready, ready);
+    assert.deepEqual(JSON.parse(r.body), JSON.parse(JSON.stringify(health).replace(/"sessionId":"0x[0-9a-f]+"/g, '"sessionId":"0xX"')));
+  };
+  // Only the exact URLs: express also takes `/readyz/` and `/Readyz` (undocumented spellings).
+  for (const url of ['/readyz/', '/Readyz', '/healthz/x', '/metrics']) assert.equal(fastRoute({ method: 'GET', url, headers: {} } as IncomingMessage), undefined, url);
+  await probes('probe');
+  await documented(true);
+  // Shutting down, express refuses every other route; the probes still answer (503: not ready).
+  gws.fast.gateway.beginShutdown();
+  gws.express.gateway.beginShutdown();
+  await probes('probe-down');
+  await documented(false);
+  assert.equal(JSON.parse((await ask(gws.fast, 'GET', '/readyz', {})).body).shuttingDown, true);
 });

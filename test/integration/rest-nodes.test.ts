@@ -685,6 +685,8 @@ describe('REST znodes', () => {
   test('health, readiness, metrics, the OpenAPI document and the docs pages', async () => {
     let res = await api.json('GET', '/healthz');
     assert.deepEqual([res.status, res.body], [200, { status: 'ok' }]);
+    assert.equal((await api.request('HEAD', '/healthz')).status, 200);
+    assert.equal((await api.request('HEAD', '/readyz')).status, 200);
     res = await api.json('GET', '/readyz');
     assert.equal(res.status, 200);
     const ready = res.body as { ready: boolean; tenants: { name: string; zkState: string; ready: boolean }[] };
@@ -978,6 +980,7 @@ describe('REST with two tenants, then without ZooKeeper', () => {
       while ((await c.json('GET', '/readyz')).status !== 503 && Date.now() < until) await sleep(50);
       res = await c.json('GET', '/readyz');
       assert.equal(res.status, 503);
+      assert.equal((await c.request('HEAD', '/readyz')).status, 503, 'HEAD says the same');
       const ready = res.body as { ready: boolean; tenants: { name: string; ready: boolean; zkState: string }[] };
       assert.equal(ready.ready, false);
       assert.deepEqual(ready.tenants.map((t) => [t.name, t.ready]), [['alpha', false], ['beta', false]]);

@@ -22,6 +22,7 @@ import { registryRouter } from './registry.js';
 import { barriersRouter, doubleBarriersRouter } from './barriers.js';
 import { ZkgateError } from '../../core/index.js';
 import { docsRouter } from './docs.js';
+import { probeAnswer } from './probes.js';
 import { methodNotAllowed } from './path-router.js';
 
 /** Builds the REST app for a started or starting gateway. */
@@ -54,13 +55,13 @@ export function createRestApp(gw: Gateway): Express {
     },
   );
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    const h = gw.health();
-    res.status(h.ready ? 200 : 503).json(h);
-  });
+  // The exact probe URLs are answered by the fast path (fast-path.ts) unless it is off.
+  for (const probe of ['/healthz', '/readyz'] as const) {
+    app.get(probe, (_req, res) => {
+      const a = probeAnswer(gw, probe);
+      res.status(a.status).json(a.body);
+    });
+  }
   app.get('/metrics', metricsHandler(gw));
   app.all(['/healthz', '/readyz', '/metrics'], methodNotAllowed(['GET', 'HEAD']));
 

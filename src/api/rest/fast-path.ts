@@ -1,8 +1,9 @@
 /**
  * The routes that carry load, answered in plain `node:http` in front of express: `/v1/nodes/{path}`
  * (GET with or without the long-poll, HEAD, POST, PUT, DELETE), `GET /v1/children/{path}`,
- * `POST /v1/leases/{id}/keepalive` and lock acquire and release (`POST`, `DELETE /v1/locks/{path}`;
- * their translation is locks.ts's). Express, its router and body parsers cost a quarter of a
+ * `POST /v1/leases/{id}/keepalive`, lock acquire and release (`POST`, `DELETE /v1/locks/{path}`;
+ * their translation is locks.ts's) and the probes `GET`/`HEAD /healthz` and `/readyz` (probes.ts;
+ * a balancer checks every instance several times a second, also while it shuts down). Express, its router and body parsers cost a quarter of a
  * GET's CPU and most of its garbage (docs/benchmarks.md). The translation itself is shared:
  * node-routes.ts parses, validates, makes the core call and shapes the answer for both paths, and
  * the access line, request id, metrics and problem bodies come from the same functions. This file
@@ -26,6 +27,7 @@ import { REQUEST_ID_HEADER, logExchange } from './access-log.js';
 import { createNode, deleteNode, getNode, headNode, listChildren, setNode, type NodeAnswer, type NodeRequest } from './node-routes.js';
 import { acquireLock, releaseLock } from './locks.js';
 import { queryOf } from './params.js';
+import { probeAnswer, probeOf, type Probe } from './probes.js';
 import { discardUnreadBody, malformedJson, noteError, payloadTooLarge } from './problem.js';
 import { exchangeSignal, lazyExchangeSignal } from './request-signal.js';
 import { znodePathFromUrl } from './znode-path.js';
@@ -40,7 +42,8 @@ type BodyKind = 'none' | 'json' | 'raw';
 
 type FastRoute =
   | { readonly kind: 'node'; readonly family: Family; readonly handler: NodeHandler; readonly rest: string; readonly search: string; readonly body: BodyKind }
-  | { readonly kind: 'keepalive'; readonly id: string };
+  | { readonly kind: 'keepalive'; readonly id: string }
+  | { readonly kind: 'probe'; readonly probe: Probe };
 
 const PREFIX: Record<Family, string> = { nodes: '/v1/nodes', children: '/v1/children', locks: '/v1/locks' };
 const KEEPALIVE = /^\/v1\/leases\/([A-Za-z0-9_.:-]{1,200})\/keepalive$/;
@@ -76,7 +79,8 @@ export function fastRoute(req: Pick<IncomingMessage, 'method' | 'url' | 'headers
     const m = KEEPALIVE.exec(pathname);
     if (m) return { kind: 'keepalive', id: m[1] as string };
   }
-  return undefined;
+  const probe = (method === 'GET' || method === 'HEAD') && body === 'none' ? probeOf(pathname) : undefined;
+  return probe && { kind: 'probe', probe };
 }
 
 /**
@@ -104,8 +108,9 @@ function acceptsJson(accept: string | undefined): boolean {
 export function withFastPath(gw: Gateway, app: RequestListener): RequestListener {
   const metricRoute = metricRoutes();
   return (req, res) => {
-    const route = gw.shuttingDown ? undefined : fastRoute(req);
-    if (route) serve(gw, route, metricRoute(route), req, res);
+    const route = fastRoute(req);
+    // While shutting down express refuses new work; the probes go on answering (503 for /readyz).
+    if (route && (route.kind === 'probe' || !gw.shuttingDown)) serve(gw, route, metricRoute(route), req, res);
     else app(req, res);
   };
 }
@@ -122,8 +127,9 @@ function metricRoutes(): (route: FastRoute) => string {
     children: { node: routeOf(`${PREFIX.children}/x`), root: routeOf(`${PREFIX.children}/`) },
     locks: { node: routeOf(`${PREFIX.locks}/x`), root: routeOf(`${PREFIX.locks}/`) },
     keepalive: routeOf('/v1/leases/x/keepalive'),
+    probe: { '/healthz': routeOf('/healthz'), '/readyz': routeOf('/readyz') },
   };
-  return (r) => (r.kind === 'keepalive' ? labels.keepalive : r.rest === '/' ? labels[r.family].root : labels[r.family].node);
+  return (r) => (r.kind === 'keepalive' ? labels.keepalive : r.kind === 'probe' ? labels.probe[r.probe] : r.rest === '/' ? labels[r.family].root : labels[r.family].node);
 }
 
 function serve(gw: Gateway, route: FastRoute, metricRoute: string, req: IncomingMessage, res: ServerResponse): void {
@@ -155,6 +161,12 @@ function serve(gw: Gateway, route: FastRoute, metricRoute: string, req: Incoming
     if (body.code === 'UNAUTHENTICATED') res.setHeader('WWW-Authenticate', 'Bearer realm="zkgate"');
     send(res, body.status, 'application/problem+json; charset=utf-8', JSON.stringify(body), method === 'HEAD');
   };
+  if (route.kind === 'probe') {
+    // Unauthenticated, as express's probe routes (outside /v1).
+    const a = probeAnswer(gw, route.probe);
+    send(res, a.status, JSON_TYPE, JSON.stringify(a.body), method === 'HEAD');
+    return;
+  }
   try {
     principal = gw.authenticate({ authorization: req.headers.authorization || undefined, tenant: header(req, 'zkgate-tenant') });
     const scope = gw.as(principal);
