@@ -2,7 +2,7 @@
  * The error catalogue. Every failure that leaves core is a `ZkgateError` with a stable `code`;
  * transports map codes to their protocol once (src/api/error-table.ts). Codes never change meaning.
  */
-import { ZkError } from '../zk/index.js';
+import { ZkError, type ZkOpKind } from '../zk/index.js';
 
 /** Stable error codes; documented in docs/errors.md. */
 export const ERROR_CODES = [
@@ -102,6 +102,17 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = {
 };
 
 /**
+ * A connection lost (or timed out) with a request in flight, by what the request was: only a
+ * write's outcome is unknown (it may or may not have been applied); a read changed nothing. The
+ * kind is unknown only for a failure not tied to one request.
+ */
+const CUT_REQUEST: Readonly<Record<ZkOpKind | 'unknown', { readonly message: string; readonly details: Readonly<Record<string, string>> }>> = {
+  write: { message: 'zookeeper connection lost during a write: its outcome is unknown (re-read before retrying)', details: { op: 'write', outcome: 'unknown' } },
+  read: { message: 'zookeeper connection lost during a read; retry', details: { op: 'read' } },
+  unknown: { message: 'zookeeper connection lost during the call: if it wrote, the outcome of that write is unknown', details: { outcome: 'unknown' } },
+};
+
+/**
  * A wait given up because its caller went away, the caller's own deadline passed, or its lease
  * released the node it waited with: an expected outcome (never INTERNAL, never logged as an
  * error). Transports abort their signals with it.
@@ -126,9 +137,9 @@ export function toZkgateError(err: unknown, path?: string): ZkgateError {
     if (path ?? err.path) details.path = (path ?? err.path) as string;
     let message = MESSAGES[code] ?? err.message;
     if (err.code === 'CONNECTION_LOSS' || err.code === 'OPERATION_TIMEOUT') {
-      // A write that hits connection loss may or may not have been applied.
-      message = 'zookeeper connection lost during the call: the outcome of a write is unknown';
-      details.outcome = 'unknown';
+      const cut = CUT_REQUEST[err.op ?? 'unknown'];
+      message = cut.message;
+      Object.assign(details, cut.details);
     }
     return new ZkgateError(code, `${details.path ? `${details.path}: ` : ''}${message}`, details, { cause: err });
   }

@@ -42,7 +42,16 @@ const BY_RC: ReadonlyMap<number, ZkErrorCode> = new Map<number, ZkErrorCode>([
   [-8, 'BAD_ARGUMENTS'],
 ]);
 
-/** A failed ZooKeeper call: `code` is stable, `rc` the native return code. */
+/**
+ * What a ZooKeeper request was: a `read` (get, exists, children, ACL read, sync) changes nothing;
+ * a `write` (create, set, delete, ACL write) cut by a connection loss may or may not have applied.
+ */
+export type ZkOpKind = 'read' | 'write';
+
+/**
+ * A failed ZooKeeper call: `code` is stable, `rc` the native return code, `op` what the request
+ * was when known (a failure not tied to one request, such as "session is suspended", has none).
+ */
 export class ZkError extends Error {
   override readonly name = 'ZkError';
   constructor(
@@ -51,23 +60,24 @@ export class ZkError extends Error {
     message: string,
     readonly path?: string,
     options?: ErrorOptions,
+    readonly op?: ZkOpKind,
   ) {
     super(message, options);
   }
 }
 
 /** Parses the npm package's error text into a `ZkError`; anything unrecognised is SYSTEM_ERROR. */
-export function toZkError(err: unknown, path?: string): ZkError {
+export function toZkError(err: unknown, path?: string, op?: ZkOpKind): ZkError {
   if (err instanceof ZkError) return err;
   const text = err instanceof Error ? err.message : String(err);
   const m = /^(-?\d+)\s/.exec(text) ?? /result: "\w+ (-?\d+)"/.exec(text);
-  return zkErrorOf(m ? Number(m[1]) : -1, path, err);
+  return zkErrorOf(m ? Number(m[1]) : -1, path, err, op);
 }
 
-/** The `ZkError` of a native return code (`cause`: what reported it); unknown codes are SYSTEM_ERROR. */
-export function zkErrorOf(rc: number, path?: string, cause?: unknown): ZkError {
+/** The `ZkError` of a native return code (`cause`: what reported it, `op`: the request's kind); unknown codes are SYSTEM_ERROR. */
+export function zkErrorOf(rc: number, path?: string, cause?: unknown, op?: ZkOpKind): ZkError {
   const code = BY_RC.get(rc) ?? 'SYSTEM_ERROR';
-  return new ZkError(code, rc, messageOf(code, path), path, cause === undefined ? undefined : { cause });
+  return new ZkError(code, rc, messageOf(code, path), path, cause === undefined ? undefined : { cause }, op);
 }
 
 /** The error a read of the missing `path` gets, for an answer known without a read (the read cache). */

@@ -4,7 +4,7 @@
  */
 export type { AclEntry, ChildrenResult, CreateMode, Created, NodeData, Stat, Watcher, WatchEvent, WatchEventType, ZkClient } from './client.js';
 export { CREATE_MODES } from './client.js';
-export { ZkError, toZkError, noNode, isConnectionError, type ZkErrorCode } from './errors.js';
+export { ZkError, toZkError, noNode, isConnectionError, type ZkErrorCode, type ZkOpKind } from './errors.js';
 export { ancestorsOf, joinPath, nameOf, parentOf, pathProblem, sequenceOf } from './paths.js';
 export { ZkSession, type ConnectionState, type RebuildFailure, type StateChange, type ZkSessionOptions } from './session.js';
 export { monotonicMs, type SessionLiveness } from './liveness.js';

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import type { AclEntry, ChildrenResult, CreateMode, Created, NodeData, Stat, Watcher, WatchEventType, ZkClient } from './client.js';
-import { ZkError, toZkError, zkErrorOf } from './errors.js';
+import { ZkError, toZkError, zkErrorOf, type ZkOpKind } from './errors.js';
 import { SERVER_ANSWERS, monotonicMs } from './liveness.js';
 
 interface NativeStat {
@@ -251,15 +251,15 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
   }
 
   /** For the calls still made through the package's promise API (ACLs, auth). */
-  private async call<T>(path: string, op: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path);
+  private async call<T>(path: string, kind: ZkOpKind, op: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path, undefined, kind);
     const sentAt = monotonicMs();
     try {
       const r = await op();
       this.heard(sentAt);
       return r;
     } catch (err) {
-      const e = toZkError(err, path);
+      const e = toZkError(err, path, kind);
       if (SERVER_ANSWERS.has(e.code)) this.heard(sentAt);
       throw e;
     }
@@ -271,9 +271,10 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
    * microtask turns), a bound function, argument and result arrays, and `call()` above added an
    * async layer — a lock cycle makes three requests (docs/benchmarks.md, locks, 11:00 UTC).
    * `answer` shapes the completion's results; `missing`, when given, is the answer to NONODE.
+   * `kind` goes on every error, so that a connection loss says whether a write was cut.
    */
-  private request<A, B, T>(path: string, send: (cb: NativeCb<A, B>) => number, answer: (a: A, b: B) => T, missing?: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path));
+  private request<A, B, T>(path: string, kind: ZkOpKind, send: (cb: NativeCb<A, B>) => number, answer: (a: A, b: B) => T, missing?: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new ZkError('SESSION_EXPIRED', -112, 'zookeeper: session closed', path, undefined, kind));
     const sentAt = monotonicMs();
     return new Promise<T>((resolve, reject) => {
       const complete = (code: number, error: string, a: A, b: B): void => {
@@ -288,20 +289,20 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
             resolve(missing());
             return;
           }
-          const e = zkErrorOf(code, path, new Error(`${code} ${error}`));
+          const e = zkErrorOf(code, path, new Error(`${code} ${error}`), kind);
           if (SERVER_ANSWERS.has(e.code)) this.heard(sentAt);
           reject(e);
         } catch (err) {
-          reject(toZkError(err, path));
+          reject(toZkError(err, path, kind));
         }
       };
       let rc: number;
       try {
         rc = send(complete);
       } catch (err) {
-        return reject(toZkError(err, path));
+        return reject(toZkError(err, path, kind));
       }
-      if (rc < 0) reject(zkErrorOf(rc, path, new Error(`zookeeper: request refused before it was sent (${rc})`)));
+      if (rc < 0) reject(zkErrorOf(rc, path, new Error(`zookeeper: request refused before it was sent (${rc})`), kind));
     });
   }
 
@@ -312,7 +313,7 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
   create(path: string, data: Buffer, mode: CreateMode, ttlMs?: number): Promise<string> {
     const h = this.handle;
     const flags = FLAGS[mode];
-    return this.request(path, (cb: NativeCb<string>) => (ttlMs ? h.a_createTtl(path, data, flags, ttlMs, cb) : h.a_create(path, data, flags, cb)), created);
+    return this.request(path, 'write', (cb: NativeCb<string>) => (ttlMs ? h.a_createTtl(path, data, flags, ttlMs, cb) : h.a_create(path, data, flags, cb)), created);
   }
 
   async createWithStat(path: string, data: Buffer, mode: Exclude<CreateMode, 'ttl' | 'ttl_sequential'>): Promise<Created> {
@@ -322,28 +323,29 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
       // the same answer in two round trips.
       const created = await this.create(path, data, mode);
       const stat = await this.exists(created);
-      if (!stat) throw new ZkError('NO_NODE', -101, `${created}: deleted right after its create`, created);
+      if (!stat) throw new ZkError('NO_NODE', -101, `${created}: deleted right after its create`, created, undefined, 'write');
       return { path: created, stat };
     }
     type Create2 = NonNullable<NativeHandle['a_create2']>;
-    return this.request(path, (cb: NativeCb<string, NativeStat>) => (handle.a_create2 as Create2)(path, data, FLAGS[mode], cb), createdWithStat);
+    return this.request(path, 'write', (cb: NativeCb<string, NativeStat>) => (handle.a_create2 as Create2)(path, data, FLAGS[mode], cb), createdWithStat);
   }
 
   get(path: string, watcher?: Watcher): Promise<NodeData> {
     const h = this.handle;
-    return this.request(path, (cb: NativeCb<NativeStat, Buffer | null>) => (watcher ? h.aw_get(path, wrapWatcher(watcher), cb) : h.a_get(path, false, cb)), nodeData);
+    return this.request(path, 'read', (cb: NativeCb<NativeStat, Buffer | null>) => (watcher ? h.aw_get(path, wrapWatcher(watcher), cb) : h.a_get(path, false, cb)), nodeData);
   }
 
   exists(path: string, watcher?: Watcher): Promise<Stat | null> {
     const h = this.handle;
     // A missing node is an answer (null); the watch is still set by the server.
-    return this.request(path, (cb: NativeCb<NativeStat>) => (watcher ? h.aw_exists(path, wrapWatcher(watcher), cb) : h.a_exists(path, false, cb)), toStat, noStat);
+    return this.request(path, 'read', (cb: NativeCb<NativeStat>) => (watcher ? h.aw_exists(path, wrapWatcher(watcher), cb) : h.a_exists(path, false, cb)), toStat, noStat);
   }
 
   children(path: string, watcher?: Watcher): Promise<ChildrenResult> {
     const h = this.handle;
     return this.request(
       path,
+      'read',
       (cb: NativeCb<string[], NativeStat>) => (watcher ? h.aw_get_children2(path, wrapWatcher(watcher), cb) : h.a_get_children2(path, false, cb)),
       childrenResult,
     );
@@ -351,12 +353,12 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
 
   set(path: string, data: Buffer, version = -1): Promise<Stat> {
     const h = this.handle;
-    return this.request(path, (cb: NativeCb<NativeStat>) => h.a_set(path, data, version, cb), toStat);
+    return this.request(path, 'write', (cb: NativeCb<NativeStat>) => h.a_set(path, data, version, cb), toStat);
   }
 
   delete(path: string, version = -1): Promise<void> {
     const h = this.handle;
-    return this.request(path, (cb: NativeCb) => h.a_delete_(path, version, cb), nothing);
+    return this.request(path, 'write', (cb: NativeCb) => h.a_delete_(path, version, cb), nothing);
   }
 
   async getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }> {
@@ -365,22 +367,22 @@ export class NativeZkClient extends EventEmitter implements ZkClient {
     // reported NO_AUTH, and a delete racing between the two calls can still reach the crash
     // (README "Known limits").
     await this.get(path);
-    const [acl, stat] = await this.call(path, () => this.handle.get_acl(path));
+    const [acl, stat] = await this.call(path, 'read', () => this.handle.get_acl(path));
     return { acl: acl.map((a) => ({ perms: a.perms, scheme: a.scheme, id: a.auth })), stat: toStat(stat) };
   }
 
   setAcl(path: string, acl: readonly AclEntry[], version = -1): Promise<void> {
     const native = acl.map((a) => ({ perms: a.perms, scheme: a.scheme, auth: a.id }));
-    return this.call(path, () => this.handle.set_acl(path, version, native));
+    return this.call(path, 'write', () => this.handle.set_acl(path, version, native));
   }
 
   sync(path: string): Promise<void> {
     const h = this.handle;
-    return this.request(path, (cb: NativeCb) => h.a_sync(path, cb), nothing);
+    return this.request(path, 'read', (cb: NativeCb) => h.a_sync(path, cb), nothing);
   }
 
   addAuth(scheme: string, auth: string): Promise<void> {
-    return this.call('/', () =>
+    return this.call('/', 'read', () =>
       new Promise<void>((resolve, reject) => {
         this.handle.add_auth(scheme, auth, (rc, error) => (rc === 0 ? resolve() : reject(new Error(`${rc} ${error}`))));
       }),

@@ -2,8 +2,10 @@
  * Contract: what a client is told when ZooKeeper itself is the problem — a server without TTL
  * support (UNIMPLEMENTED), a session expired by ZooKeeper (the lease ends LEASE_LOST,
  * session_expired), a stopped server (UNAVAILABLE, and LEASE_UNCERTAIN for a lease asked to own
- * something) — is the same over REST, gRPC and WebSocket. Real conditions: the session is
- * expired with the harness's second-handle trick, the server process is stopped.
+ * something), a connection lost under a read and a write (the read says so and claims no write;
+ * the write's outcome is unknown) — is the same over REST, gRPC and WebSocket. Real conditions:
+ * the session is expired with the harness's second-handle trick, the server process is frozen
+ * (SIGSTOP) or stopped.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +42,36 @@ forEachTransport((t) => {
     const taken = await c.acquire(p, next.id, 0);
     assert.ok(BigInt(taken.fencingToken) > BigInt(held.fencingToken), 'fencing tokens rise across the expiry');
     await c.revoke(next.id);
+  });
+});
+
+describe('zookeeper frozen', () => {
+  forEachTransport((t) => {
+    test('connection lost › a read cut by it is UNAVAILABLE saying a read (no write outcome); a write cut with it: outcome unknown', async () => {
+      await waitFor(() => tenant().ready, 30_000);
+      const c = await client(t);
+      const p = unique(t, 'frozen');
+      await c.create(p);
+      // Both sent while ZooKeeper is frozen: the connection is declared lost under them. The read
+      // is of a node never read, which no watch of the read cache can answer from memory.
+      env.zk.pause();
+      let read: Promise<unknown>;
+      let write: Promise<unknown>;
+      try {
+        read = c.get(`${p}/never-read`);
+        write = c.set(p, 'maybe');
+        await Promise.allSettled([read, write]);
+      } finally {
+        env.zk.resume();
+      }
+      await waitFor(() => tenant().ready, 30_000);
+      const r = await rejectsWith(read, 'UNAVAILABLE');
+      assert.equal(r.details.op, 'read', JSON.stringify(r.details));
+      assert.equal(r.details.outcome, undefined, 'a read has no outcome to be unknown');
+      assert.doesNotMatch(r.message, /write|outcome/);
+      const w = await rejectsWith(write, 'UNAVAILABLE');
+      assert.deepEqual([w.details.op, w.details.outcome], ['write', 'unknown'], JSON.stringify(w.details));
+    });
   });
 });
 

@@ -32,10 +32,20 @@ describe('zookeeper error parsing', () => {
     assert.equal(toZkError(new Error('fn: "a_get" args: "/,false" result: "ZINVALIDSTATE -9"')).code, 'INVALID_STATE');
     assert.equal(toZkError(new Error('weird')).code, 'SYSTEM_ERROR');
   });
-  test('connection loss says the outcome is unknown', () => {
-    const e = toZkgateError(toZkError(new Error('-4 connection loss'), '/a'));
-    assert.equal(e.code, 'UNAVAILABLE');
-    assert.equal(e.details.outcome, 'unknown');
-    assert.match(e.message, /outcome of a write is unknown/);
+  test('connection loss during a write says its outcome is unknown; during a read it claims no write', () => {
+    const write = toZkgateError(toZkError(new Error('-4 connection loss'), '/a', 'write'));
+    assert.equal(write.code, 'UNAVAILABLE');
+    assert.deepEqual(write.details, { path: '/a', op: 'write', outcome: 'unknown' });
+    assert.match(write.message, /^\/a: .*during a write: its outcome is unknown/);
+    for (const rc of ['-4 connection loss', '-7 operation timeout']) {
+      const read = toZkgateError(toZkError(new Error(rc), '/a', 'read'));
+      assert.equal(read.code, 'UNAVAILABLE');
+      assert.deepEqual(read.details, { path: '/a', op: 'read' });
+      assert.doesNotMatch(read.message, /write|outcome/);
+    }
+    // Not tied to one request: whether anything was written is not known.
+    const unknown = toZkgateError(toZkError(new Error('-4 connection loss'), '/a'));
+    assert.equal(unknown.details.outcome, 'unknown');
+    assert.equal(unknown.details.op, undefined);
   });
 });
