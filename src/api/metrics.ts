@@ -62,17 +62,19 @@ const quotaMax = new Gauge({
   registers: [registry],
 });
 
-/** The limit an error reports, for the rejection counter. */
+/** The limit an error reports when its details do not name it, for the rejection counter. */
 const LIMIT_OF_CODE: Partial<Record<ErrorCode, string>> = {
-  PAYLOAD_TOO_LARGE: 'maxBodyBytes',
-  DATA_TOO_LARGE: 'maxDataBytes',
   SUBTREE_TOO_LARGE: 'maxRecursiveDeleteNodes',
 };
 
-/** Counts an error answered on `transport` (and, when a limit refused it, which limit). */
+/**
+ * Counts an error answered on `transport` (and, when a limit refused it, which limit: named by
+ * `details.limit` when that is a name, else by `details.setting`, beside a `limit` in bytes).
+ */
 export function countError(error: ZkgateError, transport: 'rest' | 'grpc' | 'ws'): void {
   errorsTotal.inc({ code: error.code, transport });
-  const limit = typeof error.details.limit === 'string' ? error.details.limit : LIMIT_OF_CODE[error.code];
+  const { limit: named, setting } = error.details;
+  const limit = typeof named === 'string' ? named : typeof setting === 'string' ? setting : LIMIT_OF_CODE[error.code];
   if (limit) limitRejections.inc({ limit, transport });
 }
 

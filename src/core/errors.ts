@@ -146,6 +146,28 @@ export function toZkgateError(err: unknown, path?: string): ZkgateError {
   return new ZkgateError('INTERNAL', 'internal error', {}, { cause: err });
 }
 
+/**
+ * DATA_TOO_LARGE: znode data (or an item, or an instance document: `what`) of `size` bytes over
+ * the tenant's `limits.maxDataBytes` (`limit`, bytes).
+ */
+export function dataTooLarge(size: number, limit: number, what = 'data'): ZkgateError {
+  return new ZkgateError('DATA_TOO_LARGE', `${what} is ${size} bytes; the limit is ${limit}`, { limit, size, setting: 'maxDataBytes' });
+}
+
+/**
+ * PAYLOAD_TOO_LARGE: a request body or message over `limit` bytes, the value of `setting`
+ * (`maxBodyBytes`, `wsMaxMessageBytes`); `size` is its length when it was declared. As
+ * DATA_TOO_LARGE's, `details.limit` is a number of bytes and `details.setting` names it.
+ */
+export function payloadTooLarge(what: string, limit: number, setting: string, size?: number): ZkgateError {
+  const told = size === undefined ? `${what} is over the limit (limits.${setting}) of ${limit} bytes` : `${what} is ${size} bytes; the limit (limits.${setting}) is ${limit}`;
+  return new ZkgateError('PAYLOAD_TOO_LARGE', told, {
+    limit,
+    setting,
+    ...(size !== undefined ? { size } : {}),
+  });
+}
+
 /** Shorthand for an INVALID_ARGUMENT naming the bad field. */
 export function invalidArgument(field: string, problem: string): ZkgateError {
   return new ZkgateError('INVALID_ARGUMENT', `${field}: ${problem}`, { field });

@@ -25,7 +25,7 @@ export { DEFAULT_BASE, type Instance, type InstanceSet } from './registry/instan
 export { STRATEGIES, type Strategy } from './registry/strategies.js';
 export type { InstanceDocument, UriSpec, UriSpecPart, ServiceType, JsonValue } from './registry/instance.js';
 export type { ScopedRwLocks } from './facade/rw-locks.js';
-export { ERROR_CODES, ZkgateError, cancelled, invalidArgument, toZkgateError, type ErrorCode } from './errors.js';
+export { ERROR_CODES, ZkgateError, cancelled, dataTooLarge, invalidArgument, payloadTooLarge, toZkgateError, type ErrorCode } from './errors.js';
 export { createLogger, flushLogs, silentLogger, type Logger } from './logger.js';
 export { NodeService } from './nodes/node-service.js';
 export { checkPath } from './paths.js';

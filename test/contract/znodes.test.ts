@@ -44,7 +44,8 @@ forEachTransport((t) => {
     await c.create(`${p}/child`);
     await rejectsWith(c.delete(p), 'NOT_EMPTY');
     await rejectsWith(c.create(`${p}/bad//path`), 'INVALID_PATH');
-    await rejectsWith(c.create(`${p}/big`, { data: 'x'.repeat(65) }), 'DATA_TOO_LARGE');
+    const big = await rejectsWith(c.create(`${p}/big`, { data: 'x'.repeat(65) }), 'DATA_TOO_LARGE');
+    assert.deepEqual(big.details, { limit: 64, setting: 'maxDataBytes', size: 65 });
     await rejectsWith(c.create(`${p}/eph`, { mode: 'ephemeral' }), 'LEASE_REQUIRED');
     const bad = await rejectsWith(c.set(p, 'y', -2), 'INVALID_ARGUMENT');
     assert.equal(bad.details.field, 'version');

@@ -515,13 +515,15 @@ describe('REST znodes', () => {
     assert.equal(res.status, 200);
     problem(await api.json('PUT', '/v1/nodes', { data: 'stale', version: root.stat.version }), 412, 'BAD_VERSION');
     problem(await api.json('PUT', '/v1/nodes', { data: 'x' }, { query: { version: 'x' } }), 400, 'INVALID_ARGUMENT', 'version');
-    problem(await api.raw('PUT', '/v1/nodes', Buffer.alloc(LIMITS.maxDataBytes + 1)), 413, 'DATA_TOO_LARGE');
+    const dataTooLarge = problem(await api.raw('PUT', '/v1/nodes', Buffer.alloc(LIMITS.maxDataBytes + 1)), 413, 'DATA_TOO_LARGE');
+    assert.deepEqual(dataTooLarge.details, { limit: LIMITS.maxDataBytes, setting: 'maxDataBytes', size: LIMITS.maxDataBytes + 1 }, 'the refusal gives its limit in bytes and names it');
     res = await api.json('PUT', '/v1/nodes', { data: '' });
     assert.equal(res.status, 200);
 
     problem(await api.json('POST', '/v1/nodes', { data: 'x' }), 400, 'INVALID_PATH');
     const tooLarge = problem(await api.raw('POST', '/v1/nodes', Buffer.alloc(LIMITS.maxBodyBytes + 1)), 413, 'PAYLOAD_TOO_LARGE');
-    assert.deepEqual(tooLarge.details, { limit: 'maxBodyBytes', max: LIMITS.maxBodyBytes, size: LIMITS.maxBodyBytes + 1 }, 'the refusal names its limit');
+    // As DATA_TOO_LARGE's: `limit` in bytes, `setting` its name.
+    assert.deepEqual(tooLarge.details, { limit: LIMITS.maxBodyBytes, setting: 'maxBodyBytes', size: LIMITS.maxBodyBytes + 1 }, 'the refusal gives its limit in bytes and names it');
     problem(await api.json('DELETE', '/v1/nodes'), 400, 'INVALID_PATH');
     problem(await api.json('DELETE', '/v1/nodes/'), 400, 'INVALID_PATH');
   });

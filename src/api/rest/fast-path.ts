@@ -28,7 +28,7 @@ import { createNode, deleteNode, getNode, headNode, listChildren, setNode, type 
 import { acquireLock, releaseLock } from './locks.js';
 import { queryOf } from './params.js';
 import { probeAnswer, probeOf, type Probe } from './probes.js';
-import { discardUnreadBody, malformedJson, noteError, payloadTooLarge } from './problem.js';
+import { bodyTooLarge, discardUnreadBody, malformedJson, noteError } from './problem.js';
 import { exchangeSignal, lazyExchangeSignal } from './request-signal.js';
 import { znodePathFromUrl } from './znode-path.js';
 
@@ -225,7 +225,7 @@ function nodeRequest(gw: Gateway, scope: Scope, route: Extract<FastRoute, { kind
  */
 function readBody(req: IncomingMessage, limit: number, kind: 'json' | 'raw'): Promise<unknown> {
   const declared = Number(req.headers['content-length']);
-  if (declared > limit) return Promise.reject(payloadTooLarge(limit, declared));
+  if (declared > limit) return Promise.reject(bodyTooLarge(limit, declared));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

@@ -1,7 +1,7 @@
 /** RFC 9457 problem+json answers for every error (bodies from `problemOf` in ../json.ts). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
-import { ZkgateError, type Logger } from '../../core/index.js';
+import { ZkgateError, payloadTooLarge, type Logger } from '../../core/index.js';
 import { mapError } from '../error-table.js';
 import { problemOf } from '../json.js';
 import { countError } from '../metrics.js';
@@ -29,8 +29,9 @@ function fromHttpError(err: HttpError & Error): ZkgateError | null {
     return new ZkgateError('INVALID_ARGUMENT', `malformed percent-escape in the URL path: ${err.message}`, { field: 'path' });
   }
   if (err.type === 'entity.too.large') {
-    // body-parser's error carries the limit it enforced (limits.maxBodyBytes) and the declared length.
-    return payloadTooLarge(typeof err.limit === 'number' ? err.limit : undefined, typeof err.length === 'number' ? err.length : undefined);
+    // body-parser's error carries the limit it enforced (limits.maxBodyBytes; raw-body always sets
+    // it) and the declared length.
+    return bodyTooLarge(err.limit ?? 0, typeof err.length === 'number' ? err.length : undefined);
   }
   if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
     return new ZkgateError('INVALID_ARGUMENT', err.message, { field: 'body' });
@@ -43,13 +44,9 @@ export function malformedJson(message: string): ZkgateError {
   return new ZkgateError('INVALID_ARGUMENT', `malformed JSON body: ${message}`, { field: 'body' });
 }
 
-/** A body over `limits.maxBodyBytes` (`max`), `size` bytes when declared. */
-export function payloadTooLarge(max: number | undefined, size: number | undefined): ZkgateError {
-  return new ZkgateError('PAYLOAD_TOO_LARGE', `request body is ${size ?? 'more than'} bytes; the limit (limits.maxBodyBytes) is ${max ?? 'lower'}`, {
-    limit: 'maxBodyBytes',
-    ...(max !== undefined ? { max } : {}),
-    ...(size !== undefined ? { size } : {}),
-  });
+/** A body over `limits.maxBodyBytes` (`limit`, bytes), `size` bytes when declared. */
+export function bodyTooLarge(limit: number, size: number | undefined): ZkgateError {
+  return payloadTooLarge('request body', limit, 'maxBodyBytes', size);
 }
 
 /**

@@ -7,7 +7,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ZkgateError, type Gateway, type Scope, type ScopedConnection } from '../../core/index.js';
+import { ZkgateError, payloadTooLarge, type Gateway, type Scope, type ScopedConnection } from '../../core/index.js';
 import { countError } from '../metrics.js';
 import { mapError } from '../error-table.js';
 import { answerAndClose } from '../listener-guard.js';
@@ -52,7 +52,7 @@ function upgradeSocketOnError(this: Duplex): void {
 
 /** What a message over the limit is counted as (the socket itself is closed 1009 by ws). */
 function messageTooLarge(max: number): ZkgateError {
-  return new ZkgateError('PAYLOAD_TOO_LARGE', `message over ${max} bytes (limits.wsMaxMessageBytes)`, { limit: 'wsMaxMessageBytes', max });
+  return payloadTooLarge('message', max, 'wsMaxMessageBytes');
 }
 
 function refuse(gw: Gateway, socket: Duplex, err: unknown, reqId: string): void {

@@ -4,7 +4,7 @@
  */
 import { noNode, ancestorsOf, joinPath, parentOf, type AclEntry, type Stat } from '../../zk/index.js';
 import { checkPath } from '../paths.js';
-import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
+import { ZkgateError, dataTooLarge, invalidArgument, toZkgateError } from '../errors.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { checkPathLimits } from '../limits/path-limits.js';
 import { protectedPath, type OwnedNodes } from '../leases/owned-nodes.js';
@@ -54,7 +54,7 @@ export class NodeService {
   private checkData(data: Buffer): void {
     const max = this.tenant.limits.maxDataBytes;
     if (data.length > max) {
-      throw new ZkgateError('DATA_TOO_LARGE', `data is ${data.length} bytes; the limit is ${max}`, { limit: max, size: data.length });
+      throw dataTooLarge(data.length, max);
     }
   }
 

@@ -20,7 +20,7 @@
  * an ack can never delete an item somebody else has claimed since.
  */
 import { joinPath, nameOf, type Stat, type ZkClient } from '../../zk/index.js';
-import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
+import { ZkgateError, dataTooLarge, invalidArgument, toZkgateError } from '../errors.js';
 import type { Lease, LeaseState } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import type { Tenant } from '../tenants/tenant.js';
@@ -370,5 +370,5 @@ export class QueueService {
 /** @throws DATA_TOO_LARGE past the tenant's `limits.maxDataBytes` */
 export function checkData(tenant: Tenant, data: Buffer): void {
   const max = tenant.limits.maxDataBytes;
-  if (data.length > max) throw new ZkgateError('DATA_TOO_LARGE', `data is ${data.length} bytes; the limit is ${max}`, { limit: max, size: data.length });
+  if (data.length > max) throw dataTooLarge(data.length, max);
 }

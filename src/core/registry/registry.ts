@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ZkError, joinPath, type ZkClient } from '../../zk/index.js';
-import { ZkgateError, toZkgateError } from '../errors.js';
+import { ZkgateError, dataTooLarge, toZkgateError } from '../errors.js';
 import type { Lease, LeaseState } from '../leases/lease.js';
 import type { OwnedNodes } from '../leases/owned-nodes.js';
 import { checkWaitMs } from '../recipes/lock.js';
@@ -293,7 +293,7 @@ export class RegistryService {
   private bytes(tenant: Tenant, doc: InstanceDocument): Buffer {
     const data = serialize(doc);
     const max = tenant.limits.maxDataBytes;
-    if (data.length > max) throw new ZkgateError('DATA_TOO_LARGE', `registry: the instance document is ${data.length} bytes; the limit is ${max}`, { limit: max, size: data.length });
+    if (data.length > max) throw dataTooLarge(data.length, max, 'registry: the instance document');
     return data;
   }
 
