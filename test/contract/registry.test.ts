@@ -26,7 +26,12 @@ const { env, client } = contractGateway();
 const closers: (() => void)[] = [];
 after(() => closers.forEach((c) => c()));
 
-const q = (p: Obj): Record<string, string> => Object.fromEntries(Object.entries({ base: p.base, leaseId: p.leaseId, strategy: p.strategy, caller: p.caller, sync: p.sync === undefined ? undefined : String(p.sync) }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+const q = (p: Obj): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries({ base: p.base, leaseId: p.leaseId, strategy: p.strategy, caller: p.caller, sync: p.sync === undefined ? undefined : String(p.sync), cache: p.cache === undefined ? undefined : String(p.cache) }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  ) as Record<string, string>;
 const FIELDS = ['address', 'port', 'sslPort', 'payload', 'uriSpec', 'enabled'];
 const pickFields = (p: Obj, extra: string[]): Obj => Object.fromEntries(Object.entries(p).filter(([k, v]) => v !== undefined && [...FIELDS, ...extra].includes(k)));
 
@@ -69,6 +74,9 @@ function toGrpc(method: string, p: Obj): Obj {
   const w = (v: unknown): Obj | undefined => (v === undefined ? undefined : { value: v });
   const out: Obj = { ...p, port: w(p.port), sslPort: w(p.sslPort), enabled: w(p.enabled) };
   delete out.payload;
+  // REST's and WebSocket's `cache: false` is gRPC's `no_cache`.
+  delete out.cache;
+  if (p.cache === false) out.noCache = true;
   if (method === 'Register') {
     if (p.payload !== undefined) out.payloadJson = JSON.stringify(p.payload);
   } else {
@@ -256,6 +264,33 @@ forEachTransport((t) => {
     assert.equal((await call('Pick', { base: b, service: 'svc', sync: true })).source, 'zookeeper');
     const listed = await call('ListInstances', { base: b, service: 'svc', sync: true });
     assert.deepEqual([listed.source, listed.instances.map((i: Obj) => i.id)], ['zookeeper', ['a']]);
+    await c.revoke(l.id);
+  });
+
+  test('registry › with cache=false every pick and listing reads ZooKeeper, even of a set memory vouches for, and follows nothing', async () => {
+    const c = await client(t);
+    const { call } = await registryCaller(t, 'admin');
+    const b = base('nocache');
+    const l = await c.grant(30_000);
+    await call('Register', { base: b, service: 'svc', leaseId: l.id, id: 'a', address: 'a' });
+    // Followed and vouched for: a plain pick is answered from memory…
+    let source = '';
+    for (let i = 0; i < 40 && source !== 'cache'; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      source = (await call('Pick', { base: b, service: 'svc', caller: 'me' })).source as string;
+    }
+    assert.equal(source, 'cache');
+    // …and one with cache=false still reads ZooKeeper.
+    for (let i = 0; i < 3; i++) {
+      const p = await call('Pick', { base: b, service: 'svc', caller: 'me', cache: false });
+      assert.deepEqual([p.id, p.source], ['a', 'zookeeper'], `pick ${i}`);
+    }
+    const listed = await call('ListInstances', { base: b, service: 'svc', cache: false });
+    assert.deepEqual([listed.source, listed.instances.map((i: Obj) => i.id)], ['zookeeper', ['a']]);
+    // A service only read with cache=false is not followed: the first plain pick reads ZooKeeper.
+    await call('Register', { base: b, service: 'other', leaseId: l.id, id: 'b', address: 'b' });
+    assert.equal((await call('Pick', { base: b, service: 'other', caller: 'me', cache: false })).source, 'zookeeper');
+    assert.equal((await call('Pick', { base: b, service: 'other', caller: 'me' })).source, 'zookeeper');
     await c.revoke(l.id);
   });
 

@@ -13,6 +13,8 @@ interface ServiceRequest {
   service: string;
   /** ListInstances and Pick: sync, then read ZooKeeper. */
   sync?: boolean;
+  /** ListInstances and Pick: read ZooKeeper, not memory. */
+  noCache?: boolean;
 }
 interface InstanceRequest extends ServiceRequest {
   id: string;
@@ -122,10 +124,10 @@ export function registryService(gw: Gateway): UntypedServiceImplementation {
     Update: unary(async (r: UpdateRequest, call) => registrationMessage(await scopeOf(gw, call).registry.update(base(r), r.service, r.id, r.leaseId, updateFieldsOf(r)))),
     Deregister: unary(async (r: InstanceRequest, call) => scopeOf(gw, call).registry.deregister(base(r), r.service, r.id, r.leaseId)),
     ListServices: unary(async (r: { base: string }, call) => scopeOf(gw, call).registry.services(optionalString(r.base))),
-    ListInstances: unary(async (r: ServiceRequest, call) => setMessage(await scopeOf(gw, call).registry.instances(base(r), r.service, { sync: r.sync }))),
+    ListInstances: unary(async (r: ServiceRequest, call) => setMessage(await scopeOf(gw, call).registry.instances(base(r), r.service, { sync: r.sync, cache: !r.noCache }))),
     GetInstance: unary(async (r: InstanceRequest, call) => instanceMessage(await scopeOf(gw, call).registry.instance(base(r), r.service, r.id))),
     Pick: unary(async (r: PickRequest, call) =>
-      instanceMessage(await scopeOf(gw, call).registry.pick(base(r), r.service, optionalString(r.strategy), optionalString(r.caller), { sync: r.sync })),
+      instanceMessage(await scopeOf(gw, call).registry.pick(base(r), r.service, optionalString(r.strategy), optionalString(r.caller), { sync: r.sync, cache: !r.noCache })),
     ),
     Watch: (call: ServerWritableStream<ServiceRequest, Record<string, unknown>>) => {
       void (async () => {

@@ -29,8 +29,8 @@ type Fields = Record<string, unknown>;
 const fieldsOf = (b: Fields): Fields => Object.fromEntries(Object.keys(fields).filter((k) => b[k] !== undefined).map((k) => [k, b[k]]));
 const base = (req: Request): string | undefined => stringParam(req, 'base');
 const param = (req: Request, name: string): string => String(req.params[name]);
-/** `?sync=true`: ZooKeeper's sync, then a read (never from memory). */
-const listOptions = (req: Request): { sync: boolean } => ({ sync: boolParam(req, 'sync') ?? false });
+/** `?sync=true`: ZooKeeper's sync, then a read; `?cache=false`: a read. Neither answers from memory. */
+const listOptions = (req: Request): { sync: boolean; cache: boolean } => ({ sync: boolParam(req, 'sync') ?? false, cache: boolParam(req, 'cache') ?? true });
 
 /** Answers a listing or pick: where it came from in `X-Zkgate-Source` (as node reads), the rest as JSON. */
 function sourced<T extends { source: string }>(res: Response, answer: T): Omit<T, 'source'> {

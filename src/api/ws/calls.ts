@@ -157,10 +157,12 @@ export const WS_METHODS = {
   }),
   'Registry.Deregister': method(o({ base: str, service: str, id: str, leaseId }), (c, p) => c.scope.registry.deregister(p.base, p.service ?? '', p.id ?? '', p.leaseId)),
   'Registry.ListServices': method(o({ base: str }), (c, p) => c.scope.registry.services(p.base)),
-  'Registry.ListInstances': method(o({ base: str, service: str, sync: z.boolean().optional() }), (c, p) => c.scope.registry.instances(p.base, p.service ?? '', { sync: p.sync })),
+  'Registry.ListInstances': method(o({ base: str, service: str, sync: z.boolean().optional(), cache: z.boolean().optional() }), (c, p) =>
+    c.scope.registry.instances(p.base, p.service ?? '', { sync: p.sync, cache: p.cache }),
+  ),
   'Registry.GetInstance': method(o({ base: str, service: str, id: str }), (c, p) => c.scope.registry.instance(p.base, p.service ?? '', p.id ?? '')),
-  'Registry.Pick': method(o({ base: str, service: str, strategy: str, caller: str, sync: z.boolean().optional() }), (c, p) =>
-    c.scope.registry.pick(p.base, p.service ?? '', p.strategy, p.caller, { sync: p.sync }),
+  'Registry.Pick': method(o({ base: str, service: str, strategy: str, caller: str, sync: z.boolean().optional(), cache: z.boolean().optional() }), (c, p) =>
+    c.scope.registry.pick(p.base, p.service ?? '', p.strategy, p.caller, { sync: p.sync, cache: p.cache }),
   ),
 } as const;
 

@@ -60,6 +60,11 @@ export type SourcedInstanceSet = InstanceSet & { readonly source: ReadSource };
 export interface ListOptions {
   /** ZooKeeper's `sync` on the service node first, then a read: never from memory. */
   readonly sync?: boolean;
+  /**
+   * `false`: a plain read of ZooKeeper, neither answered from memory nor followed from then on
+   * (as a node read's `cache: false`). @defaultValue true
+   */
+  readonly cache?: boolean;
 }
 
 /** A long-poll answer: `unchanged` when the wait ended without a change after `index`. */
@@ -180,15 +185,16 @@ export class RegistryService {
    * Every instance of the service: from memory when the service is followed and its watches
    * vouch for the set (Curator's `ServiceCache`), else read now (`queryForInstances`) and
    * followed from then on, within `watch.maxCachedServices` (docs/registry.md, "Picks from
-   * memory"). With `sync`, ZooKeeper's `sync` and a read. @throws TOO_MANY_CHILDREN, UNAVAILABLE
+   * memory"). With `sync`, ZooKeeper's `sync` and a read; with `cache: false`, a read only;
+   * neither follows the service. @throws TOO_MANY_CHILDREN, UNAVAILABLE
    */
   async instances(tenant: Tenant, ref: ServiceRef, opts: ListOptions = {}): Promise<SourcedInstanceSet> {
     if (opts.sync) {
       await tenant.client().sync(ref.path).catch((err: unknown) => {
         throw toZkgateError(err, ref.path);
       });
-      return { ...(await this.read(tenant, ref)), source: 'zookeeper' };
     }
+    if (opts.sync || opts.cache === false) return { ...(await this.read(tenant, ref)), source: 'zookeeper' };
     const hit = this.cache.get(tenant, ref);
     if (hit) return { ...hit, source: 'cache' };
     const set = await this.read(tenant, ref);
