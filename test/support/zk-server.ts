@@ -16,7 +16,7 @@
  * data dir and is only shown — its tail — in the error thrown when a start fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
@@ -65,7 +65,7 @@ export interface ZkServerHandle {
    * @throws Error (with the tail of the server log) when the JVM exits or does not get ready in time.
    */
   start(): Promise<void>;
-  /** Freezes the JVM with SIGSTOP (clients see a silent server: timeouts, no RST). */
+  /** Freezes the JVM with SIGSTOP and returns once all its threads are stopped (clients see a silent server: timeouts, no RST). */
   pause(): void;
   /** Unfreezes a paused JVM with SIGCONT. */
   resume(): void;
@@ -151,6 +151,36 @@ function killAllSync(): void {
     }
   }
   liveDirs.clear();
+}
+
+/**
+ * Returns once every thread of `pid` is stopped (at most 2 s, then throws). kill() only queues
+ * SIGSTOP: the threads stop as each is next scheduled and sees it, and on this 2-core machine
+ * that took 3.4 ms (median; p99 7 ms, max 8 ms, 300 pauses of a 25-thread server at load 3).
+ * Meanwhile a thread woken by a request could still answer it: rest-nodes' "write in flight"
+ * once got 200 for a set sent right after pause(), applied 3 ms after the create before it.
+ * Without /proc (not Linux) it returns at once.
+ */
+function untilStopped(pid: number): void {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return;
+    }
+    const running = tids.some((tid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        return !'TtZX'.includes(stat.charAt(stat.lastIndexOf(')') + 2));
+      } catch {
+        return false; // the thread ended meanwhile
+      }
+    });
+    if (!running) return;
+    if (Date.now() > deadline) throw new Error(`ZooKeeper (pid ${pid}) not stopped 2 s after SIGSTOP`);
+  }
 }
 
 function installExitHooks(): void {
@@ -433,6 +463,7 @@ class ZkNode implements ZkServerHandle {
     if (!this.child || !this.running) throw new Error(`ZooKeeper on port ${this.clientPort} is not running`);
     this.child.kill('SIGSTOP');
     this.isPaused = true;
+    if (this.child.pid !== undefined) untilStopped(this.child.pid);
   }
 
   resume(): void {
