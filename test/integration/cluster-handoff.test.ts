@@ -287,4 +287,34 @@ describe('cluster › graceful handoff', () => {
     await e.close();
     await t.close();
   });
+
+  test('a wait carried on by the successor ends when its caller asked, not a whole waitMs after the handoff', async () => {
+    const { lock, t, holder, e, waiter } = await lockScene('budget', 'lambda', 'mu');
+    const waiter2 = await grant(e, 30_000);
+    // Two waits of 6 s on a lock nobody releases: one from the drained instance's own client,
+    // one forwarded to it from the other instance. The handoff begins 3 s in; each wait is
+    // then run again on the successor. Before the change each got its whole waitMs again there
+    // (answered 9 s and more after it was asked).
+    const started = Date.now();
+    const timed = (p: Promise<{ status: number; body: unknown }>): Promise<{ status: number; body: unknown; ms: number }> => p.then((r) => ({ ...r, ms: Date.now() - started }));
+    const local = timed(e.rest.json('POST', `/v1/locks${lock}`, { leaseId: waiter, waitMs: 6000 }));
+    const forwarded = timed(t.rest.json('POST', `/v1/locks${lock}`, { leaseId: waiter2, waitMs: 6000 }));
+    await eventually(async () => ((await t.rest.json('GET', `/v1/locks${lock}`)).body as { queue: unknown[] }).queue.length === 3, 5000, 'both waiters queued');
+    await new Promise((r) => setTimeout(r, 3000 - (Date.now() - started)));
+    const shutdown = e.running.shutdown();
+    try {
+      for (const r of await Promise.all([local, forwarded])) {
+        assert.equal(r.status, 409, JSON.stringify(r.body));
+        assert.equal((r.body as { code: string }).code, 'LOCK_NOT_ACQUIRED');
+        assert.ok(r.ms >= 5500 && r.ms < 8500, `answered ${r.ms} ms after it was asked with waitMs 6000`);
+      }
+      await shutdown;
+      assert.equal(((await t.rest.json('GET', `/v1/locks${lock}`)).body as { queue: unknown[] }).queue.length, 1, 'only the holder is queued');
+      for (const id of [holder, waiter, waiter2]) assert.equal((await t.rest.json('DELETE', `/v1/leases/${id}`)).status, 200);
+    } finally {
+      await shutdown.catch(() => undefined);
+      await e.close();
+      await t.close();
+    }
+  });
 });

@@ -23,7 +23,17 @@ describe('read-write locks against a real ZooKeeper (Curator InterProcessReadWri
   const lease = (ttlMs = 30_000): Promise<string> => grantSettled(env.g.rest, ttlMs);
   const acquire = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/rwlocks${path}`, body);
   const release = (path: string, leaseId: string, node: string) => env.g.rest.json('DELETE', `/v1/rwlocks${path}`, undefined, { query: { leaseId, node } });
-  const inspect = async (path: string): Promise<Inspection> => (await env.g.rest.json('GET', `/v1/rwlocks${path}`)).body as Inspection;
+  /**
+   * The lock's inspection, once the gateway answers it: right after ZooKeeper thaws, the C
+   * client may lose the connection again and a read is then an honest 503 (as for `nodes`).
+   */
+  const inspect = async (path: string): Promise<Inspection> => {
+    let last: { status: number; body: unknown } | undefined;
+    await eventually(async () => (last = await env.g.rest.json('GET', `/v1/rwlocks${path}`)).status === 200, 10_000, 'the lock to be inspected').catch(() => {
+      throw new Error(`inspect ${path}: ${last?.status} ${JSON.stringify(last?.body)}`);
+    });
+    return (last as { body: unknown }).body as Inspection;
+  };
   /** Contenders on the path; -1 while the gateway cannot answer (ZooKeeper just thawed). */
   const nodes = async (path: string): Promise<number> => {
     const r = await env.g.rest.json('GET', `/v1/rwlocks${path}`);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decode, encode, findSignal, withSignal } from '../../src/core/cluster/codec.js';
+import { decode, encode, findSignal, withSignal, withWaitLeft } from '../../src/core/cluster/codec.js';
 import { LazySignal, signalOf } from '../../src/core/recipes/wake.js';
 
 class Lazy extends LazySignal {
@@ -39,4 +39,21 @@ test('cluster codec › a lazy abort is found, replaced and encoded like an Abor
   const decoded = decode(encode(args), { signal: owner, lease: () => assert.fail('no lease') }) as unknown[];
   assert.equal((decoded[2] as { signal: unknown }).signal, owner, 'the owner side gets its own signal');
   assert.equal(signalOf(lazy), lazy.signal);
+});
+
+test('cluster codec › withWaitLeft lowers the waitMs of the options carrying a signal, and only those', () => {
+  const lazy = new Lazy();
+  const plain = new AbortController().signal;
+  const args = ['/lock', 'lease-1', { waitMs: 1000, signal: lazy, data: 'x' }, { waitMs: 1000 }, [{ after: 3, waitMs: 500, signal: plain }]];
+  const since = Date.now() - 400;
+  const left = withWaitLeft(args, since) as typeof args;
+  const opts = left[2] as { waitMs: number; signal: unknown; data: string };
+  assert.ok(opts.waitMs <= 600 && opts.waitMs >= 500, `1000 less the 400 ms spent: ${opts.waitMs}`);
+  assert.equal(opts.signal, lazy, 'the signal itself kept');
+  assert.equal(opts.data, 'x');
+  assert.deepEqual(left[3], { waitMs: 1000 }, 'no signal: not a wait, left alone');
+  assert.ok((left[4] as unknown as [{ waitMs: number }])[0].waitMs <= 100, 'nested options too');
+  assert.equal((withWaitLeft([{ waitMs: 300, signal: plain }], Date.now() - 1000)[0] as { waitMs: number }).waitMs, 0, 'never below 0');
+  assert.equal(lazy.made, 0, 'the lazy signal is not made');
+  assert.equal((args[2] as { waitMs: number }).waitMs, 1000, 'the arguments themselves are not changed');
 });

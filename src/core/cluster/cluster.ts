@@ -20,7 +20,7 @@ import type { Scope } from '../facade/scope.js';
 import type { LeaseListEntry, LeaseListing, UnansweredInstance } from '../facade/leases.js';
 import { CALL_PATH, ChannelClient, ChannelError, ChannelVerifier, readBody, readJson, readLines, secretKey } from './channel.js';
 import { FrameServer, MAX_BODY } from './frames.js';
-import { decode, encode, findSignal, withSignal, type Json } from './codec.js';
+import { decode, encode, findSignal, withSignal, withWaitLeft, type Json } from './codec.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
@@ -290,6 +290,7 @@ export class Cluster implements ClusterHooks {
     // then wait on a detached handle until its deadline (answered 503) while the successor's
     // session held the node — the lock then held for the lease with nobody told.
     const stoppable = signal !== undefined && !this.handoffFinished;
+    const startedAt = Date.now();
     // AbortSignal.any, not a controller unhooked when the call settles (as a forwarded wait's on
     // the owner): what a call returns may use its signal after that (keepAliveWhileOpen's timer,
     // a generator), and must still stop when the caller goes or a handoff begins.
@@ -297,7 +298,7 @@ export class Cluster implements ClusterHooks {
     const elsewhere = (err: unknown): Promise<unknown> => {
       if (err instanceof LeaseElsewhere) return this.forward(principal, op, args, err.leaseId);
       if (stoppable && this.handingOff.signal.aborted && !signal.aborted && this.handoffDone) {
-        return this.handoffDone.then(() => this.invoke(op, target, fn, principal, args));
+        return this.handoffDone.then(() => this.invoke(op, target, fn, principal, withWaitLeft(args, startedAt)));
       }
       return Promise.reject(err);
     };
@@ -507,6 +508,7 @@ export class Cluster implements ClusterHooks {
     const origin = this.ids.origin(leaseId);
     if (!owner) throw instanceGone(leaseId, origin?.instanceId ?? '?');
     const signal = findSignal(args);
+    const sentAt = Date.now();
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op, args: encode(args) };
     let answer: { ok?: Json; error?: { code: string; message: string; details?: Record<string, string | number | boolean> }; moved?: true };
     try {
@@ -523,7 +525,7 @@ export class Cluster implements ClusterHooks {
       if (!now) throw failed;
       // Refused: nothing was sent, so the call can go to the successor.
       const refused = err instanceof ChannelError && err.kind === 'refused';
-      if (refused && attempt < 30) return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
+      if (refused && attempt < 30) return this.forwardOnce(principal, op, withWaitLeft(args, sentAt), leaseId, attempt + 1);
       // Cut while open: the owner may have carried it out before it went; sending it again is
       // the client's call (a keepalive may, a lock acquire re-reads first).
       throw new ZkgateError(
@@ -540,7 +542,8 @@ export class Cluster implements ClusterHooks {
       if (attempt >= 30) throw new ZkgateError('UNAVAILABLE', `cluster: lease ${leaseId} is being handed over; retry`, { leaseId, reason: 'handoff', outcome: 'not_applied' });
       await sleep(Math.min(500, 50 * (attempt + 1)));
       await this.membership.refresh().catch(() => undefined);
-      return this.forwardOnce(principal, op, args, leaseId, attempt + 1);
+      // A wait stopped by the owner's handoff goes on at the successor for what is left of it.
+      return this.forwardOnce(principal, op, withWaitLeft(args, sentAt), leaseId, attempt + 1);
     }
     if (answer.error) throw new ZkgateError(answer.error.code as ZkgateError['code'], answer.error.message, answer.error.details ?? {});
     return decode(answer.ok ?? null, { lease: (info) => this.remoteLease(principal, info) });

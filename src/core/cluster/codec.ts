@@ -67,3 +67,21 @@ export function withSignal<T>(v: T, from: AbortSignal, to: AbortSignal, depth = 
   if (Object.getPrototypeOf(v) !== Object.prototype) return v;
   return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, withSignal(x, from, to, depth + 1)])) as T;
 }
+
+/**
+ * `v` with the `waitMs` of each options object carrying a signal (as deep as `findSignal` looks)
+ * lowered by the ms since `since`, not below 0; the rest shared. A wait run again — on the
+ * successor after a handoff, or sent again to the lease's new owner — then waits no longer in
+ * all than its caller asked (`waitMs` is relative to when a call starts).
+ */
+export function withWaitLeft<T>(v: T, since: number, depth = 0): T {
+  const spent = Date.now() - since;
+  if (spent <= 0 || depth > 2 || v === null || typeof v !== 'object' || Buffer.isBuffer(v) || v instanceof Lease || v instanceof AbortSignal || v instanceof LazySignal) return v;
+  if (Array.isArray(v)) return v.map((x: unknown) => withWaitLeft(x, since, depth + 1)) as T;
+  if (Object.getPrototypeOf(v) !== Object.prototype) return v;
+  const o = v as Record<string, unknown>;
+  if (typeof o.waitMs === 'number' && Number.isInteger(o.waitMs) && o.waitMs > 0 && (o.signal instanceof AbortSignal || o.signal instanceof LazySignal)) {
+    return { ...o, waitMs: Math.max(0, o.waitMs - spent) } as T;
+  }
+  return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, withWaitLeft(x, since, depth + 1)])) as T;
+}
