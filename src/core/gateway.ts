@@ -318,11 +318,6 @@ export class Gateway {
   }
 
   /**
-   * First step of a graceful shutdown: /readyz turns 503 and every watch stream ends with
-   * UNAVAILABLE ("the gateway is shutting down"). Leases, locks and sessions stay as they are
-   * until `close`. Idempotent.
-   */
-  /**
    * First step of a graceful shutdown: `/readyz` answers 503 (`shuttingDown`) while every request
    * is still served, so a balancer stops routing here before anything is refused.
    */
@@ -337,6 +332,11 @@ export class Gateway {
     this.sharedQuotas?.drain();
   }
 
+  /**
+   * Second step of a graceful shutdown (after `announceShutdown` and `shutdown.unreadyDelayMs`):
+   * every watch stream ends with UNAVAILABLE ("the gateway is shutting down") and transports
+   * refuse new work. Leases, locks and sessions stay as they are until `close`. Idempotent.
+   */
   beginShutdown(): void {
     if (this.stopping) return;
     this.stopping = true;
