@@ -415,9 +415,10 @@ async function main(): Promise<void> {
     // When W itself cannot reach 10,000 sockets in 250 ms on this machine, the ratio is the fair figure.
     rows.push({
       measure: `fan-out latency p99 ÷ W at ${n2} subscribers (median of per-round ratios)`,
-      value: f2(p99Ratio),
+      // The goal applies only when W misses 250 ms; otherwise the row above is the goal.
+      value: p99s.w > 250 ? f2(p99Ratio) : `${f2(p99Ratio)} (W made 250 ms: the row above is the goal)`,
       goal: '≤ 1.0 when W misses 250 ms',
-      met: p99Ratio <= 1,
+      ...(p99s.w > 250 ? { met: p99Ratio <= 1 } : {}),
     });
     rows.push({
       measure: 'idle WebSocket memory per socket ÷ W (RSS after GC)',
