@@ -3,8 +3,9 @@
  * (GET with or without the long-poll, HEAD, POST, PUT, DELETE), `GET /v1/children/{path}`,
  * `POST /v1/leases/{id}/keepalive`, lock acquire and release (`POST`, `DELETE /v1/locks/{path}`;
  * their translation is locks.ts's) and the probes `GET`/`HEAD /healthz` and `/readyz` (probes.ts;
- * a balancer checks every instance several times a second, also while it shuts down). Express, its router and body parsers cost a quarter of a
- * GET's CPU and most of its garbage (docs/benchmarks.md). The translation itself is shared:
+ * a balancer checks every instance several times a second, also while it shuts down). Express,
+ * its router and body parsers cost a quarter of a GET's CPU and most of its garbage
+ * (docs/benchmarks.md). The translation itself is shared:
  * node-routes.ts parses, validates, makes the core call and shapes the answer for both paths, and
  * the access line, request id, metrics and problem bodies come from the same functions. This file
  * only routes, reads the body and writes the answer, as express would (same headers, same

@@ -365,7 +365,6 @@ export class FrameClient {
     return this.whileOpening(opening, base, opts).then((c) => ('http' in c ? POST : c.call(text, opts.signal, opts.timeoutMs)));
   }
 
-
   /** `opening`, given up when the call's signal aborts or its time passes first. */
   private whileOpening(opening: Promise<Opened>, base: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Opened> {
     if (!opts.signal && !opts.timeoutMs) return opening;
