@@ -143,6 +143,12 @@ describe('lease-owned nodes against a real ZooKeeper', () => {
     assert.equal((await env.g.rest.json('DELETE', `/v1/nodes${parent}/mine`)).status, 204);
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual([(await leaseInfo(a)).state, (await leaseInfo(a)).owned], ['active', []], 'a delete through the gateway is no loss');
+    // Also with ?recursive=true naming the lease's node itself (its root delete used to be left
+    // out: the lease was then lost and its other nodes deleted).
+    assert.equal((await env.g.rest.json('POST', `/v1/nodes${parent}/mine`, { mode: 'ephemeral', leaseId: a })).status, 201);
+    assert.equal((await env.g.rest.json('DELETE', `/v1/nodes${parent}/mine`, undefined, { query: { recursive: 'true' } })).status, 204);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual([(await leaseInfo(a)).state, (await leaseInfo(a)).owned], ['active', []], 'a recursive delete through the gateway is no loss');
     assert.equal((await env.g.rest.json('POST', `/v1/nodes${parent}/other`, { mode: 'ephemeral', leaseId: a })).status, 201);
     await raw((c) => c.delete(`${parent}/other`));
     await eventually(async () => (await leaseInfo(a)).state === 'lost', 10_000, 'the lease to be lost');

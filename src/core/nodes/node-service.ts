@@ -243,6 +243,7 @@ export class NodeService {
       this.leases.forget(this.tenant, p);
     }
     await this.zk(path, (c) => c.delete(path, version));
+    this.leases.forget(this.tenant, path); // the root too: a delete through the gateway is no loss
   }
 
   /** The subtree in breadth-first order (root first). @throws SUBTREE_TOO_LARGE past `limit` nodes */
