@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { HandoffTarget, MemberRecord } from '../../zk/index.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import { ZkgateError, cancelled, toZkgateError } from '../errors.js';
-import type { Lease, LeaseInfo } from '../leases/lease.js';
+import { isLeaseEndedCode, type Lease, type LeaseInfo } from '../leases/lease.js';
 import type { LeaseManager, LeaseRecord } from '../leases/lease-manager.js';
 import type { Logger } from '../logger.js';
 import type { Scope } from '../facade/scope.js';
@@ -433,7 +433,7 @@ export class Cluster implements ClusterHooks {
   private async revokeAbandoned(principal: Principal, id: string): Promise<void> {
     const ended = (err: unknown): void => {
       const code = toZkgateError(err).code;
-      if (code !== 'LEASE_NOT_FOUND' && code !== 'LEASE_EXPIRED' && code !== 'LEASE_REVOKED' && code !== 'LEASE_LOST') throw err;
+      if (code !== 'LEASE_NOT_FOUND' && !isLeaseEndedCode(code)) throw err;
     };
     try {
       await this.deps.local(principal).leases.revoke(id);

@@ -69,6 +69,12 @@ export interface LeaseInfo {
 }
 
 const ENDED_CODES = { expired: 'LEASE_EXPIRED', revoked: 'LEASE_REVOKED', lost: 'LEASE_LOST' } as const;
+const ENDED_CODE_SET: ReadonlySet<string> = new Set(Object.values(ENDED_CODES));
+
+/** True for the error code a call naming an ended lease gets (expired, revoked or lost). */
+export function isLeaseEndedCode(code: string): boolean {
+  return ENDED_CODE_SET.has(code);
+}
 
 /** Emits `state` (LeaseStateEvent) on every transition, and only on transitions. */
 export class Lease extends EventEmitter {
