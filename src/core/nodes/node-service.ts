@@ -221,11 +221,7 @@ export class NodeService {
     this.check(path);
     if (path === '/') throw new ZkgateError('INVALID_PATH', 'cannot delete the root node', { path });
     const version = checkVersion(opts.version);
-    if (!opts.recursive) {
-      await this.zk(path, (c) => c.delete(path, version));
-      this.leases.forget(this.tenant, path); // a deleted lease node is no longer the lease's to lose
-      return;
-    }
+    if (!opts.recursive) return this.remove(path, version);
     if (version !== -1) {
       // Check the expected version before touching the subtree, so a stale version changes nothing.
       const stat = await this.zk(path, (c) => c.exists(path));
@@ -234,16 +230,22 @@ export class NodeService {
     }
     const nodes = await this.subtree(path, this.tenant.limits.maxRecursiveDeleteNodes);
     // Deepest first, so every node is empty when its turn comes.
-    for (const p of nodes.slice(1).reverse()) {
-      await this.zk(p, (c) =>
-        c.delete(p).catch((err: { code?: string }) => {
-          if (err.code !== 'NO_NODE') throw err;
-        }),
-      );
-      this.leases.forget(this.tenant, p);
-    }
-    await this.zk(path, (c) => c.delete(path, version));
-    this.leases.forget(this.tenant, path); // the root too: a delete through the gateway is no loss
+    for (const p of nodes.slice(1).reverse()) await this.remove(p, -1, true);
+    await this.remove(path, version);
+  }
+
+  /**
+   * Deletes one node (`missingOk`: one already gone is fine) and disowns it: a lease node
+   * deleted through the gateway is the caller's own delete, no loss of the lease. Every delete
+   * of this service goes through here, so none can leave the disowning out.
+   */
+  private async remove(path: string, version: number, missingOk = false): Promise<void> {
+    await this.zk(path, (c) =>
+      c.delete(path, version).catch((err: { code?: string }) => {
+        if (!missingOk || err.code !== 'NO_NODE') throw err;
+      }),
+    );
+    this.leases.forget(this.tenant, path);
   }
 
   /** The subtree in breadth-first order (root first). @throws SUBTREE_TOO_LARGE past `limit` nodes */
