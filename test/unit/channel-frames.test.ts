@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
 import { CALL_PATH, ChannelClient, ChannelError, ChannelVerifier, readBody, secretKey, sign } from '../../src/core/cluster/channel.js';
 import { connectionKey, FRAMES_PATH, FrameServer, seal, type FrameHandler } from '../../src/core/cluster/frames.js';
@@ -365,5 +365,46 @@ test('an address that refuses: calls to that process fail at once while the open
   } finally {
     client.close();
     await o?.close();
+  }
+});
+
+test("an address that takes TCP but never answers the upgrade (a hung peer): the call fails 'unsent', nothing of it written; the back-off after the open's timeout too", async () => {
+  // A stopped process's listen backlog accepts connections the process never reads.
+  const received: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const hung = createNetServer((s) => (sockets.add(s), s.on('data', (d: Buffer) => received.push(d)), s.on('error', () => undefined)));
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+  const client = new ChannelClient(SECRET, 'caller');
+  const failure = (timeoutMs: number): Promise<ChannelError> =>
+    client.call(base, CALL_PATH, callBody(7), { timeoutMs, process: 'gw-h.1' }).then(
+      () => assert.fail('answered'),
+      (e: unknown) => (assert.ok(e instanceof ChannelError, String(e)), e),
+    );
+  try {
+    const first = await failure(300);
+    assert.equal(first.kind, 'unsent', first.message);
+    assert.match(first.message, /did not open within 300 ms/);
+    // Calls meanwhile wait for the same open; it gives up after its own 10 s (the upgrade's
+    // handshake timeout) and the call waiting on it hears that, still 'unsent'.
+    let e: ChannelError;
+    do {
+      e = await failure(2000);
+      assert.equal(e.kind, 'unsent', e.message);
+    } while (/did not open within/.test(e.message));
+    assert.match(e.message, /no answer to the upgrade$/);
+    // Backing off after that open: the next call fails at once, without an attempt, still 'unsent'.
+    const t0 = Date.now();
+    const backing = await failure(5000);
+    assert.ok(Date.now() - t0 < 100, `failed fast: ${Date.now() - t0} ms`);
+    assert.equal(backing.kind, 'unsent', backing.message);
+    assert.match(backing.message, /no answer to the upgrade \(connecting failed \d+ ms ago/);
+    const wire = Buffer.concat(received).toString('latin1');
+    assert.match(wire, /^GET \/cluster\/v1\/frames HTTP\/1\.1/, 'only the upgrade reached the peer');
+    assert.doesNotMatch(wire, /x\.y/, "no byte of the call's body reached the peer");
+  } finally {
+    client.close();
+    for (const s of sockets) s.destroy();
+    hung.close();
   }
 });

@@ -5,7 +5,7 @@
  */
 import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
-/** Why a channel call failed before any answer: the owner refused the connection (not listening), its TLS certificate was not trusted, or something else. */
+/** Why a channel call failed before any answer: the owner refused the connection (not listening), its TLS certificate was not trusted, the call never left, or something else. */
 export class ChannelError extends Error {
   override readonly name = 'ChannelError';
   constructor(
@@ -13,9 +13,12 @@ export class ChannelError extends Error {
     /**
      * `refused`: nothing listens at the address (the process is gone); `untrusted`: an `https://`
      * address whose certificate this instance does not trust (nothing was sent: a configuration
-     * error, not a failure of the peer); `failed`: reset, timeout, bad answer.
+     * error, not a failure of the peer); `unsent`: the connection for calls could not be opened
+     * in time (no answer to the upgrade, the call's time ran out while it opened, or backing off
+     * after such an open): nothing of the call was written, so it was provably not carried out;
+     * `failed`: reset, timeout, bad answer — the call may have reached the peer.
      */
-    readonly kind: 'refused' | 'untrusted' | 'failed',
+    readonly kind: 'refused' | 'untrusted' | 'unsent' | 'failed',
     options?: ErrorOptions,
   ) {
     super(message, options);

@@ -383,7 +383,7 @@ export class Cluster implements ClusterHooks {
     } catch (err) {
       const kind = err instanceof ChannelError ? err.kind : 'failed';
       if (kind === 'refused') this.dead.add(`${home.id}.${home.incarnation}`);
-      // Refused or untrusted: nothing was sent. Otherwise the home may have granted it.
+      // Refused, untrusted or unsent: nothing was sent. Otherwise the home may have granted it.
       else if (kind === 'failed') this.abandonGrant(home, principal, placement.token, placement.deadline, typeof args[0] === 'number' ? args[0] : 0);
       return this.grantHere(home, local, kind);
     }
@@ -417,7 +417,8 @@ export class Cluster implements ClusterHooks {
         // An error other than UNAVAILABLE: the home cannot do it (an instance of an older version: no such operation).
         return answer.error?.code === 'UNAVAILABLE' ? 'retry' : 'done';
       } catch (err) {
-        return err instanceof ChannelError && err.kind !== 'failed' ? 'done' : 'retry';
+        // Refused: gone with its leases; untrusted: never will be told. Unsent or failed: again.
+        return err instanceof ChannelError && (err.kind === 'refused' || err.kind === 'untrusted') ? 'done' : 'retry';
       }
     };
     const until = deadline + ttlMs + SKEW_MS;
@@ -551,7 +552,9 @@ export class Cluster implements ClusterHooks {
 
   /**
    * What a caller hears when the owner failed before answering: LEASE_LOST (instance_gone) when
-   * it is not listening any more (crashed or stopped), else UNAVAILABLE (outcome unknown).
+   * it is not listening any more (crashed or stopped), UNAVAILABLE with outcome not_applied when
+   * the call was provably never sent (certificate not trusted, connection not opened), else
+   * UNAVAILABLE with outcome unknown.
    */
   private async ownerFailed(owner: MemberRecord, leaseId: string, err: unknown): Promise<ZkgateError> {
     // Its certificate is not trusted here: nothing was sent, and a probe would meet the same one.
@@ -559,6 +562,12 @@ export class Cluster implements ClusterHooks {
       if (this.untrusted.size < 1024 && !this.untrusted.has(owner.address) && this.untrusted.add(owner.address))
         this.logger.warn({ instance: owner.id, address: owner.address, err: err.message }, 'cluster: the internal address\'s TLS certificate is not trusted; calls to it fail');
       return new ZkgateError('UNAVAILABLE', `cluster: instance ${owner.id} holding lease ${leaseId} cannot be reached: the TLS certificate of its internal address is not trusted by this instance (${(err.cause as Error | undefined)?.message ?? 'verification failed'}); nothing was done`, { leaseId, instance: owner.id, reason: 'owner_unreachable', outcome: 'not_applied' }, { cause: err });
+    }
+    // The connection for calls did not open (no answer to the upgrade in time, or backing off
+    // after such an open): the call was never written, so it was not carried out. No probe: a
+    // hung owner's address accepts TCP connections, and the answer would still be "not applied".
+    if (err instanceof ChannelError && err.kind === 'unsent') {
+      return new ZkgateError('UNAVAILABLE', `cluster: instance ${owner.id} holding lease ${leaseId} did not take the connection for calls; nothing was sent, retry (${err.message})`, { leaseId, instance: owner.id, reason: 'owner_unreachable', outcome: 'not_applied' }, { cause: err });
     }
     let refused = err instanceof ChannelError && err.kind === 'refused';
     if (!refused) {

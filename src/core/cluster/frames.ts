@@ -30,7 +30,9 @@
  *   E<id> <message>            owner → caller: it failed before an answer (a POST's 500)
  *   G                          owner → caller: going away; send nothing new here
  * The connection dropping fails every call still open on the caller (ChannelError 'failed', as a
- * reset POST) and cancels every call still running on the owner (as a closed POST).
+ * reset POST) and cancels every call still running on the owner (as a closed POST). A call that
+ * fails before its frame is written (the connection did not open in time, or backing off after
+ * such an open) fails 'unsent': the caller may say it was not carried out.
  */
 import * as crypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
@@ -370,7 +372,8 @@ export class FrameClient {
     if (!opts.signal && !opts.timeoutMs) return opening;
     return new Promise((resolve, reject) => {
       const { signal, timeoutMs } = opts;
-      const timer = timeoutMs ? setTimeout(() => done(() => reject(new ChannelError(`cluster: no answer from ${base} within ${timeoutMs} ms`, 'failed'))), timeoutMs) : undefined;
+      // Nothing of the call is written before the connection is open: 'unsent', not 'failed'.
+      const timer = timeoutMs ? setTimeout(() => done(() => reject(new ChannelError(`cluster: ${base}: the connection for calls did not open within ${timeoutMs} ms`, 'unsent'))), timeoutMs) : undefined;
       const onAbort = (): void => done(() => reject(signal?.reason));
       const done = (f: () => void): void => {
         if (timer) clearTimeout(timer);
@@ -421,7 +424,7 @@ export class FrameClient {
         finish(() => {
           if (!/^[0-9a-f]{32}$/.test(serverNonce) || this.closed) {
             ws.terminate();
-            return reject(new ChannelError(`cluster: ${base}: the upgrade's answer carried no usable nonce`, 'failed'));
+            return reject(new ChannelError(`cluster: ${base}: the upgrade's answer carried no usable nonce`, 'unsent'));
           }
           const conn = new CallerConnection(ws, connectionKey(this.secret, this.from, nonce, serverNonce), base, () => {
             this.all.delete(conn);
@@ -450,7 +453,7 @@ export class FrameClient {
           // from failed as it always did.
           const known = channelError(base, err);
           if (known.kind !== 'failed') reject(known);
-          else if (/handshake has timed out/.test(err.message)) reject(new ChannelError(`cluster: ${base}: no answer to the upgrade`, 'failed', { cause: err }));
+          else if (/handshake has timed out/.test(err.message)) reject(new ChannelError(`cluster: ${base}: no answer to the upgrade`, 'unsent', { cause: err }));
           else resolve({ http: true });
         }),
       );
