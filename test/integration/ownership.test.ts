@@ -6,7 +6,7 @@
 import { beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NativeZkClient } from '../../src/zk/index.js';
-import { connectRaw } from '../support/zk-tree.js';
+import { withRawClient } from '../support/zk-tree.js';
 import { eventually, uniquePath, zkAndGateway } from '../support/test-gateway.js';
 import { WsTestClient } from '../support/ws-client.js';
 
@@ -32,14 +32,7 @@ describe('lease-owned nodes against a real ZooKeeper', () => {
     return (r.body as LeaseBody).id;
   };
   const leaseInfo = async (id: string): Promise<LeaseBody> => (await env.g.rest.json('GET', `/v1/leases/${id}`)).body as LeaseBody;
-  const raw = async <T>(f: (c: NativeZkClient) => Promise<T>): Promise<T> => {
-    const c = await connectRaw(env.zk.connectString);
-    try {
-      return await f(c);
-    } finally {
-      c.close();
-    }
-  };
+  const raw = <T>(f: (c: NativeZkClient) => Promise<T>): Promise<T> => withRawClient(env.zk.connectString, f);
 
   /** Sends `send()` while ZooKeeper is frozen, resumes once the gateway's session is suspended. */
   const whileFrozen = async <T>(send: () => Promise<T>): Promise<Promise<T>> => {

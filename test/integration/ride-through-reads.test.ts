@@ -9,25 +9,13 @@
  * timeout, two thirds of the session, declared the connection lost, which left the registration
  * a third of its bound for the reconnect after the thaw: a loaded machine could miss it.)
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
-import { startZkProxy, type ZkProxy } from '../support/zk-proxy.js';
-import { eventually, startTestGateway, uniquePath, type TestGateway } from '../support/test-gateway.js';
+import { eventually, uniquePath, zkProxyAndGateway } from '../support/test-gateway.js';
 
 describe('reads at the start of a call ride through a short disconnection', () => {
-  const env = {} as { zk: ZkStandalone; proxy: ZkProxy; g: TestGateway };
-  before(async () => {
-    env.zk = await startZkServer();
-    env.proxy = await startZkProxy(env.zk.clientPort);
-    // 8 s as queue.test's: a reconnect on a loaded machine stays far from the session's expiry.
-    env.g = await startTestGateway(env.proxy.connectString, { tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
-  });
-  after(async () => {
-    await env.g?.close();
-    await env.proxy?.close();
-    await env.zk?.close();
-  });
+  // 8 s as queue.test's: a reconnect on a loaded machine stays far from the session's expiry.
+  const env = zkProxyAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
   const rest = () => env.g.rest;
   const tenant = () => env.g.running.gateway.tenants.get('default');
   const lease = async (): Promise<string> => ((await rest().json('POST', '/v1/leases', { ttlMs: 60_000 })).body as { id: string }).id;

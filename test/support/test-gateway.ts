@@ -7,6 +7,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { contract, restClient, type RestClient } from './openapi.js';
+import { startZkProxy, type ZkProxy } from './zk-proxy.js';
 import { startZkServer, type ZkStandalone } from './zk-server.js';
 
 export interface TestGateway {
@@ -87,6 +88,25 @@ export function zkAndGateway(overrides: Record<string, unknown> = {}): { zk: ZkS
   });
   after(async () => {
     await env.g?.close();
+    await env.zk?.close();
+  });
+  return env;
+}
+
+/**
+ * `zkAndGateway` with the gateway reaching ZooKeeper through a proxy that can cut its connection
+ * (test/support/zk-proxy.ts); other clients (raw ones, Curator) connect to `zk` directly.
+ */
+export function zkProxyAndGateway(overrides: Record<string, unknown> = {}): { zk: ZkStandalone; proxy: ZkProxy; g: TestGateway } {
+  const env = {} as { zk: ZkStandalone; proxy: ZkProxy; g: TestGateway };
+  before(async () => {
+    env.zk = await startZkServer();
+    env.proxy = await startZkProxy(env.zk.clientPort);
+    env.g = await startTestGateway(env.proxy.connectString, overrides);
+  });
+  after(async () => {
+    await env.g?.close();
+    await env.proxy?.close();
     await env.zk?.close();
   });
   return env;

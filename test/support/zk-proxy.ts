@@ -29,6 +29,12 @@ export interface ZkProxy {
    * field contains it) instead of forwarding it. Resolves with what it was once one was cut.
    */
   cutNextRequest(pathPart: string): Promise<CutRequest>;
+  /**
+   * Resets every client connection and refuses new ones (each is reset once accepted) until
+   * `unblock()`: the client stays disconnected, its session alive on the server until it expires.
+   */
+  block(): void;
+  unblock(): void;
   close(): Promise<void>;
 }
 
@@ -36,7 +42,9 @@ export interface ZkProxy {
 export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
   let cut: { readonly pathPart: string; readonly done: (r: CutRequest) => void } | undefined;
   const pairs = new Set<{ client: Socket; up: Socket }>();
+  let blocked = false;
   const server: Server = createServer((client) => {
+    if (blocked) return void client.resetAndDestroy();
     const up = connect(zkPort, '127.0.0.1');
     const pair = { client, up };
     pairs.add(pair);
@@ -76,6 +84,14 @@ export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
   return {
     connectString: `127.0.0.1:${port}`,
     cutNextRequest: (pathPart) => new Promise<CutRequest>((done) => (cut = { pathPart, done })),
+    block: () => {
+      blocked = true;
+      for (const { client, up } of pairs) {
+        client.resetAndDestroy();
+        up.destroy();
+      }
+    },
+    unblock: () => void (blocked = false),
     close: async () => {
       for (const { client, up } of pairs) {
         client.destroy();

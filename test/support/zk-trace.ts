@@ -4,6 +4,7 @@
  * the calls themselves. Importing this module wraps the client's methods once.
  */
 import { performance } from 'node:perf_hooks';
+import { ZkError } from '../../src/zk/errors.js';
 import { NativeZkClient } from '../../src/zk/native-client.js';
 
 export interface Call {
@@ -13,6 +14,8 @@ export interface Call {
   readonly watch: boolean;
   readonly start: number;
   end: number;
+  /** The code of the error the call failed with (`NO_NODE`…, src/zk/errors.ts); unset on success. */
+  error?: string;
 }
 
 /** Every call of the gateway's ZooKeeper clients while `calls` is set. */
@@ -26,7 +29,10 @@ for (const op of OPS) {
     calls?.push(c);
     const p = orig.call(this, path, ...rest);
     const done = (): void => void (c.end = performance.now());
-    p.then(done, done);
+    p.then(done, (err: unknown) => {
+      c.error = err instanceof ZkError ? err.code : String(err);
+      done();
+    });
     return p;
   };
 }

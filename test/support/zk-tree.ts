@@ -16,6 +16,19 @@ export async function connectRaw(connect: string, auth: { scheme: string; creden
 }
 
 /**
+ * Runs `f` with a fresh client of its own, closed afterwards: a test's stand-in for another
+ * ZooKeeper user (an operator with zkCli), never affected by what happens to the gateway's session.
+ */
+export async function withRawClient<T>(connect: string, f: (c: NativeZkClient) => Promise<T>): Promise<T> {
+  const c = await connectRaw(connect);
+  try {
+    return await f(c);
+  } finally {
+    c.close();
+  }
+}
+
+/**
  * Every node under `root` as `path → "mzxid cversion aversion dataLength"`; nodes this client may
  * not read show as `NO_AUTH` (their existence is still recorded, so a change is visible).
  */

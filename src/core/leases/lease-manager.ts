@@ -4,7 +4,7 @@
  * the gateway instance that holds it.
  */
 import { randomBytes } from 'node:crypto';
-import type { StateChange } from '../../zk/index.js';
+import type { Stat, StateChange } from '../../zk/index.js';
 import { ZkgateError, invalidArgument, toZkgateError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Tenant } from '../tenants/tenant.js';
@@ -173,11 +173,9 @@ export class LeaseManager {
         this.leases.set(r.id, lease);
         this.arm(lease);
         for (const o of r.owned) own(lease, o.path, o.kind);
-        const stats = await Promise.all(r.owned.map((o) => tenant.client().exists(o.path).catch(() => null)));
-        if (stats.some((s) => !s || s.ephemeralOwner !== session)) {
-          lost += 1;
-          await this.end(lease, 'lost', 'node_missing');
-        }
+        // No answer (undefined) counts as missing too: adopting is all or nothing.
+        const stats = await Promise.all(r.owned.map((o) => tenant.client().exists(o.path).catch(() => undefined)));
+        if (await this.loseMissing(lease, session, r.owned.map((o) => o.path), stats)) lost += 1;
       }),
     );
     return { adopted: records.length - lost, lost };
@@ -235,12 +233,20 @@ export class LeaseManager {
   }
 
   /**
-   * Forgets a plain ephemeral deleted through the znode API, so that the re-check after a
-   * reconnect does not count it as lost. Lock holds and candidacies are not forgotten: their
-   * holder must hear that they are gone.
+   * Disowns a node deleted through the znode API: the lease's end must not delete it again (a
+   * failed write on ZooKeeper). A plain ephemeral is the caller's own delete, no loss of its
+   * lease (nor for the re-check after a reconnect). Anything else (a lock hold, a candidacy, a
+   * claim) ends its lease as lost (`node_deleted`) at once, as the ownership watch would once
+   * it saw the deletion: its holder must hear that it is gone.
    */
   forget(tenant: Tenant, path: string): void {
-    for (const l of this.live(tenant)) if (l.owns(path) === 'node') l.disown(path);
+    for (const l of this.live(tenant)) {
+      const kind = l.owns(path);
+      if (kind === undefined) continue;
+      l.disown(path);
+      // A lease of an expired session is lost as session_expired (its node was not this one).
+      if (kind !== 'node' && l.generation === tenant.session.generation) void this.lose(l, 'node_deleted');
+    }
   }
 
   private pending(t: Tenant): Set<string> {
@@ -320,11 +326,29 @@ export class LeaseManager {
     const session = `0x${lease.tenant.session.sessionId}`;
     try {
       const client = lease.tenant.client();
-      const stats = await Promise.all(lease.ownedPaths().map((p) => client.exists(p)));
-      if (stats.some((s) => !s || s.ephemeralOwner !== session)) return this.end(lease, 'lost', 'node_missing');
+      const paths = lease.ownedPaths();
+      const stats = await Promise.all(paths.map((p) => client.exists(p)));
+      if (await this.loseMissing(lease, session, paths, stats)) return;
       if (!lease.isEnded) lease.transition('active', 'session_reconnected');
     } catch {
       // Still unreachable: stay uncertain; the next reconnect re-checks.
     }
+  }
+
+  /**
+   * Ends `lease` as lost (`node_missing`) when `exists` (`stats`, one per path of `paths`;
+   * undefined: no answer) found one of its nodes gone or not of `session` (`0x<id>`). Those found so are
+   * disowned first, so that the end deletes only what may still be the lease's: deleting a
+   * missing node is a failed write on ZooKeeper, and a node of another session is not ours to
+   * delete. One with no answer stays owned (deleted by the end): nothing may outlive the lease.
+   * Resolves true when the lease ended (or had ended meanwhile).
+   */
+  private async loseMissing(lease: Lease, session: string, paths: readonly string[], stats: readonly (Stat | null | undefined)[]): Promise<boolean> {
+    const found = (s: Stat | null | undefined): boolean => s !== undefined && (s === null || s.ephemeralOwner !== session);
+    if (!stats.some((s) => s === undefined || found(s))) return lease.isEnded;
+    if (lease.isEnded) return true;
+    paths.forEach((p, i) => found(stats[i]) && lease.disown(p));
+    await this.end(lease, 'lost', 'node_missing');
+    return true;
   }
 }
