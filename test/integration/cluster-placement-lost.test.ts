@@ -1,11 +1,12 @@
 /**
  * A placed lease grant whose answer is lost leaves no lease on the tenant's home (docs/cluster.md
- * "Lease placement", "A placed grant whose answer is lost"). Two real `zkgate serve` processes
+ * "Lease placement", "A placed grant whose answer is lost"). Three real `zkgate serve` processes
  * with `tenant` placement; the home's internal address is a TCP proxy of the test, so the home's
- * answers can be dropped while its requests still arrive. Without the token, deadline and
- * abandon, each case left an active lease on the home holding a unit of the tenant's lease quota
- * for its whole TTL (60 s here): the listing, the home's quota figure and a grant at the limit
- * below all see it.
+ * answers can be dropped while its requests still arrive, or everything cut. Without the token,
+ * deadline and abandon, each case left an active lease on the home holding a unit of the tenant's
+ * lease quota for its whole TTL (60 s here): the listing, the home's quota figure and a grant at
+ * the limit below all see it. The last case drains the home with SIGTERM before the abandon can
+ * reach it: the lease, handed over, must be revoked on the successor.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,9 +17,11 @@ import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { homeOf } from '../../src/core/cluster/cluster.js';
 
 const SECRET = 'placement-lost-secret-0123456789abcdef';
-const IDS = ['m1', 'm2'] as const;
+const IDS = ['m1', 'm2', 'm3'] as const;
+/** The default tenant's home, its next home (the home's successor in a handoff), and the instance asked. */
 const H = homeOf('default', IDS) as string;
-const O = IDS.find((i) => i !== H) as string;
+const S = homeOf('default', IDS.filter((i) => i !== H)) as string;
+const O = IDS.find((i) => i !== H && i !== S) as string;
 const MAX_LEASES = 3;
 
 const prefix = (id: string): string => id.slice(0, id.indexOf('.'));
@@ -39,24 +42,30 @@ async function metric(base: string, line: RegExp): Promise<number> {
   return Number(line.exec(text)?.[1] ?? 0);
 }
 const quotaUsed = (base: string, where: '' | '_elsewhere'): Promise<number> => metric(base, new RegExp(`^zkgate_tenant_quota_used${where}\\{tenant="default",kind="leases"\\} (\\d+)$`, 'm'));
-/** The leases the home holds or remembers (ended ones too), as the home itself lists them. */
-async function heldByHome(home: string): Promise<{ id: string; state: string }[]> {
-  const r = await rest(home, 'GET', '/v1/leases?ended=true');
+/** The leases `instance` holds or remembers (ended ones too), as it lists them itself. */
+async function heldBy(base: string, instance: string): Promise<{ id: string; state: string }[]> {
+  const r = await rest(base, 'GET', '/v1/leases?ended=true');
   assert.equal(r.status, 200);
-  return (r.body.leases as { id: string; state: string; instance: string }[]).filter((l) => l.instance === H);
+  return (r.body.leases as { id: string; state: string; instance: string }[]).filter((l) => l.instance === instance);
 }
+const heldByHome = (home: string): Promise<{ id: string; state: string }[]> => heldBy(home, H);
 
-/** A TCP proxy to `port`; while `mute` is set, what the target sends back is dropped. */
+/**
+ * A TCP proxy to `port`; while `mute` is set, what the target sends back is dropped; while `cut`
+ * is set nothing passes either way and new connections are held unanswered (a partition).
+ */
 class Proxy {
   mute = false;
+  cut = false;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   port = 0;
   constructor(private readonly target: () => number) {
     this.server = createServer((c) => {
+      if (this.cut) return void (this.sockets.add(c), c.on('error', () => undefined), c.on('close', () => this.sockets.delete(c)));
       const up = connect(this.target(), '127.0.0.1');
-      c.on('data', (d) => up.write(d));
-      up.on('data', (d) => void (this.mute || c.write(d)));
+      c.on('data', (d) => void (this.cut || up.write(d)));
+      up.on('data', (d) => void (this.mute || this.cut || c.write(d)));
       for (const [a, b] of [[c, up], [up, c]] as const) {
         this.sockets.add(a);
         a.on('error', () => b.destroy());
@@ -101,7 +110,7 @@ describe('cluster › a placed grant whose answer is lost leaves no lease on the
     });
     await Promise.all(IDS.map(async (id) => (gw[id] = await serveListening([], config(id)))));
     for (const id of IDS) {
-      await eventually(async () => ((await rest(gw[id]!.base, 'GET', '/readyz')).body as { cluster?: { members: unknown[] } }).cluster?.members.length === 2, 10_000, `${id} to see two members`);
+      await eventually(async () => ((await rest(gw[id]!.base, 'GET', '/readyz')).body as { cluster?: { members: unknown[] } }).cluster?.members.length === 3, 10_000, `${id} to see three members`);
     }
   });
   after(async () => {
@@ -153,6 +162,34 @@ describe('cluster › a placed grant whose answer is lost leaves no lease on the
     } finally {
       proxy.mute = false;
     }
+    assert.equal((await rest(other.base, 'DELETE', `/v1/leases/${b}`)).status, 200);
+  });
+
+  // Last: the home exits.
+  test('the home hands its leases over before the abandon reaches it: the abandon goes to its successor, which revokes the lease', async () => {
+    const home = gw[H]!;
+    const other = gw[O]!;
+    const successor = gw[S]!;
+    const known = new Set((await heldByHome(home.base)).map((l) => l.id));
+    proxy.mute = true;
+    const granting = grant(other.base); // granted on the home, its answer dropped: granted here too
+    granting.catch(() => undefined); // awaited below
+    // Once the home has granted, the path from the instance asked to the home is cut, so that no
+    // abandon reaches the home before it hands its leases over and exits.
+    const orphan = (await eventually(async () => (await heldByHome(home.base)).find((l) => !known.has(l.id)), 10_000, 'the home to have granted the lease')).id;
+    proxy.cut = true;
+    const b = await granting;
+    assert.equal(prefix(b), O);
+    home.proc.kill('SIGTERM');
+    assert.equal(await home.exited, 0);
+    // The successor holds the orphan now, alive (the abandon has reached nobody yet) and counted.
+    const adopted = (await heldBy(successor.base, S)).find((l) => l.id === orphan);
+    assert.equal(adopted?.state, 'active', `the successor holds ${orphan}: ${JSON.stringify(adopted)}`);
+    assert.equal(await quotaUsed(successor.base, ''), 1);
+    // The home's address now refuses (it exited); the abandon, retried, must reach the successor.
+    proxy.close();
+    await eventually(async () => (await heldBy(successor.base, S)).find((l) => l.id === orphan)?.state === 'revoked', 15_000, `the successor to revoke ${orphan}`);
+    await eventually(async () => (await quotaUsed(successor.base, '')) === 0, 5000, 'the successor to give the unit back');
     assert.equal((await rest(other.base, 'DELETE', `/v1/leases/${b}`)).status, 200);
   });
 });

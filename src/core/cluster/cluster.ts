@@ -25,7 +25,7 @@ import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
 import { publishedDraining, publishedLeases, type UsageBoard } from './quotas.js';
-import { AbandonedGrants, PlacedGrants, SKEW_MS, placementOf, type AbandonOutcome } from './placed-grants.js';
+import { AbandonedGrants, PlacedGrants, SKEW_MS, placementOf, type AbandonOutcome, type HandedOverGrant } from './placed-grants.js';
 
 /** The membership as this instance sees it (src/zk InstanceRegistration); it also carries quota usage. */
 export interface MembershipView extends UsageBoard {
@@ -45,6 +45,8 @@ export interface SessionHandoff {
   readonly sessionId: string;
   readonly password: string;
   readonly leases: readonly LeaseRecord[];
+  /** The placed grants whose leases go with it (their caller may still abandon them: placed-grants.ts). */
+  readonly placed?: readonly HandedOverGrant[];
 }
 
 /** What the gateway does for a handoff (core-internal). */
@@ -411,14 +413,23 @@ export class Cluster implements ClusterHooks {
    */
   private abandonGrant(home: MemberRecord, principal: Principal, token: string, deadline: number, ttlMs: number): void {
     const body = { tenant: principal.tenant.name, keyId: principal.keyId, op: ABANDON, args: [token, deadline] };
+    let target = home;
     const attempt = async (): Promise<AbandonOutcome> => {
       try {
-        const answer = (await this.client.call(home.address, CALL_PATH, body, { timeoutMs: PLACEMENT_TIMEOUT_MS, process: processOf(home) })) as { ok?: Json; error?: { code: string } };
+        const answer = (await this.client.call(target.address, CALL_PATH, body, { timeoutMs: PLACEMENT_TIMEOUT_MS, process: processOf(target) })) as { ok?: Json; error?: { code: string } };
         // An error other than UNAVAILABLE: the home cannot do it (an instance of an older version: no such operation).
         return answer.error?.code === 'UNAVAILABLE' ? 'retry' : 'done';
       } catch (err) {
-        // Refused: gone with its leases; untrusted: never will be told. Unsent or failed: again.
-        return err instanceof ChannelError && (err.kind === 'refused' || err.kind === 'untrusted') ? 'done' : 'retry';
+        // Untrusted: never will be told. Unsent or failed: again.
+        if (!(err instanceof ChannelError) || err.kind !== 'refused') return err instanceof ChannelError && err.kind === 'untrusted' ? 'done' : 'retry';
+        // Not listening: gone with its leases, unless it handed them over in a graceful shutdown
+        // and exited; the tokens went with them, and the abandon goes where the leases are now.
+        this.dead.add(processOf(target));
+        const now = await this.holderOf({ instanceId: home.id, incarnation: home.incarnation }).catch(() => undefined);
+        if (now === undefined) return 'retry'; // ZooKeeper cannot say now
+        if (now === null) return 'done';
+        target = now;
+        return 'retry';
       }
     };
     const until = deadline + ttlMs + SKEW_MS;
@@ -427,7 +438,7 @@ export class Cluster implements ClusterHooks {
 
   /** A placed grant on this instance (its home): one lease per token, none after its deadline or once abandoned. */
   private placedGrant(msg: InternalRequest, principal: Principal, ttlMs: unknown, grant: () => Promise<unknown>): Promise<Lease> {
-    return this.placedGrants.grant(placementOf(msg.placement), principal.tenant.name, typeof ttlMs === 'number' ? ttlMs : 0, grant as () => Promise<Lease>, (l) => this.revokeAbandoned(principal, l.id));
+    return this.placedGrants.grant(placementOf(msg.placement), principal.tenant.name, typeof ttlMs === 'number' ? ttlMs : 0, grant as () => Promise<Lease>, (id) => this.revokeAbandoned(principal, id));
   }
 
   /** Ends a lease granted under a token its caller gave up on; one that ended already (or is gone) is fine. */
@@ -452,7 +463,7 @@ export class Cluster implements ClusterHooks {
     try {
       const { token: t, deadline: d } = placementOf({ token, deadline });
       const principal = this.deps.auth.principalFor(msg.tenant, msg.keyId);
-      await this.placedGrants.abandon(t, d, principal.tenant.name, (l) => this.revokeAbandoned(principal, l.id));
+      await this.placedGrants.abandon(t, d, principal.tenant.name, (id) => this.revokeAbandoned(principal, id));
       reply({ ok: true });
     } catch (err) {
       const e = toZkgateError(err);
@@ -473,7 +484,11 @@ export class Cluster implements ClusterHooks {
    */
   async locate(id: string): Promise<MemberRecord | null> {
     const o = this.ids.origin(id);
-    if (!o) return null;
+    return o ? this.holderOf(o, id) : null;
+  }
+
+  /** The live member holding the leases of start `o` of an instance (`locate`). @throws UNAVAILABLE */
+  private async holderOf(o: { readonly instanceId: string; readonly incarnation: string }, leaseId?: string): Promise<MemberRecord | null> {
     const find = (m: ReadonlyMap<string, MemberRecord>): MemberRecord | undefined => {
       // A handoff record wins over the origin's own registration (a draining instance is still registered).
       const moved = this.membership.handoffs().get(`${o.instanceId}.${o.incarnation}`);
@@ -488,7 +503,7 @@ export class Cluster implements ClusterHooks {
     try {
       return find(await this.membership.refresh()) ?? null;
     } catch (err) {
-      throw new ZkgateError('UNAVAILABLE', 'cluster: cannot read the membership from zookeeper to find the lease\'s instance', { leaseId: id }, { cause: err });
+      throw new ZkgateError('UNAVAILABLE', 'cluster: cannot read the membership from zookeeper to find the lease\'s instance', leaseId === undefined ? {} : { leaseId }, { cause: err });
     }
   }
 
@@ -776,7 +791,7 @@ export class Cluster implements ClusterHooks {
           let res: IncomingMessage;
           for (;;) {
             try {
-              res = await this.client.open(successor.address, '/cluster/v1/adopt', h, { timeoutMs: 30_000 });
+              res = await this.client.open(successor.address, '/cluster/v1/adopt', { ...h, placed: this.placedGrants.handedOver(h.tenant, new Set(h.leases.map((l) => l.id))) }, { timeoutMs: 30_000 });
               break;
             } catch (err) {
               // Refused before anything was sent (gone since the membership was read): the next
@@ -810,6 +825,7 @@ export class Cluster implements ClusterHooks {
   private async serveAdopt(h: SessionHandoff): Promise<{ adopted: number; lost: number }> {
     if (!this.hooks) throw new ZkgateError('UNAVAILABLE', 'cluster: not ready to adopt', {});
     const out = await this.hooks.adopt(h);
+    this.placedGrants.adopt(h.tenant, Array.isArray(h.placed) ? h.placed : []);
     const me = { id: this.opts.instanceId, incarnation: this.opts.incarnation };
     for (const l of h.leases) {
       const o = this.ids.origin(l.id);

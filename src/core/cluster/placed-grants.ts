@@ -14,6 +14,8 @@
  *
  * So once the caller's abandon reached the home, no lease of that token is left on it; if it
  * never does (the home frozen or cut off for the whole window), the lease lapses by its TTL.
+ * A home that hands its leases over (graceful shutdown) hands their tokens over with them: the
+ * caller that finds the home not listening sends the abandon to the successor, which revokes.
  */
 import { backoffDelay } from '../../zk/index.js';
 import { ZkgateError } from '../errors.js';
@@ -41,10 +43,23 @@ export function placementOf(v: unknown): Placement {
   return { token: p.token, deadline: p.deadline };
 }
 
+/** A placed grant handed over with its lease in a handoff (the adopt request carries them). */
+export interface HandedOverGrant {
+  readonly token: string;
+  readonly leaseId: string;
+  /** When it may be forgotten (ms since the epoch, the home's clock; the window allows the skew). */
+  readonly until: number;
+}
+
 interface Placed {
   readonly tenant: string;
-  /** The grant made under the token, or `abandoned` (its caller gave up; nothing may be granted under it). */
-  lease: Promise<Lease> | 'abandoned';
+  /**
+   * The grant made under the token; the id of the lease granted under it by an instance that
+   * handed it over to this one; or `abandoned` (its caller gave up; nothing may be granted under it).
+   */
+  lease: Promise<Lease> | { readonly handedOver: string } | 'abandoned';
+  /** The id of the lease granted here under the token, once granted in time (what a handoff passes on). */
+  granted?: string;
   /** When the entry may be forgotten (ms since the epoch). */
   until: number;
 }
@@ -66,11 +81,12 @@ export class PlacedGrants {
    * lease; one whose deadline passed, or whose caller abandoned it, is refused (`UNAVAILABLE`)
    * and leaves nothing. `revoke` ends a lease that was granted after all but is not wanted.
    */
-  async grant(p: Placement, tenant: string, ttlMs: number, grant: () => Promise<Lease>, revoke: (lease: Lease) => Promise<void>): Promise<Lease> {
+  async grant(p: Placement, tenant: string, ttlMs: number, grant: () => Promise<Lease>, revoke: (leaseId: string) => Promise<void>): Promise<Lease> {
     this.prune();
     const seen = this.byToken.get(p.token);
     if (seen) {
-      if (seen.tenant !== tenant || seen.lease === 'abandoned') throw refused('its caller gave up on it');
+      // Handed over: granted on the instance it was sent to (a resent grant goes there, not here).
+      if (seen.tenant !== tenant || !(seen.lease instanceof Promise)) throw refused(seen.lease === 'abandoned' ? 'its caller gave up on it' : 'it was granted by another instance');
       return seen.lease;
     }
     if (Date.now() > p.deadline) throw refused('it arrived after its deadline (its caller gave up on it)');
@@ -88,9 +104,10 @@ export class PlacedGrants {
     // granted the lease elsewhere, so this one goes now rather than at the end of its TTL.
     if (Date.now() > p.deadline && entry.lease !== 'abandoned') {
       entry.lease = 'abandoned';
-      await revoke(l);
+      await revoke(l.id);
       throw refused('it finished after its deadline (its caller gave up on it)');
     }
+    entry.granted = l.id;
     return l;
   }
 
@@ -99,14 +116,32 @@ export class PlacedGrants {
    * or, when the grant has not arrived, makes sure it is refused if it still does. Idempotent.
    * @throws what `revoke` throws (the caller tries again)
    */
-  async abandon(token: string, deadline: number, tenant: string, revoke: (lease: Lease) => Promise<void>): Promise<void> {
+  async abandon(token: string, deadline: number, tenant: string, revoke: (leaseId: string) => Promise<void>): Promise<void> {
     this.prune();
     const seen = this.byToken.get(token);
     if (!seen) return this.remember(token, { tenant, lease: 'abandoned', until: Math.max(Date.now(), deadline) + SKEW_MS });
     if (seen.tenant !== tenant || seen.lease === 'abandoned') return;
-    const lease = await seen.lease.catch(() => null);
-    if (lease) await revoke(lease);
+    const id = seen.lease instanceof Promise ? (await seen.lease.catch(() => null))?.id : seen.lease.handedOver;
+    if (id) await revoke(id);
     seen.lease = 'abandoned';
+  }
+
+  /** The placed grants of `tenant` whose leases are handed over now (`ids`): they go with them. */
+  handedOver(tenant: string, ids: ReadonlySet<string>): HandedOverGrant[] {
+    const out: HandedOverGrant[] = [];
+    for (const [token, e] of this.byToken) {
+      if (e.tenant === tenant && e.lease instanceof Promise && e.granted !== undefined && ids.has(e.granted)) out.push({ token, leaseId: e.granted, until: e.until });
+    }
+    return out;
+  }
+
+  /** Takes over the placed grants handed over with `tenant`'s leases: an abandon of their token revokes the lease here. */
+  adopt(tenant: string, grants: readonly unknown[]): void {
+    for (const g of grants) {
+      const { token, leaseId, until } = (g ?? {}) as Partial<HandedOverGrant>;
+      if (typeof token !== 'string' || !/^[0-9a-f]{16,64}$/.test(token) || typeof leaseId !== 'string' || typeof until !== 'number' || this.byToken.has(token)) continue;
+      this.remember(token, { tenant, lease: { handedOver: leaseId }, until });
+    }
   }
 
   private remember(token: string, entry: Placed): void {
