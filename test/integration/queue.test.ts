@@ -2,7 +2,11 @@
  * The queue recipe against a real ZooKeeper and a real Curator 5.4 (one JVM for the file):
  * items put by Curator and the gateway consumed exactly once at most once, at least once with
  * claim/ack (redelivered after a claimer vanishes); cancel-safety of waiting takes and claims;
- * bad input refused with nothing changed.
+ * bad input refused with nothing changed. The gateway reaches ZooKeeper through a proxy that cuts
+ * its connection exactly at the request a case is about (test/support/zk-proxy.ts): a freeze of
+ * ZooKeeper cut it only once the client's timeout, two thirds of the session, declared the
+ * connection lost, a race with the case's bounds that a loaded machine can lose (as in
+ * ride-through-reads.test). Curator and raw clients connect to ZooKeeper directly.
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,12 +14,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ZkClient } from '../../src/zk/index.js';
-import { connectRaw } from '../support/zk-tree.js';
+import { withRawClient } from '../support/zk-tree.js';
 import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
-import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
+import { eventually, uniquePath, zkProxyAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
-import { callWithCreateCut, callWithFirstRequestCut } from '../support/freeze-on-create.js';
+import type { CutRequest } from '../support/zk-proxy.js';
 
 interface Delivery {
   mode: string;
@@ -76,7 +80,7 @@ function tally(log: string, verb: string): Map<string, number> {
 }
 
 describe('queue', () => {
-  const env = zkAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
+  const env = zkProxyAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
   let curator: CuratorQueuePeer;
   let dir: string;
   const tenant = () => env.g.running.gateway.tenants.get('default');
@@ -92,15 +96,13 @@ describe('queue', () => {
   const rest = (): RestClient => env.g.rest;
   const grant = async (ttlMs = 30_000): Promise<string> => ((await rest().json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
   const inspect = async (path: string): Promise<Inspection> => (await rest().json('GET', `/v1/queues${path}`)).body as Inspection;
-  /** A fresh raw ZooKeeper client per use: a frozen ZooKeeper may end a long-lived one's session. */
-  const raw = async <T>(f: (c: ZkClient) => Promise<T>): Promise<T> => {
-    const c = await connectRaw(env.zk.connectString);
-    try {
-      return await f(c);
-    } finally {
-      c.close();
-    }
-  };
+  const raw = <T>(f: (c: ZkClient) => Promise<T>): Promise<T> => withRawClient(env.zk.connectString, f);
+  /** What the proxy cut (`cutting`), or a failure naming `what` when nothing was cut within 15 s. */
+  const cutBy = (cutting: Promise<CutRequest>, what: string): Promise<CutRequest> =>
+    Promise.race([cutting, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no request for ${what} was sent`)), 15_000).unref())]);
+  /** Waits until the gateway's session was cut and is back: two transitions past `epoch`. */
+  const backFrom = (epoch: number): Promise<boolean> =>
+    eventually(() => tenant().session.epoch >= epoch + 2 && tenant().session.isUsable, 15_000, 'the session to be back');
   const claimNodes = (path: string): Promise<string[]> =>
     raw(async (c) => {
       if (!(await c.exists(path)) || !(await c.exists(`${path}/claims`))) return [];
@@ -271,14 +273,13 @@ describe('queue', () => {
       const path = uniquePath('c-loss');
       assert.equal((await rest().json('POST', `/v1/queues${path}`, { data: 'x' })).status, 200);
       const a = await grant(60_000);
-      // Freeze ZooKeeper exactly when the claim's create is sent: its outcome is then unknown.
-      const r = await callWithCreateCut(
-        tenant().client(),
-        (p) => p.includes('/claims/'),
-        env.zk,
-        () => tenant().session.state === 'suspended',
-        () => take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 30_000 }),
-      );
+      // The claim's create reaches ZooKeeper and is applied, but the connection is cut as its
+      // answer comes back: its outcome is unknown to the gateway.
+      const cutting = env.proxy.cutNextAnswer(`${path}/claims/`);
+      const pending = take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 30_000 });
+      const { op } = await cutBy(cutting, `a claim under ${path}`);
+      assert.ok(['create', 'create2'].includes(op), `the answer cut is the claim's create's, not ${op}'s`);
+      const r = await pending;
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const claim = (r.body as Delivery).claim as string;
       assert.deepEqual(await claimNodes(path), [(r.body as Delivery).item], 'no orphan and no duplicate claim');
@@ -289,19 +290,23 @@ describe('queue', () => {
   });
 
   /**
-   * Freezes ZooKeeper, sends `call` (its first look at the queue gets no answer: the connection
-   * drops under it), thaws ZooKeeper once the session is suspended and waits until it is back.
+   * Sends `call` with the connection cut at its first look at the queue at `path` (the request
+   * never reaches ZooKeeper; it fails with connection loss) and waits until the session is back.
    * Resolves with the call's answer still pending (wrapped: an async function would await it).
    */
-  const cutFirstLook = async <T>(call: () => Promise<T>): Promise<{ pending: Promise<T> }> => {
-    const cut = await callWithFirstRequestCut(env.zk, () => tenant().session.state === 'suspended', call);
-    await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
-    return cut;
+  const cutFirstLook = async <T>(path: string, call: () => Promise<T>): Promise<{ pending: Promise<T> }> => {
+    const epoch = tenant().session.epoch;
+    const cutting = env.proxy.cutNextRequest(path);
+    const pending = call();
+    const { op } = await cutBy(cutting, path);
+    assert.ok(['getData', 'exists', 'getChildren', 'getChildren2'].includes(op), `the first request cut is a look at the queue, not ${op}`);
+    await backFrom(epoch);
+    return { pending };
   };
 
   test('queue › a waiting take whose look at the queue is cut by a connection loss waits for the session and gets the item put later', async () => {
     const path = uniquePath('t-blip');
-    const { pending: waiting } = await cutFirstLook(() => take(rest(), path, { waitMs: 40_000 }));
+    const { pending: waiting } = await cutFirstLook(path, () => take(rest(), path, { waitMs: 40_000 }));
     assert.equal((await rest().json('POST', `/v1/queues${path}`, { data: 'after the outage' })).status, 200);
     const r = await waiting;
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -312,7 +317,7 @@ describe('queue', () => {
   test('queue › a waiting claim whose look at the queue is cut by a connection loss waits for the session and claims the item put later', async () => {
     const path = uniquePath('c-blip');
     const a = await grant(60_000);
-    const { pending: waiting } = await cutFirstLook(() => take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 40_000 }));
+    const { pending: waiting } = await cutFirstLook(path, () => take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 40_000 }));
     assert.equal((await rest().json('POST', `/v1/queues${path}`, { data: 'after the outage' })).status, 200);
     const r = await waiting;
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -326,15 +331,16 @@ describe('queue', () => {
     const a = await grant(60_000);
     const first = await take(rest(), path, { mode: 'claim', leaseId: a });
     assert.equal(first.status, 200, JSON.stringify(first.body)); // the lease owns a claim: its re-check after the reconnect reads it
-    // ZooKeeper freezes as the next claim looks at the queue; its listings are sent the moment the
-    // same session is back — before the lease's re-check of its claim, which answers after them.
+    // The connection is cut (and kept down) as the next claim looks at the queue; its listings are
+    // sent the moment the same session is back — before the lease's re-check of its claim, which
+    // answers after them.
     const t = tenant();
     const client = t.client();
     const children = client.children.bind(client);
     let held = 0;
     client.children = (p, watcher) => {
       if (p !== path && p !== `${path}/claims`) return children(p, watcher);
-      if (held++ === 0) env.zk.pause();
+      if (held++ === 0) env.proxy.block();
       return new Promise((resolve, reject) => {
         const onState = (c: { state: string }): void => {
           if (c.state !== 'reconnected') return;
@@ -350,7 +356,7 @@ describe('queue', () => {
       await eventually(() => held === 2 && t.session.state === 'suspended', 15_000, 'the listings to be held and the session suspended');
     } finally {
       client.children = children;
-      env.zk.resume();
+      env.proxy.unblock();
     }
     const r = await pending;
     assert.equal(r.status, 200, JSON.stringify(r.body));

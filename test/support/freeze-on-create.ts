@@ -56,21 +56,3 @@ export async function callWithCreateCut<T>(
   }
   return pending;
 }
-
-/**
- * Starts `call` with ZooKeeper (`zk`) paused, so its first request gets no answer and the
- * connection drops under it; resumes ZooKeeper once `suspended()` says the gateway's session is
- * suspended. Resolves with the call's answer still pending (wrapped: an async function would
- * await it).
- */
-export async function callWithFirstRequestCut<T>(zk: { pause(): void; resume(): void }, suspended: () => boolean, call: () => Promise<T>): Promise<{ pending: Promise<T> }> {
-  let pending: Promise<T>;
-  try {
-    zk.pause();
-    pending = call();
-    await eventually(suspended, 15_000, 'the session to be suspended');
-  } finally {
-    zk.resume();
-  }
-  return { pending };
-}

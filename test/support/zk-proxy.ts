@@ -1,8 +1,10 @@
 /**
  * A TCP proxy between a ZooKeeper client (a gateway under test) and the server that can cut the
  * client's connection exactly when it sends its next request: that request never reaches
- * ZooKeeper and the client sees the connection reset at once (its outstanding requests fail with
- * connection loss), then reconnects through the proxy within milliseconds, to the same session.
+ * ZooKeeper (or, with `cutNextAnswer`, is applied and only its answer is lost) and the client
+ * sees the connection reset at once (its outstanding requests fail with connection loss), then
+ * reconnects through the proxy within milliseconds, to the same session. `block()` keeps it
+ * disconnected for as long as a test needs.
  *
  * A freeze (SIGSTOP) gives the same cut, but only once the client's own timeout (two thirds of the
  * session timeout) declares the connection lost: a call's bound (a registration's session
@@ -30,6 +32,12 @@ export interface ZkProxy {
    */
   cutNextRequest(pathPart: string): Promise<CutRequest>;
   /**
+   * Forwards the next such request, and resets the client connection when ZooKeeper answers it
+   * instead of passing the answer on: the request is applied, and the client never learns its
+   * outcome. Resolves with what it was once its answer was cut.
+   */
+  cutNextAnswer(pathPart: string): Promise<CutRequest>;
+  /**
    * Resets every client connection and refuses new ones (each is reset once accepted) until
    * `unblock()`: the client stays disconnected, its session alive on the server until it expires.
    */
@@ -38,9 +46,16 @@ export interface ZkProxy {
   close(): Promise<void>;
 }
 
+interface Cut {
+  readonly pathPart: string;
+  /** Cut the answer (the request is forwarded) rather than the request. */
+  readonly answer: boolean;
+  readonly done: (r: CutRequest) => void;
+}
+
 /** Starts a proxy to ZooKeeper on `zkPort` (loopback). */
 export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
-  let cut: { readonly pathPart: string; readonly done: (r: CutRequest) => void } | undefined;
+  let cut: Cut | undefined;
   const pairs = new Set<{ client: Socket; up: Socket }>();
   let blocked = false;
   const server: Server = createServer((client) => {
@@ -48,28 +63,39 @@ export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
     const up = connect(zkPort, '127.0.0.1');
     const pair = { client, up };
     pairs.add(pair);
-    up.pipe(client);
-    let pending: Buffer = Buffer.alloc(0);
-    let frames = 0;
-    client.on('data', (chunk: Buffer) => {
-      // Forwarded frame by frame (4-byte length, then the frame), so a request can be told apart:
-      // after the connect request every frame starts with its xid; special ones are negative.
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
-        const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
-        pending = pending.subarray(frame.length);
-        const path = cut && frames > 0 && frame.readInt32BE(4) > 0 ? pathOf(frame) : undefined;
-        if (cut && path?.includes(cut.pathPart)) {
-          const { done } = cut;
-          cut = undefined;
-          client.resetAndDestroy();
-          up.destroy();
-          done({ path, op: OPS[frame.readInt32BE(8)] ?? `type ${frame.readInt32BE(8)}` });
-          return;
+    const reset = (): void => {
+      client.resetAndDestroy();
+      up.destroy();
+    };
+    /** The request whose answer is to be cut on this connection: its xid, and what to report. */
+    let awaited: { readonly xid: number; readonly request: CutRequest; readonly done: (r: CutRequest) => void } | undefined;
+    // Forwarded frame by frame (4-byte length, then the frame), so a request and its answer can
+    // be told apart: after the connect request and response, every frame starts with its xid
+    // (special ones — pings, watch events, auth — are negative).
+    frames(client, (frame, n) => {
+      const path = cut && n > 0 && frame.readInt32BE(4) > 0 ? pathOf(frame) : undefined;
+      if (cut && path?.includes(cut.pathPart)) {
+        const { done, answer } = cut;
+        cut = undefined;
+        const request = { path, op: OPS[frame.readInt32BE(8)] ?? `type ${frame.readInt32BE(8)}` };
+        if (!answer) {
+          reset();
+          done(request);
+          return false;
         }
-        frames++;
-        up.write(frame);
+        awaited = { xid: frame.readInt32BE(4), request, done };
       }
+      up.write(frame);
+      return true;
+    });
+    frames(up, (frame, n) => {
+      if (awaited && n > 0 && frame.readInt32BE(4) === awaited.xid) {
+        reset();
+        awaited.done(awaited.request);
+        return false;
+      }
+      client.write(frame);
+      return true;
     });
     for (const [a, b] of [[client, up], [up, client]] as const) {
       a.on('error', () => b.destroy());
@@ -83,7 +109,8 @@ export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
   const { port } = server.address() as { port: number };
   return {
     connectString: `127.0.0.1:${port}`,
-    cutNextRequest: (pathPart) => new Promise<CutRequest>((done) => (cut = { pathPart, done })),
+    cutNextRequest: (pathPart) => new Promise<CutRequest>((done) => (cut = { pathPart, answer: false, done })),
+    cutNextAnswer: (pathPart) => new Promise<CutRequest>((done) => (cut = { pathPart, answer: true, done })),
     block: () => {
       blocked = true;
       for (const { client, up } of pairs) {
@@ -100,6 +127,23 @@ export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Calls `each` with every whole frame `from` sends (its 4-byte length included) and its index,
+ * until `each` returns false (the connection was cut).
+ */
+function frames(from: Socket, each: (frame: Buffer, n: number) => boolean): void {
+  let pending: Buffer = Buffer.alloc(0);
+  let n = 0;
+  from.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+      const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
+      pending = pending.subarray(frame.length);
+      if (!each(frame, n++)) return;
+    }
+  });
 }
 
 /** The path of a request frame (length, xid, type, then the path as a length-prefixed string), if it has one. */
