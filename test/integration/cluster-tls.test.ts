@@ -7,7 +7,7 @@
  * it at start). Forwarded calls travel as frames on the persistent `wss://` connection — the
  * terminator sees the decrypted upgrade and no POST — a forwarded wait is cancelled across it, and
  * an instance that does not trust the certificate answers 503 owner_unreachable at once, naming the
- * certificate error, instead of hanging.
+ * certificate error, instead of hanging, and its lease listing names the others `untrusted`.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { serveListening, type Listening } from '../support/cli-process.js';
 import { eventually, startTestGateway, uniquePath, type TestGateway } from '../support/test-gateway.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
+import { grpcClient } from '../support/grpc-client.js';
+import { WsTestClient } from '../support/ws-client.js';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 
 const SECRET = 'cluster-tls-secret-0123456789abcdef01';
@@ -191,5 +193,33 @@ describe('cluster › the internal channel behind TLS terminators, with an https
     assert.equal(t1.handshakes, handshakes);
     // gw3 is still up and serves its own calls.
     assert.equal((await rest(gw3.base, 'GET', '/readyz')).status, 200);
+  });
+
+  test('a lease listing through a member that does not trust the certificate names the others as untrusted, on every transport', async () => {
+    const id = await grant(gw3.base);
+    interface Listed {
+      leases: { id: string }[];
+      incomplete?: boolean;
+      unanswered?: { instance: string; reason: string }[];
+    }
+    const rest3 = (await gw3.rest.json('GET', '/v1/leases')).body as Listed; // checked against openapi.yaml
+    const grpc = grpcClient(gw3.running.grpcPort);
+    const ws = await WsTestClient.open(`${gw3.base.replace('http', 'ws')}/v1/ws`);
+    try {
+      const g = await grpc.unary<Listed>('Leases', 'List', {});
+      ws.send({ op: 'call', id: 'list', method: 'Leases.List', params: {} });
+      const w = (await ws.take((m) => m.id === 'list')).result as Listed;
+      const untrusted = [
+        { instance: 'tls-a', reason: 'untrusted' },
+        { instance: 'tls-b', reason: 'untrusted' },
+      ];
+      for (const [transport, l] of [['rest', rest3], ['grpc', g], ['ws', w]] as const) {
+        assert.deepEqual([l.leases.map((x) => x.id), l.incomplete, l.unanswered], [[id], true, untrusted], transport);
+      }
+    } finally {
+      ws.ws.close();
+      grpc.close();
+    }
+    assert.equal((await rest(gw3.base, 'DELETE', `/v1/leases/${id}`)).status, 200);
   });
 });

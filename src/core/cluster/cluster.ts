@@ -676,7 +676,8 @@ export class Cluster implements ClusterHooks {
         } catch (err) {
           if (err instanceof ZkgateError && err.code === 'PERMISSION_DENIED') throw err;
           // Said in the answer (`incomplete`), not only in the log: a silent gap reads as "no leases there".
-          const reason = err instanceof ChannelError && err.kind === 'refused' ? 'not_listening' : err instanceof ZkgateError ? 'error' : 'no_answer';
+          const kind = err instanceof ChannelError ? err.kind : undefined;
+          const reason = kind === 'refused' ? 'not_listening' : kind === 'untrusted' ? 'untrusted' : err instanceof ZkgateError ? 'error' : 'no_answer';
           unanswered.push({ instance: m.id, reason });
           this.logger.warn({ err, instance: m.id, reason }, 'cluster: an instance did not answer a lease listing; the answer says it is incomplete');
           return [];

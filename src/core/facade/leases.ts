@@ -14,11 +14,12 @@ export type LeaseListEntry = LeaseInfo & { readonly ownerName?: string; readonly
  * A registered instance whose leases a cluster-wide listing lacks: `not_listening` (its address
  * refuses connections: crashed or stopped, registration not yet expired), `no_answer` (no answer
  * within cluster.forwardTimeoutMs or the connection broke: hung, partitioned, overloaded),
+ * `untrusted` (its internal address's TLS certificate is not trusted here: nothing was sent),
  * `error` (it answered with an error).
  */
 export interface UnansweredInstance {
   readonly instance: string;
-  readonly reason: 'not_listening' | 'no_answer' | 'error';
+  readonly reason: 'not_listening' | 'no_answer' | 'untrusted' | 'error';
 }
 
 /** A cluster-wide listing; `unanswered` names the instances whose leases it lacks (empty: complete). */
