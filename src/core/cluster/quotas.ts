@@ -53,6 +53,12 @@ export class ClusterQuotas implements QuotaSharing {
   /** When the counts first fell below the last written ones without being written yet. */
   private releasedAt: number | null = null;
   private draining = false;
+  /**
+   * Tenants whose counts differ from the last written: true when some count is above it (a take,
+   * written at the usual pace), false when all are at or below it (units given back, written once
+   * RELEASE_DELAY_MS has passed without a take cancelling them out).
+   */
+  private readonly off = new Map<string, boolean>();
 
   constructor(
     private readonly board: UsageBoard,
@@ -67,14 +73,32 @@ export class ClusterQuotas implements QuotaSharing {
     return this.sums.get(tenant)?.[kind] ?? 0;
   }
 
-  changed(): void {
+  changed(tenant: string, held: Readonly<Counts>): void {
     if (this.retired) return;
-    if (this.timer) {
-      if (!this.deferred) return;
-      // A take after a deferred release: it goes out at the usual pace, not with the release.
-      clearTimeout(this.timer);
+    const written = this.last[tenant];
+    let above = false;
+    let below = false;
+    for (const k of KINDS) {
+      const d = held[k] - (written?.[k] ?? 0);
+      if (d > 0) above = true;
+      else if (d < 0) below = true;
     }
-    this.schedule(Math.max(0, this.lastAt + PUBLISH_INTERVAL_MS - Date.now()), false);
+    if (above) this.off.set(tenant, true);
+    else if (below) this.off.set(tenant, false);
+    else this.off.delete(tenant);
+    // Back to what was written (a lock cycle's take after its release): nothing to write, and no
+    // timer armed for it. Was a timer of 0 ms (1 ms in Node) at each take and each release, both
+    // finding nothing to write, and often a wake-up of their own (docs/cluster.md "Forwarding
+    // overhead"); a deferred publication still pending finds nothing when it fires.
+    if (this.off.size === 0) return void (this.releasedAt = null);
+    if (this.timer && !this.deferred) return; // due at the usual pace: it sees this change too
+    if (above) {
+      // A take after a deferred release: it goes out at the usual pace, not with the release.
+      if (this.timer) clearTimeout(this.timer);
+      return this.schedule(Math.max(0, this.lastAt + PUBLISH_INTERVAL_MS - Date.now()), false);
+    }
+    this.releasedAt ??= Date.now();
+    if (!this.timer) this.schedule(this.releasedAt + RELEASE_DELAY_MS - Date.now(), true);
   }
 
   private schedule(wait: number, deferred: boolean): void {
@@ -109,6 +133,7 @@ export class ClusterQuotas implements QuotaSharing {
     this.lastAt = Date.now();
     this.lastText = JSON.stringify(tenants);
     this.last = tenants;
+    this.off.clear();
     this.board.publishUsage(this.value(tenants));
   }
 
@@ -140,6 +165,7 @@ export class ClusterQuotas implements QuotaSharing {
     const text = JSON.stringify(tenants);
     if (text === this.lastText) {
       this.releasedAt = null;
+      this.off.clear();
       return;
     }
     if (onlyLower(tenants, this.last)) {
@@ -150,6 +176,7 @@ export class ClusterQuotas implements QuotaSharing {
     this.lastAt = now;
     this.lastText = text;
     this.last = tenants;
+    this.off.clear();
     this.board.publishUsage(this.value(tenants));
   }
 

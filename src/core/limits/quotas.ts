@@ -31,8 +31,8 @@ export interface QuotaUsage {
 export interface QuotaSharing {
   /** Units of `kind` the tenant holds through the other instances, as last seen. */
   elsewhere(tenant: string, kind: QuotaKind): number;
-  /** This instance's count for `tenant` changed. */
-  changed(tenant: string): void;
+  /** This instance's counts for `tenant` changed; `held` is what it holds now. */
+  changed(tenant: string, held: Readonly<Record<QuotaKind, number>>): void;
 }
 
 /** Counts what one tenant holds; `take` hands back a release function. */
@@ -65,13 +65,13 @@ export class TenantQuotas {
       throw new ZkgateError('LIMIT_EXCEEDED', `tenant ${this.tenant}: at most ${max} ${kind}${where} (limits.${limit})`, { limit, max });
     }
     this.used[kind] += 1;
-    this.sharing?.changed(this.tenant);
+    this.sharing?.changed(this.tenant, this.used);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.used[kind] -= 1;
-      this.sharing?.changed(this.tenant);
+      this.sharing?.changed(this.tenant, this.used);
     };
   }
 
