@@ -19,7 +19,8 @@ import { RwLockService } from './recipes/rw-lock.js';
 import { BarrierService } from './recipes/barrier.js';
 import { SequentialQueue } from './recipes/sequential-queue.js';
 import { OwnedNodes } from './leases/owned-nodes.js';
-import { RegistryService } from './registry/registry.js';
+import { Discovery } from './registry/discovery.js';
+import { Registrations } from './registry/registrations.js';
 import type { ServiceCacheStats } from './registry/service-cache.js';
 import { TenantRegistry } from './tenants/registry.js';
 import { Authenticator, type Credentials, type Principal } from './auth/authenticator.js';
@@ -73,8 +74,10 @@ export class Gateway {
   readonly queues: QueueService;
   /** Counting semaphores (Curator InterProcessSemaphoreV2 layout) over leases. */
   readonly semaphores: SemaphoreService;
-  /** The service registry (Curator x-discovery layout) over leases. */
-  readonly registry: RegistryService;
+  /** The service registry (Curator x-discovery layout): providers' lease-owned instances… */
+  readonly registrations: Registrations;
+  /** …and finding them (lists, picks, follows). */
+  readonly discovery: Discovery;
   /** Read-write locks (Curator InterProcessReadWriteLock layout) over leases. */
   readonly rwLocks: RwLockService;
   /** Simple and double barriers (Curator DistributedBarrier / DistributedDoubleBarrier layouts). */
@@ -118,7 +121,8 @@ export class Gateway {
     this.elections = new ElectionService(queue);
     this.queues = new QueueService(this.owned);
     this.semaphores = new SemaphoreService(queue);
-    this.registry = new RegistryService(this.owned);
+    this.registrations = new Registrations(this.owned);
+    this.discovery = new Discovery(this.watches);
     this.rwLocks = new RwLockService(queue);
     this.barriers = new BarrierService(this.owned);
     this.services = {
@@ -128,7 +132,8 @@ export class Gateway {
       elections: this.elections,
       queues: this.queues,
       semaphores: this.semaphores,
-      registry: this.registry,
+      registrations: this.registrations,
+      discovery: this.discovery,
       rwLocks: this.rwLocks,
       barriers: this.barriers,
       watches: this.watches,
@@ -259,7 +264,7 @@ export class Gateway {
 
   /** Per-tenant figures of the registry's followed services (picks from memory), for /metrics. */
   registryCacheStats(): ServiceCacheStats[] {
-    return this.registry.cacheStats();
+    return this.discovery.cacheStats();
   }
 
   /** Calls `listener` whenever a tenant's session changes state (health may have changed); returns the detach function. */
@@ -344,7 +349,7 @@ export class Gateway {
     // In a cluster, running waits stop first (and move to the successor with the handoff);
     // long-polls answer the state they have instead of ending with the watch hub.
     this.cluster?.beginHandoff();
-    this.registry.close();
+    this.discovery.close();
     this.watches.close();
   }
 

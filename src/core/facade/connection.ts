@@ -73,9 +73,9 @@ export class ScopedConnection {
   instances(base: string | undefined, service: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<InstanceSet> {
     const ref = serviceRef(base, service);
     this.ctx.authorize('watch', ref.path);
-    const { registry } = this.ctx.services;
+    const { discovery } = this.ctx.services;
     const tenant = this.ctx.tenant;
-    return this.hold(opts.signal, (signal) => registry.observe(tenant, ref, { signal }));
+    return this.hold(opts.signal, (signal) => discovery.observe(tenant, ref, { signal }));
   }
 
   /** Runs a core observation as one subscription of this connection (room and quota checked at once). */

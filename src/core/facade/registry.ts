@@ -7,7 +7,8 @@
  */
 import { ZkgateError } from '../errors.js';
 import { DEFAULT_BASE, instancePath, serviceRef, type Instance, type ServiceRef } from '../registry/instance-set.js';
-import type { Deregistration, InstancePoll, ListOptions, Registration, ServiceNames, SourcedInstanceSet } from '../registry/registry.js';
+import type { InstancePoll, ListOptions, ServiceNames, SourcedInstanceSet } from '../registry/discovery.js';
+import type { Deregistration, Registration } from '../registry/registrations.js';
 import type { Strategy } from '../registry/strategies.js';
 import { checkPath } from '../paths.js';
 import type { ReadSource } from '../types.js';
@@ -37,7 +38,7 @@ export class ScopedRegistry {
     if (req.id !== undefined) this.ctx.authorize('node.write', instancePath(ref, req.id));
     else this.ctx.authorize('node.write', ref.path);
     const lease = this.ctx.lease(req.leaseId, 'lease.write', 'leaseId');
-    return this.ctx.services.registry.register(lease, ref, req.fields, {
+    return this.ctx.services.registrations.register(lease, ref, req.fields, {
       id: req.id,
       replace: req.replace,
       signal: req.signal,
@@ -50,7 +51,7 @@ export class ScopedRegistry {
     const ref = serviceRef(base, service);
     this.ctx.authorize('node.write', instancePath(ref, id));
     const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
-    return this.ctx.services.registry.update(lease, ref, id, fields);
+    return this.ctx.services.registrations.update(lease, ref, id, fields);
   }
 
   /** Removes the lease's instance; idempotent. @throws INSTANCE_NOT_OWNED */
@@ -58,26 +59,26 @@ export class ScopedRegistry {
     const ref = serviceRef(base, service);
     this.ctx.authorize('node.write', instancePath(ref, id));
     const lease = this.ctx.lease(leaseId, 'lease.write', 'leaseId');
-    return this.ctx.services.registry.deregister(lease, ref, id);
+    return this.ctx.services.registrations.deregister(lease, ref, id);
   }
 
   /** The service names under `base`. */
   services(base: string | undefined): Promise<ServiceNames> {
     const b = checkPath(base ?? DEFAULT_BASE);
     this.ctx.authorize('node.read', b);
-    return this.ctx.services.registry.services(this.ctx.tenant, b);
+    return this.ctx.services.discovery.services(this.ctx.tenant, b);
   }
 
   /** Every instance of the service: from memory when its followed set vouches for it, else read (`source` says which). */
   instances(base: string | undefined, service: string, opts: ListOptions = {}): Promise<SourcedInstanceSet> {
-    return this.ctx.services.registry.instances(this.ctx.tenant, this.read(base, service), opts);
+    return this.ctx.services.discovery.instances(this.ctx.tenant, this.read(base, service), opts);
   }
 
   /** One instance. @throws NO_NODE */
   instance(base: string | undefined, service: string, id: string): Promise<Instance> {
     const ref = serviceRef(base, service);
     this.ctx.authorize('node.read', instancePath(ref, id));
-    return this.ctx.services.registry.instance(this.ctx.tenant, ref, id);
+    return this.ctx.services.discovery.instance(this.ctx.tenant, ref, id);
   }
 
   /**
@@ -87,18 +88,18 @@ export class ScopedRegistry {
   pick(base: string | undefined, service: string, strategy: Strategy | string = 'round_robin', caller?: string, opts: ListOptions = {}): Promise<Instance & { strategy: Strategy; source: ReadSource }> {
     const ref = this.read(base, service);
     if (caller !== undefined && (caller === '' || caller.length > 256)) throw new ZkgateError('INVALID_ARGUMENT', 'caller: must be 1 to 256 characters', { field: 'caller' });
-    return this.ctx.services.registry.pick(this.ctx.tenant, ref, strategy, `${this.ctx.principal.keyId}\0${caller ?? ''}`, opts);
+    return this.ctx.services.discovery.pick(this.ctx.tenant, ref, strategy, `${this.ctx.principal.keyId}\0${caller ?? ''}`, opts);
   }
 
   /**
-   * Long-poll on the instance set (see `RegistryService.waitForChange`), holding one unit of the
+   * Long-poll on the instance set (see `Discovery.waitForChange`), holding one unit of the
    * tenant's subscriptions while it waits. @throws LIMIT_EXCEEDED
    */
   async waitForChange(base: string | undefined, service: string, index: string | undefined, waitMs: number, signal?: AbortSignal): Promise<InstancePoll> {
     const ref = this.read(base, service, 'watch');
     const release = this.ctx.tenant.quotas.take('subscriptions');
     try {
-      return await this.ctx.services.registry.waitForChange(this.ctx.tenant, ref, index, waitMs, signal);
+      return await this.ctx.services.discovery.waitForChange(this.ctx.tenant, ref, index, waitMs, signal);
     } finally {
       release();
     }

@@ -4,7 +4,7 @@
  * instance set with its index.
  */
 import { joinPath, type Stat } from '../../zk/index.js';
-import { invalidArgument } from '../errors.js';
+import { ZkgateError, invalidArgument } from '../errors.js';
 import { checkPath } from '../paths.js';
 import type { WatchEvent } from '../watch/types.js';
 import { buildUri, deserialize, type InstanceDocument } from './instance.js';
@@ -46,6 +46,12 @@ export function serviceRef(base: string | undefined, service: unknown): ServiceR
 /** The node of instance `id` of the service. @throws INVALID_ARGUMENT, INVALID_PATH */
 export function instancePath(ref: ServiceRef, id: unknown): string {
   return checkPath(joinPath(ref.path, checkSegment('id', id)));
+}
+
+/** NO_NODE for instance `id` of the service (INVALID_ARGUMENT when `id` is no valid segment). */
+export function notRegistered(ref: ServiceRef, id: string, path: string): ZkgateError {
+  checkSegment('id', id);
+  return new ZkgateError('NO_NODE', `registry: instance ${id} of service ${ref.service} is not registered`, { path, id });
 }
 
 /** An instance as the API answers it: Curator's document plus where it lives and its URI. */
