@@ -9,6 +9,7 @@
  */
 import { randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { Agent, request, type IncomingMessage, type RequestOptions } from 'node:http';
+import type { Socket } from 'node:net';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ChannelError, channelError, secretKey, sign } from './channel-auth.js';
 import { FrameClient, POST, type FrameCallOptions, type Target } from './frames.js';
@@ -116,14 +117,20 @@ export class ChannelClient {
     if (opts.timeoutMs) options.timeout = opts.timeoutMs;
     return new Promise((resolve, reject) => {
       const req = (tls ? httpsRequest : request)(options);
-      req.on('timeout', () => req.destroy(new ChannelError(`cluster: no answer from ${base} within ${opts.timeoutMs} ms`, 'failed')));
+      // Until its socket is connected nothing of the request has left: a failure then is 'unsent'.
+      let connected = false;
+      req.once('socket', (s: Socket) => void (s.connecting ? s.once('connect', () => void (connected = true)) : (connected = true)));
+      req.on('timeout', () =>
+        req.destroy(connected ? new ChannelError(`cluster: no answer from ${base} within ${opts.timeoutMs} ms`, 'failed') : new ChannelError(`cluster: ${base}: not connected within ${opts.timeoutMs} ms`, 'unsent')),
+      );
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err instanceof ChannelError || err.name === 'AbortError') return reject(err);
         // A kept-alive socket the peer closed as this request went out (a draining instance
         // closes its idle connections): the peer never read it, so it is sent again, once, on a
         // new connection (signed anew: the receiver refuses a nonce it has seen).
         if (mayRetry && req.reusedSocket && err.code === 'ECONNRESET' && !opts.signal?.aborted) return resolve(this.send(base, path, text, opts, false));
-        reject(channelError(base, err));
+        const e = channelError(base, err);
+        reject(e.kind === 'failed' && !connected ? new ChannelError(e.message, 'unsent', { cause: err }) : e);
       });
       req.on('response', resolve);
       req.end(text);
