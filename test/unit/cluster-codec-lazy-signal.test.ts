@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decode, encode, findSignal, withSignal, withWaitLeft } from '../../src/core/cluster/codec.js';
+import { decode, encode, findAbort, findSignal, stoppedByHandoff, withSignal, withWaitLeft } from '../../src/core/cluster/codec.js';
 import { LazySignal, signalOf } from '../../src/core/recipes/wake.js';
 
 class Lazy extends LazySignal {
@@ -13,6 +13,11 @@ class Lazy extends LazySignal {
   private ac: AbortController | undefined;
   throwIfAborted(): void {
     this.ac?.signal.throwIfAborted();
+  }
+  /** The caller goes away (as a closed exchange). */
+  abort(reason: Error): void {
+    void this.signal;
+    this.ac?.abort(reason);
   }
   get signal(): AbortSignal {
     if (!this.ac) {
@@ -57,3 +62,39 @@ test('cluster codec › withWaitLeft lowers the waitMs of the options carrying a
   assert.equal(lazy.made, 0, 'the lazy signal is not made');
   assert.equal((args[2] as { waitMs: number }).waitMs, 1000, 'the arguments themselves are not changed');
 });
+
+test('cluster codec › a lazy abort made stoppable by a handoff stays lazy until something listens', () => {
+  // A REST lock acquire through the cluster's facade: forwarded, or holding at once, it only checks.
+  const lazy = new Lazy();
+  const handoff = new AbortController();
+  const args = ['/lock', 'lease-1', { waitMs: 1000, signal: lazy }];
+  const found = findAbort(args);
+  assert.equal(found, lazy, 'found as it is');
+  const stoppable = stoppedByHandoff(lazy, handoff.signal);
+  assert.ok(stoppable instanceof LazySignal, 'still lazy');
+  const replaced = withSignal(args, lazy, stoppable);
+  assert.equal((replaced[2] as { signal: unknown }).signal, stoppable, 'replaced');
+  stoppable.throwIfAborted();
+  assert.equal(lazy.made, 0, 'checking makes no signal');
+  // Waiting: the signal is made, and follows both.
+  const signal = signalOf(stoppable);
+  assert.equal(lazy.made, 1);
+  assert.equal(signalOf(stoppable), signal, 'made once');
+  assert.equal(signal.aborted, false);
+  handoff.abort(new Error('handing off'));
+  assert.equal(signal.aborted, true, 'a handoff stops it');
+  // Checked before any signal is made: the handoff shows, and so does the caller going away.
+  assert.throws(() => stoppedByHandoff(new Lazy(), handoff.signal).throwIfAborted(), /handing off/);
+  const gone = new Lazy();
+  const quiet = stoppedByHandoff(gone, new AbortController().signal);
+  gone.abort(new Error('client gone'));
+  assert.throws(() => quiet.throwIfAborted(), /client gone/);
+  assert.equal(signalOf(quiet).aborted, true);
+  // A plain AbortSignal (gRPC, WebSocket) gets the combined signal at once, as before.
+  const plain = new AbortController();
+  const combined = stoppedByHandoff(plain.signal, new AbortController().signal);
+  assert.ok(combined instanceof AbortSignal);
+  plain.abort(new Error('deadline'));
+  assert.equal(combined.aborted, true);
+});
+

@@ -20,7 +20,8 @@ import type { Scope } from '../facade/scope.js';
 import type { LeaseListEntry, LeaseListing, UnansweredInstance } from '../facade/leases.js';
 import { CALL_PATH, ChannelClient, ChannelError, ChannelVerifier, readBody, readJson, readLines, secretKey } from './channel.js';
 import { FrameServer, MAX_BODY } from './frames.js';
-import { decode, encode, findSignal, withSignal, withWaitLeft, type Json } from './codec.js';
+import { decode, encode, findAbort, findSignal, stoppedByHandoff, withSignal, withWaitLeft, type Json } from './codec.js';
+import { signalOf } from '../recipes/wake.js';
 import { LeaseElsewhere, type ClusterHooks } from './hooks.js';
 import { LeaseIds } from './lease-ids.js';
 import { RemoteLease } from './remote-lease.js';
@@ -285,7 +286,7 @@ export class Cluster implements ClusterHooks {
       if (home) return this.grantOnHome(home, principal, args, () => fn.apply(target(), args));
       this.place('local');
     }
-    const signal = findSignal(args);
+    const signal = findAbort(args);
     // A wait that starts while a handoff of this instance runs (a request read just before the
     // listeners closed) is stopped at once like those running when it began, and run again once
     // it is done: left to run here, it would queue its node in a session about to be handed over,
@@ -293,13 +294,14 @@ export class Cluster implements ClusterHooks {
     // session held the node — the lock then held for the lease with nobody told.
     const stoppable = signal !== undefined && !this.handoffFinished;
     const startedAt = Date.now();
-    // AbortSignal.any, not a controller unhooked when the call settles (as a forwarded wait's on
-    // the owner): what a call returns may use its signal after that (keepAliveWhileOpen's timer,
-    // a generator), and must still stop when the caller goes or a handoff begins.
-    const callArgs = stoppable ? withSignal(args, signal, AbortSignal.any([signal, this.handingOff.signal])) : args;
+    // Combined with the handoff's signal (AbortSignal.any, made lazily for a lazy abort), not a
+    // controller unhooked when the call settles (as a forwarded wait's on the owner): what a call
+    // returns may use its signal after that (keepAliveWhileOpen's timer, a generator), and must
+    // still stop when the caller goes or a handoff begins.
+    const callArgs = stoppable ? withSignal(args, signal, stoppedByHandoff(signal, this.handingOff.signal)) : args;
     const elsewhere = (err: unknown): Promise<unknown> => {
       if (err instanceof LeaseElsewhere) return this.forward(principal, op, args, err.leaseId);
-      if (stoppable && this.handingOff.signal.aborted && !signal.aborted && this.handoffDone) {
+      if (stoppable && this.handingOff.signal.aborted && !signalOf(signal).aborted && this.handoffDone) {
         return this.handoffDone.then(() => this.invoke(op, target, fn, principal, withWaitLeft(args, startedAt)));
       }
       return Promise.reject(err);
