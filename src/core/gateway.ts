@@ -224,11 +224,11 @@ export class Gateway {
       return { adopted: 0, lost: h.leases.length };
     }
     this.adopted.add(tenant);
-    const out = await this.leases.adopt(tenant, h.leases, (lease, path, kind) => {
+    const out = await this.leases.adopt(tenant, h.leases, (lease, path, kind, czxid) => {
       let release: (() => void) | undefined;
       // Counted even past the limit: it was taken within it (on the instance that handed it over).
       if (kind !== 'node') release = tenant.quotas.take('locks', { force: true });
-      this.owned.own(lease, path, kind, release);
+      this.owned.own(lease, path, kind, release, czxid);
     });
     // The adopted session ends once none of its leases is left.
     const closeWhenDone = (): void => {

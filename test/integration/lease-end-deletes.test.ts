@@ -7,7 +7,8 @@
  */
 import { beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NativeZkClient } from '../../src/zk/index.js';
+import type { NativeZkClient, Stat } from '../../src/zk/index.js';
+import type { LeaseStateEvent } from '../../src/core/leases/lease.js';
 import { traced, type Call } from '../support/zk-trace.js';
 import { withRawClient } from '../support/zk-tree.js';
 import { eventually, uniquePath, zkProxyAndGateway } from '../support/test-gateway.js';
@@ -92,5 +93,47 @@ describe("a lease's end deletes only what it still owns", () => {
     assert.ok(['node_missing', 'node_deleted'].includes(info.reason), info.reason);
     assert.deepEqual(info.owned, []);
     assert.deepEqual(deletes(trace, p), [`${p}/gone`, `${p}/kept`], "the raw client's, then the lease's end's");
+  });
+
+  test("node_missing › a node made again at the lease's path by another lease of the tenant (same session) while it was disconnected is not the lease's: lost, never active, and the other lease's node is not deleted", async () => {
+    const p = uniquePath('remade');
+    const a = await grant();
+    const b = await grant();
+    await ephemeral(`${p}/x`, a);
+    const t = tenant();
+    const leaseA = env.g.running.gateway.leases.lookup(t, a);
+    const states: string[] = [];
+    leaseA.on('state', (e: LeaseStateEvent) => states.push(`${e.state}/${e.reason}`));
+    // Once the session is back, the first plain exists of the path (the lease's re-check, sent
+    // as the session is back) is held until lease b has made the path again through the
+    // gateway, on the same session: what the re-check then sees has a's ephemeralOwner.
+    const client = t.client();
+    const exists = client.exists.bind(client);
+    let remade: Promise<void> | undefined;
+    const remake = async (): Promise<void> => {
+      await eventually(async () => (await lease(b)).state === 'active', 15_000, 'lease b to be active again');
+      await ephemeral(`${p}/x`, b);
+    };
+    env.proxy.block();
+    try {
+      await eventually(() => t.session.state === 'suspended', 15_000, 'the session to be suspended');
+      await raw((c) => c.delete(`${p}/x`));
+      client.exists = (path, watcher) => {
+        if (path !== `${p}/x` || watcher) return exists(path, watcher);
+        remade ??= remake().finally(() => (client.exists = exists));
+        return remade.then(() => exists(path));
+      };
+    } finally {
+      env.proxy.unblock();
+    }
+    await eventually(async () => (await lease(a)).state === 'lost', 15_000, 'lease a to be lost');
+    assert.deepEqual(states, ['uncertain/session_suspended', 'lost/node_missing'], 'a is never told it holds its node again');
+    const [infoA, infoB] = [await lease(a), await lease(b)];
+    assert.deepEqual(infoA.owned, []);
+    assert.equal(infoB.state, 'active');
+    assert.deepEqual(infoB.owned.map((o) => o.path), [`${p}/x`]);
+    const stat = (await raw((c) => c.exists(`${p}/x`))) as Stat | null;
+    assert.ok(stat, "b's node is not deleted by a's end");
+    assert.equal(stat.ephemeralOwner, `0x${t.session.sessionId}`);
   });
 });

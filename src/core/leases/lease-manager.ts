@@ -26,7 +26,8 @@ export interface LeaseRecord {
   readonly id: string;
   readonly owner: string;
   readonly ttlMs: number;
-  readonly owned: readonly { readonly path: string; readonly kind: OwnedKind }[];
+  /** `czxid`: the node's, when its lease knew it (Lease.identify); absent from older instances. */
+  readonly owned: readonly { readonly path: string; readonly kind: OwnedKind; readonly czxid?: string }[];
 }
 
 export class LeaseManager {
@@ -148,7 +149,7 @@ export class LeaseManager {
   handOver(tenant: Tenant): LeaseRecord[] {
     const out: LeaseRecord[] = [];
     for (const l of this.live(tenant)) {
-      out.push({ id: l.id, owner: l.owner, ttlMs: l.ttlMs, owned: l.info().owned });
+      out.push({ id: l.id, owner: l.owner, ttlMs: l.ttlMs, owned: l.info().owned.map((o) => ({ ...o, czxid: l.czxidOf(o.path) })) });
       clearTimeout(this.timers.get(l.id));
       this.timers.delete(l.id);
       this.leases.delete(l.id);
@@ -159,9 +160,14 @@ export class LeaseManager {
   /**
    * Takes over leases handed over with their session, now `tenant`'s (a started Tenant on the
    * resumed session). Each restarts its TTL; each owned node must still exist and belong to the
-   * session, else the lease is lost (`node_missing`). `own` records and watches an owned node.
+   * session (and be the node the record's czxid names), else the lease is lost (`node_missing`).
+   * `own` records (with its czxid, when known) and watches an owned node.
    */
-  async adopt(tenant: Tenant, records: readonly LeaseRecord[], own: (lease: Lease, path: string, kind: OwnedKind) => void): Promise<{ adopted: number; lost: number }> {
+  async adopt(
+    tenant: Tenant,
+    records: readonly LeaseRecord[],
+    own: (lease: Lease, path: string, kind: OwnedKind, czxid: string | undefined) => void,
+  ): Promise<{ adopted: number; lost: number }> {
     this.watchTenant(tenant);
     const session = `0x${tenant.session.sessionId}`;
     let lost = 0;
@@ -172,7 +178,7 @@ export class LeaseManager {
         this.releases.set(lease, tenant.quotas.take('leases', { force: true }));
         this.leases.set(r.id, lease);
         this.arm(lease);
-        for (const o of r.owned) own(lease, o.path, o.kind);
+        for (const o of r.owned) own(lease, o.path, o.kind, o.czxid);
         // No answer (undefined) counts as missing too: adopting is all or nothing.
         const stats = await Promise.all(r.owned.map((o) => tenant.client().exists(o.path).catch(() => undefined)));
         if (await this.loseMissing(lease, session, r.owned.map((o) => o.path), stats)) lost += 1;
@@ -320,7 +326,7 @@ export class LeaseManager {
     );
   }
 
-  /** After a reconnect: every owned node must still exist and belong to this session. */
+  /** After a reconnect: every owned node must still exist, belong to this session and be the node the lease created. */
   private async recheck(lease: Lease): Promise<void> {
     if (lease.generation !== lease.tenant.session.generation) return this.end(lease, 'lost', 'session_expired');
     const session = `0x${lease.tenant.session.sessionId}`;
@@ -337,17 +343,23 @@ export class LeaseManager {
 
   /**
    * Ends `lease` as lost (`node_missing`) when `exists` (`stats`, one per path of `paths`;
-   * undefined: no answer) found one of its nodes gone or not of `session` (`0x<id>`). Those found so are
-   * disowned first, so that the end deletes only what may still be the lease's: deleting a
-   * missing node is a failed write on ZooKeeper, and a node of another session is not ours to
-   * delete. One with no answer stays owned (deleted by the end): nothing may outlive the lease.
-   * Resolves true when the lease ended (or had ended meanwhile).
+   * undefined: no answer) found one of its nodes gone, not of `session` (`0x<id>`), or of it but
+   * with another czxid than the lease recorded (another lease of the tenant, same session, made
+   * the path again). Those found so are disowned first, so that the end deletes only what may
+   * still be the lease's: deleting a missing node is a failed write on ZooKeeper, and another
+   * session's or lease's node is not ours to delete. One with no answer stays owned (deleted by
+   * the end): nothing may outlive the lease. Resolves true when the lease ended (or had ended
+   * meanwhile).
    */
   private async loseMissing(lease: Lease, session: string, paths: readonly string[], stats: readonly (Stat | null | undefined)[]): Promise<boolean> {
-    const found = (s: Stat | null | undefined): boolean => s !== undefined && (s === null || s.ephemeralOwner !== session);
-    if (!stats.some((s) => s === undefined || found(s))) return lease.isEnded;
+    const found = (s: Stat | null | undefined, path: string): boolean => {
+      if (s === undefined) return false;
+      const czxid = lease.czxidOf(path);
+      return s === null || s.ephemeralOwner !== session || (czxid !== undefined && s.czxid !== czxid);
+    };
+    if (!stats.some((s, i) => s === undefined || found(s, paths[i] as string))) return lease.isEnded;
     if (lease.isEnded) return true;
-    paths.forEach((p, i) => found(stats[i]) && lease.disown(p));
+    paths.forEach((p, i) => found(stats[i], p) && lease.disown(p));
     await this.end(lease, 'lost', 'node_missing');
     return true;
   }

@@ -83,6 +83,8 @@ export class Lease extends EventEmitter {
   private why = 'granted';
   private expiresAt: number;
   private readonly owned = new Map<string, OwnedKind>();
+  /** The czxid of each owned node whose create answered it: a node at the path with another is not ours. */
+  private readonly czxids = new Map<string, string>();
   private readonly onDisown = new Map<string, (() => void)[]>();
   private readonly ended = new AbortController();
 
@@ -166,8 +168,21 @@ export class Lease extends EventEmitter {
     this.owned.set(path, kind);
     if (onDisown) this.onDisown.set(path, [...(this.onDisown.get(path) ?? []), onDisown]);
   }
+  /**
+   * Records the czxid of the owned node at `path`: every lease of a tenant shares its session,
+   * so a node another lease created again at the same path has the same ephemeralOwner, and only
+   * the czxid tells the two apart. Forgotten with the path on `disown`.
+   */
+  identify(path: string, czxid: string): void {
+    if (this.owned.has(path)) this.czxids.set(path, czxid);
+  }
+  /** The czxid recorded for the owned node at `path` (`identify`), if any. */
+  czxidOf(path: string): string | undefined {
+    return this.czxids.get(path);
+  }
   disown(path: string): void {
     this.owned.delete(path);
+    this.czxids.delete(path);
     const done = this.onDisown.get(path) ?? [];
     this.onDisown.delete(path);
     for (const f of done) f();

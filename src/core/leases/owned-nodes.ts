@@ -120,11 +120,13 @@ export class OwnedNodes {
   /**
    * Records that the lease owns `node` as `kind` and watches it (once per node): its deletion
    * by someone else ends the lease as lost. `onDisown` runs when the node is disowned. `czxid`
-   * identifies the node when known (else the first state read for the watch does).
+   * identifies the node when known, for the watch and the lease (else the first state read for
+   * the watch does, for the watch only).
    */
   own(lease: Lease, node: string, kind: OwnedKind, onDisown?: () => void, czxid?: string, watchAfterMs = 0): void {
     const watched = lease.owns(node) !== undefined;
     lease.own(node, kind, onDisown);
+    if (czxid !== undefined) lease.identify(node, czxid); // the reconnect's re-check compares it too
     if (watched) return;
     if (watchAfterMs <= 0) return void lease.own(node, kind, this.watchOwned(lease, node, czxid));
     let pending = this.deferred.get(lease);
