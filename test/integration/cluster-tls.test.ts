@@ -74,6 +74,7 @@ describe('cluster › the internal channel behind TLS terminators, with an https
   let gw1: Listening;
   let gw2: Listening;
   let gw3: TestGateway;
+  let gw4: TestGateway;
   let t1: Terminator;
   let t2: Terminator;
 
@@ -107,10 +108,13 @@ describe('cluster › the internal channel behind TLS terminators, with an https
     [gw1, gw2] = await Promise.all([serveListening([], config('tls-a', p1, t1), trust), serveListening([], config('tls-b', p2, t2), trust)]);
     // A member that does not trust the certificate (this test process has no NODE_EXTRA_CA_CERTS).
     gw3 = await startTestGateway(zk.connectString, { instanceId: 'tls-c', cluster: { secret: SECRET, forwardTimeoutMs: 5000, leasePlacement: 'local' }, instances: { path: INSTANCES } });
-    for (const base of [gw1.base, gw2.base, gw3.base])
-      await eventually(async () => ((await rest(base, 'GET', '/readyz')).body.cluster as { members: unknown[] } | undefined)?.members.length === 3, 20_000, `${base} to see three members`);
+    // A member without TLS on its internal address: every member reaches it.
+    gw4 = await startTestGateway(zk.connectString, { instanceId: 'tls-d', cluster: { secret: SECRET, forwardTimeoutMs: 5000, leasePlacement: 'local' }, instances: { path: INSTANCES } });
+    for (const base of [gw1.base, gw2.base, gw3.base, gw4.base])
+      await eventually(async () => ((await rest(base, 'GET', '/readyz')).body.cluster as { members: unknown[] } | undefined)?.members.length === 4, 20_000, `${base} to see four members`);
   });
   after(async () => {
+    await gw4?.close();
     await gw3?.close();
     await Promise.all([gw2?.kill(), gw1?.kill()]);
     for (const t of [t1, t2]) t?.server.close();
@@ -221,5 +225,26 @@ describe('cluster › the internal channel behind TLS terminators, with an https
       grpc.close();
     }
     assert.equal((await rest(gw3.base, 'DELETE', `/v1/leases/${id}`)).status, 200);
+  });
+
+  // Last: tls-c shuts down.
+  test('a member that does not trust the others hands its leases over to one it can reach, passing over the untrusted ones', async () => {
+    const quota = async (base: string, where: '' | '_elsewhere'): Promise<number> =>
+      Number(new RegExp(`^zkgate_tenant_quota_used${where}\\{tenant="default",kind="leases"\\} (\\d+)$`, 'm').exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+    // The successor is the member holding the fewest leases: tls-d holds the most, so tls-a and
+    // tls-b (whose certificate tls-c does not trust) come first.
+    const extra: string[] = [];
+    const most = Math.max(await quota(gw1.base, ''), await quota(gw2.base, ''));
+    while (extra.length <= most) extra.push(await grant(gw4.base));
+    const id = await grant(gw3.base);
+    const others = [gw1.base, gw2.base, gw4.base];
+    await eventually(async () => (await quota(gw3.base, '_elsewhere')) === (await Promise.all(others.map((b) => quota(b, '')))).reduce((a, b) => a + b), 10_000, 'tls-c to see the others\' leases');
+    await gw3.running.shutdown();
+    // The lease lives on tls-d: kept alive, listed there.
+    const kept = await rest(gw4.base, 'POST', `/v1/leases/${id}/keepalive`);
+    assert.equal(kept.status, 200, JSON.stringify(kept.body));
+    const listed = ((await rest(gw4.base, 'GET', '/v1/leases')).body.leases as { id: string; instance: string }[]).find((l) => l.id === id);
+    assert.equal(listed?.instance, 'tls-d');
+    for (const l of [...extra, id]) assert.equal((await rest(gw4.base, 'DELETE', `/v1/leases/${l}`)).status, 200);
   });
 });

@@ -797,11 +797,13 @@ export class Cluster implements ClusterHooks {
               res = await this.client.open(successor.address, '/cluster/v1/adopt', { ...h, placed: this.placedGrants.handedOver(h.tenant, new Set(h.leases.map((l) => l.id))) }, { timeoutMs: 30_000 });
               break;
             } catch (err) {
-              // Refused before anything was sent (gone since the membership was read): the next
-              // candidate is safe to ask, as long as no session went to this one.
-              const next = !adoptedAny && err instanceof ChannelError && err.kind === 'refused' ? candidates.shift() : undefined;
+              // Nothing was sent — refused (gone since the membership was read), its certificate
+              // not trusted here, or never connected: the next candidate is safe to ask, as long
+              // as no session went to this one.
+              const kind = err instanceof ChannelError ? err.kind : 'failed';
+              const next = !adoptedAny && kind !== 'failed' ? candidates.shift() : undefined;
               if (!next) throw err;
-              this.logger.warn({ from: successor.id, to: next.id }, 'cluster: handoff target refused the connection; trying the next instance');
+              this.logger.warn({ from: successor.id, to: next.id, reason: kind }, 'cluster: handoff target could not be sent the sessions; trying the next instance');
               successor = next;
             }
           }
