@@ -3,19 +3,23 @@
  * barrier of Curator and gateway members releases together (nobody enters before the last one
  * arrives; a gateway member's leave returns once the last one left); a simple barrier set on one side
  * holds waiters on the other; cancel-safety of enter; bad input refused with nothing changed.
+ * The gateway reaches ZooKeeper through a proxy that cuts its connection at the request a case is
+ * about, or holds it down for an outage (test/support/zk-proxy.ts), not a freeze of ZooKeeper that
+ * cut it only once the client's timeout, two thirds of the session, declared it lost. Curator and
+ * raw clients connect to ZooKeeper directly.
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CreateMode, ZkClient } from '../../src/zk/index.js';
+import type { ZkClient } from '../../src/zk/index.js';
 import { connectRaw } from '../support/zk-tree.js';
 import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
-import { eventually, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
+import { eventually, uniquePath, zkProxyAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
-import { callWithCreateCut } from '../support/freeze-on-create.js';
+import { cutCreateAnswer, cutWithin, type CutMatch } from '../support/zk-proxy.js';
 
 interface Entry {
   node: string;
@@ -46,7 +50,7 @@ function positions(log: string): Record<string, number[]> {
 }
 
 describe('barriers', () => {
-  const env = zkAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
+  const env = zkProxyAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
   let curator: CuratorQueuePeer;
   let dir: string;
   const tenant = () => env.g.running.gateway.tenants.get('default');
@@ -60,9 +64,11 @@ describe('barriers', () => {
   });
   beforeEach(async () => void (await eventually(() => tenant().ready, 20_000, 'the session to be connected')));
   const rest = (): RestClient => env.g.rest;
-  /** `call`'s answer, ZooKeeper frozen at the first create `match` accepts until the session is suspended. */
-  const cutCreate = <T>(match: (path: string, mode: CreateMode) => boolean, call: () => Promise<T>): Promise<T> =>
-    callWithCreateCut(tenant().client(), match, env.zk, () => tenant().session.state === 'suspended', call);
+  /** `call`'s answer, the answer to the create `match` accepts cut (the create applied, its outcome unknown to the gateway). */
+  const cutCreate = async <T>(match: CutMatch, call: () => Promise<T>): Promise<T> => (await cutCreateAnswer(env.proxy, match, call)).pending;
+  /** Waits until the gateway's session was cut and is back: two transitions past `epoch`. */
+  const backFrom = (epoch: number): Promise<boolean> =>
+    eventually(() => tenant().session.epoch >= epoch + 2 && tenant().session.isUsable, 15_000, 'the session to be back');
   const grant = async (ttlMs = 30_000): Promise<string> => ((await rest().json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
   const raw = async <T>(f: (c: ZkClient) => Promise<T>): Promise<T> => {
     const c = await connectRaw(env.zk.connectString);
@@ -177,7 +183,7 @@ describe('barriers', () => {
       const path = uniquePath('b-parent-loss');
       const a = await grant(60_000);
       const r = await cutCreate(
-        (p, m) => p === path && m === 'container',
+        (p, op) => p === path && op === 'createContainer',
         () => rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 }),
       );
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -190,9 +196,16 @@ describe('barriers', () => {
     test('cancel › an enter whose member create hits a connection loss ends with exactly one member node, owned by the lease', async () => {
       const path = uniquePath('b-loss');
       const a = await grant(60_000);
-      // The member create gets no answer: its outcome is unknown.
+      // The member create is applied and its answer cut: its outcome is unknown. On a fresh path
+      // the first member create fails (NO_NODE) and the containers are made: the one cut is the
+      // member create sent after them, which makes the node.
+      let containers = false;
+      const memberCreate = (p: string, op: string): boolean => {
+        if (p === path && op === 'createContainer') containers = true;
+        return containers && p.startsWith(`${path}/`) && p !== `${path}/ready` && ['create', 'create2'].includes(op);
+      };
       const r = await cutCreate(
-        (p, m) => p.startsWith(`${path}/`) && m === 'ephemeral',
+        memberCreate,
         () => rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 1, waitMs: 30_000 }),
       );
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -206,15 +219,16 @@ describe('barriers', () => {
     });
   });
 
-  /** Freezes ZooKeeper until the session is suspended, then thaws it and waits until the same session is back. */
+  /** Holds the gateway off ZooKeeper until its session is suspended, then lets it back and waits until the same session is. */
   const outage = async (): Promise<void> => {
+    const epoch = tenant().session.epoch;
     try {
-      env.zk.pause();
+      env.proxy.block();
       await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
     } finally {
-      env.zk.resume();
+      env.proxy.unblock();
     }
-    await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
+    await backFrom(epoch);
   };
 
   test('barrier › a member waiting through a ZooKeeper outage (session suspended, then back) still passes when the last member enters', async () => {
@@ -240,15 +254,13 @@ describe('barriers', () => {
   test('barrier › an enter whose first look is cut by a connection loss waits for the session and passes when the last member enters', async () => {
     const path = uniquePath('b-cut');
     const [a, b] = [await grant(60_000), await grant(60_000)];
-    let waiting;
-    try {
-      env.zk.pause(); // the enter's first read gets no answer: the client drops the connection under it
-      waiting = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 2, waitMs: 40_000 });
-      await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
-    } finally {
-      env.zk.resume();
-    }
-    await eventually(() => tenant().session.state === 'reconnected', 15_000, 'the session to be back');
+    // The enter's first request for the path (its look at `ready`) never reaches ZooKeeper: the connection is cut under it.
+    const epoch = tenant().session.epoch;
+    const cutting = env.proxy.cutNextRequest(path);
+    const waiting = rest().json('POST', `/v1/double-barriers${path}`, { leaseId: a, members: 2, waitMs: 40_000 });
+    const { op } = await cutWithin(cutting, path);
+    assert.ok(['exists', 'getData', 'getChildren', 'getChildren2'].includes(op), `the first request cut is a look at the barrier, not ${op}`);
+    await backFrom(epoch);
     const second = await rest().json('POST', `/v1/double-barriers${path}`, { leaseId: b, members: 2, waitMs: 20_000 });
     assert.equal(second.status, 200, JSON.stringify(second.body));
     const first = await waiting;
@@ -277,7 +289,7 @@ describe('barriers', () => {
     const path = uniquePath('sb-blip');
     assert.equal((await rest().json('PUT', `/v1/barriers${path}`)).status, 200);
     const waiting = rest().json('GET', `/v1/barriers${path}`, undefined, { query: { wait: 40_000 } });
-    // Whether the wait has begun before ZooKeeper freezes or its first look is cut by the freeze, it must ride through.
+    // Whether the wait has begun before the outage or its first look is cut by it, it must ride through.
     await sleep(300);
     await outage();
     assert.equal((await rest().json('DELETE', `/v1/barriers${path}`)).status, 200);

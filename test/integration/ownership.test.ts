@@ -1,13 +1,16 @@
 /**
  * Ownership of lease-owned nodes (issue 10 part 2): protected create for plain and sequential
- * ephemerals with ZooKeeper frozen during the create; a held node deleted behind the gateway's
- * back is a loss pushed on the lease's channels; waiters share one state listener per tenant.
+ * ephemerals whose create's answer is lost with the connection; a held node deleted behind the
+ * gateway's back is a loss pushed on the lease's channels; waiters share one state listener per
+ * tenant. The gateway reaches ZooKeeper through a proxy that cuts its connection as the create's
+ * answer comes back (test/support/zk-proxy.ts), not after a freeze's two thirds of the session.
  */
 import { beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NativeZkClient } from '../../src/zk/index.js';
 import { withRawClient } from '../support/zk-tree.js';
-import { eventually, uniquePath, zkAndGateway } from '../support/test-gateway.js';
+import { eventually, uniquePath, zkProxyAndGateway } from '../support/test-gateway.js';
+import { cutCreateAnswer } from '../support/zk-proxy.js';
 import { WsTestClient } from '../support/ws-client.js';
 
 interface LeaseBody {
@@ -22,9 +25,9 @@ interface Hold {
 }
 
 describe('lease-owned nodes against a real ZooKeeper', () => {
-  const env = zkAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
+  const env = zkProxyAndGateway({ tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
   const tenant = () => env.g.running.gateway.tenants.get('default');
-  // Each test starts with a connected session (an earlier freeze may still be reconnecting).
+  // Each test starts with a connected session (an earlier cut may still be reconnecting).
   beforeEach(async () => void (await eventually(() => tenant().ready, 20_000, 'the session to be connected')));
   const grant = async (ttlMs = 60_000): Promise<string> => {
     const r = await env.g.rest.json('POST', '/v1/leases', { ttlMs });
@@ -34,25 +37,14 @@ describe('lease-owned nodes against a real ZooKeeper', () => {
   const leaseInfo = async (id: string): Promise<LeaseBody> => (await env.g.rest.json('GET', `/v1/leases/${id}`)).body as LeaseBody;
   const raw = <T>(f: (c: NativeZkClient) => Promise<T>): Promise<T> => withRawClient(env.zk.connectString, f);
 
-  /** Sends `send()` while ZooKeeper is frozen, resumes once the gateway's session is suspended. */
-  const whileFrozen = async <T>(send: () => Promise<T>): Promise<Promise<T>> => {
-    env.zk.pause(); // the request below gets no answer: the client drops the connection, outcome unknown
-    try {
-      const pending = send();
-      await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
-      return pending;
-    } finally {
-      env.zk.resume();
-    }
-  };
-
   for (const mode of ['ephemeral', 'ephemeral_sequential'] as const) {
-    test(`protected create › a ${mode} create cut by a frozen ZooKeeper ends with exactly one node, owned by the lease`, async () => {
-      const parent = uniquePath('frozen');
+    test(`protected create › a ${mode} create whose answer is lost with the connection ends with exactly one node, owned by the lease`, async () => {
+      const parent = uniquePath('cut');
       assert.equal((await env.g.rest.json('POST', `/v1/nodes${parent}`, {})).status, 201);
       const id = await grant();
       const name = mode === 'ephemeral' ? `${parent}/worker` : `${parent}/member-`;
-      const answer = await (await whileFrozen(() => env.g.rest.json('POST', `/v1/nodes${name}`, { mode, leaseId: id, data: 'mine' })));
+      const { pending } = await cutCreateAnswer(env.proxy, `${parent}/`, () => env.g.rest.json('POST', `/v1/nodes${name}`, { mode, leaseId: id, data: 'mine' }));
+      const answer = await pending;
       assert.equal(answer.status, 201, JSON.stringify(answer.body));
       const created = (answer.body as { path: string }).path;
       if (mode === 'ephemeral_sequential') assert.match(created, new RegExp(`^${parent}/_c_[0-9a-f-]{36}-member-\\d{10}$`));
@@ -73,25 +65,26 @@ describe('lease-owned nodes against a real ZooKeeper', () => {
       const id = await grant();
       const name = mode === 'ephemeral' ? `${parent}/worker` : `${parent}/member-`;
       const ac = new AbortController();
-      env.zk.pause();
-      let pending: Promise<unknown>;
-      try {
-        pending = fetch(`${env.g.base}/v1/nodes${name}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ mode, leaseId: id }),
-          signal: ac.signal,
-        }).then(
-          (r) => r.status,
-          (e: Error) => e,
-        );
-        await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
-        ac.abort();
-      } finally {
-        env.zk.resume();
-      }
-      const outcome = await pending;
-      if (outcome === 201) return; // answered before the freeze bit: nothing was in doubt
+      // The create is applied, its answer cut, and the client leaves while the gateway is kept off ZooKeeper.
+      const { pending } = await cutCreateAnswer(
+        env.proxy,
+        `${parent}/`,
+        () =>
+          fetch(`${env.g.base}/v1/nodes${name}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ mode, leaseId: id }),
+            signal: ac.signal,
+          }).then(
+            (r) => r.status,
+            (e: Error) => e,
+          ),
+        async () => {
+          await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
+          ac.abort();
+        },
+      );
+      assert.ok((await pending) instanceof Error, 'the client gave up before any answer');
       await eventually(async () => (await raw((c) => c.children(parent))).children.length === 0, 15_000, 'the unknown-outcome node to be swept');
       await eventually(async () => (await leaseInfo(id)).state === 'active', 10_000, 'the lease to be active again');
       assert.deepEqual((await leaseInfo(id)).owned, []);

@@ -19,7 +19,7 @@ import { appendLine } from '../support/peers.js';
 import { startCuratorQueuePeer, type CuratorQueuePeer } from '../support/curator-queue-peer.js';
 import { eventually, uniquePath, zkProxyAndGateway, type Problem } from '../support/test-gateway.js';
 import type { RestClient } from '../support/openapi.js';
-import type { CutRequest } from '../support/zk-proxy.js';
+import { cutWithin } from '../support/zk-proxy.js';
 
 interface Delivery {
   mode: string;
@@ -97,9 +97,6 @@ describe('queue', () => {
   const grant = async (ttlMs = 30_000): Promise<string> => ((await rest().json('POST', '/v1/leases', { ttlMs })).body as { id: string }).id;
   const inspect = async (path: string): Promise<Inspection> => (await rest().json('GET', `/v1/queues${path}`)).body as Inspection;
   const raw = <T>(f: (c: ZkClient) => Promise<T>): Promise<T> => withRawClient(env.zk.connectString, f);
-  /** What the proxy cut (`cutting`), or a failure naming `what` when nothing was cut within 15 s. */
-  const cutBy = (cutting: Promise<CutRequest>, what: string): Promise<CutRequest> =>
-    Promise.race([cutting, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no request for ${what} was sent`)), 15_000).unref())]);
   /** Waits until the gateway's session was cut and is back: two transitions past `epoch`. */
   const backFrom = (epoch: number): Promise<boolean> =>
     eventually(() => tenant().session.epoch >= epoch + 2 && tenant().session.isUsable, 15_000, 'the session to be back');
@@ -277,7 +274,7 @@ describe('queue', () => {
       // answer comes back: its outcome is unknown to the gateway.
       const cutting = env.proxy.cutNextAnswer(`${path}/claims/`);
       const pending = take(rest(), path, { mode: 'claim', leaseId: a, waitMs: 30_000 });
-      const { op } = await cutBy(cutting, `a claim under ${path}`);
+      const { op } = await cutWithin(cutting, `a claim under ${path}`);
       assert.ok(['create', 'create2'].includes(op), `the answer cut is the claim's create's, not ${op}'s`);
       const r = await pending;
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -298,7 +295,7 @@ describe('queue', () => {
     const epoch = tenant().session.epoch;
     const cutting = env.proxy.cutNextRequest(path);
     const pending = call();
-    const { op } = await cutBy(cutting, path);
+    const { op } = await cutWithin(cutting, path);
     assert.ok(['getData', 'exists', 'getChildren', 'getChildren2'].includes(op), `the first request cut is a look at the queue, not ${op}`);
     await backFrom(epoch);
     return { pending };

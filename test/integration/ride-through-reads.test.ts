@@ -12,6 +12,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, uniquePath, zkProxyAndGateway } from '../support/test-gateway.js';
+import { cutWithin } from '../support/zk-proxy.js';
 
 describe('reads at the start of a call ride through a short disconnection', () => {
   // 8 s as queue.test's: a reconnect on a loaded machine stays far from the session's expiry.
@@ -30,8 +31,7 @@ describe('reads at the start of a call ride through a short disconnection', () =
   const cut = async <T>(pathPart: string, call: () => Promise<T>): Promise<T> => {
     const reset = env.proxy.cutNextRequest(pathPart);
     const pending = call();
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no request for a path with ${pathPart} was sent`)), 15_000).unref());
-    const { op, path } = await Promise.race([reset, timeout]);
+    const { op, path } = await cutWithin(reset, `a path with ${pathPart}`);
     assert.ok(['getData', 'exists', 'getChildren2'].includes(op), `the first request cut is a read, not ${op} ${path}`);
     const answer = await pending;
     await eventually(() => tenant().session.isUsable, 15_000, 'the session to be back');

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { contract } from '../support/openapi.js';
-import { eventually, grantSettled, uniquePath, zkAndGateway, type Problem } from '../support/test-gateway.js';
+import { eventually, grantSettled, uniquePath, zkProxyAndGateway, type Problem } from '../support/test-gateway.js';
+import { cutCreateAnswer } from '../support/zk-proxy.js';
 
 interface Grant {
   semaphorePath: string;
@@ -18,7 +19,9 @@ interface Inspection {
 }
 
 describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 layout)', () => {
-  const env = zkAndGateway();
+  // The gateway reaches ZooKeeper through a proxy that cuts its connection at the request a case
+  // is about (test/support/zk-proxy.ts), not after a freeze's two thirds of the session.
+  const env = zkProxyAndGateway();
 
   const lease = (ttlMs = 30_000): Promise<string> => grantSettled(env.g.rest, ttlMs);
   const acquire = (path: string, body: Record<string, unknown>) => env.g.rest.json('POST', `/v1/semaphores${path}`, body);
@@ -28,13 +31,13 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
   const children = async (path: string): Promise<string[]> => {
     const r = await env.g.rest.json('GET', `/v1/children${path}`);
     if (r.status === 404) return [];
-    // While ZooKeeper thaws the gateway may answer 503: a marker no expected listing matches.
+    // Until the session is back from a cut the gateway may answer 503: a marker no expected listing matches.
     return r.status === 200 ? (r.body as { children: { name: string }[] }).children.map((c) => c.name) : [`(${r.status})`];
   };
   /**
-   * `children` once the gateway answers it: right after a freeze the session may be suspended
-   * again for a moment on a loaded machine (the C client's 2/3-of-timeout rule), and what these
-   * tests check is which nodes exist, not that every read in that moment is served.
+   * `children` once the gateway answers it: right after a cut the session may still be
+   * reconnecting, and what these tests check is which nodes exist, not that every read in that
+   * moment is served.
    */
   const listed = async (path: string): Promise<string[]> => {
     let got: string[] = [];
@@ -171,36 +174,24 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     assert.equal((await release(path, a)).status, 410);
   });
 
-  test('semaphore › a create cut by connection loss ends with exactly our nodes; one given up is swept', async (t) => {
+  test('semaphore › a create cut by connection loss ends with exactly our nodes; one given up is swept', async () => {
     const path = uniquePath('sem-loss');
     const a = await lease();
     const first = await acquire(path, { leaseId: a, maxPermits: 2 }); // parents exist
     assert.equal(first.status, 200, JSON.stringify(first.body));
     assert.equal((await release(path, a)).status, 200);
-    env.zk.pause();
-    let answer;
-    try {
-      answer = acquire(path, { leaseId: a, maxPermits: 2, waitMs: 20_000 });
-      await eventually(() => env.g.running.gateway.tenants.get('default').session.state === 'suspended', 10_000, 'the session to be suspended');
-    } finally {
-      env.zk.resume();
-    }
+    // The permit's create is applied and its answer cut: its outcome is unknown to the gateway.
+    const { pending: answer } = await cutCreateAnswer(env.proxy, `${path}/leases/`, () => acquire(path, { leaseId: a, maxPermits: 2, waitMs: 20_000 }));
     const held = await answer;
     assert.equal(held.status, 200, JSON.stringify(held.body));
     assert.deepEqual(await listed(`${path}/leases`), [(held.body as Grant).permits[0]!.node.split('/').at(-1)], 'no orphan, no duplicate');
     assert.deepEqual(await listed(`${path}/locks`), []);
     assert.equal((await release(path, a)).status, 200);
 
-    env.zk.pause();
-    let r;
-    try {
-      r = await acquire(path, { leaseId: a, maxPermits: 2, waitMs: 3500 });
-    } finally {
-      env.zk.resume();
-    }
-    if (r.status === 200) t.diagnostic('answered before ZooKeeper froze; releasing instead');
-    else assert.equal(r.status, 503, JSON.stringify(r.body));
-    if (r.status === 200) await release(path, a);
+    // Again, with the gateway kept off ZooKeeper past the wait: the acquire gives up not knowing.
+    const { pending } = await cutCreateAnswer(env.proxy, `${path}/leases/`, () => acquire(path, { leaseId: a, maxPermits: 2, waitMs: 3500 }), (r) => r);
+    const r = await pending;
+    assert.equal(r.status, 503, JSON.stringify(r.body));
     await eventually(async () => (await nodesOf(path)).length === 0, 15_000, 'the unknown-outcome nodes to be swept');
   });
 
@@ -208,26 +199,29 @@ describe('semaphores against a real ZooKeeper (Curator InterProcessSemaphoreV2 l
     const path = uniquePath('sem-rounds');
     const a = await lease(60_000);
     const suspended = (): boolean => env.g.running.gateway.tenants.get('default').session.state === 'suspended';
-    // The first round lets the internal lock go: ZooKeeper freezes as that delete is sent, and
-    // the delete goes out once the session is suspended, so the second round starts while the
-    // lease is uncertain.
+    // The first round lets the internal lock go: the connection is cut (and kept down) as that
+    // delete is sent, and the delete goes out once the session is suspended and the proxy lets
+    // the client back, so the second round starts while the lease is uncertain.
     const client = env.g.running.gateway.tenants.get('default').client();
     const del = client.delete.bind(client);
-    let froze = false;
+    let cut = false;
     client.delete = (p, version) => {
-      if (froze || !p.startsWith(`${path}/locks/`)) return del(p, version);
-      froze = true;
+      if (cut || !p.startsWith(`${path}/locks/`)) return del(p, version);
+      cut = true;
       client.delete = del;
-      env.zk.pause();
-      return eventually(suspended, 15_000, 'the session to be suspended').then(() => del(p, version));
+      env.proxy.block();
+      return eventually(suspended, 15_000, 'the session to be suspended').then(() => {
+        env.proxy.unblock();
+        return del(p, version);
+      });
     };
     let answer;
     try {
       answer = acquire(path, { leaseId: a, maxPermits: 2, permits: 2, waitMs: 30_000 });
-      await eventually(() => froze && suspended(), 15_000, 'the lock release to be cut');
+      await eventually(() => cut && suspended(), 15_000, 'the lock release to be cut');
     } finally {
       client.delete = del;
-      env.zk.resume();
+      env.proxy.unblock();
     }
     const r = await answer;
     assert.equal(r.status, 200, JSON.stringify(r.body));

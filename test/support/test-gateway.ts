@@ -103,6 +103,7 @@ export function zkProxyAndGateway(overrides: Record<string, unknown> = {}): { zk
     env.zk = await startZkServer();
     env.proxy = await startZkProxy(env.zk.clientPort);
     env.g = await startTestGateway(env.proxy.connectString, overrides);
+    await untilReady(env.g.running);
   });
   after(async () => {
     await env.g?.close();

@@ -11,6 +11,7 @@
  * timeout, a run claim's 10 s) then races the reconnect after the thaw, which a loaded machine can
  * lose. Here the cut costs no time.
  */
+import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /** A request the proxy cut: its path and ZooKeeper operation (`getData`, `exists`, `create`…). */
@@ -19,6 +20,12 @@ export interface CutRequest {
   readonly op: string;
 }
 
+/**
+ * Which request to cut: one whose path contains this string, or for which this holds (given its
+ * path and operation).
+ */
+export type CutMatch = string | ((path: string, op: string) => boolean);
+
 /** ZooKeeper's request types (OpCode) by number, those with a path. */
 const OPS: Readonly<Record<number, string>> = { 1: 'create', 2: 'delete', 3: 'exists', 4: 'getData', 5: 'setData', 6: 'getACL', 7: 'setACL', 8: 'getChildren', 9: 'sync', 12: 'getChildren2', 15: 'create2', 19: 'createContainer', 21: 'createTTL' };
 
@@ -26,17 +33,17 @@ export interface ZkProxy {
   /** `127.0.0.1:<port>`: what the client connects to. */
   readonly connectString: string;
   /**
-   * Resets the client connection that sends the next request for a path containing `pathPart`
-   * (a frame with a positive xid — not a ping, an auth or a watch re-registration — whose path
-   * field contains it) instead of forwarding it. Resolves with what it was once one was cut.
+   * Resets the client connection that sends the next request `match` accepts (a frame with a
+   * positive xid — not a ping, an auth or a watch re-registration — and a path) instead of
+   * forwarding it. Resolves with what it was once one was cut.
    */
-  cutNextRequest(pathPart: string): Promise<CutRequest>;
+  cutNextRequest(match: CutMatch): Promise<CutRequest>;
   /**
    * Forwards the next such request, and resets the client connection when ZooKeeper answers it
    * instead of passing the answer on: the request is applied, and the client never learns its
    * outcome. Resolves with what it was once its answer was cut.
    */
-  cutNextAnswer(pathPart: string): Promise<CutRequest>;
+  cutNextAnswer(match: CutMatch): Promise<CutRequest>;
   /**
    * Resets every client connection and refuses new ones (each is reset once accepted) until
    * `unblock()`: the client stays disconnected, its session alive on the server until it expires.
@@ -47,7 +54,7 @@ export interface ZkProxy {
 }
 
 interface Cut {
-  readonly pathPart: string;
+  readonly matches: (path: string, op: string) => boolean;
   /** Cut the answer (the request is forwarded) rather than the request. */
   readonly answer: boolean;
   readonly done: (r: CutRequest) => void;
@@ -74,10 +81,11 @@ export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
     // (special ones — pings, watch events, auth — are negative).
     frames(client, (frame, n) => {
       const path = cut && n > 0 && frame.readInt32BE(4) > 0 ? pathOf(frame) : undefined;
-      if (cut && path?.includes(cut.pathPart)) {
+      const op = path === undefined ? '' : (OPS[frame.readInt32BE(8)] ?? `type ${frame.readInt32BE(8)}`);
+      if (cut && path !== undefined && cut.matches(path, op)) {
         const { done, answer } = cut;
         cut = undefined;
-        const request = { path, op: OPS[frame.readInt32BE(8)] ?? `type ${frame.readInt32BE(8)}` };
+        const request = { path, op };
         if (!answer) {
           reset();
           done(request);
@@ -109,8 +117,8 @@ export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
   const { port } = server.address() as { port: number };
   return {
     connectString: `127.0.0.1:${port}`,
-    cutNextRequest: (pathPart) => new Promise<CutRequest>((done) => (cut = { pathPart, answer: false, done })),
-    cutNextAnswer: (pathPart) => new Promise<CutRequest>((done) => (cut = { pathPart, answer: true, done })),
+    cutNextRequest: (match) => new Promise<CutRequest>((done) => (cut = { matches: matcher(match), answer: false, done })),
+    cutNextAnswer: (match) => new Promise<CutRequest>((done) => (cut = { matches: matcher(match), answer: true, done })),
     block: () => {
       blocked = true;
       for (const { client, up } of pairs) {
@@ -127,6 +135,10 @@ export async function startZkProxy(zkPort: number): Promise<ZkProxy> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function matcher(match: CutMatch): (path: string, op: string) => boolean {
+  return typeof match === 'string' ? (path) => path.includes(match) : match;
 }
 
 /**
@@ -151,4 +163,35 @@ function pathOf(frame: Buffer): string | undefined {
   if (frame.length < 16) return undefined;
   const length = frame.readInt32BE(12);
   return length > 0 && 16 + length <= frame.length ? frame.toString('utf8', 16, 16 + length) : undefined;
+}
+
+/** What `cutting` (`cutNextRequest`, `cutNextAnswer`) cut; rejects naming `what` when nothing was cut within `ms`. */
+export function cutWithin(cutting: Promise<CutRequest>, what: string, ms = 15_000): Promise<CutRequest> {
+  return Promise.race([cutting, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no request for ${what} was sent`)), ms).unref())]);
+}
+
+/**
+ * Sends `call` with the answer to its first request `match` accepts cut, which must be a create
+ * (asserted): the node is made, and the client does not know it. With `down`,
+ * the client is then held disconnected (`block()`) until `down` settles: a call that gives up
+ * meanwhile cannot learn the outcome. Resolves with the call's answer still pending (wrapped: an
+ * async function would await it).
+ */
+export async function cutCreateAnswer<T>(
+  proxy: ZkProxy,
+  match: CutMatch,
+  call: () => Promise<T>,
+  down?: (pending: Promise<T>) => Promise<unknown>,
+): Promise<{ pending: Promise<T> }> {
+  const cutting = proxy.cutNextAnswer(match);
+  const pending = call();
+  // Blocked at once (before the client's reconnect, a later turn of the loop) when `down` asks.
+  const { op, path } = await cutWithin(cutting, typeof match === 'string' ? `a create under ${match}` : 'the create').then((r) => (down && proxy.block(), r));
+  try {
+    assert.ok(['create', 'create2', 'createContainer', 'createTTL'].includes(op), `the answer cut is a create's, not ${op} ${path}'s`);
+    await down?.(pending);
+  } finally {
+    if (down) proxy.unblock();
+  }
+  return { pending };
 }
