@@ -14,6 +14,7 @@ import { eventually, grantSettled, startTestGateway, uniquePath, type TestGatewa
 import { connectRaw } from '../support/zk-tree.js';
 import { traced, type Call } from '../support/zk-trace.js';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
+import { startZkProxy, type ZkProxy } from '../support/zk-proxy.js';
 
 interface Hold {
   node: string;
@@ -22,18 +23,22 @@ interface Hold {
 
 describe('lock acquire without a listing', () => {
   let zk: ZkStandalone;
+  /** Between the gateway and ZooKeeper: cuts the gateway's connection (test/support/zk-proxy.ts). */
+  let proxy: ZkProxy;
   let g: TestGateway;
-  /** Another session (the harness's raw client), made again after a freeze may have expired it. */
+  /** Another session (the harness's raw client), straight to ZooKeeper: a cut does not touch it. */
   let raw: NativeZkClient;
   before(async () => {
     zk = await startZkServer();
-    // 8 s: a freeze long enough to lose the connection (2/3 of it) leaves the session alive.
-    g = await startTestGateway(zk.connectString, { tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
+    proxy = await startZkProxy(zk.clientPort);
+    // 8 s: the gateway's session outlives the cut (it is back within milliseconds of unblock()).
+    g = await startTestGateway(proxy.connectString, { tenants: [{ name: 'default', sessionTimeoutMs: 8000 }] });
     raw = await connectRaw(zk.connectString);
   });
   after(async () => {
     raw?.close();
     await g?.close();
+    await proxy?.close();
     await zk?.close();
   });
   const tenant = () => g.running.gateway.tenants.get('default');
@@ -128,15 +133,14 @@ describe('lock acquire without a listing', () => {
     await cycle(path, lease);
     await cycle(path, lease);
     assert.equal((await cycle(path, lease)).listings.length, 0);
-    zk.pause();
+    // The connection is cut (and kept down) at once, not after a freeze's two thirds of the session.
+    proxy.block();
     try {
       await eventually(() => tenant().session.state === 'suspended', 15_000, 'the session to be suspended');
     } finally {
-      zk.resume();
+      proxy.unblock();
     }
     await eventually(() => tenant().ready, 20_000, 'the session back');
-    raw.close();
-    raw = await connectRaw(zk.connectString);
     await eventually(async () => ((await g.rest.json('GET', `/v1/leases/${lease}`)).body as { state: string }).state === 'active', 10_000, 'the lease active again');
     const again = await cycle(path, lease);
     assert.equal(again.listings.length, 1, 'the first acquire after the reconnect lists');
