@@ -8,6 +8,7 @@ import { validateConfig } from '../../src/config/schema.js';
 import { generateApiKey, hashApiKey, silentLogger, type Logger } from '../../src/core/index.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { startZkServer, type ZkServerOptions, type ZkStandalone } from '../support/zk-server.js';
+import { startZkProxy, type ZkProxy } from '../support/zk-proxy.js';
 import { untilReady } from '../support/test-gateway.js';
 import { contract } from '../support/openapi.js';
 import { CallError, TRANSPORTS, makeClient, quotaUsed, type ContractClient, type Transport } from './clients.js';
@@ -25,6 +26,8 @@ export type KeyName = keyof typeof KEYS;
 export interface ContractEnv {
   readonly zk: ZkStandalone;
   readonly gw: RunningGateway;
+  /** Between the gateway and ZooKeeper, when asked for (`GatewayOptions.proxy`). */
+  readonly proxy?: ZkProxy;
 }
 
 export interface GatewayOptions {
@@ -36,6 +39,8 @@ export interface GatewayOptions {
   readonly sessionTimeoutMs?: number;
   /** The gateway's logger (a test that asserts what is logged). @defaultValue silentLogger */
   readonly logger?: Logger;
+  /** The gateway reaches ZooKeeper through a proxy that can cut its connection (test/support/zk-proxy.ts). */
+  readonly proxy?: boolean;
 }
 
 /**
@@ -52,7 +57,7 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
   /** What the tenant holds of a quota kind (`connections`, `subscriptions`, `locks`, `leases`), from GET /metrics. */
   used(kind: string): Promise<number>;
 } {
-  const env = {} as { zk: ZkStandalone; gw: RunningGateway };
+  const env = {} as { zk: ZkStandalone; gw: RunningGateway; proxy?: ZkProxy };
   const open: ContractClient[] = [];
   before(async () => {
     // The REST client checks responses against openapi.yaml, parsed on first use: about a second
@@ -62,6 +67,7 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
     // it before the gateway has a session.
     contract();
     env.zk = await startZkServer(opts.zk);
+    if (opts.proxy) env.proxy = await startZkProxy(env.zk.clientPort);
     const apiKeys = [
       { name: 'admin-key', sha256: hashApiKey(KEYS.admin), role: 'admin' },
       { name: 'writer', sha256: hashApiKey(KEYS.write), role: 'write' },
@@ -70,7 +76,7 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
       { name: 'scoped', sha256: hashApiKey(KEYS.scoped), role: 'write', prefixes: ['/scoped'] },
     ];
     const config = validateConfig({
-      zookeeper: { connect: env.zk.connectString },
+      zookeeper: { connect: env.proxy?.connectString ?? env.zk.connectString },
       http: { port: 0, bind: '127.0.0.1' },
       tenants: [{ name: 'default', sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000, apiKeys, limits }],
       log: { level: 'silent' },
@@ -82,6 +88,7 @@ export function contractGateway(limits: Record<string, number> = {}, opts: Gatew
   after(async () => {
     for (const c of open) c.close();
     await env.gw?.close();
+    await env.proxy?.close();
     await env.zk?.close();
   });
   return {

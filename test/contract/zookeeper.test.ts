@@ -4,18 +4,25 @@
  * session_expired), a stopped server (UNAVAILABLE, and LEASE_UNCERTAIN for a lease asked to own
  * something), a connection lost under a read and a write (the read says so and claims no write;
  * the write's outcome is unknown) — is the same over REST, gRPC and WebSocket. Real conditions:
- * the session is expired with the harness's second-handle trick, the server process is frozen
- * (SIGSTOP) or stopped.
+ * the session is expired with the harness's second-handle trick, the gateway's connection is cut
+ * by a proxy (test/support/zk-proxy.ts) while the server is frozen (SIGSTOP), or the server is
+ * stopped.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expireSession } from '../support/zk-server.js';
+import { cutWithin, type CutRequest, type ZkProxy } from '../support/zk-proxy.js';
 import { TRANSPORTS, type ContractClient, type Transport } from './clients.js';
 import { contractGateway, forEachTransport, rejectsWith, unique, waitFor } from './harness.js';
 
 // TTL nodes need zookeeper.extendedTypesEnabled: off on this server (zoo.cfg keys become system properties).
-const { client, env } = contractGateway({}, { zk: { extraConfig: { extendedTypesEnabled: false } } });
+// Through a proxy: the connection-lost case cuts the gateway's connection with it.
+const { client, env } = contractGateway({}, { zk: { extraConfig: { extendedTypesEnabled: false } }, proxy: true });
 const tenant = () => env.gw.gateway.tenants.get('default');
+const proxy = (): ZkProxy => {
+  assert.ok(env.proxy, 'the gateway reaches ZooKeeper through a proxy');
+  return env.proxy;
+};
 
 forEachTransport((t) => {
   test('unimplemented › a TTL create on a server without TTL support is UNIMPLEMENTED and creates nothing', async () => {
@@ -45,25 +52,45 @@ forEachTransport((t) => {
   });
 });
 
-describe('zookeeper frozen', () => {
+describe('zookeeper connection lost', () => {
   forEachTransport((t) => {
     test('connection lost › a read cut by it is UNAVAILABLE saying a read (no write outcome); a write cut with it: outcome unknown', async () => {
       await waitFor(() => tenant().ready, 30_000);
       const c = await client(t);
-      const p = unique(t, 'frozen');
+      const p = unique(t, 'cut');
       await c.create(p);
-      // Both sent while ZooKeeper is frozen: the connection is declared lost under them. The read
-      // is of a node never read, which no watch of the read cache can answer from memory.
+      // Both sent while ZooKeeper is frozen, so the first one sent is not answered; the proxy cuts
+      // the connection when the second is sent (it never reaches ZooKeeper), at once, not after the
+      // client's own timeout (two thirds of the session). The read is of a node never read, which
+      // no watch of the read cache can answer from memory.
+      const readPath = `${p}/never-read`;
+      const sent: CutRequest[] = [];
+      const cutting = proxy().cutNextRequest((path, op) => {
+        if (path !== readPath && path !== p) return false;
+        if (sent.some((s) => s.path !== path)) return true; // the other one is out: cut at this one
+        sent.push({ path, op });
+        return false;
+      });
       env.zk.pause();
       let read: Promise<unknown>;
       let write: Promise<unknown>;
+      let settled: Promise<unknown>;
       try {
-        read = c.get(`${p}/never-read`);
+        read = c.get(readPath);
         write = c.set(p, 'maybe');
-        await Promise.allSettled([read, write]);
+        settled = Promise.allSettled([read, write]);
+        sent.push(await cutWithin(cutting, 'the read and the write'));
       } finally {
         env.zk.resume();
       }
+      await settled;
+      // The cut was under the read and the write, each sent once: a getData of the read's node, a
+      // setData of the written one.
+      assert.deepEqual(
+        sent.map((s) => `${s.op} ${s.path}`).sort(),
+        [`getData ${readPath}`, `setData ${p}`].sort(),
+        JSON.stringify(sent),
+      );
       await waitFor(() => tenant().ready, 30_000);
       const r = await rejectsWith(read, 'UNAVAILABLE');
       assert.equal(r.details.op, 'read', JSON.stringify(r.details));
