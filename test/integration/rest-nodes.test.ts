@@ -22,6 +22,7 @@ import { projectFile } from '../../src/project-files.js';
 import { startZkServer, type ZkStandalone } from '../support/zk-server.js';
 import { contract, restClient, type RestClient, type RestResponse } from '../support/openapi.js';
 import { untilReady } from '../support/test-gateway.js';
+import { cutWithin, startZkProxy } from '../support/zk-proxy.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and helpers
@@ -924,9 +925,11 @@ function tenantRoutes(P: string): [string, string, unknown][] {
 
 describe('REST with two tenants, then without ZooKeeper', () => {
   test('ambiguous tenant, chroot ACLs, 501 without TTL support, 503 while ZooKeeper is away', async () => {
+    // Through a proxy: the in-flight write below has its answer cut (test/support/zk-proxy.ts).
+    const proxy = await startZkProxy(zk2.clientPort);
     const gw2 = await startGateway(
       validateConfig({
-        zookeeper: { connect: zk2.connectString },
+        zookeeper: { connect: proxy.connectString },
         http: { port: 0 },
         log: { level: 'silent' },
         tenants: [
@@ -960,15 +963,13 @@ describe('REST with two tenants, then without ZooKeeper', () => {
       problem(await c.json('PUT', '/v1/nodes', { data: 'x' }, beta), 403, 'NO_AUTH');
       problem(await c.json('PUT', '/v1/acl', { acl: OPEN_ACL }, beta), 403, 'NO_AUTH');
 
-      // A write in flight when the connection goes: 503 and the outcome is unknown.
+      // A write in flight when the connection goes: 503 and the outcome is unknown. The write is
+      // applied and its answer cut, at once (a freeze waited for the client's own timeout).
       await c.json('POST', nodeUrl('/inflight'), {}, alpha);
-      zk2.pause();
-      let res: RestResponse;
-      try {
-        res = await c.json('PUT', nodeUrl('/inflight'), { data: 'maybe' }, alpha);
-      } finally {
-        zk2.resume();
-      }
+      const cutting = proxy.cutNextAnswer('/inflight');
+      let res: RestResponse = await c.json('PUT', nodeUrl('/inflight'), { data: 'maybe' }, alpha);
+      const cut = await cutWithin(cutting, 'the write to /inflight');
+      assert.deepEqual(cut, { path: '/inflight', op: 'setData' }, 'the answer cut is the write\'s');
       const p = problem(res, 503, 'UNAVAILABLE');
       assert.equal(p.details?.outcome, 'unknown', JSON.stringify(p));
       const deadline = Date.now() + 15_000;
@@ -1001,6 +1002,7 @@ describe('REST with two tenants, then without ZooKeeper', () => {
       assert.equal((res.body as LeaseJson).state, 'uncertain');
     } finally {
       await gw2.close();
+      await proxy.close();
     }
   });
 });
