@@ -34,10 +34,13 @@ export interface Placement {
   readonly deadline: number;
 }
 
+/** A placement token as callers make them (16 random bytes in hex; some slack for other versions). */
+const TOKEN = /^[0-9a-f]{16,64}$/;
+
 /** The placement of an internal request, if well-formed. @throws INVALID_ARGUMENT */
 export function placementOf(v: unknown): Placement {
   const p = v as Partial<Placement> | null;
-  if (!p || typeof p.token !== 'string' || !/^[0-9a-f]{16,64}$/.test(p.token) || typeof p.deadline !== 'number' || !Number.isFinite(p.deadline)) {
+  if (!p || typeof p.token !== 'string' || !TOKEN.test(p.token) || typeof p.deadline !== 'number' || !Number.isFinite(p.deadline)) {
     throw new ZkgateError('INVALID_ARGUMENT', 'cluster: malformed placement token', { field: 'placement' });
   }
   return { token: p.token, deadline: p.deadline };
@@ -139,7 +142,7 @@ export class PlacedGrants {
   adopt(tenant: string, grants: readonly unknown[]): void {
     for (const g of grants) {
       const { token, leaseId, until } = (g ?? {}) as Partial<HandedOverGrant>;
-      if (typeof token !== 'string' || !/^[0-9a-f]{16,64}$/.test(token) || typeof leaseId !== 'string' || typeof until !== 'number' || this.byToken.has(token)) continue;
+      if (typeof token !== 'string' || !TOKEN.test(token) || typeof leaseId !== 'string' || typeof until !== 'number' || this.byToken.has(token)) continue;
       this.remember(token, { tenant, lease: { handedOver: leaseId }, until });
     }
   }
